@@ -1,0 +1,102 @@
+"""The chain rule: ∂E/∂v for every quantity v, accumulated over v's children in one loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from math import prod
+
+import sympy as sp
+from sympy import Expr, Symbol
+
+from .network import Network
+from .notation import Name
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One local factor of the chain rule: ∂child/∂parent, in named symbols."""
+
+    child: Symbol
+    parent: Symbol
+    local: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Derivation:
+    """Every gradient of one network as a short expression in named intermediates.
+
+    ``adjoint[v]`` is the symbol that stands for ∂E/∂v (δ for a net input), ``gradient[v]`` its
+    value Σ_children ∂E/∂child · ∂child/∂v, and ``edges[v]`` those children's local factors.
+    """
+
+    network: Network
+    edges: dict[Symbol, tuple[Edge, ...]]
+    adjoint: dict[Symbol, Symbol]
+    gradient: dict[Symbol, Expr]
+    names: dict[Symbol, Name]
+
+    @cached_property
+    def backward_order(self) -> tuple[Symbol, ...]:
+        """Quantities whose adjoint is computed, loss first, parameters last."""
+        net = self.network
+        return tuple(s for s in reversed(net.order) if s != net.loss) + net.parameters
+
+    def path_count(self, v: Symbol) -> int:
+        """How many chains lead from the loss down to v (the number of terms of the full sum)."""
+        return self._counts[v]
+
+    @cached_property
+    def _counts(self) -> dict[Symbol, int]:
+        counts = {self.network.loss: 1}
+        for v in self.backward_order:
+            counts[v] = sum(counts[e.child] for e in self.edges[v])
+        return counts
+
+    def chains(self, v: Symbol) -> list[tuple[Edge, ...]]:
+        """Every chain of local factors from the loss down to v, loss end first.
+
+        ∂E/∂v is the sum over these chains of the product of their factors. Their number grows
+        with the widths of the later layers; check ``path_count`` before asking for them.
+        """
+        if v == self.network.loss:
+            return [()]
+        return [chain + (e,) for e in self.edges[v] for chain in self.chains(e.child)]
+
+    def expanded(self, v: Symbol) -> Expr:
+        """∂E/∂v as the full sum over chains of products of local factors (small networks only)."""
+        return sp.Add(*(prod((e.local for e in chain), start=sp.S.One) for chain in self.chains(v)))
+
+
+def adjoint_name(net: Network, v: Symbol) -> Name:
+    """δ for a net input, ∂E/∂v otherwise."""
+    for l, layer in enumerate(net.nets):
+        if v in layer:
+            return net.notation.delta(l, layer.index(v))
+    E, name = net.names[net.loss], net.names[v]
+    return Name(rf"\frac{{\partial {E.latex}}}{{\partial {name.latex}}}", f"d{E.plain}/d{name.plain}",
+                f"derivative of the loss with respect to {name.plain}")
+
+
+def derive(net: Network) -> Derivation:
+    """Collect every local factor, then walk backwards once, summing over each node's children."""
+    edges: dict[Symbol, list[Edge]] = {v: [] for v in net.order + net.parameters + net.inputs}
+    for child in net.order:
+        for parent in sorted(net.definitions[child].free_symbols & edges.keys(), key=_position(net)):
+            edges[parent].append(Edge(child, parent, net.local(child, parent)))
+
+    names = dict(net.names)
+    adjoint: dict[Symbol, Symbol] = {net.loss: sp.S.One}
+    gradient: dict[Symbol, Expr] = {net.loss: sp.S.One}
+    for v in tuple(reversed(net.order[:-1])) + net.parameters:          # the chain rule, once
+        gradient[v] = sp.Add(*(adjoint[e.child] * e.local for e in edges[v]))
+        name = adjoint_name(net, v)
+        adjoint[v] = Symbol(name.plain, real=True)
+        names[adjoint[v]] = name
+    return Derivation(net, {v: tuple(es) for v, es in edges.items()}, adjoint, gradient, names)
+
+
+def _position(net: Network):
+    """Sort key following the network's own order, so sums read unit 1, unit 2, …"""
+    rank = {s: i for i, s in enumerate(net.inputs + net.parameters + net.order)}
+    return lambda s: rank[s]

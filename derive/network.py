@@ -1,0 +1,115 @@
+"""The symbolic network: one generic sample's inputs, parameters, net inputs, activations, loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import sympy as sp
+from sympy import Expr, Symbol
+
+from .activations import ACTIVATIONS, LOSSES, leaky_relu, softmax, softmax_jacobian
+from .notation import Name, Notation
+from .spec import Spec
+
+Layered = tuple[tuple[Symbol, ...], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """Symbols and one-level definitions; ``definitions[s]`` uses only earlier symbols.
+
+    Layers are 0-based here: ``weights[l][j][k]`` belongs to layer l+1 of the spec. With a
+    batch, ``loss`` is one sample's contribution e_n, and E = Σₙ e_n.
+    """
+
+    spec: Spec
+    notation: Notation
+    inputs: tuple[Symbol, ...]
+    targets: tuple[Symbol, ...]
+    weights: tuple[Layered, ...]
+    biases: Layered                 # per layer: one symbol per unit (shared: the same one), or ()
+    nets: Layered
+    activations: Layered
+    loss: Symbol
+    definitions: dict[Symbol, Expr]
+    names: dict[Symbol, Name]
+
+    @cached_property
+    def parameters(self) -> tuple[Symbol, ...]:
+        """Every weight (layer by layer, target unit first), then every distinct bias."""
+        ws = [w for layer in self.weights for row in layer for w in row]
+        bs = list(dict.fromkeys(b for layer in self.biases for b in layer))
+        return tuple(ws + bs)
+
+    @cached_property
+    def order(self) -> tuple[Symbol, ...]:
+        """The computed quantities in topological order: z and a layer by layer, then the loss."""
+        return tuple(s for l in range(len(self.nets)) for s in self.nets[l] + self.activations[l]) + (self.loss,)
+
+    @property
+    def outputs(self) -> tuple[Symbol, ...]:
+        return self.activations[-1]
+
+    def layer_input(self, l: int) -> tuple[Symbol, ...]:
+        """The activations that feed layer l (0-based): x for the first layer."""
+        return self.inputs if l == 0 else self.activations[l - 1]
+
+    def local(self, child: Symbol, parent: Symbol) -> Expr:
+        """∂child/∂parent, written in named symbols (σ' as a(1 − a), not as exponentials)."""
+        for l, layer in enumerate(self.activations):
+            if child in layer:
+                j = layer.index(child)
+                z = self.nets[l][j]
+                if self.spec.activations[l] == "softmax":
+                    i = self.nets[l].index(parent)
+                    return softmax_jacobian(child, layer[i], i == j)
+                return self.activation(l).df(z, child)
+        return sp.diff(self.definitions[child], parent)
+
+    def activation(self, l: int):
+        name = self.spec.activations[l]
+        return leaky_relu(self.spec.slope) if name == "leaky_relu" else ACTIVATIONS[name]
+
+
+def build(spec: Spec) -> Network:
+    """Create the symbols of ``spec`` and define every z, a and the loss in terms of them."""
+    notation = Notation(spec.layers, spec.bias, spec.style, spec.convention)
+    names: dict[Symbol, Name] = {}
+
+    def symbol(name: Name) -> Symbol:
+        s = Symbol(name.plain, real=True)
+        names[s] = name
+        return s
+
+    inputs = tuple(symbol(notation.input(k)) for k in range(spec.layers[0]))
+    targets = tuple(symbol(notation.target(j)) for j in range(spec.layers[-1]))
+    weights, biases, nets, acts = [], [], [], []
+    definitions: dict[Symbol, Expr] = {}
+    below = inputs
+    for l in range(spec.depth):
+        units = range(spec.layers[l + 1])
+        W = tuple(tuple(symbol(notation.weight(l, j, k)) for k in range(len(below))) for j in units)
+        if spec.bias == "none":
+            b: tuple[Symbol, ...] = ()
+        elif spec.bias == "shared":
+            b = (symbol(notation.bias_name(l, 0)),) * len(units)
+        else:
+            b = tuple(symbol(notation.bias_name(l, j)) for j in units)
+        z = tuple(symbol(notation.net(l, j)) for j in units)
+        a = tuple(symbol(notation.activation(l, j)) for j in units)
+        for j in units:
+            definitions[z[j]] = sp.Add(*(W[j][k] * below[k] for k in range(len(below))), *b[j:j + 1])
+        if spec.activations[l] == "softmax":
+            definitions.update(zip(a, softmax(z)))
+        else:
+            f = leaky_relu(spec.slope).f if spec.activations[l] == "leaky_relu" else ACTIVATIONS[spec.activations[l]].f
+            definitions.update((a[j], f(z[j])) for j in units)
+        weights.append(W), biases.append(b), nets.append(z), acts.append(a)
+        below = a
+    loss = symbol(notation.loss(spec.samples))
+    rule = LOSSES[spec.loss]
+    n, J = spec.samples, spec.layers[-1]
+    definitions[loss] = rule.scale(n, J) * sp.Add(*(rule.term(o, y) for o, y in zip(below, targets)))
+    return Network(spec, notation, inputs, targets, tuple(weights), tuple(biases), tuple(nets), tuple(acts),
+                   loss, definitions, names)

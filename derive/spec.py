@@ -1,0 +1,368 @@
+"""Reading and validating a spec (TOML file, built-in example, dict or keywords) into a Spec."""
+
+from __future__ import annotations
+
+import random
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+from sympy import Rational
+
+from .activations import ACTIVATIONS, LOSSES
+from .errors import SpecError
+
+BIASES = ("none", "neuron", "shared")
+STYLES = ("sequential", "indexed")
+CONVENTIONS = ("column", "row")
+MAX_PARAMETERS = 5000        # 32-32-32-10 (2,442) derives in seconds; far beyond, minutes
+MAX_SAMPLES = 1000
+MAX_STEPS = 1_000_000
+TABLES = {
+    "network": {"layers", "activation", "bias", "loss", "slope", "convention"},
+    "data": {"x", "y"},
+    "init": None,            # W1, b1, … and seed: checked against the architecture
+    "train": {"learning_rate", "steps", "freeze"},
+    "notation": {"style"},
+    "exam": None,            # read by derive.exam
+}
+TOP = {"title", "description", *TABLES}
+
+Matrix = tuple[tuple[Rational, ...], ...]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated network description; all numbers are exact Rationals.
+
+    Weights are stored as ``weights[l][j][k]`` (layer l+1, from unit k to unit j) whatever the
+    convention; ``biases[l]`` has one entry per unit ("neuron"), one entry ("shared"), or none.
+    """
+
+    source: str
+    title: str
+    description: str
+    layers: tuple[int, ...]
+    activations: tuple[str, ...]
+    slope: Rational
+    bias: str
+    loss: str
+    convention: str
+    x: Matrix
+    y: Matrix
+    weights: tuple[Matrix, ...]
+    biases: tuple[tuple[Rational, ...], ...]
+    learning_rate: Rational
+    steps: int
+    freeze: tuple[str, ...]
+    style: str
+    raw: Mapping[str, Any]
+
+    @property
+    def samples(self) -> int:
+        return len(self.x)
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers) - 1
+
+
+# -- numbers ------------------------------------------------------------------------------
+
+def number(value: Any, source: str, field: str) -> Rational:
+    """The exact Rational a spec value spells: 0.1 is 1/10, "1/3" is 1/3."""
+    if isinstance(value, bool):
+        raise SpecError(source, field, f"expected a number; got {value!r}")
+    try:
+        if isinstance(value, int):
+            frac = Fraction(value)
+        elif isinstance(value, Decimal):
+            frac = Fraction(value) if value.is_finite() else None
+        elif isinstance(value, float):
+            # a Python float stands for the decimal it prints as: 0.1 means 1/10
+            frac = Fraction(repr(value)) if value == value and abs(value) != float("inf") else None
+        elif isinstance(value, Fraction):
+            frac = value
+        elif isinstance(value, Rational):
+            frac = Fraction(int(value.p), int(value.q))
+        elif isinstance(value, str) and len(value) <= 100:
+            frac = Fraction(value.strip())
+        else:
+            frac = None
+    except (ValueError, ZeroDivisionError, ArithmeticError):
+        frac = None
+    if frac is None:
+        raise SpecError(source, field, f"expected a finite number (like 0.5 or \"1/3\"); got {_show(value)}")
+    return Rational(frac.numerator, frac.denominator)
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, Decimal) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _matrix(value: Any, rows: int, cols: int, source: str, field: str) -> Matrix:
+    shape = f"{rows}×{cols}"
+    if not isinstance(value, list) or len(value) != rows or not all(
+            isinstance(r, list) and len(r) == cols for r in value):
+        got = _shape_of(value)
+        raise SpecError(source, field, f"expected a {shape} matrix ({rows} rows of {cols} numbers); got {got}")
+    return tuple(tuple(number(v, source, f"{field}[{i}][{j}]") for j, v in enumerate(r))
+                 for i, r in enumerate(value))
+
+
+def _shape_of(value: Any) -> str:
+    if not isinstance(value, list):
+        return _show(value)
+    if value and all(isinstance(r, list) for r in value):
+        widths = sorted({len(r) for r in value})
+        return f"{len(value)} rows of {'/'.join(map(str, widths))}"
+    return f"a list of {len(value)}"
+
+
+def _vector(value: Any, size: int, source: str, field: str) -> tuple[Rational, ...]:
+    if not isinstance(value, list) or len(value) != size or any(isinstance(v, list) for v in value):
+        raise SpecError(source, field, f"expected a list of {size} numbers; got {_shape_of(value)}")
+    return tuple(number(v, source, f"{field}[{i}]") for i, v in enumerate(value))
+
+
+def _samples(value: Any, width: int, source: str, field: str, count: int | None) -> Matrix:
+    """Rows of samples; a flat list is one sample, a bare number one sample of one value.
+
+    With one column, a flat list of ``count`` numbers is read as that many one-value samples
+    (``y = [1, 0, 1]`` for three samples of a single output), the only reading that fits.
+    """
+    if not isinstance(value, list):
+        value = [[value]]
+    elif value and not any(isinstance(v, list) for v in value):
+        value = [[v] for v in value] if width == 1 and count not in (None, 1) and len(value) == count else [value]
+    if not value:
+        raise SpecError(source, field, "expected at least one sample; got an empty list")
+    rows = count if count is not None else len(value)
+    if count is not None and len(value) != count:
+        raise SpecError(source, field, f"expected {count} samples, one per row of [data].x; got {len(value)}")
+    return _matrix(value, rows, width, source, field)
+
+
+# -- tables -------------------------------------------------------------------------------
+
+def _table(raw: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]:
+    table = raw.get(name, {})
+    if not isinstance(table, Mapping):
+        raise SpecError(source, f"[{name}]", f"expected a table; got {_show(table)}")
+    allowed = TABLES[name]
+    if allowed is not None:
+        for key in table:
+            if key not in allowed:
+                raise SpecError(source, f"[{name}].{key}",
+                                f"unknown key; expected one of {', '.join(sorted(allowed))}")
+    return table
+
+
+def _choice(table: Mapping[str, Any], key: str, options, default, source: str, field: str) -> str:
+    value = table.get(key, default)
+    if value not in options:
+        raise SpecError(source, field, f"expected one of {', '.join(options)}; got {_show(value)}")
+    return value
+
+
+def _int(table: Mapping[str, Any], key: str, default: int, low: int, high: int, source: str, field: str) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SpecError(source, field, f"expected a whole number from {low} to {high}; got {_show(value)}")
+    return value
+
+
+def _layers(net: Mapping[str, Any], source: str) -> tuple[int, ...]:
+    layers = net.get("layers")
+    if not isinstance(layers, list) or len(layers) < 2 or any(
+            isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in layers):
+        raise SpecError(source, "[network].layers",
+                        f"expected a list of at least two positive unit counts, input layer first, "
+                        f"like [2, 2, 1]; got {_show(layers)}")
+    return tuple(layers)
+
+
+def _activations(net: Mapping[str, Any], depth: int, source: str) -> tuple[str, ...]:
+    value = net.get("activation", "sigmoid")
+    names = [value] * depth if isinstance(value, str) else value
+    field = "[network].activation"
+    if not isinstance(names, list) or len(names) != depth:
+        raise SpecError(source, field, f"expected one name or a list of {depth} names, one per "
+                                       f"non-input layer; got {_show(value)}")
+    for i, name in enumerate(names):
+        if name not in ACTIVATIONS:
+            raise SpecError(source, field, f"expected one of {', '.join(ACTIVATIONS)}; got {_show(name)}")
+        if name == "softmax" and i != depth - 1:
+            raise SpecError(source, field, f"softmax is only allowed on the output layer; "
+                                           f"layer {i + 1} of {depth} asks for it")
+    return tuple(names)
+
+
+def _check_loss(loss: str, output: str, source: str) -> None:
+    field = "[network].loss"
+    if output == "softmax" and loss != "cross_entropy":
+        raise SpecError(source, field, f"expected cross_entropy with a softmax output; got {loss!r}")
+    if loss == "bce" and output != "sigmoid":
+        raise SpecError(source, field, f"bce needs outputs in (0, 1): expected a sigmoid output layer; "
+                                       f"got {output!r}")
+    if loss == "cross_entropy" and output not in ("softmax", "sigmoid"):
+        raise SpecError(source, field, f"cross_entropy needs outputs in (0, 1): expected a softmax "
+                                       f"output layer; got {output!r}")
+
+
+def _draw(rng: random.Random) -> Rational:
+    """A random initial value with two decimals in [−0.5, 0.5], never 0: easy to work by hand."""
+    value = 0
+    while value == 0:
+        value = rng.randint(-50, 50)
+    return Rational(value, 100)
+
+
+def _parameters(init, layers, bias, convention, source):
+    if "seed" in init and (isinstance(init["seed"], bool) or not isinstance(init["seed"], int)):
+        raise SpecError(source, "[init].seed", f"expected a whole number; got {_show(init['seed'])}")
+    rng = random.Random(init.get("seed", 0))
+    depth = len(layers) - 1
+    known = {f"W{l}" for l in range(1, depth + 1)} | {"seed"}
+    if bias != "none":
+        known |= {f"b{l}" for l in range(1, depth + 1)}
+    for key in init:
+        if key not in known:
+            raise SpecError(source, f"[init].{key}", f"unknown parameter; expected one of "
+                                                    f"{', '.join(sorted(known - {'seed'}))} or seed")
+    weights, biases = [], []
+    for l in range(1, depth + 1):
+        rows, cols = layers[l], layers[l - 1]
+        field = f"[init].W{l}"
+        drawn = [[_draw(rng) for _ in range(cols)] for _ in range(rows)]
+        if f"W{l}" not in init:
+            weights.append(tuple(map(tuple, drawn)))
+        elif convention == "row":
+            given = _matrix(init[f"W{l}"], cols, rows, source, field)
+            weights.append(tuple(zip(*given)))
+        else:
+            weights.append(_matrix(init[f"W{l}"], rows, cols, source, field))
+        drawn_b = [_draw(rng) for _ in range(rows)]
+        field = f"[init].b{l}"
+        if bias == "none":
+            biases.append(())
+        elif bias == "shared":
+            biases.append((number(init[f"b{l}"], source, field),) if f"b{l}" in init else (drawn_b[0],))
+        else:
+            biases.append(_vector(init[f"b{l}"], rows, source, field) if f"b{l}" in init else tuple(drawn_b))
+    return tuple(weights), tuple(biases)
+
+
+def _freeze(train, layers, bias, style, convention, source) -> tuple[str, ...]:
+    from .notation import Notation  # the names a user may freeze are the notation's names
+
+    value = train.get("freeze", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(source, "[train].freeze", f"expected a list of parameter names; got {_show(value)}")
+    notation = Notation(layers, bias, style, convention)
+    names = {f"W{l}" for l in range(1, len(layers))}
+    if bias != "none":
+        names |= {f"b{l}" for l in range(1, len(layers))}
+    for l in range(len(layers) - 1):
+        for j in range(layers[l + 1]):
+            names |= {notation.weight(l, j, k).plain for k in range(layers[l])}
+            if bias != "none":
+                names.add(notation.bias_name(l, j).plain)
+    for name in value:
+        if name not in names:
+            hint = ", ".join(sorted(names, key=lambda n: (len(n), n))[:8])
+            raise SpecError(source, "[train].freeze", f"no parameter is named {_show(name)}; expected names "
+                                                      f"like {hint}")
+    return tuple(value)
+
+
+def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
+    """Validate a spec given as nested mappings (the TOML structure) and return a Spec."""
+    if not isinstance(raw, Mapping):
+        raise SpecError(source, "", f"expected a table of tables; got {_show(raw)}")
+    for key in raw:
+        if key not in TOP:
+            raise SpecError(source, str(key), f"unknown table or key; expected {', '.join(sorted(TOP))}")
+    for key in ("title", "description"):
+        if not isinstance(raw.get(key, ""), str) or len(raw.get(key, "")) > 2000:
+            raise SpecError(source, key, "expected a string of at most 2000 characters")
+    if "network" not in raw:
+        raise SpecError(source, "[network]", "missing; expected a [network] table with layers")
+    net, data = _table(raw, "network", source), _table(raw, "data", source)
+    init, train = _table(raw, "init", source), _table(raw, "train", source)
+    notation = _table(raw, "notation", source)
+
+    layers = _layers(net, source)
+    activations = _activations(net, len(layers) - 1, source)
+    loss = _choice(net, "loss", tuple(LOSSES), "half_sse", source, "[network].loss")
+    _check_loss(loss, activations[-1], source)
+    bias = _choice(net, "bias", BIASES, "none", source, "[network].bias")
+    convention = _choice(net, "convention", CONVENTIONS, "column", source, "[network].convention")
+    slope = number(net.get("slope", Rational(1, 100)), source, "[network].slope")
+    style = _choice(notation, "style", STYLES, "sequential", source, "[notation].style")
+
+    size = sum(layers[l] * layers[l - 1] + layers[l] * (bias == "neuron") + (bias == "shared")
+               for l in range(1, len(layers)))
+    if size > MAX_PARAMETERS:
+        raise SpecError(source, "[network].layers", f"expected at most {MAX_PARAMETERS} parameters so the "
+                                                   f"derivation finishes in reasonable time; {layers} has {size}")
+    for key in ("x", "y"):
+        if key not in data:
+            raise SpecError(source, f"[data].{key}", "missing; expected one row per sample")
+    x = _samples(data["x"], layers[0], source, "[data].x", None)
+    if len(x) > MAX_SAMPLES:
+        raise SpecError(source, "[data].x", f"expected at most {MAX_SAMPLES} samples; got {len(x)}")
+    y = _samples(data["y"], layers[-1], source, "[data].y", len(x))
+    _check_targets(loss, y, source)
+    weights, biases = _parameters(init, layers, bias, convention, source)
+
+    rate = number(train.get("learning_rate", Rational(1, 10)), source, "[train].learning_rate")
+    if rate <= 0:
+        raise SpecError(source, "[train].learning_rate", f"expected a positive number; got {rate}")
+    steps = _int(train, "steps", 1, 1, MAX_STEPS, source, "[train].steps")
+    freeze = _freeze(train, layers, bias, style, convention, source)
+    return Spec(source, raw.get("title", ""), raw.get("description", ""), layers, activations, slope, bias,
+                loss, convention, x, y, weights, biases, rate, steps, freeze, style, raw)
+
+
+def _check_targets(loss: str, y: Matrix, source: str) -> None:
+    if loss in ("bce", "cross_entropy") and any(not 0 <= v <= 1 for row in y for v in row):
+        raise SpecError(source, "[data].y", f"{loss} expects targets between 0 and 1")
+
+
+# -- sources ------------------------------------------------------------------------------
+
+def example_names() -> list[str]:
+    """The names of the built-in examples, sorted."""
+    folder = resources.files("derive") / "examples"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def loads(text: str, source: str = "<string>") -> Spec:
+    """Parse a spec from TOML text."""
+    try:
+        raw = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(source, "", f"not valid TOML: {exc}") from None
+    return parse(raw, source)
+
+
+def load(spec: str | Path) -> Spec:
+    """Load a spec from a TOML file path or a built-in example's name."""
+    path = Path(spec)
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(str(spec), "", f"cannot be read: {exc.__class__.__name__}") from None
+        return loads(text, str(spec))
+    name = str(spec)
+    if name in example_names():
+        text = (resources.files("derive") / "examples" / f"{name}.toml").read_text(encoding="utf-8")
+        return loads(text, name)
+    raise SpecError(name, "", "no such file or built-in example (derive examples lists them)")
