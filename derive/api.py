@@ -1,0 +1,90 @@
+"""The library entry point: build a Solution from a spec path, example name, dict or keywords."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Mapping
+
+from sympy import Expr, Symbol
+
+from . import spec as specs
+from .backprop import Derivation, derive
+from .network import Network, build
+from .values import Training, train
+
+KEYWORD_TABLES = {key: table for table, keys in specs.TABLES.items() if keys for key in keys}
+
+
+class Solution:
+    """Everything derive knows about one spec: symbols, derivation, numbers, JSON.
+
+    >>> s = solve("linear-221")
+    >>> float(s.training.first.loss)
+    0.3272405
+    """
+
+    def __init__(self, spec: specs.Spec):
+        self.spec = spec
+
+    @cached_property
+    def network(self) -> Network:
+        return build(self.spec)
+
+    @cached_property
+    def derivation(self) -> Derivation:
+        return derive(self.network)
+
+    @cached_property
+    def training(self) -> Training:
+        return train(self.derivation)
+
+    def symbol(self, plain: str) -> Symbol:
+        """The symbol with the given plain-text name (``w5``, ``h1``, ``delta_o``, ``dE/dw5``)."""
+        for s, name in self.derivation.names.items():
+            if name.plain == plain:
+                return s
+        raise KeyError(plain)
+
+    def value(self, plain: str, sample: int = 0) -> Expr:
+        """The exact value of a named quantity for the initial parameters (``dE/dw5`` sums the batch)."""
+        s = self.symbol(plain)
+        step = self.training.first
+        if s in step.parameters:
+            return step.parameters[s]
+        for p in self.network.parameters:
+            if self.derivation.adjoint[p] == s:
+                return step.gradient[p]
+        return step.samples[sample][s]
+
+    def json(self) -> dict[str, Any]:
+        """The contract's JSON object (outputs, loss, gradients, updated, history) and more."""
+        from .report import to_json
+
+        return to_json(self)
+
+
+def keywords_to_dict(**kw: Any) -> dict[str, Any]:
+    """Sort keyword arguments into the spec's tables: ``layers=`` goes to [network], ``W1=`` to [init]."""
+    raw: dict[str, Any] = {}
+    for key, value in kw.items():
+        if key in ("title", "description"):
+            raw[key] = value
+        else:
+            raw.setdefault(KEYWORD_TABLES.get(key, "init"), {})[key] = value
+    return raw
+
+
+def solve(spec: str | Path | Mapping[str, Any] | specs.Spec | None = None, **keywords: Any) -> Solution:
+    """A Solution from a TOML path, a built-in example's name, a dict, a Spec, or keywords.
+
+    >>> solve(layers=[1, 1], activation="linear", x=[1], y=[2], W1=[[0.5]]).training.first.loss
+    9/8
+    """
+    if isinstance(spec, specs.Spec):
+        return Solution(spec)
+    if spec is None:
+        return Solution(specs.parse(keywords_to_dict(**keywords), "<keywords>"))
+    if isinstance(spec, Mapping):
+        return Solution(specs.parse(spec, "<dict>"))
+    return Solution(specs.load(spec))

@@ -1,0 +1,53 @@
+"""The JSON report: the contract's keys plus every per-sample quantity and gradient formula."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+from sympy import Expr, Symbol
+
+if TYPE_CHECKING:
+    from .api import Solution
+
+
+def layout(solution: "Solution", values: Mapping[Symbol, Any]) -> dict[str, Any]:
+    """Parameters arranged like the spec: W as [j][k] ([k][j] in the row convention), b as a list or number."""
+    net, spec = solution.network, solution.spec
+    out: dict[str, Any] = {}
+    for l, layer in enumerate(net.weights):
+        rows = [[_float(values[w]) for w in row] for row in layer]
+        out[f"W{l + 1}"] = [list(c) for c in zip(*rows)] if spec.convention == "row" else rows
+        if spec.bias == "shared":
+            out[f"b{l + 1}"] = _float(values[net.biases[l][0]])
+        elif spec.bias == "neuron":
+            out[f"b{l + 1}"] = [_float(values[b]) for b in net.biases[l]]
+    return out
+
+
+def _float(value: Any) -> float:
+    return float(value)
+
+
+def to_json(solution: "Solution") -> dict[str, Any]:
+    """The whole solution as plain JSON data; numbers are full-precision floats."""
+    net, d, tr = solution.network, solution.derivation, solution.training
+    first = tr.first
+    names = d.names
+    per_sample = [s for l in range(len(net.nets)) for s in net.nets[l] + net.activations[l]]
+    adjoints = [d.adjoint[v] for v in d.backward_order]
+    return {
+        "outputs": [[_float(env[o]) for o in net.outputs] for env in first.samples],
+        "loss": _float(first.loss),
+        "gradients": layout(solution, first.gradient),
+        "updated": layout(solution, first.updated),
+        "history": list(tr.history),
+        "parameters": layout(solution, first.parameters),
+        "final": layout(solution, tr.final),
+        "new_outputs": [[_float(env[o]) for o in net.outputs] for env in tr.after.samples],
+        "new_loss": _float(tr.after.loss),
+        "names": {names[p].plain: {"initial": _float(first.parameters[p]), "gradient": _float(first.gradient[p]),
+                                   "updated": _float(first.updated[p])} for p in net.parameters},
+        "samples": [{**{names[s].plain: _float(env[s]) for s in per_sample + [net.loss]},
+                     **{names[a].plain: _float(env[a]) for a in adjoints}} for env in first.samples],
+        "formulas": {names[d.adjoint[v]].plain: str(d.gradient[v]) for v in d.backward_order},
+    }
