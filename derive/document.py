@@ -1,0 +1,989 @@
+"""The worked solution as data: sections, equations, tables and figures built from a Solution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping, NamedTuple, Sequence
+
+import sympy as sp
+from sympy import Expr, Symbol
+
+from . import __version__
+from .activations import LOSSES
+from .latex import DEFAULT_PRECISION, Number, number, tex
+from .values import exact, frozen
+
+if TYPE_CHECKING:
+    from .api import Solution
+
+BREAK = "\x00"          # where a long sum may wrap onto a continuation line
+TERMS_PER_LINE = 3      # terms of a sum on one line before it wraps
+MAX_PATH_TERMS = 3      # a chain with a longer sum is written in the δ form instead
+
+
+# -- the model -----------------------------------------------------------------------------
+# Prose fields are our own sentences with math between $…$; user text (title, description) is
+# kept apart and escaped by the templates. Every LaTeX string comes from derive.latex.
+
+@dataclass(frozen=True)
+class Row:
+    """One line of an aligned display: a relation (``=``, ``\\approx``, ``\\leftarrow``) and its
+    right-hand side; an empty relation continues the previous line."""
+
+    relation: str
+    tex: str
+
+
+@dataclass(frozen=True)
+class Equation:
+    """``lhs`` followed by its rows, e.g. formula, formula with numbers, value."""
+
+    lhs: str
+    rows: tuple[Row, ...]
+
+
+@dataclass(frozen=True)
+class Group:
+    """A titled run of equations with an optional note before them."""
+
+    title: str
+    note: str
+    equations: tuple[Equation, ...]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One sample's share of a section (forward or backward pass)."""
+
+    sample: int                 # 1-based
+    title: str
+    groups: tuple[Group, ...]
+
+
+@dataclass(frozen=True)
+class NameRow:
+    tex: str
+    plain: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class ParameterRow:
+    tex: str
+    plain: str
+    meaning: str
+    value: Number
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One non-input layer of the architecture."""
+
+    index: int
+    role: str                   # "hidden" or "output"
+    units: int
+    activation: str             # the contract name, e.g. "sigmoid"
+    formula: str                # f(z) in LaTeX
+    derivative: str             # f'(z) in LaTeX
+
+
+@dataclass(frozen=True)
+class Node:
+    """A unit of the network diagram at (x, y) in layout units (one unit between layers)."""
+
+    id: str
+    tex: str
+    plain: str
+    kind: str                   # "input", "hidden", "output" or "bias"
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class Link:
+    """An edge of the diagram with its parameter's name and initial value."""
+
+    source: str
+    target: str
+    tex: str
+    plain: str
+    value: Number
+    position: float             # where along the edge the label sits (0 at the source)
+
+
+@dataclass(frozen=True)
+class Diagram:
+    nodes: tuple[Node, ...]
+    links: tuple[Link, ...]
+    width: float
+    height: float
+    labelled: bool              # False when there are too many edges to label legibly
+
+
+@dataclass(frozen=True)
+class Setup:
+    architecture: str           # prose
+    layers: tuple[LayerRow, ...]
+    loss_name: str
+    loss_formula: str           # LaTeX: the loss of this network, general over samples
+    learning_rate: Number
+    steps: int
+    bias: str                   # prose
+    frozen: tuple[str, ...]     # LaTeX names of parameters that are not updated
+    data_header: tuple[str, ...]
+    data: tuple[tuple[Number, ...], ...]
+    parameters: tuple[ParameterRow, ...]
+    matrices: tuple[Equation, ...]
+    diagram: Diagram
+
+
+@dataclass(frozen=True)
+class Shape:
+    tex: str
+    rows: int
+    cols: int
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A general equation, what it says, and the shape of every matrix in it."""
+
+    equation: Equation
+    meaning: str                # prose
+    shapes: tuple[Shape, ...] = ()
+
+
+@dataclass(frozen=True)
+class General:
+    recursion_note: str
+    recursion: tuple[Group, ...]        # per layer, output first: δ of each unit, then ∂E/∂p
+    matrix_note: str
+    matrix: tuple[Formula, ...]         # forward and backward pass of the batch as matrix equations
+    any_depth_note: str
+    any_depth: tuple[Formula, ...]      # the general formula for a chain of L layers, scalar and vector
+    instance_note: str
+    instance: tuple[Formula, ...]       # the vector formula at this network's widths, layer by layer
+
+
+@dataclass(frozen=True)
+class Comparison:
+    tex: str
+    plain: str
+    sample: int                 # 1-based; 0 for the loss of the whole batch
+    before: Number
+    after: Number
+
+
+@dataclass(frozen=True)
+class After:
+    parts: tuple[Part, ...]
+    outputs: tuple[Comparison, ...]
+    loss: Comparison
+
+
+@dataclass(frozen=True)
+class History:
+    rows: tuple[tuple[int, Number], ...]
+    points: tuple[tuple[int, float], ...]       # for plots, at most a few hundred
+    note: str
+    final: Number
+
+
+@dataclass(frozen=True)
+class Verification:
+    count: int
+    direct: Number | None       # largest |derived − sympy.diff of the whole loss|, None if skipped
+    direct_note: str
+    finite: Number              # largest |derived − central difference|
+    finite_note: str
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str                  # user text
+    description: str            # user text
+    generator: str
+    precision: int
+    rounding: str
+    setup: Setup
+    notation: tuple[NameRow, ...]
+    notation_general: tuple[NameRow, ...]
+    forward: tuple[Part, ...]
+    loss: Group
+    backward: tuple[Part, ...]
+    batch: Group | None         # ∂E/∂p as the sum over the samples
+    general: General
+    update: Group
+    update_matrices: tuple[Equation, ...]
+    after: After
+    history: History | None
+    verification: Verification
+    samples: int
+
+
+# -- chains of partial derivatives -----------------------------------------------------------
+
+class Factor(NamedTuple):
+    partial: str                # ∂child/∂parent, or a δ reused from above
+    expr: str                   # its expression in named symbols
+    value: Number
+    compound: bool              # expr needs parentheses inside a product
+
+
+class Product(NamedTuple):
+    parts: tuple
+    label: str                  # underbrace label in the partials view ("" for none)
+
+
+class Sum(NamedTuple):
+    terms: tuple
+
+
+def _render(node, view: str, inner: bool = False) -> str:
+    """One view of a chain: "partial" (∂ notation), "expr" (expressions) or "value" (numbers)."""
+    if isinstance(node, Factor):
+        if view == "partial":
+            return node.partial
+        if view == "expr":
+            return rf"\left({node.expr}\right)" if inner and node.compound else node.expr
+        return node.value.factor if inner else node.value.tex
+    if isinstance(node, Product):
+        joiner = " " if view == "partial" else r" \cdot "
+        text = joiner.join(_render(p, view, True) for p in node.parts)
+        if view == "partial" and node.label and BREAK not in text:
+            return rf"\underbrace{{{text}}}_{{{node.label}}}"
+        return text
+    terms = [_render(t, view, True) for t in node.terms]
+    lines = [" + ".join(terms[i:i + TERMS_PER_LINE]) for i in range(0, len(terms), TERMS_PER_LINE)]
+    text = f" {BREAK}+ ".join(lines)
+    return rf"\Bigl({text}\Bigr)" if inner else text
+
+
+def _width(node) -> int:
+    """The largest number of terms in any sum of the chain."""
+    if isinstance(node, Factor):
+        return 1
+    if isinstance(node, Product):
+        return max(_width(p) for p in node.parts)
+    return max([len(node.terms)] + [_width(t) for t in node.terms])
+
+
+def _rows(views: Sequence[tuple[str, str]], value: Number, lhs: str = "") -> tuple[Row, ...]:
+    """Rows from (relation, text) views, dropping repeats (of the lhs too), ending with the value.
+
+    Long sums wrap onto continuation rows at their BREAK marks.
+    """
+    rows: list[Row] = []
+    seen: set[str] = {lhs}
+    for relation, text in views:
+        if not text or text in seen or text == value.tex:
+            continue
+        seen.add(text)
+        first, *rest = text.split(BREAK)
+        rows.append(Row(relation, first.rstrip()))
+        rows.extend(Row("", line.strip()) for line in rest)
+    rows.append(Row(value.relation, value.tex))
+    return tuple(rows)
+
+
+# -- the builder ----------------------------------------------------------------------------
+
+class _Builder:
+    """Everything the document needs from one solution, at one precision."""
+
+    def __init__(self, solution: "Solution", precision: int):
+        self.s, self.p = solution, precision
+        self.net, self.d, self.tr = solution.network, solution.derivation, solution.training
+        self.spec = solution.spec
+        self.names = {sym: n.latex for sym, n in self.d.names.items()}
+        self.N = self.spec.samples
+        self.is_net = {z for layer in self.net.nets for z in layer}
+        self._local_cache: dict[tuple[Symbol, Symbol, int], Number] = {}
+
+    # numbers and formulas -------------------------------------------------------------------
+    def num(self, value, inexact: bool = False) -> Number:
+        return number(value, self.p, inexact=inexact)
+
+    def tex(self, expr: Expr, keep_order: bool = False) -> str:
+        return tex(expr, self.names, keep_order=keep_order)
+
+    def substituted(self, expr: Expr, env: Mapping[Symbol, Expr], keep_order: bool = False) -> tuple[str, bool]:
+        """``expr`` with every symbol replaced by its shown value; whether all of them are exact."""
+        shown = {s: self.num(env[s]) for s in expr.free_symbols}
+        names = {s: (n.tex if expr == s else n.factor) for s, n in shown.items()}
+        return tex(expr, names, numbers=True, keep_order=keep_order), all(n.exact for n in shown.values())
+
+    def equation(self, lhs: str, formula: Expr | None, env: Mapping[Symbol, Expr], value: Expr,
+                 keep_order: bool = False) -> Equation:
+        """lhs = formula = formula with numbers = value (repeats dropped)."""
+        views = []
+        if formula is not None:
+            views.append(("=", self.tex(formula, keep_order)))
+            text, exact_inputs = self.substituted(formula, env, keep_order)
+            views.append(("=" if exact_inputs else r"\approx", text))
+        return Equation(lhs, _rows(views, self.num(value), lhs))
+
+    def loss_tex(self, n: int | None) -> str:
+        """E with one sample; e_n for sample n of a batch; E for the batch total."""
+        return "E" if self.N == 1 or n is None else f"e_{{{n}}}"
+
+    def partial(self, top: str, v: Symbol) -> str:
+        return rf"\frac{{\partial {top}}}{{\partial {self.names[v]}}}"
+
+    def adjoint_tex(self, v: Symbol, n: int | None) -> str:
+        """δ for a net input, ∂E/∂v (∂e_n/∂v in a batch) for anything else."""
+        if v in self.is_net:
+            return self.names[self.d.adjoint[v]]
+        return self.partial(self.loss_tex(n), v)
+
+    # display forms of the definitions --------------------------------------------------------
+    def net_formula(self, l: int, j: int) -> Expr:
+        """z = Σ_k w_jk a_k + b, in the network's order (weights by source unit, bias last)."""
+        below = self.net.layer_input(l)
+        with sp.evaluate(False):
+            terms = [sp.Mul(w, a) for w, a in zip(self.net.weights[l][j], below)]
+            terms += list(self.net.biases[l][j:j + 1])
+            return sp.Add(*terms) if len(terms) > 1 else terms[0]
+
+    def activation_formula(self, l: int, j: int) -> Expr:
+        name = self.spec.activations[l]
+        z = self.net.nets[l][j]
+        if name == "linear":
+            return z
+        if name == "leaky_relu":
+            return sp.Function("LReLU")(z)
+        return self.net.definitions[self.net.activations[l][j]]
+
+    def loss_formula(self) -> tuple[Expr, Expr]:
+        """One sample's loss as (scale, Σ_j term(o_j, y_j)), the sum kept in output order."""
+        rule = LOSSES[self.spec.loss]
+        scale = rule.scale(self.N, self.spec.layers[-1])
+        with sp.evaluate(False):
+            terms = [rule.term(o, y) for o, y in zip(self.net.outputs, self.net.targets)]
+            return scale, (sp.Add(*terms) if len(terms) > 1 else terms[0])
+
+    def loss_tex_formula(self, values: Mapping[Symbol, Expr] | None = None) -> tuple[str, bool]:
+        """The loss formula in LaTeX, the constant in front: ½ (y − o)², or with numbers substituted."""
+        scale, body = self.loss_formula()
+        if values is None:
+            text, exact_inputs = self.tex(body, keep_order=True), True
+        else:
+            text, exact_inputs = self.substituted(body, values, keep_order=True)
+        if scale == 1:
+            return text, exact_inputs
+        if body.is_Add:
+            text = rf"\left({text}\right)"
+        front = "-" if scale == -1 else tex(scale)
+        return f"{front} {text}", exact_inputs
+
+    # chains -----------------------------------------------------------------------------------
+    def local_value(self, child: Symbol, parent: Symbol, local: Expr, env: Mapping, n: int) -> Number:
+        key = (child, parent, n)
+        if key not in self._local_cache:
+            self._local_cache[key] = self.num(exact(local.xreplace(env)))
+        return self._local_cache[key]
+
+    def chain(self, v: Symbol, stops: set[Symbol], env: Mapping, n: int):
+        """∂E/∂v as a tree of factors, expanded until a quantity in ``stops`` (or the loss)."""
+        terms = []
+        for e in self.d.edges[v]:
+            factor = Factor(self.partial(self.names[e.child] if e.child != self.net.loss else self.loss_tex(n), v),
+                            self.tex(e.local), self.local_value(e.child, v, e.local, env, n),
+                            e.local.is_Add or e.local.could_extract_minus_sign())
+            if e.child == self.net.loss:
+                terms.append(factor)
+            elif e.child in stops:
+                reused = self.adjoint_tex(e.child, n)
+                above = Factor(reused, reused, self.num(env[self.d.adjoint[e.child]]), False)
+                terms.append(Product((above, factor), ""))
+            else:
+                upper = self.chain(e.child, stops, env, n)
+                label = self.adjoint_tex(e.child, n) if e.child in self.is_net else ""
+                if isinstance(upper, Product) and not label:
+                    terms.append(Product(upper.parts + (factor,), ""))
+                else:
+                    terms.append(Product((Product((upper,), label) if label else upper, factor), ""))
+        return terms[0] if len(terms) == 1 else Sum(tuple(terms))
+
+    def chain_equation(self, v: Symbol, stops: set[Symbol], env: Mapping, n: int) -> Equation:
+        tree = self.chain(v, stops, env, n)
+        exact_inputs = "\\approx" if "\\approx" in str(self._relations(tree)) else "="
+        views = [("=", _render(tree, "partial")), ("=", _render(tree, "expr")),
+                 (exact_inputs, _render(tree, "value"))]
+        lhs = self.adjoint_tex(v, n)
+        return Equation(lhs, _rows(views, self.num(env[self.d.adjoint[v]]), lhs))
+
+    def _relations(self, node) -> set[str]:
+        if isinstance(node, Factor):
+            return {node.value.relation}
+        items = node.parts if isinstance(node, Product) else node.terms
+        return set().union(*(self._relations(i) for i in items))
+
+    # sections ---------------------------------------------------------------------------------
+    def layer_title(self, l: int) -> str:
+        L = self.spec.depth
+        if l == L - 1:
+            return f"Output layer (layer {l + 1})"
+        return f"Hidden layer {l + 1}" if L > 2 else "Hidden layer (layer 1)"
+
+    def forward_part(self, env: Mapping, n: int, formulas: bool = True) -> Part:
+        groups = []
+        for l in range(self.spec.depth):
+            eqs = []
+            for j, (z, a) in enumerate(zip(self.net.nets[l], self.net.activations[l])):
+                eqs.append(self.equation(self.names[z], self.net_formula(l, j), env, env[z], keep_order=True))
+                eqs.append(self.equation(self.names[a], self.activation_formula(l, j), env, env[a]))
+            groups.append(Group(self.layer_title(l), "", tuple(eqs)))
+        return Part(n, self.sample_title(n), tuple(groups))
+
+    def sample_title(self, n: int) -> str:
+        if self.N == 1:
+            return ""
+        x = ", ".join(self.num(v).tex for v in self.spec.x[n - 1])
+        y = ", ".join(self.num(v).tex for v in self.spec.y[n - 1])
+        return f"Sample {n}: $x = ({x})$, target $({y})$" if len(self.spec.y[0]) > 1 else \
+            f"Sample {n}: $x = ({x})$, target ${y}$"
+
+    def loss_group(self) -> Group:
+        step = self.tr.first
+        eqs = []
+        formula = self.loss_tex_formula()[0]
+        for n, env in enumerate(step.samples, 1):
+            numbers, exact_inputs = self.loss_tex_formula(env)
+            views = [("=", formula), ("=" if exact_inputs else r"\approx", numbers)]
+            eqs.append(Equation(self.loss_tex(n), _rows(views, self.num(env[self.net.loss]))))
+        note = ""
+        if self.N > 1:
+            parts = [self.num(env[self.net.loss]) for env in step.samples]
+            total = self.num(step.loss)
+            rows = [Row("=", rf"\sum_{{n=1}}^{{{self.N}}} e_{{n}}"),
+                    Row("=" if all(p.exact for p in parts) else r"\approx", " + ".join(p.factor for p in parts)),
+                    Row(total.relation, total.tex)]
+            eqs.append(Equation("E", _split_sum(rows)))
+            note = (f"With {self.N} samples the loss is the sum of the samples' contributions $e_n$; "
+                    f"each $e_n$ carries the factor of the loss's definition.")
+        return Group("Loss", note, tuple(eqs))
+
+    def backward_part(self, env: Mapping, n: int) -> Part:
+        net, L = self.net, self.spec.depth
+        groups = []
+        for l in reversed(range(L)):
+            eqs = []
+            if l == L - 1:
+                stops: set[Symbol] = set()
+                eqs += [self.chain_equation(o, stops, env, n) for o in net.outputs]
+                note = (f"Start at the loss: differentiate ${self.loss_tex(n)}$ with respect to each output, "
+                        f"then follow each parameter's chain of partial derivatives.")
+            else:
+                stops = set(net.nets[l + 1])
+                deltas = ", ".join(f"${self.names[self.d.adjoint[z]]} "
+                                   f"{self.num(env[self.d.adjoint[z]]).relation} {self.num(env[self.d.adjoint[z]]).tex}$"
+                                   for z in net.nets[l + 1])
+                note = (f"The chains of this layer pass through layer {l + 2}, whose $\\delta$ were computed "
+                        f"above and are reused here, not derived again: {deltas}. "
+                        f"A unit that feeds several units of layer {l + 2} collects one term per path: "
+                        f"its chain contains a sum over those paths.")
+            eqs += [self.chain_equation(z, stops, env, n) for z in net.nets[l]]
+            narrow = True
+            for p in self.layer_parameters(l):
+                tree = self.chain(p, stops, env, n)
+                if _width(tree) > MAX_PATH_TERMS:
+                    narrow = False
+                    eqs.append(self.chain_equation(p, set(net.nets[l]), env, n))
+                else:
+                    eqs.append(self.chain_equation(p, stops, env, n))
+            if not narrow:
+                note += (f" Where a chain would contain a sum of more than {MAX_PATH_TERMS} paths, the "
+                         f"parameter's line starts from the $\\delta$ of its own unit, computed just above "
+                         f"(the sum is written out once, in that $\\delta$).")
+            groups.append(Group(self.layer_title(l), note, tuple(eqs)))
+        return Part(n, self.sample_title(n), tuple(groups))
+
+    def layer_parameters(self, l: int) -> list[Symbol]:
+        ws = [w for row in self.net.weights[l] for w in row]
+        return ws + list(dict.fromkeys(self.net.biases[l]))
+
+    def batch_group(self) -> Group | None:
+        if self.N == 1:
+            return None
+        step = self.tr.first
+        eqs = []
+        for p in self.net.parameters:
+            parts = [self.num(env[self.d.adjoint[p]]) for env in step.samples]
+            total = self.num(step.gradient[p])
+            rows = [Row("=", rf"\sum_{{n=1}}^{{{self.N}}} " + self.partial("e_{n}", p)),
+                    Row("=" if all(q.exact for q in parts) else r"\approx", " + ".join(q.factor for q in parts)),
+                    Row(total.relation, total.tex)]
+            eqs.append(Equation(self.partial("E", p), _split_sum(rows)))
+        return Group("The gradient of the whole batch",
+                     f"$E$ is the sum of the {self.N} samples' contributions, so each derivative of $E$ "
+                     f"is the sum of the samples' derivatives computed above.", tuple(eqs))
+
+    def update_group(self) -> Group:
+        step = self.tr.first
+        rate = self.num(self.spec.learning_rate)
+        fixed = frozen(self.d)
+        eqs = []
+        for p in self.net.parameters:
+            name = self.names[p]
+            grad = self.partial("E", p)
+            if p in fixed:
+                value = self.num(step.parameters[p])
+                eqs.append(Equation(name, (Row(r"\leftarrow", rf"{name} \quad \text{{(frozen)}}"),
+                                           Row(value.relation, value.tex))))
+                continue
+            old, g, new = self.num(step.parameters[p]), self.num(step.gradient[p]), self.num(step.updated[p])
+            rel = "=" if old.exact and g.exact else r"\approx"
+            eqs.append(Equation(name, (Row(r"\leftarrow", rf"{name} - \eta\, {grad}"),
+                                       Row(rel, rf"{old.tex} - {rate.tex} \cdot {g.factor}"),
+                                       Row(new.relation, new.tex))))
+        note = (f"Gradient descent moves every parameter against its derivative, scaled by the learning rate "
+                f"$\\eta = {rate.tex}$: $p \\leftarrow p - \\eta\\, \\partial E / \\partial p$. "
+                f"The new values are computed from the unrounded derivatives.")
+        if fixed:
+            note += " Frozen parameters keep their values."
+        return Group("Update", note, tuple(eqs))
+
+    # matrices -----------------------------------------------------------------------------------
+    def weight_matrix(self, l: int) -> sp.Matrix:
+        W = sp.Matrix(self.net.weights[l])
+        return W.T if self.spec.convention == "row" else W
+
+    def matrix_tex(self, M: sp.Matrix, values: Mapping[Symbol, Expr] | None = None) -> tuple[str, bool]:
+        if values is None:
+            return self.tex(M), True
+        shown = {s: self.num(values[s]) for s in M.free_symbols}
+        return tex(M, {s: v.tex for s, v in shown.items()}), all(v.exact for v in shown.values())
+
+    def matrix_name(self, l: int, kind: str) -> str:
+        return "W" if kind == "W" else "b"
+
+    def setup_matrices(self) -> tuple[Equation, ...]:
+        step = self.tr.first
+        eqs = []
+        for l in range(self.spec.depth):
+            W = self.weight_matrix(l)
+            symbolic, _ = self.matrix_tex(W)
+            numeric, exact_all = self.matrix_tex(W, step.parameters)
+            eqs.append(Equation(f"W^{{({l + 1})}}", (Row("=", symbolic), Row("=" if exact_all else r"\approx", numeric))))
+            if self.spec.bias == "neuron":
+                b = sp.Matrix(self.net.biases[l])
+                b = b.T if self.spec.convention == "row" else b
+                eqs.append(Equation(f"b^{{({l + 1})}}", (Row("=", self.matrix_tex(b)[0]),
+                                                         Row("=", self.matrix_tex(b, step.parameters)[0]))))
+        return tuple(eqs)
+
+    def update_matrices(self) -> tuple[Equation, ...]:
+        step, rate = self.tr.first, self.num(self.spec.learning_rate)
+        fixed = frozen(self.d)
+        eqs = []
+        blocks = []
+        for l in range(self.spec.depth):
+            blocks.append((f"W^{{({l + 1})}}", self.weight_matrix(l)))
+            if self.spec.bias == "neuron":
+                b = sp.Matrix(self.net.biases[l])
+                blocks.append((f"b^{{({l + 1})}}", b.T if self.spec.convention == "row" else b))
+        for name, M in blocks:
+            if all(p in fixed for p in M):
+                continue
+            old, old_exact = self.matrix_tex(M, step.parameters)
+            grad, grad_exact = self.matrix_tex(M, step.gradient)
+            new, new_exact = self.matrix_tex(M, step.updated)
+            eqs.append(Equation(name, (
+                Row(r"\leftarrow", rf"{name} - \eta\, \frac{{\partial E}}{{\partial {name}}}"),
+                Row("=" if old_exact and grad_exact else r"\approx", rf"{old} - {rate.tex} {grad}"),
+                Row("=" if new_exact else r"\approx", new))))
+        return tuple(eqs)
+
+
+
+# -- setup, notation, figures ----------------------------------------------------------------
+
+def _architecture(layers: Sequence[int]) -> str:
+    hidden = layers[1:-1]
+    outs = f"{layers[-1]} output unit{'s' if layers[-1] > 1 else ''}"
+    ins = f"{layers[0]} input{'s' if layers[0] > 1 else ''}"
+    shape = "-".join(map(str, layers))
+    if not hidden:
+        return f"{shape}: {ins} connected directly to {outs}"
+    if len(hidden) == 1:
+        return f"{shape}: {ins}, one hidden layer of {hidden[0]} unit{'s' if hidden[0] > 1 else ''}, {outs}"
+    sizes = ", ".join(map(str, hidden[:-1])) + f" and {hidden[-1]}"
+    return f"{shape}: {ins}, {len(hidden)} hidden layers of {sizes} units, {outs}"
+
+
+_BIAS = {"none": "no biases", "neuron": "one bias per unit",
+         "shared": "one bias per layer, shared by all its units"}
+
+
+def _layer_rows(b: _Builder) -> tuple[LayerRow, ...]:
+    z, a = sp.Symbol("z"), sp.Symbol("a")
+    rows = []
+    for l, name in enumerate(b.spec.activations):
+        act = b.net.activation(l)
+        if name == "softmax":
+            zi, zj, K = sp.Symbol("z_i"), sp.Symbol("z_j"), sp.Symbol("K")
+            j = sp.Symbol("j", integer=True)
+            formula = tex(sp.Eq(sp.Symbol("a_i"), sp.exp(zi) / sp.Sum(sp.exp(sp.Indexed("z", j)), (j, 1, K))))
+            derivative = rf"\frac{{\partial a_i}}{{\partial z_j}} = {act.df_latex}"
+        else:
+            f = {"linear": z, "leaky_relu": act.f(z)}.get(name)
+            shown = f if f is not None else act.f(z)
+            rewritten = shown.rewrite(sp.exp) if name in ("sigmoid", "softplus") else shown
+            formula = "f(z) = " + tex(shown) + ("" if rewritten == shown else " = " + tex(rewritten))
+            in_a = tex(act.df(z, a))
+            derivative = "f'(z) = " + (in_a if in_a == act.df_latex else f"{act.df_latex}")
+            if name in ("sigmoid", "tanh"):
+                derivative += f" = {in_a}"
+        role = "output" if l == b.spec.depth - 1 else "hidden"
+        rows.append(LayerRow(l + 1, role, b.spec.layers[l + 1], name, formula, derivative))
+    return tuple(rows)
+
+
+def _diagram(b: _Builder) -> Diagram:
+    spec, net = b.spec, b.net
+    first = b.tr.first.parameters
+    layers = spec.layers
+    top = (max(layers) - 1) / 2
+    nodes, links = [], []
+    for l, n in enumerate(layers):
+        units = net.inputs if l == 0 else net.activations[l - 1]
+        kind = "input" if l == 0 else "output" if l == spec.depth else "hidden"
+        for j, u in enumerate(units):
+            nodes.append(Node(f"n{l}_{j}", b.names[u], b.d.names[u].plain, kind, float(l), (n - 1) / 2 - j))
+    if spec.bias != "none":
+        for l in range(spec.depth):
+            nodes.append(Node(f"bias{l}", "1", "1", "bias", l + 0.35, top + 1.0))
+    for l in range(spec.depth):
+        below = layers[l]
+        for j, row in enumerate(net.weights[l]):
+            for k, w in enumerate(row):
+                position = 0.5 if below == 1 else 0.2 + 0.6 * k / (below - 1)
+                links.append(Link(f"n{l}_{k}", f"n{l + 1}_{j}", b.names[w], b.d.names[w].plain,
+                                  b.num(first[w]), round(position, 3)))
+        for j, bias in enumerate(net.biases[l]):
+            links.append(Link(f"bias{l}", f"n{l + 1}_{j}", b.names[bias], b.d.names[bias].plain,
+                              b.num(first[bias]), 0.5))
+    height = top * 2 + (1.0 if spec.bias != "none" else 0.0)
+    return Diagram(tuple(nodes), tuple(links), float(spec.depth), height, len(links) <= 48)
+
+
+def _setup(b: _Builder) -> Setup:
+    spec, net, first = b.spec, b.net, b.tr.first
+    fixed = frozen(b.d)
+    loss = b.loss_tex_formula()[0]
+    if b.N == 1:
+        loss_tex = "E = " + loss
+    else:
+        loss_tex = rf"E = \sum_{{n=1}}^{{{b.N}}} e_{{n}}, \qquad e_{{n}} = {loss}"
+    header = tuple(b.names[s] for s in net.inputs + net.targets)
+    data = tuple(tuple(b.num(v) for v in x + y) for x, y in zip(spec.x, spec.y))
+    params = tuple(ParameterRow(b.names[p], b.d.names[p].plain, b.d.names[p].meaning, b.num(first.parameters[p]))
+                   for p in net.parameters)
+    return Setup(_architecture(spec.layers), _layer_rows(b), spec.loss, loss_tex, b.num(spec.learning_rate),
+                 spec.steps, _BIAS[spec.bias], tuple(b.names[p] for p in net.parameters if p in fixed),
+                 header, data, params, b.setup_matrices(), _diagram(b))
+
+
+def _notation(b: _Builder) -> tuple[NameRow, ...]:
+    net, d = b.net, b.d
+    rows: list[NameRow] = []
+
+    def add(sym: Symbol) -> None:
+        n = d.names[sym]
+        rows.append(NameRow(n.latex, n.plain, n.meaning))
+
+    for s in net.inputs + net.targets + net.parameters:
+        add(s)
+    for l in range(len(net.nets)):
+        for s in net.nets[l] + net.activations[l]:
+            add(s)
+    if b.N > 1:
+        rows.append(NameRow("E", "E", f"loss of the whole batch, the sum of the {b.N} samples' e_n"))
+        rows.append(NameRow("e_{n}", "e", "loss contribution of sample n"))
+    else:
+        add(net.loss)
+    for v in d.backward_order:
+        add(d.adjoint[v])
+    if b.N > 1:
+        for p in net.parameters:
+            rows.append(NameRow(b.partial("E", p), f"dE/d{d.names[p].plain}",
+                                f"derivative of the batch loss E with respect to {d.names[p].plain}"))
+    rows.append(NameRow(r"\eta", "learning_rate", "learning rate of gradient descent"))
+    p0 = d.names[net.parameters[0]].plain
+    rows.append(NameRow(rf"{b.names[net.parameters[0]]} \leftarrow \dots", f"{p0}'",
+                        f"a parameter after the update: its name followed by ' (so {p0}' is {p0} after one step)"))
+    return tuple(rows)
+
+
+def _history(b: _Builder) -> History | None:
+    steps = b.spec.steps
+    if steps == 1:
+        return None
+    history = b.tr.history
+    exact_values = {0: b.tr.first.loss, 1: b.tr.after.loss}
+
+    def shown(i: int) -> Number:
+        return b.num(exact_values[i]) if i in exact_values else b.num(history[i], inexact=True)
+
+    if steps <= 20:
+        picked = list(range(steps + 1))
+    else:
+        picked = sorted({round(i * steps / 20) for i in range(21)})
+    stride = max(1, -(-steps // 400))
+    points = tuple((i, history[i]) for i in sorted(set(range(0, steps + 1, stride)) | {steps}))
+    note = (f"The loss before the first step (step 0) and after each of the {steps} steps. From step 2 on, "
+            f"the steps run in double precision, so their losses are shown rounded.")
+    if len(picked) < steps + 1:
+        note += f" The table shows {len(picked)} of the {steps + 1} values, evenly spaced."
+    return History(tuple((i, shown(i)) for i in picked), points, note, shown(steps))
+
+
+
+# -- general formulas ---------------------------------------------------------------------------
+
+def _shapes(eq, names: Mapping) -> tuple[Shape, ...]:
+    return tuple(Shape(tex(f.matrix, names), f.rows, f.cols) for f in eq.factors)
+
+
+def _general(b: _Builder) -> General:
+    from . import formulas
+
+    spec, d = b.spec, b.d
+    one = "one sample" if b.N == 1 else "one sample (the batch sums them)"
+    groups = []
+    for layer in formulas.layer_recursion(d):
+        eqs = []
+        for u in layer.units:
+            rows = [Row("=", b.tex(u.rule))]
+            if u.recursion != u.rule:
+                rows.append(Row("=", b.tex(u.recursion)))
+            eqs.append(Equation(b.names[u.delta], tuple(rows)))
+        for g in layer.weights + layer.biases:
+            eqs.append(Equation(b.names[g.gradient], (Row("=", b.tex(g.rule)),)))
+        title = b.layer_title(layer.layer - 1)
+        groups.append(Group(title, "", tuple(eqs)))
+    recursion_note = (f"Every derivative above follows one recursion, for {one}: the $\\delta$ of a unit is "
+                      f"$\\partial E/\\partial a$ times the slope of its activation; a hidden unit's "
+                      f"$\\partial E/\\partial a$ is the sum, over the units it feeds, of their $\\delta$ "
+                      f"times the connecting weight; and a parameter's derivative is the $\\delta$ of its unit "
+                      f"times what the parameter multiplies (1 for a bias).")
+
+    form = formulas.matrix_form(b.net)
+    names = {**b.names, **{k: n.latex for k, n in form.names.items()}}
+    matrix = tuple(Formula(Equation(tex(eq.lhs, names), (Row("=", tex(eq.rhs, names)),)), _sentence(eq.meaning),
+                           _shapes(eq, names)) for eq in form.forward + form.backward)
+    each = "row" if spec.convention == "row" else "column"
+    matrix_note = (f"The same computation for {f'all {b.N} samples' if b.N > 1 else 'the sample'} at once, one "
+                   f"{each} per sample, in the {spec.convention}-vector convention of this network. $\\odot$ multiplies "
+                   f"entry by entry; $\\mathbf{{1}}$ is a vector of ones. Each product's shapes "
+                   f"agree (SymPy checks them when it builds the equation); the table beside each "
+                   f"equation lists them.")
+
+    hidden = set(spec.activations[:-1])
+    activation = hidden.pop() if len(hidden) == 1 else None
+    output = spec.activations[-1] if spec.activations[-1] != "softmax" else None
+    if activation is None and output is not None and spec.depth == 1:
+        activation = output
+    general = formulas.general_formula(activation, spec.loss if output else None, output)
+    gnames = {k: n.latex for k, n in general.names.items()}
+    any_depth = tuple(Formula(Equation(tex(eq.lhs, gnames), (Row("=", tex(eq.rhs, gnames)),)), _sentence(eq.meaning))
+                      for eq in (general.loss_gradient,) + general.closed + general.vector_closed)
+    acts = ", ".join(dict.fromkeys(spec.activations))
+    any_depth_note = (
+        f"For a network of any depth $L$, unrolling the recursion gives a product with one factor per layer "
+        f"between layer $k$ and the output. First for a chain of single units (layer $i$ has $z_i = w_i a_{{i-1}} "
+        f"+ b_i$, $a_i = f(z_i)$, $a_0 = x$), then for layers of any width, where the product is ordered "
+        f"(matrices do not commute). Here the layer is a subscript: $W_k$ is $W^{{(k)}}$ above. Activations of "
+        f"this network: {acts}.")
+    if output is None:
+        any_depth_note += (" The softmax output couples its units, so $f'$ of the output layer stands for the "
+                           "softmax's Jacobian $\\operatorname{diag}(a) - a a^{\\mathsf{T}}$.")
+    if spec.convention == "row":
+        any_depth_note += " The vector form is written for column vectors; in this network's row convention every product is transposed."
+    instance = []
+    for k in range(spec.depth, 0, -1):
+        v = general.instantiate_vector(list(spec.layers), k)
+        vnames = {key: n.latex for key, n in v.names.items()}
+        lhs = sp.MatrixSymbol(f"dE/dW{k}", *v.weight.shape)
+        vnames[lhs] = rf"\frac{{\partial E}}{{\partial W_{{{k}}}}}"
+        eq = formulas.Equation(lhs, v.weight, f"the weights of layer {k}")
+        instance.append(Formula(Equation(tex(lhs, vnames), (Row("=", tex(v.weight, vnames)),)),
+                                f"Layer {k}:", _shapes(eq, vnames)))
+    instance_note = ("The vector formula written out for this network's widths, one sample, layer by layer; "
+                     "every product has matching shapes and gives a matrix the shape of the weights.")
+    return General(recursion_note, tuple(groups), matrix_note, matrix, any_depth_note, any_depth,
+                   instance_note, tuple(instance))
+
+
+def _sentence(text: str) -> str:
+    """A meaning as a sentence start: capitalised, Unicode math kept as text."""
+    return text[:1].upper() + text[1:]
+
+
+def _notation_general(b: _Builder) -> tuple[NameRow, ...]:
+    """The symbols of the matrix form and of the general formula, which the notation table also lists."""
+    from . import formulas
+
+    rows = []
+    form = formulas.matrix_form(b.net)
+    seen = set()
+    for m, n in form.names.items():
+        if n.plain not in seen:
+            seen.add(n.plain)
+            rows.append(NameRow(n.latex, n.plain, n.meaning))
+    return tuple(rows)
+
+
+# -- verification --------------------------------------------------------------------------------
+
+DIRECT_LIMIT = 60       # parameters × samples up to which the expanded loss is differentiated directly
+FD_STEP = 20            # central differences with h = 10^−20, at 60 digits
+
+
+def _loss_function(b: _Builder):
+    """E(parameters) at 60 digits: the forward definitions compiled for mpmath, summed over samples."""
+    import mpmath
+
+    from .activations import ReLU, Sigmoid, Softplus
+
+    net = b.net
+    functions = {"Sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)), "ReLU": lambda z: z if z > 0 else 0 * z,
+                 "Softplus": lambda z: mpmath.log(1 + mpmath.exp(z))}
+    _ = (ReLU, Sigmoid, Softplus)
+    steps = []
+    for s in net.order:
+        expr = net.definitions[s]
+        args = sorted(expr.free_symbols, key=lambda x: x.name)
+        steps.append((s, args, sp.lambdify(args, expr, modules=[functions, "mpmath"])))
+    data = [(dict(zip(net.inputs, x)), dict(zip(net.targets, y))) for x, y in zip(b.spec.x, b.spec.y)]
+
+    def loss(params: Mapping[Symbol, object]):
+        total = mpmath.mpf(0)
+        for x, y in data:
+            env = {**params, **{k: _mp(v) for k, v in x.items()}, **{k: _mp(v) for k, v in y.items()}}
+            for s, args, f in steps:
+                env[s] = f(*(env[a] for a in args))
+            total += env[net.loss]
+        return total
+
+    return loss
+
+
+def _mp(value):
+    import mpmath
+
+    value = sp.sympify(value)
+    if value.is_Rational:
+        return mpmath.mpf(int(value.p)) / int(value.q)
+    return mpmath.mpf(sp.Float(value, 60)._mpf_)
+
+
+def _verification(b: _Builder) -> Verification:
+    import mpmath
+
+    net, step = b.net, b.tr.first
+    params = net.parameters
+    with mpmath.workdps(60):
+        loss = _loss_function(b)
+        base = {p: _mp(step.parameters[p]) for p in params}
+        h = mpmath.mpf(10) ** -FD_STEP
+        worst = mpmath.mpf(0)
+        for p in params:
+            up, down = dict(base), dict(base)
+            up[p] += h
+            down[p] -= h
+            estimate = (loss(up) - loss(down)) / (2 * h)
+            worst = max(worst, abs(estimate - _mp(step.gradient[p])))
+        finite = number(sp.Float(worst, 60), 2, inexact=True) if worst else number(0)
+    finite_note = (f"central differences $(E(p + h) - E(p - h))/(2h)$ with $h = 10^{{-{FD_STEP}}}$, computed "
+                   f"with 60 significant digits, for each of the {len(params)} parameters")
+    direct = None
+    if len(params) * b.N <= DIRECT_LIMIT:
+        direct_value = _direct_difference(b)
+        direct = number(direct_value, 2, inexact=not direct_value.is_Rational) if direct_value else number(0)
+        direct_note = ("SymPy differentiated the loss written out in the parameters alone (every $z$ and $a$ "
+                       "substituted, no named intermediates) and evaluated the derivatives at the initial "
+                       "parameters")
+    else:
+        direct_note = (f"differentiating the fully expanded loss is skipped for a network of {len(params)} "
+                       f"parameters and {b.N} sample{'s' if b.N > 1 else ''}: the expression grows too large; "
+                       f"the finite differences cover every parameter")
+    return Verification(len(params), direct, direct_note, finite, finite_note)
+
+
+def _direct_difference(b: _Builder) -> Expr:
+    """max |derived − sympy.diff(expanded loss)| over the parameters, at the initial parameters."""
+    net, step = b.net, b.tr.first
+    total = sp.S.Zero
+    for x, y in zip(b.spec.x, b.spec.y):
+        expr = net.definitions[net.loss]
+        for s in reversed(net.order[:-1]):
+            expr = expr.xreplace({s: net.definitions[s]})
+        total += expr.xreplace({**dict(zip(net.inputs, x)), **dict(zip(net.targets, y))})
+    worst = sp.S.Zero
+    for p in net.parameters:
+        direct = exact(sp.diff(total, p).xreplace(step.parameters))
+        difference = abs(exact(direct - step.gradient[p]))
+        worst = max(worst, difference)
+    return worst
+
+
+def _split_sum(rows: list[Row]) -> tuple[Row, ...]:
+    """Wrap a long row of ' + '-joined numbers onto continuation lines."""
+    out = []
+    for row in rows:
+        terms = row.tex.split(" + ")
+        if len(terms) <= TERMS_PER_LINE + 1 or row.tex.startswith(r"\sum"):
+            out.append(row)
+            continue
+        chunks = [" + ".join(terms[i:i + TERMS_PER_LINE]) for i in range(0, len(terms), TERMS_PER_LINE)]
+        out.append(Row(row.relation, chunks[0]))
+        out.extend(Row("", "+ " + c) for c in chunks[1:])
+    return tuple(out)
+
+
+def build(solution: "Solution", precision: int = DEFAULT_PRECISION) -> Document:
+    """The document model of a solution: every section of the worked solution, as data.
+
+    >>> from derive.api import solve
+    >>> doc = build(solve("linear-221"))
+    >>> doc.loss.equations[0].rows[-1].tex
+    '0.3272405'
+    """
+    b = _Builder(solution, precision)
+    first, after = b.tr.first, b.tr.after
+    forward = tuple(b.forward_part(env, n) for n, env in enumerate(first.samples, 1))
+    backward = tuple(b.backward_part(env, n) for n, env in enumerate(first.samples, 1))
+    outputs = tuple(Comparison(b.names[o], b.d.names[o].plain, n, b.num(env[o]), b.num(env2[o]))
+                    for n, (env, env2) in enumerate(zip(first.samples, after.samples), 1) for o in b.net.outputs)
+    return Document(
+        title=solution.spec.title or "Backpropagation, step by step",
+        description=solution.spec.description,
+        generator=f"derive {__version__}",
+        precision=precision,
+        rounding=rounding_policy(precision),
+        setup=_setup(b),
+        notation=_notation(b),
+        notation_general=_notation_general(b),
+        forward=forward,
+        loss=b.loss_group(),
+        backward=backward,
+        batch=b.batch_group(),
+        general=_general(b),
+        update=b.update_group(),
+        update_matrices=b.update_matrices(),
+        after=After(tuple(b.forward_part(env, n) for n, env in enumerate(after.samples, 1)), outputs,
+                    Comparison("E", "E", 0, b.num(first.loss), b.num(after.loss))),
+        history=_history(b),
+        verification=_verification(b),
+        samples=b.N,
+    )
+
+
+def rounding_policy(precision: int) -> str:
+    return (f"Every quantity is computed exactly (as a fraction) or, where exponentials enter, with "
+            f"60 significant digits, and only rounded for display: to {precision} significant digits, "
+            f"half away from zero. A value written after $=$ is exact; one written after $\\approx$ is "
+            f"rounded. Each step uses the unrounded values of the steps before it, so recomputing "
+            f"from the printed numbers can differ in the last digit.")

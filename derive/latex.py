@@ -1,0 +1,332 @@
+"""The one LaTeX printer: formulas in the derivation's notation, numbers at a precision, escaped text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Mapping
+
+import sympy as sp
+from sympy import Basic, Expr
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+from .activations import Sigmoid  # noqa: F401  (used by the doctests)
+
+DEFAULT_PRECISION = 6
+EXTRA_EXACT_DIGITS = 2      # an exact decimal of up to precision + 2 significant digits is shown in full
+FIXED_RANGE = (-4, 7)       # decimal exponents written in fixed notation; others as m × 10^e
+
+
+class Printer(LatexPrinter):
+    """SymPy's LaTeX printer with our names and functions.
+
+    ``names`` maps symbols (and matrix symbols) to their LaTeX; in a formula with numbers
+    substituted it maps them to the numbers instead, and products are written with ``\\cdot``.
+
+    >>> x = sp.Symbol("x1")
+    >>> Printer({x: "x_{1}"}).doprint(Sigmoid(x))
+    '\\\\sigma\\\\left(x_{1}\\\\right)'
+    """
+
+    printmethod = "_derive_latex"
+
+    def __init__(self, names: Mapping[Basic, str] | None = None, *, numbers: bool = False,
+                 keep_order: bool = False):
+        names = dict(names or {})
+        # undefined functions (f′, diag) are named like symbols: by their class
+        self._functions = {k: v for k, v in names.items() if isinstance(k, type)}
+        super().__init__({
+            "symbol_names": {k: v for k, v in names.items() if not isinstance(k, type)},
+            "ln_notation": True,
+            "mul_symbol": "dot" if numbers else None,
+            "order": "none" if keep_order else None,
+            "mat_delim": "",
+            "mat_str": "bmatrix",
+        })
+
+    def _call(self, name: str, e: Expr, exp: str | None) -> str:
+        text = rf"{name}\left({self._print(e.args[0])}\right)"
+        return text if exp is None else rf"{text}^{{{exp}}}"
+
+    def _print_Sigmoid(self, e, exp=None):
+        return self._call(r"\sigma", e, exp)
+
+    def _print_ReLU(self, e, exp=None):
+        return self._call(r"\operatorname{ReLU}", e, exp)
+
+    def _print_Softplus(self, e, exp=None):
+        return self._call(r"\operatorname{softplus}", e, exp)
+
+    def _print_tanh(self, e, exp=None):
+        return self._call(r"\tanh", e, exp)
+
+    def _print_Heaviside(self, e, exp=None):
+        # ReLU' as an indicator: 1 where z > 0, else 0 (H(0) = 0, the contract's choice)
+        z = self._print(e.args[0])
+        h0 = e.args[1] if len(e.args) > 1 else None
+        relation = r"\geq" if h0 == 1 else ">"
+        text = rf"\mathbf{{1}}\left[{z} {relation} 0\right]"
+        return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
+
+    def _print_Function(self, e, exp=None):
+        name = self._functions.get(type(e))
+        if name is None:
+            return super()._print_Function(e, exp)
+        args = ", ".join(self._print(a) for a in e.args)
+        text = rf"{name}\left({args}\right)"
+        return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
+
+    def _print_Derivative(self, e):
+        # ∂E/∂w: the documents only differentiate once, with respect to one quantity
+        if len(e.variable_count) != 1 or e.variable_count[0][1] != 1:
+            return super()._print_Derivative(e)
+        return rf"\frac{{\partial {self._print(e.expr)}}}{{\partial {self._print(e.variables[0])}}}"
+
+    def _print_transpose(self, e, exp=None):
+        return self._print_Transpose(e)
+
+    def _print_DiagMatrix(self, e):
+        return rf"\operatorname{{diag}}\left({self._print(e.args[0])}\right)"
+
+    def _print_HadamardPower(self, e):
+        base = self._print(e.base)
+        if not isinstance(e.base, sp.MatrixSymbol) or "^" in base:
+            base = rf"\left({base}\right)"
+        return rf"{base}^{{\circ\, {self._print(e.exp)}}}"
+
+    def _print_Transpose(self, e):
+        arg = e.args[0]
+        base = self._print(arg)
+        simple = isinstance(arg, (sp.MatrixSymbol, sp.Symbol)) or (isinstance(arg, sp.Indexed) and len(base) < 20)
+        if not simple or "^" in base:
+            base = rf"\left({base}\right)"
+        return rf"{base}^{{\mathsf{{T}}}}"
+
+    def _print_HadamardProduct(self, e):
+        return r" \odot ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=True)
+                               for a in e.args)
+
+
+def tex(expr: Basic, names: Mapping[Basic, str] | None = None, *, numbers: bool = False,
+        keep_order: bool = False) -> str:
+    """``expr`` in LaTeX with the given names (or numbers) for its symbols.
+
+    >>> tex(sp.Symbol("w1") * sp.Symbol("x1"), {sp.Symbol("w1"): "0.11", sp.Symbol("x1"): "2"}, numbers=True)
+    '0.11 \\\\cdot 2'
+    """
+    return Printer(names, numbers=numbers, keep_order=keep_order).doprint(expr)
+
+
+# -- numbers -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Number:
+    """A value as shown: its LaTeX, its plain text, and whether the text is the exact value."""
+
+    tex: str
+    plain: str
+    exact: bool
+
+    @property
+    def relation(self) -> str:
+        """``=`` before an exact value, ``\\approx`` before a rounded one."""
+        return "=" if self.exact else r"\approx"
+
+    @property
+    def factor(self) -> str:
+        """The LaTeX to use inside a product or sum: negative and scientific values in parentheses."""
+        if self.tex.startswith("-") or r"\times" in self.tex:
+            return rf"\left({self.tex}\right)"
+        return self.tex
+
+
+def _fraction(value) -> Fraction:
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, (int, float)):
+        return Fraction(value)
+    value = sp.sympify(value)
+    if value.is_Rational:
+        return Fraction(int(value.p), int(value.q))
+    if value.is_Float:
+        m, e = value._mpf_[1] * (-1) ** value._mpf_[0], value._mpf_[2]   # exact binary value
+        return Fraction(m) * Fraction(2) ** e
+    raise TypeError(f"not a number: {value!r}")
+
+
+def _exponent(a: Fraction) -> int:
+    """⌊log10 a⌋ for a > 0, exactly."""
+    e = len(str(a.numerator)) - len(str(a.denominator))
+    while Fraction(10) ** e > a:
+        e -= 1
+    while Fraction(10) ** (e + 1) <= a:
+        e += 1
+    return e
+
+
+def _decimal_digits(a: Fraction) -> int | None:
+    """Significant digits of a's exact decimal expansion, or None if it does not terminate."""
+    q = a.denominator
+    twos = fives = 0
+    while q % 2 == 0:
+        q, twos = q // 2, twos + 1
+    while q % 5 == 0:
+        q, fives = q // 5, fives + 1
+    if q != 1:
+        return None
+    places = max(twos, fives)
+    digits = str(a.numerator * 10 ** places // a.denominator).rstrip("0")
+    return max(len(digits), 1)
+
+
+def _digits(a: Fraction, n: int) -> tuple[int, int]:
+    """a rounded half away from zero to n significant digits: (mantissa m, exponent e), a ≈ m·10^(e−n+1)."""
+    e = _exponent(a)
+    m = a * Fraction(10) ** (n - 1 - e)
+    rounded = int(m + Fraction(1, 2))       # a > 0, so this is half away from zero
+    if rounded == 10 ** n:
+        rounded, e = 10 ** (n - 1), e + 1
+    return rounded, e
+
+
+def _layout(m: int, e: int, n: int) -> tuple[str, str]:
+    """Mantissa digits m (n of them) with decimal exponent e: fixed or scientific, trailing zeros dropped."""
+    digits = str(m).rjust(n, "0")
+    if FIXED_RANGE[0] <= e < FIXED_RANGE[1]:
+        if e >= 0:
+            whole, frac = digits[:e + 1].ljust(e + 1, "0"), digits[e + 1:]
+        else:
+            whole, frac = "0", "0" * (-e - 1) + digits
+        frac = frac.rstrip("0")
+        text = f"{whole}.{frac}" if frac else whole
+        return text, text
+    head, tail = digits[0], digits[1:].rstrip("0")
+    mantissa = f"{head}.{tail}" if tail else head
+    return rf"{mantissa} \times 10^{{{e}}}", f"{mantissa}e{e}"
+
+
+def number(value, precision: int = DEFAULT_PRECISION, *, inexact: bool = False) -> Number:
+    """``value`` shown with ``precision`` significant digits (exact when it is a short decimal).
+
+    A rational whose decimal expansion ends within precision + 2 significant digits is shown in
+    full; anything else (σ(z), a 60-digit float, or ``inexact=True``) is rounded half away from
+    zero and marked as rounded.
+
+    >>> number(sp.Rational(-809, 1000)).tex, number(sp.Rational(1, 3)).tex
+    ('-0.809', '0.333333')
+    >>> number(sp.Rational(1, 3)).relation
+    '\\\\approx'
+    """
+    if precision < 1:
+        raise ValueError("precision must be at least 1")
+    a = _fraction(value)
+    if a == 0:
+        return Number("0", "0", not inexact)
+    sign = "-" if a < 0 else ""
+    a = abs(a)
+    rational = isinstance(value, (int, Fraction)) or (isinstance(value, Basic) and value.is_Rational)
+    digits = _decimal_digits(a) if rational and not inexact else None
+    if digits is not None and digits <= precision + EXTRA_EXACT_DIGITS:
+        m, e = _digits(a, digits)
+        exact, n = True, digits
+    else:
+        m, e = _digits(a, precision)
+        exact, n = False, precision
+    text, plain = _layout(m, e, n)
+    return Number(sign + text, sign + plain, exact)
+
+
+# -- user text -----------------------------------------------------------------------------
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "%": r"\%", "#": r"\#",
+    "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
+    ">": r"\textgreater{}", "|": r"\textbar{}", '"': "''", "\u00a0": "~",
+}
+
+# Characters pdflatex's utf8 input cannot typeset in the default OT1 encoding, written out.
+_UNICODE = {
+    "–": "--", "—": "---", "‘": "`", "’": "'", "“": "``", "”": "''", "…": r"\ldots{}", "•": r"\textbullet{}",
+    "−": r"\ensuremath{-}", "×": r"\ensuremath{\times}", "·": r"\ensuremath{\cdot}", "÷": r"\ensuremath{\div}",
+    "±": r"\ensuremath{\pm}", "≈": r"\ensuremath{\approx}", "≠": r"\ensuremath{\neq}", "≤": r"\ensuremath{\leq}",
+    "≥": r"\ensuremath{\geq}", "→": r"\ensuremath{\rightarrow}", "←": r"\ensuremath{\leftarrow}",
+    "⇒": r"\ensuremath{\Rightarrow}", "∂": r"\ensuremath{\partial}", "∑": r"\ensuremath{\sum}",
+    "∏": r"\ensuremath{\prod}", "√": r"\ensuremath{\surd}", "∞": r"\ensuremath{\infty}", "∈": r"\ensuremath{\in}",
+    "⊙": r"\ensuremath{\odot}", "∘": r"\ensuremath{\circ}", "′": r"\ensuremath{'}", "°": r"\ensuremath{^\circ}",
+    "½": r"\ensuremath{\tfrac12}", "¼": r"\ensuremath{\tfrac14}", "¾": r"\ensuremath{\tfrac34}",
+    "²": r"\ensuremath{^2}", "³": r"\ensuremath{^3}", "¹": r"\ensuremath{^1}", "µ": r"\ensuremath{\mu}",
+    "ⁿ": r"\ensuremath{^n}", "₁": r"\ensuremath{_1}", "₂": r"\ensuremath{_2}", "ᵀ": r"\ensuremath{^{\mathsf{T}}}",
+    "§": r"\S{}", "¶": r"\P{}", "©": r"\copyright{}", "€": "EUR", "£": r"\pounds{}",
+    "«": r"\guillemotleft{}", "»": r"\guillemotright{}", "¡": r"!`", "¿": r"?`", "\t": " ",
+}
+_GREEK = dict(zip(
+    "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΥΦΨΩ",
+    r"alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau upsilon "
+    r"phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega".split()))
+_ACCENTS = {"\u0300": "`", "\u0301": "'", "\u0302": "^", "\u0308": '"', "\u0303": "~", "\u0327": "c",
+            "\u030c": "v", "\u0304": "="}
+
+
+def _latex_char(c: str) -> str:
+    if c in _LATEX_SPECIAL:
+        return _LATEX_SPECIAL[c]
+    if " " <= c <= "~" or c == "\n":
+        return c
+    if c in _UNICODE:
+        return _UNICODE[c]
+    if c in _GREEK:
+        return rf"\ensuremath{{\{_GREEK[c]}}}"
+    import unicodedata
+
+    parts = unicodedata.normalize("NFD", c)
+    if len(parts) == 2 and " " <= parts[0] <= "~" and parts[0].isalpha() and parts[1] in _ACCENTS:
+        return rf"\{_ACCENTS[parts[1]]}{{{parts[0]}}}"      # é → \'{e}: works in every font encoding
+    special = {"ß": r"\ss{}", "æ": r"\ae{}", "Æ": r"\AE{}", "ø": r"\o{}", "Ø": r"\O{}", "å": r"\aa{}",
+               "Å": r"\AA{}", "œ": r"\oe{}", "Œ": r"\OE{}", "ı": r"\i{}", "ł": r"\l{}", "Ł": r"\L{}"}
+    if c in special:
+        return special[c]
+    if unicodedata.category(c).startswith(("C", "Z")):
+        return " "
+    return rf"\texttt{{[U+{ord(c):04X}]}}"                  # anything else is named, never passed to TeX
+
+
+def escape_latex(text: str) -> str:
+    """User text as LaTeX text: every character prints as itself, nothing runs.
+
+    >>> escape_latex(r"\\input{/etc/passwd} $x$ & 50%")
+    '\\\\textbackslash{}input\\\\{/etc/passwd\\\\} \\\\$x\\\\$ \\\\& 50\\\\%'
+    """
+    text = re.sub(r"[ \t]*\n\s*\n\s*", "\n\n", text)     # keep paragraphs, drop stray blank lines
+    return "".join(_latex_char(c) for c in text)
+
+
+_MD_SPECIAL = set("\\`*_{}[]<>#|$~&!")
+
+
+def escape_markdown(text: str) -> str:
+    """User text as Markdown text: no emphasis, math, HTML, links, headings or tables start in it.
+
+    Whitespace runs (newlines too) become one space, so the text stays one paragraph; the
+    characters Markdown, GitHub math and HTML give meaning to are backslash-escaped.
+
+    >>> escape_markdown("$x$ & *y* # <b>")
+    '\\\\$x\\\\$ \\\\& \\\\*y\\\\* \\\\# \\\\<b\\\\>'
+    """
+    out = markdown_chars(" ".join(text.split()))
+    if out[:1] in ("-", "+", "=", ".") or re.match(r"\d+[.)]", out):
+        out = "\\" + out if not out[:1].isdigit() else re.sub(r"^(\d+)([.)])", r"\1\\\2", out)
+    return out
+
+
+def markdown_chars(text: str) -> str:
+    """Backslash-escape the characters Markdown, GitHub math and HTML give meaning to; nothing else."""
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
+
+
+def escape_xml(text: str) -> str:
+    """Text for XML/SVG/HTML content and attribute values."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#39;"))
+

@@ -1,0 +1,362 @@
+"""Documents from templates: the one Jinja environment, and Markdown, LaTeX and PDF worked solutions."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from .errors import RenderError
+from .latex import DEFAULT_PRECISION, escape_latex, escape_markdown, escape_xml, markdown_chars
+
+if TYPE_CHECKING:
+    from .api import Solution
+    from .document import Document
+
+TEMPLATES = {"md": "solution.md.j2", "tex": "solution.tex.j2"}
+TEX_PACKAGES = "Debian/Ubuntu: sudo apt-get install texlive-latex-extra texlive-pictures latexmk"
+LATEX_DELIMITERS = dict(block_start_string="((*", block_end_string="*))", variable_start_string="(((",
+                        variable_end_string=")))", comment_start_string="((=", comment_end_string="=))",
+                        line_statement_prefix=None, line_comment_prefix=None)
+
+
+# -- the environment ----------------------------------------------------------------------------
+
+def template_dirs(template_dir: str | Path | None = None) -> list[Path]:
+    """Where templates are looked up: the user's folder, the installed copy, the source checkout."""
+    dirs = [Path(template_dir)] if template_dir is not None else []
+    installed = resources.files("derive") / "templates"
+    if installed.is_dir():
+        dirs.append(Path(str(installed)))
+    checkout = Path(__file__).resolve().parent.parent / "templates"
+    if checkout.is_dir() and checkout not in dirs:
+        dirs.append(checkout)
+    return dirs
+
+
+def _built_in_dirs() -> list[Path]:
+    return template_dirs(None)
+
+
+def _prose(fmt: str) -> Callable[[str], str]:
+    """Our own sentences with $math$ inside: the text escaped for ``fmt``, the math kept."""
+    plain = {"md": markdown_chars, "tex": escape_latex}.get(fmt, escape_xml)
+
+    def prose(text: str) -> str:
+        parts = text.split("$")
+        if len(parts) % 2 == 0:
+            raise RenderError(f"unbalanced $ in generated prose: {text[:60]!r}")
+        return "".join(plain(p) if i % 2 == 0 else f"${p}$" for i, p in enumerate(parts))
+
+    return prose
+
+
+def _text(fmt: str) -> Callable[[str], str]:
+    """User text (a title, a description, a label) as inert text of ``fmt``."""
+    if fmt == "md":
+        return escape_markdown
+    if fmt == "tex":
+        return lambda s: escape_latex(s.strip())
+    return escape_xml
+
+
+def environment(fmt: str, template_dir: str | Path | None = None) -> jinja2.Environment:
+    """The Jinja environment for ``fmt`` ("md", "tex", "xml", "svg", …): strict, sandboxed, with our filters.
+
+    Templates are looked up in ``template_dir`` first, then in the built-in folders; a user's
+    template can extend a built-in one as ``default/NAME`` and override single blocks. LaTeX
+    templates (``fmt == "tex"``) use ``((* *))``, ``((( )))`` and ``((= =))`` so TeX braces never clash.
+    Filters: ``text`` (escape user text for fmt), ``prose`` (our sentences with $math$), ``md``,
+    ``latex``, ``xml`` (explicit escapes), ``coord`` (a float for plot coordinates).
+
+    >>> environment("md").from_string("{{ t | text }}").render(t="$x$")
+    '\\\\$x\\\\$'
+    """
+    built_in = jinja2.FileSystemLoader([str(d) for d in _built_in_dirs()])
+    loaders: list[jinja2.BaseLoader] = []
+    if template_dir is not None:
+        if not Path(template_dir).is_dir():
+            raise RenderError(f"--template-dir {template_dir}: no such folder")
+        loaders.append(jinja2.FileSystemLoader(str(template_dir)))
+    loaders += [built_in, jinja2.PrefixLoader({"default": built_in})]
+    options = dict(LATEX_DELIMITERS) if fmt == "tex" else {}
+    env = SandboxedEnvironment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
+                               autoescape=False, trim_blocks=True, lstrip_blocks=True,
+                               keep_trailing_newline=True, **options)
+    env.filters.update(text=_text(fmt), prose=_prose(fmt), md=escape_markdown, latex=escape_latex, xml=escape_xml,
+                       coord=lambda v: format(float(v), ".8g"))
+    env.globals.update(chart=chart)
+    return env
+
+
+def render_template(env: jinja2.Environment, name: str, **context) -> str:
+    """Render one template; every template problem becomes a one-line RenderError."""
+    try:
+        return env.get_template(name).render(**context)
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(f"template {exc.name} not found (searched {_searched(env)})") from None
+    except jinja2.TemplateSyntaxError as exc:
+        where = f"{exc.filename or exc.name or name}:{exc.lineno}"
+        raise RenderError(f"template {where}: {exc.message}") from None
+    except jinja2.UndefinedError as exc:
+        raise RenderError(f"template {name} (or one it extends): {exc.message}") from None
+    except jinja2.exceptions.SecurityError as exc:
+        raise RenderError(f"template {name}: not allowed: {exc}") from None
+    except RenderError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        raise RenderError(f"template {name}: {exc.__class__.__name__}: {exc}") from None
+
+
+def _searched(env: jinja2.Environment) -> str:
+    loader = env.loader
+    paths = []
+    for sub in getattr(loader, "loaders", []):
+        paths += getattr(sub, "searchpath", [])
+    return ", ".join(dict.fromkeys(paths)) or "no folders"
+
+
+# -- plots ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Chart:
+    """A line plot laid out in SVG pixels: the polyline and the axis ticks."""
+
+    width: int
+    height: int
+    left: int
+    top: int
+    right: int
+    bottom: int
+    polyline: str
+    xticks: tuple[tuple[float, str], ...]
+    yticks: tuple[tuple[float, str], ...]
+
+
+def _ticks(low: float, high: float, count: int = 5) -> list[float]:
+    if high <= low:
+        high = low + (abs(low) or 1.0)
+    raw = (high - low) / count
+    magnitude = 10 ** int(f"{raw:e}".split("e")[1])
+    step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
+    first = -(-low // step) * step
+    ticks, t = [], first
+    while t <= high + step * 1e-9:
+        ticks.append(round(t, 12))
+        t += step
+    return ticks
+
+
+def chart(points: Sequence[tuple[int, float]], width: int = 640, height: int = 320) -> Chart:
+    """Lay out (step, loss) points as an SVG line plot with ticks; the y axis starts at 0 when it can."""
+    left, top, right, bottom = 70, 20, width - 20, height - 45
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    low, high = min(ys), max(ys)
+    y0 = 0.0 if low >= 0 else low
+    y1 = high if high > y0 else y0 + 1.0
+    yt = _ticks(y0, y1)
+    y1 = max(y1, yt[-1])
+
+    def px(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * (right - left)
+
+    def py(y: float) -> float:
+        return bottom - (y - y0) / (y1 - y0) * (bottom - top)
+
+    polyline = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
+    xt = [t for t in _ticks(x0, x1) if float(t).is_integer()] or [x0, x1]
+    return Chart(width, height, left, top, right, bottom, polyline,
+                 tuple((round(px(t), 1), f"{int(t)}") for t in xt),
+                 tuple((round(py(t), 1), f"{t:.6g}") for t in yt))
+
+
+# -- solutions -----------------------------------------------------------------------------------
+
+def document(solution: "Solution", precision: int = DEFAULT_PRECISION) -> "Document":
+    from .document import build
+
+    if not 1 <= precision <= 30:
+        raise RenderError(f"--precision {precision}: expected a whole number from 1 to 30")
+    return build(solution, precision)
+
+
+def render_solution(solution: "Solution", fmt: str, precision: int = DEFAULT_PRECISION,
+                    template_dir: str | Path | None = None, *, assets: str | None = None,
+                    doc: "Document | None" = None) -> str:
+    """The worked solution as Markdown (``fmt="md"``) or LaTeX (``fmt="tex"``) text.
+
+    ``assets``: a file-name stem; Markdown then links ``STEM-network.svg`` and ``STEM-loss.svg``
+    (written beside it by ``write_solution``) instead of embedding Mermaid diagrams.
+
+    >>> from derive.api import solve
+    >>> render_solution(solve("linear-221"), "md").startswith("# A 2-2-1 linear network")
+    True
+    """
+    if fmt not in TEMPLATES:
+        raise RenderError(f"format {fmt!r}: expected one of {', '.join(TEMPLATES)}")
+    doc = doc or document(solution, precision)
+    env = environment(fmt, template_dir)
+    return render_template(env, TEMPLATES[fmt], doc=doc, assets=assets)
+
+
+def render_figures(doc: "Document", stem: str, template_dir: str | Path | None = None) -> dict[str, str]:
+    """The SVG files a Markdown document with ``assets=stem`` links to."""
+    env = environment("svg", template_dir)
+    files = {f"{stem}-network.svg": render_template(env, "network.svg.j2", doc=doc, diagram=doc.setup.diagram)}
+    if doc.history is not None:
+        files[f"{stem}-loss.svg"] = render_template(env, "loss.svg.j2", doc=doc, history=doc.history,
+                                                    chart=chart(doc.history.points))
+    return files
+
+
+def latex_tools() -> tuple[str, list[str]] | None:
+    """The TeX command that builds a PDF here: latexmk if installed, else pdflatex; None without TeX."""
+    if shutil.which("latexmk") and shutil.which("pdflatex"):
+        return "latexmk", ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-quiet"]
+    if shutil.which("pdflatex"):
+        return "pdflatex", ["pdflatex", "-interaction=nonstopmode", "-halt-on-error"]
+    return None
+
+
+def build_pdf(source: str, name: str = "solution", timeout: float = 300) -> bytes:
+    """Compile LaTeX source to PDF bytes in a temporary folder; RenderError saying what to install."""
+    tools = latex_tools()
+    if tools is None:
+        raise RenderError(f"--format pdf needs pdflatex and latexmk, which are not installed ({TEX_PACKAGES}); "
+                          f"or write the LaTeX with --format tex and compile it elsewhere")
+    tool, command = tools
+    with tempfile.TemporaryDirectory(prefix="derive-tex-") as tmp:
+        path = Path(tmp) / f"{name}.tex"
+        path.write_text(source, encoding="utf-8")
+        env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
+        runs = 1 if tool == "latexmk" else 2          # pdflatex twice: references settle
+        try:
+            for _ in range(runs):
+                result = subprocess.run(command + [path.name], cwd=tmp, env=env, capture_output=True,
+                                        timeout=timeout, stdin=subprocess.DEVNULL)
+                if result.returncode != 0:
+                    raise RenderError(f"{tool} failed on {name}.tex: {_tex_error(Path(tmp) / f'{name}.log')}")
+        except subprocess.TimeoutExpired:
+            raise RenderError(f"{tool} did not finish {name}.tex within {timeout:.0f} s") from None
+        return (Path(tmp) / f"{name}.pdf").read_bytes()
+
+
+def _tex_error(log: Path) -> str:
+    """The first TeX error of a log, on one line."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return "no log was written"
+    for i, line in enumerate(lines):
+        if line.startswith("!"):
+            context = " ".join(l.strip() for l in lines[i + 1:i + 3] if l.strip())
+            return re.sub(r"\s+", " ", f"{line[1:].strip()} {context}")[:300]
+    return "see the LaTeX log"
+
+
+def solution_files(solution: "Solution", fmt: str, name: str, precision: int = DEFAULT_PRECISION,
+                   template_dir: str | Path | None = None) -> dict[str, str | bytes]:
+    """Every file ``derive solve --format FMT --out DIR`` writes, by file name."""
+    doc = document(solution, precision)
+    if fmt == "md":
+        files: dict[str, str | bytes] = {f"{name}.md": render_solution(solution, "md", template_dir=template_dir,
+                                                                       assets=name, doc=doc)}
+        files.update(render_figures(doc, name, template_dir))
+        return files
+    tex = render_solution(solution, "tex", template_dir=template_dir, doc=doc)
+    if fmt == "tex":
+        return {f"{name}.tex": tex}
+    if fmt == "pdf":
+        return {f"{name}.pdf": build_pdf(tex, name)}
+    raise RenderError(f"format {fmt!r}: expected md, tex or pdf")
+
+
+def write_solution(solution: "Solution", fmt: str, out: str | Path | None, name: str,
+                   precision: int = DEFAULT_PRECISION, template_dir: str | Path | None = None) -> list[Path]:
+    """What ``derive solve`` does for md, tex and pdf: print, or write every file or none of them.
+
+    Without ``out``, Markdown and LaTeX go to standard output (Markdown then draws its figures
+    with Mermaid); a PDF needs ``out``. With ``out``, the files are made in a temporary folder
+    first and only then moved into place.
+    """
+    if out is None:
+        if fmt == "pdf":
+            raise RenderError("--format pdf needs --out DIR (a PDF is not written to the terminal)")
+        sys.stdout.write(render_solution(solution, fmt, precision, template_dir))
+        return []
+    files = solution_files(solution, fmt, name, precision, template_dir)
+    target = Path(out)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target, prefix=".derive-") as tmp:
+            for file, data in files.items():
+                (Path(tmp) / file).write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+            written = []
+            for file in files:
+                os.replace(Path(tmp) / file, target / file)
+                written.append(target / file)
+    except OSError as exc:
+        raise RenderError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return written
+
+
+# -- the gallery ---------------------------------------------------------------------------------
+
+GALLERY = Path(__file__).resolve().parent.parent / "output"
+
+
+def gallery(folder: Path = GALLERY, names: Sequence[str] | None = None) -> list[Path]:
+    """Write output/NAME.md and output/NAME.tex for every built-in example: what ``derive solve NAME`` prints."""
+    from .api import solve
+    from .cli import write_atomically
+    from .spec import example_names
+
+    written = []
+    for name in names or example_names():
+        solution = solve(name)
+        doc = document(solution)
+        for fmt in ("md", "tex"):
+            path = folder / f"{name}.{fmt}"
+            write_atomically(path, render_solution(solution, fmt, doc=doc))
+            written.append(path)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m derive.render --gallery [--pdf]``: regenerate output/ (and its PDFs)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m derive.render", description=main.__doc__)
+    p.add_argument("--gallery", action="store_true", help="rewrite output/NAME.md and output/NAME.tex")
+    p.add_argument("--pdf", action="store_true", help="also compile output/NAME.pdf")
+    args = p.parse_args(argv)
+    if not args.gallery:
+        p.print_help()
+        return 2
+    for path in gallery():
+        print(f"wrote {path}", file=sys.stderr)
+        if args.pdf and path.suffix == ".tex":
+            from .cli import write_atomically
+
+            pdf = path.with_suffix(".pdf")
+            write_atomically(pdf, build_pdf(path.read_text(encoding="utf-8"), path.stem))
+            print(f"wrote {pdf}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
