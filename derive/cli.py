@@ -95,6 +95,10 @@ def parser() -> argparse.ArgumentParser:
 # Other stages add their sub-commands here (check, exam): each is a function of the subparsers.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
+from .exam import register as _exam  # noqa: E402  (exam imports nothing from here)
+
+COMMANDS.append(_exam)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
