@@ -1,0 +1,783 @@
+"""The safe claim parser: a whitelist tokenizer and a recursive-descent parser that build SymPy.
+
+Claims are untrusted text (typed into a web form by hundreds of students). Nothing here calls
+``eval``, ``exec``, ``compile``, ``sympify`` or ``parse_expr``: the tokenizer accepts only the
+characters and LaTeX commands listed below, the parser builds SymPy nodes one by one from
+those tokens, and every size that could make SymPy or the evaluator slow is bounded first
+(length, token count, nesting depth, digits, exponents). Every rejection is a ClaimError whose
+message is one line: the column and what was expected.
+
+Names are not resolved here: the parser hands each name it reads (with its subscripts, prime
+and sample index) to a ``Vocabulary`` that the checker supplies for one network.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Callable, Protocol
+
+import sympy as sp
+from sympy import Expr
+
+from .activations import ReLU, Sigmoid, Softplus
+from .errors import ClaimError
+
+MAX_LENGTH = 2000          # characters of one claim
+MAX_TOKENS = 400           # tokens of one claim
+MAX_DEPTH = 40             # nesting of parentheses, fractions, functions, unary signs, powers
+MAX_DIGITS = 40            # digits of one number literal
+MAX_EXPONENT = 100         # |k| of a literal's e-notation, |p| of a constant exponent p/q
+MAX_ROOT = 12              # q of a constant exponent p/q
+MAX_MAGNITUDE = 2000       # decimal digits of any exact constant built from powers
+
+
+class SampleSum(sp.Function):
+    """Σₙ over the samples of the batch; the checker evaluates it, SymPy leaves it alone."""
+
+    nargs = 1
+
+
+# -- characters ----------------------------------------------------------------------------
+
+# The only non-ASCII characters accepted, each with the ASCII it stands for. Everything else
+# outside printable ASCII (homoglyphs, zero-width or control characters, full-width letters)
+# is rejected with its code point, so what is checked is exactly what a reader sees.
+UNICODE = {
+    "\u2212": "-", "\u2013": "-", "\u2010": "-", "\u00b7": "*", "\u22c5": "*", "\u2219": "*",
+    "\u00d7": "*", "\u2217": "*", "\u00f7": "/", "\u00b2": "^2", "\u00b3": "^3", "\u2032": "'",
+    "\u2019": "'", "\u02b9": "'", "\u03c3": "\\sigma ", "\u03b7": "\\eta ", "\u03b1": "\\alpha ",
+    "\u03b4": "\\delta ", "\u03a3": "\\sum ", "\u2211": "\\sum ", "\u2202": "\\partial ",
+    "\u2248": "=", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u00bd": "(1/2)",
+}
+SUBSCRIPT_DIGITS = {chr(0x2080 + i): str(i) for i in range(10)}
+ASCII_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \t\r\n+-*/^()[]{},=_'.\\")
+
+# LaTeX commands: what each one becomes. Wrappers take one {group} of letters as a name.
+SPACING = {",", ";", ":", "!", " ", "quad", "qquad", "big", "Big", "bigg", "Bigg", "bigl", "bigr",
+           "Bigl", "Bigr", "biggl", "biggr", "displaystyle"}
+COMMAND_OPS = {"cdot": "*", "times": "*", "ast": "*", "div": "/", "{": "(", "}": ")"}
+COMMAND_NAMES = {"sigma": "sigma", "tanh": "tanh", "exp": "exp", "ln": "ln", "log": "log", "eta": "eta",
+                 "alpha": "alpha", "delta": "delta", "sqrt": "sqrt", "sum": "\\sum"}
+WRAPPERS = {"operatorname", "mathrm", "text", "mathit", "mathbf", "boldsymbol", "rm"}
+FRACTIONS = {"frac", "dfrac", "tfrac"}
+DELIMITERS = {"(": "(", ")": ")", "[": "[", "]": "]", ".": None}
+
+# Functions a claim may call; NAME' is the derivative, NAME^k(x) the k-th power of NAME(x).
+FUNCTIONS: dict[str, Callable[[Expr], Expr]] = {
+    "sigmoid": Sigmoid, "sigma": Sigmoid, "tanh": sp.tanh, "exp": sp.exp, "log": sp.log, "ln": sp.log,
+    "relu": ReLU, "ReLU": ReLU, "softplus": Softplus, "sqrt": sp.sqrt, "max": ReLU,
+}
+DERIVATIVES: dict[str, Callable[[Expr], Expr]] = {
+    "sigmoid": lambda u: Sigmoid(u) * (1 - Sigmoid(u)),
+    "tanh": lambda u: 1 - sp.tanh(u) ** 2,
+    "exp": sp.exp,
+    "log": lambda u: 1 / u,
+    "relu": lambda u: sp.Heaviside(u, 0),
+    "softplus": Sigmoid,
+    "sqrt": lambda u: 1 / (2 * sp.sqrt(u)),
+}
+CANONICAL = {"sigma": "sigmoid", "ln": "log", "ReLU": "relu"}
+LOSS_WORDS = re.compile(r"^(?:[A-Z](?:total|tot)?|Error|Loss|Cost|error|loss|cost)$")
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token: its kind (num, name, op, frac, partial, end), its text, its 1-based columns."""
+
+    kind: str
+    text: str
+    column: int
+    end: int
+
+
+def _fail(column: int, message: str) -> ClaimError:
+    return ClaimError(f"column {column}: {message}")
+
+
+def _show(ch: str) -> str:
+    return f"{ch!r} (U+{ord(ch):04X})" if not ch.isascii() or not ch.isprintable() else repr(ch)
+
+
+def _normalize(text: str) -> list[tuple[str, int]]:
+    """The claim as ASCII characters, each with the column of the character it came from."""
+    out: list[tuple[str, int]] = []
+    previous_subscript = False
+    for column, ch in enumerate(text, start=1):
+        if ch in SUBSCRIPT_DIGITS:
+            out += [(c, column) for c in ("" if previous_subscript else "_") + SUBSCRIPT_DIGITS[ch]]
+            previous_subscript = True
+            continue
+        previous_subscript = False
+        if ch in UNICODE:
+            out += [(c, column) for c in UNICODE[ch]]
+        elif ch in ASCII_OK:
+            out.append((ch, column))
+        else:
+            raise _fail(column, f"unexpected character {_show(ch)}")
+    return out
+
+
+_SCAN = re.compile(r"""
+    (?P<space>[ \t\r\n]+)
+  | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>[A-Za-z]+\d*)
+  | (?P<cmd>\\(?:[A-Za-z]+|[,;:! {}]))
+  | (?P<op>\*\*|[-+*/^()\[\]{},=_'])
+""", re.VERBOSE)
+
+
+def tokenize(text: str) -> list[Token]:
+    """Whitelisted tokens of ``text``; a ClaimError at the first character that is not allowed."""
+    if len(text) > MAX_LENGTH:
+        raise ClaimError(f"the claim is too long ({len(text)} characters; at most {MAX_LENGTH})")
+    chars = _normalize(text)
+    ascii_text = "".join(c for c, _ in chars)
+    columns = [col for _, col in chars] + [len(text) + 1]
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(ascii_text):
+        m = _SCAN.match(ascii_text, pos)
+        if m is None:
+            raise _fail(columns[pos], f"unexpected character {ascii_text[pos]!r}")
+        kind, value = m.lastgroup, m.group()
+        col, end = columns[pos], columns[m.end() - 1] + 1
+        pos = m.end()
+        if kind == "space":
+            continue
+        if kind == "num":
+            digits = sum(c.isdigit() for c in value)
+            if digits > MAX_DIGITS:
+                raise _fail(col, f"number too long ({digits} digits; at most {MAX_DIGITS})")
+        elif kind == "cmd":
+            command = value[1:]
+            if command in SPACING:
+                continue
+            if command in ("left", "right"):
+                m2 = re.compile(r"\s*(\\?[()\[\].{}|])").match(ascii_text, pos)
+                if m2 is None or m2.group(1) in ("|", "\\|"):
+                    raise _fail(col, f"expected a bracket after \\{command}")
+                delimiter = m2.group(1).lstrip("\\")
+                pos = m2.end()
+                if delimiter in "{}":
+                    delimiter = "(" if delimiter == "{" else ")"
+                if delimiter != ".":
+                    tokens.append(Token("op", delimiter, col, columns[pos - 1] + 1))
+                continue
+            if command in COMMAND_OPS:
+                kind, value = "op", COMMAND_OPS[command]
+            elif command in COMMAND_NAMES:
+                kind, value = "name", COMMAND_NAMES[command]
+            elif command in FRACTIONS:
+                kind, value = "frac", "\\frac"
+            elif command == "partial":
+                kind, value = "partial", "\\partial"
+            elif command == "prime":
+                kind, value = "op", "'"
+            elif command in WRAPPERS:
+                m2 = re.compile(r"\s*\{\s*([A-Za-z]+\d*)\s*\}").match(ascii_text, pos)
+                if m2 is None:
+                    raise _fail(col, f"expected {{letters}} after \\{command}")
+                kind, value = "name", m2.group(1)
+                pos = m2.end()
+                end = columns[pos - 1] + 1
+            else:
+                raise _fail(col, f"unknown LaTeX command \\{command}")
+        elif value == "**":
+            value = "^"
+        tokens.append(Token(kind, value, col, end))
+        if len(tokens) > MAX_TOKENS:
+            raise ClaimError(f"the claim has too many symbols (more than {MAX_TOKENS} tokens)")
+    tokens.append(Token("end", "", len(text) + 1, len(text) + 1))
+    return tokens
+
+
+# -- what the parser hands to the checker ----------------------------------------------------
+
+@dataclass(frozen=True)
+class NameRef:
+    """A name as written: the plain spellings it may stand for, most likely first.
+
+    ``spellings`` pairs each candidate plain name with a sample index: None when no sample is
+    named, 0 for the sample variable n (``o_n``, ``o[n]``), k ≥ 1 for sample k (``o[2]``).
+    ``prime`` marks a value after the first update (``w5'``).
+    """
+
+    text: str
+    spellings: tuple[tuple[str, int | None], ...]
+    prime: bool
+    column: int
+
+
+class Vocabulary(Protocol):
+    """What a name means in one network; supplied by the checker."""
+
+    def symbol(self, ref: NameRef, in_sum: bool) -> Expr:
+        """The expression a name stands for; ClaimError when it names nothing."""
+
+    def derivative(self, loss: str, ref: NameRef, in_sum: bool) -> Expr:
+        """The symbol of ∂(loss)/∂(name), e.g. dE/do or dE/dw5; ClaimError when there is none."""
+
+
+@dataclass(frozen=True)
+class Lhs:
+    """The left-hand side: ``derivative`` (∂loss/∂name) or a plain name (``w5'``, ``o[2]``, ``E``)."""
+
+    kind: str                  # "derivative" | "name"
+    ref: NameRef
+    loss: str = ""             # the letter or word standing for the loss, for derivatives
+
+
+@dataclass(frozen=True)
+class Rhs:
+    """The right-hand side as a SymPy expression, with what its literals say about precision.
+
+    ``decimals`` is how many decimals a number claims (None: exact, e.g. an integer or 1/3);
+    ``written`` is the shape: "number" (one literal, maybe signed or ×10^k) or "expression".
+    """
+
+    expr: Expr
+    written: str
+    decimals: int | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str
+    lhs: Lhs
+    rhs: Rhs
+
+
+# -- the parser --------------------------------------------------------------------------------
+
+@dataclass
+class _Parser:
+    tokens: list[Token]
+    words: Vocabulary
+    pos: int = 0
+    depth: int = 0
+    in_sum: bool = False
+    decimals: list[int] = field(default_factory=list)
+
+    # navigation
+    def peek(self, k: int = 0) -> Token:
+        return self.tokens[min(self.pos + k, len(self.tokens) - 1)]
+
+    def take(self) -> Token:
+        token = self.peek()
+        self.pos += 1
+        return token
+
+    def at(self, text: str, k: int = 0) -> bool:
+        token = self.peek(k)
+        return token.kind == "op" and token.text == text
+
+    def expect(self, text: str, what: str) -> Token:
+        token = self.peek()
+        if not self.at(text):
+            raise _fail(token.column, f"expected {what}; got {_describe(token)}")
+        return self.take()
+
+    def deeper(self, column: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _fail(column, f"nested too deeply (at most {MAX_DEPTH} levels)")
+
+    # grammar: expression := term (('+'|'-') term)*
+    def expression(self) -> Expr:
+        result = self.term()
+        while self.at("+") or self.at("-"):
+            sign = self.take().text
+            right = self.term()
+            result = _checked(result + right if sign == "+" else result - right, self.peek().column)
+        return result
+
+    # term := unary (('*'|'/'|juxtaposition) unary)*
+    def term(self) -> Expr:
+        result = self.unary()
+        while True:
+            token = self.peek()
+            if self.at("*") or self.at("/"):
+                self.take()
+                right = self.unary()
+                result = result * right if token.text == "*" else result / right
+            elif self.starts_atom(token):
+                if token.kind == "num" and self.tokens[self.pos - 1].kind == "num":
+                    raise _fail(token.column, f"two numbers in a row: {self.tokens[self.pos - 1].text} {token.text}")
+                right = self.unary()
+                result = result * right
+            else:
+                return result
+            result = _checked(result, token.column)
+
+    def starts_atom(self, token: Token) -> bool:
+        return token.kind in ("num", "name", "frac", "partial") or (token.kind == "op" and token.text in "([{")
+
+    # unary := ('-'|'+') unary | power
+    def unary(self) -> Expr:
+        token = self.peek()
+        self.deeper(token.column)
+        try:
+            if self.at("-") or self.at("+"):
+                self.take()
+                operand = self.unary()
+                return -operand if token.text == "-" else operand
+            return self.power()
+        finally:
+            self.depth -= 1
+
+    # power := atom ('^' unary)?      (right-associative through unary)
+    def power(self) -> Expr:
+        base = self.atom()
+        if self.at("^"):
+            token = self.take()
+            exponent = self.exponent()
+            return _power(base, exponent, token.column)
+        return base
+
+    def exponent(self) -> Expr:
+        """What follows ^: a {group}, a single digit run, a name, or a signed unary."""
+        if self.at("{"):
+            return self.group("{", "}")
+        return self.unary()
+
+    def group(self, opening: str, closing: str) -> Expr:
+        token = self.expect(opening, f"'{opening}'")
+        self.deeper(token.column)
+        try:
+            inner = self.expression()
+        finally:
+            self.depth -= 1
+        self.expect(closing, f"'{closing}' to close the '{opening}' at column {token.column}")
+        return inner
+
+    def atom(self) -> Expr:
+        token = self.peek()
+        if token.kind == "num":
+            self.take()
+            return self.number(token)
+        if token.kind == "op" and token.text in "([{":
+            closing = {"(": ")", "[": "]", "{": "}"}[token.text]
+            return self.group(token.text, closing)
+        if token.kind == "frac":
+            return self.fraction()
+        if token.kind == "partial" or (token.kind == "name" and self.is_derivative()):
+            loss, ref = self.derivative_ref()
+            return self.words.derivative(loss, ref, self.in_sum)
+        if token.kind == "name":
+            return self.named()
+        raise _fail(token.column, f"expected a number, a name or '('; got {_describe(token)}")
+
+    def number(self, token: Token) -> Expr:
+        try:
+            value = Decimal(token.text)
+        except InvalidOperation:                        # pragma: no cover - the scanner's regex
+            raise _fail(token.column, f"not a number: {token.text!r}") from None
+        exponent = value.as_tuple().exponent
+        if not isinstance(exponent, int) or abs(exponent) > MAX_EXPONENT + MAX_DIGITS:
+            raise _fail(token.column, f"number out of range: {token.text}")
+        places = _decimals(token.text)
+        self.decimals.append(-1 if places is None else places)
+        frac = Fraction(value)
+        return sp.Rational(frac.numerator, frac.denominator)
+
+    def fraction(self) -> Expr:
+        token = self.take()
+        if self.is_derivative_fraction():
+            self.pos -= 1
+            loss, ref = self.derivative_ref()
+            return self.words.derivative(loss, ref, self.in_sum)
+        numerator = self.group("{", "}")
+        denominator = self.group("{", "}")
+        return _checked(numerator / denominator, token.column)
+
+    # -- names and functions ------------------------------------------------------------------
+    def named(self) -> Expr:
+        token = self.peek()
+        word = token.text
+        if word in FUNCTIONS:
+            return self.call()
+        if word in ("sum", "\\sum", "Sum"):
+            return self.sample_sum()
+        if word == "e" and self.at("^", 1):
+            self.take()
+            caret = self.take()
+            return _power(sp.E, self.exponent(), caret.column)
+        ref = self.name_ref()
+        return self.words.symbol(ref, self.in_sum)
+
+    def call(self) -> Expr:
+        token = self.take()
+        name = CANONICAL.get(token.text, token.text)
+        power = None
+        derivative = False
+        if self.at("^") and self.peek(1).kind == "num":
+            self.take()
+            power = self.take()
+        elif self.at("^") and self.at("{", 1) and self.peek(2).kind == "num" and self.at("}", 3):
+            self.pos += 2
+            power = self.take()
+            self.take()
+        if self.at("'"):
+            self.take()
+            derivative = True
+            if self.at("'"):
+                raise _fail(self.peek().column, f"only first derivatives are supported: {name}'")
+        elif self.at("^") and (self.at("'", 1) or (self.at("{", 1) and self.at("'", 2) and self.at("}", 3))):
+            self.pos += 2 if self.at("'", 1) else 4
+            derivative = True
+        if name == "max":
+            return self.maximum(token)
+        if name == "sqrt" and self.at("["):
+            raise _fail(self.peek().column, "only square roots are supported")
+        if not (self.at("(") or self.at("{")):
+            raise _fail(self.peek().column, f"expected '(' after {token.text}; got {_describe(self.peek())}")
+        self.deeper(token.column)
+        try:
+            argument = self.group("(", ")") if self.at("(") else self.group("{", "}")
+        finally:
+            self.depth -= 1
+        if derivative and name not in DERIVATIVES:
+            raise _fail(token.column, f"no derivative known for {name}")
+        result = (DERIVATIVES[name] if derivative else FUNCTIONS[name])(argument)
+        if power is not None:
+            result = _power(result, self.number(power), power.column)
+        return _checked(result, token.column)
+
+    def maximum(self, token: Token) -> Expr:
+        """max(0, z) is the ReLU; no other maximum is part of a derivation."""
+        opening = self.expect("(", "'(' after max")
+        self.deeper(opening.column)
+        try:
+            first = self.expression()
+            self.expect(",", "',' in max(0, z)")
+            second = self.expression()
+        finally:
+            self.depth -= 1
+        self.expect(")", f"')' to close the '(' at column {opening.column}")
+        if first == 0 or second == 0:
+            return ReLU(second if first == 0 else first)
+        raise _fail(token.column, "max is only supported as max(0, z), the ReLU")
+
+    def sample_sum(self) -> Expr:
+        token = self.take()
+        latex = token.text == "\\sum"
+        if self.in_sum:
+            raise _fail(token.column, "a sum over samples inside another sum is not supported")
+        # limits such as _{n=1}^{N} or _n only name the sample index: skip them
+        while self.at("_") or self.at("^"):
+            self.take()
+            if self.at("{"):
+                self.skip_group()
+            else:
+                self.take()
+        self.in_sum = True
+        self.deeper(token.column)
+        try:
+            if not latex:
+                if not self.at("("):
+                    raise _fail(self.peek().column, f"expected '(' after sum; got {_describe(self.peek())}")
+                summand = self.group("(", ")")
+            else:
+                summand = self.term()          # \sum_n a b c: the product that follows
+        finally:
+            self.in_sum = False
+            self.depth -= 1
+        return SampleSum(summand)
+
+    def skip_group(self) -> None:
+        opening = self.expect("{", "'{'")
+        level = 1
+        while level:
+            token = self.take()
+            if token.kind == "end":
+                raise _fail(opening.column, "unclosed '{'")
+            level += token.text == "{" and token.kind == "op"
+            level -= token.text == "}" and token.kind == "op"
+
+    def name_ref(self, strip: str = "") -> NameRef:
+        """A name with its subscripts, layer superscript, prime and sample index."""
+        token = self.take()
+        if token.kind != "name":
+            raise _fail(token.column, f"expected a name; got {_describe(token)}")
+        base = token.text[len(strip):]
+        if not base:
+            if self.peek().kind != "name":
+                raise _fail(self.peek().column, f"expected a name; got {_describe(self.peek())}")
+            base = self.take().text
+        text = [base if strip else token.text]
+        layer = None
+        subs: list[str] = []
+        while True:
+            if self.at("_"):
+                self.take()
+                sub = self.subscript()
+                subs.append(sub)
+                text.append("_" + sub)
+            elif (self.at("^") and self.at("{", 1) and self.at("(", 2) and self.peek(3).kind == "num"
+                  and self.at(")", 4) and self.at("}", 5) and layer is None):
+                layer = self.peek(3).text
+                self.pos += 6
+                text.append(f"^({layer})")
+            elif self.at("^") and self.at("(", 1) and self.peek(2).kind == "num" and self.at(")", 3) \
+                    and layer is None and self.at("_", 4):
+                layer = self.peek(2).text
+                self.pos += 4
+                text.append(f"^({layer})")
+            else:
+                break
+        prime = False
+        index = None
+        for _ in range(2):
+            if self.at("'") and not prime:
+                self.take()
+                prime = True
+                text.append("'")
+            elif self.at("[") and index is None and self.at("]", 2) and (
+                    (self.peek(1).kind == "num" and self.peek(1).text.isdigit()) or self.peek(1).text == "n"):
+                inner = self.peek(1)
+                index = 0 if inner.text == "n" else int(inner.text)
+                if index == 0 and inner.kind != "name":
+                    raise _fail(inner.column, "samples are numbered from 1")
+                self.pos += 3
+                text.append(f"[{inner.text}]")
+        spellings = _spellings(base, layer, subs, index)
+        return NameRef("".join(text), spellings, prime, token.column)
+
+    def subscript(self) -> str:
+        """A subscript's content as plain text: ``6``, ``{h_1}`` → ``h1``, ``o`` → ``o``."""
+        if self.at("{"):
+            opening = self.take()
+            parts = []
+            while not self.at("}"):
+                token = self.take()
+                if token.kind in ("num", "name") and (token.kind == "name" or token.text.isdigit()):
+                    parts.append(token.text)
+                elif token.kind == "op" and token.text in "_,":
+                    continue
+                else:
+                    raise _fail(token.column, f"expected letters or digits in the subscript opened at column "
+                                              f"{opening.column}; got {_describe(token)}")
+                if len(parts) > 8:
+                    raise _fail(token.column, "subscript too long")
+            self.take()
+            if not parts:
+                raise _fail(opening.column, "empty subscript")
+            return "".join(parts)
+        token = self.take()
+        if token.kind == "num" and token.text.isdigit():
+            return token.text
+        if token.kind == "name":
+            return token.text
+        raise _fail(token.column, f"expected a subscript; got {_describe(token)}")
+
+    # -- derivatives: dE/dw5, ∂E/∂w5, \frac{\partial E}{\partial w_5} ------------------------------
+    def is_derivative(self) -> bool:
+        token = self.peek()
+        if token.kind != "name":
+            return False
+        if token.text == "d":
+            nxt = self.peek(1)
+            return nxt.kind == "name" and LOSS_WORDS.match(nxt.text) is not None
+        return token.text.startswith("d") and LOSS_WORDS.match(token.text[1:]) is not None and (
+            self.at("/", 1) or self.at("_", 1))
+
+    def is_derivative_fraction(self) -> bool:
+        if not self.at("{"):
+            return False
+        first = self.peek(1)
+        return first.kind == "partial" or (first.kind == "name" and (
+            (first.text == "d" and self.peek(2).kind == "name") or
+            (first.text.startswith("d") and LOSS_WORDS.match(first.text[1:]) is not None)))
+
+    def derivative_ref(self) -> tuple[str, NameRef]:
+        if self.peek().kind == "frac":
+            self.take()
+            self.expect("{", "'{'")
+            loss = self.loss_name()
+            self.expect("}", "'}' after the loss")
+            self.expect("{", "'{' before the variable")
+            ref = self.variable()
+            self.expect("}", "'}' after the variable")
+            return loss, ref
+        loss = self.loss_name()
+        self.expect("/", "'/' in dE/dNAME")
+        return loss, self.variable()
+
+    def loss_name(self) -> str:
+        token = self.take()
+        if token.kind == "partial":
+            word = self.take()
+            if word.kind != "name":
+                raise _fail(word.column, f"expected the loss after ∂; got {_describe(word)}")
+            text = word.text
+        elif token.kind == "name" and token.text == "d":
+            text = self.take().text
+        elif token.kind == "name" and token.text.startswith("d"):
+            text = token.text[1:]
+        else:
+            raise _fail(token.column, f"expected dE or ∂E; got {_describe(token)}")
+        if self.at("_"):                          # E_total, E_{tot}
+            self.take()
+            text += self.subscript()
+        if not LOSS_WORDS.match(text):
+            raise _fail(token.column, f"expected the loss (a capital letter such as E or L); got {text!r}")
+        return text
+
+    def variable(self) -> NameRef:
+        token = self.peek()
+        if token.kind == "partial":
+            self.take()
+            return self.name_ref()
+        if token.kind == "name" and token.text.startswith("d"):
+            return self.name_ref(strip="d")
+        raise _fail(token.column, f"expected dNAME or ∂NAME; got {_describe(token)}")
+
+
+def _spellings(base: str, layer: str | None, subs: list[str], index: int | None
+               ) -> tuple[tuple[str, int | None], ...]:
+    """Plain names a written name may stand for: ``w_{6}`` → w6, ``z_{h_1}`` → z_h1, ``a^{(1)}_2`` → a1_2."""
+    out: list[tuple[str, int | None]] = []
+
+    def add(parts: list[str], idx: int | None) -> None:
+        stem = base + (layer or "")
+        if not parts:
+            out.append((stem, idx))
+            return
+        joined = "_".join(parts)
+        glued = "".join(parts)
+        for name in ((f"{stem}_{joined}", f"{stem}{glued}") if layer else (f"{stem}{glued}", f"{stem}_{joined}")):
+            if (name, idx) not in out:
+                out.append((name, idx))
+
+    add(subs, index)
+    if subs and subs[-1] == "n" and index is None:          # o_n: the sample variable
+        add(subs[:-1], 0)
+    return tuple(out)
+
+
+def _describe(token: Token) -> str:
+    return "the end" if token.kind == "end" else repr(token.text)
+
+
+def _checked(expr: Expr, column: int) -> Expr:
+    """Reject undefined constants (1/0, log 0) as soon as SymPy produces them."""
+    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise _fail(column, "undefined: division by zero or the logarithm of 0")
+    return expr
+
+
+def _power(base: Expr, exponent: Expr, column: int) -> Expr:
+    """base^exponent, refusing constant exponents and exact results too large to be sensible."""
+    if exponent.is_number:
+        if not exponent.is_Rational:
+            if base.is_number:
+                raise _fail(column, "a constant power needs a rational exponent")
+        else:
+            if abs(exponent.p) > MAX_EXPONENT or exponent.q > MAX_ROOT:
+                raise _fail(column, f"exponent too large (at most {MAX_EXPONENT} and roots up to {MAX_ROOT})")
+            if base.is_Rational:
+                digits = max(abs(base.p), base.q).bit_length() * 0.30103 * abs(float(exponent))
+                if digits > MAX_MAGNITUDE:
+                    raise _fail(column, f"number too large (about 10^{int(digits)})")
+    elif base.is_number and base.is_Rational and abs(base) > 10 ** 6:
+        raise _fail(column, "the base of a variable power must be small")
+    return _checked(base ** exponent, column)
+
+
+# -- claims ------------------------------------------------------------------------------------
+
+def parse_expression(text: str, words: Vocabulary) -> Rhs:
+    """The expression ``text`` as SymPy, built only from whitelisted tokens.
+
+    >>> parse_expression("2*(1 - 1/2)", None).expr
+    1
+    """
+    return parse_rhs(tokenize(text), words)
+
+
+def parse_rhs(tokens: list[Token], words: Vocabulary) -> Rhs:
+    """The right-hand side from its tokens (those after the '=')."""
+    parser = _Parser(tokens, words)
+    if parser.peek().kind == "end":
+        raise _fail(parser.peek().column, "expected an expression after '='")
+    expr = parser.expression()
+    token = parser.peek()
+    if token.kind != "end":
+        raise _fail(token.column, f"unexpected {_describe(token)}")
+    written, decimals = _precision(tokens[:-1], parser.decimals)
+    return Rhs(expr, written, decimals)
+
+
+def _precision(tokens: list[Token], literals: list[int]) -> tuple[str, int | None]:
+    """How precise a number claims to be: 0.17 → 2 decimals, 1.7e-2 and 1.7·10^{-2} → 3, 1/3 → exact.
+
+    For a constant expression the most precise literal counts; -1 in ``literals`` marks an integer.
+    """
+    ops = [t.text for t in tokens]
+    core = tokens[1:] if ops[:1] in (["-"], ["+"]) else tokens
+    kinds = [t.kind for t in core]
+    texts = [t.text for t in core]
+    if kinds == ["num"]:
+        return "number", _decimals(texts[0])
+    # m * 10^k, m \times 10^{k}, m·10^{-k}
+    m = re.fullmatch(r"(\S+) \* 10 \^ (?:\{ )?(-|\+)? ?(\d+)(?: \})?", " ".join(texts))
+    if m and core[0].kind == "num":
+        places = _decimals(texts[0])
+        k = int(m.group(3)) * (-1 if m.group(2) == "-" else 1)
+        return "number", None if places is None and k >= 0 else max(0, (places or 0) - k)
+    given = [d for d in literals if d >= 0]
+    return "expression", (max(given) if given else None)
+
+
+def _decimals(literal: str) -> int | None:
+    """Decimals a literal claims: 0.170 → 3, 17 → exact (None), 1.7e-2 → 3, 2e3 → exact."""
+    mantissa, _, exp = literal.lower().partition("e")
+    places = len(mantissa.partition(".")[2]) if "." in mantissa else 0
+    places -= int(exp) if exp else 0
+    if "." not in mantissa and places <= 0:
+        return None
+    return max(0, places)
+
+
+def split_claim(tokens: list[Token]) -> tuple[list[Token], list[Token]]:
+    """The tokens left and right of the single '='."""
+    equals = [i for i, t in enumerate(tokens) if t.kind == "op" and t.text == "="]
+    if not equals:
+        raise ClaimError("expected 'LHS = RHS', e.g. 'dE/dw5 = 0.17'; found no '='")
+    if len(equals) > 1:
+        raise _fail(tokens[equals[1]].column, "one '=' per claim; write 'A = B = C' as two claims")
+    i = equals[0]
+    end = tokens[-1]
+    return tokens[:i] + [Token("end", "", tokens[i].column, tokens[i].column)], tokens[i + 1:] or [end]
+
+
+def parse_lhs(tokens: list[Token]) -> Lhs:
+    """``dE/dNAME`` (any loss letter, ∂ or \\frac forms), or a name with prime and sample index."""
+    parser = _Parser(tokens, None)
+    first = parser.peek()
+    if first.kind == "end":
+        raise _fail(first.column, "expected a quantity before '=', e.g. dE/dw5 or o")
+    if first.kind in ("frac", "partial") or (first.kind == "name" and parser.is_derivative()):
+        loss, ref = parser.derivative_ref()
+        lhs = Lhs("derivative", ref, loss)
+    elif first.kind == "name":
+        lhs = Lhs("name", parser.name_ref())
+    else:
+        raise _fail(first.column, f"expected a quantity before '=' such as dE/dw5, w5' or o; got {_describe(first)}")
+    token = parser.peek()
+    if token.kind != "end":
+        raise _fail(token.column, f"unexpected {_describe(token)} on the left of '='")
+    return lhs
+
+
+def parse_claim(text: str, words: Vocabulary) -> Claim:
+    """``LHS = RHS`` read into a Claim; ClaimError (one line, with the column) when it cannot be read."""
+    if not isinstance(text, str):
+        raise ClaimError(f"a claim must be text; got {type(text).__name__}")
+    tokens = tokenize(text)
+    left, right = split_claim(tokens)
+    lhs = parse_lhs(left)
+    return Claim(text, lhs, parse_rhs(right, words))
