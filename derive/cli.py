@@ -99,6 +99,10 @@ from .exam import register as _exam  # noqa: E402  (exam imports nothing from he
 
 COMMANDS.append(_exam)
 
+from .check import register as _check  # noqa: E402  (check imports nothing from here)
+
+COMMANDS.append(_check)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
