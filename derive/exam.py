@@ -79,6 +79,11 @@ class Question:
         return plain(self.prompt)
 
     @property
+    def tolerance_text(self) -> str:
+        """The tolerance as a plain decimal (0.00005, never 5e-05)."""
+        return "" if self.tolerance is None else format(Decimal(repr(self.tolerance)), "f")
+
+    @property
     def numeric(self) -> bool:
         return isinstance(self.answer, float)
 
@@ -96,7 +101,8 @@ class Question:
         if self.kind == "choice":
             out["options"] = [o.value for o in self.options]
             out["correct"] = self.letter
-            out["distractors"] = [{"value": o.value, "mistake": o.mistake} for o in self.options if o.mistake]
+            out["distractors"] = [{"value": o.value, "display": o.plain, "mistake": o.mistake}
+                                  for o in self.options if o.mistake]
         elif self.options:
             out["distractors"] = [{"formula": o.plain, "mistake": o.mistake} for o in self.options if o.mistake]
         return out
@@ -166,14 +172,18 @@ class _Plain(StrPrinter):
     def _print_Softplus(self, e):
         return f"softplus({self._print(e.args[0])})"
 
+    def _print_Heaviside(self, e):
+        return f"relu'({self._print(e.args[0])})"          # ReLU's derivative, 0 at 0 like Heaviside(z, 0)
+
 
 def formula_text(expr: Expr) -> str:
     return _Plain().doprint(expr)
 
 
 def typeable(expr: Expr) -> bool:
-    """Whether a formula uses only what the claim syntax knows (no ReLU step, no piecewise)."""
-    return not expr.has(sp.Heaviside, sp.Piecewise)
+    """Whether a formula uses only what the claim syntax knows: ReLU's step as relu'(z), but no piecewise."""
+    steps = expr.atoms(sp.Heaviside)
+    return not expr.has(sp.Piecewise) and all(len(h.args) == 2 and h.args[1] == 0 for h in steps)
 
 
 def formula_pool(sol: Solution, target: str | None) -> list[Symbol]:
@@ -471,25 +481,34 @@ class Asker:
     def formula(self, id: str, ask: Ask) -> Question:
         pool = formula_pool(self.sol, ask.target)
         if not pool:
-            raise Degenerate(f"a formula question about a parameter whose gradient avoids the ReLU step and fits "
-                             f"in {MAX_FORMULA} characters")
+            raise Degenerate(f"a formula question about a parameter whose gradient has no piecewise factor "
+                             f"(leaky ReLU) and fits in {MAX_FORMULA} characters")
         p = self.pick(pool, lambda p: f"formula dE/d{self.name(p).plain}", "formula")
         m = self.gradient_math(p)
         found = _cached("options", self.sol, p, lambda: self.formula_options(p))
         prompt = ["Write ", m, " as a formula in the inputs, targets, weights and the values of the forward "
                   "pass (no numbers)."]
+        if self.sol.spec.samples > 1:
+            prompt += [" Write the sum over the samples as ", Math(r"\sum_{n}", "sum(…)"), " (typed sum(…))."]
         right = found[0]
         return Question(id, "formula", m.plain, tuple(prompt), right.plain, right.plain, right.latex, None, found)
 
     def formula_options(self, p: Symbol) -> tuple[Option, ...]:
         """The right formula and up to DISTRACTORS typical mistakes, each a different function."""
         right = gradient_formula(self.sol, p)
-        found = [(Option(formula_text(right), self.tex(right), None, None), right)]
+        found = [(self.formula_option(right, None), right)]
         for label, wrong in mistakes(self.sol, p):
             wrong = sp.factor_terms(wrong)
             if typeable(wrong) and all(sp.expand(wrong - f) != 0 for _, f in found):
-                found.append((Option(formula_text(wrong), self.tex(wrong), None, label), wrong))
+                found.append((self.formula_option(wrong, label), wrong))
         return tuple(o for o, _ in found[:DISTRACTORS + 1])
+
+    def formula_option(self, formula: Expr, mistake: str | None) -> Option:
+        """A formula as typed and printed; with a batch, summed over the samples (sum(…) in the claim syntax)."""
+        text, latex = formula_text(formula), self.tex(formula)
+        if self.sol.spec.samples > 1:
+            text, latex = f"sum({text})", rf"\sum_{{n=1}}^{{{self.sol.spec.samples}}} \left({latex}\right)"
+        return Option(text, latex, None, mistake)
 
     def tex(self, expr: Expr) -> str:
         from .latex import tex
@@ -519,6 +538,8 @@ class Asker:
         candidates = []
         for label, formula in mistakes(self.sol, p):
             wrong = _value(self.sol, formula)
+            if not significant(wrong, self.cfg.decimals):
+                continue                  # a distractor of 0.0000 gives the answer away
             display = fixed(wrong, self.cfg.decimals)
             w = float(display)
             if all(apart(self.cfg, w, o.value) for o in chosen + candidates):
@@ -863,7 +884,8 @@ class Sheet:
     parameters: tuple[Parameter, ...]
     questions: tuple[Question, ...]
     spec_file: str               # the variant's spec beside the sheet: variant-07.toml
-    solution: str | None = None  # the full worked solution (keys only)
+    solution: str | None = None  # the full worked solution (keys only); in LaTeX its document body
+    preamble: str | None = None  # LaTeX keys: the worked solution's preamble, which the key adopts
 
 
 def _count(n: int, word: str) -> str:
@@ -1034,13 +1056,12 @@ def _stem(exam: Exam, number: int) -> str:
     return str(number).rjust(max(2, len(str(exam.count))), "0")
 
 
-def worked_solution(sol: Solution, fmt: str, opts: Options) -> str | None:
-    """The full worked solution from render.py, or None while that stage is not installed."""
-    try:
-        from .render import render_solution
-    except ImportError:
-        return None
-    return render_solution(sol, fmt, precision=opts.precision, template_dir=opts.template_dir)
+def worked_solutions(sol: Solution, formats: Sequence[str], opts: Options) -> dict[str, str]:
+    """The full worked solution (render.py's document) in each format, built once for all of them."""
+    from .render import document, render_solution
+
+    doc = document(sol, opts.precision)
+    return {fmt: render_solution(sol, fmt, opts.precision, opts.template_dir, doc=doc) for fmt in formats}
 
 
 def variant_files(exam: Exam, variant: Variant, opts: Options) -> tuple[Sheet, dict[str, str]]:
@@ -1051,18 +1072,27 @@ def variant_files(exam: Exam, variant: Variant, opts: Options) -> tuple[Sheet, d
     sol = Solution(build_spec(variant.raw, f"variant-{stem}.toml"))
     files = {f"variant-{stem}.toml": toml_text(variant.raw)}
     base = sheet(exam, variant, sol)
-    for fmt in ("tex", "md"):
-        if fmt in opts.formats or (fmt == "tex" and "pdf" in opts.formats):
-            files[f"sheet-{stem}.{fmt}"] = render(fmt, f"exam.sheet.{fmt}.j2", opts.template_dir, sheets=[base])
-            keyed = _with_solution(base, worked_solution(sol, fmt, opts))
-            files[f"key-{stem}.{fmt}"] = render(fmt, f"exam.key.{fmt}.j2", opts.template_dir, sheet=keyed)
+    formats = [fmt for fmt in ("tex", "md") if fmt in opts.formats or (fmt == "tex" and "pdf" in opts.formats)]
+    solutions = worked_solutions(sol, formats, opts) if formats else {}
+    for fmt in formats:
+        files[f"sheet-{stem}.{fmt}"] = render(fmt, f"exam.sheet.{fmt}.j2", opts.template_dir, sheets=[base])
+        keyed = _with_solution(base, solutions[fmt], fmt)
+        files[f"key-{stem}.{fmt}"] = render(fmt, f"exam.key.{fmt}.j2", opts.template_dir, sheet=keyed)
     return base, files
 
 
-def _with_solution(base: Sheet, text: str | None) -> Sheet:
+def _with_solution(base: Sheet, text: str, fmt: str) -> Sheet:
+    """The key's sheet: with the worked solution, a LaTeX one split into its preamble and its body."""
     from dataclasses import replace
 
-    return replace(base, solution=text)
+    if fmt != "tex":
+        return replace(base, solution=text)
+    preamble, begin, rest = text.partition("\\begin{document}")
+    body, end, _ = rest.rpartition("\\end{document}")
+    if not begin or not end:
+        raise ExamError("the worked solution's LaTeX has no \\begin{document} … \\end{document}: "
+                        "check --template-dir's solution.tex.j2")
+    return replace(base, solution=body.strip("\n") + "\n", preamble=preamble.rstrip("\n") + "\n")
 
 
 def _render_one(variant: Variant) -> tuple[Sheet, dict[str, str]]:

@@ -229,8 +229,6 @@ def _questions(value: Any, spec: Spec, source: str) -> tuple[Ask, ...]:
         kind, target = kind.strip(), target.strip() or None
         if kind not in KINDS:
             raise SpecError(source, field, f"expected kinds {', '.join(KINDS)}; got {text!r}"[:200])
-        if kind == "formula" and spec.samples > 1:
-            raise SpecError(source, field, f"a formula question needs a single sample; the spec has {spec.samples}")
         if kind == "loss" and target:
             raise SpecError(source, field, f"the loss question takes no target; got {text!r}"[:200])
         asks.append(Ask(kind, target))
@@ -243,9 +241,7 @@ def default_questions(spec: Spec) -> tuple[Ask, ...]:
     asks = [Ask("forward", "output"), Ask("loss", None), Ask("gradient", last)]
     if spec.depth > 1:
         asks.append(Ask("gradient", first))
-    asks.append(Ask("update", first))
-    if spec.samples == 1:
-        asks.append(Ask("formula", first))
+    asks += [Ask("update", first), Ask("formula", first)]
     asks += [Ask("shape", None), Ask("choice", first)]
     return tuple(asks)
 

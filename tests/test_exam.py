@@ -1,0 +1,507 @@
+"""derive exam: variants, answers re-derived independently, files (JSON, Moodle XML, LaTeX), bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import sympy as sp
+
+from derive import load, solve
+from derive.cli import main
+from derive.errors import ExamError, SpecError
+from derive.exam import Options, documents, generate
+from derive.spec import loads
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- an independent reference: a float forward pass written from the definitions, finite differences --
+
+def act(name, zs, slope=0.01):
+    if name == "softmax":
+        top = max(zs)
+        e = [math.exp(z - top) for z in zs]
+        return [v / sum(e) for v in e]
+    f = {"linear": lambda z: z, "sigmoid": lambda z: 1 / (1 + math.exp(-z)), "tanh": math.tanh,
+         "relu": lambda z: max(z, 0.0), "leaky_relu": lambda z: z if z > 0 else slope * z,
+         "softplus": lambda z: math.log1p(math.exp(z))}[name]
+    return [f(z) for z in zs]
+
+
+def loss_of(name, outputs, targets):
+    """DESIGN.md's table of losses, summed over samples (outputs[n][j])."""
+    N, J = len(outputs), len(outputs[0])
+    sq = sum((y - o) ** 2 for os_, ys in zip(outputs, targets) for o, y in zip(os_, ys))
+    if name == "half_sse":
+        return sq / 2
+    if name == "sse":
+        return sq
+    if name == "mse":
+        return sq / (N * J)
+    if name == "quadratic":
+        return sq / (2 * N)
+    if name == "bce":
+        return -sum(y * math.log(o) + (1 - y) * math.log(1 - o)
+                    for os_, ys in zip(outputs, targets) for o, y in zip(os_, ys)) / (N * J)
+    if name == "cross_entropy":
+        return -sum(y * math.log(o) for os_, ys in zip(outputs, targets) for o, y in zip(os_, ys)) / N
+    raise ValueError(name)
+
+
+class Reference:
+    """The variant's spec as plain floats: W[l][j][k] (column form), b[l][j], forward pass, loss, gradients."""
+
+    def __init__(self, raw):
+        net = raw["network"]
+        self.layers, self.loss = net["layers"], net["loss"]
+        self.acts = net["activation"] if isinstance(net["activation"], list) else [net["activation"]] * (
+            len(self.layers) - 1)
+        self.bias, self.row = net.get("bias", "none"), net.get("convention", "column") == "row"
+        self.slope = float(net.get("slope", 0.01))
+        self.x = [[float(v) for v in r] for r in raw["data"]["x"]]
+        self.y = [[float(v) for v in r] for r in raw["data"]["y"]]
+        self.rate = float(raw["train"]["learning_rate"])
+        init = raw["init"]
+        self.W, self.b = [], []
+        for l in range(1, len(self.layers)):
+            W = [[float(v) for v in r] for r in init[f"W{l}"]]
+            self.W.append([list(c) for c in zip(*W)] if self.row else W)
+            b = init.get(f"b{l}")
+            n = self.layers[l]
+            self.b.append([0.0] * n if b is None else [float(b)] * n if not isinstance(b, list) else
+                          [float(v) for v in b])
+
+    def passes(self, W=None, b=None):
+        W, b = W or self.W, b or self.b
+        out = []
+        for x in self.x:
+            a, layers = x, []
+            for l, name in enumerate(self.acts):
+                z = [sum(w * ak for w, ak in zip(row, a)) + b[l][j] for j, row in enumerate(W[l])]
+                a = act(name, z, self.slope)
+                layers.append((z, a))
+            out.append(layers)
+        return out
+
+    def total_loss(self, W=None, b=None):
+        return loss_of(self.loss, [p[-1][1] for p in self.passes(W, b)], self.y)
+
+    def gradient(self, where, h=1e-6):
+        """Central difference of the loss in one parameter: ("W", l, j, k) or ("b", l, j) (shared: every j)."""
+        def shifted(d):
+            W = [[row[:] for row in layer] for layer in self.W]
+            b = [layer[:] for layer in self.b]
+            if where[0] == "W":
+                _, l, j, k = where
+                W[l][j][k] += d
+            else:
+                _, l, j = where
+                for jj in (range(len(b[l])) if self.bias == "shared" else [j]):
+                    b[l][jj] += d
+            return self.total_loss(W, b)
+        return (shifted(h) - shifted(-h)) / (2 * h)
+
+
+def locate(sol, plain):
+    """Where a parameter sits in the network, found by name only (the values come from the reference)."""
+    net = sol.network
+    for l, layer in enumerate(net.weights):
+        for j, row in enumerate(layer):
+            for k, w in enumerate(row):
+                if net.names[w].plain == plain:
+                    return ("W", l, j, k)
+    for l, layer in enumerate(net.biases):
+        for j, b in enumerate(layer):
+            if net.names[b].plain == plain:
+                return ("b", l, j)
+    raise KeyError(plain)
+
+
+def unit(sol, plain):
+    net = sol.network
+    for l in range(len(net.nets)):
+        for j in range(len(net.nets[l])):
+            if net.names[net.nets[l][j]].plain == plain:
+                return l, j, 0
+            if net.names[net.activations[l][j]].plain == plain:
+                return l, j, 1
+    raise KeyError(plain)
+
+
+def reference_answer(sol, ref, q):
+    """The true value of a numerical question, from the reference alone."""
+    quantity = q["quantity"]
+    if q["kind"] == "forward":
+        name = quantity.split("[")[0]
+        l, j, which = unit(sol, name)
+        return ref.passes()[0][l][which][j]
+    if quantity == "E":
+        return ref.total_loss()
+    if quantity.startswith("dE/d"):
+        return ref.gradient(locate(sol, quantity[4:]))
+    if quantity.endswith("'"):
+        where = locate(sol, quantity[:-1])
+        value = ref.W[where[1]][where[2]][where[3]] if where[0] == "W" else ref.b[where[1]][where[2]]
+        return value - ref.rate * ref.gradient(where)
+    raise AssertionError(quantity)
+
+
+def matrix_shape(raw, matrix):
+    """The shape of a matrix of the batch matrix form by the rule: A^(l) is n_l × N (row convention: N × n_l)."""
+    n, N = raw["network"]["layers"], len(raw["data"]["x"])
+    row = raw["network"].get("convention", "column") == "row"
+
+    def A(l):
+        return (N, n[l]) if row else (n[l], N)
+
+    def W(l):
+        return (n[l - 1], n[l]) if row else (n[l], n[l - 1])
+
+    if " " in matrix:                     # W^(l)T Δ^(l) (row: Δ^(l) W^(l)T): the error sent back to layer l − 1
+        return A(int(re.search(r"Delta(\d+)", matrix)[1]) - 1)
+    kind, l, transposed = re.fullmatch(r"(Delta|dE/dW|W|A)(\d+)(T?)", matrix).groups()
+    shape = {"Delta": A, "dE/dW": W, "W": W, "A": A}[kind](int(l))
+    return shape[::-1] if transposed else shape
+
+
+def check_against_reference(variant, decimals=4):
+    """Every answer of one variant (an answers.json object) against the reference and the checker."""
+    from derive.check import check_claim
+
+    sol = solve(variant["spec"])
+    ref = Reference(variant["spec"])
+    for q in variant["questions"]:
+        if q["kind"] == "shape":
+            rows, cols = map(int, q["answer"].split("x"))
+            assert (rows, cols) == matrix_shape(variant["spec"], q["quantity"][6:-1]), q
+            continue
+        assert check_claim(sol, f"{q['quantity']} = {q['display']}").holds, q
+        if q["kind"] == "formula":
+            # our own generated text (not user input), evaluated at the reference's forward pass of every sample
+            text = q["answer"]
+            batch = text.startswith("sum(")
+            text = text[4:-1] if batch else text
+            names = [n.plain for n in sol.network.names.values()]
+            expr = sp.sympify(text.replace("relu'", "Heaviside"), locals={n: sp.Symbol(n) for n in names})
+            total = 0.0
+            for n, passes in enumerate(ref.passes()):
+                values = {}
+                for name in names:
+                    try:
+                        l, j, which = unit(sol, name)
+                    except KeyError:
+                        continue
+                    values[name] = passes[l][which][j]
+                values.update({f"x{k + 1}": v for k, v in enumerate(ref.x[n])})
+                values.update({("y" if len(ref.y[n]) == 1 else f"y{j + 1}"): v for j, v in enumerate(ref.y[n])})
+                for p in sol.network.parameters:
+                    where = locate(sol, sol.network.names[p].plain)
+                    values[sol.network.names[p].plain] = (ref.W[where[1]][where[2]][where[3]] if where[0] == "W"
+                                                          else ref.b[where[1]][where[2]])
+                total += float(expr.subs({sp.Symbol(k): v for k, v in values.items()}))
+            assert batch == (len(ref.x) > 1)
+            assert total == pytest.approx(ref.gradient(locate(sol, q["quantity"][4:])), abs=1e-7), q
+            for d in q["distractors"]:
+                assert not check_claim(sol, f"{q['quantity']} = {d['formula']}").holds, d
+            continue
+        true = reference_answer(sol, ref, q)
+        assert abs(q["answer"] - true) <= 0.5 * 10 ** -decimals + 1e-8, (q, true)
+        assert q["display"] == f"{q['answer']:.{decimals}f}"
+        assert q["tolerance"] >= 0.5 * 10 ** -decimals
+        if q["kind"] == "choice":
+            options = q["options"]
+            assert len(options) == 4 and len(set(options)) == 4, q
+            assert options["abcd".index(q["correct"])] == q["answer"]
+            for d in q["distractors"]:
+                assert abs(d["value"] - q["answer"]) > q["tolerance"], q
+                assert d["display"] == f"{d['value']:.{decimals}f}" and abs(d["value"]) >= 10 ** (1 - decimals)
+                assert not check_claim(sol, f"{q['quantity']} = {d['display']}").holds, d
+            values = sorted(options)
+            assert all(b - a > 0.5 * 10 ** -decimals for a, b in zip(values, values[1:])), q
+
+
+# -- generation ------------------------------------------------------------------------------------
+
+def test_answers_hold_independently_for_every_example():
+    """Two variants of every built-in example: each answer matches the reference and derive check."""
+    from derive.spec import example_names
+
+    for name in example_names():
+        exam = generate(load(name), variants=2, seed=11, jobs=1)
+        for variant in exam.json():
+            check_against_reference(variant)
+
+
+@pytest.mark.parametrize("name", ["sigmoid-222", "tanh-231", "relu-231", "softmax-233", "linear-221"])
+def test_no_degenerate_variant_over_many_seeds(name):
+    exam = generate(load(name), variants=25, seed=2024, jobs=2)
+    seen_specs, seen_answers = set(), set()
+    for variant in exam.json():
+        raw = variant["spec"]
+        ref = Reference(raw)
+        for p in ref.passes():
+            for (z, a), fn in zip(p, ref.acts):
+                if fn == "sigmoid":
+                    assert all(abs(v) <= 4 for v in z), (variant["variant"], z)
+                if fn == "tanh":
+                    assert all(abs(v) <= 2 for v in z), (variant["variant"], z)
+        if "relu" in ref.acts:
+            for l, fn in enumerate(ref.acts):
+                if fn == "relu":
+                    for j in range(ref.layers[l + 1]):
+                        assert any(p[l][0][j] > 0 for p in ref.passes()), "dead ReLU"
+        numeric = [q for q in variant["questions"] if isinstance(q["answer"], float)]
+        for q in numeric:
+            assert abs(q["answer"]) >= 10 ** -3, q            # two significant digits at 4 decimals
+        key = json.dumps([raw["data"], raw["init"]])
+        answers = tuple(q["display"] for q in numeric)
+        assert key not in seen_specs and answers not in seen_answers
+        seen_specs.add(key)
+        seen_answers.add(answers)
+    # the answers really vary: no numerical question has the same answer in every variant
+    for i, q in enumerate(exam.json()[0]["questions"]):
+        if isinstance(q["answer"], float):
+            assert len({v["questions"][i]["display"] for v in exam.json()}) > 1
+
+
+def test_jobs_and_only_do_not_change_a_variant():
+    template = load("sigmoid-222")
+    one = generate(template, variants=6, seed=5, jobs=1).json()
+    two = generate(template, variants=6, seed=5, jobs=2).json()
+    assert one == two
+    assert generate(template, variants=6, seed=5, only=4, jobs=1).json() == [one[3]]
+
+
+def test_exam_table_chooses_values_activations_losses_and_questions():
+    text = """
+[network]
+layers = [2, 2, 1]
+activation = "sigmoid"
+bias = "neuron"
+[data]
+x = [[1, 2]]
+y = [[1]]
+[exam]
+x = [0.5, 1]
+y = {min = 0.2, max = 0.8, step = 0.3}
+W = {min = -0.4, max = 0.4, step = 0.2}
+b2 = 0.1
+learning_rate = [0.1, 0.2]
+activation = ["sigmoid", ["tanh", "linear"]]
+loss = ["half_sse", "mse"]
+questions = ["gradient:w5", "update:W1", "choice:b1", "forward:h2", "shape:dW1", "formula:w1"]
+decimals = 3
+tolerance = 0.002
+"""
+    exam = generate(loads(text, "t.toml"), variants=12, seed=3, jobs=1)
+    kinds = set()
+    for variant in exam.json():
+        raw = variant["spec"]
+        assert all(v in (0.5, 1) for v in raw["data"]["x"][0])
+        assert raw["data"]["y"][0][0] in (0.2, 0.5, 0.8)
+        assert all(w in (-0.4, -0.2, 0.2, 0.4) for row in raw["init"]["W1"] + raw["init"]["W2"] for w in row)
+        assert raw["init"]["b2"] == [0.1]
+        assert raw["train"]["learning_rate"] in (0.1, 0.2)
+        kinds.add((tuple(raw["network"]["activation"]), raw["network"]["loss"]))
+        qs = variant["questions"]
+        assert [q["quantity"] for q in qs][0] == "dE/dw5"
+        assert qs[1]["quantity"] in ("w1'", "w2'", "w3'", "w4'")
+        assert qs[2]["quantity"] == "dE/db1" and qs[3]["quantity"] == "h2"
+        assert qs[4]["quantity"] == "shape(dE/dW1)" and qs[4]["answer"] == "2x2"
+        assert all(q["tolerance"] == 0.002 for q in qs if isinstance(q["answer"], float))
+        check_against_reference(variant, decimals=3)
+    assert len(kinds) > 1                 # activations and losses are drawn too
+
+
+@pytest.mark.parametrize("table, field", [
+    ("W = {min = 1, max = 0, step = 0.1}", "[exam].W"),
+    ("questions = [\"integral\"]", "[exam].questions"),
+    ("questions = [\"gradient:w99\"]", "[exam].questions"),
+    ("loss = \"cross_entropy\"\nactivation = \"tanh\"", "[exam].loss"),
+    ("decimals = 20", "[exam].decimals"),
+    ("colour = 1", "[exam].colour"),
+    ("tolerance = \"-3%\"", "[exam].tolerance"),
+])
+def test_bad_exam_table_is_one_line_naming_the_field(table, field):
+    text = f'[network]\nlayers = [2, 2, 1]\n[data]\nx = [1, 2]\ny = [1]\n[exam]\n{table}\n'
+    with pytest.raises(SpecError) as info:
+        generate(loads(text, "t.toml"), variants=1)
+    assert field in str(info.value) and "\n" not in str(info.value)
+
+
+# -- files ----------------------------------------------------------------------------------------
+
+def run_cli(args, env=None):
+    return subprocess.run([sys.executable, "-m", "derive", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=ROOT, timeout=600)
+
+
+def read_all(folder):
+    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir())}
+
+
+def test_cli_is_byte_identical_across_runs_and_processes(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    first = run_cli(["exam", "sigmoid-222", "--variants", "5", "--seed", "9", "--out", str(a), "--jobs", "1"],
+                    env={"PYTHONHASHSEED": "1"})
+    assert first.returncode == 0, first.stderr
+    second = run_cli(["exam", "sigmoid-222", "--variants", "5", "--seed", "9", "--out", str(b), "--jobs", "2"],
+                     env={"PYTHONHASHSEED": "2"})
+    assert second.returncode == 0, second.stderr
+    files = read_all(a)
+    assert files == read_all(b)
+    assert {"answers.json", "moodle.xml", "sheets.tex", "sheet-01.tex", "sheet-05.md", "key-03.tex", "key-03.md",
+            "variant-05.toml"} <= set(files)
+    # --only 3 regenerates variant 3's own files byte for byte
+    c = tmp_path / "c"
+    only = run_cli(["exam", "sigmoid-222", "--variants", "5", "--seed", "9", "--out", str(c), "--only", "3"])
+    assert only.returncode == 0, only.stderr
+    for name, data in read_all(c).items():
+        if "03" in name:
+            assert data == files[name], name
+    assert b"--only 3" in files["sheet-03.tex"] and b"variant seed" in files["sheet-03.tex"]
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """One exam of a hostile template written to disk: its title and intro try to break every format."""
+    folder = tmp_path_factory.mktemp("exam")
+    spec = folder / "evil.toml"
+    spec.write_text(r'''
+title = "</text></name><x>{1:NUMERICAL:=1:1} \\input{/etc/passwd} $x$ & 50% ]]> --"
+[network]
+layers = [2, 2, 2]
+activation = "sigmoid"
+bias = "neuron"
+[data]
+x = [0.5, 1]
+y = [0.2, 0.8]
+[exam]
+intro = "Use a calculator. {#1} ~ \\end{document} <script>alert(1)</script>"
+''', encoding="utf-8")
+    out = folder / "out"
+    assert main(["exam", str(spec), "--variants", "3", "--seed", "1", "--out", str(out), "--jobs", "1"]) == 0
+    return out
+
+
+def test_answers_json_schema_and_independent_answers(written):
+    variants = json.loads((written / "answers.json").read_text(encoding="utf-8"))
+    assert [v["variant"] for v in variants] == [1, 2, 3]
+    for v in variants:
+        assert set(v) >= {"variant", "seed", "spec", "questions"}
+        assert isinstance(v["seed"], int)
+        for q in v["questions"]:
+            assert set(q) >= {"id", "prompt", "quantity", "answer", "tolerance"}
+        # the spec is complete: derive reads it back as it is, and the TOML beside it is the same spec
+        assert solve(v["spec"]).spec.weights == load(str(written / f"variant-0{v['variant']}.toml")).weights
+        check_against_reference(v)
+
+
+def test_moodle_xml_parses_and_carries_every_variant(written):
+    root = ET.parse(written / "moodle.xml").getroot()
+    variants = json.loads((written / "answers.json").read_text(encoding="utf-8"))
+    questions = [q for q in root if q.get("type") == "cloze"]
+    assert len(questions) == len(variants)
+    assert root[0].get("type") == "category"
+    for element, variant in zip(questions, variants):
+        text = element.find("questiontext/text").text
+        assert "<script>" not in text and "{1:NUMERICAL:=1:1}" not in text
+        assert text.count("{1:") == len(variant["questions"])     # the user's "{1:…}" opened no field
+        for q in variant["questions"]:
+            if q["kind"] in ("forward", "loss", "gradient", "update"):
+                assert f"{{1:NUMERICAL:={q['answer']!r}:{q['tolerance']!r}}}" in text
+            if q["kind"] == "choice":
+                assert f"={q['display']}" in text
+
+
+def compile_tex(path: Path) -> None:
+    if shutil.which("pdflatex") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("pdflatex is missing in CI (install texlive-latex-extra)")
+        pytest.skip("pdflatex is not installed")
+    for _ in range(2):
+        result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", path.name], cwd=path.parent,
+                                capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert result.returncode == 0, result.stdout[-3000:]
+    assert path.with_suffix(".pdf").stat().st_size > 1000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["sheets.tex", "key-01.tex"])
+def test_latex_compiles(written, tmp_path, name):
+    shutil.copy(written / name, tmp_path / name)
+    compile_tex(tmp_path / name)
+    assert r"\input{/etc/passwd}" not in (written / name).read_text(encoding="utf-8")
+
+
+def test_markdown_escapes_user_text(written):
+    sheet = (written / "sheet-01.md").read_text(encoding="utf-8")
+    assert "<script>" not in sheet and "$x$" not in sheet
+
+
+def test_impossible_constraints_stop_with_one_line_and_write_nothing(tmp_path, capsys):
+    spec = tmp_path / "hot.toml"
+    spec.write_text("""
+[network]
+layers = [2, 2, 1]
+activation = "sigmoid"
+[data]
+x = [1, 1]
+y = [0.5]
+[exam]
+x = [3, 4]
+W = {min = 2, max = 3, step = 0.5}
+tries = 300
+""", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["exam", str(spec), "--variants", "4", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("derive: error: hot.toml: [exam]:")
+    assert "saturated sigmoid" in err and "300 draws" in err
+    assert not out.exists() and list(tmp_path.iterdir()) == [spec]
+
+
+def test_too_few_distinct_variants_is_an_error():
+    text = """
+[network]
+layers = [1, 1]
+activation = "linear"
+[data]
+x = [1]
+y = [0.5]
+[exam]
+x = [1]
+y = [0.5]
+W = [0.25, -0.25]
+questions = ["gradient"]
+"""
+    with pytest.raises(ExamError, match="no two variants alike"):
+        generate(loads(text, "few.toml"), variants=3, jobs=1)
+
+
+def test_broken_user_template_is_one_line_and_nothing_written(tmp_path, capsys):
+    templates = tmp_path / "t"
+    templates.mkdir()
+    (templates / "exam.sheet.md.j2").write_text("{{ nothing_here }}", encoding="utf-8")
+    out = tmp_path / "out"
+    code = main(["exam", "linear-221", "--out", str(out), "--format", "md", "--template-dir", str(templates)])
+    assert code == 1 and not out.exists()
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_progress_on_stderr_for_long_runs(tmp_path, capsys):
+    exam = generate(load("linear-221"), variants=12, seed=1, jobs=1,
+                    progress=lambda stage, done, total: print(f"{stage} {done}/{total}", file=sys.stderr))
+    documents(exam, Options(formats=("md",)), jobs=1,
+              progress=lambda stage, done, total: print(f"{stage} {done}/{total}", file=sys.stderr))
+    err = capsys.readouterr().err
+    assert "drawing 12/12" in err and "writing 12/12" in err
