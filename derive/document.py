@@ -256,7 +256,9 @@ def _render(node, view: str, inner: bool = False) -> str:
     terms = [_render(t, view, True) for t in node.terms]
     lines = [" + ".join(terms[i:i + TERMS_PER_LINE]) for i in range(0, len(terms), TERMS_PER_LINE)]
     text = f" {BREAK}+ ".join(lines)
-    return rf"\Bigl({text}\Bigr)" if inner else text
+    if not inner:
+        return text
+    return rf"\Bigl({text}\Bigr)" if view == "partial" else rf"\bigl({text}\bigr)"
 
 
 def _width(node) -> int:
@@ -658,7 +660,7 @@ def _diagram(b: _Builder) -> Diagram:
         below = layers[l]
         for j, row in enumerate(net.weights[l]):
             for k, w in enumerate(row):
-                position = 0.5 if below == 1 else 0.2 + 0.6 * k / (below - 1)
+                position = 0.25      # near the source, where edges to different targets fan out
                 links.append(Link(f"n{l}_{k}", f"n{l + 1}_{j}", b.names[w], b.d.names[w].plain,
                                   b.num(first[w]), round(position, 3)))
         for j, bias in enumerate(net.biases[l]):
@@ -838,6 +840,7 @@ def _notation_general(b: _Builder) -> tuple[NameRow, ...]:
 # -- verification --------------------------------------------------------------------------------
 
 DIRECT_LIMIT = 60       # parameters × samples up to which the expanded loss is differentiated directly
+                        # (one hidden layer at most: nested activations make the expansion explode)
 FD_STEP = 20            # central differences with h = 10^−20, at 60 digits
 
 
@@ -899,16 +902,16 @@ def _verification(b: _Builder) -> Verification:
     finite_note = (f"central differences $(E(p + h) - E(p - h))/(2h)$ with $h = 10^{{-{FD_STEP}}}$, computed "
                    f"with 60 significant digits, for each of the {len(params)} parameters")
     direct = None
-    if len(params) * b.N <= DIRECT_LIMIT:
+    if len(params) * b.N <= DIRECT_LIMIT and b.spec.depth <= 2:
         direct_value = _direct_difference(b)
         direct = number(direct_value, 2, inexact=not direct_value.is_Rational) if direct_value else number(0)
         direct_note = ("SymPy differentiated the loss written out in the parameters alone (every $z$ and $a$ "
                        "substituted, no named intermediates) and evaluated the derivatives at the initial "
                        "parameters")
     else:
-        direct_note = (f"differentiating the fully expanded loss is skipped for a network of {len(params)} "
-                       f"parameters and {b.N} sample{'s' if b.N > 1 else ''}: the expression grows too large; "
-                       f"the finite differences cover every parameter")
+        direct_note = (f"differentiating the fully expanded loss is skipped for a network of {b.spec.depth} "
+                       f"layers, {len(params)} parameters and {b.N} sample{'s' if b.N > 1 else ''}: the "
+                       f"expression grows too large; the finite differences cover every parameter")
     return Verification(len(params), direct, direct_note, finite, finite_note)
 
 

@@ -46,6 +46,12 @@ class Printer(LatexPrinter):
             "mat_str": "bmatrix",
         })
 
+    def use(self, names: Mapping[Basic, str] | None) -> None:
+        """Print with these names from now on."""
+        names = names or {}
+        self._functions = {k: v for k, v in names.items() if isinstance(k, type)}
+        self._settings["symbol_names"] = {k: v for k, v in names.items() if not isinstance(k, type)}
+
     def _call(self, name: str, e: Expr, exp: str | None) -> str:
         text = rf"{name}\left({self._print(e.args[0])}\right)"
         return text if exp is None else rf"{text}^{{{exp}}}"
@@ -116,7 +122,14 @@ def tex(expr: Basic, names: Mapping[Basic, str] | None = None, *, numbers: bool 
     >>> tex(sp.Symbol("w1") * sp.Symbol("x1"), {sp.Symbol("w1"): "0.11", sp.Symbol("x1"): "2"}, numbers=True)
     '0.11 \\\\cdot 2'
     """
-    return Printer(names, numbers=numbers, keep_order=keep_order).doprint(expr)
+    printer = _printers.get((numbers, keep_order))
+    if printer is None:
+        printer = _printers[numbers, keep_order] = Printer(numbers=numbers, keep_order=keep_order)
+    printer.use(names)
+    return printer.doprint(expr)
+
+
+_printers: dict[tuple[bool, bool], Printer] = {}     # building a printer costs more than printing
 
 
 # -- numbers -------------------------------------------------------------------------------
@@ -243,12 +256,12 @@ def number(value, precision: int = DEFAULT_PRECISION, *, inexact: bool = False) 
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "%": r"\%", "#": r"\#",
     "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
-    ">": r"\textgreater{}", "|": r"\textbar{}", '"': "''", "\u00a0": "~",
+    ">": r"\textgreater{}", "|": r"\textbar{}", "\u00a0": "~",
 }
 
 # Characters pdflatex's utf8 input cannot typeset in the default OT1 encoding, written out.
 _UNICODE = {
-    "–": "--", "—": "---", "‘": "`", "’": "'", "“": "``", "”": "''", "…": r"\ldots{}", "•": r"\textbullet{}",
+    "–": "--", "—": "---", "‘": "`", "’": "'", "“": "``", "”": "''", "…": r"\ldots{}", "•": r"\ensuremath{\bullet}",
     "−": r"\ensuremath{-}", "×": r"\ensuremath{\times}", "·": r"\ensuremath{\cdot}", "÷": r"\ensuremath{\div}",
     "±": r"\ensuremath{\pm}", "≈": r"\ensuremath{\approx}", "≠": r"\ensuremath{\neq}", "≤": r"\ensuremath{\leq}",
     "≥": r"\ensuremath{\geq}", "→": r"\ensuremath{\rightarrow}", "←": r"\ensuremath{\leftarrow}",
@@ -258,8 +271,8 @@ _UNICODE = {
     "½": r"\ensuremath{\tfrac12}", "¼": r"\ensuremath{\tfrac14}", "¾": r"\ensuremath{\tfrac34}",
     "²": r"\ensuremath{^2}", "³": r"\ensuremath{^3}", "¹": r"\ensuremath{^1}", "µ": r"\ensuremath{\mu}",
     "ⁿ": r"\ensuremath{^n}", "₁": r"\ensuremath{_1}", "₂": r"\ensuremath{_2}", "ᵀ": r"\ensuremath{^{\mathsf{T}}}",
-    "§": r"\S{}", "¶": r"\P{}", "©": r"\copyright{}", "€": "EUR", "£": r"\pounds{}",
-    "«": r"\guillemotleft{}", "»": r"\guillemotright{}", "¡": r"!`", "¿": r"?`", "\t": " ",
+    "§": r"\S{}", "¶": r"\P{}", "©": "(c)", "€": "EUR", "£": "GBP",
+    "«": r"\ensuremath{\ll}", "»": r"\ensuremath{\gg}", "¡": r"!`", "¿": r"?`", "\t": " ",
 }
 _GREEK = dict(zip(
     "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΥΦΨΩ",
@@ -299,7 +312,14 @@ def escape_latex(text: str) -> str:
     '\\\\textbackslash{}input\\\\{/etc/passwd\\\\} \\\\$x\\\\$ \\\\& 50\\\\%'
     """
     text = re.sub(r"[ \t]*\n\s*\n\s*", "\n\n", text)     # keep paragraphs, drop stray blank lines
-    return "".join(_latex_char(c) for c in text)
+    out, opened = [], False
+    for c in text:
+        if c == '"':                                        # "…" as TeX quotes: `` first, '' second
+            out.append("''" if opened else "``")
+            opened = not opened
+        else:
+            out.append(_latex_char(c))
+    return "".join(out)
 
 
 _MD_SPECIAL = set("\\`*_{}[]<>#|$~&!")

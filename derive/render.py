@@ -182,6 +182,44 @@ def chart(points: Sequence[tuple[int, float]], width: int = 640, height: int = 3
                  tuple((round(py(t), 1), f"{t:.6g}") for t in yt))
 
 
+@dataclass(frozen=True)
+class Placed:
+    """A diagram's node or edge in SVG pixels; edges carry their label's place and angle."""
+
+    item: object
+    x: float
+    y: float
+    x2: float = 0.0
+    y2: float = 0.0
+    angle: float = 0.0
+
+
+@dataclass(frozen=True)
+class Drawing:
+    width: int
+    height: int
+    radius: int
+    nodes: tuple[Placed, ...]
+    links: tuple[Placed, ...]
+
+
+def drawing(diagram, dx: int = 240, dy: int = 72, margin: int = 50) -> Drawing:
+    """Lay out a document's network diagram in SVG pixels (y grows downwards)."""
+    import math
+
+    top = max(n.y for n in diagram.nodes)
+    bottom = min(n.y for n in diagram.nodes)
+    where = {n.id: (margin + n.x * dx, margin + (top - n.y) * dy) for n in diagram.nodes}
+    nodes = tuple(Placed(n, *where[n.id]) for n in diagram.nodes)
+    links = []
+    for link in diagram.links:
+        (x1, y1), (x2, y2) = where[link.source], where[link.target]
+        angle = math.degrees(math.atan2(y2 - y1, x2 - x1))
+        links.append(Placed(link, round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1), round(angle, 2)))
+    return Drawing(int(2 * margin + diagram.width * dx), int(2 * margin + (top - bottom) * dy), 18,
+                   nodes, tuple(links))
+
+
 # -- solutions -----------------------------------------------------------------------------------
 
 def document(solution: "Solution", precision: int = DEFAULT_PRECISION) -> "Document":
@@ -214,7 +252,8 @@ def render_solution(solution: "Solution", fmt: str, precision: int = DEFAULT_PRE
 def render_figures(doc: "Document", stem: str, template_dir: str | Path | None = None) -> dict[str, str]:
     """The SVG files a Markdown document with ``assets=stem`` links to."""
     env = environment("svg", template_dir)
-    files = {f"{stem}-network.svg": render_template(env, "network.svg.j2", doc=doc, diagram=doc.setup.diagram)}
+    files = {f"{stem}-network.svg": render_template(env, "network.svg.j2", doc=doc,
+                                                    drawing=drawing(doc.setup.diagram))}
     if doc.history is not None:
         files[f"{stem}-loss.svg"] = render_template(env, "loss.svg.j2", doc=doc, history=doc.history,
                                                     chart=chart(doc.history.points))

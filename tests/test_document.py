@@ -1,0 +1,223 @@
+"""The document model: published numbers, the shape of every section, exact strings of chains."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import sympy as sp
+
+from derive.api import solve
+from derive.document import Document, Equation, build
+
+
+@functools.cache
+def doc(name: str, precision: int = 6) -> Document:
+    return build(solve(name), precision)
+
+
+def equations(d: Document, section: str) -> list[Equation]:
+    parts = getattr(d, section)
+    return [eq for part in parts for g in part.groups for eq in g.equations]
+
+
+def find(eqs: list[Equation], lhs: str) -> Equation:
+    matches = [eq for eq in eqs if eq.lhs == lhs]
+    assert matches, f"no equation for {lhs}"
+    return matches[0]
+
+
+def value(eq: Equation) -> str:
+    return eq.rows[-1].tex
+
+
+def dE(name: str) -> str:
+    return rf"\frac{{\partial E}}{{\partial {name}}}"
+
+
+# -- the first seed (hmkcode): its published numbers ---------------------------------------------
+
+def test_first_seed_prediction_delta_and_loss():
+    d = doc("linear-221")
+    assert value(find(equations(d, "forward"), "o")) == "0.191"                 # the post's prediction
+    assert value(find(equations(d, "backward"), r"\delta_{o}")) == "-0.809"     # Δ = 0.191 − 1
+    loss = d.loss.equations[0]
+    assert [r.tex for r in loss.rows] == [r"\frac{1}{2} \left(y - o\right)^{2}",
+                                          r"\frac{1}{2} \left(1 - 0.191\right)^{2}", "0.3272405"]   # ½·0.809²
+
+
+def test_first_seed_updated_weights_are_the_published_ones():
+    d = doc("linear-221")
+    published = ["0.121326", "0.226989", "0.132135", "0.0982025", "0.1743825", "0.169416"]
+    assert [value(eq) for eq in d.update.equations] == published
+    assert all(eq.rows[-1].relation == "=" for eq in d.update.equations)       # exact decimals, not rounded
+    # the post rounds its new prediction to 0.26; unrounded it is 0.2557457808075
+    assert d.after.outputs[0].after.tex == "0.255746" and not d.after.outputs[0].after.exact
+
+
+def test_first_seed_chain_for_w1_exact_strings():
+    """∂E/∂w1 = Δ·w5·x1 in the post; here with the reused δ_o and every factor's value."""
+    eq = find(equations(doc("linear-221"), "backward"), dE("w_{1}"))
+    assert [(r.relation, r.tex) for r in eq.rows] == [
+        ("=", r"\underbrace{\delta_{o} \frac{\partial z_{o}}{\partial h_{1}} \frac{\partial h_{1}}{\partial z_{h_{1}}}}"
+              r"_{\delta_{h_{1}}} \frac{\partial z_{h_{1}}}{\partial w_{1}}"),
+        ("=", r"\delta_{o} \cdot w_{5} \cdot 1 \cdot x_{1}"),
+        ("=", r"\left(-0.809\right) \cdot 0.14 \cdot 1 \cdot 2"),
+        ("=", "-0.22652"),                                                       # −0.809 · 0.14 · 2
+    ]
+
+
+def test_first_seed_output_chain_and_update_line_exact_strings():
+    d = doc("linear-221")
+    eq = find(equations(d, "backward"), dE("w_{5}"))
+    assert [r.tex for r in eq.rows] == [
+        r"\underbrace{\frac{\partial E}{\partial o} \frac{\partial o}{\partial z_{o}}}_{\delta_{o}} "
+        r"\frac{\partial z_{o}}{\partial w_{5}}",
+        r"\left(o - y\right) \cdot 1 \cdot h_{1}",
+        r"\left(-0.809\right) \cdot 1 \cdot 0.85",
+        "-0.68765"]                                                              # −0.809 · 0.85
+    update = d.update.equations[4]
+    assert [(r.relation, r.tex) for r in update.rows] == [
+        (r"\leftarrow", r"w_{5} - \eta\, \frac{\partial E}{\partial w_{5}}"),
+        ("=", r"0.14 - 0.05 \cdot \left(-0.68765\right)"),
+        ("=", "0.1743825")]
+
+
+def test_forward_line_shows_formula_numbers_value():
+    eq = find(equations(doc("linear-221"), "forward"), "z_{h_{1}}")
+    assert [r.tex for r in eq.rows] == [r"w_{1} x_{1} + w_{2} x_{2}", r"0.11 \cdot 2 + 0.21 \cdot 3", "0.85"]
+
+
+# -- Mazur's example: published to nine digits ------------------------------------------------------
+
+MAZUR_FORWARD = {"h_{1}": "0.59327", "h_{2}": "0.596884", "o_{1}": "0.751365", "o_{2}": "0.772928"}
+MAZUR_UPDATED = ["0.149781", "0.199561", "0.249751", "0.299502",      # 0.149780716 0.19956143 …
+                 "0.358916", "0.408666", "0.511301", "0.56137",       # 0.35891648 0.408666186 … 0.561370121
+                 "0.35", "0.6"]                                        # biases frozen, as in the post
+
+
+def test_mazur_forward_loss_gradients_and_update():
+    d = doc("sigmoid-222")
+    forward = equations(d, "forward")
+    assert {k: value(find(forward, k)) for k in MAZUR_FORWARD} == MAZUR_FORWARD
+    assert value(d.loss.equations[0]) == "0.298371"                           # E_total = 0.298371109
+    backward = equations(d, "backward")
+    assert value(find(backward, dE("w_{5}"))) == "0.082167"                   # 0.082167041
+    assert value(find(backward, dE("w_{1}"))) == "0.000438568"                # 0.000438568
+    assert [value(eq) for eq in d.update.equations] == MAZUR_UPDATED
+    assert all(eq.rows[-1].relation == r"\approx" for eq in d.update.equations[:8])
+
+
+def test_a_sum_over_several_paths_is_shown_as_a_sum():
+    eq = find(equations(doc("sigmoid-222"), "backward"), dE("w_{1}"))
+    partials, expressions, numbers = (r.tex for r in eq.rows[:3])
+    assert r"\delta_{o_{1}} \frac{\partial z_{o_{1}}}{\partial h_{1}} + \delta_{o_{2}}" in partials
+    assert r"\delta_{o_{1}} \cdot w_{5} + \delta_{o_{2}} \cdot w_{7}" in expressions
+    assert r"0.138499 \cdot 0.4 + \left(-0.0380982\right) \cdot 0.5" in numbers   # Mazur's δ_o1, δ_o2
+
+
+def test_hidden_layers_say_they_reuse_the_delta_above():
+    d = doc("sigmoid-222")
+    hidden = d.backward[0].groups[1]
+    assert "reused" in hidden.note and r"\delta_{o_{1}} \approx 0.138499" in hidden.note
+
+
+def test_frozen_parameters_are_not_updated():
+    d = doc("sigmoid-222")
+    b1 = d.update.equations[8]
+    assert b1.lhs == "b_{1}" and "frozen" in b1.rows[0].tex and value(b1) == "0.35"
+    assert d.setup.frozen == ("b_{1}", "b_{2}")
+
+
+# -- structure ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["linear-221", "sigmoid-451-batch", "softmax-233", "sigmoid-rows-mse"])
+def test_every_parameter_has_a_chain_per_sample_and_an_update(name):
+    d, s = doc(name), solve(name)
+    names = {p: n.latex for p, n in s.derivation.names.items()}
+    lhs = {dE(names[p]) if s.spec.samples == 1 else rf"\frac{{\partial e_{{{n}}}}}{{\partial {names[p]}}}"
+           for p in s.network.parameters for n in range(1, s.spec.samples + 1)}
+    shown = {eq.lhs for eq in equations(d, "backward")}
+    assert lhs <= shown
+    assert [eq.lhs for eq in d.update.equations] == [names[p] for p in s.network.parameters]
+    if s.spec.samples > 1:
+        assert [eq.lhs for eq in d.batch.equations] == [dE(names[p]) for p in s.network.parameters]
+
+
+def test_batch_gradient_agrees_with_sympy_diff_of_the_whole_batch_loss():
+    s = solve("sigmoid-451-batch")
+    d = doc("sigmoid-451-batch")
+    net = s.network
+    w = net.weights[1][0][2]                                                  # w2_13, into the output
+    total = 0
+    for x, y in zip(s.spec.x, s.spec.y):
+        e = net.definitions[net.loss]
+        for q in reversed(net.order[:-1]):
+            e = e.xreplace({q: net.definitions[q]})
+        total += e.xreplace({**dict(zip(net.inputs, x)), **dict(zip(net.targets, y))})
+    direct = sp.diff(total, w).xreplace(s.training.first.parameters).evalf(30)
+    shown = find(d.batch.equations, dE(s.derivation.names[w].latex))
+    assert abs(float(value(shown)) - float(direct)) <= 1e-5 * abs(float(direct))      # 6 digits shown
+    assert shown.rows[0].tex.startswith(r"\sum_{n=1}^{5}")
+
+
+def test_wide_layers_fall_back_to_the_delta_form_and_wrap_long_sums():
+    s = solve(layers=[2, 5, 5, 1], activation="sigmoid", bias="neuron", x=[[0.5, -0.5]], y=[[1]], seed=3,
+              style="indexed")
+    d = build(s)
+    hidden1 = d.backward[0].groups[2]
+    w = s.network.weights[0][0][0]
+    eq = find(list(hidden1.equations), dE(s.derivation.names[w].latex))
+    assert eq.rows[0].tex == r"\delta^{(1)}_{1} \frac{\partial z^{(1)}_{1}}{\partial w^{(1)}_{11}}"
+    delta = hidden1.equations[0]
+    assert delta.lhs == r"\delta^{(1)}_{1}" and any(r.relation == "" for r in delta.rows)   # 5 paths wrap
+    assert "computed just above" in hidden1.note
+
+
+def test_sections_in_the_issue_order_in_markdown():
+    from derive.render import render_solution
+
+    text = render_solution(solve("tanh-231"), "md")
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == ["## 1. Setup", "## 2. Notation", "## 3. Forward pass", "## 4. Loss", "## 5. Backward pass",
+                        "## 6. General formulas", "## 7. Update", "## 8. Forward pass with the new parameters",
+                        "## 9. Verification"]
+    assert text.index("### Loss per step") < text.index("## 9. Verification")
+
+
+def test_notation_lists_every_symbol_with_a_typable_name():
+    s = solve("sigmoid-222")
+    d = doc("sigmoid-222")
+    plain = {row.plain for row in d.notation}
+    for sym in s.network.parameters + s.network.inputs + s.network.targets + s.network.order:
+        assert s.derivation.names[sym].plain in plain
+    for v in s.derivation.backward_order:
+        assert s.derivation.names[s.derivation.adjoint[v]].plain in plain
+    assert "w1'" in plain and "learning_rate" in plain
+
+
+def test_history_of_several_steps():
+    d = doc("tanh-231")
+    h = d.history
+    assert [step for step, _ in h.rows] == [0, 1, 2, 3, 4, 5]
+    assert h.rows[0][1].tex == d.after.loss.before.tex and h.rows[1][1].tex == d.after.loss.after.tex
+    assert len(h.points) == 6
+    assert doc("linear-221").history is None
+
+
+def test_verification_is_computed_and_tiny():
+    for name in ("linear-221", "sigmoid-222", "softmax-233"):
+        v = doc(name).verification
+        assert v.direct is not None and (v.direct.tex == "0" or "10^{-" in v.direct.tex)
+        assert "10^{-" in v.finite.tex
+        exponent = int(v.finite.tex.split("10^{-")[1].rstrip("}"))
+        assert exponent > 30                       # 60-digit central differences with h = 1e-20
+    assert doc("linear-221").verification.direct.tex == "0"                   # rational: exact agreement
+    assert doc("sigmoid-451-batch").verification.direct is None               # too large to expand
+
+
+def test_precision_option_changes_the_shown_digits_and_the_stated_policy():
+    d = doc("linear-221", 3)
+    assert "3 significant digits" in d.rounding
+    assert value(d.update.equations[0]) == "0.121" and d.update.equations[0].rows[-1].relation == r"\approx"
+    assert value(find(equations(d, "backward"), r"\delta_{o}")) == "-0.809"      # still exact at 3 digits

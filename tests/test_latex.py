@@ -1,0 +1,127 @@
+"""The LaTeX printer, number formatting and escaping, checked against hand-written expectations."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+import sympy as sp
+
+from derive.activations import ReLU, Sigmoid, Softplus
+from derive.latex import escape_latex, escape_markdown, escape_xml, number, tex
+
+z, w, x = sp.symbols("z_h1 w1 x1", real=True)
+NAMES = {z: "z_{h_{1}}", w: "w_{1}", x: "x_{1}"}
+
+
+# -- the printer -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("expr, expected", [
+    (Sigmoid(z), r"\sigma\left(z_{h_{1}}\right)"),
+    (ReLU(z), r"\operatorname{ReLU}\left(z_{h_{1}}\right)"),
+    (Softplus(z), r"\operatorname{softplus}\left(z_{h_{1}}\right)"),
+    (sp.tanh(z), r"\tanh\left(z_{h_{1}}\right)"),
+    (sp.Heaviside(z, 0), r"\mathbf{1}\left[z_{h_{1}} > 0\right]"),   # ReLU' with H(0) = 0
+    (sp.log(x), r"\ln{\left(x_{1} \right)}"),
+    (Sigmoid(z) * (1 - Sigmoid(z)), r"\left(1 - \sigma\left(z_{h_{1}}\right)\right) \sigma\left(z_{h_{1}}\right)"),
+    (w * x, r"w_{1} x_{1}"),
+])
+def test_printer_uses_our_names_and_functions(expr, expected):
+    assert tex(expr, NAMES) == expected
+
+
+def test_numbers_replace_symbols_and_products_get_a_dot():
+    values = {w: "0.11", x: "2"}
+    assert tex(w * x, values, numbers=True) == r"0.11 \cdot 2"
+
+
+def test_keep_order_prints_a_sum_as_built():
+    b = sp.Symbol("b1")
+    with sp.evaluate(False):
+        expr = sp.Add(sp.Mul(w, x), b)
+    assert tex(expr, {**NAMES, b: "b_{1}"}, keep_order=True) == r"w_{1} x_{1} + b_{1}"
+
+
+def test_matrix_symbols_transpose_and_hadamard():
+    W = sp.MatrixSymbol("W2", 1, 2)
+    D = sp.MatrixSymbol("D1", 2, 1)
+    d = sp.MatrixSymbol("d2", 1, 1)
+    names = {W: "W^{(2)}", D: r"\sigma'\left(Z^{(1)}\right)", d: r"\Delta^{(2)}"}
+    expr = sp.HadamardProduct(W.T * d, D)
+    assert tex(expr, names) == r"\left(W^{(2)}\right)^{\mathsf{T}} \Delta^{(2)} \odot \sigma'\left(Z^{(1)}\right)"
+
+
+def test_derivative_prints_as_a_partial_fraction():
+    E = sp.Symbol("E")
+    assert tex(sp.Derivative(E, w), NAMES) == r"\frac{\partial E}{\partial w_{1}}"
+
+
+# -- numbers -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, text, exact", [
+    (sp.Rational(-809, 1000), "-0.809", True),             # the first seed's Δ
+    (sp.Rational(654481, 2000000), "0.3272405", True),     # 7 digits: exact decimals up to precision + 2
+    (sp.Rational(69753, 400000), "0.1743825", True),       # the first seed's updated w5
+    (sp.Rational(1, 3), "0.333333", False),
+    (sp.Rational(2, 3), "0.666667", False),
+    (sp.Rational(1, 8), "0.125", True),
+    (sp.Integer(5), "5", True),
+    (sp.Integer(0), "0", True),
+    (sp.Rational(123456789, 1000), "123457", False),       # 9 significant digits > 8: rounded
+    (sp.Rational(1, 10 ** 9), r"1 \times 10^{-9}", True),
+    (sp.Rational(-1, 3 * 10 ** 6), r"-3.33333 \times 10^{-7}", False),
+    (sp.Float("0.59326999510377", 60), "0.59327", False),  # σ(0.3775), Mazur's h1, trailing zero dropped
+    (0.1, "0.1", False),                                   # a float stands for its binary value: rounded
+])
+def test_number_shows_exact_short_decimals_and_rounds_the_rest(value, text, exact):
+    shown = number(value)
+    assert (shown.tex, shown.exact) == (text, exact)
+    assert shown.relation == ("=" if exact else r"\approx")
+
+
+def test_rounding_is_half_away_from_zero_at_any_precision():
+    assert number(sp.Rational(25, 10), 1, inexact=True).tex == "3"
+    assert number(sp.Rational(-25, 10), 1, inexact=True).tex == "-3"
+    assert number(sp.Rational(25, 10), 1).tex == "2.5"                # exact and short: shown in full
+    assert number(sp.Rational(125, 10 ** 7), 2, inexact=True).tex == r"1.3 \times 10^{-5}"
+    assert number(sp.Rational(99995, 100000), 4, inexact=True).tex == "1"         # carries into the next digit
+    assert number(sp.Rational(654481, 2000000), 3).tex == "0.327"
+
+
+def test_negative_and_scientific_numbers_get_parentheses_inside_formulas():
+    assert number(sp.Rational(-1, 2)).factor == r"\left(-0.5\right)"
+    assert number(sp.Rational(1, 10 ** 9)).factor == r"\left(1 \times 10^{-9}\right)"
+    assert number(sp.Rational(1, 2)).factor == "0.5"
+
+
+def test_plain_text_of_numbers():
+    assert number(sp.Rational(-809, 1000)).plain == "-0.809"
+    assert number(Fraction(1, 10 ** 9)).plain == "1e-9"
+
+
+# -- escaping ------------------------------------------------------------------------------------
+
+def test_latex_escape_turns_every_special_character_into_text():
+    assert escape_latex(r"\input{/etc/passwd}") == r"\textbackslash{}input\{/etc/passwd\}"
+    assert escape_latex("$x$ & {}_%#~^") == (r"\$x\$ \& \{\}\_\%\#\textasciitilde{}\textasciicircum{}")
+    assert escape_latex('a "b" c') == "a ``b'' c"
+    assert escape_latex("½ − σ") == r"\ensuremath{\tfrac12} \ensuremath{-} \ensuremath{\sigma}"
+    assert escape_latex("中") == r"\texttt{[U+4E2D]}"
+
+
+def test_latex_escape_leaves_no_command_or_group_open():
+    text = escape_latex("\\\\def\\x{}\\catcode`\\{=12 %")
+    assert "\\def" not in text and "\\catcode" not in text
+    unescaped = text.replace("\\{", "").replace("\\}", "")
+    assert unescaped.count("{") == unescaped.count("}")
+
+
+def test_markdown_escape_neutralises_math_emphasis_html_tables_and_headings():
+    assert escape_markdown("# $x$ & *y* _z_ <b> | `c`") == r"\# \$x\$ \& \*y\* \_z\_ \<b\> \| \`c\`"
+    assert escape_markdown("  two\n\nparagraphs  ") == "two paragraphs"
+    assert escape_markdown("- item") == r"\- item"
+    assert escape_markdown("1. first") == r"1\. first"
+
+
+def test_xml_escape():
+    assert escape_xml("<a href='x'>&\"</a>") == "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
