@@ -348,6 +348,7 @@ class Model:
                                  self.after[net.loss]]) - {sp.S.One}
         self.piecewise = any(a in ("relu", "leaky_relu") for a in spec.activations)
         self._candidates: dict[tuple, list[Candidate]] = {}
+        self._memo: dict[tuple, Any] = {}
         self._rounded: dict[tuple[str, int], Point] = {}
 
     # -- names ----------------------------------------------------------------------------------
@@ -610,6 +611,12 @@ class Model:
 
     def correct_text(self, q: Quantity) -> str:
         """The correct expression as text a student can read and paste back, factors in chain order."""
+        key = ("text", q.kind, q.target)
+        if key not in self._memo:
+            self._memo[key] = self._correct_text(q)
+        return self._memo[key]
+
+    def _correct_text(self, q: Quantity) -> str:
         if q.kind == "update":
             p = q.target
             if p in self.frozen:
@@ -647,6 +654,13 @@ class Model:
             else:
                 return text
         return f"({text})"
+
+    def values_of(self, key: tuple, expr: Expr, points: list[Point], contexts: list[int]) -> list[Any] | None:
+        """_values, remembered under ``key`` (candidates are shared by every claim about a quantity)."""
+        key = ("values", key, len(points), tuple(contexts))
+        if key not in self._memo:
+            self._memo[key] = _values(self, expr, points, contexts)
+        return self._memo[key]
 
     def show(self, expr: Expr) -> str:
         return self.printer.doprint(expr)
@@ -1147,11 +1161,11 @@ def _number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, to
                              f"give more decimals or use --explain")
     point = m.spec_point
     matches = []
-    for c in _number_candidates(m, q):
-        try:
-            v = _MP.re(m.at(c.expr, point, n))
-        except _Undefined:
+    for i, c in enumerate(_number_candidates(m, q)):
+        found = m.values_of((q.kind, q.target, q.sample, "number", i), c.expr, [point], [n])
+        if found is None:
             continue
+        v = _MP.re(found[0])
         if near(v) and abs(v - true) > tol:
             if c.key != "mislabel":
                 return c.key, c.reason
@@ -1231,7 +1245,7 @@ def _check_expression(m: Model, text: str, r: _Reading) -> Verdict:
     q, expr = r.quantity, r.rhs.expr
     contexts = _contexts(m, q, expr)
     points = m.points
-    truth = [m.at(q.symbol, p, n) for p in points for n in contexts]
+    truth = m.values_of((q.kind, q.target, q.sample, "truth"), q.symbol, points, contexts)
     claim = _values(m, expr, points, contexts)
     holds = _all_close(claim, truth)
     correct = m.correct_text(q)
@@ -1257,11 +1271,12 @@ def _expression_diagnosis(m: Model, q: Quantity, expr: Expr, contexts, claim, tr
     loose = m.summed(q) and _loose(m, expr)
     if loose:
         part = m.per_sample_truth(q) if q.kind != "update" else None
-        if part is not None and _all_close(claim, _values(m, part, points, contexts)):
+        if part is not None and _all_close(claim, m.values_of((q.kind, q.target, "part"), part, points, contexts)):
             return "missing_sum", (f"that is one sample's part; {q.label} sums it over the {m.N} samples: "
                                    f"sum({m.correct_text(q)[4:-1] if m.correct_text(q).startswith('sum(') else m.correct_text(q)})")
-    for c in m.candidates(q, m.summed(q) and not loose):
-        if _all_close(claim, _values(m, c.expr, points, contexts)):
+    summed = m.summed(q) and not loose
+    for i, c in enumerate(m.candidates(q, summed)):
+        if _all_close(claim, m.values_of((q.kind, q.target, summed, i), c.expr, points, contexts)):
             extra = f", and the sum over the {m.N} samples is missing" if loose else ""
             return c.key, c.reason + extra
     factor = _ratio(m, q, claim, truth)
@@ -1475,14 +1490,18 @@ def explain_quantity(m: Model, q: Quantity) -> str:
 
     def numbers(expr: Expr, k: int) -> str:
         get = m.getter(point, k)
-        values = {s: sp.Symbol(_fmt(get(s), 6)) for s in expr.free_symbols}
-        return m.show(expr.xreplace(values))
+        values = {}
+        for s in expr.free_symbols:
+            v = _MP.re(get(s))
+            values[s] = f"({_fmt(v, 6)})" if v < 0 else _fmt(v, 6)
+        return _Plain({**m.display, **values}).doprint(expr)
 
     if q.kind in ("gradient", "adjoint"):
         v = q.target
         chains = d.chains(v) if d.path_count(v) <= MAX_PATHS else None
         if chains is not None:
-            symbolic = " + ".join(" * ".join(f"d{m.plain.get(e.child, 'E') if e.child != net.loss else 'E'}/"
+            letter = label[1] if label.startswith("d") else "E"
+            symbolic = " + ".join(" * ".join(f"d{letter if e.child == net.loss else m.plain[e.child]}/"
                                              f"d{m.plain[e.parent]}" for e in chain) for chain in chains)
             lines.append(f"{label} = {symbolic}")
             lines.append(f"{' ' * len(label)} = {m.correct_text(q)}")
@@ -1522,6 +1541,9 @@ def explain_quantity(m: Model, q: Quantity) -> str:
 
 
 # -- the command line --------------------------------------------------------------------------
+
+SHEET_ARGS = "claims given with --claim"
+
 
 @dataclass(frozen=True)
 class Sheet:
@@ -1588,7 +1610,7 @@ def _grade(solution, sheets: Sequence[Sheet], explain_: bool) -> list[tuple[Shee
             try:
                 verdict = check_claim(solution, text)
             except ClaimError as exc:
-                where = f"{sheet.source}: claim {label}: " if sheet.source != "--claim" else f"--claim {label}: "
+                where = f"{sheet.source}: claim {label}: " if sheet.source != SHEET_ARGS else f"--claim {label}: "
                 raise ClaimError(where + str(exc)) from None
             explanation = explain_quantity(model(solution), read(solution, text).quantity) if explain_ else None
             rows.append((label, verdict, explanation))
@@ -1631,7 +1653,7 @@ def _plain_text(text: str) -> str:
     return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in flat)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~]|^[#+\-=>])")
 
 
 def _md(text: str) -> str:
@@ -1688,7 +1710,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         args.check_parser.error("give at least one --claim \"LHS = RHS\" or --claims FILE")
     sheets = []
     if args.claim:
-        sheets.append(Sheet("--claim", "", tuple((str(i + 1), t) for i, t in enumerate(args.claim))))
+        sheets.append(Sheet(SHEET_ARGS, "", tuple((str(i + 1), t) for i, t in enumerate(args.claim))))
     sheets += [load_claims(path) for path in args.claims or ()]
     solution = solve(args.spec)
     results = _grade(solution, sheets, args.explain)
