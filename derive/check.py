@@ -57,6 +57,8 @@ PIECEWISE_POINTS = 16       # … and for networks with ReLU-like units
 MAX_PATHS = 24              # chains expanded for the diagnosis; beyond, the compact δ form
 MAX_CLAIMS_FILE = 1_000_000  # bytes of one --claims file
 SEED = 20240917             # the random points are the same on every run
+# names that stand for the loss on their own (in dE/dNAME any capital letter does)
+LOSS_NAMES = frozenset({"E", "L", "C", "J", "Etotal", "Etot", "Error", "Loss", "Cost", "error", "loss", "cost"})
 
 _MP = mpmath.MPContext()
 _MP.dps = DIGITS
@@ -385,13 +387,14 @@ class Model:
         shown = names[:14]
         return ", ".join(shown) + (", …" if len(names) > len(shown) else "")
 
-    def lookup(self, ref: NameRef, loss: str) -> tuple[str, Symbol, int | None]:
+    def lookup(self, ref: NameRef, loss: str | None) -> tuple[str, Symbol, int | None]:
+        """What a written name stands for; ``loss`` is the letter the claim uses for the loss (None: any)."""
         for plain, index in ref.spellings:
-            if plain == "E" or (plain == loss and LOSS_WORDS.match(plain)):
-                return "loss", self.E, index
             if plain in self.entries:
                 kind, s = self.entries[plain]
                 return kind, s, index
+            if plain in ("E", "Etotal", loss) or (loss is None and plain in LOSS_NAMES):
+                return "loss", self.E, index
         hint = ""
         if re.fullmatch(r"[A-Z]\d*", ref.text.rstrip("'")):
             hint = "; capital names are matrices or the loss: claim one entry at a time"
@@ -509,7 +512,7 @@ class Model:
     def quantity(self, lhs: Lhs) -> Quantity:
         """The quantity a left-hand side names; ClaimError for an input, a given value, a typo."""
         ref = lhs.ref
-        kind, s, index = self.lookup(ref, lhs.loss if lhs.kind == "derivative" else "E")
+        kind, s, index = self.lookup(ref, lhs.loss if lhs.kind == "derivative" else None)
         sample = None if index in (None, 0) else index - 1
         if index is not None and index > self.N:
             self.indexed(s, index, ref)                       # raises the message
@@ -1263,7 +1266,7 @@ def _check_expression(m: Model, text: str, r: _Reading) -> Verdict:
 
 def _expression_diagnosis(m: Model, q: Quantity, expr: Expr, contexts, claim, truth) -> tuple[str, str]:
     points = m.points
-    for key, reason, repaired in _repairs(expr):
+    for key, reason, repaired in _repairs(expr, lambda e: m._paren(m.show(e))):
         if _all_close(_values(m, repaired, points, contexts), truth):
             return key, reason
     if claim is None:
@@ -1320,7 +1323,7 @@ def _generality_note(m: Model, q: Quantity, expr: Expr, contexts) -> str | None:
     return f"this holds for this spec's N = {m.N} samples only, because the loss's 1/N changes with N{formula}"
 
 
-def _repairs(expr: Expr) -> list[tuple[str, str, Expr]]:
+def _repairs(expr: Expr, show: Callable[[Expr], str]) -> list[tuple[str, str, Expr]]:
     """Known wrong formulas written inside a claim, each with the claim as it should have been."""
     found: list[tuple[str, str]] = []
 
@@ -1335,8 +1338,9 @@ def _repairs(expr: Expr) -> list[tuple[str, str, Expr]]:
                     u = f.args[0]
                     target = (1 + sp.exp(-u)) ** -1
                     if target in factors:
-                        found.append(("wrong_sigmoid", f"exp(u)/(1 + exp(-u)) is not the sigmoid: "
-                                                       f"sigmoid(u) = 1/(1 + exp(-u))"))
+                        u_ = show(u)
+                        found.append(("wrong_sigmoid", f"exp({u_})/(1 + exp(-{u_})) is not the sigmoid: "
+                                                       f"sigmoid({u_}) = 1/(1 + exp(-{u_}))"))
                         rest = list(factors)
                         rest.remove(f)
                         rest.remove(target)
@@ -1344,7 +1348,9 @@ def _repairs(expr: Expr) -> list[tuple[str, str, Expr]]:
         if e.is_Pow and e.exp == -1 and e.base.is_Add and len(e.base.args) == 2 and sp.S.One in e.base.args:
             other = next(a for a in e.base.args if a != 1)
             if isinstance(other, sp.exp) and not other.args[0].could_extract_minus_sign():
-                found.append(("wrong_sigmoid", "the sigmoid has a minus sign in the exponent: sigmoid(u) = 1/(1 + exp(-u))"))
+                u_ = show(other.args[0])
+                found.append(("wrong_sigmoid", f"the sigmoid has a minus sign in the exponent: "
+                                               f"sigmoid({u_}) = 1/(1 + exp(-{u_}))"))
                 return Sigmoid(other.args[0])
         return e
 

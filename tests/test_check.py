@@ -1,0 +1,368 @@
+"""`derive check`: verdicts against independent answers, the tutor's diagnoses, the command line.
+
+Independent answers used here: Matt Mazur's published numbers for the 2-2-2 sigmoid network
+(sigmoid-222), hmkcode's published numbers for the linear 2-2-1 network (linear-221), the
+derivative of the fully expanded loss taken by sympy.diff (not by the chain-rule engine), and
+hand derivations stated in the comments.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from contextlib import redirect_stderr, redirect_stdout
+
+import pytest
+import sympy as sp
+
+from derive import solve
+from derive.activations import Sigmoid
+from derive.check import Verdict, benchmark_grading, check_claim, check_claims, explain, load_claims
+from derive.cli import main
+from derive.errors import ClaimError
+
+
+@pytest.fixture(scope="module")
+def mazur():
+    return solve("sigmoid-222")
+
+
+@pytest.fixture(scope="module")
+def hmk():
+    return solve("linear-221")
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return solve("sigmoid-rows-mse")
+
+
+@pytest.fixture(scope="module")
+def rows3():
+    """The second seed's setting with three samples, so that 2/N is not 1."""
+    return solve({
+        "network": {"layers": [2, 3, 1], "activation": "sigmoid", "bias": "neuron", "loss": "mse",
+                    "convention": "row"},
+        "data": {"x": [[0.5, 0.1], [0.2, 0.7], [0.9, 0.4]], "y": [[1], [0], [1]]},
+        "init": {"W1": [[0.1, -0.2, 0.3], [0.4, 0.2, -0.1]], "b1": [0.1, 0.1, 0.1], "W2": [[0.3], [-0.4], [0.2]],
+                 "b2": [0.05]},
+        "notation": {"style": "indexed"},
+    })
+
+
+def holds(solution, text: str) -> bool:
+    return check_claim(solution, text).holds
+
+
+def diagnosed(solution, text: str) -> Verdict:
+    v = check_claim(solution, text)
+    assert not v.holds, text
+    assert v.diagnosis and "\n" not in v.diagnosis
+    return v
+
+
+# -- published numbers -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("claim", [
+    # Mazur, "A Step by Step Backpropagation Example" (2015): every number as printed there
+    "z_h1 = 0.3775", "h1 = 0.593269992", "out_h1 = 0.593269992", "o1 = 0.75136507", "o2 = 0.772928465",
+    "E = 0.298371109", "dE/do1 = 0.74136507", "dE/dw5 = 0.082167041", "w5' = 0.35891648", "w6' = 0.408666186",
+    "w7' = 0.511301270", "w8' = 0.561370121", "dE/dw1 = 0.000438568", "w1' = 0.149780716", "w2' = 0.19956143",
+    "w3' = 0.24975114", "w4' = 0.29950229", "E_total = 0.298371109",
+])
+def test_mazur_numbers_hold(mazur, claim):
+    assert holds(mazur, claim)
+
+
+@pytest.mark.parametrize("claim", [
+    # hmkcode, "Backpropagation Step by Step" (2019): prediction, error, rounded new weights, new prediction
+    "o = 0.191", "E = 0.327", "w1' = 0.12", "w2' = 0.23", "w3' = 0.13", "w4' = 0.10", "w5' = 0.17", "w6' = 0.17",
+    "o' = 0.26",
+])
+def test_hmkcode_numbers_hold(hmk, claim):
+    assert holds(hmk, claim)
+
+
+# -- expressions against sympy.diff of the whole loss -----------------------------------------
+
+def full_loss(solution) -> sp.Expr:
+    """E written out in parameters, inputs and targets only (per-sample inputs as x1[n])."""
+    net = solution.network
+    total = sp.S.Zero
+    for n in range(solution.spec.samples):
+        expr = net.definitions[net.loss]
+        for s in reversed(net.order[:-1]):
+            expr = expr.xreplace({s: net.definitions[s]})
+        if solution.spec.samples > 1:
+            expr = expr.xreplace({v: sp.Symbol(f"{v.name}[{n + 1}]", real=True) for v in net.inputs + net.targets})
+        total += expr
+    return total
+
+
+@pytest.mark.parametrize("name", ["linear-221", "sigmoid-222", "tanh-231", "sigmoid-rows-mse"])
+def test_sympy_diff_of_the_whole_loss_holds(name):
+    s = solve(name)
+    E = full_loss(s)
+    for p in s.network.parameters:
+        g = sp.diff(E, p).replace(lambda e: isinstance(e, Sigmoid), lambda e: 1 / (1 + sp.exp(-e.args[0])))
+        text = sp.sstr(g)
+        assert holds(s, f"dE/d{p.name} = {text}"), p
+        v = check_claim(s, f"dE/d{p.name} = -({text})")
+        assert (v.holds, v.mistake) == (False, "sign")
+
+
+def test_an_expression_must_hold_for_all_values_not_just_the_spec(hmk):
+    # w5 = 0.14 and w6 = 0.15 here, so 0.14*h1 + 0.15*h2 is o at the spec's numbers only
+    v = check_claim(hmk, "o = 0.14*h1 + 0.15*h2")
+    assert not v.holds and v.mistake == "not_general"
+    assert holds(hmk, "o = w5*h1 + w6*h2")
+    # o depends on w5: writing dE/dw5 in terms of o is right, consistently substituted
+    assert holds(hmk, "dE/dw5 = (o - y)*h1")
+    assert holds(hmk, "dE/dw5 = (w5*h1 + w6*h2 - y)*(w1*x1 + w2*x2)")
+
+
+# -- numbers: the precision they are written with -----------------------------------------------
+
+@pytest.mark.parametrize("claim, ok", [
+    # E = ½(0.191 − 1)² = 0.3272405 exactly
+    ("E = 0.3272405", True), ("E = 0.327241", True), ("E = 0.327240", True), ("E = 0.327242", False),
+    ("E = 0.33", True), ("E = 0.32", False), ("E = 0.3", True), ("E = 3.272405e-1", True),
+    ("E = 3.27 \\times 10^{-1}", True), ("E = 654481/2000000", True), ("E = 1/3", False),
+    ("E = 0.809^2/2", True), ("o = 0.191", True), ("o = 191/1000", True), ("o = 0.19", True), ("o = 0.18", False),
+])
+def test_number_precision(hmk, claim, ok):
+    v = check_claim(hmk, claim)
+    assert v.holds is ok
+    assert v.kind == "number"
+
+
+def test_number_report_says_the_precision(hmk):
+    v = check_claim(hmk, "E = 0.33")
+    assert v.precision == "2 decimals" and v.expected.startswith("0.3272405") and "0.33 to 2 decimals" in v.expected
+    assert check_claim(hmk, "E = 654481/2000000").precision == "exact"
+
+
+# -- the seeds' own mistakes -----------------------------------------------------------------------
+
+def test_seed1_vector_label_w3_for_w5(hmk):
+    # the update [w3, w6] = … = [0.17, 0.17] means w5 and w6; w3' is 0.132
+    v = diagnosed(hmk, "w3' = 0.17")
+    assert v.mistake == "mislabel" and "w5'" in v.diagnosis and "0.13" in v.diagnosis
+
+
+def test_seed1_new_prediction_from_rounded_weights(hmk):
+    # with the rounded weights 0.12 0.23 0.13 0.10 0.17 0.17 the prediction is 0.2533…, not 0.26
+    v = diagnosed(hmk, "o' = 0.25")
+    assert v.mistake == "rounded_intermediates"
+
+
+def test_seed2_wrong_sigmoid(mazur, rows):
+    v = diagnosed(mazur, "o1 = e^{z_o1}/(1 + e^{-z_o1})")
+    assert v.mistake == "wrong_sigmoid" and "1/(1 + exp(-z_o1))" in v.diagnosis
+    v = diagnosed(rows, "o[1] = exp(z_o)/(1+exp(-z_o))")
+    assert v.mistake == "wrong_sigmoid"
+    # the number a student gets with the wrong sigmoid: e^z σ(z) at z_o of sample 1
+    z = float(rows.value("z_o", 0))
+    wrong = sp.exp(z) / (1 + sp.exp(-z))
+    v = diagnosed(rows, f"o[1] = {float(wrong):.4f}")
+    assert v.mistake == "wrong_sigmoid"
+
+
+def test_seed2_dL_dY_misses_2_over_N(rows, rows3):
+    # L = (1/N) Σ (Y − T)²: dL/dY = (2/N)(Y − T). With N = 2 that is Y − T: it holds, with a note.
+    v = check_claim(rows, "dL/do = o - y")
+    assert v.holds and v.note and "N = 2" in v.note and "(2/N)" in v.note
+    assert holds(rows, "dL/do = 2/N*(o - y)")
+    v = diagnosed(rows3, "dL/do = o - y")
+    assert v.mistake == "factor" and "2" in v.diagnosis and "N" in v.diagnosis
+    assert holds(rows3, "dL/do = 2/N*(o - y)") and holds(rows3, "dL/do = 2*(o - y)/3")
+
+
+def test_seed2_dL_dW2_with_X_instead_of_H1(rows):
+    v = diagnosed(rows, "dL/dw2_11 = sum(2/N*(o - y)*o*(1 - o)*x1)")
+    assert v.mistake == "wrong_input" and "a1_1" in v.diagnosis and "x1" in v.diagnosis
+    assert holds(rows, "dL/dw2_11 = sum(2/N*(o - y)*o*(1 - o)*a1_1)")
+
+
+# -- every kind of mistake, with the diagnosis a tutor would give -----------------------------------
+
+@pytest.mark.parametrize("claim, mistake, words", [
+    ("dE/dw5 = (o1 - y1)*h1", "missing_activation_derivative", "sigmoid'(z_o1) = o1*(1 - o1)"),
+    ("dE/dw5 = (o1 - y1)*(1 - o1^2)*h1", "wrong_activation_derivative", "tanh"),
+    ("dE/dw5 = (o1 - y1)*sigmoid'(o1)*h1", "derivative_at_output", "net input"),
+    ("dE/dw5 = (o1 - y1)*z_o1*(1 - z_o1)*h1", "derivative_at_net_input", "z_o1"),
+    ("dE/dw5 = (o1 - y1)*o1*h1", "activation_instead_of_derivative", "derivative"),
+    ("dE/dw5 = (o1 - y1)*o1*(1 - o1)*x1", "wrong_input", "h1"),
+    ("dE/dw5 = (y1 - o1)*o1*(1 - o1)*h1", "sign", "sign"),
+    ("dE/dw5 = 2*(o1 - y1)*o1*(1 - o1)*h1", "factor", "½"),
+    ("dE/dw5 = (o1 - y1)*o1*(1 - o1)*h1/2", "factor", "2"),
+    ("dE/dw1 = (delta_o1*w5)*h1*(1 - h1)*x1", "missing_path", "o2"),
+    ("dE/dw1 = (delta_o1*w5 + delta_o2*w6)*h1*(1 - h1)*x1", "transposed_index", "w7"),
+    ("dE/dw1 = (delta_o1*w5 + delta_o2*w7)*x1", "missing_activation_derivative", "h1*(1 - h1)"),
+    ("dE/dw5 = (o1 - y1)*o1*(1 - o1)*h2", "wrong_input", "h1"),
+    ("dE/do1 = (o1 - y1)*o1*(1 - o1)", "delta_confusion", "delta_o1"),
+    ("dE/dw3 = (delta_o1*w5 + delta_o2*w7)*h1*(1 - h1)*x1", "mislabel", "dE/dw1"),
+    ("w5' = w5 + eta*delta_o1*h1", "update_sign", "against the gradient"),
+    ("w5' = w5 - delta_o1*h1", "missing_learning_rate", "learning rate"),
+    ("w5' = w5 - eta*(o1 - y1)*h1", "missing_activation_derivative", "In the gradient"),
+    ("o1 = tanh(z_o1)", "wrong_activation", "sigmoid"),
+    ("z_o1 = w5*h1 + w6*h2", "missing_bias", "b2"),
+    ("z_o1 = w5*x1 + w6*x2 + b2", "wrong_input", "h1"),
+    ("w5' = 0.4411", "update_sign", "against"),             # 0.4 + 0.5*0.0822
+    ("dE/dw5 = -0.0822", "sign", "sign"),
+    ("dE/dw5 = 0.1643", "factor", "2"),
+    ("dE/dw5 = 0.0821", "rounding", "cut off"),             # 0.0821670… truncated
+    ("E = 0.5967", "factor", "2"),                          # the ½ forgotten
+])
+def test_diagnoses(mazur, claim, mistake, words):
+    v = diagnosed(mazur, claim)
+    assert v.mistake == mistake, v.diagnosis
+    assert words in v.diagnosis
+    assert v.diagnosis.endswith(".")
+
+
+def test_diagnosis_gives_the_correct_expression(mazur):
+    v = diagnosed(mazur, "dE/dw5 = (o1 - y1)*h1")
+    assert v.diagnosis.endswith("dE/dw5 = (o1 - y1) * o1*(1 - o1) * h1.")
+    assert holds(mazur, "dE/dw5 = " + v.correct)
+
+
+def test_softmax_cross_entropy(rows):
+    s = solve("softmax-233")
+    # one-hot targets: the textbook δ = o − y holds; keeping only the diagonal of the softmax Jacobian does not
+    assert holds(s, "dE/dz_o1 = o1 - y1") and holds(s, "delta2_1 = o1 - y1")
+    assert holds(s, "dE/dw2_11 = (o1 - y1)*a1_1")
+    v = diagnosed(s, "dE/dz_o1 = -y1/o1*o1*(1 - o1)")
+    assert v.mistake == "softmax_diagonal"
+    v = diagnosed(s, "dE/dw1_11 = ((o1-y1)*w2_11 + (o2-y2)*w2_21)*a1_1*(1-a1_1)*x1")
+    assert v.mistake == "missing_path" and "z_o3" in v.diagnosis
+
+
+def test_relu_derivative_is_needed_in_general():
+    s = solve("relu-231")
+    assert holds(s, "dE/dw1 = sum(2/N*(o - y)*w7*relu'(z_h1)*x1)")
+    v = diagnosed(s, "dE/dw1 = sum(2/N*(o - y)*w7*x1)")
+    assert v.mistake == "missing_activation_derivative"
+
+
+# -- batches -------------------------------------------------------------------------------------
+
+def test_batch_names(rows):
+    assert holds(rows, "o[2] = sigmoid(z_o)")               # unindexed names mean sample 2 here
+    assert holds(rows, "o = sigmoid(z_o)")                  # … and every sample here
+    assert holds(rows, "E = sum((o - y)^2)/N")
+    assert holds(rows, "E = ((o[1] - y[1])^2 + (o[2] - y[2])^2)/2")
+    assert not holds(rows, "o[2] = sigmoid(z_o[1])")
+    v = diagnosed(rows, "dL/dw2_11 = 2/N*(o - y)*o*(1 - o)*a1_1")
+    assert v.mistake == "missing_sum" and "sum(" in v.diagnosis
+    with pytest.raises(ClaimError, match="one value per sample"):
+        check_claim(rows, "o = 0.5")
+    with pytest.raises(ClaimError, match="no sample 3"):
+        check_claim(rows, "o[3] = 0.5")
+
+
+# -- unreadable claims ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("claim, words", [
+    ("dE/dw9 = 1", "unknown name 'w9'"),
+    ("w5 = 0.4", "given by the spec"),
+    ("x1 = 1", "input"),
+    ("dE/dw5 = (o1 - y1", "expected ')'"),
+    ("dE/dw5 == 1", "one '='"),
+    ("dE/dW2 = 1", "matrices"),
+])
+def test_unreadable_claims(mazur, claim, words):
+    with pytest.raises(ClaimError) as info:
+        check_claim(mazur, claim)
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_loss_letter_and_latex_lhs(mazur):
+    for lhs in ["dE/dw5", "dL/dw5", "∂E/∂w5", r"\frac{\partial E}{\partial w_5}", r"\frac{dE_{total}}{dw_{5}}",
+                "dError/dw5", "d E / d w5"]:
+        assert holds(mazur, f"{lhs} = 0.0822"), lhs
+    assert "dL/dw5" in check_claim(mazur, "dL/dw5 = (o1 - y1)*h1").diagnosis
+
+
+# -- the API, explanations, speed --------------------------------------------------------------------
+
+def test_check_claims_keeps_order(mazur):
+    verdicts = check_claims(mazur, ["o1 = 0.7514", "o1 = 0.7"])
+    assert [v.holds for v in verdicts] == [True, False]
+    assert verdicts[0].claim == "o1 = 0.7514" and verdicts[0].diagnosis is None
+
+
+def test_explain_shows_the_chain_and_the_numbers(mazur):
+    text = explain(mazur, "dE/dw5 = 0")
+    assert "dE/do1 * do1/dz_o1 * dz_o1/dw5" in text and "0.08216704" in text
+
+
+def test_thirty_claims_well_under_a_second():
+    s = solve("sigmoid-222")
+    s.training
+    claims = [f"dE/dw{i} = {c}" for i in range(1, 9) for c in ("0.1", "(o1 - y1)*h1")] + \
+             [f"w{i}' = 0.3" for i in range(1, 9)] + ["o1 = 0.75", "o2 = 0.77", "E = 0.3", "h1 = 0.59", "h2 = 0.6",
+                                                     "z_h1 = w1*x1 + w2*x2 + b1"]
+    assert len(claims) == 30
+    start = time.perf_counter()
+    check_claims(s, claims)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_benchmark_runs():
+    result = benchmark_grading(students=3, per_student=4)
+    assert result["claims"] == 12 and result["claims_per_second"] > 0
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_exit_status_and_json(tmp_path):
+    code, out, _ = run("check", "sigmoid-222", "--claim", "dE/dw5 = 0.0822", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    entry = data["claims"][0]
+    assert {"claim", "holds", "expected", "diagnosis"} <= set(entry) and entry["holds"] is True
+    assert entry["diagnosis"] is None
+    code, out, _ = run("check", "sigmoid-222", "--claim", "dE/dw5 = 0.0822", "--claim", "dE/dw5 = 0.5",
+                       "--format", "json")
+    assert code == 3 and json.loads(out)["claims"][1]["holds"] is False
+    code, out, err = run("check", "sigmoid-222", "--claim", "dE/dw5 = __import__('os')")
+    assert code == 1 and out == "" and err.count("\n") == 1 and err.startswith("derive: error: --claim 1:")
+    code, _, _ = run("check", "sigmoid-222")
+    assert code == 2
+    code, _, err = run("check", "no-such-spec", "--claim", "E = 1")
+    assert code == 1
+
+
+def test_cli_claims_file_and_formats(tmp_path):
+    sheet = tmp_path / "ada.toml"
+    sheet.write_text('student = "Ada"\nclaims = ["dE/dw5 = 0.0822"]\n\n[[claim]]\ntext = "o1 = tanh(z_o1)"\n'
+                     'label = "2b"\n', encoding="utf-8")
+    loaded = load_claims(str(sheet))
+    assert loaded.student == "Ada" and [label for label, _ in loaded.claims] == ["1", "2b"]
+    code, out, _ = run("check", "sigmoid-222", "--claims", str(sheet))
+    assert code == 3 and "[2b] o1 = tanh(z_o1)" in out and "diagnosis:" in out
+    code, md, _ = run("check", "sigmoid-222", "--claims", str(sheet), "--format", "md", "--explain")
+    assert code == 3 and "| 2b |" in md and "```text" in md
+    code, first, _ = run("check", "sigmoid-222", "--claims", str(sheet), "--format", "json")
+    code, second, _ = run("check", "sigmoid-222", "--claims", str(sheet), "--format", "json")
+    assert first == second
+    bad = tmp_path / "bad.toml"
+    bad.write_text('claims = [1]\n', encoding="utf-8")
+    code, _, err = run("check", "sigmoid-222", "--claims", str(bad))
+    assert code == 1 and "claims[0]" in err and err.count("\n") == 1
+    broken = tmp_path / "broken.toml"
+    broken.write_text('claims = ["E = 1"\n', encoding="utf-8")
+    code, _, err = run("check", "sigmoid-222", "--claims", str(broken))
+    assert code == 1 and "not valid TOML" in err
