@@ -1,0 +1,655 @@
+"""Layer-wise views of the derivation: the δ recursion, its matrix form with shapes, the general formula."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import sympy as sp
+from sympy import Basic, Expr, HadamardPower, HadamardProduct, ImmutableMatrix, MatAdd, MatMul, MatrixSymbol, Symbol
+from sympy.matrices.expressions import MatrixExpr, Transpose
+from sympy.matrices.expressions.diagonal import DiagMatrix
+
+from .activations import ACTIVATIONS, LOSSES, Loss, softmax
+from .backprop import Derivation
+from .network import Network
+from .notation import Name
+from .values import Step, exact
+
+
+# == 1. the layer-wise recursion, read off the derivation ===================================
+
+@dataclass(frozen=True)
+class UnitDelta:
+    """δ of one unit as the engine derives it, and the same δ with ∂E/∂a written out."""
+
+    z: Symbol
+    a: Symbol
+    delta: Symbol               # the symbol δ_j (= ∂E/∂z_j)
+    rule: Expr                  # δ_j = ∂E/∂a_j · f'(z_j); softmax: Σ_i ∂E/∂a_i · ∂a_i/∂z_j
+    upstream: Symbol            # the symbol ∂E/∂a_j
+    upstream_rule: Expr         # output layer: ∂E/∂o from the loss; hidden: Σ_m δ_m w_mj
+    recursion: Expr             # rule with the layer's ∂E/∂a replaced by their upstream_rule
+
+
+@dataclass(frozen=True)
+class ParameterGradient:
+    """∂E/∂p of one weight or bias from δ and the activation below (one sample's contribution)."""
+
+    parameter: Symbol
+    gradient: Symbol            # the symbol ∂E/∂p
+    rule: Expr                  # δ_j a_k for a weight, δ_j for a bias, Σ_j δ_j for a shared bias
+
+
+@dataclass(frozen=True)
+class LayerRecursion:
+    """One layer's δ and parameter gradients; ``layer`` is 1-based, as W1, b1 in the spec."""
+
+    layer: int
+    activation: str
+    output: bool
+    units: tuple[UnitDelta, ...]
+    weights: tuple[ParameterGradient, ...]     # target unit first, as Network.weights
+    biases: tuple[ParameterGradient, ...]      # one per unit, one when shared, none
+
+
+def layer_recursion(d: Derivation) -> tuple[LayerRecursion, ...]:
+    """The derivation organised by layer, output layer first (the order it is computed in).
+
+    >>> from derive import solve
+    >>> [r.layer for r in layer_recursion(solve("sigmoid-222").derivation)]
+    [2, 1]
+    """
+    return tuple(_layer_recursion(d, l) for l in reversed(range(d.network.spec.depth)))
+
+
+def _layer_recursion(d: Derivation, l: int) -> LayerRecursion:
+    net = d.network
+    upstream = {d.adjoint[a]: d.gradient[a] for a in net.activations[l]}
+    units = tuple(UnitDelta(z, a, d.adjoint[z], d.gradient[z], d.adjoint[a], d.gradient[a],
+                            d.gradient[z].xreplace(upstream))
+                  for z, a in zip(net.nets[l], net.activations[l]))
+
+    def gradients(ps) -> tuple[ParameterGradient, ...]:
+        return tuple(ParameterGradient(p, d.adjoint[p], d.gradient[p]) for p in ps)
+
+    weights = gradients(w for row in net.weights[l] for w in row)
+    biases = gradients(dict.fromkeys(net.biases[l]))
+    return LayerRecursion(l + 1, net.spec.activations[l], l == net.spec.depth - 1, units, weights, biases)
+
+
+# == 2. the matrix form, for the whole batch, in the spec's convention ======================
+
+@dataclass(frozen=True)
+class Factor:
+    """One matrix of an equation and its shape."""
+
+    matrix: MatrixExpr
+    rows: int
+    cols: int
+
+
+@dataclass(frozen=True)
+class Equation:
+    """lhs = rhs, with what it says in words."""
+
+    lhs: Basic
+    rhs: Basic
+    meaning: str
+
+    @property
+    def factors(self) -> tuple[Factor, ...]:
+        """Every matrix of lhs and rhs once, in reading order (empty for scalar equations)."""
+        found: dict[MatrixExpr, None] = {}
+        for expr in (self.lhs, self.rhs):
+            _collect(expr, found)
+        return tuple(Factor(m, int(m.shape[0]), int(m.shape[1])) for m in found)
+
+
+def _collect(expr: Basic, found: dict) -> None:
+    if isinstance(expr, MatrixSymbol) or (isinstance(expr, (Transpose, DiagMatrix))
+                                          and isinstance(expr.args[0], MatrixSymbol)):
+        found.setdefault(expr)
+        return
+    for arg in expr.args:
+        _collect(arg, found)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One sample of a softmax output layer: its outputs a_n, ∂E/∂a_n and δ_n."""
+
+    a: MatrixSymbol
+    upstream: MatrixSymbol
+    delta: MatrixSymbol
+
+
+@dataclass(frozen=True)
+class MatrixLayer:
+    """The matrices of one layer (1-based ``layer``) and its forward and backward equations."""
+
+    layer: int
+    activation: str
+    W: MatrixSymbol
+    b: MatrixSymbol | None          # column/row vector ("neuron"), 1×1 ("shared"), or none
+    below: MatrixSymbol             # A^(l−1); X for the first layer
+    Z: MatrixSymbol
+    A: MatrixSymbol
+    f_Z: MatrixSymbol               # f applied to every entry of Z (softmax: to every sample)
+    df_Z: MatrixSymbol | None       # f′ of every entry of Z; None for softmax
+    Delta: MatrixSymbol
+    dW: MatrixSymbol
+    db: MatrixSymbol | None
+    upstream: MatrixSymbol | None   # ∂E/∂A^(L), output layer only
+    column: Column | None           # softmax output layer only
+    forward: tuple[Equation, ...]   # Z = …, A = f(Z)
+    backward: tuple[Equation, ...]  # [∂E/∂A^(L) = …,] Δ = …, ∂E/∂W = …, [∂E/∂b = …]
+
+
+@dataclass(frozen=True, eq=False)
+class MatrixForm:
+    """Backpropagation for the whole batch as matrix equations whose shapes SymPy has checked.
+
+    ``convention`` "column": one column per sample, W^(l) is n_l×n_{l−1}; "row": one row per
+    sample, W^(l) is n_{l−1}×n_l. ``layers`` runs from layer 1 to the output layer.
+    """
+
+    convention: str
+    samples: int
+    X: MatrixSymbol
+    Y: MatrixSymbol
+    ones: tuple[MatrixSymbol, ...]      # the all-ones vectors and matrices that appear
+    layers: tuple[MatrixLayer, ...]
+    names: dict[Basic, Name]
+
+    @property
+    def forward(self) -> tuple[Equation, ...]:
+        return tuple(e for layer in self.layers for e in layer.forward)
+
+    @property
+    def backward(self) -> tuple[Equation, ...]:
+        """Output layer first, as they are computed."""
+        return tuple(e for layer in reversed(self.layers) for e in layer.backward)
+
+
+def matrix_form(net: Network) -> MatrixForm:
+    """The forward and backward pass of ``net`` as matrix equations for its batch of N samples.
+
+    >>> from derive import solve
+    >>> form = matrix_form(solve("sigmoid-451-batch").network)
+    >>> [(str(f.matrix), f.rows, f.cols) for f in form.layers[1].backward[2].factors]
+    [('dE/dW2', 1, 5), ('Delta2', 1, 5), ('A1.T', 5, 5)]
+    """
+    spec = net.spec
+    row, N = spec.convention == "row", spec.samples
+    names: dict[Basic, Name] = {}
+    ones: dict[MatrixSymbol, None] = {}
+
+    def matrix(plain: str, shape: tuple[int, int], latex: str, meaning: str) -> MatrixSymbol:
+        m = MatrixSymbol(plain, *shape)
+        names[m] = Name(latex, plain, meaning)
+        return m
+
+    def one(rows: int, cols: int = 1) -> MatrixSymbol:
+        plain, latex = (f"1_{rows}", rf"\mathbf{{1}}_{{{rows}}}") if cols == 1 else \
+            (f"1_{rows}x{cols}", rf"\mathbf{{1}}_{{{rows}\times {cols}}}")
+        m = matrix(plain, (rows, cols), latex, f"{rows}×{cols} matrix of ones")
+        ones.setdefault(m)
+        return m
+
+    each = "row" if row else "column"
+    batch = (lambda n: (N, n)) if row else (lambda n: (n, N))
+    X = matrix("X", batch(spec.layers[0]), "X", f"inputs, one {each} per sample")
+    Y = matrix("Y", batch(spec.layers[-1]), "Y", f"targets, one {each} per sample")
+    symbols = []
+    below = X
+    for l in range(1, spec.depth + 1):
+        symbols.append(_layer_symbols(net, l, below, matrix, batch))
+        below = symbols[-1]["A"]
+    layers = tuple(_matrix_layer(net, l, symbols, Y, matrix, one) for l in range(1, spec.depth + 1))
+    return MatrixForm(spec.convention, N, X, Y, tuple(ones), layers, names)
+
+
+def _layer_symbols(net: Network, l: int, below: MatrixSymbol, matrix, batch) -> dict[str, MatrixSymbol | None]:
+    """Every matrix of layer l (1-based), named W1, b1, Z1, A1, Delta1, dE/dW1 … in plain text."""
+    spec, act = net.spec, net.activation(l - 1)
+    row, n, m = spec.convention == "row", spec.layers[l], spec.layers[l - 1]
+    sup = f"^{{({l})}}"
+    w_shape, w_meaning = ((m, n), "one row per input, one column per unit") if row else \
+        ((n, m), "one row per unit, one column per input")
+    s: dict[str, MatrixSymbol | None] = {"below": below}
+    s["W"] = matrix(f"W{l}", w_shape, f"W{sup}", f"weights of layer {l}: {w_meaning}")
+    s["dW"] = matrix(f"dE/dW{l}", w_shape, rf"\frac{{\partial E}}{{\partial W{sup}}}",
+                     f"derivative of the loss with respect to every weight of layer {l}")
+    b_shape = (1, 1) if spec.bias == "shared" else (1, n) if row else (n, 1)
+    b_meaning = f"bias shared by the units of layer {l}" if spec.bias == "shared" else f"biases of layer {l}"
+    s["b"] = None if spec.bias == "none" else matrix(f"b{l}", b_shape, f"b{sup}", b_meaning)
+    s["db"] = None if spec.bias == "none" else matrix(
+        f"dE/db{l}", b_shape, rf"\frac{{\partial E}}{{\partial b{sup}}}",
+        f"derivative of the loss with respect to the bias{'' if spec.bias == 'shared' else 'es'} of layer {l}")
+    s["Z"] = matrix(f"Z{l}", batch(n), f"Z{sup}", f"net inputs of layer {l}")
+    what = "outputs" if l == spec.depth else f"activations of layer {l}"
+    s["A"] = matrix(f"A{l}", batch(n), f"A{sup}", what)
+    s["f_Z"] = matrix(f"{act.name}(Z{l})", batch(n), rf"{act.latex}\left(Z{sup}\right)",
+                      f"{act.name} of every {'sample' if act.name == 'softmax' else 'entry'} of Z{l}")
+    s["df_Z"] = None if act.name == "softmax" else matrix(
+        f"{act.name}'(Z{l})", batch(n), rf"{act.latex}'\left(Z{sup}\right)",
+        f"derivative of {act.name} at every entry of Z{l}")
+    s["Delta"] = matrix(f"Delta{l}", batch(n), rf"\Delta{sup}", f"error signals ∂E/∂Z of layer {l}")
+    return s
+
+
+def _matrix_layer(net: Network, l: int, symbols: list[dict], Y: MatrixSymbol, matrix, one) -> MatrixLayer:
+    spec = net.spec
+    row, N, n, L = spec.convention == "row", spec.samples, spec.layers[l], spec.depth
+    s = symbols[l - 1]
+    W, b, below, Z, A, Delta = s["W"], s["b"], s["below"], s["Z"], s["A"], s["Delta"]
+
+    # all-ones vectors spread a bias over the samples (and a shared one over the units); size 1 needs none
+    samples = one(N) if N > 1 else None
+    units = one(n) if spec.bias == "shared" and n > 1 else None
+    product = MatMul(below, W) if row else MatMul(W, below)
+    if b is None:
+        z_rhs: MatrixExpr = product
+    else:
+        spread = _product(samples, b, _T(units)) if row else _product(units, b, _T(samples))
+        z_rhs = MatAdd(product, spread, evaluate=False)
+    forward = (Equation(Z, z_rhs, f"net inputs of layer {l}, every sample at once"),
+               Equation(A, s["f_Z"], f"activations of layer {l}: "
+                                     + ("softmax of each sample's net inputs" if s["df_Z"] is None
+                                        else f"{spec.activations[l - 1]} of every entry")))
+
+    backward: list[Equation] = []
+    upstream = column = None
+    if l == L:
+        upstream = matrix(f"dE/dA{l}", A.shape, rf"\frac{{\partial E}}{{\partial A^{{({l})}}}}",
+                          "derivative of the loss with respect to every output")
+        backward.append(Equation(upstream, _loss_gradient(net, A, Y, one),
+                                 "derivative of the loss, entry by entry (E sums over all samples)"))
+        if s["df_Z"] is None:
+            column = _softmax_column(net, l, matrix)
+            outer = column.a.T * column.a if row else column.a * column.a.T
+            jacobian = MatAdd(DiagMatrix(column.a), -outer, evaluate=False)
+            rhs = MatMul(column.upstream, jacobian) if row else MatMul(jacobian, column.upstream)
+            jacobian_text = "diag(a_n) − a_nᵀ a_n" if row else "diag(a_n) − a_n a_nᵀ"
+            backward.append(Equation(column.delta, rhs,
+                                     f"δ of sample n ({'row' if row else 'column'} n of Delta{l}): the softmax "
+                                     f"couples a sample's outputs, so its Jacobian {jacobian_text} takes the "
+                                     f"place of f′(Z{l})"))
+        else:
+            backward.append(Equation(Delta, HadamardProduct(upstream, s["df_Z"], evaluate=False),
+                                     "δ of the output layer: ∂E/∂A times f′(Z), entry by entry"))
+    else:
+        above = symbols[l]
+        spread = MatMul(above["Delta"], above["W"].T) if row else MatMul(above["W"].T, above["Delta"])
+        backward.append(Equation(Delta, HadamardProduct(spread, s["df_Z"], evaluate=False),
+                                 f"δ of layer {l} from the δ of layer {l + 1}, times f′(Z), entry by entry"))
+    backward.append(Equation(s["dW"], MatMul(below.T, Delta) if row else MatMul(Delta, below.T),
+                             f"gradient of the weights of layer {l}, summed over the samples"))
+    if b is not None:
+        db = _product(_T(samples), Delta, units) if row else _product(_T(units), Delta, samples)
+        backward.append(Equation(s["db"], db, f"gradient of the bias{'' if spec.bias == 'shared' else 'es'} "
+                                              f"of layer {l}, summed over the samples"
+                                              + (" and the units" if spec.bias == "shared" else "")))
+    return MatrixLayer(l, spec.activations[l - 1], W, b, below, Z, A, s["f_Z"], s["df_Z"], Delta, s["dW"], s["db"],
+                       upstream, column, forward, tuple(backward))
+
+
+def _product(*factors: MatrixExpr | None) -> MatrixExpr:
+    """The matrix product of the factors that are there, in the order given."""
+    present = [f for f in factors if f is not None]
+    return present[0] if len(present) == 1 else MatMul(*present, evaluate=False)
+
+
+def _T(m: MatrixSymbol | None) -> MatrixExpr | None:
+    return None if m is None else m.T
+
+
+def _softmax_column(net: Network, l: int, matrix) -> Column:
+    J, row = net.spec.layers[l], net.spec.convention == "row"
+    shape, part = ((1, J), "row") if row else ((J, 1), "column")
+    sup = f"^{{({l})}}_{{n}}"
+    return Column(
+        matrix(f"a{l}_n", shape, rf"\mathbf{{a}}{sup}", f"sample n's outputs ({part} n of A{l})"),
+        matrix(f"dE/da{l}_n", shape, rf"\frac{{\partial E}}{{\partial \mathbf{{a}}{sup}}}",
+               f"{part} n of dE/dA{l}"),
+        matrix(f"delta{l}_n", shape, rf"\boldsymbol{{\delta}}{sup}", f"{part} n of Delta{l}"))
+
+
+def _loss_gradient(net: Network, A: MatrixSymbol, Y: MatrixSymbol, one) -> MatrixExpr:
+    """∂E/∂A^(L): the loss's scalar derivative in o and y, lifted to whole matrices entry by entry."""
+    spec = net.spec
+    o, y = Symbol("o"), Symbol("y")
+    rule = LOSSES[spec.loss]
+    scalar = sp.factor_terms(sp.cancel(sp.diff(rule.scale(spec.samples, spec.layers[-1]) * rule.term(o, y), o)))
+    return _lift(scalar, {o: A, y: Y}, lambda: one(*A.shape))
+
+
+def _lift(e: Expr, table: Mapping[Symbol, MatrixSymbol], ones: Callable[[], MatrixSymbol]) -> MatrixExpr:
+    """Read a scalar expression as the same expression of every entry: products become ∘."""
+    if e in table:
+        return table[e]
+    if e.is_Add:    # constants last: A − 1, not −1 + A
+        terms = sorted(e.args, key=lambda t: not t.free_symbols)
+        return MatAdd(*(_lift(t, table, ones) if t.free_symbols else t * ones() for t in terms), evaluate=False)
+    if e.is_Mul:    # quotients last: (Y − A) ∘ A^∘−1
+        coeff, factors = e.as_coeff_mul()
+        lifted = [_lift(f, table, ones) for f in sorted(factors, key=lambda f: bool(f.is_Pow and f.exp.is_negative))]
+        body = lifted[0] if len(lifted) == 1 else HadamardProduct(*lifted, evaluate=False)
+        return body if coeff == 1 else MatMul(coeff, body, evaluate=False)
+    if e.is_Pow and e.exp.is_Integer:
+        return HadamardPower(_lift(e.base, table, ones), e.exp)
+    raise AssertionError(f"no entry-wise matrix form for {e}")
+
+
+# -- the matrix form in numbers ---------------------------------------------------------------
+
+def weight_matrix(net: Network, l: int) -> ImmutableMatrix:
+    """The symbols of W^(l) (1-based l), laid out as the spec's convention writes the matrix."""
+    W = ImmutableMatrix(net.weights[l - 1])
+    return W.T if net.spec.convention == "row" else W
+
+
+def bias_matrix(net: Network, l: int) -> ImmutableMatrix | None:
+    """The symbols of b^(l): a column (row) vector, 1×1 when shared, None without biases."""
+    if net.spec.bias == "none":
+        return None
+    b = ImmutableMatrix([[net.biases[l - 1][0]]] if net.spec.bias == "shared" else [net.biases[l - 1]])
+    return b if net.spec.convention == "row" or net.spec.bias == "shared" else b.T
+
+
+def batch_matrix(net: Network, step: Step, symbols: Sequence[Symbol]) -> ImmutableMatrix:
+    """The values of per-sample quantities (x, y, a layer's z or a) as one matrix of the batch."""
+    M = ImmutableMatrix([[sample[s] for sample in step.samples] for s in symbols])
+    return M.T if net.spec.convention == "row" else M
+
+
+def matrix_values(form: MatrixForm, net: Network, step: Step) -> dict[MatrixSymbol, ImmutableMatrix]:
+    """Every matrix of ``form`` for the batch of ``step``, computed by matrix algebra alone.
+
+    Only X, Y and the parameters are taken from the step; Z, A, f′(Z), Δ and the gradients come
+    from the equations, so they are an independent check of the engine's per-unit chain rule.
+    """
+    values: dict[MatrixSymbol, ImmutableMatrix] = {
+        form.X: batch_matrix(net, step, net.inputs), form.Y: batch_matrix(net, step, net.targets)}
+    values.update((m, ImmutableMatrix.ones(*m.shape)) for m in form.ones)
+    for layer in form.layers:
+        values[layer.W] = weight_matrix(net, layer.layer).xreplace(step.parameters)
+        if layer.b is not None:
+            values[layer.b] = bias_matrix(net, layer.layer).xreplace(step.parameters)
+        values[layer.Z] = _evaluate(layer.forward[0].rhs, values)
+        _activate(net, layer, values)
+    for layer in reversed(form.layers):
+        for eq in layer.backward:
+            if layer.column is not None and eq.lhs == layer.column.delta:
+                values[layer.Delta] = _per_sample(eq.rhs, layer, values, net.spec.convention == "row")
+            else:
+                values[eq.lhs] = _evaluate(eq.rhs, values)
+    return values
+
+
+def _evaluate(expr: MatrixExpr, values: Mapping[MatrixSymbol, ImmutableMatrix]) -> ImmutableMatrix:
+    return ImmutableMatrix(expr.xreplace(dict(values)).doit().as_explicit()).applyfunc(exact)
+
+
+def _activate(net: Network, layer: MatrixLayer, values: dict) -> None:
+    """A = f(Z) and f′(Z), entry by entry; softmax sample by sample."""
+    Z, row = values[layer.Z], net.spec.convention == "row"
+    if layer.df_Z is None:
+        samples = [Z.row(n) if row else Z.col(n) for n in range(net.spec.samples)]
+        cols = [ImmutableMatrix([exact(v) for v in softmax(list(z))]) for z in samples]
+        A = ImmutableMatrix.hstack(*cols)
+        values[layer.A] = values[layer.f_Z] = A.T if row else A
+        return
+    f = net.activation(layer.layer - 1)
+    values[layer.A] = values[layer.f_Z] = Z.applyfunc(lambda z: exact(f.f(z)))
+    values[layer.df_Z] = ImmutableMatrix(*Z.shape, [exact(f.df(z, a)) for z, a in zip(Z, values[layer.A])])
+
+
+def _per_sample(rhs: MatrixExpr, layer: MatrixLayer, values: dict, row: bool) -> ImmutableMatrix:
+    """Δ^(L) of a softmax layer, one sample's Jacobian at a time."""
+    A, G, c = values[layer.A], values[layer.upstream], layer.column
+    take = (lambda M, n: M.row(n)) if row else (lambda M, n: M.col(n))
+    samples = A.rows if row else A.cols
+    parts = [_evaluate(rhs, {**values, c.a: take(A, n), c.upstream: take(G, n)}) for n in range(samples)]
+    return ImmutableMatrix.vstack(*parts) if row else ImmutableMatrix.hstack(*parts)
+
+
+# == 3. the general formula for a chain of L layers ==========================================
+
+@dataclass(frozen=True)
+class ChainGradient:
+    """The general formula at a concrete depth L and layer k, in w_i, b_i, z_i, a_i, x, y, N."""
+
+    delta: Expr
+    weight: Expr
+    bias: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class VectorGradient:
+    """The vector form at concrete widths and layer k: matrix products whose shapes SymPy checked."""
+
+    delta: MatrixExpr
+    weight: MatrixExpr
+    bias: MatrixExpr
+    names: dict[Basic, Name]
+
+
+@dataclass(frozen=True, eq=False)
+class GeneralFormula:
+    """∂E/∂w_k and ∂E/∂b_k for a chain of L layers (one unit each), unrolled from the δ recursion.
+
+    Scalar chain: z_i = w_i a_{i−1} + b_i, a_i = f(z_i), a_0 = x; the output layer L uses
+    ``output``'s f. Equations hold for one sample; with N samples E sums them. The vector form
+    (``vector_*``) is the same recursion for layers of any width, with diag(f′) and transposes.
+    ``symbols`` holds every symbol, IndexedBase and function by its plain name (w, a, f', W, …).
+    """
+
+    activation: str | None          # f of the hidden layers; None: a generic f
+    output: str | None              # f of the output layer
+    loss: str | None                # None: ∂E/∂a_L stays a symbol
+    L: Symbol
+    k: Symbol
+    i: Symbol
+    N: Symbol
+    loss_gradient: Equation                 # ∂E/∂a_L = …
+    recursion: tuple[Equation, ...]         # δ_L, δ_k from δ_{k+1}, ∂E/∂w_k, ∂E/∂b_k
+    closed: tuple[Equation, ...]            # δ_k, ∂E/∂w_k, ∂E/∂b_k with the recursion unrolled
+    vector_recursion: tuple[Equation, ...]  # the same four for vectors
+    vector_closed: tuple[Equation, ...]     # the same three for vectors
+    symbols: dict[str, Basic]
+    names: dict[Basic, Name]
+
+    def instantiate(self, L: int, k: int) -> ChainGradient:
+        """The closed forms at depth L for layer k: the product written out, a_0 written x.
+
+        >>> general_formula("sigmoid", "half_sse").instantiate(2, 2).weight
+        (1 - a[2])*(-y + a[2])*a[1]*a[2]
+        """
+        _check_layer(L, k)
+        a0 = {self.symbols["a"][0]: self.symbols["x"]}
+        delta, weight, bias = (_products(eq.rhs.subs({self.L: L, self.k: k})).xreplace(a0) for eq in self.closed)
+        return ChainGradient(delta, weight, bias)
+
+    def substitution(self, net: Network) -> dict[Expr, Expr]:
+        """w_i, b_i, z_i, a_i, x, y, N of an instantiated formula → the symbols of a chain network."""
+        spec, s = net.spec, self.symbols
+        if any(n != 1 for n in spec.layers):
+            raise ValueError(f"the general formula is for a chain of single units; got layers {list(spec.layers)}")
+        out: dict[Expr, Expr] = {s["x"]: net.inputs[0], s["y"]: net.targets[0], self.N: sp.Integer(spec.samples)}
+        for i in range(1, spec.depth + 1):
+            out.update({s["w"][i]: net.weights[i - 1][0][0], s["z"][i]: net.nets[i - 1][0],
+                        s["a"][i]: net.activations[i - 1][0], s["b"][i]: (net.biases[i - 1] or (sp.S.Zero,))[0]})
+        return out
+
+    def instantiate_vector(self, layers: Sequence[int], k: int) -> VectorGradient:
+        """The vector closed forms for widths ``layers`` (input first), as shape-checked matrix products.
+
+        >>> general_formula().instantiate_vector([2, 3, 1], 1).weight.shape
+        (3, 2)
+        """
+        L = len(layers) - 1
+        _check_layer(L, k)
+        names: dict[Basic, Name] = {}
+        delta, weight, bias = (_to_matrices(_products(eq.rhs.subs({self.L: L, self.k: k})), layers, names)
+                               for eq in self.vector_closed)
+        return VectorGradient(delta, weight, bias, names)
+
+
+def _products(expr: Expr) -> Expr:
+    """Write out the products with concrete bounds, and nothing else (∂E/∂a_L stays unevaluated)."""
+    return expr.replace(lambda e: isinstance(e, sp.Product), lambda e: e.doit())
+
+
+def _check_layer(L: int, k: int) -> None:
+    if not 1 <= k <= L:
+        raise ValueError(f"expected 1 ≤ k ≤ L; got k = {k}, L = {L}")
+
+
+def general_formula(activation: str | None = None, loss: str | None = None,
+                    output: str | None = None) -> GeneralFormula:
+    """The general formula for a chain of L layers; ``output`` defaults to ``activation``.
+
+    >>> general_formula("sigmoid", "mse").loss_gradient.rhs
+    2*(-y + a[L])/N
+    """
+    output = output or activation
+    for name in (activation, output):
+        if name is not None and (name not in ACTIVATIONS or not ACTIVATIONS[name].elementwise):
+            raise ValueError(f"expected an element-wise activation for a chain of single units; got {name!r}")
+    if loss is not None and loss not in LOSSES:
+        raise ValueError(f"expected one of {', '.join(LOSSES)}; got {loss!r}")
+    names: dict[Basic, Name] = {}
+    symbols: dict[str, Basic] = {}
+
+    def symbol(plain: str, latex: str, meaning: str, **assumptions) -> Symbol:
+        s = symbols[plain] = Symbol(plain, **assumptions)
+        names[s] = Name(latex, plain, meaning)
+        return s
+
+    def indexed(plain: str, latex: str, meaning: str, commutative: bool = True) -> sp.IndexedBase:
+        label = Symbol(plain, commutative=commutative)
+        names[label] = Name(latex, plain, meaning)
+        base = symbols[plain] = sp.IndexedBase(label, commutative=commutative)
+        return base
+
+    def function(plain: str, latex: str, meaning: str, commutative: bool = True):
+        f = symbols[plain] = sp.Function(plain, commutative=commutative)
+        names[f] = Name(latex, plain, meaning)
+        return f
+
+    L = symbol("L", "L", "number of layers (the output layer is layer L)", integer=True, positive=True)
+    k = symbol("k", "k", "the layer whose parameters are differentiated", integer=True, positive=True)
+    i = symbol("i", "i", "layer index of the product", integer=True, positive=True)
+    N = symbol("N", "N", "number of samples", integer=True, positive=True)
+    E = symbol("E", "E", "loss (one sample's contribution when there are several)")
+    symbol("x", "x", "input (a_0)")
+    y = symbol("y", "y", "target")
+    w = indexed("w", "w", "weight of layer i")
+    b = indexed("b", "b", "bias of layer i")
+    z = indexed("z", "z", "net input of layer i")
+    a = indexed("a", "a", "activation of layer i (a_0 = x)")
+    delta = indexed("delta", r"\delta", "error signal ∂E/∂z_i of layer i")
+    fp = function("f'", "f'", "derivative of the activation function")
+
+    def slope(name: str | None, l: Expr) -> Expr:
+        return fp(z[l]) if name is None else ACTIVATIONS[name].df(z[l], a[l])
+
+    if loss is None:
+        dE: Expr = sp.Derivative(E, a[L])
+    else:
+        rule = LOSSES[loss]
+        dE = sp.factor_terms(sp.cancel(sp.diff(_scale(rule, N) * rule.term(a[L], y), a[L])))
+    dw, db = sp.Derivative(E, w[k]), sp.Derivative(E, b[k])
+    recursion = (
+        Equation(delta[L], _ordered(dE, slope(output, L)), "δ of the output layer"),
+        Equation(delta[k], _ordered(slope(activation, k), w[k + 1], delta[k + 1]),
+                 "δ of layer k < L from δ of layer k + 1"),
+        Equation(dw, _ordered(delta[k], a[k - 1]), "weight gradient from δ and the activation below"),
+        Equation(db, delta[k], "bias gradient"),
+    )
+    unrolled = _ordered(dE, slope(output, L), sp.Product(_ordered(w[i + 1], slope(activation, i)), (i, k, L - 1)))
+    closed = (Equation(delta[k], unrolled, "δ of layer k, the recursion unrolled"),
+              Equation(dw, _ordered(*unrolled.args, a[k - 1]), "the general formula for the weight of layer k"),
+              Equation(db, unrolled, "the general formula for the bias of layer k"))
+
+    # the vector form: δ_k = diag(f′(z_k)) W_{k+1}ᵀ δ_{k+1}, an ordered (non-commutative) product
+    W = indexed("W", "W", "weight matrix of layer i (one row per unit)", commutative=False)
+    av = indexed("a_vec", r"\mathbf{a}", "activation vector of layer i (a_0 = x)", commutative=False)
+    zv = indexed("z_vec", r"\mathbf{z}", "net-input vector of layer i")
+    bv = indexed("b_vec", r"\mathbf{b}", "bias vector of layer i", commutative=False)
+    dv = indexed("delta_vec", r"\boldsymbol{\delta}", "error-signal vector of layer i", commutative=False)
+    diag = function("diag", r"\operatorname{diag}", "diagonal matrix with a vector's entries", commutative=False)
+    gv = symbol("dE/da_L", r"\frac{\partial E}{\partial \mathbf{a}_{L}}",
+                "gradient of the loss with respect to the output vector", commutative=False)
+
+    def D(l: Expr) -> Expr:
+        return diag(fp(zv[l]))
+
+    vector_unrolled = sp.Product(D(i) * sp.transpose(W[i + 1]), (i, k, L - 1)) * D(L) * gv
+    dW, dbv = sp.Derivative(E, W[k]), sp.Derivative(E, bv[k])
+    vector_recursion = (
+        Equation(dv[L], D(L) * gv, "δ of the output layer"),
+        Equation(dv[k], D(k) * sp.transpose(W[k + 1]) * dv[k + 1], "δ of layer k < L from δ of layer k + 1"),
+        Equation(dW, dv[k] * sp.transpose(av[k - 1]), "weight gradient: δ times the activations below, transposed"),
+        Equation(dbv, dv[k], "bias gradient"),
+    )
+    vector_closed = (
+        Equation(dv[k], vector_unrolled, "δ of layer k, the recursion unrolled (an ordered product)"),
+        Equation(dW, vector_unrolled * sp.transpose(av[k - 1]), "the general formula for the weights of layer k"),
+        Equation(dbv, vector_unrolled, "the general formula for the biases of layer k"))
+    return GeneralFormula(activation, output, loss, L, k, i, N, Equation(sp.Derivative(E, a[L]), dE,
+                          "derivative of the loss with respect to the output"), recursion, closed,
+                          vector_recursion, vector_closed, symbols, names)
+
+
+def _ordered(*factors: Expr) -> Expr:
+    """A product kept in reading order (∂E/∂a_L first, a_{k−1} last) for printing with order="none"."""
+    return sp.Mul(*factors, evaluate=False)
+
+
+def _scale(rule: Loss, N: Symbol) -> Expr:
+    """The loss's constant with N symbolic; every contract loss has c or c/N for one output."""
+    try:
+        return rule.scale(N, 1)
+    except TypeError:       # the registry builds Rationals, which need whole numbers
+        c1, c2 = rule.scale(1, 1), rule.scale(2, 1)
+        if c1 == c2:
+            return c1
+        if c2 != c1 / 2:
+            raise AssertionError(f"the scale of {rule.name} is not c or c/N") from None
+        return c1 / N
+
+
+def _to_matrices(expr: Expr, layers: Sequence[int], names: dict[Basic, Name]) -> MatrixExpr:
+    """An instantiated vector formula as a MatMul of MatrixSymbols of the right shapes."""
+    L = len(layers) - 1
+
+    def matrix(plain: str, shape: tuple[int, int], latex: str, meaning: str) -> MatrixSymbol:
+        m = MatrixSymbol(plain, *shape)
+        names[m] = Name(latex, plain, meaning)
+        return m
+
+    def factor(f: Expr) -> MatrixExpr:
+        if isinstance(f, sp.transpose):
+            return Transpose(factor(f.args[0]))
+        if isinstance(f, sp.Indexed) and f.base.label.name == "W":
+            j = int(f.indices[0])
+            return matrix(f"W{j}", (layers[j], layers[j - 1]), f"W_{{{j}}}", f"weights of layer {j}")
+        if isinstance(f, sp.Indexed) and f.base.label.name == "a_vec":
+            j = int(f.indices[0])
+            if j == 0:
+                return matrix("x", (layers[0], 1), r"\mathbf{x}", "input vector")
+            return matrix(f"a{j}", (layers[j], 1), rf"\mathbf{{a}}_{{{j}}}", f"activations of layer {j}")
+        if isinstance(f, Symbol) and f.name == "dE/da_L":
+            return matrix(f"dE/da{L}", (layers[L], 1), rf"\frac{{\partial E}}{{\partial \mathbf{{a}}_{{{L}}}}}",
+                          "gradient of the loss with respect to the output vector")
+        if f.func.__name__ == "diag":
+            j = int(f.args[0].args[0].indices[0])
+            return DiagMatrix(matrix(f"f'(z{j})", (layers[j], 1), rf"f'\left(\mathbf{{z}}_{{{j}}}\right)",
+                                     f"derivative of the activation at every net input of layer {j}"))
+        raise AssertionError(f"no matrix for {f}")
+
+    parts = expr.args if isinstance(expr, sp.Mul) else (expr,)
+    return MatMul(*(factor(f) for f in parts)) if len(parts) > 1 else factor(parts[0])
