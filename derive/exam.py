@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
+from functools import lru_cache
 from math import prod
 from typing import Any, Callable, Iterable, Sequence
 
@@ -470,7 +471,7 @@ class Asker:
             raise Degenerate(f"an update that shows at {self.cfg.decimals} decimals ({name.plain}' = {name.plain})")
         rate = self.sol.spec.learning_rate
         prompt = ["Compute the weight " if p not in self._biases() else "Compute the bias ",
-                  Math(f"{name.latex}'", f"{name.plain}'"),
+                  Math(f"{{{name.latex}}}'", f"{name.plain}'"),       # braces: w^{(1)}_{12}' is a double superscript
                   " after one step of gradient descent with learning rate ",
                   Math(rf"\eta = {_short(rate)}", f"eta = {_short(rate)}"), "."]
         return self.numeric(id, "update", f"{name.plain}'", prompt, step.updated[p], f"{name.plain}'")
@@ -1017,8 +1018,13 @@ def _words(fmt: str) -> Callable[[str], str]:
     return html_text
 
 
+@lru_cache(maxsize=None)
 def environment(fmt: str, template_dir: str | None = None):
-    """render.py's Jinja environment for ``fmt`` (tex, md, xml) with the exam's filters and the ``math`` test."""
+    """render.py's Jinja environment for ``fmt`` (tex, md, xml) with the exam's filters and the ``math`` test.
+
+    Kept for the whole run: Jinja compiles each template once per environment, and an exam
+    renders the same templates for every variant.
+    """
     from .latex import escape_latex
     from .moodle import cloze, html_text, math_html
     from .render import environment as shared
@@ -1056,12 +1062,21 @@ def _stem(exam: Exam, number: int) -> str:
     return str(number).rjust(max(2, len(str(exam.count))), "0")
 
 
+@lru_cache(maxsize=None)
+def _solution_environment(fmt: str, template_dir: str | None):
+    from .render import environment as shared
+
+    return shared(fmt, template_dir)
+
+
 def worked_solutions(sol: Solution, formats: Sequence[str], opts: Options) -> dict[str, str]:
-    """The full worked solution (render.py's document) in each format, built once for all of them."""
-    from .render import document, render_solution
+    """The full worked solution in each format: what render_solution writes, from one document model
+    and one (cached) environment per format."""
+    from .render import TEMPLATES, document, render_template
 
     doc = document(sol, opts.precision)
-    return {fmt: render_solution(sol, fmt, opts.precision, opts.template_dir, doc=doc) for fmt in formats}
+    return {fmt: render_template(_solution_environment(fmt, opts.template_dir), TEMPLATES[fmt], doc=doc, assets=None)
+            for fmt in formats}
 
 
 def variant_files(exam: Exam, variant: Variant, opts: Options) -> tuple[Sheet, dict[str, str]]:
@@ -1225,17 +1240,22 @@ def cmd_exam(args) -> int:
     opts = Options(args.format, args.precision, args.template_dir)
     files = documents(exam, opts, jobs=args.jobs, progress=progress)
     if "pdf" in opts.formats:
-        files.update(pdfs(files))
+        files.update(pdfs(files, args.jobs))
     write(files, args.out)
     print(f"wrote {len(files)} files for {len(exam.variants)} variant(s) into {args.out}", file=sys.stderr)
     return 0
 
 
-def pdfs(files: dict[str, str]) -> dict[str, bytes]:
-    """The PDF of every LaTeX file (sheets.tex, each sheet and key), with render.py's TeX runner."""
+def pdfs(files: dict[str, str], jobs: int | None = None) -> dict[str, bytes]:
+    """The PDF of every LaTeX file (sheets.tex, each sheet and key), with render.py's TeX runner, TeX runs in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from .render import build_pdf
 
-    return {name[:-4] + ".pdf": build_pdf(text, name[:-4]) for name, text in files.items() if name.endswith(".tex")}
+    names = [name for name in files if name.endswith(".tex")]
+    with ThreadPoolExecutor(max_workers=jobs or default_jobs()) as pool:     # each run is a pdflatex process
+        built = list(pool.map(lambda name: build_pdf(files[name], name[:-4]), names))
+    return {name[:-4] + ".pdf": pdf for name, pdf in zip(names, built)}
 
 
 def register(subparsers) -> None:

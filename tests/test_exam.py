@@ -443,6 +443,15 @@ def test_latex_compiles(written, tmp_path, name):
     assert r"\input{/etc/passwd}" not in (written / name).read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
+def test_latex_compiles_in_the_indexed_row_notation(tmp_path):
+    """Indexed names (w^{(1)}_{12}', a^{(1)}_2) and the row convention in a sheet and a key."""
+    out = tmp_path / "out"
+    assert main(["exam", "sigmoid-rows-mse", "--out", str(out), "--format", "tex", "--seed", "3"]) == 0
+    for name in ("sheet-01.tex", "key-01.tex"):
+        compile_tex(out / name)
+
+
 def test_markdown_escapes_user_text(written):
     sheet = (written / "sheet-01.md").read_text(encoding="utf-8")
     assert "<script>" not in sheet and "$x$" not in sheet
