@@ -1546,6 +1546,25 @@ def explain_quantity(m: Model, q: Quantity) -> str:
     return "\n".join(lines)
 
 
+def latex_explanation(solution, q: Quantity, precision: int = 6) -> str | None:
+    """The worked solution's own display of ∂E/∂v (chain, expressions, numbers) as Markdown math.
+
+    Reuses the document builder and the ``equation`` macro of the Markdown templates, one
+    equation per sample; None for quantities the worked solution shows differently.
+    """
+    if q.kind not in ("gradient", "adjoint"):
+        return None
+    from .document import _Builder
+    from .render import environment
+
+    builder = _Builder(solution, precision)
+    samples = solution.training.first.samples
+    chosen = range(len(samples)) if q.sample is None else [q.sample]
+    template = environment("md").from_string('{% import "macros.md.j2" as m %}{{ m.equation(eq) }}')
+    return "\n\n".join(template.render(eq=builder.chain_equation(q.target, set(), samples[n], n + 1))
+                        for n in chosen)
+
+
 # -- the command line --------------------------------------------------------------------------
 
 SHEET_ARGS = "claims given with --claim"
@@ -1608,7 +1627,7 @@ def load_claims(path: str) -> Sheet:
     return Sheet(path, student, tuple(out))
 
 
-def _grade(solution, sheets: Sequence[Sheet], explain_: bool) -> list[tuple[Sheet, list[tuple[str, Verdict, str | None]]]]:
+def _grade(solution, sheets: Sequence[Sheet], explain_: bool, latex: bool = False) -> list[tuple[Sheet, list[tuple[str, Verdict, str | None]]]]:
     results = []
     for sheet in sheets:
         rows = []
@@ -1618,7 +1637,12 @@ def _grade(solution, sheets: Sequence[Sheet], explain_: bool) -> list[tuple[Shee
             except ClaimError as exc:
                 where = f"{sheet.source}: claim {label}: " if sheet.source != SHEET_ARGS else f"--claim {label}: "
                 raise ClaimError(where + str(exc)) from None
-            explanation = explain_quantity(model(solution), read(solution, text).quantity) if explain_ else None
+            explanation = None
+            if explain_:
+                q = read(solution, text).quantity
+                explanation = explain_quantity(model(solution), q)
+                if latex:
+                    explanation = (explanation, latex_explanation(solution, q))
             rows.append((label, verdict, explanation))
         results.append((sheet, rows))
     return results
@@ -1687,7 +1711,10 @@ def _md_report(results) -> str:
         out.append("")
         for label, v, explanation in rows:
             if explanation:
-                out += [f"### {_md(label)}: {_md(v.quantity)}", "", "```text", explanation, "```", ""]
+                text, math = explanation
+                out += [f"### {_md(label)}: {_md(v.quantity)}", "", "```text", text, "```", ""]
+                if math:
+                    out += [math, ""]
     return "\n".join(out)
 
 
@@ -1719,7 +1746,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         sheets.append(Sheet(SHEET_ARGS, "", tuple((str(i + 1), t) for i, t in enumerate(args.claim))))
     sheets += [load_claims(path) for path in args.claims or ()]
     solution = solve(args.spec)
-    results = _grade(solution, sheets, args.explain)
+    results = _grade(solution, sheets, args.explain, latex=args.format == "md")
     report = {"text": _text_report, "md": _md_report, "json": _json_report}[args.format](results)
     sys.stdout.write(report)
     return 0 if all(v.holds for _, rows in results for _, v, _ in rows) else 3
