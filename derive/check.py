@@ -921,10 +921,14 @@ class Model:
                             f"the sigmoid is 1/(1 + exp(-z)), not exp(z)/(1 + exp(-z))", sp.exp(z) / (1 + sp.exp(-z)))
             yield Candidate("wrong_sigmoid", "the sigmoid has a minus sign in the exponent: 1/(1 + exp(-z))",
                             1 / (1 + sp.exp(z)))
-        for other in ("sigmoid", "tanh", "relu", "linear"):
-            if other != act_name:
-                yield Candidate("wrong_activation", f"{name[s]} = {act_name}({name[z]}), not {other}",
-                                ACTIVATIONS[other].f(z))
+        for other in ("linear", "sigmoid", "tanh", "relu"):
+            if other == act_name:
+                continue
+            if other == "linear":
+                reason = f"the activation is missing: {name[s]} = {act_name}({name[z]}), not the net input {name[z]} itself"
+            else:
+                reason = f"{name[s]} = {act_name}({name[z]}), not {other}({name[z]})"
+            yield Candidate("wrong_activation", reason, ACTIVATIONS[other].f(z))
 
     def _update_candidates(self, q: Quantity) -> Iterable[Candidate]:
         p = q.target
@@ -1148,6 +1152,9 @@ def _number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, to
     shown = _fmt(claimed, 10)
     if decimals is not None:
         cut = _rounded(true, decimals, ROUND_DOWN) == _rounded(claimed, decimals) and decimals > 0
+        if tol > abs(claimed) / 20 and not cut:
+            return "imprecise", (f"{shown} has too few significant digits to tell what went wrong; "
+                                 f"give more decimals or use --explain")
         hand = _hand_rounding(m, q, n, claimed, true, tol)
         if hand:
             also = " (or the true value cut off instead of rounded)" if cut else ""
@@ -1159,9 +1166,6 @@ def _number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, to
             if Decimal(_rounded(true, fewer)) == Decimal(_rounded(claimed, decimals)):
                 return "rounding", (f"{shown} is the value rounded to {_places(fewer)}, but writing {shown} claims "
                                     f"{_places(decimals)}, and to {_places(decimals)} it is {_rounded(true, decimals)}")
-    if decimals is not None and tol > abs(claimed) / 20:
-        return "imprecise", (f"{shown} has too few significant digits to tell what went wrong; "
-                             f"give more decimals or use --explain")
     point = m.spec_point
     matches = []
     for i, c in enumerate(_number_candidates(m, q)):
