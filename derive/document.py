@@ -428,12 +428,30 @@ class _Builder:
             return f"Output layer (layer {l + 1})"
         return f"Hidden layer {l + 1}" if L > 2 else "Hidden layer (layer 1)"
 
-    def forward_part(self, env: Mapping, n: int, formulas: bool = True) -> Part:
+    def net_equation(self, l: int, j: int, env: Mapping) -> Equation:
+        """z = Σ_k w_jk a_k + b: formula, numbers, value; a long sum wraps after every few terms."""
+        formula = self.net_formula(l, j)
+        terms = formula.args if formula.is_Add else (formula,)
+        shown = [self.substituted(t, env, keep_order=True) for t in terms]
+        exact_inputs = all(e for _, e in shown)
+
+        def joined(texts: list[str]) -> str:
+            if len(texts) <= TERMS_PER_LINE + 1:
+                return " + ".join(texts)
+            lines = [" + ".join(texts[i:i + TERMS_PER_LINE]) for i in range(0, len(texts), TERMS_PER_LINE)]
+            return f" {BREAK}+ ".join(lines)
+
+        views = [("=", joined([self.tex(t, keep_order=True) for t in terms])),
+                 ("=" if exact_inputs else r"\approx", joined([t for t, _ in shown]))]
+        lhs = self.names[self.net.nets[l][j]]
+        return Equation(lhs, _rows(views, self.num(env[self.net.nets[l][j]]), lhs))
+
+    def forward_part(self, env: Mapping, n: int) -> Part:
         groups = []
         for l in range(self.spec.depth):
             eqs = []
             for j, (z, a) in enumerate(zip(self.net.nets[l], self.net.activations[l])):
-                eqs.append(self.equation(self.names[z], self.net_formula(l, j), env, env[z], keep_order=True))
+                eqs.append(self.net_equation(l, j, env))
                 eqs.append(self.equation(self.names[a], self.activation_formula(l, j), env, env[a]))
             groups.append(Group(self.layer_title(l), "", tuple(eqs)))
         return Part(n, self.sample_title(n), tuple(groups))
@@ -593,7 +611,8 @@ class _Builder:
             new, new_exact = self.matrix_tex(M, step.updated)
             eqs.append(Equation(name, (
                 Row(r"\leftarrow", rf"{name} - \eta\, \frac{{\partial E}}{{\partial {name}}}"),
-                Row("=" if old_exact and grad_exact else r"\approx", rf"{old} - {rate.tex} {grad}"),
+                Row("=" if old_exact and grad_exact else r"\approx", old),
+                Row("", rf"- {rate.tex} {grad}"),
                 Row("=" if new_exact else r"\approx", new))))
         return tuple(eqs)
 

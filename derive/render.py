@@ -358,8 +358,9 @@ def write_solution(solution: "Solution", fmt: str, out: str | Path | None, name:
 GALLERY = Path(__file__).resolve().parent.parent / "output"
 
 
-def gallery(folder: Path = GALLERY, names: Sequence[str] | None = None) -> list[Path]:
-    """Write output/NAME.md and output/NAME.tex for every built-in example: what ``derive solve NAME`` prints."""
+def gallery(folder: Path = GALLERY, names: Sequence[str] | None = None, pdf: bool = True) -> list[Path]:
+    """Write output/NAME.md and output/NAME.tex for every built-in example (what ``derive solve NAME``
+    prints), and output/NAME.pdf when ``pdf`` and TeX is installed."""
     from .api import solve
     from .cli import write_atomically
     from .spec import example_names
@@ -370,30 +371,36 @@ def gallery(folder: Path = GALLERY, names: Sequence[str] | None = None) -> list[
         doc = document(solution)
         for fmt in ("md", "tex"):
             path = folder / f"{name}.{fmt}"
-            write_atomically(path, render_solution(solution, fmt, doc=doc))
+            text = render_solution(solution, fmt, doc=doc)
+            write_atomically(path, text)
+            written.append(path)
+        if pdf and latex_tools() is not None:
+            path = folder / f"{name}.pdf"
+            write_atomically(path, build_pdf(text, name))
             written.append(path)
     return written
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m derive.render --gallery [--pdf]``: regenerate output/ (and its PDFs)."""
+    """``python -m derive.render --gallery``: regenerate output/ (Markdown, LaTeX and, with TeX, PDF)."""
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m derive.render", description=main.__doc__)
-    p.add_argument("--gallery", action="store_true", help="rewrite output/NAME.md and output/NAME.tex")
-    p.add_argument("--pdf", action="store_true", help="also compile output/NAME.pdf")
+    p.add_argument("--gallery", action="store_true", help="rewrite output/NAME.md, NAME.tex and NAME.pdf")
+    p.add_argument("--no-pdf", action="store_true", help="leave the PDFs alone")
     args = p.parse_args(argv)
     if not args.gallery:
         p.print_help()
         return 2
-    for path in gallery():
+    try:
+        paths = gallery(pdf=not args.no_pdf)
+    except RenderError as exc:
+        print(f"derive: error: {exc}", file=sys.stderr)
+        return 1
+    for path in paths:
         print(f"wrote {path}", file=sys.stderr)
-        if args.pdf and path.suffix == ".tex":
-            from .cli import write_atomically
-
-            pdf = path.with_suffix(".pdf")
-            write_atomically(pdf, build_pdf(path.read_text(encoding="utf-8"), path.stem))
-            print(f"wrote {pdf}", file=sys.stderr)
+    if not args.no_pdf and latex_tools() is None:
+        print(f"note: the PDFs were not rebuilt: TeX is not installed ({TEX_PACKAGES})", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,305 @@
+"""Rendering: KaTeX-strict Markdown, LaTeX that compiles, the gallery, escaping, templates, determinism.
+
+KaTeX (node + the katex npm package) and TeX (pdflatex, latexmk) are required in CI (CI=true):
+there a missing tool fails the test; elsewhere it skips it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import xml.dom.minidom
+from pathlib import Path
+
+import pytest
+
+from derive.api import solve
+from derive.cli import main as cli
+from derive.errors import RenderError
+from derive.render import build_pdf, document, render_solution, write_solution
+from derive.spec import example_names
+
+ROOT = Path(__file__).resolve().parent.parent
+GALLERY = ROOT / "output"
+REGENERATE = "python -m derive.render --gallery"
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+EXAMPLES = example_names()
+
+NASTY_TITLE = r"\input{/etc/passwd}"
+NASTY_TEXT = r"$x$ & {}_%#~^\ *bold* <b>html</b> | `code` \def\x{1} \end{document} # heading"
+
+# Specs beyond the built-in examples, so that every activation and loss reaches both formats.
+EXTRA = {
+    "every-activation": {
+        "title": "Leaky ReLU, softplus and a sigmoid output with binary cross-entropy",
+        "network": {"layers": [2, 2, 2, 1], "activation": ["leaky_relu", "softplus", "sigmoid"],
+                    "bias": "neuron", "loss": "bce"},
+        "data": {"x": [[0.5, -1.0], [-0.3, 0.8]], "y": [[1], [0]]},
+        "init": {"seed": 7}, "train": {"learning_rate": 0.5, "steps": 3}, "notation": {"style": "indexed"}},
+    "sse-quadratic": {
+        "network": {"layers": [1, 2, 2], "activation": ["relu", "tanh"], "bias": "shared", "loss": "quadratic"},
+        "data": {"x": [[2.0], [-1.0], [0.5]], "y": [[0.1, -0.2], [0.3, 0.0], [0.0, 0.5]]},
+        "init": {"seed": 3}, "train": {"learning_rate": 0.1, "steps": 40}},
+    "escaping": {
+        "title": NASTY_TITLE, "description": NASTY_TEXT,
+        "network": {"layers": [1, 1], "activation": "linear", "loss": "sse"},
+        "data": {"x": [[1]], "y": [[2]]}, "init": {"W1": [[0.5]]}},
+}
+
+
+def need(available: bool, what: str) -> None:
+    """Fail in CI, skip elsewhere, when a tool the test needs is missing."""
+    if not available:
+        if CI:
+            pytest.fail(f"{what} is missing; .ci/run must install it")
+        pytest.skip(f"{what} is not installed")
+
+
+def katex_available() -> bool:
+    if not shutil.which("node"):
+        return False
+    probe = ("try{require.resolve('katex')}catch(e){require(require('path').join("
+             "require('child_process').execSync('npm root -g').toString().trim(),'katex'))}")
+    return subprocess.run(["node", "-e", probe], capture_output=True).returncode == 0
+
+
+def spec_of(name: str):
+    return EXTRA[name] if name in EXTRA else name
+
+
+@functools.cache
+def doc(name: str):
+    return document(solve(spec_of(name)))
+
+
+@functools.cache
+def rendered(name: str, fmt: str) -> str:
+    return render_solution(solve(spec_of(name)), fmt, doc=doc(name))
+
+
+# -- KaTeX: every formula of every Markdown document parses in strict mode ---------------------------
+
+def test_every_formula_of_every_markdown_solution_parses_in_katex_strict_mode(tmp_path):
+    need(katex_available(), "node with the katex npm package (npm install -g katex)")
+    files = []
+    for name in EXAMPLES + list(EXTRA):
+        path = tmp_path / f"{name}.md"
+        path.write_text(rendered(name, "md"), encoding="utf-8")
+        files.append(str(path))
+    result = subprocess.run(["node", str(ROOT / "tests" / "katex_check.js"), *files], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " 0 failed" in result.stdout
+
+
+def test_the_katex_checker_catches_bad_math(tmp_path):
+    need(katex_available(), "node with the katex npm package (npm install -g katex)")
+    bad = tmp_path / "bad.md"
+    bad.write_text("ok $x_1$ and \\$5, `$not math$`\n\n$$\n\\frac{1}{\n$$\n\nand $a^b^c$ here\n", encoding="utf-8")
+    result = subprocess.run(["node", str(ROOT / "tests" / "katex_check.js"), str(bad)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "3 formulas checked, 2 failed" in result.stdout       # the escaped \$ and the code span are not math
+
+
+# -- LaTeX: every document compiles with pdflatex ------------------------------------------------------
+
+def tex_available() -> bool:
+    return bool(shutil.which("pdflatex"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXAMPLES + list(EXTRA))
+def test_latex_solution_compiles_with_pdflatex(name):
+    need(tex_available(), "pdflatex (texlive-latex-extra)")
+    pdf = build_pdf(rendered(name, "tex"), name)
+    assert pdf.startswith(b"%PDF")
+
+
+# -- the gallery ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("fmt", ["md", "tex"])
+def test_gallery_is_what_derive_solve_prints(name, fmt):
+    path = GALLERY / f"{name}.{fmt}"
+    assert path.is_file(), f"{path} is missing; regenerate the gallery with: {REGENERATE}"
+    assert path.read_text(encoding="utf-8") == rendered(name, fmt), \
+        f"{path} is out of date; regenerate the gallery with: {REGENERATE}"
+
+
+def test_gallery_has_nothing_but_the_examples():
+    expected = {f"{n}.{ext}" for n in EXAMPLES for ext in ("md", "tex", "pdf")}
+    extra = {p.name for p in GALLERY.iterdir()} - expected
+    assert not extra, f"output/ holds files no example produces: {sorted(extra)}"
+
+
+def test_cli_prints_exactly_the_rendered_document(capsys):
+    for fmt in ("md", "tex"):
+        assert cli(["solve", "sigmoid-222", "--format", fmt]) == 0
+        assert capsys.readouterr().out == rendered("sigmoid-222", fmt)
+
+
+# -- bad input: user text is text, broken templates are errors ---------------------------------------
+
+def test_user_text_is_escaped_in_markdown():
+    text = rendered("escaping", "md")
+    assert text.startswith("# \\\\input\\{/etc/passwd\\}\n")
+    line = text.splitlines()[2]
+    assert line.startswith(r"\$x\$ \& \{\}\_%\#\~^\\ \*bold\* \<b\>html\</b\> \| \`code\`")
+    assert "<b>" not in text and "$x$" not in text
+
+
+def test_user_text_is_escaped_in_latex_and_never_runs():
+    text = rendered("escaping", "tex")
+    assert r"\title{\textbackslash{}input\{/etc/passwd\}}" in text
+    assert r"\$x\$ \& \{\}\_\%\#\textasciitilde{}\textasciicircum{}\textbackslash{}" in text
+    assert "\\input{" not in text and "\\def\\x" not in text
+    assert text.count(r"\end{document}") == 1
+
+
+@pytest.mark.slow
+def test_escaped_title_compiles_without_reading_the_file(tmp_path):
+    need(tex_available(), "pdflatex (texlive-latex-extra)")
+    (tmp_path / "e.tex").write_text(rendered("escaping", "tex"), encoding="utf-8")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "e.tex"], cwd=tmp_path,
+                         capture_output=True, stdin=subprocess.DEVNULL)
+    assert run.returncode == 0
+    log = (tmp_path / "e.log").read_text(encoding="utf-8", errors="replace")
+    assert "/etc/passwd" not in log.replace("\n", "")          # TeX opened no such file
+
+
+def test_undefined_template_variable_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "solution.md.j2").write_text("# {{ doc.title }}\n{{ no_such_thing }}\n", encoding="utf-8")
+    with pytest.raises(RenderError) as err:
+        render_solution(solve("linear-221"), "md", template_dir=tmp_path)
+    assert "no_such_thing" in str(err.value) and "\n" not in str(err.value)
+    assert cli(["solve", "linear-221", "--template-dir", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("derive: error: template") and captured.err.count("\n") == 1
+
+
+def test_missing_attribute_and_template_syntax_errors_are_render_errors(tmp_path):
+    (tmp_path / "solution.md.j2").write_text("{{ doc.setup.nonexistent }}", encoding="utf-8")
+    with pytest.raises(RenderError, match="nonexistent"):
+        render_solution(solve("linear-221"), "md", template_dir=tmp_path)
+    (tmp_path / "solution.md.j2").write_text("line one\n{% if %}\n", encoding="utf-8")
+    with pytest.raises(RenderError, match=r"solution\.md\.j2:2"):
+        render_solution(solve("linear-221"), "md", template_dir=tmp_path)
+
+
+def test_templates_run_sandboxed(tmp_path):
+    (tmp_path / "solution.md.j2").write_text("{{ doc.__class__.__init__.__globals__ }}", encoding="utf-8")
+    with pytest.raises(RenderError):
+        render_solution(solve("linear-221"), "md", template_dir=tmp_path)
+
+
+def test_missing_template_dir_is_an_error():
+    with pytest.raises(RenderError, match="no such folder"):
+        render_solution(solve("linear-221"), "md", template_dir="/nonexistent/templates")
+
+
+# -- overriding templates ----------------------------------------------------------------------------
+
+def test_template_dir_overrides_one_block_of_the_markdown(tmp_path):
+    (tmp_path / "solution.md.j2").write_text(
+        '{% extends "default/solution.md.j2" %}\n'
+        "{% block verification %}## 9. Checked by hand\n\nLoss {{ doc.after.loss.before.tex }}.\n{% endblock %}\n",
+        encoding="utf-8")
+    text = render_solution(solve("linear-221"), "md", template_dir=tmp_path)
+    original = rendered("linear-221", "md")
+    assert text.endswith("## 9. Checked by hand\n\nLoss 0.3272405.\n")
+    assert text[:original.index("## 9.")] == original[:original.index("## 9.")]
+
+
+def test_template_dir_overrides_one_block_of_the_latex(tmp_path):
+    (tmp_path / "solution.tex.j2").write_text(
+        '((* extends "default/solution.tex.j2" *))\n((* block title *))\\section*{((( doc.title | text )))}\n'
+        "((* endblock *))\n", encoding="utf-8")
+    text = render_solution(solve("linear-221"), "tex", template_dir=tmp_path)
+    assert r"\section*{A 2-2-1 linear network without biases}" in text and r"\maketitle" not in text
+    assert text.endswith("\\end{document}\n")
+
+
+# -- writing files -----------------------------------------------------------------------------------
+
+def test_markdown_with_out_writes_svg_figures_beside_it(tmp_path):
+    written = write_solution(solve("tanh-231"), "md", tmp_path, "tanh-231")
+    assert sorted(p.name for p in written) == ["tanh-231-loss.svg", "tanh-231-network.svg", "tanh-231.md"]
+    text = (tmp_path / "tanh-231.md").read_text(encoding="utf-8")
+    assert "](tanh-231-network.svg)" in text and "](tanh-231-loss.svg)" in text and "```mermaid" not in text
+    for svg in ("tanh-231-network.svg", "tanh-231-loss.svg"):
+        root = xml.dom.minidom.parse(str(tmp_path / svg)).documentElement
+        assert root.tagName == "svg"
+    network = (tmp_path / "tanh-231-network.svg").read_text(encoding="utf-8")
+    assert network.count("<circle") == 6 and "w1_11 = 0.2" in network
+
+
+def test_markdown_on_stdout_draws_with_mermaid():
+    text = rendered("tanh-231", "md")
+    assert "```mermaid\nflowchart LR" in text and "```mermaid\nxychart-beta" in text
+    assert '-->|"w1_11 = 0.2"|' in text
+
+
+def test_nothing_is_written_when_rendering_fails(tmp_path):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "solution.md.j2").write_text("{{ missing }}", encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(RenderError):
+        write_solution(solve("tanh-231"), "md", out, "tanh-231", template_dir=tmp_path / "t")
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_pdf_without_tex_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr("derive.render.shutil.which", lambda name: None)
+    with pytest.raises(RenderError) as err:
+        write_solution(solve("linear-221"), "pdf", tmp_path, "linear-221")
+    assert "texlive-latex-extra" in str(err.value) and "latexmk" in str(err.value)
+    assert not any(tmp_path.iterdir())
+
+
+def test_pdf_needs_out(capsys):
+    assert cli(["solve", "linear-221", "--format", "pdf"]) == 1
+    assert "--out" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_pdf_is_built_into_out(tmp_path):
+    need(tex_available(), "pdflatex (texlive-latex-extra)")
+    assert cli(["solve", "linear-221", "--format", "pdf", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "linear-221.pdf").read_bytes().startswith(b"%PDF")
+    assert [p.name for p in tmp_path.iterdir()] == ["linear-221.pdf"]
+
+
+@pytest.mark.slow
+def test_broken_latex_is_a_one_line_error_and_writes_no_pdf(tmp_path):
+    need(tex_available(), "pdflatex (texlive-latex-extra)")
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "solution.tex.j2").write_text(
+        '((* extends "default/solution.tex.j2" *))((* block title *))\\undefinedcommand((* endblock *))',
+        encoding="utf-8")
+    with pytest.raises(RenderError) as err:
+        write_solution(solve("linear-221"), "pdf", tmp_path / "out", "linear-221", template_dir=tmp_path / "t")
+    assert "Undefined control sequence" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "out" / "linear-221.pdf").exists()
+
+
+# -- determinism -------------------------------------------------------------------------------------
+
+def test_same_spec_gives_byte_identical_output_across_processes():
+    outputs = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run([sys.executable, "-m", "derive", "solve", "softmax-233", "--format", "tex"],
+                             capture_output=True, env=env, check=True)
+        outputs.append(run.stdout)
+    assert outputs[0] == outputs[1]
+    assert outputs[0].decode("utf-8") == rendered("softmax-233", "tex")
+
+
+def test_no_absolute_paths_or_timestamps_reach_a_document():
+    for name in EXAMPLES:
+        for fmt in ("md", "tex"):
+            text = rendered(name, fmt)
+            assert str(ROOT) not in text and "/tmp/" not in text and "\\today" not in text
