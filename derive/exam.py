@@ -245,9 +245,6 @@ def unit_pool(sol: Solution, target: str | None) -> list[Symbol]:
     return [s for s in units if net.names[s].plain == target]
 
 
-SHAPES = ("delta", "dW", "WT", "A", "AT", "WTdelta")
-
-
 def shape_pool(spec: Spec, target: str | None) -> list[tuple[str, int]]:
     """(kind, layer) pairs a shape question may ask about; layer is 1-based (A: 0 … L−1)."""
     L = spec.depth
@@ -256,12 +253,13 @@ def shape_pool(spec: Spec, target: str | None) -> list[tuple[str, int]]:
             + [("WTdelta", l) for l in range(2, L + 1)])
     if target is None:
         return pool
-    m = re.fullmatch(r"(delta|dW|WT|AT|A|WTdelta)(\d+)", target)
-    if not m:
-        return []
-    kind, l = m[1], int(m[2])
-    kind = "AT" if kind == "A" else kind
-    return [(k, n) for k, n in pool if (k, n) == (kind, l)]
+    spellings = {"delta": r"[dD]elta(\d+)", "dW": r"(?:dE/)?dW(\d+)", "WT": r"WT(\d+)|W(\d+)T",
+                 "AT": r"A(\d+)T?", "WTdelta": r"WTdelta(\d+)"}
+    for kind, pattern in spellings.items():
+        if m := re.fullmatch(pattern, target):
+            l = int(next(g for g in m.groups() if g))
+            return [(k, n) for k, n in pool if (k, n) == (kind, l)]
+    return []
 
 
 def validate_targets(sol: Solution, cfg: ExamConfig) -> None:
@@ -274,7 +272,7 @@ def validate_targets(sol: Solution, cfg: ExamConfig) -> None:
             hint = "output, hidden, or a unit's name like h1, o1, z_h1"
         elif ask.kind == "shape":
             ok = bool(shape_pool(sol.spec, ask.target))
-            hint = "delta<l>, dW<l>, WT<l>, A<l> or WTdelta<l> for a layer l of the network"
+            hint = "Delta<l>, dW<l>, W<l>T, A<l> or WTdelta<l> for a layer l of the network"
         else:
             ok = bool(parameter_pool(sol, ask.target, trainable=ask.kind == "update"))
             hint = "a parameter's name like w5, or W<l> / B<l> for the weights / biases of layer l"
@@ -722,6 +720,13 @@ def prepare(template: Spec) -> ExamConfig:
     cfg = config(template)
     sol = Solution(template)
     validate_targets(sol, cfg)
+    if len(cfg.activations) == 1 and cfg.asked:
+        for ask in cfg.questions:
+            if ask.kind == "formula" and not formula_pool(sol, ask.target):
+                raise SpecError(template.source, "[exam].questions",
+                                f"formula{':' + ask.target if ask.target else ''}: no gradient of this network fits a "
+                                f"formula question (typeable without piecewise factors, at most {MAX_FORMULA} "
+                                f"characters); ask about another layer or drop it")
     if not cfg.asked and len(cfg.activations) == 1:
         # the default formula question moves to the output layer, or goes, when layer 1's formulas are unwieldy
         asks = []
@@ -967,7 +972,9 @@ def sheet(exam: Exam, variant: Variant, sol: Solution, solution_text: str | None
     values = sol.training.first.parameters
     parameters = tuple(Parameter(names[p], net.names[p].plain, _edge(sol, p), number(values[p]).tex)
                        for p in net.parameters)
-    tol = (f"{float(cfg.tolerance) * 100:g}% of the answer" if cfg.relative else f"{float(cfg.tolerance):g}")
+    floor = format(Decimal(5).scaleb(-cfg.decimals - 1), "f")
+    tol = (f"{float(cfg.tolerance) * 100:g}% of the right value (at least {floor})" if cfg.relative
+           else format(Decimal(str(cfg.tolerance_for(1.0))), "f"))
     return Sheet(cfg.title, cfg.intro, variant.number, exam.count, variant.seed, exam.seed,
                  exam.command(variant.number), cfg.decimals, tol, setup_text(sol), training_text(sol), functions, tuple(lines),
                  loss_latex(spec), header, data, parameters, variant.questions,

@@ -452,6 +452,23 @@ def test_latex_compiles_in_the_indexed_row_notation(tmp_path):
         compile_tex(out / name)
 
 
+def test_markdown_math_parses_in_katex_strict_mode(written, tmp_path):
+    """Every formula of the Markdown sheets and keys, for the sequential and the indexed notation."""
+    probe = ("try{require.resolve('katex')}catch(e){require(require('path').join("
+             "require('child_process').execSync('npm root -g').toString().trim(),'katex'))}")
+    if not shutil.which("node") or subprocess.run(["node", "-e", probe], capture_output=True).returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("node with the katex npm package is missing in CI")
+        pytest.skip("node with the katex npm package is not installed")
+    files = [str(p) for p in sorted(written.glob("*-01.md"))]
+    for name in ("relu-231", "sigmoid-rows-mse"):           # ReLU's step; indexed names in the row convention
+        out = tmp_path / name
+        assert main(["exam", name, "--out", str(out), "--format", "md", "--seed", "2"]) == 0
+        files += [str(p) for p in sorted(out.glob("*.md"))]
+    result = subprocess.run(["node", str(ROOT / "tests" / "katex_check.js"), *files], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
 def test_markdown_escapes_user_text(written):
     sheet = (written / "sheet-01.md").read_text(encoding="utf-8")
     assert "<script>" not in sheet and "$x$" not in sheet
