@@ -154,9 +154,9 @@ def apart(cfg: ExamConfig, a: float, b: float) -> bool:
     return gap > max(tolerance(cfg, a), tolerance(cfg, b)) and gap >= 0.05 * max(abs(a), abs(b))
 
 
-def significant(value: Expr, decimals: int) -> bool:
-    """At least two significant digits at ``decimals`` places: neither zero nor almost zero when rounded."""
-    return abs(_decimal(value)) >= Decimal(1).scaleb(1 - decimals)
+def significant(value: Expr, decimals: int, digits: int = 2) -> bool:
+    """At least ``digits`` significant digits when rounded to ``decimals`` places: 0.0020 has two at 4 places."""
+    return abs(Decimal(fixed(value, decimals))) >= Decimal(1).scaleb(digits - 1 - decimals)
 
 
 # -- plain-text formulas in the claim syntax of `derive check` -----------------------------------
@@ -421,7 +421,9 @@ class Asker:
         return s
 
     def numeric(self, id: str, kind: str, quantity: str, prompt, value: Expr, what: str, **extra) -> Question:
-        if not significant(value, self.cfg.decimals):
+        # gradients need two significant digits; a forward value, the loss or a new weight only must not vanish
+        digits = 2 if kind in ("gradient", "choice") else 1
+        if not significant(value, self.cfg.decimals, digits):
             raise Degenerate(f"no answer that rounds to (almost) zero at {self.cfg.decimals} decimals "
                              f"({what} = {float(value):.2g})")
         display = fixed(value, self.cfg.decimals)
@@ -651,6 +653,7 @@ def make_variant(template: Spec, cfg: ExamConfig, exam_seed: int, number: int, r
     seed = variant_seed(exam_seed, number, retry)
     rng = random.Random(seed)
     failures: dict[str, int] = {}
+    examples: dict[str, str] = {}
     solved = 0
     source = f"{_base(template.source)} variant {number}"
     for _ in range(cfg.tries):
@@ -671,12 +674,14 @@ def make_variant(template: Spec, cfg: ExamConfig, exam_seed: int, number: int, r
                 else:
                     verify(sol, questions)
                     return Variant(number, seed, raw, questions)
-            elif reason is None:
-                reason = failures and max(failures, key=failures.get) or "no degenerate answer"
-        failures[reason] = failures.get(reason, 0) + 1
+            elif reason is None:          # enough exact solves: this draw counts for the commonest failure
+                reason = examples[max(failures, key=failures.get)] if failures else "no degenerate answer"
+        constraint = reason.split(" (")[0]            # the constraint; the parenthesis is this draw's example
+        failures[constraint] = failures.get(constraint, 0) + 1
+        examples[constraint] = reason
     worst = max(failures, key=failures.get)
     raise ExamError(f"{_base(template.source)}: [exam]: no acceptable variant {number} in {cfg.tries} draws "
-                    f"(seed {seed}); the constraint that failed most ({failures[worst]} times): {worst}. "
+                    f"(seed {seed}); the constraint that failed most ({failures[worst]} times): {examples[worst]}. "
                     f"Widen the value ranges of [exam] or choose other questions")
 
 
