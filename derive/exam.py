@@ -6,7 +6,6 @@ import random
 import re
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
-from fractions import Fraction
 from functools import lru_cache
 from math import prod
 from typing import Any, Callable, Iterable, Sequence
@@ -40,9 +39,6 @@ class Math:
 
     latex: str
     plain: str
-
-
-Segment = "str | Math"
 
 
 def plain(segments: Iterable[str | Math]) -> str:
@@ -997,6 +993,9 @@ def _edge(sol: Solution, p: Symbol) -> Math:
                 src, dst = n[net.layer_input(l)[k]], n[net.activations[l][j]]
                 return Math(rf"{src.latex} \to {dst.latex}", f"{src.plain} -> {dst.plain}")
     units = [net.activations[l][j] for l, layer in enumerate(net.biases) for j, b in enumerate(layer) if b == p]
+    if len(units) > 2:                # a shared bias: name the layer, not every unit
+        layer = next(l for l, layer in enumerate(net.biases) if p in layer) + 1
+        return Math(rf"\to \text{{layer {layer}}}", f"-> layer {layer}")
     return Math(r"\to " + ", ".join(n[u].latex for u in units), "-> " + ", ".join(n[u].plain for u in units))
 
 
@@ -1148,8 +1147,6 @@ def json_text(value: Any, indent: str = "") -> str:
 def documents(exam: Exam, opts: Options = Options(), jobs: int | None = None,
               progress: Callable[[str, int, int], None] | None = None) -> dict[str, str]:
     """Every file of the exam by name: answers.json, per variant its spec, sheet and key, sheets, Moodle XML."""
-    import json
-
     files: dict[str, str] = {"answers.json": json_text(exam.json()) + "\n"}
     jobs = default_jobs() if jobs is None else jobs
     report = (lambda done, total: progress("writing", done, total)) if progress else None
