@@ -1765,8 +1765,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("spec", metavar="SPEC", help="a TOML file or a built-in example's name")
     p.add_argument("--claim", action="append", metavar='"LHS = RHS"',
                    help="a claim such as \"dE/dw5 = 0.17\" or \"dE/dw5 = (o - y)*h1\" (repeatable)")
-    p.add_argument("--claims", action="append", metavar="FILE",
-                   help="a TOML answer sheet: claims = [\"…\"] or [[claim]] text = \"…\" (repeatable: one per student)")
+    p.add_argument("--claims", action="extend", nargs="+", metavar="FILE",
+                   help="TOML answer sheets: claims = [\"…\"] or [[claim]] text = \"…\" (one file per student; "
+                        "several files grade a class in one run)")
     p.add_argument("--format", choices=("text", "json", "md"), default="text")
     p.add_argument("--explain", action="store_true", help="print the correct derivation of each claimed quantity")
     p.set_defaults(run=cmd_check, check_parser=p)

@@ -358,6 +358,12 @@ def test_cli_claims_file_and_formats(tmp_path):
     code, first, _ = run("check", "sigmoid-222", "--claims", str(sheet), "--format", "json")
     code, second, _ = run("check", "sigmoid-222", "--claims", str(sheet), "--format", "json")
     assert first == second
+    other = tmp_path / "bob.toml"
+    other.write_text('claims = ["dE/dw5 = (o1 - y1)*o1*(1 - o1)*h1"]\n', encoding="utf-8")
+    code, out, _ = run("check", "sigmoid-222", "--claims", str(sheet), str(other), "--format", "json")
+    data = json.loads(out)
+    assert code == 3 and data["summary"] == {"claims": 3, "hold": 2, "fail": 1}
+    assert [c["source"] for c in data["claims"]] == [str(sheet), str(sheet), str(other)]
     bad = tmp_path / "bad.toml"
     bad.write_text('claims = [1]\n', encoding="utf-8")
     code, _, err = run("check", "sigmoid-222", "--claims", str(bad))
