@@ -46,7 +46,7 @@ from sympy.printing.str import StrPrinter
 
 from .activations import ACTIVATIONS, LOSSES, ReLU, Sigmoid, Softplus
 from .errors import ClaimError
-from .parse import (LOSS_WORDS, Lhs, NameRef, Rhs, SampleSum, parse_lhs, parse_rhs, split_claim,
+from .parse import (Lhs, NameRef, Rhs, SampleSum, parse_lhs, parse_rhs, split_claim,
                     tokenize)
 from .values import frozen, initial_parameters
 
@@ -1127,7 +1127,7 @@ def _check_number(m: Model, text: str, r: _Reading) -> Verdict:
     correct = m.correct_text(q)
     mistake = diagnosis = None
     if not holds:
-        mistake, reason = _number_diagnosis(m, q, n, claimed, true, decimals, tol, r.rhs)
+        mistake, reason = _number_diagnosis(m, q, n, claimed, true, decimals, tol)
         reason = _letter(reason, r.loss)
         shown = _rounded(true, decimals) if decimals is not None else _fmt(true, 10)
         diagnosis = _sentence(reason, f"{q.label} = {shown}" + (f" ({_fmt(true, 10)})" if decimals is not None else ""))
@@ -1147,8 +1147,8 @@ def _tolerance(decimals: int | None, true: Any) -> Any:
     return _MP.mpf(5) / _MP.mpf(10) ** (decimals + 1) + tiny
 
 
-def _number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, tol, rhs: Rhs) -> tuple[str, str]:
-    near = lambda v: abs(v - claimed) <= tol and abs(v - true) > tol * 0   # noqa: E731
+def _number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, tol) -> tuple[str, str]:
+    """The most likely mistake behind a wrong number: rounding, a typical wrong chain, a mislabel, a factor."""
     shown = _fmt(claimed, 10)
     if decimals is not None:
         cut = _rounded(true, decimals, ROUND_DOWN) == _rounded(claimed, decimals) and decimals > 0
@@ -1173,7 +1173,7 @@ def _number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, to
         if found is None:
             continue
         v = _MP.re(found[0])
-        if near(v) and abs(v - true) > tol:
+        if abs(v - claimed) <= tol < abs(v - true):
             if c.key != "mislabel":
                 return c.key, c.reason
             matches.append(m.show(c.expr))

@@ -9,6 +9,20 @@ message is one line: the column and what was expected.
 
 Names are not resolved here: the parser hands each name it reads (with its subscripts, prime
 and sample index) to a ``Vocabulary`` that the checker supplies for one network.
+
+Syntax of a claim ``LHS = RHS`` (``≈`` also separates the sides):
+
+- LHS: ``dE/dNAME`` (any capital letter or Error/Loss/Cost for the loss; also ``∂E/∂w5``,
+  ``\frac{\partial E}{\partial w_5}``, ``dE_total/dw5``), ``NAME'`` (after the first update), a
+  computed name (``o``, ``h1``, ``z_h1``, ``a1_2``, ``delta_o``, ``E``, ``e``), optionally with a
+  sample index ``o[2]`` (samples count from 1).
+- RHS: numbers (``0.17``, ``1.7e-2``, ``1.7 \times 10^{-2}``, ``1/3``), names (``w_6``, ``w_{6}``,
+  ``z_{h_1}``, ``w^{(2)}_{11}``, ``w5'``, ``o[2]``, ``dE/do``, ``δ_o``), the constants ``N`` (samples)
+  and ``eta`` (learning rate), ``+ - * / ^ **``, juxtaposition (``2(o - y)h1``), ``( ) [ ] { }``,
+  ``sigmoid σ tanh exp e^x log ln relu max(0, z) softplus sqrt``, derivatives ``sigmoid'(z)``,
+  ``\sigma^{\prime}(z)``, powers of functions ``\tanh^2(z)``, ``\frac{a}{b}``, ``\cdot``,
+  ``\times``, ``\left( \right)``, spacing ``\, \; \quad``, ``\operatorname{ReLU}``, and sums over
+  the samples ``sum(…)``, ``\sum_n …``, ``Σ …`` in which ``o``, ``o_n`` or ``o[n]`` is sample n's.
 """
 
 from __future__ import annotations
