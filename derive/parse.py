@@ -1,4 +1,4 @@
-"""The safe claim parser: a whitelist tokenizer and a recursive-descent parser that build SymPy.
+r"""The safe claim parser: a whitelist tokenizer and a recursive-descent parser that build SymPy.
 
 Claims are untrusted text (typed into a web form by hundreds of students). Nothing here calls
 ``eval``, ``exec``, ``compile``, ``sympify`` or ``parse_expr``: the tokenizer accepts only the
