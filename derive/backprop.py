@@ -70,9 +70,9 @@ class Derivation:
 
 def adjoint_name(net: Network, v: Symbol) -> Name:
     """δ for a net input, ∂E/∂v otherwise."""
-    for l, layer in enumerate(net.nets):
-        if v in layer:
-            return net.notation.delta(l, layer.index(v))
+    place = net.unit(v)
+    if place is not None and v is net.nets[place[0]][place[1]]:
+        return net.notation.delta(*place)
     E, name = net.names[net.loss], net.names[v]
     return Name(rf"\frac{{\partial {E.latex}}}{{\partial {name.latex}}}", f"d{E.plain}/d{name.plain}",
                 f"derivative of the loss with respect to {name.plain}")
@@ -82,8 +82,8 @@ def derive(net: Network) -> Derivation:
     """Collect every local factor, then walk backwards once, summing over each node's children."""
     edges: dict[Symbol, list[Edge]] = {v: [] for v in net.order + net.parameters + net.inputs}
     for child in net.order:
-        for parent in sorted(net.definitions[child].free_symbols & edges.keys(), key=_position(net)):
-            edges[parent].append(Edge(child, parent, net.local(child, parent)))
+        for parent, local in net.partials(child):
+            edges[parent].append(Edge(child, parent, local))
 
     names = dict(net.names)
     adjoint: dict[Symbol, Symbol] = {net.loss: sp.S.One}
@@ -95,8 +95,3 @@ def derive(net: Network) -> Derivation:
         names[adjoint[v]] = name
     return Derivation(net, {v: tuple(es) for v, es in edges.items()}, adjoint, gradient, names)
 
-
-def _position(net: Network):
-    """Sort key following the network's own order, so sums read unit 1, unit 2, …"""
-    rank = {s: i for i, s in enumerate(net.inputs + net.parameters + net.order)}
-    return lambda s: rank[s]

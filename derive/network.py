@@ -55,17 +55,43 @@ class Network:
         """The activations that feed layer l (0-based): x for the first layer."""
         return self.inputs if l == 0 else self.activations[l - 1]
 
+    @cached_property
+    def _place(self) -> dict[Symbol, tuple[int, int]]:
+        """Layer and unit of every net input and activation symbol."""
+        return {s: (l, j) for l in range(len(self.nets)) for layer in (self.nets[l], self.activations[l])
+                for j, s in enumerate(layer)}
+
+    def unit(self, v: Symbol) -> tuple[int, int] | None:
+        """(layer, unit), 0-based, of a net input or activation; None for anything else."""
+        return self._place.get(v)
+
+    def partials(self, child: Symbol) -> tuple[tuple[Symbol, Expr], ...]:
+        """(parent, ∂child/∂parent) for every symbol ``definitions[child]`` uses directly (targets aside).
+
+        Written in named symbols: σ' as a(1 − a), not as exponentials.
+        """
+        place = self._place.get(child)
+        if place is None:                                   # the loss, a function of the outputs
+            return tuple((o, sp.diff(self.definitions[child], o)) for o in self.outputs)
+        l, j = place
+        if child is self.nets[l][j]:
+            # z = Σ_k w_jk a_k + b is linear: each partial is a coefficient, no differentiation needed
+            below, row = self.layer_input(l), self.weights[l][j]
+            return (tuple(zip(below, row)) + tuple(zip(row, below))
+                    + tuple((b, sp.S.One) for b in self.biases[l][j:j + 1]))
+        layer = self.activations[l]
+        if self.spec.activations[l] == "softmax":
+            return tuple((z, softmax_jacobian(child, layer[i], i == j)) for i, z in enumerate(self.nets[l]))
+        z = self.nets[l][j]
+        return ((z, self.activation(l).df(z, child)),)
+
+    def parents(self, child: Symbol) -> tuple[Symbol, ...]:
+        """The symbols that ``definitions[child]`` uses directly (targets aside)."""
+        return tuple(p for p, _ in self.partials(child))
+
     def local(self, child: Symbol, parent: Symbol) -> Expr:
         """∂child/∂parent, written in named symbols (σ' as a(1 − a), not as exponentials)."""
-        for l, layer in enumerate(self.activations):
-            if child in layer:
-                j = layer.index(child)
-                z = self.nets[l][j]
-                if self.spec.activations[l] == "softmax":
-                    i = self.nets[l].index(parent)
-                    return softmax_jacobian(child, layer[i], i == j)
-                return self.activation(l).df(z, child)
-        return sp.diff(self.definitions[child], parent)
+        return dict(self.partials(child)).get(parent, sp.S.Zero)
 
     def activation(self, l: int):
         name = self.spec.activations[l]

@@ -64,13 +64,18 @@ def initial_parameters(d: Derivation) -> dict[Symbol, Expr]:
 
 
 def frozen(d: Derivation) -> set[Symbol]:
-    """The parameters that [train].freeze keeps fixed (whole layers W2/b2, or single names)."""
+    """The parameters that [train].freeze keeps fixed (single names, or whole layers W2/b2).
+
+    A parameter's own name wins: with sequential per-unit biases ``b2`` is the second bias the
+    document shows, not layer 2's biases (which are then frozen by listing their names).
+    """
     net, names = d.network, set(d.network.spec.freeze)
-    out = {p for p in net.parameters if net.names[p].plain in names}
+    own = {net.names[p].plain: p for p in net.parameters}
+    out = {own[n] for n in names if n in own}
     for l in range(len(net.weights)):
         if f"W{l + 1}" in names:
             out |= {w for row in net.weights[l] for w in row}
-        if f"b{l + 1}" in names:
+        if f"b{l + 1}" in names and f"b{l + 1}" not in own:
             out |= set(net.biases[l])
     return out
 

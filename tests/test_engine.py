@@ -1,0 +1,457 @@
+"""The derived gradients against sympy.diff of the whole loss, written down here independently.
+
+For each network the loss is built in this file from the spec's numbers and the textbook formulas
+(σ = 1/(1 + e^−z), softmax = e^z/Σe^z, the DESIGN.md loss table), with the engine's parameter
+symbols as unknowns; the engine's gradient (its adjoint recursion, with every named quantity
+substituted away) must equal sympy.diff of that loss: the simplified difference is zero, and for
+the transcendental cases the two also agree at random rational points to 50 digits.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from fractions import Fraction
+from math import prod
+
+import pytest
+import sympy as sp
+
+from derive import load, solve
+from derive.values import compile_gradient, frozen
+
+# -- an independent forward pass and loss -------------------------------------------------
+
+
+def act(name: str, z: sp.Expr, slope: sp.Expr) -> sp.Expr:
+    return {
+        "linear": lambda: z,
+        "sigmoid": lambda: 1 / (1 + sp.exp(-z)),
+        "tanh": lambda: sp.tanh(z),
+        "relu": lambda: sp.Piecewise((z, z > 0), (0, True)),
+        "leaky_relu": lambda: sp.Piecewise((z, z > 0), (slope * z, True)),
+        "softplus": lambda: sp.log(1 + sp.exp(z)),
+    }[name]()
+
+
+def loss(name: str, O: list[list[sp.Expr]], Y: list[list[sp.Expr]], N: int | None = None) -> sp.Expr:
+    """The DESIGN.md table, literally; with N given, the terms of some of the N samples only."""
+    N, J = N or len(O), len(O[0])
+    pairs = [(o, y) for on, yn in zip(O, Y) for o, y in zip(on, yn)]
+    sq = sp.Add(*((y - o) ** 2 for o, y in pairs))
+    return {
+        "half_sse": lambda: sq / 2,
+        "sse": lambda: sq,
+        "mse": lambda: sq / (N * J),
+        "quadratic": lambda: sq / (2 * N),
+        "bce": lambda: -sp.Rational(1, N * J) * sp.Add(*(y * sp.log(o) + (1 - y) * sp.log(1 - o) for o, y in pairs)),
+        "cross_entropy": lambda: -sp.Rational(1, N) * sp.Add(*(y * sp.log(o) for o, y in pairs)),
+    }[name]()
+
+
+def whole_loss(sol, X, Y, N: int | None = None) -> sp.Expr:
+    """E in the engine's parameter symbols, for inputs X and targets Y (numbers or symbols).
+
+    With N given, X and Y are some of the N samples and the result their share of E.
+    """
+    spec, net = sol.spec, sol.network
+    outputs = []
+    for x in X:
+        a = list(x)
+        for l, name in enumerate(spec.activations):
+            W, b = net.weights[l], net.biases[l]
+            z = [sp.Add(*(W[j][k] * a[k] for k in range(len(a)))) + (b[j] if b else 0) for j in range(len(W))]
+            if name == "softmax":
+                total = sp.Add(*(sp.exp(zj) for zj in z))
+                a = [sp.exp(zj) / total for zj in z]
+            else:
+                a = [act(name, zj, spec.slope) for zj in z]
+        outputs.append(a)
+    return loss(spec.loss, outputs, Y, N)
+
+
+def engine_gradient(sol, X, Y, override=None) -> dict[sp.Symbol, sp.Expr]:
+    """The engine's ∂E/∂p summed over the samples, every named intermediate substituted away."""
+    net, d = sol.network, sol.derivation
+    gradient = {**d.gradient, **(override or {})}
+    total = {p: sp.S.Zero for p in net.parameters}
+    for x, y in zip(X, Y):
+        env = {**dict(zip(net.inputs, x)), **dict(zip(net.targets, y))}
+        for s in net.order:
+            env[s] = net.definitions[s].xreplace(env)
+        for v in d.backward_order:
+            env[d.adjoint[v]] = gradient[v].xreplace(env)
+        for p in net.parameters:
+            total[p] += env[d.adjoint[p]]
+    return total
+
+
+def is_zero(expr: sp.Expr) -> bool:
+    """Zero as a rational function once every exp(·) and log(·) is replaced by a fresh unknown.
+
+    Sound: if the rational function in those unknowns is identically zero, so is ``expr`` (the
+    replacement is a substitution). exp(c·u) with an integer c becomes U**c, so e^{2z} = (e^z)².
+    """
+    table: dict[tuple[str, sp.Expr], sp.Dummy] = {}
+
+    def atom(u: sp.Expr) -> sp.Expr:
+        if isinstance(u, sp.log):
+            return table.setdefault(("log", u.args[0]), sp.Dummy())
+        c, arg = u.args[0].as_content_primitive()
+        if arg.could_extract_minus_sign():
+            c, arg = -c, -arg
+        if not c.is_integer:
+            c, arg = 1, c * arg
+        return table.setdefault(("exp", arg), sp.Dummy()) ** c
+
+    expr = expr.rewrite(sp.exp).replace(lambda u: isinstance(u, (sp.exp, sp.log)), atom)
+    return sp.expand(sp.numer(sp.together(expr))) == 0
+
+
+def close(a: sp.Expr, b: sp.Expr, digits: int = 50) -> bool:
+    a, b = sp.N(a, digits + 10), sp.N(b, digits + 10)
+    return abs(a - b) <= sp.Float(10) ** -digits * max(1, abs(a))
+
+
+def random_point(symbols, rng: random.Random) -> dict[sp.Symbol, sp.Rational]:
+    return {s: sp.Rational(rng.randint(-200, 200), rng.choice([50, 100, 300])) for s in symbols}
+
+
+# -- the cases ------------------------------------------------------------------------------
+
+def spec(layers, activation, loss, bias="neuron", x=None, y=None, **extra):
+    raw = {"network": {"layers": layers, "activation": activation, "bias": bias, "loss": loss}, "init": {"seed": 3}}
+    raw["data"] = {"x": x or [[0.5] * layers[0]], "y": y or [[0.5] * layers[-1]]}
+    for key, value in extra.items():
+        table = {"convention": "network", "slope": "network", "freeze": "train", "steps": "train",
+                 "style": "notation"}[key]
+        raw.setdefault(table, {})[key] = value
+    return raw
+
+
+TWO = {"x": [[1, -0.5], [0.25, 2]]}            # a batch of two samples, two inputs
+SYMBOLIC = [   # one sample; inputs and targets stay symbols
+    ("linear 2-2-1 none half_sse", spec([2, 2, 1], "linear", "half_sse", bias="none")),
+    ("sigmoid 2-2-2 shared half_sse", spec([2, 2, 2], "sigmoid", "half_sse", bias="shared")),
+    ("tanh 2-2-1 neuron mse", spec([2, 2, 1], ["tanh", "linear"], "mse")),
+    ("softplus 1-2-1 neuron sse", spec([1, 2, 1], ["softplus", "softplus"], "sse")),
+    ("sigmoid 2-2-1 neuron bce", spec([2, 2, 1], "sigmoid", "bce")),
+    ("sigmoid 2-2-2 none cross_entropy", spec([2, 2, 2], "sigmoid", "cross_entropy", bias="none")),
+    ("softmax 2-2-3 neuron cross_entropy", spec([2, 2, 3], ["tanh", "softmax"], "cross_entropy")),
+    ("linear 1-1-1-1 shared quadratic", spec([1, 1, 1, 1], "linear", "quadratic", bias="shared")),
+    ("row convention sigmoid 2-2-1 mse", spec([2, 2, 1], "sigmoid", "mse", convention="row")),
+]
+BATCHED = [    # numeric data, a batch of samples
+    ("tanh/sigmoid 2-2-1 shared mse batch", spec([2, 2, 1], ["tanh", "sigmoid"], "mse", bias="shared",
+                                                  y=[[0.2], [0.9]], **TWO)),
+    ("sigmoid 2-2-1 neuron bce batch", spec([2, 2, 1], "sigmoid", "bce", y=[[0], [1]], **TWO)),
+    ("softmax 2-1-2 shared cross_entropy batch", spec([2, 1, 2], ["sigmoid", "softmax"], "cross_entropy",
+                                                      bias="shared", y=[[1, 0], [0.3, 0.7]], **TWO)),
+    ("softplus/linear 2-2-2 none quadratic batch", spec([2, 2, 2], ["softplus", "linear"], "quadratic",
+                                                         bias="none", y=[[1, 0], [-1, 2]], **TWO)),
+    ("sigmoid 1-2-1-1 neuron half_sse, three layers", spec([1, 2, 1, 1], ["sigmoid", "tanh", "sigmoid"],
+                                                          "half_sse", x=[[0.3], [-0.7]], y=[[0.1], [0.8]])),
+    ("sigmoid rows frozen sse batch", spec([2, 2, 1], "sigmoid", "sse", convention="row", freeze=["W1", "b2"],
+                                           y=[[0.4], [0.6]], **TWO)),
+]
+PIECEWISE = [  # ReLU and leaky ReLU: rational everywhere, compared exactly at random points
+    ("relu 2-3-1 neuron quadratic batch", spec([2, 3, 1], ["relu", "linear"], "quadratic", y=[[1], [0]], **TWO)),
+    ("leaky_relu 2-2-2 shared sse", spec([2, 2, 2], ["leaky_relu", "relu"], "sse", bias="shared", slope="1/10")),
+    ("leaky_relu default slope 1-2-1 none half_sse", spec([1, 2, 1], ["leaky_relu", "linear"], "half_sse",
+                                                          bias="none", x=[[1], [-2]], y=[[1], [3]])),
+]
+
+
+def data(sol, symbolic: bool):
+    net, spec = sol.network, sol.spec
+    if symbolic:
+        return [list(net.inputs)], [list(net.targets)]
+    return [list(r) for r in spec.x], [list(r) for r in spec.y]
+
+
+@pytest.mark.parametrize("raw", [c[1] for c in SYMBOLIC + BATCHED], ids=[c[0] for c in SYMBOLIC + BATCHED])
+def test_gradient_equals_sympy_diff_of_the_whole_loss(raw):
+    """Symbolically for one generic sample (its share of E, with the batch's N in the scale), then
+    numerically for the whole batch at random rational parameters, to 50 digits."""
+    sol = solve(raw)
+    N = len(sol.spec.x)
+    X, Y = data(sol, symbolic=True)
+    E = whole_loss(sol, X, Y, N)
+    derived = engine_gradient(sol, X, Y)
+    for p in sol.network.parameters:
+        assert is_zero(derived[p] - sp.diff(E, p)), p
+
+    X, Y = data(sol, symbolic=False)
+    E = whole_loss(sol, X, Y)
+    derived = engine_gradient(sol, X, Y)
+    rng = random.Random(7)
+    for _ in range(3):
+        point = random_point(sol.network.parameters, rng)
+        for p in sol.network.parameters:
+            assert close(derived[p].xreplace(point), sp.diff(E, p).xreplace(point)), (p, point)
+
+
+@pytest.mark.parametrize("raw", [c[1] for c in PIECEWISE], ids=[c[0] for c in PIECEWISE])
+def test_piecewise_gradient_equals_sympy_diff_at_random_points(raw):
+    sol = solve(raw)
+    X, Y = data(sol, symbolic=False)
+    E = whole_loss(sol, X, Y)
+    derived = engine_gradient(sol, X, Y)
+    rng = random.Random(11)
+    params = sol.network.parameters
+    checked = 0
+    while checked < 25:
+        point = random_point(params, rng)
+        nets = [z for z in _net_values(sol, point)]
+        if any(z == 0 for z in nets):           # at a kink sympy and the contract may differ
+            continue
+        for p in params:
+            got, want = derived[p].xreplace(point), sp.diff(E, p).xreplace(point)
+            assert got.is_Rational and got == want, (p, point)
+        checked += 1
+
+
+def _net_values(sol, point):
+    """Every net input of every sample at ``point`` (to stay off the kinks)."""
+    net = sol.network
+    for x in sol.spec.x:
+        env = {**point, **dict(zip(net.inputs, x))}
+        for s in net.order[:-1]:
+            env[s] = net.definitions[s].xreplace(env)
+        yield from (env[z] for layer in net.nets for z in layer)
+
+
+def test_relu_derivative_at_zero_is_zero():
+    """The contract's choice: ReLU'(0) = 0, so a unit with z = 0 passes no gradient back."""
+    sol = solve(spec([1, 1, 1], ["relu", "linear"], "half_sse", bias="none", x=[[1]], y=[[1]]) |
+                {"init": {"W1": [[0]], "W2": [[2]]}})
+    g = sol.training.first.gradient
+    w1, w2 = sol.network.parameters
+    # z_h = 0·1 = 0, h = 0, o = 0; ∂E/∂w2 = (o − y)·h = 0 and ∂E/∂w1 = (o − y)·w2·ReLU'(0)·x = 0
+    assert g[w1] == 0 and g[w2] == 0
+    leaky = solve(spec([1, 1, 1], ["leaky_relu", "linear"], "half_sse", bias="none", x=[[1]], y=[[1]], slope="1/4")
+                  | {"init": {"W1": [[0]], "W2": [[2]]}})
+    # the leaky slope is used at 0: ∂E/∂w1 = (0 − 1)·2·(1/4)·1
+    assert leaky.training.first.gradient[leaky.network.parameters[0]] == sp.Rational(-1, 2)
+
+
+# -- the structure of the derivation ---------------------------------------------------------
+
+def test_the_zero_test_sees_a_wrong_gradient():
+    """The check above is not vacuous: σ' written as σ(1 + σ), or a slightly wrong scale, fail it."""
+    sol = solve(SYMBOLIC[1][1])
+    X, Y = data(sol, symbolic=True)
+    E = whole_loss(sol, X, Y)
+    w1 = sol.network.parameters[0]
+    right = engine_gradient(sol, X, Y)[w1]
+    assert is_zero(right - sp.diff(E, w1))
+    assert not is_zero(right * sp.Rational(1001, 1000) - sp.diff(E, w1))
+    net, d = sol.network, sol.derivation
+    h1, z_h1 = net.activations[0][0], net.nets[0][0]
+    wrong = {z_h1: d.gradient[z_h1].xreplace({1 - h1: 1 + h1})}
+    assert wrong[z_h1] != d.gradient[z_h1]
+    assert not is_zero(engine_gradient(sol, X, Y, wrong)[w1] - sp.diff(E, w1))
+
+
+def test_sum_over_chains_equals_the_recursion():
+    """``expanded`` (Σ over chains of products of local factors) is the same derivative."""
+    for raw in (SYMBOLIC[1][1], SYMBOLIC[6][1]):
+        sol = solve(raw)
+        net, d = sol.network, sol.derivation
+        X, Y = data(sol, symbolic=True)
+        E = whole_loss(sol, X, Y)
+        env = {**dict(zip(net.inputs, X[0])), **dict(zip(net.targets, Y[0]))}
+        for s in net.order:
+            env[s] = net.definitions[s].xreplace(env)
+        for p in net.parameters:
+            assert is_zero(d.expanded(p).xreplace(env) - sp.diff(E, p)), p
+
+
+@pytest.mark.parametrize("layers, activation, counts", [
+    # chains from E to a weight of layer l: the product of the widths of the later layers ...
+    ([2, 3, 2, 2], "sigmoid", [2 * 2, 2, 1]),
+    ([1, 2, 1], "tanh", [1, 1]),
+    # ... and a softmax output multiplies by J once more (each output depends on every z)
+    ([2, 3, 3], ["sigmoid", "softmax"], [3 * 3, 3]),
+])
+def test_path_count(layers, activation, counts):
+    loss = "cross_entropy" if activation[-1] == "softmax" else "half_sse"
+    sol = solve(spec(layers, activation, loss, bias="none"))
+    d = sol.derivation
+    for l, layer in enumerate(sol.network.weights):
+        w = layer[0][0]
+        assert d.path_count(w) == counts[l] == len(d.chains(w))
+        assert all(chain[0].child == sol.network.loss and chain[-1].parent == w for chain in d.chains(w))
+
+
+def test_local_factors_are_named_quantities():
+    """σ' appears as a(1 − a) of the unit's own activation, and ∂z/∂w as the input it multiplies."""
+    sol = solve("sigmoid-222")
+    net = sol.network
+    h1, o1 = net.activations[0][0], net.activations[1][0]
+    z_h1, z_o1 = net.nets[0][0], net.nets[1][0]
+    w1, w5 = net.weights[0][0][0], net.weights[1][0][0]
+    assert net.local(h1, z_h1) == h1 * (1 - h1)
+    assert net.local(z_o1, w5) == h1 and net.local(z_o1, h1) == w5
+    assert net.local(z_h1, w1) == net.inputs[0]
+    assert net.local(z_h1, net.biases[0][0]) == 1
+    assert net.local(z_o1, w1) == 0
+    assert set(net.parents(z_o1)) == {h1, net.activations[0][1], w5, net.weights[1][0][1], net.biases[1][0]}
+
+
+def test_shared_bias_sums_over_the_units_of_its_layer():
+    sol = solve("sigmoid-222")
+    net, d = sol.network, sol.derivation
+    b2 = net.biases[1][0]
+    assert [e.child for e in d.edges[b2]] == list(net.nets[1])
+    assert d.gradient[b2] == sp.Add(*(d.adjoint[z] for z in net.nets[1]))
+
+
+# -- updates and frozen parameters ----------------------------------------------------------
+
+def test_update_is_one_gradient_step_and_frozen_parameters_stay():
+    raw = spec([2, 2, 1], "sigmoid", "mse", bias="neuron", freeze=["W1", "b2", "w5"], y=[[0.1], [0.8]], **TWO)
+    sol = solve(raw)
+    step, net = sol.training.first, sol.network
+    names = {net.names[p].plain: p for p in net.parameters}
+    # W1 is the first layer's matrix; b2 and w5 are the names the document shows (sequential style:
+    # b2 is the second hidden unit's bias, not layer 2's biases)
+    fixed = {p for row in net.weights[0] for p in row} | {names["b2"], names["w5"]}
+    assert frozen(sol.derivation) == fixed
+    rate = sp.Rational(1, 10)                            # the default learning rate
+    for p in net.parameters:
+        want = step.parameters[p] if p in fixed else step.parameters[p] - rate * step.gradient[p]
+        assert step.updated[p] == want
+        assert step.gradient[p] != 0                     # frozen parameters still report a gradient
+
+
+def test_freezing_a_whole_bias_layer_by_its_name():
+    """In the indexed style biases are b1_1, b1_2, …, so ``b1`` can only mean layer 1's biases."""
+    sol = solve(spec([2, 2, 1], "sigmoid", "mse", freeze=["b1", "w2_11"], style="indexed"))
+    net = sol.network
+    assert frozen(sol.derivation) == set(net.biases[0]) | {net.weights[1][0][0]}
+    shared = solve(spec([2, 2, 1], "sigmoid", "mse", bias="shared", freeze=["b2"]))
+    assert frozen(shared.derivation) == {shared.network.biases[1][0]}
+
+
+def test_frozen_parameters_stay_fixed_over_many_steps():
+    sol = solve(spec([2, 2, 2], "sigmoid", "half_sse", bias="shared", freeze=["b1", "b2", "w3"], steps=50))
+    final, first = sol.training.final, sol.training.first.parameters
+    for p in frozen(sol.derivation):
+        assert final[p] == float(first[p])
+    assert any(final[p] != float(first[p]) for p in sol.network.parameters)
+
+
+def test_exact_multi_step_matches_the_float_path():
+    """Steps 2 … 4 run on compiled floats; redoing them exactly gives the same losses."""
+    from derive.values import evaluate
+
+    sol = solve(spec([2, 2, 1], ["tanh", "sigmoid"], "bce", y=[[0], [1]], steps=4, **TWO))
+    d, history = sol.derivation, sol.training.history
+    params = sol.training.first.parameters
+    exact = []
+    for _ in range(5):
+        step = evaluate(d, params)
+        exact.append(step.loss)
+        params = step.updated
+    assert len(history) == 5
+    for got, want in zip(history, exact):
+        assert abs(got - float(want)) <= 1e-12 * abs(float(want))
+    for p in d.network.parameters:
+        assert abs(sol.training.final[p] - float(step.parameters[p])) <= 1e-12
+
+
+def test_compiled_gradient_matches_the_exact_one():
+    sol = solve("softmax-233")
+    net, step = sol.network, sol.training.first
+    g = compile_gradient(sol.derivation)
+    p = [float(step.parameters[q]) for q in net.parameters]
+    e, grads = g(p, [float(v) for v in sol.spec.x[0]], [float(v) for v in sol.spec.y[0]])
+    assert abs(e - float(step.loss)) < 1e-14
+    for q, gq in zip(net.parameters, grads):
+        assert abs(gq - float(step.gradient[q])) < 1e-14
+
+
+# -- published numbers ------------------------------------------------------------------------
+
+def by_name(sol, values):
+    return {sol.network.names[p].plain: v for p, v in values.items()}
+
+
+def test_seed_1_numbers_exactly():
+    """hmkcode's 2-2-1 linear network: every number of the post, as exact decimals."""
+    sol = solve("linear-221")
+    first, after = sol.training.first, sol.training.after
+    R = lambda s: sp.Rational(Fraction(s))  # noqa: E731
+    o, E = sol.network.outputs[0], sol.network.loss
+    assert first.samples[0][o] == R("0.191")
+    assert first.samples[0][sol.derivation.adjoint[o]] == R("-0.809")          # Δ = prediction − actual
+    assert first.samples[0][sol.derivation.adjoint[sol.network.nets[-1][0]]] == R("-0.809")
+    assert first.loss == R("0.809") ** 2 / 2
+    updated = by_name(sol, first.updated)
+    assert [updated[f"w{i}"] for i in range(1, 7)] == [R(s) for s in
+                                                       "0.121326 0.226989 0.132135 0.0982025 0.1743825 0.169416".split()]
+    assert after.samples[0][o] == R("0.2557457808075")
+    assert sol.json()["new_outputs"] == [[0.2557457808075]]
+
+
+# Matt Mazur, "A Step by Step Backpropagation Example" (2015), as printed (rounded) in the post
+MAZUR = {"w5": "0.35891648", "w6": "0.408666186", "w7": "0.511301270", "w8": "0.561370121",
+         "w1": "0.149780716", "w2": "0.19956143", "w3": "0.24975114", "w4": "0.29950229"}
+
+
+def agrees(value, printed: str) -> bool:
+    """``value`` rounds to the printed decimal (half a unit of its last place)."""
+    places = len(printed.split(".")[1])
+    return abs(sp.Rational(Fraction(printed)) - value) <= sp.Rational(1, 2 * 10 ** places)
+
+
+def test_mazur_published_numbers():
+    sol = solve("sigmoid-222")
+    first = sol.training.first
+    o1, o2 = sol.network.outputs
+    assert agrees(first.samples[0][o1], "0.75136507")
+    assert agrees(first.samples[0][o2], "0.772928465")
+    assert agrees(first.loss, "0.298371109")
+    updated = by_name(sol, first.updated)
+    for name, printed in MAZUR.items():
+        assert agrees(updated[name], printed), name
+    assert updated["b1"] == sp.Rational(35, 100) and updated["b2"] == sp.Rational(60, 100)   # not trained
+
+
+def test_mazur_error_after_ten_thousand_steps():
+    """"After repeating this process 10,000 times … the error plummets to 0.0000351085": the error
+    at the start of the 10,000th step, i.e. after 9,999 updates (biases frozen as in the post)."""
+    raw = copy.deepcopy(dict(load("sigmoid-222").raw))
+    assert raw["train"]["freeze"] == ["b1", "b2"]
+    raw["train"]["steps"] = 10_000
+    sol = solve(raw)
+    history = sol.training.history
+    assert len(history) == 10_001
+    assert agrees(sp.Float(history[9999], 20), "0.0000351085")
+
+
+def test_decimals_are_exact():
+    """0.1 is 1/10 whether it comes from TOML, a Python float, a string or a fraction string."""
+    from derive import loads
+
+    toml = loads('[network]\nlayers = [1, 1]\n[data]\nx = [0.1]\ny = [0.3]\n[init]\nW1 = [[0.7]]\n'
+                 '[train]\nlearning_rate = 0.1\n')
+    as_dict = solve({"network": {"layers": [1, 1]}, "data": {"x": [0.1], "y": [0.3]}, "init": {"W1": [[0.7]]},
+                     "train": {"learning_rate": 0.1}}).spec
+    keywords = solve(layers=[1, 1], x=["1/10"], y=["0.3"], W1=[["7/10"]], learning_rate="1/10").spec
+    for s in (toml, as_dict, keywords):
+        assert s.x == ((sp.Rational(1, 10),),) and s.y == ((sp.Rational(3, 10),),)
+        assert s.weights == (((sp.Rational(7, 10),),),) and s.learning_rate == sp.Rational(1, 10)
+    # sigmoid(0.07) is irrational: kept to 60 digits, not rounded through a double
+    z = solve(as_dict).training.first.samples[0]
+    o = z[solve(as_dict).network.outputs[0]]
+    assert abs(o - 1 / (1 + sp.exp(-sp.Rational(7, 100)))) < sp.Float(10) ** -55
+
+
+def test_linear_network_values_stay_rational():
+    sol = solve(spec([2, 3, 2], "linear", "mse", y=[[0.1, 0.2], [0.3, 0.4]], **TWO))
+    step = sol.training.first
+    assert step.loss.is_Rational
+    assert all(v.is_Rational for v in step.gradient.values())
+    assert all(v.is_Rational for v in step.updated.values())
