@@ -643,7 +643,7 @@ def _layer_rows(b: _Builder) -> tuple[LayerRow, ...]:
     for l, name in enumerate(b.spec.activations):
         act = b.net.activation(l)
         if name == "softmax":
-            zi, zj, K = sp.Symbol("z_i"), sp.Symbol("z_j"), sp.Symbol("K")
+            zi, K = sp.Symbol("z_i"), b.spec.layers[l + 1]
             j = sp.Symbol("j", integer=True)
             formula = tex(sp.Eq(sp.Symbol("a_i"), sp.exp(zi) / sp.Sum(sp.exp(sp.Indexed("z", j)), (j, 1, K))))
             derivative = rf"\frac{{\partial a_i}}{{\partial z_j}} = {act.df_latex}"
