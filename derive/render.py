@@ -36,10 +36,10 @@ def template_dirs(template_dir: str | Path | None = None) -> list[Path]:
     """Where templates are looked up: the user's folder, the installed copy, the source checkout."""
     dirs = [Path(template_dir)] if template_dir is not None else []
     installed = resources.files("derive") / "templates"
-    if installed.is_dir():
-        dirs.append(Path(str(installed)))
     checkout = Path(__file__).resolve().parent.parent / "templates"
-    if checkout.is_dir() and checkout not in dirs:
+    if installed.is_dir():                  # a wheel: hatchling copied templates/ into the package
+        dirs.append(Path(str(installed)))
+    elif checkout.is_dir():                 # a source checkout (editable install)
         dirs.append(checkout)
     return dirs
 

@@ -303,3 +303,8 @@ def test_no_absolute_paths_or_timestamps_reach_a_document():
         for fmt in ("md", "tex"):
             text = rendered(name, fmt)
             assert str(ROOT) not in text and "/tmp/" not in text and "\\today" not in text
+
+
+def test_precision_out_of_range_is_a_user_error(capsys):
+    assert cli(["solve", "linear-221", "--precision", "0"]) == 1
+    assert capsys.readouterr().err == "derive: error: --precision 0: expected a whole number from 1 to 30\n"
