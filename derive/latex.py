@@ -56,6 +56,14 @@ class Printer(LatexPrinter):
         text = rf"{name}\left({self._print(e.args[0])}\right)"
         return text if exp is None else rf"{text}^{{{exp}}}"
 
+    def _print_Mul(self, e):
+        # an unevaluated product may carry a literal factor 1 (f' of a linear layer): never print "· 1"
+        ones = [a for a in e.args if a == 1]
+        if ones and len(e.args) > len(ones):
+            rest = [a for a in e.args if a != 1]
+            return self._print(rest[0] if len(rest) == 1 else sp.Mul(*rest, evaluate=False))
+        return super()._print_Mul(e)
+
     def _print_Sigmoid(self, e, exp=None):
         return self._call(r"\sigma", e, exp)
 

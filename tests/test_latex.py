@@ -125,3 +125,9 @@ def test_markdown_escape_neutralises_math_emphasis_html_tables_and_headings():
 
 def test_xml_escape():
     assert escape_xml("<a href='x'>&\"</a>") == "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+
+
+def test_a_literal_factor_one_in_an_unevaluated_product_is_not_printed():
+    with sp.evaluate(False):
+        expr = sp.Mul(w, sp.S.One, x)
+    assert tex(expr, NAMES) == r"w_{1} x_{1}"
