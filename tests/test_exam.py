@@ -243,7 +243,7 @@ def test_answers_hold_independently_for_every_example():
 
 @pytest.mark.parametrize("name", ["sigmoid-222", "tanh-231", "relu-231", "softmax-233", "linear-221"])
 def test_no_degenerate_variant_over_many_seeds(name):
-    exam = generate(load(name), variants=25, seed=2024, jobs=2)
+    exam = generate(load(name), variants=20, seed=2024, jobs=2)
     seen_specs, seen_answers = set(), set()
     for variant in exam.json():
         raw = variant["spec"]
