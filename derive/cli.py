@@ -116,3 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:           # an --out folder that cannot be made or written, a full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"derive: error: {where}cannot write: {exc.strerror or exc}", file=sys.stderr)
+        return 1

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Mapping
 
 from sympy import Expr, Symbol
+
+from .errors import SpecError
 
 if TYPE_CHECKING:
     from .api import Solution
@@ -25,11 +28,26 @@ def layout(solution: "Solution", values: Mapping[Symbol, Any]) -> dict[str, Any]
 
 
 def _float(value: Any) -> float:
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise _Overflow
+    return number
+
+
+class _Overflow(Exception):
+    """A value beyond double precision, which JSON cannot carry."""
 
 
 def to_json(solution: "Solution") -> dict[str, Any]:
     """The whole solution as plain JSON data; numbers are full-precision floats."""
+    try:
+        return _report(solution)
+    except _Overflow:
+        raise SpecError(solution.spec.source, "[init]", "values beyond double precision (about 1e308); expected "
+                                                        "smaller initial parameters, inputs or learning rate") from None
+
+
+def _report(solution: "Solution") -> dict[str, Any]:
     net, d, tr = solution.network, solution.derivation, solution.training
     first = tr.first
     names = d.names
@@ -40,7 +58,7 @@ def to_json(solution: "Solution") -> dict[str, Any]:
         "loss": _float(first.loss),
         "gradients": layout(solution, first.gradient),
         "updated": layout(solution, first.updated),
-        "history": list(tr.history),
+        "history": [_float(h) for h in tr.history],
         "parameters": layout(solution, first.parameters),
         "final": layout(solution, tr.final),
         "new_outputs": [[_float(env[o]) for o in net.outputs] for env in tr.after.samples],

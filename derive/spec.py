@@ -19,9 +19,16 @@ from .errors import SpecError
 BIASES = ("none", "neuron", "shared")
 STYLES = ("sequential", "indexed")
 CONVENTIONS = ("column", "row")
-MAX_PARAMETERS = 5000        # 32-32-32-10 (2,442) derives in seconds; far beyond, minutes
+MAX_PARAMETERS = 5000        # 32-32-32-10 (2,442) derives in about a second; far beyond, minutes
 MAX_SAMPLES = 1000
 MAX_STEPS = 1_000_000
+MAX_DEPTH = 50               # layers after the input layer
+# The exact first step costs about 0.2 ms per parameter and sample, later steps about 0.1-0.4 µs
+# per parameter, sample and step (the compiled float path): keep each under about ten seconds.
+MAX_EXACT_WORK = 50_000      # parameters × samples
+MAX_FLOAT_WORK = 50_000_000  # parameters × samples × steps
+LARGEST = 10 ** 12           # magnitude of any number in a spec
+SMALLEST_EXPONENT = -50      # 1e-50: a decimal exponent beyond this would be slow to make exact
 TABLES = {
     "network": {"layers", "activation", "bias", "loss", "slope", "convention"},
     "data": {"x", "y"},
@@ -80,24 +87,49 @@ def number(value: Any, source: str, field: str) -> Rational:
     try:
         if isinstance(value, int):
             frac = Fraction(value)
-        elif isinstance(value, Decimal):
-            frac = Fraction(value) if value.is_finite() else None
         elif isinstance(value, float):
             # a Python float stands for the decimal it prints as: 0.1 means 1/10
-            frac = Fraction(repr(value)) if value == value and abs(value) != float("inf") else None
+            frac = _decimal(Decimal(repr(value)))
+        elif isinstance(value, Decimal):
+            frac = _decimal(value)
         elif isinstance(value, Fraction):
             frac = value
         elif isinstance(value, Rational):
             frac = Fraction(int(value.p), int(value.q))
         elif isinstance(value, str) and len(value) <= 100:
-            frac = Fraction(value.strip())
+            text = value.strip()
+            frac = Fraction(text) if "/" in text else _decimal(Decimal(text))
         else:
             frac = None
+    except _OutOfRange:
+        frac = Fraction(2 * LARGEST)            # reported below
     except (ValueError, ZeroDivisionError, ArithmeticError):
         frac = None
     if frac is None:
         raise SpecError(source, field, f"expected a finite number (like 0.5 or \"1/3\"); got {_show(value)}")
+    if abs(frac) > LARGEST:
+        raise SpecError(source, field, f"expected 0 or a number between 1e-50 and 1e12 in magnitude; "
+                                       f"got {_show(value)}")
     return Rational(frac.numerator, frac.denominator)
+
+
+class _OutOfRange(Exception):
+    """A decimal too large to be a spec's number."""
+
+
+def _decimal(value: Decimal) -> Fraction | None:
+    """A finite decimal as a Fraction; None for nan and infinities.
+
+    Extreme exponents are refused before the fraction is formed: 1e-999999999 would take
+    minutes and gigabytes to expand.
+    """
+    if not value.is_finite():
+        return None
+    if value.is_zero():
+        return Fraction(0)
+    if not SMALLEST_EXPONENT <= value.adjusted() <= 12:
+        raise _OutOfRange
+    return Fraction(value)
 
 
 def _show(value: Any) -> str:
@@ -184,6 +216,9 @@ def _layers(net: Mapping[str, Any], source: str) -> tuple[int, ...]:
         raise SpecError(source, "[network].layers",
                         f"expected a list of at least two positive unit counts, input layer first, "
                         f"like [2, 2, 1]; got {_show(layers)}")
+    if len(layers) - 1 > MAX_DEPTH:
+        raise SpecError(source, "[network].layers", f"expected at most {MAX_DEPTH} layers after the input "
+                                                   f"layer; got {len(layers) - 1}")
     return tuple(layers)
 
 
@@ -198,7 +233,7 @@ def _activations(net: Mapping[str, Any], depth: int, source: str) -> tuple[str, 
         if name not in ACTIVATIONS:
             raise SpecError(source, field, f"expected one of {', '.join(ACTIVATIONS)}; got {_show(name)}")
         if name == "softmax" and i != depth - 1:
-            raise SpecError(source, field, f"softmax is only allowed on the output layer; "
+            raise SpecError(source, field, f"expected softmax on the output layer only; "
                                            f"layer {i + 1} of {depth} asks for it")
     return tuple(names)
 
@@ -310,13 +345,17 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
                for l in range(1, len(layers)))
     if size > MAX_PARAMETERS:
         raise SpecError(source, "[network].layers", f"expected at most {MAX_PARAMETERS} parameters so the "
-                                                   f"derivation finishes in reasonable time; {layers} has {size}")
+                                                   f"derivation finishes in reasonable time; {_show(layers)} has {size}")
     for key in ("x", "y"):
         if key not in data:
             raise SpecError(source, f"[data].{key}", "missing; expected one row per sample")
     x = _samples(data["x"], layers[0], source, "[data].x", None)
     if len(x) > MAX_SAMPLES:
         raise SpecError(source, "[data].x", f"expected at most {MAX_SAMPLES} samples; got {len(x)}")
+    if size * len(x) > MAX_EXACT_WORK:
+        raise SpecError(source, "[data].x", f"expected at most {MAX_EXACT_WORK // size} samples for a network "
+                                            f"of {size} parameters (the exact step would take too long); "
+                                            f"got {len(x)}")
     y = _samples(data["y"], layers[-1], source, "[data].y", len(x))
     _check_targets(loss, y, source)
     weights, biases = _parameters(init, layers, bias, convention, source)
@@ -325,6 +364,10 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
     if rate <= 0:
         raise SpecError(source, "[train].learning_rate", f"expected a positive number; got {rate}")
     steps = _int(train, "steps", 1, 1, MAX_STEPS, source, "[train].steps")
+    if size * len(x) * steps > MAX_FLOAT_WORK:
+        most = max(1, MAX_FLOAT_WORK // (size * len(x)))
+        raise SpecError(source, "[train].steps", f"expected at most {most} steps for {size} parameters and "
+                                                 f"{len(x)} samples (training would take too long); got {steps}")
     freeze = _freeze(train, layers, bias, style, convention, source)
     return Spec(source, raw.get("title", ""), raw.get("description", ""), layers, activations, slope, bias,
                 loss, convention, x, y, weights, biases, rate, steps, freeze, style, raw)
@@ -332,7 +375,7 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
 
 def _check_targets(loss: str, y: Matrix, source: str) -> None:
     if loss in ("bce", "cross_entropy") and any(not 0 <= v <= 1 for row in y for v in row):
-        raise SpecError(source, "[data].y", f"{loss} expects targets between 0 and 1")
+        raise SpecError(source, "[data].y", f"expected targets between 0 and 1 for {loss}")
 
 
 # -- sources ------------------------------------------------------------------------------
@@ -354,15 +397,19 @@ def loads(text: str, source: str = "<string>") -> Spec:
 
 def load(spec: str | Path) -> Spec:
     """Load a spec from a TOML file path or a built-in example's name."""
-    path = Path(spec)
+    path, name = Path(spec), _printable(str(spec))
     if path.is_file():
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise SpecError(str(spec), "", f"cannot be read: {exc.__class__.__name__}") from None
-        return loads(text, str(spec))
-    name = str(spec)
-    if name in example_names():
-        text = (resources.files("derive") / "examples" / f"{name}.toml").read_text(encoding="utf-8")
+            raise SpecError(name, "", f"cannot be read: {exc.__class__.__name__}") from None
         return loads(text, name)
+    if str(spec) in example_names():
+        text = (resources.files("derive") / "examples" / f"{spec}.toml").read_text(encoding="utf-8")
+        return loads(text, str(spec))
     raise SpecError(name, "", "no such file or built-in example (derive examples lists them)")
+
+
+def _printable(text: str) -> str:
+    """A file name as one line: control characters escaped, so an error message stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -1,0 +1,271 @@
+"""The command line: the JSON contract, one-line errors with exit status 1, usage errors, determinism,
+and an installed (non-editable) copy that carries its examples and templates."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+import venv
+import zipfile
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from derive import example_names, load
+from derive.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "derive", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def solve_json(name: str, capsys) -> dict:
+    assert main(["solve", name, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+# -- the JSON contract ----------------------------------------------------------------------------
+
+def shapes(spec) -> dict:
+    """The contract's shape of every parameter: W as [j][k] (in × out in the row convention)."""
+    out = {}
+    for l in range(1, len(spec.layers)):
+        rows, cols = spec.layers[l], spec.layers[l - 1]
+        out[f"W{l}"] = (cols, rows) if spec.convention == "row" else (rows, cols)
+        if spec.bias == "neuron":
+            out[f"b{l}"] = rows
+        elif spec.bias == "shared":
+            out[f"b{l}"] = None                      # a number
+    return out
+
+
+def check_shape(value, shape):
+    if shape is None:
+        assert isinstance(value, float)
+    elif isinstance(shape, int):
+        assert isinstance(value, list) and len(value) == shape and all(isinstance(v, float) for v in value)
+    else:
+        assert isinstance(value, list) and len(value) == shape[0]
+        assert all(isinstance(r, list) and len(r) == shape[1] and all(isinstance(v, float) for v in r)
+                   for r in value)
+
+
+def as_float(value) -> float:
+    return float(Fraction(str(value)))
+
+
+@pytest.mark.parametrize("name", example_names())
+def test_json_contract(name, capsys):
+    out = solve_json(name, capsys)
+    spec = load(name)
+    raw = tomllib.loads((ROOT / "derive" / "examples" / f"{name}.toml").read_text(encoding="utf-8"))
+    assert {"outputs", "loss", "gradients", "updated", "history"} <= out.keys()
+    N, J = spec.samples, spec.layers[-1]
+    assert len(out["outputs"]) == N and all(len(row) == J for row in out["outputs"])
+    assert isinstance(out["loss"], float)
+    expected = shapes(spec)
+    for key in ("gradients", "updated", "parameters"):
+        assert out[key].keys() == expected.keys(), key
+        for param, shape in expected.items():
+            check_shape(out[key][param], shape)
+    # "indexed like the spec": the initial parameters come back exactly where the TOML put them
+    for param, given in raw["init"].items():
+        if param != "seed":
+            assert out["parameters"][param] == json.loads(json.dumps(given, default=as_float)), param
+    # the history: the loss before step 1, then after each step
+    assert len(out["history"]) == spec.steps + 1
+    assert out["history"][0] == out["loss"] and out["history"][1] == out["new_loss"]
+    # a step moves each parameter by −η·gradient (frozen ones stay), in the contract's layout
+    rate = float(spec.learning_rate)
+    flat = lambda v: v if isinstance(v, list) and v and isinstance(v[0], list) else [v if isinstance(v, list) else [v]]  # noqa: E731
+    for param in expected:
+        for p0, g, p1 in zip(sum(flat(out["parameters"][param]), []), sum(flat(out["gradients"][param]), []),
+                             sum(flat(out["updated"][param]), [])):
+            assert p1 == pytest.approx(p0, abs=0) or p1 == pytest.approx(p0 - rate * g, rel=1e-12, abs=1e-15)
+
+
+def test_json_of_seed_1(capsys):
+    out = solve_json("linear-221", capsys)
+    assert out["outputs"] == [[0.191]]
+    assert out["loss"] == 0.3272405                 # ½ · 0.809²
+    assert out["updated"] == {"W1": [[0.121326, 0.226989], [0.132135, 0.0982025]], "W2": [[0.1743825, 0.169416]]}
+    assert out["new_outputs"] == [[0.2557457808075]]
+
+
+def test_shared_bias_is_a_number_and_row_layout_is_in_by_out(capsys):
+    mazur = solve_json("sigmoid-222", capsys)
+    assert mazur["parameters"]["b1"] == 0.35 and mazur["updated"]["b2"] == 0.6      # frozen
+    rows = solve_json("sigmoid-rows-mse", capsys)
+    assert [len(rows["gradients"]["W1"]), len(rows["gradients"]["W1"][0])] == [2, 3]
+    assert [len(rows["gradients"]["W2"]), len(rows["gradients"]["W2"][0])] == [3, 1]
+
+
+def test_out_writes_the_same_json(tmp_path, capsys):
+    stdout = solve_json("tanh-231", capsys)
+    assert main(["solve", "tanh-231", "--format", "json", "--out", str(tmp_path)]) == 0
+    written = tmp_path / "tanh-231.json"
+    assert json.loads(written.read_text(encoding="utf-8")) == stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tanh-231.json"]      # no temporary left over
+
+
+def test_spec_file_from_the_command_line(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[network]\nlayers = [1, 1]\nactivation = "linear"\n[data]\nx = [2]\ny = [1]\n'
+                    '[init]\nW1 = [[0.25]]\n', encoding="utf-8")
+    done = run("solve", str(path), "--format", "json", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    out = json.loads((tmp_path / "out" / "mine.json").read_text(encoding="utf-8"))
+    # E = ½(0.5 − 1)² = 1/8; ∂E/∂w = (o − y)·x = −1; w' = 0.25 + 0.1 = 0.35
+    assert out["loss"] == 0.125 and out["gradients"]["W1"] == [[-1.0]] and out["updated"]["W1"] == [[0.35]]
+
+
+def test_examples_command(capsys):
+    assert main(["examples"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == example_names()
+    assert all(line.split("\t")[1] for line in lines)
+
+
+# -- determinism ------------------------------------------------------------------------------
+
+def test_same_spec_gives_byte_identical_json(tmp_path):
+    outs = []
+    for seed in ("0", "12345"):
+        done = run("solve", "softmax-233", "--format", "json", env={"PYTHONHASHSEED": seed})
+        assert done.returncode == 0
+        outs.append(done.stdout)
+    assert outs[0] == outs[1]
+    for folder in ("a", "b"):
+        assert main(["solve", "sigmoid-451-batch", "--format", "json", "--out", str(tmp_path / folder)]) == 0
+    assert (tmp_path / "a" / "sigmoid-451-batch.json").read_bytes() == \
+        (tmp_path / "b" / "sigmoid-451-batch.json").read_bytes()
+
+
+# -- bad input --------------------------------------------------------------------------------
+# (file text, the field the message names); each must give exit 1 and one line on stderr
+
+GOOD = '[network]\nlayers = [2, 2, 1]\nactivation = "sigmoid"\nloss = "half_sse"\nbias = "neuron"\n' \
+       '[data]\nx = [[1, 2]]\ny = [[0.5]]\n'
+
+BAD_FILES = {
+    "malformed": ('[network]\nlayers = [2, 2\n', "not valid TOML"),
+    "unknown activation": (GOOD.replace('"sigmoid"', '"sigmod"'), "[network].activation"),
+    "unknown loss": (GOOD.replace('"half_sse"', '"hinge"'), "[network].loss"),
+    "softmax hidden": (GOOD.replace('"sigmoid"', '["softmax", "sigmoid"]'), "[network].activation"),
+    "wrong shape": (GOOD + "[init]\nW1 = [[1, 2, 3], [4, 5, 6]]\n", "[init].W1"),
+    "wrong bias shape": (GOOD + "[init]\nb2 = [1, 2]\n", "[init].b2"),
+    "missing target": (GOOD.replace("y = [[0.5]]\n", ""), "[data].y"),
+    "non-numeric": (GOOD.replace("[[1, 2]]", '[[1, "abc"]]'), "[data].x[0][1]"),
+    "nan": (GOOD.replace("[[1, 2]]", "[[1, nan]]"), "[data].x[0][1]"),
+    "inf": (GOOD.replace("[[1, 2]]", "[[1, inf]]"), "[data].x[0][1]"),
+    "boolean": (GOOD.replace("[[0.5]]", "[[true]]"), "[data].y[0][0]"),
+    "huge exponent": (GOOD.replace("[[1, 2]]", "[[1, 1e999999999]]"), "[data].x[0][1]"),
+    "empty layer": (GOOD.replace("[2, 2, 1]", "[2, 0, 1]"), "[network].layers"),
+    "unknown freeze": (GOOD + '[train]\nfreeze = ["w7"]\n', "[train].freeze"),
+    "too large": (GOOD.replace("[2, 2, 1]", "[80, 80, 1]").replace("[[1, 2]]", "[[1]]"), "[network].layers"),
+    "unknown key": (GOOD + "[train]\nsteps = 2\nepochs = 3\n", "[train].epochs"),
+    "unknown table": (GOOD + "[optimizer]\nname = 'adam'\n", "optimizer"),
+    "sample count": (GOOD.replace("y = [[0.5]]", "y = [[0.5], [0.2]]"), "[data].y"),
+    "diverges": (GOOD.replace('"sigmoid"', '"linear"') + "[init]\nseed = 1\n[train]\nlearning_rate = 1000\n"
+                 "steps = 50\n", "[train].learning_rate"),
+}
+
+
+def check_one_line(stderr: str, path: Path, field: str):
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(f"derive: error: {path}: "), stderr
+    assert field in lines[0] and "expected" in lines[0] or "not valid TOML" in lines[0], stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("case", BAD_FILES, ids=list(BAD_FILES))
+def test_bad_input_in_process(case, tmp_path, capsys):
+    text, field = BAD_FILES[case]
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["solve", str(path), "--format", "json", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    check_one_line(captured.err, path, field)
+    assert captured.out == ""
+    assert not out.exists() or list(out.iterdir()) == []        # nothing half-written
+
+
+@pytest.mark.parametrize("case", BAD_FILES, ids=list(BAD_FILES))
+def test_bad_input_as_a_process(case, tmp_path):
+    text, field = BAD_FILES[case]
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    done = run("solve", str(path), "--format", "json", "--out", str(out))
+    assert done.returncode == 1
+    check_one_line(done.stderr, path, field)
+    assert done.stdout == ""
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_missing_spec_and_unwritable_out(tmp_path, capsys):
+    assert main(["solve", "no-such-net", "--format", "json"]) == 1
+    assert capsys.readouterr().err == "derive: error: no-such-net: no such file or built-in example " \
+                                      "(derive examples lists them)\n"
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="utf-8")
+    assert main(["solve", "linear-221", "--format", "json", "--out", str(blocker / "sub")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("derive: error: ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [
+    [], ["solve"], ["frobnicate"], ["solve", "linear-221", "--format", "docx"],
+    ["solve", "linear-221", "--precision", "abc"], ["solve", "linear-221", "--bogus"], ["examples", "extra"],
+])
+def test_usage_errors_exit_2(args):
+    done = run(*args)
+    assert done.returncode == 2
+    assert "usage:" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- packaging -------------------------------------------------------------------------------
+
+def test_installed_wheel_carries_examples_and_templates(tmp_path):
+    """Build the wheel (not an editable install), install it into a fresh environment, and run the
+    installed ``derive`` from a folder far from the source checkout."""
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"),
+                            str(ROOT)], capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr
+    wheel, = (tmp_path / "dist").glob("derive-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {f"derive/examples/{n}.toml" for n in example_names()} <= set(names)
+    assert {f"derive/templates/{p.name}" for p in (ROOT / "templates").glob("*.j2")} <= set(names)
+    entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert "derive = derive.cli:main" in entry
+
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q",
+                              str(wheel)], capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    where = subprocess.run([str(python), "-c", "import derive; print(derive.__file__)"], cwd=elsewhere,
+                           capture_output=True, text=True, env=clean, timeout=300)
+    assert Path(where.stdout.strip()).is_relative_to(env_dir), where.stdout     # the copy, not the checkout
+    derive = env_dir / "bin" / "derive"
+    listed = subprocess.run([str(derive), "examples"], cwd=elsewhere, capture_output=True, text=True, env=clean,
+                            timeout=300)
+    assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == example_names()
+    for fmt in ("json", "md"):
+        done = subprocess.run([str(derive), "solve", "linear-221", "--format", fmt], cwd=elsewhere,
+                              capture_output=True, text=True, env=clean, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert "0.191" in done.stdout
