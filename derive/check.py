@@ -42,10 +42,10 @@ from weakref import WeakKeyDictionary
 import mpmath
 import sympy as sp
 from sympy import Expr, Symbol
-from sympy.printing.str import StrPrinter
 
 from .activations import ACTIVATIONS, LOSSES, ReLU, Sigmoid, Softplus
 from .errors import ClaimError
+from .latex import PlainPrinter
 from .parse import (Lhs, NameRef, Rhs, SampleSum, parse_lhs, parse_rhs, split_claim,
                     tokenize)
 from .values import frozen, initial_parameters
@@ -261,43 +261,6 @@ def _places(decimals: int) -> str:
     return {0: "a whole number", 1: "1 decimal"}.get(decimals, f"{decimals} decimals")
 
 
-# -- printing in the claim syntax ------------------------------------------------------------
-
-class _Plain(StrPrinter):
-    """Expressions in the syntax a claim uses, so an expected answer can be pasted back."""
-
-    def __init__(self, names: dict[Symbol, str]):
-        super().__init__()
-        self.names = names
-
-    def _print_Symbol(self, expr):
-        return self.names.get(expr, expr.name)
-
-    def _print_Sigmoid(self, expr):
-        return f"sigmoid({self._print(expr.args[0])})"
-
-    def _print_ReLU(self, expr):
-        return f"relu({self._print(expr.args[0])})"
-
-    def _print_Softplus(self, expr):
-        return f"softplus({self._print(expr.args[0])})"
-
-    def _print_Heaviside(self, expr):
-        return f"relu'({self._print(expr.args[0])})"
-
-    def _print_SampleSum(self, expr):
-        return f"sum({self._print(expr.args[0])})"
-
-    def _print_Exp1(self, expr):
-        return "exp(1)"
-
-    def _print_Pow(self, expr, rational=False):
-        base, exp = expr.args
-        if exp.is_Integer and exp % 2 == 0 and base.could_extract_minus_sign():
-            expr = sp.Pow(-base, exp, evaluate=False)
-        return super()._print_Pow(expr, rational)
-
-
 # -- the network as the checker sees it --------------------------------------------------------
 
 @dataclass
@@ -341,7 +304,7 @@ class Model:
                                           else f"dE/d{self.plain[v]}")
         self.index_of: dict[Symbol, tuple[Symbol, int]] = {}
         self.entries = self._entries()
-        self.printer = _Plain(self.display)
+        self.printer = PlainPrinter(self.display)
         self.per_sample = frozenset(net.inputs + net.targets + tuple(forward) + (net.loss,)
                                     + tuple(d.adjoint[v] for v in forward)
                                     + tuple(self.after[s] for s in forward + [net.loss])) if self.N > 1 else frozenset()
@@ -1504,7 +1467,7 @@ def explain_quantity(m: Model, q: Quantity) -> str:
         for s in expr.free_symbols:
             v = _MP.re(get(s))
             values[s] = f"({_fmt(v, 6)})" if v < 0 else _fmt(v, 6)
-        return _Plain({**m.display, **values}).doprint(expr)
+        return PlainPrinter({**m.display, **values}).doprint(expr)
 
     if q.kind in ("gradient", "adjoint"):
         v = q.target

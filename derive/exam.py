@@ -12,11 +12,11 @@ from typing import Any, Callable, Iterable, Sequence
 
 import sympy as sp
 from sympy import Expr, Symbol
-from sympy.printing.str import StrPrinter
 
 from .api import Solution
 from .backprop import Edge
 from .errors import ExamError, SpecError
+from .latex import plain as plain_formula
 from .spec import Spec
 from .values import exact
 from .variants import Ask, ExamConfig, build_spec, config, degenerate, draw, variant_seed
@@ -157,24 +157,9 @@ def significant(value: Expr, decimals: int, digits: int = 2) -> bool:
 
 # -- plain-text formulas in the claim syntax of `derive check` -----------------------------------
 
-class _Plain(StrPrinter):
-    """Formulas as a student would type them: ``sigmoid(z_h1)``, ``(o - y)*h1``."""
-
-    def _print_Sigmoid(self, e):
-        return f"sigmoid({self._print(e.args[0])})"
-
-    def _print_ReLU(self, e):
-        return f"relu({self._print(e.args[0])})"
-
-    def _print_Softplus(self, e):
-        return f"softplus({self._print(e.args[0])})"
-
-    def _print_Heaviside(self, e):
-        return f"relu'({self._print(e.args[0])})"          # ReLU's derivative, 0 at 0 like Heaviside(z, 0)
-
-
 def formula_text(expr: Expr) -> str:
-    return _Plain().doprint(expr)
+    """A formula as a student would type it: ``sigmoid(z_h1)``, ``(o - y)*h1``."""
+    return plain_formula(expr)
 
 
 def typeable(expr: Expr) -> bool:

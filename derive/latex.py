@@ -11,6 +11,7 @@ import sympy as sp
 from sympy import Basic, Expr
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.str import StrPrinter
 
 from .activations import Sigmoid  # noqa: F401  (used by the doctests)
 
@@ -138,6 +139,56 @@ def tex(expr: Basic, names: Mapping[Basic, str] | None = None, *, numbers: bool 
 
 
 _printers: dict[tuple[bool, bool], Printer] = {}     # building a printer costs more than printing
+
+
+# -- plain text ----------------------------------------------------------------------------
+
+class PlainPrinter(StrPrinter):
+    """Formulas in the claim syntax of `derive check`, so an expected answer can be pasted back.
+
+    ``names`` maps symbols to their plain text (or to numbers); others print by their own name.
+
+    >>> z, o, y = sp.symbols("z_h1 o y")
+    >>> PlainPrinter().doprint(Sigmoid(z) * (o - y))
+    '(o - y)*sigmoid(z_h1)'
+    """
+
+    def __init__(self, names: Mapping[Basic, str] | None = None):
+        super().__init__()
+        self.names = dict(names or {})
+
+    def _print_Symbol(self, e):
+        return self.names.get(e, e.name)
+
+    def _print_Sigmoid(self, e):
+        return f"sigmoid({self._print(e.args[0])})"
+
+    def _print_ReLU(self, e):
+        return f"relu({self._print(e.args[0])})"
+
+    def _print_Softplus(self, e):
+        return f"softplus({self._print(e.args[0])})"
+
+    def _print_Heaviside(self, e):
+        return f"relu'({self._print(e.args[0])})"          # ReLU's derivative, 0 at 0 like Heaviside(z, 0)
+
+    def _print_SampleSum(self, e):
+        return f"sum({self._print(e.args[0])})"            # derive.parse.SampleSum: a sum over the samples
+
+    def _print_Exp1(self, e):
+        return "exp(1)"                                     # the claim syntax has exp, not the constant E
+
+    def _print_Pow(self, e, rational=False):
+        # (o - y)**2, not (-o + y)**2: an even power of a negated base is the same power
+        base, exp = e.args
+        if exp.is_Integer and exp % 2 == 0 and base.could_extract_minus_sign():
+            e = sp.Pow(-base, exp, evaluate=False)
+        return super()._print_Pow(e, rational)
+
+
+def plain(expr: Basic, names: Mapping[Basic, str] | None = None) -> str:
+    """``expr`` as plain text in the claim syntax of `derive check`: ``sigmoid(z_h1)``, ``(o - y)*h1``."""
+    return PlainPrinter(names).doprint(expr)
 
 
 # -- numbers -------------------------------------------------------------------------------
