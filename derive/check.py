@@ -1521,14 +1521,13 @@ def latex_explanation(solution, q: Quantity, precision: int = 6) -> str | None:
     """
     if q.kind not in ("gradient", "adjoint"):
         return None
-    from .document import _Builder
+    from .document import chain_equation
     from .render import environment
 
-    builder = _Builder(solution, precision)
     samples = solution.training.first.samples
     chosen = range(len(samples)) if q.sample is None else [q.sample]
     template = environment("md").from_string('{% import "macros.md.j2" as m %}{{ m.equation(eq) }}')
-    return "\n\n".join(template.render(eq=builder.chain_equation(q.target, set(), samples[n], n + 1))
+    return "\n\n".join(template.render(eq=chain_equation(solution, q.target, n + 1, precision))
                         for n in chosen)
 
 

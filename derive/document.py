@@ -1003,6 +1003,13 @@ def build(solution: "Solution", precision: int = DEFAULT_PRECISION) -> Document:
     )
 
 
+def chain_equation(solution: "Solution", v: Symbol, n: int, precision: int = DEFAULT_PRECISION) -> Equation:
+    """The chain-rule equation of ∂E/∂v for sample ``n`` (from 1) of the first step, as the worked solution shows it:
+    the chain of partials, their expressions, their numbers, the value."""
+    samples = solution.training.first.samples
+    return _Builder(solution, precision).chain_equation(v, set(), samples[n - 1], n)
+
+
 def rounding_policy(precision: int) -> str:
     return (f"Every quantity is computed exactly (as a fraction) or, where exponentials enter, with "
             f"60 significant digits, and only rounded for display: to {precision} significant digits, "
