@@ -1,0 +1,208 @@
+"""Speed of the engine, printed as one Markdown table: ``python -m tests.benchmark``.
+
+Each benchmark is a function that returns rows; add one with the ``@benchmark`` decorator (rendering
+a solution, grading claims, …). ``--only WORD`` runs the benchmarks whose name contains WORD.
+Times are the best of a few runs of wall-clock time on this machine, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import sympy as sp
+from sympy.core.cache import clear_cache
+
+from derive import solve
+from derive.backprop import derive
+from derive.network import build
+
+
+@dataclass
+class Row:
+    benchmark: str
+    network: str
+    parameters: int | str
+    seconds: float
+    target: str = ""
+    result: str = ""
+
+
+BENCHMARKS: list[Callable[[], list[Row]]] = []
+
+
+def benchmark(fn: Callable[[], list[Row]]) -> Callable[[], list[Row]]:
+    """Register a benchmark: a function returning table rows."""
+    BENCHMARKS.append(fn)
+    return fn
+
+
+def best(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
+    """The shortest wall-clock time of ``repeat`` runs, each with SymPy's cache emptied, and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        clear_cache()
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def sigmoid_net(layers: list[int], samples: int = 1, steps: int = 1) -> dict:
+    """A sigmoid network with per-unit biases, half_sse, random initial values from seed 1."""
+    x = [[round(0.1 * ((i + n) % 7) - 0.3, 1) for i in range(layers[0])] for n in range(samples)]
+    y = [[round(0.1 * ((j + n) % 9), 1) for j in range(layers[-1])] for n in range(samples)]
+    return {"network": {"layers": layers, "activation": "sigmoid", "bias": "neuron", "loss": "half_sse"},
+            "data": {"x": x, "y": y}, "init": {"seed": 1}, "train": {"learning_rate": 0.5, "steps": steps}}
+
+
+def to_toml(raw: dict) -> str:
+    """A spec dict of tables of numbers, strings and lists as TOML text."""
+    lines = []
+    for table, values in raw.items():
+        lines.append(f"[{table}]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def solve_json(raw: dict) -> str:
+    """What ``derive solve --format json`` does, in-process: derive, evaluate, serialise."""
+    return json.dumps(solve(raw).json(), indent=2) + "\n"
+
+
+def solve_process(raw: dict) -> str:
+    """``python -m derive solve FILE --format json`` as a separate process (includes imports)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "net.toml"
+        path.write_text(to_toml(raw), encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "derive", "solve", str(path), "--format", "json"],
+                              capture_output=True, text=True, check=True)
+        return done.stdout
+
+
+def size(raw: dict) -> int:
+    return len(solve(raw).network.parameters)
+
+
+def shape(raw: dict) -> str:
+    return "-".join(map(str, raw["network"]["layers"]))
+
+
+# -- the benchmarks ------------------------------------------------------------------------------
+
+@benchmark
+def naive_4881() -> list[Row]:
+    """derive against sympy.diff of the whole loss written out in the parameters (inputs as numbers)."""
+    raw = sigmoid_net([4, 8, 8, 1])
+    n = size(raw)
+    fast, _ = best(lambda: solve_json(raw))
+    process, _ = best(lambda: solve_process(raw))
+    spec = solve(raw).spec
+    symbolic, _ = best(lambda: derive(build(spec)))
+
+    sol = solve(raw)
+    net, values = sol.network, sol.training.first.parameters
+
+    def naive(evaluate: bool):
+        env = {**dict(zip(net.inputs, sol.spec.x[0])), **dict(zip(net.targets, sol.spec.y[0]))}
+        for v in net.order:                                # E as one expression in the parameters
+            env[v] = net.definitions[v].xreplace(env)
+        E = env[net.loss]
+        grads = [sp.diff(E, p) for p in net.parameters]
+        return [g.xreplace(values).evalf(60) for g in grads] if evaluate else grads
+
+    diff_only, _ = best(lambda: naive(False), repeat=1)
+    diff_eval, numbers = best(lambda: naive(True), repeat=1)
+    exact = [sol.training.first.gradient[p] for p in net.parameters]
+    agree = all(abs(a - b) < 1e-40 for a, b in zip(numbers, exact))
+    return [
+        Row("derive solve --format json (in-process)", shape(raw), n, fast, "≥ 20× faster than naive",
+            f"{diff_eval / fast:.0f}× faster than naive diff + values"),
+        Row("derive solve --format json (new process)", shape(raw), n, process, "",
+            f"{diff_eval / process:.0f}× faster than naive diff + values, imports included"),
+        Row("derive: the symbolic derivation alone (build + derive)", shape(raw), n, symbolic, "",
+            f"{diff_only / symbolic:.0f}× faster than naive diff alone"),
+        Row("naive: sympy.diff of the expanded loss, every parameter", shape(raw), n, diff_only, "",
+            "symbolic derivatives only, no numbers"),
+        Row("naive: … and each evaluated at the parameters (60 digits)", shape(raw), n, diff_eval, "",
+            "same gradients as derive" if agree else "DIFFERENT gradients"),
+    ]
+
+
+@benchmark
+def large_32_32_32_10() -> list[Row]:
+    raw = sigmoid_net([32, 32, 32, 10])
+    n = size(raw)
+    fast, _ = best(lambda: solve_json(raw), repeat=2)
+    process, _ = best(lambda: solve_process(raw), repeat=2)
+    return [Row("derive solve --format json (in-process)", shape(raw), n, fast, "< 10 s",
+                "met" if fast < 10 else "MISSED"),
+            Row("derive solve --format json (new process)", shape(raw), n, process, "< 10 s",
+                "met" if process < 10 else "MISSED")]
+
+
+@benchmark
+def linear_growth() -> list[Row]:
+    """Time per parameter stays about constant as the network grows."""
+    rows = []
+    for layers in ([8, 8, 8, 10], [16, 16, 16, 10], [24, 24, 24, 10], [32, 32, 32, 10], [16] * 9 + [10]):
+        raw = sigmoid_net(layers)
+        n = size(raw)
+        seconds, _ = best(lambda: solve_json(raw), repeat=2)
+        rows.append(Row("growth: solve --format json", shape(raw), n, seconds, "about linear",
+                        f"{seconds / n * 1e3:.2f} ms per parameter"))
+    return rows
+
+
+@benchmark
+def training_10000_steps() -> list[Row]:
+    """Mazur's 2-2-2 network, 10,000 steps: the first step exact, the rest on the compiled float path."""
+    raw = {"network": {"layers": [2, 2, 2], "activation": "sigmoid", "bias": "shared", "loss": "half_sse"},
+           "data": {"x": [[0.05, 0.10]], "y": [[0.01, 0.99]]},
+           "init": {"W1": [[0.15, 0.20], [0.25, 0.30]], "b1": 0.35, "W2": [[0.40, 0.45], [0.50, 0.55]], "b2": 0.60},
+           "train": {"learning_rate": 0.5, "steps": 10_000, "freeze": ["b1", "b2"]}}
+    seconds, sol = best(lambda: solve(raw).training)
+    return [Row("10,000 training steps (solve + train)", "2-2-2", 10, seconds, "a few seconds",
+                f"error at the start of step 10,000: {sol.history[9999]:.10f} (Mazur: 0.0000351085)")]
+
+
+@benchmark
+def batch_training() -> list[Row]:
+    raw = sigmoid_net([4, 8, 8, 1], samples=20, steps=1000)
+    seconds, _ = best(lambda: solve(raw).training, repeat=1)
+    return [Row("1,000 training steps, batch of 20", shape(raw), size(raw), seconds, "",
+                f"{seconds / 1000 * 1e3:.2f} ms per step")]
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+def table(rows: list[Row]) -> str:
+    head = "| benchmark | network | parameters | time | target | result |\n| --- | --- | ---: | ---: | --- | --- |\n"
+    return head + "".join(f"| {r.benchmark} | {r.network} | {r.parameters} | {r.seconds:.3f} s | {r.target} | "
+                          f"{r.result} |\n" for r in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmark", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", metavar="WORD", help="run only the benchmarks whose name contains WORD")
+    args = parser.parse_args(argv)
+    rows: list[Row] = []
+    for fn in BENCHMARKS:
+        if args.only is None or args.only in fn.__name__:
+            rows += fn()
+    cpu = os.cpu_count()
+    print(table(rows), end="")
+    print(f"\nPython {sys.version.split()[0]}, SymPy {sp.__version__}, {cpu} CPUs; best of a few runs.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
