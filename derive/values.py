@@ -106,7 +106,7 @@ def train(d: Derivation) -> Training:
     params = [float(after.parameters[p]) for p in d.network.parameters]
     steps = d.network.spec.steps
     if steps > 1:
-        losses, params = descend(d, params, steps - 1)
+        losses, params = descend(d, params, steps - 1, done=1)
         history += losses[1:]
     return Training(first, after, tuple(history), dict(zip(d.network.parameters, params)))
 
@@ -169,8 +169,11 @@ def compile_gradient(d: Derivation) -> Callable[[Sequence[float], Sequence[float
     return namespace["gradient"]
 
 
-def descend(d: Derivation, params: list[float], steps: int) -> tuple[list[float], list[float]]:
-    """Run ``steps`` gradient-descent steps from ``params``; the loss before and after each."""
+def descend(d: Derivation, params: list[float], steps: int, done: int = 0) -> tuple[list[float], list[float]]:
+    """Run ``steps`` gradient-descent steps from ``params``; the loss before and after each.
+
+    ``done`` counts the steps already taken to reach ``params``, for the error message.
+    """
     net, spec = d.network, d.network.spec
     gradient = compile_gradient(d)
     rate = float(spec.learning_rate)
@@ -193,6 +196,7 @@ def descend(d: Derivation, params: list[float], steps: int) -> tuple[list[float]
                     params[i] -= rate * total[i]
     except (OverflowError, ValueError, ZeroDivisionError):
         raise SpecError(spec.source, "[train].learning_rate",
-                        f"training diverged at step {len(losses) + 1}; expected a smaller learning rate "
-                        f"or fewer steps") from None
+                        f"after step {done + len(losses)} the loss is no longer a finite double (the steps "
+                        f"diverged or an output saturated); expected a smaller learning rate or fewer "
+                        f"steps") from None
     return losses, params
