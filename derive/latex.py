@@ -36,6 +36,7 @@ class Printer(LatexPrinter):
     def __init__(self, names: Mapping[Basic, str] | None = None, *, numbers: bool = False,
                  keep_order: bool = False):
         names = dict(names or {})
+        self._keep_order, self._top = keep_order, None
         # undefined functions (f′, diag) are named like symbols: by their class
         self._functions = {k: v for k, v in names.items() if isinstance(k, type)}
         super().__init__({
@@ -56,6 +57,27 @@ class Printer(LatexPrinter):
     def _call(self, name: str, e: Expr, exp: str | None) -> str:
         text = rf"{name}\left({self._print(e.args[0])}\right)"
         return text if exp is None else rf"{text}^{{{exp}}}"
+
+    def doprint(self, expr):
+        self._top = expr
+        return super().doprint(expr)
+
+    def _print_Add(self, e, order=None):
+        if not self._keep_order or e is self._top:
+            return super()._print_Add(e, order)
+        # keep_order is for products (∂E/∂a_L first, a_{k−1} last) and for the sum a caller built
+        # (the formula itself: Σ_j over the outputs, w·x + b); a sum inside reads best in the usual
+        # order, subtracted terms last: a_L − y, k + 1, L − 1 (not −y + a_L, 1 + k, −1 + L)
+        terms = sorted(e.as_ordered_terms(), key=lambda t: t.could_extract_minus_sign())
+        text = ""
+        for i, term in enumerate(terms):
+            if i and term.could_extract_minus_sign():
+                text, term = text + " - ", -term
+            elif i:
+                text += " + "
+            term_tex = self._print(term)
+            text += rf"\left({term_tex}\right)" if self._needs_add_brackets(term) else term_tex
+        return text
 
     def _print_Mul(self, e):
         # an unevaluated product may carry a literal factor 1 (f' of a linear layer): never print "· 1"
@@ -120,8 +142,9 @@ class Printer(LatexPrinter):
         return rf"{base}^{{\mathsf{{T}}}}"
 
     def _print_HadamardProduct(self, e):
-        return r" \odot ".join(self.parenthesize(a, PRECEDENCE["Mul"], strict=True)
-                               for a in e.args)
+        # a matrix product or sum inside ⊙ is bracketed: (W^T Δ) ⊙ σ′(Z), never W^T Δ ⊙ σ′(Z)
+        return r" \odot ".join(rf"\left({self._print(a)}\right)" if isinstance(a, (sp.MatMul, sp.MatAdd))
+                               else self.parenthesize(a, PRECEDENCE["Mul"], strict=True) for a in e.args)
 
 
 def tex(expr: Basic, names: Mapping[Basic, str] | None = None, *, numbers: bool = False,

@@ -48,7 +48,35 @@ def test_matrix_symbols_transpose_and_hadamard():
     d = sp.MatrixSymbol("d2", 1, 1)
     names = {W: "W^{(2)}", D: r"\sigma'\left(Z^{(1)}\right)", d: r"\Delta^{(2)}"}
     expr = sp.HadamardProduct(W.T * d, D)
-    assert tex(expr, names) == r"\left(W^{(2)}\right)^{\mathsf{T}} \Delta^{(2)} \odot \sigma'\left(Z^{(1)}\right)"
+    # the matrix product is bracketed inside ⊙: (Wᵀ Δ) ⊙ σ′(Z), as in Nielsen's (BP2)
+    assert tex(expr, names) == (r"\left(\left(W^{(2)}\right)^{\mathsf{T}} \Delta^{(2)}\right) \odot "
+                                r"\sigma'\left(Z^{(1)}\right)")
+
+
+def test_hadamard_brackets_a_matrix_sum_but_not_a_symbol():
+    A, Y, D = (sp.MatrixSymbol(n, 2, 3) for n in ("A2", "Y", "D2"))
+    names = {A: "A^{(2)}", Y: "Y", D: r"\sigma'\left(Z^{(2)}\right)"}
+    expr = sp.HadamardProduct(sp.MatAdd(A, -Y, evaluate=False), D, evaluate=False)
+    assert tex(expr, names) == r"\left(A^{(2)} - Y\right) \odot \sigma'\left(Z^{(2)}\right)"
+    assert tex(sp.HadamardProduct(A, D), names) == r"A^{(2)} \odot \sigma'\left(Z^{(2)}\right)"
+
+
+def test_hadamard_power_of_a_superscripted_matrix_braces_its_base():
+    # A^{(2)}^{∘−1} is a double superscript, which LaTeX rejects (the bce and cross-entropy matrix forms)
+    A = sp.MatrixSymbol("A2", 2, 3)
+    assert tex(sp.HadamardPower(A, -1), {A: "A^{(2)}"}) == r"\left(A^{(2)}\right)^{\circ\, -1}"
+    X = sp.MatrixSymbol("X", 2, 3)
+    assert tex(sp.HadamardPower(X, 2), {X: "X"}) == r"X^{\circ\, 2}"
+
+
+def test_keep_order_keeps_products_but_prints_inner_sums_as_usual():
+    a, w, delta = sp.IndexedBase("a"), sp.IndexedBase("w"), sp.IndexedBase("delta")
+    y, k, L, i = sp.symbols("y k L i")
+    names = {a.label: "a", w.label: "w", delta.label: r"\delta"}
+    # the product in reading order; a_L − y, k + 1 and L − 1 as one writes them by hand
+    expr = sp.Mul(a[L] - y, w[k + 1], delta[k + 1], a[k - 1], evaluate=False)
+    assert tex(expr, names, keep_order=True) == r"\left({a}_{L} - y\right) {w}_{k + 1} {\delta}_{k + 1} {a}_{k - 1}"
+    assert tex(sp.Product(w[i + 1], (i, k, L - 1)), names, keep_order=True) == r"\prod_{i=k}^{L - 1} {w}_{i + 1}"
 
 
 def test_derivative_prints_as_a_partial_fraction():
