@@ -186,13 +186,14 @@ def check_one_line(stderr: str, path: Path, field: str):
     assert "Traceback" not in stderr
 
 
+@pytest.mark.parametrize("fmt", ["json", "md"])
 @pytest.mark.parametrize("case", BAD_FILES, ids=list(BAD_FILES))
-def test_bad_input_in_process(case, tmp_path, capsys):
+def test_bad_input_in_process(case, fmt, tmp_path, capsys):
     text, field = BAD_FILES[case]
     path = tmp_path / "bad.toml"
     path.write_text(text, encoding="utf-8")
     out = tmp_path / "out"
-    assert main(["solve", str(path), "--format", "json", "--out", str(out)]) == 1
+    assert main(["solve", str(path), "--format", fmt, "--out", str(out)]) == 1
     captured = capsys.readouterr()
     check_one_line(captured.err, path, field)
     assert captured.out == ""
