@@ -133,7 +133,7 @@ class Loss:
     """
 
     name: str
-    scale: Callable[[int, int], Rational]
+    scale: Callable[[Expr, Expr], Expr]         # exact for whole numbers; also takes a symbolic N
     term: Callable[[Expr, Expr], Expr]
     scale_latex: Callable[[int, int], str]      # the constant as printed in the general formula
     term_latex: str                             # the summand in y and o
@@ -146,13 +146,13 @@ LOSSES: dict[str, Loss] = {
              lambda n, j: r"\frac{1}{2}", "(y_{nj} - o_{nj})^2"),
         Loss("sse", lambda n, j: sp.S.One, lambda o, y: (y - o) ** 2,
              lambda n, j: "", "(y_{nj} - o_{nj})^2"),
-        Loss("mse", lambda n, j: Rational(1, n * j), lambda o, y: (y - o) ** 2,
+        Loss("mse", lambda n, j: sp.S.One / (n * j), lambda o, y: (y - o) ** 2,
              lambda n, j: r"\frac{1}{N J}", "(y_{nj} - o_{nj})^2"),
-        Loss("quadratic", lambda n, j: Rational(1, 2 * n), lambda o, y: (y - o) ** 2,
+        Loss("quadratic", lambda n, j: sp.S.One / (2 * n), lambda o, y: (y - o) ** 2,
              lambda n, j: r"\frac{1}{2N}", "(y_{nj} - o_{nj})^2"),
-        Loss("bce", lambda n, j: -Rational(1, n * j), lambda o, y: y * sp.log(o) + (1 - y) * sp.log(1 - o),
+        Loss("bce", lambda n, j: -sp.S.One / (n * j), lambda o, y: y * sp.log(o) + (1 - y) * sp.log(1 - o),
              lambda n, j: r"-\frac{1}{N J}", r"\left[y_{nj} \ln o_{nj} + (1 - y_{nj}) \ln(1 - o_{nj})\right]"),
-        Loss("cross_entropy", lambda n, j: -Rational(1, n), lambda o, y: y * sp.log(o),
+        Loss("cross_entropy", lambda n, j: -sp.S.One / n, lambda o, y: y * sp.log(o),
              lambda n, j: r"-\frac{1}{N}", r"y_{nj} \ln o_{nj}"),
     )
 }

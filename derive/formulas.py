@@ -10,7 +10,7 @@ from sympy import Basic, Expr, HadamardPower, HadamardProduct, ImmutableMatrix, 
 from sympy.matrices.expressions import MatrixExpr, Transpose
 from sympy.matrices.expressions.diagonal import DiagMatrix
 
-from .activations import ACTIVATIONS, LOSSES, Loss, softmax
+from .activations import ACTIVATIONS, LOSSES, softmax
 from .backprop import Derivation
 from .network import Network
 from .notation import Name
@@ -560,7 +560,7 @@ def general_formula(activation: str | None = None, loss: str | None = None,
         dE: Expr = sp.Derivative(E, a[L])
     else:
         rule = LOSSES[loss]
-        dE = sp.factor_terms(sp.cancel(sp.diff(_scale(rule, N) * rule.term(a[L], y), a[L])))
+        dE = sp.factor_terms(sp.cancel(sp.diff(rule.scale(N, 1) * rule.term(a[L], y), a[L])))
     dw, db = sp.Derivative(E, w[k]), sp.Derivative(E, b[k])
     recursion = (
         Equation(delta[L], _ordered(dE, slope(output, L)), "δ of the output layer"),
@@ -607,19 +607,6 @@ def general_formula(activation: str | None = None, loss: str | None = None,
 def _ordered(*factors: Expr) -> Expr:
     """A product kept in reading order (∂E/∂a_L first, a_{k−1} last) for printing with order="none"."""
     return sp.Mul(*factors, evaluate=False)
-
-
-def _scale(rule: Loss, N: Symbol) -> Expr:
-    """The loss's constant with N symbolic; every contract loss has c or c/N for one output."""
-    try:
-        return rule.scale(N, 1)
-    except TypeError:       # the registry builds Rationals, which need whole numbers
-        c1, c2 = rule.scale(1, 1), rule.scale(2, 1)
-        if c1 == c2:
-            return c1
-        if c2 != c1 / 2:
-            raise AssertionError(f"the scale of {rule.name} is not c or c/N") from None
-        return c1 / N
 
 
 def _to_matrices(expr: Expr, layers: Sequence[int], names: dict[Basic, Name]) -> MatrixExpr:
