@@ -3,6 +3,7 @@ and an installed (non-editable) copy that carries its examples and templates."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -239,8 +240,10 @@ def test_usage_errors_exit_2(args):
 def test_installed_wheel_carries_examples_and_templates(tmp_path):
     """Build the wheel (not an editable install), install it into a fresh environment, and run the
     installed ``derive`` from a folder far from the source checkout."""
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"),
-                            str(ROOT)], capture_output=True, text=True, timeout=600)
+    # with hatchling at hand the build needs no network; otherwise pip fetches it in an isolated build
+    offline = ["--no-build-isolation"] if importlib.util.find_spec("hatchling") else []
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", *offline,
+                            "-w", str(tmp_path / "dist"), str(ROOT)], capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr
     wheel, = (tmp_path / "dist").glob("derive-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
