@@ -1,6 +1,6 @@
 """`derive check`: decide whether a student's claims hold and diagnose a wrong one like a tutor.
 
-A claim is ``LHS = RHS`` (see derive/parse.py for the syntax). The left side names a quantity of
+A claim is ``LHS = RHS`` (see derive/claims.py for the syntax). The left side names a quantity of
 the derivation; the right side is a number or an expression.
 
 - A number holds when it equals the true value for the spec's data and initial parameters to
@@ -46,7 +46,7 @@ from sympy import Expr, Symbol
 from .activations import ACTIVATIONS, LOSSES, ReLU, Sigmoid, Softplus
 from .errors import ClaimError
 from .latex import PlainPrinter
-from .parse import (Lhs, NameRef, Rhs, SampleSum, parse_lhs, parse_rhs, split_claim,
+from .claims import (Lhs, NameRef, Rhs, SampleSum, parse_lhs, parse_rhs, split_claim,
                     tokenize)
 from .values import frozen, initial_parameters
 

@@ -196,7 +196,7 @@ class PlainPrinter(StrPrinter):
         return f"relu'({self._print(e.args[0])})"          # ReLU's derivative, 0 at 0 like Heaviside(z, 0)
 
     def _print_SampleSum(self, e):
-        return f"sum({self._print(e.args[0])})"            # derive.parse.SampleSum: a sum over the samples
+        return f"sum({self._print(e.args[0])})"            # derive.claims.SampleSum: a sum over the samples
 
     def _print_Exp1(self, e):
         return "exp(1)"                                     # the claim syntax has exp, not the constant E

@@ -15,7 +15,7 @@ from derive import solve
 from derive.activations import ReLU, Sigmoid
 from derive.check import check_claim
 from derive.errors import ClaimError
-from derive.parse import NameRef, SampleSum, parse_expression, tokenize
+from derive.claims import NameRef, SampleSum, parse_expression, tokenize
 
 HERE = Path(__file__).parent
 
