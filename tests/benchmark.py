@@ -182,6 +182,52 @@ def batch_training() -> list[Row]:
                 f"{seconds / 1000 * 1e3:.2f} ms per step")]
 
 
+@benchmark
+def render_markdown_4881() -> list[Row]:
+    """The full Markdown worked solution of a 4-8-8-1 network, derivation and verification included."""
+    from derive.render import render_solution
+
+    raw = sigmoid_net([4, 8, 8, 1])
+    seconds, text = best(lambda: render_solution(solve(raw), "md"), repeat=2)
+    return [Row("derive solve --format md (in-process)", shape(raw), size(raw), seconds, "a few seconds",
+                f"{len(text):,} characters")]
+
+
+@benchmark
+def grade_a_class() -> list[Row]:
+    """200 students × 10 claims (numbers and formulas, right and wrong) on the 2-2-2 network."""
+    from derive.check import benchmark_grading
+
+    from derive.check import check_claims
+
+    solution = solve("sigmoid-222")
+    claims = ([f"dE/dw{i} = 0.05" for i in range(1, 9)] + [f"w{i}' = 0.3" for i in range(1, 9)]
+              + ["o1 = 0.75", "o2 = 0.77", "h1 = 0.59", "h2 = 0.6", "E = 0.3",
+                 "dE/dw5 = (o1 - y1)*o1*(1 - o1)*h1", "dE/dw6 = (o1 - y1)*h2", "dE/do1 = o1 - y1",
+                 "delta_o1 = (o1 - y1)*o1*(1 - o1)", "dE/dw1 = (o1 - y1)*w5*x1", "h1 = sigmoid(z_h1)",
+                 "z_h1 = w1*x1 + w2*x2 + b1", "o2 = sigmoid(w7*h1 + w8*h2 + b2)",
+                 "dE/db2 = (o1 - y1)*o1*(1 - o1) + (o2 - y2)*o2*(1 - o2)"])
+    check_claims(solution, claims[:1])                  # start-up: the model and its random points
+    thirty, verdicts = best(lambda: check_claims(solution, claims), repeat=3)
+    timing = benchmark_grading(students=200, per_student=10, spec="sigmoid-222")
+    return [Row(f"derive check: {len(verdicts)} claims", "2-2-2", 10, thirty, "well under a second",
+                f"{sum(v.holds for v in verdicts)} hold, after start-up"),
+            Row("derive check: 200 students × 10 claims", "2-2-2", 10, timing["grading_seconds"], "practical",
+                f"{timing['claims'] / timing['grading_seconds']:.0f} claims per second")]
+
+
+@benchmark
+def exam_50_variants() -> list[Row]:
+    """50 variants of the 2-2-2 exercise, every file (sheets, keys with worked solutions, Moodle, JSON)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "derive", "exam", "sigmoid-222", "--variants", "50", "--seed", "1",
+                   "--out", str(Path(tmp) / "exam")]
+        seconds, _ = best(lambda: subprocess.run(command, check=True, capture_output=True), repeat=1)
+        files = len(list((Path(tmp) / "exam").iterdir()))
+    return [Row("derive exam --variants 50 (new process, both cores)", "2-2-2", 10, seconds,
+                "well under a minute", f"{files} files")]
+
+
 # -- the table -----------------------------------------------------------------------------------
 
 def table(rows: list[Row]) -> str:
