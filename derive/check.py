@@ -549,7 +549,7 @@ class Model:
 
     def per_sample_truth(self, q: Quantity) -> Expr:
         """The true expression for one sample (one sample's part of a batch sum)."""
-        net, d = self.net, self.d
+        net = self.net
         if q.kind in ("gradient", "adjoint"):
             return self._chain_sum(q.target)
         if q.kind in ("forward", "loss"):
@@ -673,7 +673,7 @@ class Model:
         return sp.Add(*terms) if changed else None
 
     def _chain_candidates(self, q: Quantity, chains) -> Iterable[Candidate]:
-        net, spec = self.net, self.spec
+        spec = self.spec
         name = self.plain
         roles = [role for chain in chains for role, _ in chain]
         loss_factors = [f for chain in chains for role, f in chain if role[0] == "loss"]
@@ -881,7 +881,7 @@ class Model:
             return
         if act_name == "sigmoid":
             yield Candidate("wrong_sigmoid",
-                            f"the sigmoid is 1/(1 + exp(-z)), not exp(z)/(1 + exp(-z))", sp.exp(z) / (1 + sp.exp(-z)))
+                            "the sigmoid is 1/(1 + exp(-z)), not exp(z)/(1 + exp(-z))", sp.exp(z) / (1 + sp.exp(-z)))
             yield Candidate("wrong_sigmoid", "the sigmoid has a minus sign in the exponent: 1/(1 + exp(-z))",
                             1 / (1 + sp.exp(z)))
         for other in ("linear", "sigmoid", "tanh", "relu"):

@@ -676,7 +676,6 @@ def _diagram(b: _Builder) -> Diagram:
         for l in range(spec.depth):
             nodes.append(Node(f"bias{l}", "1", "1", "bias", l + 0.35, top + 1.0))
     for l in range(spec.depth):
-        below = layers[l]
         for j, row in enumerate(net.weights[l]):
             for k, w in enumerate(row):
                 position = 0.25      # near the source, where edges to different targets fan out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Mapping
 
-from sympy import Expr, Symbol
+from sympy import Symbol
 
 from .errors import SpecError
 

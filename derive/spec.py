@@ -222,15 +222,14 @@ def _layers(net: Mapping[str, Any], source: str) -> tuple[int, ...]:
     return tuple(layers)
 
 
-def _activations(net: Mapping[str, Any], depth: int, source: str) -> tuple[str, ...]:
-    value = net.get("activation", "sigmoid")
+def activation_names(value: Any, depth: int, source: str, field: str = "[network].activation") -> tuple[str, ...]:
+    """One activation name for every layer, or a list of ``depth`` names; softmax only last."""
     names = [value] * depth if isinstance(value, str) else value
-    field = "[network].activation"
     if not isinstance(names, list) or len(names) != depth:
         raise SpecError(source, field, f"expected one name or a list of {depth} names, one per "
                                        f"non-input layer; got {_show(value)}")
     for i, name in enumerate(names):
-        if name not in ACTIVATIONS:
+        if not isinstance(name, str) or name not in ACTIVATIONS:
             raise SpecError(source, field, f"expected one of {', '.join(ACTIVATIONS)}; got {_show(name)}")
         if name == "softmax" and i != depth - 1:
             raise SpecError(source, field, f"expected softmax on the output layer only; "
@@ -238,16 +237,15 @@ def _activations(net: Mapping[str, Any], depth: int, source: str) -> tuple[str, 
     return tuple(names)
 
 
-def _check_loss(loss: str, output: str, source: str) -> None:
-    field = "[network].loss"
+def loss_problem(loss: str, output: str) -> str | None:
+    """Why ``loss`` cannot follow an ``output`` activation, or None when the pair is allowed."""
     if output == "softmax" and loss != "cross_entropy":
-        raise SpecError(source, field, f"expected cross_entropy with a softmax output; got {loss!r}")
+        return f"expected cross_entropy with a softmax output; got {loss!r}"
     if loss == "bce" and output != "sigmoid":
-        raise SpecError(source, field, f"bce needs outputs in (0, 1): expected a sigmoid output layer; "
-                                       f"got {output!r}")
+        return f"bce needs outputs in (0, 1): expected a sigmoid output layer; got {output!r}"
     if loss == "cross_entropy" and output not in ("softmax", "sigmoid"):
-        raise SpecError(source, field, f"cross_entropy needs outputs in (0, 1): expected a softmax "
-                                       f"output layer; got {output!r}")
+        return f"cross_entropy needs outputs in (0, 1): expected a softmax output layer; got {output!r}"
+    return None
 
 
 def _draw(rng: random.Random) -> Rational:
@@ -333,9 +331,10 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
     notation = _table(raw, "notation", source)
 
     layers = _layers(net, source)
-    activations = _activations(net, len(layers) - 1, source)
+    activations = activation_names(net.get("activation", "sigmoid"), len(layers) - 1, source)
     loss = _choice(net, "loss", tuple(LOSSES), "half_sse", source, "[network].loss")
-    _check_loss(loss, activations[-1], source)
+    if loss_problem(loss, activations[-1]):
+        raise SpecError(source, "[network].loss", loss_problem(loss, activations[-1]))
     bias = _choice(net, "bias", BIASES, "none", source, "[network].bias")
     convention = _choice(net, "convention", CONVENTIONS, "column", source, "[network].convention")
     slope = number(net.get("slope", Rational(1, 100)), source, "[network].slope")

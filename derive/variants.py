@@ -11,9 +11,9 @@ from typing import Any, Mapping, Sequence
 
 from sympy import Rational
 
-from .activations import ACTIVATIONS, LOSSES
+from .activations import LOSSES
 from .errors import SpecError
-from .spec import Spec, number, parse
+from .spec import Spec, activation_names, loss_problem, number, parse
 
 KINDS = ("forward", "loss", "gradient", "formula", "update", "shape", "choice")
 MAX_VALUES = 100_000                 # values a range may expand to
@@ -181,16 +181,7 @@ def _activation_options(value: Any, spec: Spec, source: str) -> tuple[tuple[str,
     options = value if isinstance(value, list) else [value]
     out = []
     for option in options:
-        names = [option] * spec.depth if isinstance(option, str) else option
-        if not isinstance(names, list) or len(names) != spec.depth or not all(isinstance(n, str) for n in names):
-            raise SpecError(source, field, f"expected names, or lists of {spec.depth} names (one per non-input "
-                                           f"layer); got {option!r}"[:200])
-        for name in names:
-            if name not in ACTIVATIONS:
-                raise SpecError(source, field, f"expected one of {', '.join(ACTIVATIONS)}; got {name!r}"[:200])
-        if "softmax" in names[:-1]:
-            raise SpecError(source, field, "softmax is only allowed on the output layer")
-        out.append(tuple(names))
+        out.append(activation_names(option, spec.depth, source, field))
     return tuple(dict.fromkeys(out))
 
 
@@ -205,14 +196,7 @@ def _loss_options(value: Any, spec: Spec, source: str) -> tuple[str, ...]:
 
 
 def _allowed(spec: Spec, activations: tuple[str, ...], loss: str) -> bool:
-    output = activations[-1]
-    if output == "softmax":
-        return loss == "cross_entropy"
-    if loss == "bce":
-        return output == "sigmoid"
-    if loss == "cross_entropy":
-        return output == "sigmoid"
-    return True
+    return loss_problem(loss, activations[-1]) is None
 
 
 def _questions(value: Any, spec: Spec, source: str) -> tuple[Ask, ...]:
