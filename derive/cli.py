@@ -12,7 +12,9 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .api import solve
+from .check import register as register_check
 from .errors import DeriveError
+from .exam import register as register_exam
 from .spec import example_names, load
 
 
@@ -92,16 +94,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-# Other stages add their sub-commands here (check, exam): each is a function of the subparsers.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
-
-from .exam import register as _exam  # noqa: E402  (exam imports nothing from here)
-
-COMMANDS.append(_exam)
-
-from .check import register as _check  # noqa: E402  (check imports nothing from here)
-
-COMMANDS.append(_check)
+# The later stages' sub-commands, in the order `derive --help` lists them.
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_check, register_exam]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
