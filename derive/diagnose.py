@@ -1,0 +1,663 @@
+"""The catalogue of typical mistakes: wrong answers built from the true chain, and the sentence naming one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+from fractions import Fraction
+from itertools import product
+from typing import Callable, Iterable
+from weakref import WeakKeyDictionary
+
+import sympy as sp
+from sympy import Expr, Symbol
+
+from . import quantities
+from .activations import ACTIVATIONS, Sigmoid
+from .claims import NameRef, SampleSum
+from .quantities import (_MP, Point, Quantity, _Undefined, _all_close, _close, _fmt, _loose, _mpf, _places,
+                         _rounded, _values)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One typical wrong answer: a short key, the reason in words, and its expression."""
+
+    key: str
+    reason: str
+    expr: Expr
+
+
+class Model(quantities.Model):
+    """A quantities.Model that also knows the typical wrong answers for each of its quantities."""
+
+    def __init__(self, solution):
+        super().__init__(solution)
+        self._candidates: dict[tuple, list[Candidate]] = {}
+
+    # -- the family of typical wrong answers ------------------------------------------------------
+    def candidates(self, q: Quantity, summed: bool) -> list[Candidate]:
+        """Typical wrong answers for q, most telling first; batch sums when ``summed``."""
+        key = (q.kind, q.target, summed)
+        if key not in self._candidates:
+            self._candidates[key] = list(self._make_candidates(q, summed))
+        return self._candidates[key]
+
+    def _make_candidates(self, q: Quantity, summed: bool) -> Iterable[Candidate]:
+        wrap = (lambda e: SampleSum(e)) if summed else (lambda e: e)
+        if q.kind == "update":
+            yield from self._update_candidates(q)
+        elif q.kind in ("gradient", "adjoint"):
+            chains = self.chains(q.target)
+            if chains is not None:
+                for c in self._chain_candidates(q, chains):
+                    yield Candidate(c.key, c.reason, wrap(c.expr))
+        elif q.kind == "forward":
+            for c in self._forward_candidates(q.target):
+                yield Candidate(c.key, c.reason, wrap(c.expr))
+        elif q.kind == "loss":
+            for c in self._forward_candidates(self.net.loss):
+                yield Candidate(c.key, c.reason, wrap(c.expr))
+        yield from self._others(q)
+
+    def _mutate(self, chains, change: Callable[[tuple, Expr], Expr | None]) -> Expr | None:
+        """The sum over chains with some factors changed; None when nothing changed."""
+        changed = False
+        terms = []
+        for chain in chains:
+            factors = []
+            for role, f in chain:
+                new = change(role, f)
+                if new is not None and new != f:
+                    changed = True
+                    factors.append(new)
+                else:
+                    factors.append(f)
+            terms.append(sp.Mul(*factors))
+        return sp.Add(*terms) if changed else None
+
+    def _chain_candidates(self, q: Quantity, chains) -> Iterable[Candidate]:
+        spec = self.spec
+        name = self.plain
+        roles = [role for chain in chains for role, _ in chain]
+        loss_factors = [f for chain in chains for role, f in chain if role[0] == "loss"]
+        if loss_factors:
+            f = loss_factors[0]
+            o = next(role[1] for role in roles if role[0] == "loss")
+            expr = self._mutate(chains, lambda r, f: sp.S.One if r[0] == "loss" else None)
+            if expr is not None:
+                yield Candidate("missing_loss_derivative",
+                                f"the factor dE/d{name[o]} = {self.show(sp.factor_terms(f))} that comes from the loss "
+                                f"is missing", expr)
+        for l in reversed(range(spec.depth)):
+            units = sorted({role[2] for role in roles if role[0] == "act" and role[1] == l})
+            if not units:
+                continue
+            yield from self._activation_candidates(chains, l, units)
+        yield from self._input_candidates(chains, roles)
+        yield from self._weight_candidates(chains, roles)
+        if len(chains) > 1:
+            yield from self._path_candidates(q, chains)
+
+    def _activation_candidates(self, chains, l: int, units: list[int]) -> Iterable[Candidate]:
+        net = self.net
+        act_name = self.spec.activations[l]
+        act = net.activation(l)
+        z0, a0 = net.nets[l][units[0]], net.activations[l][units[0]]
+        who = " and ".join(self.plain[net.activations[l][j]] for j in units)
+        df = act.df(z0, a0)
+        what = f"{act_name}'({self.plain[z0]})"
+        what += "" if self.show(df) == what else f" = {self.show(df)}"
+        in_layer = lambda r: r[0] == "act" and r[1] == l           # noqa: E731
+        zs, acts = net.nets[l], net.activations[l]
+
+        def unit_df(r, f, make):
+            return make(zs[r[2]], acts[r[2]]) if in_layer(r) else None
+
+        if act_name != "linear":
+            expr = self._mutate(chains, lambda r, f: sp.S.One if in_layer(r) else None)
+            if expr is not None:
+                yield Candidate("missing_activation_derivative",
+                                f"the factor {what} from the activation of {who} is missing", expr)
+        if act_name == "softmax":
+            expr = self._mutate(chains, lambda r, f: sp.S.Zero if in_layer(r) and r[2] != r[3] else None)
+            if expr is not None:
+                yield Candidate("softmax_diagonal",
+                                "the softmax couples its outputs: each o_i depends on every net input, "
+                                "d(o_i)/d(z_j) = o_i*(1 - o_j) for i = j and -o_i*o_j otherwise, and you kept only the "
+                                "terms with i = j", expr)
+            return
+        for other in ("sigmoid", "tanh", "relu"):
+            if other == act_name:
+                continue
+            odf = ACTIVATIONS[other].df
+            expr = self._mutate(chains, lambda r, f: unit_df(r, f, odf))
+            if act_name == "linear":
+                reason = (f"{who} is linear (its derivative is 1), but you multiplied by the derivative of {other}, "
+                          f"{self.show(odf(z0, a0))}")
+            else:
+                reason = (f"you used the derivative of {other}, {self.show(odf(z0, a0))}, but {who} uses {act_name}, "
+                          f"so the factor is {what}")
+            if expr is not None:
+                yield Candidate("wrong_activation_derivative", reason, expr)
+        if act_name in ("sigmoid", "tanh", "softplus"):
+            expr = self._mutate(chains, lambda r, f: acts[r[2]] if in_layer(r) else None)
+            yield Candidate("activation_instead_of_derivative",
+                            f"you multiplied by the activation {self.plain[a0]} itself instead of its derivative "
+                            f"{what}", expr)
+            expr = self._mutate(chains, lambda r, f: unit_df(r, f, lambda z, a: act.df(a, act.f(a))))
+            yield Candidate("derivative_at_output",
+                            f"the derivative is taken at the net input {self.plain[z0]}, not at the output "
+                            f"{self.plain[a0]}: {what}, not {act_name}'({self.plain[a0]})", expr)
+            expr = self._mutate(chains, lambda r, f: unit_df(r, f, lambda z, a: act.df(z, z)))
+            yield Candidate("derivative_at_net_input",
+                            f"{self.show(df)} is written with the output {self.plain[a0]}, not the net input "
+                            f"{self.plain[z0]} (you wrote {self.show(act.df(z0, z0))})", expr)
+
+    def _input_candidates(self, chains, roles) -> Iterable[Candidate]:
+        net, name = self.net, self.plain
+        seen = set()
+        for role in roles:
+            if role[0] != "input" or role in seen:
+                continue
+            seen.add(role)
+            _, l, j, k = role
+            w = net.weights[l][j][k]
+            true = net.layer_input(l)[k]
+            layers = [net.inputs] + [net.activations[m] for m in range(self.spec.depth)]
+            same = lambda r: r == role                                 # noqa: E731
+            for m, units in enumerate(layers):
+                if m == l or k >= len(units):
+                    continue
+                alt = units[k]
+                if m == 0:
+                    reason = (f"the input to layer {l + 1} is {name[true]} (what {name[w]} multiplies), not the "
+                              f"network input {name[alt]}")
+                else:
+                    reason = f"{name[w]} multiplies {name[true]}, the input of layer {l + 1}, not {name[alt]}"
+                yield Candidate("wrong_input", reason,
+                                self._mutate(chains, lambda r, f: alt if same(r) else None))
+            own = net.activations[l][j]
+            yield Candidate("wrong_input",
+                            f"d{name[net.nets[l][j]]}/d{name[w]} is the input {name[true]} that {name[w]} multiplies, "
+                            f"not the unit's own output {name[own]}",
+                            self._mutate(chains, lambda r, f: own if same(r) else None))
+            for k2, alt in enumerate(net.layer_input(l)):
+                if k2 != k:
+                    yield Candidate("wrong_input",
+                                    f"{name[w]} multiplies {name[true]}, not {name[alt]}",
+                                    self._mutate(chains, lambda r, f: alt if same(r) else None))
+
+    def _weight_candidates(self, chains, roles) -> Iterable[Candidate]:
+        net, name = self.net, self.plain
+        weights = list(dict.fromkeys(r for r in roles if r[0] == "weight"))
+        for l in sorted({r[1] for r in weights}, reverse=True):
+            W = net.weights[l]
+            here = [r for r in weights if r[1] == l]
+            if all(k < len(W) and j < len(W[k]) for _, _, j, k in here):
+                _, _, j, k = next((r for r in here if r[2] != r[3]), here[0])
+                src, dst = net.layer_input(l)[k], net.activations[l][j]
+                expr = self._mutate(chains, lambda r, f: W[r[3]][r[2]] if r[0] == "weight" and r[1] == l else None)
+                if expr is not None:
+                    yield Candidate("transposed_index",
+                                    f"the weight indices are transposed: {name[src]} feeds {name[dst]} through "
+                                    f"{name[W[j][k]]}, not {name[W[k][j]]}", expr)
+        count = 0
+        for role in weights:
+            _, l, j, k = role
+            W = net.weights[l]
+            src, dst = net.layer_input(l)[k], net.activations[l][j]
+            for j2, row in enumerate(W):
+                for k2, w2 in enumerate(row):
+                    if (j2, k2) == (j, k) or count >= 40:
+                        continue
+                    count += 1
+                    yield Candidate("wrong_weight",
+                                    f"{name[src]} feeds {name[dst]} through {name[W[j][k]]}, not {name[w2]}",
+                                    self._mutate(chains, lambda r, f, w2=w2, role=role: w2 if r == role else None))
+
+    def _path_candidates(self, q: Quantity, chains) -> Iterable[Candidate]:
+        # a path is the sequence of units it passes; a softmax layer's outputs all belong to one unit's path
+        def path(chain) -> tuple:
+            return tuple((r[1], r[3]) for r, _ in chain if r[0] == "act")
+        groups: dict[tuple, list] = {}
+        for chain in chains:
+            groups.setdefault(path(chain), []).append(chain)
+        if len(groups) < 2:
+            return
+        keys = list(groups)
+        common = set.intersection(*(set(k) for k in keys))
+        softmax = {l for l, name in enumerate(self.spec.activations) if name == "softmax"}
+
+        def unit(l: int, i: int) -> str:
+            return self.plain[self.net.nets[l][i] if l in softmax else self.net.activations[l][i]]
+        names = [" and ".join(unit(l, i) for l, i in sorted(set(k) - common, key=lambda u: (-u[0], u[1])))
+                 or "another unit" for k in keys]
+        total = len(keys)
+        what = q.label.split("[")[0]
+
+        def total_of(selected) -> Expr:
+            return sp.Add(*(sp.Mul(*(f for _, f in c)) for k in selected for c in groups[k]))
+        for i, k in enumerate(keys):
+            yield Candidate("missing_path",
+                            f"{what} sums over {total} paths (one through each of {', '.join(names)}); the path "
+                            f"through {names[i]} is missing", total_of([k2 for k2 in keys if k2 != k]))
+        if total > 2:
+            for i, k in enumerate(keys):
+                yield Candidate("missing_path", f"only the path through {names[i]} is counted, but {what} sums over "
+                                                f"all {total} paths", total_of([k]))
+
+    def _forward_candidates(self, s: Symbol) -> Iterable[Candidate]:
+        net, name = self.net, self.plain
+        definition = net.definitions[s]
+        if s == net.loss:
+            outputs = net.outputs
+            if len(outputs) > 1:
+                rule = self.loss_rule
+                scale = rule.scale(self.N, self.J)
+                for j, (o, y) in enumerate(zip(outputs, net.targets)):
+                    rest = sp.Add(*(rule.term(o2, y2) for o2, y2 in zip(outputs, net.targets) if o2 != o))
+                    yield Candidate("missing_term",
+                                    f"the loss sums over all {len(outputs)} outputs; the term of {name[o]} is missing",
+                                    scale * rest)
+            return
+        kind, l, j = self.unit[s]
+        if kind == "z":
+            inputs = net.layer_input(l)
+            for b in net.biases[l][j:j + 1]:
+                yield Candidate("missing_bias", f"{name[s]} includes the bias {name[b]}", definition.xreplace({b: 0}))
+            W = net.weights[l]
+            if all(j < len(W[k]) for k in range(len(inputs)) if k < len(W)) and len(inputs) <= len(W):
+                swap = {W[j][k]: W[k][j] for k in range(len(inputs))}
+                yield Candidate("transposed_index",
+                                f"the weight indices are transposed: {name[s]} uses the weights into "
+                                f"{name[net.activations[l][j]]} ({', '.join(name[W[j][k]] for k in range(len(inputs)))})",
+                                definition.xreplace(swap))
+            if l > 0:
+                swap = {a: x for a, x in zip(inputs, net.inputs)}
+                yield Candidate("wrong_input",
+                                f"the inputs of layer {l + 1} are {', '.join(name[a] for a in inputs)}, "
+                                f"not the network inputs", definition.xreplace(swap))
+            return
+        act_name = self.spec.activations[l]
+        z = net.nets[l][j]
+        if act_name == "softmax":
+            return
+        if act_name == "sigmoid":
+            yield Candidate("wrong_sigmoid",
+                            "the sigmoid is 1/(1 + exp(-z)), not exp(z)/(1 + exp(-z))", sp.exp(z) / (1 + sp.exp(-z)))
+            yield Candidate("wrong_sigmoid", "the sigmoid has a minus sign in the exponent: 1/(1 + exp(-z))",
+                            1 / (1 + sp.exp(z)))
+        for other in ("linear", "sigmoid", "tanh", "relu"):
+            if other == act_name:
+                continue
+            if other == "linear":
+                reason = f"the activation is missing: {name[s]} = {act_name}({name[z]}), not the net input {name[z]} itself"
+            else:
+                reason = f"{name[s]} = {act_name}({name[z]}), not {other}({name[z]})"
+            yield Candidate("wrong_activation", reason, ACTIVATIONS[other].f(z))
+
+    def _update_candidates(self, q: Quantity) -> Iterable[Candidate]:
+        p = q.target
+        name = self.plain[p]
+        g = self.truth(Quantity("gradient", "", self.grad[p], p, False, None))
+        if p in self.frozen:
+            yield Candidate("frozen", f"{name} is frozen ([train].freeze), so the update leaves it unchanged",
+                            p - self.eta * g)
+            return
+        yield Candidate("update_sign", f"gradient descent steps against the gradient: {name}' = {name} - eta*dE/d{name}",
+                        p + self.eta * g)
+        yield Candidate("missing_learning_rate",
+                        f"the step is the gradient times the learning rate eta = {self.spec.learning_rate}", p - g)
+        yield Candidate("no_update", f"{name}' is {name} after one step of gradient descent", p)
+        yield Candidate("missing_parameter", f"the update starts from the current value: {name}' = {name} - eta*dE/d{name}",
+                        -self.eta * g)
+        for c in self.candidates(Quantity("gradient", f"dE/d{name}", self.grad[p], p, False, None), self.N > 1):
+            if c.key != "mislabel":
+                yield Candidate(c.key, "in the gradient, " + c.reason, p - self.eta * c.expr)
+
+    def _others(self, q: Quantity) -> Iterable[Candidate]:
+        """Other quantities of the same kind: an answer computed right but for the wrong name."""
+        net, d = self.net, self.d
+        if q.kind == "gradient":
+            for p in net.parameters:
+                if p != q.target:
+                    yield Candidate("mislabel", f"that is dE/d{self.plain[p]}, not {q.label}", self.grad[p])
+        elif q.kind == "update":
+            for p in net.parameters:
+                if p != q.target:
+                    yield Candidate("mislabel", f"that is the value of {self.plain[p]}', not {q.label}", self.after[p])
+        elif q.kind == "adjoint":
+            kind, l, j = self.unit[q.target]
+            partner = net.nets[l][j] if kind == "a" else net.activations[l][j]
+            p_adj = d.adjoint[partner]
+            if kind == "a":
+                reason = (f"that is {self.display[p_adj]} = dE/d{self.plain[partner]}, which already includes the "
+                          f"activation's derivative; {q.label} stops at the output {self.plain[q.target]}")
+            else:
+                reason = (f"that is {self.display[p_adj]}; {q.label} = dE/d{self.plain[q.target]} also multiplies by "
+                          f"the activation's derivative")
+            yield Candidate("delta_confusion", reason, p_adj)
+            for v in self.forward:
+                if v not in (q.target, partner):
+                    yield Candidate("mislabel", f"that is {self.display[d.adjoint[v]]}, not {q.label}", d.adjoint[v])
+        elif q.kind in ("forward", "after"):
+            s = q.target
+            if q.kind == "after":
+                yield Candidate("before_update", f"that is {self.plain[s]} before the update; {q.label} is computed "
+                                                 f"with the updated parameters", s)
+            else:
+                yield Candidate("after_update", f"that is {self.plain[s]}' after the update, not {q.label}",
+                                self.after[s])
+            for v in self.forward:
+                if v != s:
+                    other = self.after[v] if q.kind == "after" else v
+                    yield Candidate("mislabel", f"that is {self.show(other)}, not {q.label}", other)
+        elif q.kind == "loss_after":
+            yield Candidate("before_update", "that is E before the update; E' is computed with the updated parameters",
+                            self.E)
+        elif q.kind == "loss":
+            yield Candidate("after_update", "that is E' after the update, not E", self.after[self.E])
+
+
+_MODELS: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def model(solution) -> Model:
+    """The Model of a Solution, built on first use and kept while the Solution lives."""
+    m = _MODELS.get(solution)
+    if m is None:
+        m = _MODELS[solution] = Model(solution)
+    return m
+
+
+# -- diagnosing ----------------------------------------------------------------------------------
+
+def _letter(reason: str, loss: str) -> str:
+    """Name the loss with the student's letter (dL/dw5 when they wrote L)."""
+    return reason if loss == "E" else reason.replace("dE/d", f"d{loss}/d")
+
+
+def _number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, tol) -> tuple[str, str]:
+    """The most likely mistake behind a wrong number: rounding, a typical wrong chain, a mislabel, a factor."""
+    shown = _fmt(claimed, 10)
+    if decimals is not None:
+        cut = _rounded(true, decimals, ROUND_DOWN) == _rounded(claimed, decimals) and decimals > 0
+        if tol > abs(claimed) / 20 and not cut:
+            return "imprecise", (f"{shown} has too few significant digits to tell what went wrong; "
+                                 f"give more decimals or use --explain")
+        hand = _hand_rounding(m, q, n, claimed, true, tol)
+        if hand:
+            also = " (or the true value cut off instead of rounded)" if cut else ""
+            return "rounded_intermediates", hand + also
+        if cut:
+            return "rounding", (f"{shown} is the true value {_fmt(true, 10)} cut off after {_places(decimals)}; "
+                                f"rounded it is {_rounded(true, decimals)}")
+        for fewer in range(decimals - 1, -1, -1):
+            if Decimal(_rounded(true, fewer)) == Decimal(_rounded(claimed, decimals)):
+                return "rounding", (f"{shown} is the value rounded to {_places(fewer)}, but writing {shown} claims "
+                                    f"{_places(decimals)}, and to {_places(decimals)} it is {_rounded(true, decimals)}")
+    point = m.spec_point
+    matches = []
+    for i, c in enumerate(_number_candidates(m, q)):
+        found = m.values_of((q.kind, q.target, q.sample, "number", i), c.expr, [point], [n])
+        if found is None:
+            continue
+        v = _MP.re(found[0])
+        if abs(v - claimed) <= tol < abs(v - true):
+            if c.key != "mislabel":
+                return c.key, c.reason
+            matches.append(m.show(c.expr))
+    if matches:
+        others = f" (and of {', '.join(matches[1:])})" if len(matches) > 1 else ""
+        return "mislabel", f"{shown} is the value of {matches[0]}{others}, not of {q.label}"
+    factor = _factor_match(m, q, claimed, true, tol)
+    if factor:
+        return factor
+    return "unknown", (f"{shown} matches none of the usual mistakes (it is off by {_fmt(claimed - true, 3)}); "
+                       f"work through the chain with --explain")
+
+
+def _number_candidates(m: Model, q: Quantity) -> list[Candidate]:
+    """Structural mistakes first, then other quantities (mislabels) last."""
+    cands = m.candidates(q, m.summed(q))
+    return [c for c in cands if c.key not in ("mislabel",)] + [c for c in cands if c.key == "mislabel"] + \
+        _same_number_other_samples(m, q)
+
+
+def _same_number_other_samples(m: Model, q: Quantity) -> list[Candidate]:
+    if q.sample is None or m.N == 1 or q.kind not in ("forward", "adjoint", "after"):
+        return []
+    return [Candidate("wrong_sample", f"that is {q.label.split('[')[0]} of sample {k + 1}, not of sample {q.sample + 1}",
+                      m.indexed(q.symbol, k + 1, NameRef("", (), False, 0)))
+            for k in range(m.N) if k != q.sample]
+
+
+def _hand_rounding(m: Model, q: Quantity, n: int, claimed, true, tol) -> str | None:
+    """A hand computation that rounds every intermediate value: does it give the claimed number?"""
+    for mode, digits in [("decimals", k) for k in range(1, 7)] + [("significant", k) for k in range(2, 6)]:
+        point = m.rounded_point(mode, digits)
+        try:
+            v = _MP.re(m.at(q.symbol, point, n))
+        except _Undefined:
+            continue
+        if abs(v - claimed) <= tol:
+            how = _places(digits) if mode == "decimals" else f"{digits} significant digits"
+            return (f"{_fmt(claimed, 10)} is what you get when the intermediate values are rounded to {how} "
+                    f"before they are used again")
+    return None
+
+
+def _expression_diagnosis(m: Model, q: Quantity, expr: Expr, contexts, claim, truth) -> tuple[str, str]:
+    points = m.points
+    for key, reason, repaired in _repairs(expr, lambda e: m._paren(m.show(e))):
+        if _all_close(_values(m, repaired, points, contexts), truth):
+            return key, reason
+    if claim is None:
+        return "undefined", "the expression is undefined for some values of its symbols (a division by zero or log 0)"
+    loose = m.summed(q) and _loose(m, expr)
+    if loose:
+        part = m.per_sample_truth(q) if q.kind != "update" else None
+        if part is not None and _all_close(claim, m.values_of((q.kind, q.target, "part"), part, points, contexts)):
+            return "missing_sum", (f"that is one sample's part; {q.label} sums it over the {m.N} samples: "
+                                   f"sum({m.correct_text(q)[4:-1] if m.correct_text(q).startswith('sum(') else m.correct_text(q)})")
+    summed = m.summed(q) and not loose
+    for i, c in enumerate(m.candidates(q, summed)):
+        if _all_close(claim, m.values_of((q.kind, q.target, summed, i), c.expr, points, contexts)):
+            extra = f", and the sum over the {m.N} samples is missing" if loose else ""
+            return c.key, c.reason + extra
+    factor = _ratio(m, q, claim, truth)
+    if factor:
+        return factor
+    here = _values(m, expr, [m.spec_point], [q.sample or 0] if not (q.per_sample or loose) else list(range(m.N)))
+    there = _values(m, q.symbol, [m.spec_point], [q.sample or 0] if not (q.per_sample or loose) else list(range(m.N)))
+    if _all_close(here, there):
+        return "not_general", ("it gives the right value for this spec's numbers but not for other values of its "
+                               "symbols, so it is not the general formula")
+    return "unknown", "it is not equal to the true expression and matches none of the usual mistakes"
+
+
+def _generality_note(m: Model, q: Quantity, expr: Expr, contexts) -> str | None:
+    """A claim that holds only because of this spec's N (e.g. 2/N = 1 with two samples)."""
+    if q.kind not in ("gradient", "adjoint", "loss", "update") or m.N == 1 or expr.free_symbols & m.scaled:
+        return None
+    rule = m.loss_rule
+    other = m.N + 1
+    ratio = rule.scale(other, m.J) / rule.scale(m.N, m.J)
+    if ratio == 1:
+        return None
+    points = m.points[:2]
+    changed = []
+    for p in points:
+        batch = dict(p.batch)
+        batch[m.n_symbol] = _MP.mpf(other)
+        changed.append(Point(batch, p.samples))
+    try:
+        claim = [m.at(expr, p, n) for p in changed for n in contexts]
+    except _Undefined:
+        return None
+    if q.kind == "update":
+        truth = [p.batch[q.target] - p.batch[m.eta] * _mpf(ratio) * (p.batch[q.target] - m.at(q.symbol, p, n)) /
+                 p.batch[m.eta] for p in points for n in contexts]
+    else:
+        truth = [_mpf(ratio) * m.at(q.symbol, p, n) for p in points for n in contexts]
+    if _all_close(claim, truth):
+        return None
+    formula = f"; in general {q.label} = ({m.N}/N)*{m._paren(m.correct_text(q))}" if q.kind != "update" else ""
+    return f"this holds for this spec's N = {m.N} samples only, because the loss's 1/N changes with N{formula}"
+
+
+def _repairs(expr: Expr, show: Callable[[Expr], str]) -> list[tuple[str, str, Expr]]:
+    """Known wrong formulas written inside a claim, each with the claim as it should have been."""
+    found: list[tuple[str, str]] = []
+
+    def fix(e: Expr) -> Expr:
+        if not e.args:
+            return e
+        e = e.func(*(fix(a) for a in e.args)) if not isinstance(e, SampleSum) else SampleSum(fix(e.args[0]))
+        if e.is_Mul:
+            factors = list(e.args)
+            for f in factors:
+                if isinstance(f, sp.exp):
+                    u = f.args[0]
+                    target = (1 + sp.exp(-u)) ** -1
+                    if target in factors:
+                        u_ = show(u)
+                        found.append(("wrong_sigmoid", f"exp({u_})/(1 + exp(-{u_})) is not the sigmoid: "
+                                                       f"sigmoid({u_}) = 1/(1 + exp(-{u_}))"))
+                        rest = list(factors)
+                        rest.remove(f)
+                        rest.remove(target)
+                        return sp.Mul(*rest) * Sigmoid(u)
+        if e.is_Pow and e.exp == -1 and e.base.is_Add and len(e.base.args) == 2 and sp.S.One in e.base.args:
+            other = next(a for a in e.base.args if a != 1)
+            if isinstance(other, sp.exp) and not other.args[0].could_extract_minus_sign():
+                u_ = show(other.args[0])
+                found.append(("wrong_sigmoid", f"the sigmoid has a minus sign in the exponent: "
+                                               f"sigmoid({u_}) = 1/(1 + exp(-{u_}))"))
+                return Sigmoid(other.args[0])
+        return e
+
+    repaired = fix(expr)
+    return [(key, reason, repaired) for key, reason in found[:1]]
+
+
+# constant factors --------------------------------------------------------------------------------
+
+def _factor_parts(m: Model) -> list[tuple[Fraction, int, str]]:
+    """Single mistaken factors (the claim is c × the truth), each with its cost and its reason."""
+    rule = m.spec.loss
+    squared = rule in ("half_sse", "sse", "mse", "quadratic")
+    half = rule in ("half_sse", "quadratic")
+    mean_n = rule in ("mse", "quadratic", "bce", "cross_entropy")
+    mean_j = rule in ("mse", "bce")
+    parts = []
+    if squared:
+        parts.append((Fraction(1, 2), 1, "the factor 2 from differentiating the square is missing"))
+        parts.append((Fraction(2), 1 if half else 2,
+                      "there is an extra factor 2: the ½ in front of the loss cancels the 2 from the square"
+                      if half else "there is an extra factor 2"))
+    else:
+        parts += [(Fraction(1, 2), 2, "a factor 2 is missing"), (Fraction(2), 2, "there is an extra factor 2")]
+    if m.N > 1:
+        parts.append((Fraction(m.N), 1 if mean_n else 2,
+                      f"the 1/N from averaging over the N = {m.N} samples is missing" if mean_n
+                      else f"there is an extra factor N = {m.N}"))
+        parts.append((Fraction(1, m.N), 2 if mean_n else 1,
+                      f"there is an extra 1/N: this loss sums over the {m.N} samples, it does not average"
+                      if not mean_n else f"there is an extra 1/N = 1/{m.N}"))
+    if m.J > 1:
+        parts.append((Fraction(m.J), 1 if mean_j else 2,
+                      f"the 1/J from averaging over the J = {m.J} outputs is missing" if mean_j
+                      else f"there is an extra factor J = {m.J}"))
+        parts.append((Fraction(1, m.J), 2, f"there is an extra 1/J = 1/{m.J}"))
+    return parts
+
+
+def _factor_explanations(m: Model, q: Quantity) -> list[tuple[Fraction, str]]:
+    """Every factor c (sign, 2, N, J and their products) the claim may be off by, best explanation first."""
+    if q.kind not in ("gradient", "adjoint", "loss", "update"):
+        options: list[tuple[Fraction, int, list[str]]] = [(Fraction(1), 0, [])]
+    else:
+        parts = _factor_parts(m)
+        options = [(Fraction(1), 0, [])]
+        for size in (1, 2):
+            for combo in product(parts, repeat=size):
+                if size == 2 and combo[0][2] >= combo[1][2]:
+                    continue
+                c = Fraction(1)
+                for f, _, _ in combo:
+                    c *= f
+                options.append((c, sum(cost for _, cost, _ in combo), [r for _, _, r in combo]))
+    out: dict[Fraction, tuple[int, str]] = {}
+    for sign in (1, -1):
+        for c, cost, reasons in options:
+            if c == 1 and sign == 1:
+                continue
+            words = (["the sign is flipped" + _sign_hint(m, q)] if sign < 0 else []) + reasons
+            total = cost + (0 if sign > 0 else 1)
+            key = c * sign
+            text = " and ".join(words)
+            if key not in out or out[key][0] > total:
+                out[key] = (total, text)
+    return [(c, text) for c, (cost, text) in sorted(out.items(), key=lambda kv: (kv[1][0], kv[0]))]
+
+
+def _sign_hint(m: Model, q: Quantity) -> str:
+    if q.kind == "update":
+        return ""
+    if m.spec.loss in ("half_sse", "sse", "mse", "quadratic"):
+        return " (the derivative of (y - o)^2 with respect to o is -2*(y - o) = 2*(o - y))"
+    return ""
+
+
+def _ratio(m: Model, q: Quantity, claim, truth) -> tuple[str, str] | None:
+    """When claim / truth is the same constant everywhere: which factor, and why."""
+    if q.kind == "update":
+        p = q.target
+        ps = [pt for pt in m.points for _ in range(len(claim) // len(m.points))]
+        implied = [(pt.batch[p] - c) / pt.batch[m.eta] for pt, c in zip(ps, claim)]
+        grad = [pt.batch[m.grad[p]] for pt in ps]
+        found = _ratio(m, Quantity("gradient", f"dE/d{m.plain[p]}", m.grad[p], p, False, None), implied, grad)
+        return (found[0], "in the gradient, " + found[1]) if found else None
+    ratios = [c / t for c, t in zip(claim, truth) if abs(t) > _MP.mpf("1e-30")]
+    if not ratios or not all(_close(r, ratios[0]) for r in ratios):
+        return None
+    r0 = _MP.re(ratios[0])
+    c = Fraction(_MP.nstr(r0, 30, min_fixed=-40, max_fixed=40)).limit_denominator(10_000)
+    if abs(_MP.mpf(c.numerator) / c.denominator - r0) > _MP.mpf("1e-20") * max(1, abs(r0)):
+        return None
+    for factor, text in _factor_explanations(m, q):
+        if factor == c:
+            return ("sign" if c == -1 else "factor"), text
+    return "factor", f"it is off by a constant factor {c}"
+
+
+def _factor_match(m: Model, q: Quantity, claimed, true, tol) -> tuple[str, str] | None:
+    """A number that is the true value times a typical factor (sign, 2, N, …), to its precision."""
+    if q.kind == "update":
+        p = q.target
+        point = m.spec_point
+        eta, start, g = point.batch[m.eta], point.batch[p], point.batch[m.grad[p]]
+        gq = Quantity("gradient", f"dE/d{m.plain[p]}", m.grad[p], p, False, None)
+        for c, text in _factor_explanations(m, gq):
+            v = start - eta * _mpf(sp.Rational(c.numerator, c.denominator)) * g
+            if abs(v - claimed) <= tol and abs(v - true) > tol:
+                return ("sign" if c == -1 else "factor"), "in the gradient, " + text
+        return None
+    for c, text in _factor_explanations(m, q):
+        v = true * c.numerator / c.denominator
+        if abs(v - claimed) <= tol and abs(v - true) > tol:
+            return ("sign" if c == -1 else "factor"), text
+    return None
+
+
+_ENGLISH = {"the", "there", "that", "you", "it", "in", "only", "gradient", "a", "this"}
+
+
+def _sentence(reason: str, correct: str) -> str:
+    """One sentence: the mistake, then the correct expression or value."""
+    first = reason.split(" ", 1)[0]
+    if first in _ENGLISH:
+        reason = reason[:1].upper() + reason[1:]
+    return f"{reason}; {correct}."

@@ -1,0 +1,643 @@
+"""What a claim's left side names, its true expression and its value at the spec's and at random points."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
+from typing import Any, Callable, Sequence
+
+import mpmath
+import sympy as sp
+from sympy import Expr, Symbol
+
+from .activations import LOSSES, ReLU, Sigmoid, Softplus
+from .errors import ClaimError
+from .latex import PlainPrinter
+from .claims import Lhs, NameRef, SampleSum
+from .values import frozen, initial_parameters
+
+
+DIGITS = 40                 # working precision of every check
+AGREE = mpmath.mpf("1e-25")  # relative agreement of two values that are equal
+POINTS = 3                  # random points for smooth networks
+PIECEWISE_POINTS = 16       # … and for networks with ReLU-like units
+MAX_PATHS = 24              # chains expanded for the diagnosis; beyond, the compact δ form
+SEED = 20240917             # the random points are the same on every run
+# names that stand for the loss on their own (in dE/dNAME any capital letter does)
+LOSS_NAMES = frozenset({"E", "L", "C", "J", "Etotal", "Etot", "Error", "Loss", "Cost", "error", "loss", "cost"})
+
+_MP = mpmath.MPContext()
+_MP.dps = DIGITS
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """What the left-hand side names; ``symbol`` is the claim symbol whose value is the truth."""
+
+    kind: str                 # gradient | adjoint | forward | loss | update | after | loss_after
+    label: str                # as printed: dE/dw5, o[2], w5', delta_o
+    symbol: Symbol
+    target: Symbol            # the network symbol it is about
+    per_sample: bool
+    sample: int | None        # 0-based sample when one is named
+
+
+class _Undefined(ArithmeticError):
+    """A claim's value does not exist at a point (division by 0, log 0, overflow)."""
+
+
+# -- numbers -----------------------------------------------------------------------------------
+
+def _mpf(value: Expr) -> Any:
+    if value.is_Rational:
+        return _MP.mpf(int(value.p)) / int(value.q)
+    return _MP.mpf(str(sp.Float(value, DIGITS + 5)))
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, _MP.mpc):
+        if abs(v.imag) <= abs(v.real) * _MP.mpf("1e-35"):
+            v = v.real
+        elif not (_MP.isfinite(v.real) and _MP.isfinite(v.imag)):
+            raise _Undefined
+        else:
+            return v
+    if not _MP.isfinite(v):
+        raise _Undefined
+    return v
+
+
+def _power(base: Any, exponent: Any) -> Any:
+    if base == 0:
+        if _MP.re(exponent) <= 0:
+            raise _Undefined
+        return _MP.mpf(0)
+    if abs(exponent) > 10_000 or abs(_MP.re(exponent) * _MP.log(abs(base))) > 10_000:
+        raise _Undefined
+    if isinstance(exponent, _MP.mpf) and exponent == int(exponent):
+        return base ** int(exponent)
+    return base ** exponent
+
+
+def _exp(x: Any) -> Any:
+    if _MP.re(x) > 10_000:
+        raise _Undefined
+    return _MP.exp(x)
+
+
+def _sigmoid(x: Any) -> Any:
+    if abs(x) > 10_000:
+        return _MP.mpf(1 if _MP.re(x) > 0 else 0)
+    return 1 / (1 + _MP.exp(-x))
+
+
+def _log(x: Any) -> Any:
+    if x == 0:
+        raise _Undefined
+    return _MP.log(x)
+
+
+def _truth(x: Any) -> bool:
+    return _MP.re(x) > 0
+
+
+def _compare(rel: Any, get: Callable, summed: Callable) -> bool:
+    if rel is sp.true:
+        return True
+    if rel is sp.false:
+        return False
+    a, b = _MP.re(value(rel.lhs, get, summed)), _MP.re(value(rel.rhs, get, summed))
+    return {sp.StrictGreaterThan: a > b, sp.GreaterThan: a >= b, sp.StrictLessThan: a < b,
+            sp.LessThan: a <= b}[type(rel)]
+
+
+def value(expr: Expr, get: Callable[[Symbol], Any], summed: Callable[[Expr], Any] | None = None) -> Any:
+    """``expr`` evaluated at 40 digits with mpmath; ``get`` gives each symbol's value.
+
+    Only the node types the parser and the engine build are known; anything else is a bug,
+    not user input, so it raises TypeError. Overflow and division by zero raise _Undefined.
+    """
+    if expr.is_Symbol:
+        return get(expr)
+    if expr.is_Number:
+        if expr.is_Rational:
+            return _MP.mpf(int(expr.p)) / int(expr.q)
+        if expr.is_Float:
+            return _MP.mpf(str(expr))
+        raise _Undefined
+    head = type(expr)
+    if head is sp.Add:
+        total = _MP.mpf(0)
+        for arg in expr.args:
+            total += value(arg, get, summed)
+        return _finite(total)
+    if head is sp.Mul:
+        result = _MP.mpf(1)
+        for arg in expr.args:
+            result *= value(arg, get, summed)
+        return _finite(result)
+    if head is sp.Pow:
+        return _finite(_power(value(expr.base, get, summed), value(expr.exp, get, summed)))
+    if head is SampleSum:
+        if summed is None:
+            raise TypeError("a sum over samples needs the samples")
+        return summed(expr.args[0])
+    if head is sp.Piecewise:
+        for piece, condition in expr.args:
+            if _compare(condition, get, summed):
+                return value(piece, get, summed)
+        raise _Undefined
+    if expr is sp.E:
+        return _MP.e
+    if expr is sp.I:
+        return _MP.mpc(0, 1)
+    if expr.is_NumberSymbol:
+        return _MP.mpf(str(expr.evalf(DIGITS + 5)))
+    args = [value(a, get, summed) for a in expr.args]
+    if head is sp.exp:
+        return _finite(_exp(args[0]))
+    if head is sp.log:
+        return _finite(_log(args[0]))
+    if head is sp.tanh:
+        return _MP.tanh(args[0]) if abs(args[0]) < 10_000 else _MP.mpf(1 if _truth(args[0]) else -1)
+    if head is Sigmoid:
+        return _sigmoid(args[0])
+    if head is ReLU:
+        return args[0] if _truth(args[0]) else _MP.mpf(0)
+    if head is Softplus:
+        return _finite(_log(1 + _exp(args[0]))) if _MP.re(args[0]) < 100 else args[0]
+    if head is sp.Heaviside:
+        z = _MP.re(args[0])
+        return _MP.mpf(1) if z > 0 else _MP.mpf(0) if z < 0 else (args[1] if len(args) > 1 else _MP.mpf(0.5))
+    if head is sp.Abs:
+        return abs(args[0])
+    # SymPy may rewrite a claim into a node the checker does not model: the claim's value is
+    # then unknown, which makes it fail rather than crash.
+    raise _Undefined(f"cannot evaluate {head.__name__}")
+
+
+def _close(a: Any, b: Any) -> bool:
+    return abs(a - b) <= AGREE * max(abs(a), abs(b)) + _MP.mpf("1e-34")
+
+
+def _fmt(v: Any, digits: int = 6) -> str:
+    if isinstance(v, _MP.mpc):
+        return f"{_MP.nstr(v.real, digits)}{'+' if v.imag >= 0 else '-'}{_MP.nstr(abs(v.imag), digits)}i"
+    text = _MP.nstr(v, digits, min_fixed=-6, max_fixed=9)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _rounded(v: Any, decimals: int, mode=ROUND_HALF_UP) -> str:
+    exact = Decimal(_MP.nstr(_MP.re(v), DIGITS, min_fixed=-DIGITS, max_fixed=DIGITS))
+    return str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=mode))
+
+
+def _places(decimals: int) -> str:
+    return {0: "a whole number", 1: "1 decimal"}.get(decimals, f"{decimals} decimals")
+
+
+# -- the network as the checker sees it --------------------------------------------------------
+
+@dataclass
+class Point:
+    """Values of every claim symbol at one point: batch-wide ones, and one dict per sample."""
+
+    batch: dict[Symbol, Any]
+    samples: list[dict[Symbol, Any]]
+
+
+class Model:
+    """Symbols, names and evaluation points of one Solution, built once and reused by every claim."""
+
+    def __init__(self, solution):
+        self.solution = solution
+        net = self.net = solution.network
+        d = self.d = solution.derivation
+        spec = self.spec = net.spec
+        self.N, self.J = spec.samples, spec.layers[-1]
+        self.loss_rule = LOSSES[spec.loss]
+        self.n_symbol = Symbol("N", positive=True)
+        self.eta = Symbol("eta", real=True)
+        self.E = net.loss if self.N == 1 else Symbol("E", real=True)
+        self.plain = {s: name.plain for s, name in net.names.items()}
+        self.grad = {p: Symbol(f"dE/d{self.plain[p]}", real=True) for p in net.parameters}
+        forward = [s for l in range(spec.depth) for s in net.nets[l] + net.activations[l]]
+        self.forward = tuple(forward)
+        self.after = {s: Symbol(self.plain[s] + "'", real=True) for s in list(net.parameters) + forward + [net.loss]}
+        self.after[self.E] = Symbol("E'", real=True)
+        self.frozen = frozen(d)
+        self.unit: dict[Symbol, tuple[str, int, int]] = {}
+        for l in range(spec.depth):
+            for j, (z, a) in enumerate(zip(net.nets[l], net.activations[l])):
+                self.unit[z], self.unit[a] = ("z", l, j), ("a", l, j)
+        self.wpos = {w: (l, j, k) for l, layer in enumerate(net.weights) for j, row in enumerate(layer)
+                     for k, w in enumerate(row)}
+        self.bpos = {b: (l, j) for l, layer in enumerate(net.biases) for j, b in enumerate(layer)}
+        self.display: dict[Symbol, str] = {self.eta: "eta", self.n_symbol: "N"}
+        for v in forward:
+            self.display[d.adjoint[v]] = (net.notation.delta(*self.unit[v][1:]).plain if self.unit[v][0] == "z"
+                                          else f"dE/d{self.plain[v]}")
+        self.index_of: dict[Symbol, tuple[Symbol, int]] = {}
+        self.entries = self._entries()
+        self.printer = PlainPrinter(self.display)
+        self.per_sample = frozenset(net.inputs + net.targets + tuple(forward) + (net.loss,)
+                                    + tuple(d.adjoint[v] for v in forward)
+                                    + tuple(self.after[s] for s in forward + [net.loss])) if self.N > 1 else frozenset()
+        # symbols whose values carry the loss's 1/N: a claim using them scales with N by itself
+        self.scaled = frozenset([*d.adjoint.values(), *self.grad.values(), self.E, net.loss, self.after[self.E],
+                                 self.after[net.loss]]) - {sp.S.One}
+        self.piecewise = any(a in ("relu", "leaky_relu") for a in spec.activations)
+        self._memo: dict[tuple, Any] = {}
+        self._rounded: dict[tuple[str, int], Point] = {}
+
+    # -- names ----------------------------------------------------------------------------------
+    def _entries(self) -> dict[str, tuple[str, Symbol]]:
+        net, d = self.net, self.d
+        out: dict[str, tuple[str, Symbol]] = {"N": ("const", self.n_symbol)}
+        for word in ("eta", "alpha", "lr"):
+            out[word] = ("const", self.eta)
+        for s in net.inputs:
+            out[self.plain[s]] = ("input", s)
+        for s in net.targets:
+            out[self.plain[s]] = ("target", s)
+        for s in net.parameters:
+            out[self.plain[s]] = ("param", s)
+        for s in self.forward:
+            out[self.plain[s]] = ("forward", s)
+            if self.unit[s][0] == "a":          # Mazur's out_{h1} and net_{h1}
+                l, j = self.unit[s][1:]
+                out["out_" + self.plain[s]] = ("forward", s)
+                out["net_" + self.plain[s]] = ("forward", net.nets[l][j])
+            else:
+                out[self.display[d.adjoint[s]]] = ("delta", d.adjoint[s])
+        for l in range(self.spec.depth):                # a2_1, z2_1, delta2_1 also name output units
+            for j, (z, a) in enumerate(zip(net.nets[l], net.activations[l])):
+                for alias, entry in ((f"a{l + 1}_{j + 1}", ("forward", a)), (f"z{l + 1}_{j + 1}", ("forward", z)),
+                                     (f"delta{l + 1}_{j + 1}", ("delta", d.adjoint[z]))):
+                    out.setdefault(alias, entry)
+        if self.N > 1:
+            out[self.plain[net.loss]] = ("sample_loss", net.loss)
+        return out
+
+    def known_names(self) -> str:
+        names = [n for n, (kind, _) in self.entries.items() if kind != "const" and not n.startswith(("out_", "net_"))]
+        shown = names[:14]
+        return ", ".join(shown) + (", …" if len(names) > len(shown) else "")
+
+    def lookup(self, ref: NameRef, loss: str | None) -> tuple[str, Symbol, int | None]:
+        """What a written name stands for; ``loss`` is the letter the claim uses for the loss (None: any)."""
+        for plain, index in ref.spellings:
+            if plain in self.entries:
+                kind, s = self.entries[plain]
+                return kind, s, index
+            if plain in ("E", "Etotal", loss) or (loss is None and plain in LOSS_NAMES):
+                return "loss", self.E, index
+        hint = ""
+        if re.fullmatch(r"[A-Z]\d*", ref.text.rstrip("'")):
+            hint = "; capital names are matrices or the loss: claim one entry at a time"
+        raise ClaimError(f"column {ref.column}: unknown name {ref.text!r}{hint} (this network has "
+                         f"{self.known_names()})")
+
+    def indexed(self, s: Symbol, index: int | None, ref: NameRef) -> Symbol:
+        """The symbol of ``s`` for one sample: generic (None or the sample variable n) or o[k]."""
+        if index is None or index == 0:
+            return s
+        if index > self.N:
+            raise ClaimError(f"column {ref.column}: {ref.text}: there is no sample {index}; the batch has "
+                             f"{self.N} sample{'s' if self.N > 1 else ''}")
+        if self.N == 1:
+            return s
+        name = f"{self.display.get(s, s.name)}[{index}]"
+        symbol = Symbol(name, real=True)
+        self.index_of[symbol] = (s, index - 1)
+        return symbol
+
+    # -- points -----------------------------------------------------------------------------------
+    def tape(self, params: dict[Symbol, Any], data: Sequence[tuple[Sequence[Any], Sequence[Any]]],
+             rnd: Callable[[Any], Any] | None = None) -> Point:
+        """Every claim symbol's value for the given parameters and data, by the derivation's formulas.
+
+        ``rnd`` rounds each computed value, as a hand computation that writes down rounded
+        intermediates does.
+        """
+        net, d = self.net, self.d
+        r = rnd or (lambda v: v)
+        rate = _mpf(self.spec.learning_rate)
+        batch: dict[Symbol, Any] = {**params, self.eta: rate, self.n_symbol: _MP.mpf(self.N)}
+        samples = []
+        for xs, ys in data:
+            env = {**params, **dict(zip(net.inputs, xs)), **dict(zip(net.targets, ys))}
+            for s in net.order:
+                env[s] = r(value(net.definitions[s], env.__getitem__))
+            for v in d.backward_order:
+                env[d.adjoint[v]] = r(value(d.gradient[v], env.__getitem__))
+            samples.append(env)
+        batch[self.E] = r(_MP.fsum(env[net.loss] for env in samples))
+        updated = {}
+        for p in net.parameters:
+            batch[self.grad[p]] = g = r(_MP.fsum(env[d.adjoint[p]] for env in samples))
+            updated[p] = params[p] if p in self.frozen else r(params[p] - rate * g)
+            batch[self.after[p]] = updated[p]
+        after_loss = []
+        for env, (xs, ys) in zip(samples, data):
+            new = {**updated, **dict(zip(net.inputs, xs)), **dict(zip(net.targets, ys))}
+            for s in net.order:
+                new[s] = r(value(net.definitions[s], new.__getitem__))
+                env[self.after[s]] = new[s]
+            after_loss.append(new[net.loss])
+        batch[self.after[self.E]] = r(_MP.fsum(after_loss))
+        return Point(batch, samples)
+
+    @cached_property
+    def spec_point(self) -> Point:
+        params = {p: _mpf(v) for p, v in initial_parameters(self.d).items()}
+        data = [([_mpf(v) for v in x], [_mpf(v) for v in y]) for x, y in zip(self.spec.x, self.spec.y)]
+        return self.tape(params, data)
+
+    @cached_property
+    def points(self) -> list[Point]:
+        """Random parameters, inputs and targets; the same on every run."""
+        rng = random.Random(SEED)
+        normalized = self.spec.layers[-1] > 1 and all(sum(row) == 1 for row in self.spec.y)
+        out = []
+        for _ in range(PIECEWISE_POINTS if self.piecewise else POINTS):
+            params = {p: _MP.mpf(rng.uniform(-1.2, 1.2)) for p in self.net.parameters}
+            data = []
+            for _ in range(self.N):
+                xs = [_MP.mpf(rng.uniform(-1.5, 1.5)) for _ in self.net.inputs]
+                ys = [_MP.mpf(rng.uniform(0.05, 0.95)) for _ in self.net.targets]
+                if normalized:
+                    total = _MP.fsum(ys)
+                    ys = [v / total for v in ys]
+                data.append((xs, ys))
+            out.append(self.tape(params, data))
+        return out
+
+    def rounded_point(self, mode: str, digits: int) -> Point:
+        """The spec's numbers computed by hand: each intermediate rounded to ``digits`` (decimals or significant)."""
+        key = (mode, digits)
+        if key not in self._rounded:
+            if mode == "decimals":
+                scale = _MP.mpf(10) ** digits
+                rnd = lambda v: _MP.nint(_MP.re(v) * scale) / scale          # noqa: E731
+            else:
+                rnd = lambda v: _MP.mpf(_MP.nstr(_MP.re(v), digits))         # noqa: E731
+            params = {p: _mpf(v) for p, v in initial_parameters(self.d).items()}
+            data = [([_mpf(v) for v in x], [_mpf(v) for v in y]) for x, y in zip(self.spec.x, self.spec.y)]
+            self._rounded[key] = self.tape(params, data, rnd)
+        return self._rounded[key]
+
+    def getter(self, point: Point, n: int) -> Callable[[Symbol], Any]:
+        batch, sample, index_of, samples = point.batch, point.samples[n], self.index_of, point.samples
+
+        def get(s: Symbol) -> Any:
+            if s in batch:
+                return batch[s]
+            if s in sample:
+                return sample[s]
+            base, m = index_of[s]
+            return samples[m][base]
+        return get
+
+    def at(self, expr: Expr, point: Point, n: int) -> Any:
+        """``expr`` at one point in the context of sample n (its generic names are sample n's)."""
+        def summed(inner: Expr) -> Any:
+            return _MP.fsum(value(inner, self.getter(point, m), None) for m in range(len(point.samples)))
+        return value(expr, self.getter(point, n), summed)
+
+    # -- quantities -------------------------------------------------------------------------------
+    def quantity(self, lhs: Lhs) -> Quantity:
+        """The quantity a left-hand side names; ClaimError for an input, a given value, a typo."""
+        ref = lhs.ref
+        kind, s, index = self.lookup(ref, lhs.loss if lhs.kind == "derivative" else None)
+        sample = None if index in (None, 0) else index - 1
+        if index is not None and index > self.N:
+            self.indexed(s, index, ref)                       # raises the message
+        where = "" if sample is None or self.N == 1 else f"[{sample + 1}]"
+        if lhs.kind == "derivative":
+            if ref.prime:
+                raise ClaimError(f"column {ref.column}: derivatives after the update are not part of the derivation")
+            if kind == "param":
+                self._no_sample(ref, index, s)
+                return Quantity("gradient", f"dE/d{self.plain[s]}", self.grad[s], s, False, None)
+            if kind == "forward":
+                adjoint = self.d.adjoint[s]
+                return Quantity("adjoint", f"dE/d{self.plain[s]}{where}", adjoint, s, self.N > 1, sample)
+            raise ClaimError(f"column {ref.column}: {ref.spellings[0][0]} is {self._what(kind)}; the derivation has "
+                             f"dE/d of parameters, net inputs and activations")
+        if kind == "loss":
+            if index is not None:
+                raise ClaimError(f"column {ref.column}: the loss E is one number for the whole batch"
+                                 + ("; e[n] is sample n's part" if self.N > 1 else ""))
+            return Quantity("loss_after", "E'", self.after[self.E], self.E, False, None) if ref.prime else \
+                Quantity("loss", "E", self.E, self.E, False, None)
+        if kind == "param":
+            self._no_sample(ref, index, s)
+            if not ref.prime:
+                raise ClaimError(f"column {ref.column}: {self.plain[s]} is given by the spec; claim dE/d{self.plain[s]} "
+                                 f"or {self.plain[s]}' (its value after the update)")
+            return Quantity("update", f"{self.plain[s]}'", self.after[s], s, False, None)
+        if kind in ("forward", "sample_loss"):
+            if ref.prime:
+                return Quantity("after", f"{self.plain[s]}'{where}", self.after[s], s, self.N > 1, sample)
+            return Quantity("forward", self.plain[s] + where, s, s, self.N > 1, sample)
+        if kind == "delta":
+            z = next(v for v in self.forward if self.d.adjoint[v] == s)
+            return Quantity("adjoint", self.display[s] + where, s, z, self.N > 1, sample)
+        raise ClaimError(f"column {ref.column}: {ref.text} is {self._what(kind)}, not a quantity the "
+                         f"derivation computes")
+
+    def _no_sample(self, ref: NameRef, index: int | None, s: Symbol) -> None:
+        if index:
+            raise ClaimError(f"column {ref.column}: {self.plain[s]} is the same for every sample; drop the [{index}]")
+
+    @staticmethod
+    def _what(kind: str) -> str:
+        return {"input": "an input given by the spec", "target": "a target given by the spec",
+                "const": "a constant", "loss": "the loss", "delta": "an error signal δ",
+                "sample_loss": "a sample's loss"}.get(kind, kind)
+
+    # -- the truth ------------------------------------------------------------------------------------
+    def chains(self, v: Symbol) -> list[list[tuple[tuple, Expr]]] | None:
+        """The chains of local factors from the loss to v, each factor with its role; None if too many."""
+        if self.d.path_count(v) > MAX_PATHS:
+            return None
+        return [[(self.role(e), e.local) for e in chain] for chain in self.d.chains(v)]
+
+    def role(self, edge) -> tuple:
+        """What a local factor is: the loss's derivative, an activation's, a weight, an input, a bias."""
+        child, parent = edge.child, edge.parent
+        if child == self.net.loss:
+            return ("loss", parent)
+        kind, l, j = self.unit[child]
+        if kind == "a":
+            return ("act", l, j, self.unit[parent][2])
+        if parent in self.wpos:
+            return ("input", l, j, self.wpos[parent][2])
+        if parent in self.bpos:
+            return ("bias", l, j)
+        return ("weight", l, j, self.net.layer_input(l).index(parent))
+
+    def summed(self, q: Quantity) -> bool:
+        return self.N > 1 and q.kind in ("gradient", "loss", "update", "loss_after")
+
+    def per_sample_truth(self, q: Quantity) -> Expr:
+        """The true expression for one sample (one sample's part of a batch sum)."""
+        net = self.net
+        if q.kind in ("gradient", "adjoint"):
+            return self._chain_sum(q.target)
+        if q.kind in ("forward", "loss"):
+            return net.definitions[q.target if q.kind == "forward" else net.loss]
+        if q.kind in ("after", "loss_after"):
+            s = q.target if q.kind == "after" else net.loss
+            return net.definitions[s].xreplace(self.after)
+        raise AssertionError(q.kind)
+
+    def _chain_sum(self, v: Symbol) -> Expr:
+        chains = self.chains(v)
+        if chains is None:
+            return self.d.gradient[v]
+        return sp.Add(*(sp.Mul(*(f for _, f in chain)) for chain in chains))
+
+    def truth(self, q: Quantity) -> Expr:
+        """The correct expression, written in the claim's symbols."""
+        if q.kind == "update":
+            p = q.target
+            if p in self.frozen:
+                return p
+            return p - self.eta * self.truth(Quantity("gradient", "", self.grad[p], p, False, None))
+        inner = self.per_sample_truth(q)
+        return SampleSum(inner) if self.summed(q) else inner
+
+    def correct_text(self, q: Quantity) -> str:
+        """The correct expression as text a student can read and paste back, factors in chain order."""
+        key = ("text", q.kind, q.target)
+        if key not in self._memo:
+            self._memo[key] = self._correct_text(q)
+        return self._memo[key]
+
+    def _correct_text(self, q: Quantity) -> str:
+        if q.kind == "update":
+            p = q.target
+            if p in self.frozen:
+                return self.plain[p]
+            return f"{self.plain[p]} - eta*{self._paren(self.correct_text(Quantity('gradient', '', self.grad[p], p, False, None)))}"
+        if q.kind in ("gradient", "adjoint"):
+            chains = self.chains(q.target)
+            text = " + ".join(self._chain_text(chain) for chain in chains or []) or "0"
+            if chains is None or len(text) > 240:          # the δ recursion reads better than a long sum
+                text = self.printer.doprint(self.d.gradient[q.target])
+        else:
+            text = self.printer.doprint(sp.factor_terms(self.per_sample_truth(q)))
+        return f"sum({text})" if self.summed(q) else text
+
+    def _chain_text(self, chain) -> str:
+        factors = [self._factor(f) for _, f in chain if f != 1]
+        return " * ".join(factors) or "1"
+
+    def _factor(self, f: Expr) -> str:
+        text = self.printer.doprint(sp.factor_terms(f))
+        return self._paren(text) if (f.is_Add or text.startswith("-")) else text
+
+    @staticmethod
+    def _paren(text: str) -> str:
+        """Parentheses around text unless it is one name, number or call."""
+        if re.fullmatch(r"[\w'/\[\].]+", text):
+            return text
+        m = re.fullmatch(r"[a-z]+(\(.*\))", text)
+        if m:
+            depth = 0
+            for i, ch in enumerate(m.group(1)):
+                depth += {"(": 1, ")": -1}.get(ch, 0)
+                if depth == 0 and i < len(m.group(1)) - 1:
+                    break
+            else:
+                return text
+        return f"({text})"
+
+    def values_of(self, key: tuple, expr: Expr, points: list[Point], contexts: list[int]) -> list[Any] | None:
+        """_values, remembered under ``key`` (candidates are shared by every claim about a quantity)."""
+        key = ("values", key, len(points), tuple(contexts))
+        if key not in self._memo:
+            self._memo[key] = _values(self, expr, points, contexts)
+        return self._memo[key]
+
+    def show(self, expr: Expr) -> str:
+        return self.printer.doprint(expr)
+
+
+# -- reading a claim ---------------------------------------------------------------------------
+
+class _Words:
+    """The Vocabulary the parser asks about names, for one claim (knows the claim's loss letter)."""
+
+    def __init__(self, m: Model, loss: str):
+        self.m, self.loss = m, loss
+
+    def symbol(self, ref: NameRef, in_sum: bool) -> Expr:
+        m = self.m
+        kind, s, index = m.lookup(ref, self.loss)
+        if kind == "const":
+            if ref.prime or index is not None:
+                raise ClaimError(f"column {ref.column}: {ref.text}: {m.display[s]} is a constant")
+            return s
+        if kind == "loss":
+            if index is not None:
+                raise ClaimError(f"column {ref.column}: the loss E is one number for the whole batch")
+            return m.after[m.E] if ref.prime else m.E
+        if kind == "param":
+            if index:
+                raise ClaimError(f"column {ref.column}: {m.plain[s]} is the same for every sample; drop the index")
+            return m.after[s] if ref.prime else s
+        if kind in ("input", "target", "delta") and ref.prime:
+            raise ClaimError(f"column {ref.column}: {ref.text}: only parameters and computed values change with the update")
+        if ref.prime:
+            s = m.after[s]
+        return m.indexed(s, index, ref)
+
+    def derivative(self, loss: str, ref: NameRef, in_sum: bool) -> Expr:
+        m = self.m
+        kind, s, index = m.lookup(ref, self.loss)
+        if ref.prime:
+            raise ClaimError(f"column {ref.column}: derivatives after the update are not part of the derivation")
+        if kind == "param":
+            if index:
+                raise ClaimError(f"column {ref.column}: dE/d{m.plain[s]} is one number for the whole batch")
+            return m.grad[s]
+        if kind == "forward":
+            return m.indexed(m.d.adjoint[s], index, ref)
+        raise ClaimError(f"column {ref.column}: no derivative of the loss with respect to {ref.text} in this derivation")
+
+
+# -- evaluating an expression at the points --------------------------------------------------------
+
+def _loose(m: Model, expr: Expr) -> bool:
+    """Does expr use a per-sample name outside every sum over samples?"""
+    if isinstance(expr, SampleSum):
+        return False
+    if expr.is_Symbol:
+        return expr in m.per_sample
+    return any(_loose(m, a) for a in expr.args)
+
+
+def _contexts(m: Model, q: Quantity, expr: Expr) -> list[int]:
+    if q.sample is not None:
+        return [q.sample]
+    if q.per_sample or _loose(m, expr):
+        return list(range(m.N))
+    return [0]
+
+
+def _values(m: Model, expr: Expr, points: list[Point], contexts: list[int]) -> list[Any] | None:
+    """expr at every point and sample context; None when it is undefined somewhere."""
+    try:
+        return [m.at(expr, p, n) for p in points for n in contexts]
+    except _Undefined:
+        return None
+
+
+def _all_close(a: list[Any] | None, b: list[Any] | None) -> bool:
+    return a is not None and b is not None and all(_close(x, y) for x, y in zip(a, b))
