@@ -459,13 +459,14 @@ def test_linear_network_values_stay_rational():
 
 def test_divergence_names_the_step_where_the_loss_overflows():
     """E = ½w² with x = 1, y = 0 and η = 3: w ← w − 3w = −2w, so after k steps w = (−2)^k and
-    the loss ½·4^k; w² overflows a double (2^1024) first after step 512."""
+    the loss ½·4^k = 2^(2k−1). After step 512 it is 2^1023, a double although w² = 2^1024 is
+    not (the step is redone in mpmath); after step 513 it is 2^1025, beyond every double."""
     from derive import SpecError
 
     raw = {"network": {"layers": [1, 1], "activation": "linear"}, "data": {"x": [1], "y": [0]},
            "init": {"W1": [[1]]}, "train": {"learning_rate": 3, "steps": 600}}
-    with pytest.raises(SpecError, match=r"\[train\]\.learning_rate: after step 512 the loss is no longer"):
+    with pytest.raises(SpecError, match=r"\[train\]\.learning_rate: after step 513 the loss is no longer"):
         solve(raw).training
-    raw["train"]["steps"] = 511
+    raw["train"]["steps"] = 512
     history = solve(raw).training.history
-    assert history[:4] == (0.5, 2.0, 8.0, 32.0) and history[511] == 0.5 * 4.0 ** 511
+    assert history[:4] == (0.5, 2.0, 8.0, 32.0) and history[512] == 2.0 ** 1023

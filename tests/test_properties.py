@@ -219,3 +219,51 @@ def test_float_path_agrees_with_exact_path(raw):
     assert list(history) == pytest.approx(exact, rel=1e-9, abs=1e-12)
     final = [sol.training.final[q] for q in params]
     assert final == pytest.approx([float(s.parameters[q]) for q in params], rel=1e-9, abs=1e-12)
+
+
+# -- saturated units: where doubles, or 60 digits, round 1 − a to 0 ------------------------------
+
+def descent_here(raw: dict, digits: int) -> tuple[list, list]:
+    """Gradient descent redone with central differences of ``forward`` at ``digits`` digits."""
+    with mpmath.workdps(digits):
+        h, rate = mpmath.mpf(10) ** -(digits // 3), mp(raw["train"]["learning_rate"])
+        params, history, gradients = initial(raw), [], []
+        for step in range(raw["train"]["steps"] + 1):
+            history.append(forward(raw, params)[0])
+            g = {key: (forward(raw, moved(params, *key, h))[0] - forward(raw, moved(params, *key, -h))[0]) / (2 * h)
+                 for key in entries(params)}
+            gradients.append(g)
+            for key, value in g.items():
+                params = moved(params, *key, -rate * value)
+        return history, gradients
+
+
+def saturated(activation: list, loss: str, W1, W2, y, steps: int, rate: str = "0.5") -> dict:
+    return {"network": {"layers": [2, 2, len(y[0])], "activation": activation, "bias": "none", "loss": loss,
+                        "convention": "column"},
+            "data": {"x": [[1, 0], [0, 1]], "y": y}, "init": {"W1": W1, "W2": W2},
+            "train": {"learning_rate": rate, "steps": steps}}
+
+
+@pytest.mark.parametrize("raw", [
+    # a sigmoid output at σ(60) for the target 1: 1.0 in doubles, so ln(1 − o) fails there
+    saturated(["tanh", "sigmoid"], "bce", [[1, 0], [0, 1]], [[40, 40]], [[1], [0]], steps=4),
+    # one huge step drives one output to 1 − 1e-70 and the other to 5e-63, which 60 digits
+    # lose in ln(1 − o)
+    saturated(["sigmoid"] * 2, "bce", [[0.5, -0.3], [0.2, 0.4]], [[0.3, -0.2]], [[1], [0]], steps=3, rate="5000"),
+    # hidden units at σ(200): σ′ = a(1 − a) ≈ 1e-87, which 60 digits round to 0
+    saturated(["sigmoid"] * 2, "half_sse", [[200, 0], [0, -200]], [[1, 1]], [[1], [0]], steps=2),
+    # tanh(150): 1 − a² ≈ 1e-130
+    saturated(["tanh", "linear"], "mse", [[150, 0], [0, 1]], [[1, 1]], [[1], [0]], steps=2),
+    # a softmax input of 800: e^800 overflows a double
+    saturated(["sigmoid", "softmax"], "cross_entropy", [[1, 0], [0, 1]], [[800, 0], [0, 1]], [[1, 0], [0, 1]],
+              steps=3),
+], ids=["bce-output", "bce-both-ends", "sigmoid-hidden", "tanh-hidden", "softmax-overflow"])
+def test_saturated_units_keep_their_true_values(raw):
+    """The loss of every step and the first gradients, against finite differences at 900 digits:
+    true to the last double, not 0, not an error."""
+    history, gradients = descent_here(raw, 900)
+    out = solve(raw).json()
+    assert out["history"] == pytest.approx([float(e) for e in history], rel=1e-9, abs=0)
+    for (name, index), value in gradients[0].items():
+        assert get(out["gradients"], name, index) == pytest.approx(float(value), rel=1e-12, abs=0), (name, index)
