@@ -1011,7 +1011,7 @@ def chain_equation(solution: "Solution", v: Symbol, n: int, precision: int = DEF
 
 def rounding_policy(precision: int) -> str:
     return (f"Every quantity is computed exactly (as a fraction) or, where exponentials enter, with "
-            f"60 significant digits, and only rounded for display: to {precision} significant digits, "
+            f"60 significant digits (more where a unit saturates), and only rounded for display: to {precision} significant digits, "
             f"half away from zero. A value written after $=$ is exact; one written after $\\approx$ is "
             f"rounded. Each step uses the unrounded values of the steps before it, so recomputing "
             f"from the printed numbers can differ in the last digit.")
