@@ -14,7 +14,7 @@ from .activations import ACTIVATIONS, LOSSES, softmax
 from .backprop import Derivation
 from .network import Network
 from .notation import Name
-from .values import Step, exact
+from .values import Step, digits, exact
 
 
 # == 1. the layer-wise recursion, read off the derivation ===================================
@@ -370,6 +370,8 @@ def matrix_values(form: MatrixForm, net: Network, step: Step) -> dict[MatrixSymb
     Only X, Y and the parameters are taken from the step; Z, A, f′(Z), Δ and the gradients come
     from the equations, so they are an independent check of the engine's per-unit chain rule.
     """
+    # the digits the engine needed (more than 60 where a unit saturates, see values._sample)
+    work = max(digits(v) for env in step.samples for v in env.values())
     values: dict[MatrixSymbol, ImmutableMatrix] = {
         form.X: batch_matrix(net, step, net.inputs), form.Y: batch_matrix(net, step, net.targets)}
     values.update((m, ImmutableMatrix.ones(*m.shape)) for m in form.ones)
@@ -378,7 +380,7 @@ def matrix_values(form: MatrixForm, net: Network, step: Step) -> dict[MatrixSymb
         if layer.b is not None:
             values[layer.b] = bias_matrix(net, layer.layer).xreplace(step.parameters)
         values[layer.Z] = _evaluate(layer.forward[0].rhs, values)
-        _activate(net, layer, values)
+        _activate(net, layer, values, work)
     for layer in reversed(form.layers):
         for eq in layer.backward:
             if layer.column is not None and eq.lhs == layer.column.delta:
@@ -392,18 +394,18 @@ def _evaluate(expr: MatrixExpr, values: Mapping[MatrixSymbol, ImmutableMatrix]) 
     return ImmutableMatrix(expr.xreplace(dict(values)).doit().as_explicit()).applyfunc(exact)
 
 
-def _activate(net: Network, layer: MatrixLayer, values: dict) -> None:
+def _activate(net: Network, layer: MatrixLayer, values: dict, work: int) -> None:
     """A = f(Z) and f′(Z), entry by entry; softmax sample by sample."""
     Z, row = values[layer.Z], net.spec.convention == "row"
     if layer.df_Z is None:
         samples = [Z.row(n) if row else Z.col(n) for n in range(net.spec.samples)]
-        cols = [ImmutableMatrix([exact(v) for v in softmax(list(z))]) for z in samples]
+        cols = [ImmutableMatrix([exact(v, work) for v in softmax(list(z))]) for z in samples]
         A = ImmutableMatrix.hstack(*cols)
         values[layer.A] = values[layer.f_Z] = A.T if row else A
         return
     f = net.activation(layer.layer - 1)
-    values[layer.A] = values[layer.f_Z] = Z.applyfunc(lambda z: exact(f.f(z)))
-    values[layer.df_Z] = ImmutableMatrix(*Z.shape, [exact(f.df(z, a)) for z, a in zip(Z, values[layer.A])])
+    values[layer.A] = values[layer.f_Z] = Z.applyfunc(lambda z: exact(f.f(z), work))
+    values[layer.df_Z] = ImmutableMatrix(*Z.shape, [exact(f.df(z, a), work) for z, a in zip(Z, values[layer.A])])
 
 
 def _per_sample(rhs: MatrixExpr, layer: MatrixLayer, values: dict, row: bool) -> ImmutableMatrix:

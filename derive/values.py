@@ -55,6 +55,11 @@ def exact(value: Expr, digits: int = PRECISION) -> Expr:
     return number
 
 
+def digits(value: Expr) -> int:
+    """The decimal digits to evaluate with beside ``value``: its own where it carries more than PRECISION."""
+    return max(PRECISION, mpmath.libmp.prec_to_dps(value._prec)) if value.is_Float else PRECISION
+
+
 def initial_parameters(d: Derivation) -> dict[Symbol, Expr]:
     """The spec's initial values, keyed by parameter symbol."""
     net, spec = d.network, d.network.spec

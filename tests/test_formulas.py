@@ -318,3 +318,17 @@ def test_general_formula_refuses_softmax_and_non_chains():
         general_formula("softmax")
     with pytest.raises(ValueError):
         general_formula("sigmoid").substitution(solve("sigmoid-222").network)
+
+
+def test_matrix_form_keeps_a_saturated_units_digits():
+    """Hidden units at σ(±200): σ′ ≈ 1e-87, which 60 digits round to 0. The matrix form must keep
+    the engine's (finite-difference-checked, see test_properties) gradients to their last digit."""
+    raw = {"network": {"layers": [2, 2, 1], "activation": "sigmoid", "bias": "none", "loss": "half_sse"},
+           "data": {"x": [[1, 0], [0, 1]], "y": [[1], [0]]}, "init": {"W1": [[200, 0], [0, -200]], "W2": [[1, 1]]}}
+    s = solve(raw)
+    net, step = s.network, s.training.first
+    form = matrix_form(net)
+    values = matrix_values(form, net, step)
+    expected = weight_matrix(net, 1).xreplace(step.gradient)
+    assert sum(bool(0 < abs(e) < 1e-80) for e in expected) == 2        # w1 and w4 feed the saturated units
+    assert all(abs(got - e) < 1e-40 * abs(e) for got, e in zip(values[form.layers[0].dW], expected))
