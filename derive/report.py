@@ -1,4 +1,4 @@
-"""The JSON report: the contract's keys plus every per-sample quantity and gradient formula."""
+"""The JSON report: the contract's keys plus every per-sample quantity, gradient formula and local factor."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any, Mapping
 from sympy import Symbol
 
 from .errors import SpecError
+from .values import exact
 
 if TYPE_CHECKING:
     from .api import Solution
+    from .backprop import Edge
 
 
 def layout(solution: "Solution", values: Mapping[Symbol, Any]) -> dict[str, Any]:
@@ -53,6 +55,7 @@ def _report(solution: "Solution") -> dict[str, Any]:
     names = d.names
     per_sample = [s for l in range(len(net.nets)) for s in net.nets[l] + net.activations[l]]
     adjoints = [d.adjoint[v] for v in d.backward_order]
+    edges = [e for v in d.backward_order for e in d.edges[v]]     # each local factor once, loss end first
     return {
         "outputs": [[_float(env[o]) for o in net.outputs] for env in first.samples],
         "loss": _float(first.loss),
@@ -68,4 +71,12 @@ def _report(solution: "Solution") -> dict[str, Any]:
         "samples": [{**{names[s].plain: _float(env[s]) for s in per_sample + [net.loss]},
                      **{names[a].plain: _float(env[a]) for a in adjoints}} for env in first.samples],
         "formulas": {names[d.adjoint[v]].plain: str(d.gradient[v]) for v in d.backward_order},
+        "factors": {_local(names, e): str(e.local) for e in edges},
+        "factor_values": [{_local(names, e): _float(exact(e.local.xreplace(env))) for e in edges}
+                          for env in first.samples],
     }
+
+
+def _local(names, e: "Edge") -> str:
+    """∂child/∂parent by plain names, e.g. "dz_o/dh1"; the loss end reads "dE/do"."""
+    return f"d{names[e.child].plain}/d{names[e.parent].plain}"

@@ -18,6 +18,7 @@ import pytest
 import sympy as sp
 
 from derive import load, solve
+from derive.activations import Sigmoid
 from derive.values import compile_gradient, frozen
 
 # -- an independent forward pass and loss -------------------------------------------------
@@ -470,3 +471,30 @@ def test_divergence_names_the_step_where_the_loss_overflows():
     raw["train"]["steps"] = 512
     history = solve(raw).training.history
     assert history[:4] == (0.5, 2.0, 8.0, 32.0) and history[512] == 2.0 ** 1023
+
+
+@pytest.mark.parametrize("name", ["sigmoid-222", "softmax-233", "relu-231", "sigmoid-451-batch"])
+def test_json_factors_are_the_local_derivatives(name):
+    """Every ``factors`` entry is ∂child/∂parent of the child's own definition (sympy.diff, not the
+    engine's reading of coefficients), and its per-sample value is that derivative at the sample."""
+    sol = solve(name)
+    out, net, names = sol.json(), sol.network, sol.derivation.names
+    plain = {names[s].plain: s for s in (*net.order, *net.parameters, *net.inputs, *net.targets)}
+    assert out["factors"], name
+    for key, formula in out["factors"].items():
+        child, parent = (plain[part[1:]] for part in key.split("/"))
+        direct = sp.diff(net.definitions[child], parent)
+        # the factor is written in the unit's a (σ′ = a(1 − a)); put each a's definition in
+        activations = {a: net.definitions[a] for layer in net.activations for a in layer}
+        written = sp.sympify(formula, locals={**plain, "Sigmoid": Sigmoid}).xreplace(activations)
+        assert is_zero(direct.xreplace(activations) - written), key
+        for env, values in zip(sol.training.first.samples, out["factor_values"]):
+            assert values[key] == pytest.approx(float(direct.xreplace(env).evalf(30)), rel=1e-13, abs=1e-300), key
+    # and a parameter's gradient is the sum over its chains of the products of the factors
+    d = sol.derivation
+    for p in net.parameters:
+        chains = d.chains(p)
+        for env, values in zip(sol.training.first.samples, out["factor_values"]):
+            total = sum(prod(values[f"d{names[e.child].plain}/d{names[e.parent].plain}"] for e in chain)
+                        for chain in chains)
+            assert total == pytest.approx(float(env[d.adjoint[p]]), rel=1e-12, abs=1e-15)
