@@ -1155,8 +1155,12 @@ def moodle_xml(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> str:
         idprefix=f"derive-{exam.seed}")
 
 
-def write(files: dict[str, str | bytes], out: str) -> None:
-    """Write every file into DIR at once: built in a temporary directory beside it, then moved in."""
+def write(files: dict[str, str | bytes], out: str, replace: bool = True) -> None:
+    """Write every file into DIR at once: built in a temporary directory beside it, then moved in.
+
+    With ``replace``, the files of an earlier exam in DIR that this one does not write (key-37.md
+    after a run of 30 variants) are removed, so DIR holds one exam; other files stay.
+    """
     import os
     import shutil
     import tempfile
@@ -1176,6 +1180,10 @@ def write(files: dict[str, str | bytes], out: str) -> None:
         for name in files:
             os.replace(tmp / name, target / name)
         tmp.rmdir()
+        if replace:
+            for stale in sorted(target.iterdir()):
+                if EXAM_FILE.fullmatch(stale.name) and stale.name not in files and stale.is_file():
+                    stale.unlink()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -1233,11 +1241,17 @@ def cmd_exam(args) -> int:
     exam = generate(template, args.variants, args.seed, only=args.only, jobs=args.jobs, progress=progress)
     opts = Options(args.format, args.precision, args.template_dir)
     files = documents(exam, opts, jobs=args.jobs, progress=progress)
+    if args.only:       # the variant's own files only: the folder of the full run keeps its answers.json
+        files = {name: data for name, data in files.items() if VARIANT_FILE.fullmatch(name)}
     if "pdf" in opts.formats:
         files.update(pdfs(files, args.jobs))
-    write(files, args.out)
+    write(files, args.out, replace=not args.only)
     print(f"wrote {len(files)} files for {len(exam.variants)} variant(s) into {args.out}", file=sys.stderr)
     return 0
+
+
+VARIANT_FILE = re.compile(r"(variant|sheet|key)-\d+\.(toml|md|tex|pdf)")
+EXAM_FILE = re.compile(rf"{VARIANT_FILE.pattern}|sheets\.(tex|pdf)|answers\.json|moodle\.xml")
 
 
 def pdfs(files: dict[str, str], jobs: int | None = None) -> dict[str, bytes]:

@@ -361,14 +361,31 @@ def test_cli_is_byte_identical_across_runs_and_processes(tmp_path):
     assert files == read_all(b)
     assert {"answers.json", "moodle.xml", "sheets.tex", "sheet-01.tex", "sheet-05.md", "key-03.tex", "key-03.md",
             "variant-05.toml"} <= set(files)
-    # --only 3 regenerates variant 3's own files byte for byte
+    # --only 3 regenerates variant 3's own files byte for byte, and nothing else
     c = tmp_path / "c"
     only = run_cli(["exam", "sigmoid-222", "--variants", "5", "--seed", "9", "--out", str(c), "--only", "3"])
     assert only.returncode == 0, only.stderr
-    for name, data in read_all(c).items():
-        if "03" in name:
-            assert data == files[name], name
+    alone = read_all(c)
+    assert set(alone) == {"variant-03.toml", "sheet-03.tex", "sheet-03.md", "key-03.tex", "key-03.md"}
+    assert all(data == files[name] for name, data in alone.items())
     assert b"--only 3" in files["sheet-03.tex"] and b"variant seed" in files["sheet-03.tex"]
+    # so it can be run in the full exam's folder, which keeps its answers.json and moodle.xml
+    only = run_cli(["exam", "sigmoid-222", "--variants", "5", "--seed", "9", "--out", str(a), "--only", "3"])
+    assert only.returncode == 0, only.stderr
+    assert read_all(a) == files
+
+
+def test_a_new_exam_replaces_the_files_of_an_earlier_one(tmp_path):
+    """Three variants written over a folder of five: keys 4 and 5 go, a teacher's own file stays."""
+    out = tmp_path / "exam"
+    for n in ("5", "3"):
+        done = run_cli(["exam", "sigmoid-222", "--variants", n, "--seed", "2", "--out", str(out), "--format", "md"])
+        assert done.returncode == 0, done.stderr
+        (out / "notes.txt").write_text("mine")
+    names = set(read_all(out))
+    assert names == {"answers.json", "notes.txt"} | {f"{kind}-0{k}.{ext}" for k in (1, 2, 3)
+                                                     for kind, ext in (("sheet", "md"), ("key", "md"), ("variant", "toml"))}
+    assert len(json.loads((out / "answers.json").read_text())) == 3
 
 
 @pytest.fixture(scope="module")
