@@ -322,15 +322,24 @@ def _loss_gradient(net: Network, A: MatrixSymbol, Y: MatrixSymbol, one) -> Matri
     o, y = Symbol("o"), Symbol("y")
     rule = LOSSES[spec.loss]
     scalar = sp.factor_terms(sp.cancel(sp.diff(rule.scale(spec.samples, spec.layers[-1]) * rule.term(o, y), o)))
-    return _lift(scalar, {o: A, y: Y}, lambda: one(*A.shape))
+    return _lift(_as_by_hand(scalar, o), {o: A, y: Y}, lambda: one(*A.shape))
+
+
+def _as_by_hand(e: Expr, o: Symbol) -> Expr:
+    """(y − o)/(o(o − 1)) as (o − y)/(o(1 − o)): the error o − y on top, as the δ rule reads."""
+    n, d = sp.fraction(sp.factor(e))
+    if not (sp.diff(n, o).is_negative and d.is_Mul and any(f.is_Add for f in d.args)):
+        return e
+    flip = next(f for f in d.args if f.is_Add)
+    return -n / sp.Mul(*(-f if f is flip else f for f in d.args))
 
 
 def _lift(e: Expr, table: Mapping[Symbol, MatrixSymbol], ones: Callable[[], MatrixSymbol]) -> MatrixExpr:
     """Read a scalar expression as the same expression of every entry: products become ∘."""
     if e in table:
         return table[e]
-    if e.is_Add:    # constants last: A − 1, not −1 + A
-        terms = sorted(e.args, key=lambda t: not t.free_symbols)
+    if e.is_Add:    # a negative term never first: A − 1 and 1 − A, not −1 + A and −A + 1
+        terms = sorted(e.args, key=lambda t: t.could_extract_minus_sign())
         return MatAdd(*(_lift(t, table, ones) if t.free_symbols else t * ones() for t in terms), evaluate=False)
     if e.is_Mul:    # quotients last: (Y − A) ∘ A^∘−1
         coeff, factors = e.as_coeff_mul()

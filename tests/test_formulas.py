@@ -332,3 +332,15 @@ def test_matrix_form_keeps_a_saturated_units_digits():
     expected = weight_matrix(net, 1).xreplace(step.gradient)
     assert sum(bool(0 < abs(e) < 1e-80) for e in expected) == 2        # w1 and w4 feed the saturated units
     assert all(abs(got - e) < 1e-40 * abs(e) for got, e in zip(values[form.layers[0].dW], expected))
+
+
+def test_cross_entropy_gradient_reads_as_by_hand():
+    """bce: ∂E/∂A = (1/NJ)·(A − Y) ⊘ (A ⊙ (1 − A)), the error A − Y on top as the δ rule reads,
+    not the (−A + Y) ⊙ (−1 + A)^∘−1 that sympy's canonical order gives."""
+    from derive.latex import tex
+
+    net = solve(MORE["bce-rows-shared"]).network
+    last = matrix_form(net).layers[-1]
+    text = tex(next(eq.rhs for eq in last.backward if eq.lhs == last.upstream))
+    assert "A_{2} - Y" in text and r"- A_{2}\right)^{\circ\, -1}" in text    # A2 printed by its symbol's name
+    assert "+ Y" not in text and "- 1_" not in text
