@@ -791,8 +791,9 @@ def _general(b: _Builder) -> General:
 
     form = formulas.matrix_form(b.net)
     names = {**b.names, **{k: n.latex for k, n in form.names.items()}}
-    matrix = tuple(Formula(Equation(tex(eq.lhs, names), (Row("=", tex(eq.rhs, names)),)), _sentence(eq.meaning),
-                           _shapes(eq, names)) for eq in form.forward + form.backward)
+    # in the order formulas.py wrote them: W X + b, ∂E/∂A ⊙ f′(Z), not sympy's alphabetical 1 b + W X
+    matrix = tuple(Formula(Equation(tex(eq.lhs, names), (Row("=", tex(eq.rhs, names, keep_order=True)),)),
+                           _sentence(eq.meaning), _shapes(eq, names)) for eq in form.forward + form.backward)
     each = "row" if spec.convention == "row" else "column"
     matrix_note = (f"The same computation for {f'all {b.N} samples' if b.N > 1 else 'the sample'} at once, one "
                    f"{each} per sample, in the {spec.convention}-vector convention of this network. $\\odot$ multiplies "
