@@ -215,6 +215,7 @@ class Document:
     general: General
     update: Group
     update_matrices: tuple[Equation, ...]
+    widest: int                 # columns of the widest weight matrix, for the layout of matrix rows
     after: After
     history: History | None
     verification: Verification
@@ -995,6 +996,7 @@ def build(solution: "Solution", precision: int = DEFAULT_PRECISION) -> Document:
         general=_general(b),
         update=b.update_group(),
         update_matrices=b.update_matrices(),
+        widest=max(b.weight_matrix(l).cols for l in range(b.spec.depth)),
         after=After(tuple(b.forward_part(env, n) for n, env in enumerate(after.samples, 1)), outputs,
                     Comparison("E", "E", 0, b.num(first.loss), b.num(after.loss))),
         history=_history(b),

@@ -308,3 +308,18 @@ def test_no_absolute_paths_or_timestamps_reach_a_document():
 def test_precision_out_of_range_is_a_user_error(capsys):
     assert cli(["solve", "linear-221", "--precision", "0"]) == 1
     assert capsys.readouterr().err == "derive: error: --precision 0: expected a whole number from 1 to 30\n"
+
+
+@pytest.mark.slow
+def test_wide_matrices_stay_within_the_margins(tmp_path):
+    """An 8×8 weight matrix of six-digit numbers is wider than the page at the body's size; the
+    update in matrix form must still fit (no overfull line in pdflatex's log)."""
+    need(tex_available(), "pdflatex (texlive-latex-extra)")
+    raw = {"network": {"layers": [2, 8, 8, 1], "activation": "sigmoid", "loss": "mse"},
+           "data": {"x": [[0.3, -0.7]], "y": [[1]]}, "init": {"seed": 5}}
+    (tmp_path / "wide.tex").write_text(render_solution(solve(raw), "tex"), encoding="utf-8")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "wide.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:]
+    log = (tmp_path / "wide.log").read_text(encoding="utf-8", errors="replace")
+    assert "Overfull \\hbox" not in log, [line for line in log.splitlines() if "Overfull" in line]
