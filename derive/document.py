@@ -778,7 +778,7 @@ def _general(b: _Builder) -> General:
         for u in layer.units:
             rows = [Row("=", b.tex(u.rule))]
             if u.recursion != u.rule:
-                rows.append(Row("=", b.tex(u.recursion)))
+                rows.append(Row("=", b.tex(u.recursion, keep_order=True)))
             eqs.append(Equation(b.names[u.delta], tuple(rows)))
         for g in layer.weights + layer.biases:
             eqs.append(Equation(b.names[g.gradient], (Row("=", b.tex(g.rule)),)))

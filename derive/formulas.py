@@ -66,8 +66,15 @@ def layer_recursion(d: Derivation) -> tuple[LayerRecursion, ...]:
 def _layer_recursion(d: Derivation, l: int) -> LayerRecursion:
     net = d.network
     upstream = {d.adjoint[a]: d.gradient[a] for a in net.activations[l]}
-    units = tuple(UnitDelta(z, a, d.adjoint[z], d.gradient[z], d.adjoint[a], d.gradient[a],
-                            d.gradient[z].xreplace(upstream))
+
+    def unrolled(z: Symbol, a: Symbol) -> Expr:
+        # ∂E/∂a written out, still in front: (o − y)·o(1 − o), as the rule ∂E/∂o·o(1 − o) reads
+        rule = d.gradient[z]
+        if rule.is_Mul and d.adjoint[a] in rule.args:
+            return sp.Mul(d.gradient[a], rule / d.adjoint[a], evaluate=False)
+        return rule.xreplace(upstream)
+
+    units = tuple(UnitDelta(z, a, d.adjoint[z], d.gradient[z], d.adjoint[a], d.gradient[a], unrolled(z, a))
                   for z, a in zip(net.nets[l], net.activations[l]))
 
     def gradients(ps) -> tuple[ParameterGradient, ...]:
