@@ -6,7 +6,7 @@ import html
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .exam import Question
+    from .questions import Question
 
 CLOZE_SPECIAL = "\\}#~/\""      # characters a Cloze answer or feedback must escape with a backslash
 

@@ -18,7 +18,8 @@ import sympy as sp
 from derive import load, solve
 from derive.cli import main
 from derive.errors import ExamError, SpecError
-from derive.exam import Options, documents, generate
+from derive.exam import generate
+from derive.sheets import Options, documents
 from derive.spec import loads
 
 ROOT = Path(__file__).resolve().parent.parent

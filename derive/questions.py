@@ -1,0 +1,626 @@
+"""One exam variant's questions as data: the quantities they ask about, typical mistakes, asking and verifying."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
+from math import prod
+from typing import Any, Callable, Iterable, Sequence
+
+import sympy as sp
+from sympy import Expr, Symbol
+
+from .api import Solution
+from .backprop import Edge
+from .errors import SpecError
+from .latex import plain as plain_formula
+from .spec import Spec
+from .values import exact
+from .variants import Ask, ExamConfig
+
+DISTRACTORS = 3             # wrong options of a multiple-choice question
+MAX_FORMULA = 160           # characters of a formula a student is asked to write down
+
+
+class Degenerate(Exception):
+    """A drawn variant breaks a quality constraint; the message names the constraint."""
+
+
+# -- questions as data ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Math:
+    """A formula inside a prompt: its LaTeX and its plain-text form."""
+
+    latex: str
+    plain: str
+
+
+def plain(segments: Iterable[str | Math]) -> str:
+    return "".join(s.plain if isinstance(s, Math) else s for s in segments)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a multiple-choice question (or of the formula question's Moodle version)."""
+
+    plain: str                   # as typed: a decimal or a formula in the claim syntax
+    latex: str
+    value: float | None          # the number, for numerical options
+    mistake: str | None          # None for the right answer; else the typical mistake it stands for
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of one variant, with its verified answer."""
+
+    id: str
+    kind: str
+    quantity: str                # the claim's left side for `derive check` (shape: ``shape(…)``)
+    prompt: tuple[str | Math, ...]
+    answer: float | str          # a number (rounded to the exam's decimals), a formula, or a shape "2x3"
+    display: str                 # the answer as printed: "0.0812", "h1*x1*(1 - h1)*…", "2x3"
+    latex: str                   # the answer in LaTeX
+    tolerance: float | None      # absolute, for numerical answers
+    options: tuple[Option, ...] = ()     # choice: in the order shown; formula: right answer and mistakes
+    context: tuple[str | Math, ...] = () # text shown before the prompt (the matrix form of a shape question)
+    displays: tuple[str, ...] = ()       # displayed equations after the context
+
+    @property
+    def text(self) -> str:
+        return plain(self.prompt)
+
+    @property
+    def tolerance_text(self) -> str:
+        """The tolerance as a plain decimal (0.00005, never 5e-05)."""
+        return "" if self.tolerance is None else format(Decimal(repr(self.tolerance)), "f")
+
+    @property
+    def numeric(self) -> bool:
+        return isinstance(self.answer, float)
+
+    @property
+    def letter(self) -> str | None:
+        """The letter of the right option of a multiple-choice question."""
+        for i, option in enumerate(self.options):
+            if option.mistake is None and self.kind == "choice":
+                return "abcdefgh"[i]
+        return None
+
+    def json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "kind": self.kind, "prompt": self.text, "quantity": self.quantity,
+                               "answer": self.answer, "display": self.display, "tolerance": self.tolerance}
+        if self.kind == "choice":
+            out["options"] = [o.value for o in self.options]
+            out["correct"] = self.letter
+            out["distractors"] = [{"value": o.value, "display": o.plain, "mistake": o.mistake}
+                                  for o in self.options if o.mistake]
+        elif self.options:
+            out["distractors"] = [{"formula": o.plain, "mistake": o.mistake} for o in self.options if o.mistake]
+        return out
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One exam variant: its complete spec (the TOML structure) and its questions."""
+
+    number: int
+    seed: int
+    raw: dict
+    questions: tuple[Question, ...]
+
+    def fingerprint(self) -> tuple[str, tuple[str, ...]]:
+        """What must differ between variants: the numbers of the spec, and the numerical answers."""
+        data = repr((self.raw["network"], self.raw["data"], self.raw["init"], self.raw["train"]))
+        return data, tuple(q.display for q in self.questions if q.numeric)
+
+
+# -- numbers ------------------------------------------------------------------------------------
+
+def _decimal(value: Expr) -> Decimal:
+    """An exact or 60-digit value as a Decimal with enough digits for any rounding we do."""
+    value = sp.sympify(value)
+    with localcontext() as ctx:
+        ctx.prec = 50
+        if value.is_Rational:
+            return Decimal(int(value.p)) / Decimal(int(value.q))
+        return Decimal(str(sp.Float(value, 50)))
+
+
+def fixed(value: Expr, decimals: int) -> str:
+    """``value`` rounded half up to ``decimals`` places, always with that many places: 0.0810."""
+    text = str(_decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+    return "0." + "0" * decimals if text.lstrip("-").strip("0.") == "" else text
+
+
+def tolerance(cfg: ExamConfig, answer: float) -> float:
+    """The absolute tolerance of a numerical answer, rounded up to one digit beyond the answer's."""
+    tol = Decimal(repr(cfg.tolerance_for(answer)))
+    return float(tol.quantize(Decimal(1).scaleb(-(cfg.decimals + 1)), rounding=ROUND_CEILING))
+
+
+def apart(cfg: ExamConfig, a: float, b: float) -> bool:
+    """Two options a student tells apart: outside each other's tolerance and at least 5 % apart."""
+    gap = abs(a - b)
+    return gap > max(tolerance(cfg, a), tolerance(cfg, b)) and gap >= 0.05 * max(abs(a), abs(b))
+
+
+def significant(value: Expr, decimals: int, digits: int = 2) -> bool:
+    """At least ``digits`` significant digits when rounded to ``decimals`` places: 0.0020 has two at 4 places."""
+    return abs(Decimal(fixed(value, decimals))) >= Decimal(1).scaleb(digits - 1 - decimals)
+
+
+# -- plain-text formulas in the claim syntax of `derive check` -----------------------------------
+
+def formula_text(expr: Expr) -> str:
+    """A formula as a student would type it: ``sigmoid(z_h1)``, ``(o - y)*h1``."""
+    return plain_formula(expr)
+
+
+def typeable(expr: Expr) -> bool:
+    """Whether a formula uses only what the claim syntax knows: ReLU's step as relu'(z), but no piecewise."""
+    steps = expr.atoms(sp.Heaviside)
+    return not expr.has(sp.Piecewise) and all(len(h.args) == 2 and h.args[1] == 0 for h in steps)
+
+
+def formula_pool(sol: Solution, target: str | None) -> list[Symbol]:
+    """Parameters whose gradient formula a student can write down: typeable and short."""
+    return [p for p in parameter_pool(sol, target)
+            if typeable(e := gradient_formula(sol, p)) and len(formula_text(e)) <= MAX_FORMULA]
+
+
+# -- the quantities a question can be about ------------------------------------------------------
+
+LAYER = re.compile(r"([WB])(\d+)$")
+
+
+def parameter_pool(sol: Solution, target: str | None, trainable: bool = False) -> list[Symbol]:
+    """The parameters a target names: one plain name, W<l> (the weights of layer l), B<l> (its biases)."""
+    net = sol.network
+    frozen_names = set(net.spec.freeze)
+    if target is None:
+        pool = list(net.parameters)
+    elif target in _plain_names(sol, net.parameters):
+        pool = [sol.symbol(target)]
+    elif (m := LAYER.match(target)) and 1 <= int(m[2]) <= net.spec.depth:
+        l = int(m[2]) - 1
+        pool = ([w for row in net.weights[l] for w in row] if m[1] == "W"
+                else list(dict.fromkeys(net.biases[l])))
+    else:
+        pool = []
+    if trainable:
+        pool = [p for p in pool if net.names[p].plain not in frozen_names and not _frozen_layer(sol, p)]
+    return pool
+
+
+def _frozen_layer(sol: Solution, p: Symbol) -> bool:
+    net = sol.network
+    for l in range(net.spec.depth):
+        if f"W{l + 1}" in net.spec.freeze and any(p in row for row in net.weights[l]):
+            return True
+        if f"b{l + 1}" in net.spec.freeze and p in net.biases[l]:
+            return True
+    return False
+
+
+def _plain_names(sol: Solution, symbols: Iterable[Symbol]) -> set[str]:
+    return {sol.network.names[s].plain for s in symbols}
+
+
+def unit_pool(sol: Solution, target: str | None) -> list[Symbol]:
+    """The forward-pass quantities a target names: ``output``, ``hidden``, or one plain name."""
+    net = sol.network
+    hidden = [a for layer in net.activations[:-1] for a in layer]
+    if target is None:
+        return hidden + list(net.outputs)
+    if target == "output":
+        return list(net.outputs)
+    if target == "hidden":
+        return hidden
+    units = [s for l in range(len(net.nets)) for s in net.nets[l] + net.activations[l]]
+    return [s for s in units if net.names[s].plain == target]
+
+
+def shape_pool(spec: Spec, target: str | None) -> list[tuple[str, int]]:
+    """(kind, layer) pairs a shape question may ask about; layer is 1-based (A: 0 … L−1)."""
+    L = spec.depth
+    pool = ([("delta", l) for l in range(1, L + 1)] + [("dW", l) for l in range(1, L + 1)]
+            + [("WT", l) for l in range(1, L + 1)] + [("AT", l) for l in range(0, L)]
+            + [("WTdelta", l) for l in range(2, L + 1)])
+    if target is None:
+        return pool
+    spellings = {"delta": r"[dD]elta(\d+)", "dW": r"(?:dE/)?dW(\d+)", "WT": r"WT(\d+)|W(\d+)T",
+                 "AT": r"A(\d+)T?", "WTdelta": r"WTdelta(\d+)"}
+    for kind, pattern in spellings.items():
+        if m := re.fullmatch(pattern, target):
+            l = int(next(g for g in m.groups() if g))
+            return [(k, n) for k, n in pool if (k, n) == (kind, l)]
+    return []
+
+
+def validate_targets(sol: Solution, cfg: ExamConfig) -> None:
+    """Every fixed target of [exam].questions names something in the template's network."""
+    for ask in cfg.questions:
+        if ask.target is None:
+            continue
+        if ask.kind == "forward":
+            ok = bool(unit_pool(sol, ask.target))
+            hint = "output, hidden, or a unit's name like h1, o1, z_h1"
+        elif ask.kind == "shape":
+            ok = bool(shape_pool(sol.spec, ask.target))
+            hint = "Delta<l>, dW<l>, W<l>T, A<l> or WTdelta<l> for a layer l of the network"
+        else:
+            ok = bool(parameter_pool(sol, ask.target, trainable=ask.kind == "update"))
+            hint = "a parameter's name like w5, or W<l> / B<l> for the weights / biases of layer l"
+            if ask.kind == "update" and parameter_pool(sol, ask.target) and not ok:
+                hint = "a parameter that [train].freeze does not keep fixed"
+        if not ok:
+            raise SpecError(sol.spec.source, "[exam].questions",
+                            f"{ask.kind}:{ask.target} names nothing in this network; expected {hint}")
+
+
+# -- typical mistakes, computed from the derivation's own chains ---------------------------------
+
+def _is_activation_edge(sol: Solution, e: Edge) -> bool:
+    net = sol.network
+    place = net.unit(e.child) if hasattr(net, "unit") else None
+    if place is None:
+        for l, layer in enumerate(net.activations):
+            if e.child in layer:
+                place = (l, layer.index(e.child))
+    if place is None or e.child is not net.activations[place[0]][place[1]]:
+        return False
+    name = net.spec.activations[place[0]]
+    return name not in ("linear", "softmax")
+
+
+def altered(sol: Solution, p: Symbol, change: Callable[[Edge], Expr | None],
+            keep: Callable[[tuple[Edge, ...]], bool] = lambda chain: True) -> Expr:
+    """∂E/∂p as a formula, summed over the chains ``keep`` accepts, with ``change`` replacing local factors."""
+    return sp.Add(*(prod((change(e) if change(e) is not None else e.local for e in chain), start=sp.S.One)
+                    for chain in sol.derivation.chains(p) if keep(chain)))
+
+
+def _value(sol: Solution, formula: Expr) -> Expr:
+    """A formula in one sample's named symbols, summed over the batch at the initial parameters."""
+    return exact(sp.Add(*(formula.xreplace(env) for env in sol.training.first.samples)))
+
+
+_FORMULAS: dict[tuple, Any] = {}
+
+
+def architecture(spec: Spec) -> tuple:
+    """What the formulas depend on (everything but the numbers): the key of the formula cache."""
+    return (spec.layers, spec.activations, spec.slope, spec.bias, spec.loss, spec.convention, spec.samples,
+            spec.style)
+
+
+def _cached(kind: str, sol: Solution, p: Symbol, make: Callable[[], Any]) -> Any:
+    """Formulas are the same for every variant of one architecture (symbols are equal by name): build once."""
+    key = (kind, architecture(sol.spec), sol.network.names[p].plain)
+    if key not in _FORMULAS:
+        _FORMULAS[key] = make()
+    return _FORMULAS[key]
+
+
+def gradient_formula(sol: Solution, p: Symbol) -> Expr:
+    """∂E/∂p as a sum over chains, common factors pulled out: h1*x1*(1 - h1)*(…)."""
+    return _cached("formula", sol, p, lambda: sp.factor_terms(sol.derivation.expanded(p)))
+
+
+def mistakes(sol: Solution, p: Symbol) -> list[tuple[str, Expr]]:
+    """The typical wrong versions of ∂E/∂p as formulas, most typical first, each labelled for feedback."""
+    return _cached("mistakes", sol, p, lambda: _mistakes(sol, p))
+
+
+def _mistakes(sol: Solution, p: Symbol) -> list[tuple[str, Expr]]:
+    net, spec = sol.network, sol.spec
+    right = altered(sol, p, lambda e: None)
+    out: list[tuple[str, Expr]] = []
+    derivative = {"sigmoid": "σ′", "tanh": "tanh′", "softplus": "softplus′", "relu": "ReLU′",
+                  "leaky_relu": "leaky ReLU′"}
+    kinds = [spec.activations[l] for l in range(spec.depth)]
+    dropped = altered(sol, p, lambda e: sp.S.One if _is_activation_edge(sol, e) else None)
+    names = sorted({derivative.get(k, "f′") for k in kinds if k not in ("linear", "softmax")})
+    out.append((f"the activation derivative ({', '.join(names) or 'f′'}) left out", dropped))
+    out.append(("the sign flipped", -right))
+    if spec.loss in ("half_sse", "quadratic"):
+        out.append(("a factor 2 too many (the ½ of the loss not cancelled)", 2 * right))
+    elif spec.loss in ("sse", "mse"):
+        out.append(("the factor 2 from the square dropped", right / 2))
+    wrong = _wrong_input(sol, p)
+    if wrong is not None:
+        used, instead = wrong
+        out.append((f"the wrong input ({net.names[used].plain} instead of {net.names[instead].plain})",
+                    altered(sol, p, lambda e: used if e.parent == p and e.local == instead else None)))
+    at_output = altered(sol, p, lambda e: _at_output(sol, e))
+    out.append(("the activation derivative taken at the output instead of the net input", at_output))
+    first = net.outputs[0]
+    if len(net.outputs) > 1:
+        out.append((f"only the path through {net.names[first].plain} (the other paths left out)",
+                    altered(sol, p, lambda e: None, keep=lambda chain: chain[0].parent == first)))
+    if spec.samples > 1 and spec.loss in ("mse", "quadratic", "bce", "cross_entropy"):
+        out.append(("the 1/N of the mean dropped", right * spec.samples))
+    return [(label, formula) for label, formula in out if sp.expand(formula - right) != 0]
+
+
+def _wrong_input(sol: Solution, p: Symbol) -> tuple[Symbol, Symbol] | None:
+    """(the symbol a student wrongly uses, the layer's true input) for a weight: x for h, or the other x."""
+    net = sol.network
+    for l, layer in enumerate(net.weights):
+        for row in layer:
+            if p in row:
+                k = row.index(p)
+                instead = net.layer_input(l)[k]
+                if l > 0:
+                    return net.inputs[k % len(net.inputs)], instead
+                if len(net.inputs) > 1:
+                    return net.inputs[(k + 1) % len(net.inputs)], instead
+    return None
+
+
+def _at_output(sol: Solution, e: Edge) -> Expr | None:
+    """f′ evaluated at the activation a instead of the net input z (σ(o)(1 − σ(o)) for o(1 − o))."""
+    net = sol.network
+    for l, layer in enumerate(net.activations):
+        if e.child in layer and net.spec.activations[l] in ("sigmoid", "tanh"):
+            act = net.activation(l)
+            a = e.child
+            return act.df(a, act.f(a))
+    return None
+
+
+# -- building the questions of one variant ---------------------------------------------------------
+
+@dataclass
+class Asker:
+    """Turns the [exam].questions list into the questions of one drawn variant."""
+
+    sol: Solution
+    cfg: ExamConfig
+    rng: random.Random
+    used: set[str] = field(default_factory=set)
+
+    @property
+    def d(self):
+        return self.sol.derivation
+
+    def name(self, s: Symbol):
+        return self.d.names[s]
+
+    def pick(self, pool: Sequence[Symbol], quantity: Callable[[Symbol], str], what: str) -> Symbol:
+        fresh = [s for s in pool if quantity(s) not in self.used] or list(pool)
+        if not fresh:
+            raise Degenerate(f"{what}: nothing to ask about")
+        s = self.rng.choice(fresh)
+        self.used.add(quantity(s))
+        return s
+
+    def numeric(self, id: str, kind: str, quantity: str, prompt, value: Expr, what: str, **extra) -> Question:
+        # gradients need two significant digits; a forward value, the loss or a new weight only must not vanish
+        digits = 2 if kind in ("gradient", "choice") else 1
+        if not significant(value, self.cfg.decimals, digits):
+            raise Degenerate(f"no answer that rounds to (almost) zero at {self.cfg.decimals} decimals "
+                             f"({what} = {float(value):.2g})")
+        display = fixed(value, self.cfg.decimals)
+        answer = float(display)
+        return Question(id, kind, quantity, tuple(prompt), answer, display, display,
+                        tolerance(self.cfg, answer), **extra)
+
+    def gradient_math(self, p: Symbol) -> Math:
+        name = self.name(p)
+        return Math(rf"\frac{{\partial E}}{{\partial {name.latex}}}", f"dE/d{name.plain}")
+
+    # the kinds --------------------------------------------------------------------------------
+    def forward(self, id: str, ask: Ask) -> Question:
+        s = self.pick(unit_pool(self.sol, ask.target), lambda s: self.name(s).plain, "forward")
+        name = self.name(s)
+        net = self.sol.network
+        is_net = any(s in layer for layer in net.nets)
+        what = ("net input" if is_net else "output" if s in net.outputs else "hidden activation")
+        batch = self.sol.spec.samples > 1
+        sample = " for the first sample" if batch else ""
+        quantity = f"{name.plain}[1]" if batch else name.plain      # the claim syntax's sample index
+        prompt = [f"Compute the {what} ", Math(name.latex, name.plain), f" of the forward pass{sample}."]
+        return self.numeric(id, "forward", quantity, prompt, self.sol.training.first.samples[0][s], name.plain)
+
+    def loss(self, id: str, ask: Ask) -> Question:
+        self.used.add("E")
+        prompt = ["Compute the loss ", Math("E", "E"), " for the initial parameters."]
+        return self.numeric(id, "loss", "E", prompt, self.sol.training.first.loss, "E")
+
+    def gradient(self, id: str, ask: Ask) -> Question:
+        p = self.pick(parameter_pool(self.sol, ask.target), lambda p: f"dE/d{self.name(p).plain}", "gradient")
+        m = self.gradient_math(p)
+        prompt = ["Compute the gradient ", m, " for the initial parameters."]
+        return self.numeric(id, "gradient", m.plain, prompt, self.sol.training.first.gradient[p], m.plain)
+
+    def update(self, id: str, ask: Ask) -> Question:
+        pool = parameter_pool(self.sol, ask.target, trainable=True)
+        p = self.pick(pool, lambda p: f"{self.name(p).plain}'", "update")
+        name, step = self.name(p), self.sol.training.first
+        g = step.gradient[p]
+        if not significant(g, self.cfg.decimals):
+            raise Degenerate(f"no answer that rounds to (almost) zero at {self.cfg.decimals} decimals "
+                             f"(dE/d{name.plain} = {float(g):.2g}, asked through {name.plain}')")
+        if fixed(step.updated[p], self.cfg.decimals) == fixed(step.parameters[p], self.cfg.decimals):
+            raise Degenerate(f"an update that shows at {self.cfg.decimals} decimals ({name.plain}' = {name.plain})")
+        rate = self.sol.spec.learning_rate
+        prompt = ["Compute the weight " if p not in self._biases() else "Compute the bias ",
+                  Math(f"{{{name.latex}}}'", f"{name.plain}'"),       # braces: w^{(1)}_{12}' is a double superscript
+                  " after one step of gradient descent with learning rate ",
+                  Math(rf"\eta = {_short(rate)}", f"eta = {_short(rate)}"), "."]
+        return self.numeric(id, "update", f"{name.plain}'", prompt, step.updated[p], f"{name.plain}'")
+
+    def _biases(self) -> set[Symbol]:
+        return {b for layer in self.sol.network.biases for b in layer}
+
+    def formula(self, id: str, ask: Ask) -> Question:
+        pool = formula_pool(self.sol, ask.target)
+        if not pool:
+            raise Degenerate(f"a formula question about a parameter whose gradient has no piecewise factor "
+                             f"(leaky ReLU) and fits in {MAX_FORMULA} characters")
+        p = self.pick(pool, lambda p: f"formula dE/d{self.name(p).plain}", "formula")
+        m = self.gradient_math(p)
+        found = _cached("options", self.sol, p, lambda: self.formula_options(p))
+        prompt = ["Write ", m, " as a formula in the inputs, targets, weights and the values of the forward "
+                  "pass (no numbers)."]
+        if self.sol.spec.samples > 1:
+            prompt += [" Write the sum over the samples as ", Math(r"\sum_{n}", "sum(…)"), " (typed sum(…))."]
+        right = found[0]
+        return Question(id, "formula", m.plain, tuple(prompt), right.plain, right.plain, right.latex, None, found)
+
+    def formula_options(self, p: Symbol) -> tuple[Option, ...]:
+        """The right formula and up to DISTRACTORS typical mistakes, each a different function."""
+        right = gradient_formula(self.sol, p)
+        found = [(self.formula_option(right, None), right)]
+        for label, wrong in mistakes(self.sol, p):
+            wrong = sp.factor_terms(wrong)
+            if typeable(wrong) and all(sp.expand(wrong - f) != 0 for _, f in found):
+                found.append((self.formula_option(wrong, label), wrong))
+        return tuple(o for o, _ in found[:DISTRACTORS + 1])
+
+    def formula_option(self, formula: Expr, mistake: str | None) -> Option:
+        """A formula as typed and printed; with a batch, summed over the samples (sum(…) in the claim syntax)."""
+        text, latex = formula_text(formula), self.tex(formula)
+        if self.sol.spec.samples > 1:
+            text, latex = f"sum({text})", rf"\sum_{{n=1}}^{{{self.sol.spec.samples}}} \left({latex}\right)"
+        return Option(text, latex, None, mistake)
+
+    def tex(self, expr: Expr) -> str:
+        from .latex import tex
+
+        return tex(expr, {s: n.latex for s, n in self.d.names.items()})
+
+    def shape(self, id: str, ask: Ask) -> Question:
+        spec = self.sol.spec
+        options = shape_pool(spec, ask.target)
+        fresh = [o for o in options if f"shape {o}" not in self.used] or options
+        kind, l = self.rng.choice(fresh)
+        self.used.add(f"shape {(kind, l)}")
+        rows, cols = matrix_shape(spec, kind, l)
+        symbol_latex, symbol_plain = _matrix_name(kind, l, spec.convention == "row")
+        context, displays = matrix_form(spec)
+        prompt = ["What is the shape (rows × columns) of ", Math(symbol_latex, symbol_plain), "?"]
+        display = f"{rows}x{cols}"
+        return Question(id, "shape", f"shape({symbol_plain})", tuple(prompt), display, display,
+                        rf"{rows} \times {cols}", None, (), context, displays)
+
+    def choice(self, id: str, ask: Ask) -> Question:
+        p = self.pick(parameter_pool(self.sol, ask.target), lambda p: f"dE/d{self.name(p).plain}", "choice")
+        m = self.gradient_math(p)
+        value = self.sol.training.first.gradient[p]
+        right = self.numeric(id, "choice", m.plain, [], value, m.plain)
+        chosen = [Option(right.display, right.display, right.answer, None)]
+        candidates = []
+        for label, formula in mistakes(self.sol, p):
+            wrong = _value(self.sol, formula)
+            if not significant(wrong, self.cfg.decimals):
+                continue                  # a distractor of 0.0000 gives the answer away
+            display = fixed(wrong, self.cfg.decimals)
+            w = float(display)
+            if all(apart(self.cfg, w, o.value) for o in chosen + candidates):
+                candidates.append(Option(display, display, w, label))
+        if len(candidates) < DISTRACTORS:
+            raise Degenerate(f"{DISTRACTORS} distractors for {m.plain} that differ from the answer and from each "
+                             f"other by more than the tolerance (found {len(candidates)})")
+        picked = sorted(self.rng.sample(range(min(len(candidates), DISTRACTORS + 1)), DISTRACTORS))
+        options = chosen + [candidates[i] for i in picked]
+        self.rng.shuffle(options)
+        prompt = ["Which of these values is ", m, "? Choose one."]
+        return Question(id, "choice", m.plain, tuple(prompt), right.answer, right.display, right.latex,
+                        right.tolerance, tuple(options))
+
+
+def _short(value: Expr) -> str:
+    from .latex import number
+
+    return number(value).plain
+
+
+def matrix_shape(spec: Spec, kind: str, l: int) -> tuple[int, int]:
+    """The shape of a matrix of the batch matrix form, found by multiplying matrices of those sizes."""
+    n, N = spec.layers, spec.samples
+    row = spec.convention == "row"
+
+    def W(m):   # the weight matrix of layer m as the spec writes it
+        return sp.zeros(n[m - 1], n[m]) if row else sp.zeros(n[m], n[m - 1])
+
+    def A(m):   # the activations of layer m (A0 = X), one sample per column (row: per row)
+        return sp.zeros(N, n[m]) if row else sp.zeros(n[m], N)
+
+    def delta(m):
+        return A(m)
+
+    matrix = {
+        "delta": lambda: delta(l),
+        "dW": lambda: A(l - 1).T * delta(l) if row else delta(l) * A(l - 1).T,
+        "WT": lambda: W(l).T,
+        "AT": lambda: A(l).T,
+        "WTdelta": lambda: delta(l) * W(l).T if row else W(l).T * delta(l),
+    }[kind]()
+    return matrix.shape
+
+
+def _matrix_name(kind: str, l: int, row: bool) -> tuple[str, str]:
+    """The LaTeX and plain names of a matrix of the matrix form (the worked solution's Δ, W, A)."""
+    if kind == "WTdelta" and not row:
+        return rf"W^{{({l})\mathsf{{T}}}} \Delta^{{({l})}}", f"W{l}T Delta{l}"
+    return {
+        "delta": (rf"\Delta^{{({l})}}", f"Delta{l}"),
+        "dW": (rf"\frac{{\partial E}}{{\partial W^{{({l})}}}}", f"dE/dW{l}"),
+        "WT": (rf"W^{{({l})\mathsf{{T}}}}", f"W{l}T"),
+        "AT": (rf"A^{{({l})\mathsf{{T}}}}", f"A{l}T"),
+        "WTdelta": (rf"\Delta^{{({l})}} W^{{({l})\mathsf{{T}}}}", f"Delta{l} W{l}T"),
+    }[kind]
+
+
+def _layer_range(L: int) -> str:
+    return "l = 1" if L == 1 else "l = 1, 2" if L == 2 else rf"l = 1, \dots, {L}"
+
+
+def matrix_form(spec: Spec) -> tuple[tuple[str | Math, ...], tuple[str, ...]]:
+    """The batch matrix form of backpropagation in the spec's convention: a sentence and its displays."""
+    N, L = spec.samples, spec.depth
+    where = "rows" if spec.convention == "row" else "columns"
+    intro = ("Stack the ", Math(f"N = {N}", f"N = {N}"), f" sample{'s' if N > 1 else ''} as the {where} of ",
+             Math(r"A^{(0)} = X", "A0 = X"), ". For ", Math(_layer_range(L), f"l = 1, ..., {L}"),
+             ", the forward and the backward pass read")
+    if spec.convention == "row":
+        displays = (r"Z^{(l)} = A^{(l-1)} W^{(l)} + b^{(l)}, \qquad A^{(l)} = f\left(Z^{(l)}\right),",
+                    r"\Delta^{(l)} = \frac{\partial E}{\partial Z^{(l)}}, \qquad "
+                    r"\frac{\partial E}{\partial W^{(l)}} = A^{(l-1)\mathsf{T}} \Delta^{(l)},",
+                    r"\Delta^{(l-1)} = \left(\Delta^{(l)} W^{(l)\mathsf{T}}\right) \odot f'\left(Z^{(l-1)}\right).")
+    else:
+        displays = (r"Z^{(l)} = W^{(l)} A^{(l-1)} + b^{(l)}, \qquad A^{(l)} = f\left(Z^{(l)}\right),",
+                    r"\Delta^{(l)} = \frac{\partial E}{\partial Z^{(l)}}, \qquad "
+                    r"\frac{\partial E}{\partial W^{(l)}} = \Delta^{(l)} A^{(l-1)\mathsf{T}},",
+                    r"\Delta^{(l-1)} = \left(W^{(l)\mathsf{T}} \Delta^{(l)}\right) \odot f'\left(Z^{(l-1)}\right).")
+    return intro, displays
+
+
+# -- one variant's questions: ask, verify --------------------------------------------------------
+
+def ask_all(sol: Solution, cfg: ExamConfig, rng: random.Random) -> tuple[Question, ...]:
+    """The questions of one variant, in the order of [exam].questions, ids q1, q2, …"""
+    asker = Asker(sol, cfg, rng)
+    return tuple(getattr(asker, ask.kind)(f"q{i}", ask) for i, ask in enumerate(cfg.questions, 1))
+
+
+def verify(sol: Solution, questions: Sequence[Question]) -> None:
+    """Every answer holds for `derive check`, and no distractor does; a failure is a bug, never written."""
+    from .check import check_claim
+
+    for q in questions:
+        if q.kind == "shape":
+            continue                      # no claim syntax for shapes: matrix_shape multiplies real matrices
+        claims = [(f"{q.quantity} = {q.display}", True)]
+        claims += [(f"{q.quantity} = {o.plain}", False) for o in q.options if o.mistake]
+        for claim, expected in claims:
+            verdict = check_claim(sol, claim)
+            if verdict.holds is not expected:
+                raise RuntimeError(f"derive check {'rejects' if expected else 'accepts'} the exam's "
+                                   f"{'answer' if expected else 'distractor'} {claim!r} for {sol.spec.source}: "
+                                   f"{getattr(verdict, 'diagnosis', None)}")

@@ -1,0 +1,405 @@
+"""The documents of an exam: per variant its sheet and key, all sheets, Moodle XML, answers.json, and writing them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import sympy as sp
+from sympy import Symbol
+
+from .api import Solution
+from .errors import ExamError
+from .parallel import default_jobs, parallel_map
+from .questions import Math, Question, Variant, parameter_pool
+from .spec import Spec
+from .variants import build_spec
+
+if TYPE_CHECKING:
+    from .exam import Exam
+
+
+# -- documents: the data every sheet and key shows ------------------------------------------------
+
+ACTIVATION_DEFINITIONS = {
+    "sigmoid": r"\sigma(z) = \frac{1}{1 + e^{-z}}",
+    "tanh": r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}",
+    "relu": r"\operatorname{ReLU}(z) = \max(0, z)",
+    "softplus": r"\operatorname{softplus}(z) = \ln\left(1 + e^{z}\right)",
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    """One row of the network's equations: a unit's net input and its activation."""
+
+    z: str
+    z_rhs: str
+    a: str
+    a_rhs: str
+
+
+@dataclass(frozen=True)
+class Parameter:
+    latex: str
+    plain: str
+    edge: Math                   # where it sits: x_1 → h_1, or the unit(s) it shifts
+    value: str                   # LaTeX of the initial value
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """Everything one variant's question sheet and answer key show; user text unescaped (templates escape it)."""
+
+    title: str
+    intro: str
+    number: int
+    count: int
+    seed: int
+    exam_seed: int
+    command: str
+    decimals: int
+    tolerance: str
+    setup: tuple[str | Math, ...]
+    training: tuple[str | Math, ...]
+    functions: tuple[str, ...]
+    lines: tuple[Line, ...]
+    loss: str
+    data_header: tuple[str, ...]
+    data: tuple[tuple[str, ...], ...]
+    parameters: tuple[Parameter, ...]
+    questions: tuple[Question, ...]
+    spec_file: str               # the variant's spec beside the sheet: variant-07.toml
+    solution: str | None = None  # the full worked solution (keys only); in LaTeX its document body
+    preamble: str | None = None  # LaTeX keys: the worked solution's preamble, which the key adopts
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def setup_text(sol: Solution) -> tuple[str | Math, ...]:
+    """The network in words, with its learning rate; the equations below make it exact."""
+    spec = sol.spec
+    hidden = [f"{spec.layers[l + 1]} {spec.activations[l].replace('_', ' ')}" for l in range(spec.depth - 1)]
+    layers = (f"a hidden layer of {hidden[0]} units" if len(hidden) == 1 else
+              "hidden layers of " + ", ".join(hidden) + " units" if hidden else "no hidden layer")
+    out_act = spec.activations[-1].replace("_", " ")
+    outputs = f"{_count(spec.layers[-1], out_act + ' output unit')}"
+    bias = {"none": "It has no biases.", "neuron": "Every unit has its own bias.",
+            "shared": "Each layer has one bias shared by all its units."}[spec.bias]
+    segments: list[str | Math] = [f"The network has {_count(spec.layers[0], 'input')}, {layers} and {outputs}. "
+                                  f"{bias} It computes, for each sample,"]
+    return tuple(segments)
+
+
+def training_text(sol: Solution) -> tuple[str | Math, ...]:
+    """The learning rate, and which parameters gradient descent leaves alone."""
+    from .latex import number
+
+    rate = number(sol.spec.learning_rate)
+    out: list[str | Math] = ["It is trained by gradient descent with learning rate ",
+                             Math(rf"\eta = {rate.tex}", f"eta = {rate.plain}")]
+    fixed_ = [p for p in sol.network.parameters if p not in _trainable(sol)]
+    if fixed_:
+        names = [sol.network.names[p] for p in fixed_]
+        out += ["; ", Math(", ".join(n.latex for n in names), ", ".join(n.plain for n in names)),
+                " stay fixed" if len(names) > 1 else " stays fixed"]
+    out.append(".")
+    return tuple(out)
+
+
+def _trainable(sol: Solution) -> set[Symbol]:
+    return set(parameter_pool(sol, None, trainable=True))
+
+
+def loss_latex(spec: Spec) -> str:
+    """The loss of this network over its batch, with the constant in front written out."""
+    from .activations import LOSSES
+
+    rule = LOSSES[spec.loss]
+    N, J = spec.samples, spec.layers[-1]
+    scale = rule.scale(N, J)
+    term = rule.term_latex
+    sums = ""
+    if N > 1:
+        sums += rf"\sum_{{n=1}}^{{{N}}} "
+    else:
+        term = term.replace("_{nj}", "_{j}")
+    if J > 1:
+        sums += rf"\sum_{{j=1}}^{{{J}}} "
+    else:
+        term = term.replace("_{nj}", "_{n}").replace("_{j}", "")
+    front = {1: "", -1: "-"}.get(scale, sp.latex(scale) + " ")
+    return f"E = {front}{sums}{term}"
+
+
+def sheet(exam: Exam, variant: Variant, sol: Solution, solution_text: str | None = None) -> Sheet:
+    """The sheet of one variant, built from its solved spec."""
+    from .latex import number, tex
+
+    spec, net, cfg = sol.spec, sol.network, exam.cfg
+    names = {s: n.latex for s, n in net.names.items()}
+    lines = []
+    for l in range(spec.depth):
+        for j, (z, a) in enumerate(zip(net.nets[l], net.activations[l])):
+            lines.append(Line(names[z], tex(net.definitions[z], names), names[a], tex(net.definitions[a], names)))
+    functions = tuple(dict.fromkeys(ACTIVATION_DEFINITIONS[a] for a in spec.activations if a in ACTIVATION_DEFINITIONS))
+    if "leaky_relu" in spec.activations:
+        functions += (rf"\operatorname{{LReLU}}(z) = z \text{{ for }} z > 0 \text{{, else }} {number(spec.slope).tex}\,z",)
+    header = tuple(names[s] for s in net.inputs + net.targets)
+    data = tuple(tuple(number(v).tex for v in x + y) for x, y in zip(spec.x, spec.y))
+    values = sol.training.first.parameters
+    parameters = tuple(Parameter(names[p], net.names[p].plain, _edge(sol, p), number(values[p]).tex)
+                       for p in net.parameters)
+    floor = format(Decimal(5).scaleb(-cfg.decimals - 1), "f")
+    tol = (f"{float(cfg.tolerance) * 100:g}% of the right value (at least {floor})" if cfg.relative
+           else format(Decimal(str(cfg.tolerance_for(1.0))), "f"))
+    return Sheet(cfg.title, cfg.intro, variant.number, exam.count, variant.seed, exam.seed,
+                 exam.command(variant.number), cfg.decimals, tol, setup_text(sol), training_text(sol), functions, tuple(lines),
+                 loss_latex(spec), header, data, parameters, variant.questions,
+                 f"variant-{_stem(exam, variant.number)}.toml", solution_text)
+
+
+def _edge(sol: Solution, p: Symbol) -> Math:
+    """Where a parameter sits: ``x_1 → h_1`` for a weight, the unit(s) it shifts for a bias."""
+    net = sol.network
+    n = net.names
+    for l, layer in enumerate(net.weights):
+        for j, row in enumerate(layer):
+            if p in row:
+                k = row.index(p)
+                src, dst = n[net.layer_input(l)[k]], n[net.activations[l][j]]
+                return Math(rf"{src.latex} \to {dst.latex}", f"{src.plain} -> {dst.plain}")
+    units = [net.activations[l][j] for l, layer in enumerate(net.biases) for j, b in enumerate(layer) if b == p]
+    if len(units) > 2:                # a shared bias: name the layer, not every unit
+        layer = next(l for l, layer in enumerate(net.biases) if p in layer) + 1
+        return Math(rf"\to \text{{layer {layer}}}", f"-> layer {layer}")
+    return Math(r"\to " + ", ".join(n[u].latex for u in units), "-> " + ", ".join(n[u].plain for u in units))
+
+
+# -- rendering ---------------------------------------------------------------------------------------
+
+def _is_math(value: Any) -> bool:
+    return isinstance(value, Math)
+
+
+def _spaced(escape: Callable[[str], str]) -> Callable[[str], str]:
+    """An escaping filter that keeps the text's outer spaces (prompts run into formulas)."""
+
+    def run(text: str) -> str:
+        core = text.strip()
+        if not core:
+            return " " if text else ""
+        return (" " if text[0].isspace() else "") + escape(core) + (" " if text[-1].isspace() else "")
+
+    return run
+
+
+def _words(fmt: str) -> Callable[[str], str]:
+    """Our own sentences between formulas: escaped for the format, spaces kept, no line-start rules."""
+    from .latex import escape_latex, markdown_chars
+    from .moodle import html_text
+
+    if fmt == "tex":
+        return _spaced(escape_latex)
+    if fmt == "md":
+        return markdown_chars
+    return html_text
+
+
+@lru_cache(maxsize=None)
+def environment(fmt: str, template_dir: str | None = None):
+    """render.py's Jinja environment for ``fmt`` (tex, md, xml) with the exam's filters and the ``math`` test.
+
+    Kept for the whole run: Jinja compiles each template once per environment, and an exam
+    renders the same templates for every variant.
+    """
+    from .latex import escape_latex
+    from .moodle import cloze, html_text, math_html
+    from .render import environment as shared
+
+    env = shared(fmt, template_dir)
+    env.tests["math"] = _is_math
+    env.filters.update(tex=_spaced(escape_latex), words=_words(fmt), html=html_text, mathhtml=math_html,
+                       cloze=cloze)
+    return env
+
+
+def render(fmt: str, name: str, template_dir: str | None = None, **context: Any) -> str:
+    """One exam template rendered; a broken or missing template is a one-line RenderError."""
+    from .render import render_template
+
+    return render_template(environment(fmt, template_dir), name, **context)
+
+
+# -- files -------------------------------------------------------------------------------------------
+
+FORMATS = ("tex", "md", "moodle", "pdf")
+DEFAULT_FORMATS = ("tex", "md", "moodle")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the files are written: formats, the worked solutions' precision, the user's templates."""
+
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    precision: int = 6
+    template_dir: str | None = None
+
+
+def _stem(exam: Exam, number: int) -> str:
+    return str(number).rjust(max(2, len(str(exam.count))), "0")
+
+
+@lru_cache(maxsize=None)
+def _solution_environment(fmt: str, template_dir: str | None):
+    from .render import environment as shared
+
+    return shared(fmt, template_dir)
+
+
+def worked_solutions(sol: Solution, formats: Sequence[str], opts: Options) -> dict[str, str]:
+    """The full worked solution in each format: what render_solution writes, from one document model
+    and one (cached) environment per format."""
+    from .render import TEMPLATES, document, render_template
+
+    doc = document(sol, opts.precision)
+    return {fmt: render_template(_solution_environment(fmt, opts.template_dir), TEMPLATES[fmt], doc=doc, assets=None)
+            for fmt in formats}
+
+
+def variant_files(exam: Exam, variant: Variant, opts: Options) -> tuple[Sheet, dict[str, str]]:
+    """One variant's own files: its spec as TOML, its question sheet and its answer key."""
+    from .variants import toml_text
+
+    stem = _stem(exam, variant.number)
+    sol = Solution(build_spec(variant.raw, f"variant-{stem}.toml"))
+    files = {f"variant-{stem}.toml": toml_text(variant.raw)}
+    base = sheet(exam, variant, sol)
+    formats = [fmt for fmt in ("tex", "md") if fmt in opts.formats or (fmt == "tex" and "pdf" in opts.formats)]
+    solutions = worked_solutions(sol, formats, opts) if formats else {}
+    for fmt in formats:
+        files[f"sheet-{stem}.{fmt}"] = render(fmt, f"exam.sheet.{fmt}.j2", opts.template_dir, sheets=[base])
+        keyed = _with_solution(base, solutions[fmt], fmt)
+        files[f"key-{stem}.{fmt}"] = render(fmt, f"exam.key.{fmt}.j2", opts.template_dir, sheet=keyed)
+    return base, files
+
+
+def _with_solution(base: Sheet, text: str, fmt: str) -> Sheet:
+    """The key's sheet: with the worked solution, a LaTeX one split into its preamble and its body."""
+    from dataclasses import replace
+
+    if fmt != "tex":
+        return replace(base, solution=text)
+    preamble, begin, rest = text.partition("\\begin{document}")
+    body, end, _ = rest.rpartition("\\end{document}")
+    if not begin or not end:
+        raise ExamError("the worked solution's LaTeX has no \\begin{document} … \\end{document}: "
+                        "check --template-dir's solution.tex.j2")
+    return replace(base, solution=body.strip("\n") + "\n", preamble=preamble.rstrip("\n") + "\n")
+
+
+_STATE: dict[str, Any] = {}
+
+
+def _render_one(variant: Variant) -> tuple[Sheet, dict[str, str]]:
+    return variant_files(_STATE["exam"], variant, _STATE["options"])
+
+
+def _init_render(exam: Exam, opts: Options) -> None:
+    _STATE.update(exam=exam, options=opts)
+
+
+def json_text(value: Any, indent: str = "") -> str:
+    """JSON with two-space indentation, but lists of numbers and strings on one line (matrices stay readable)."""
+    import json
+
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {json_text(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list) and value and any(isinstance(v, (dict, list)) for v in value):
+        if all(isinstance(v, list) and not any(isinstance(x, (dict, list)) for x in v) for v in value):
+            return "[" + ", ".join(json_text(v) for v in value) + "]"      # a matrix on one line
+        return "[\n" + ",\n".join(inner + json_text(v, inner) for v in value) + "\n" + indent + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def documents(exam: Exam, opts: Options = Options(), jobs: int | None = None,
+              progress: Callable[[str, int, int], None] | None = None) -> dict[str, str]:
+    """Every file of the exam by name: answers.json, per variant its spec, sheet and key, sheets, Moodle XML."""
+    files: dict[str, str] = {"answers.json": json_text(exam.json()) + "\n"}
+    jobs = default_jobs() if jobs is None else jobs
+    report = (lambda done, total: progress("writing", done, total)) if progress else None
+    sheets = []
+    for base, own in parallel_map(_render_one, list(exam.variants), jobs, _init_render, (exam, opts), report):
+        sheets.append(base)
+        files.update(own)
+    if "tex" in opts.formats or "pdf" in opts.formats:
+        files["sheets.tex"] = render("tex", "exam.sheet.tex.j2", opts.template_dir, sheets=sheets)
+    if "moodle" in opts.formats:
+        files["moodle.xml"] = moodle_xml(exam, sheets, opts)
+    return dict(sorted(files.items()))
+
+
+def moodle_xml(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> str:
+    """The Moodle XML file: a category for the exam, one Cloze question per variant."""
+    title = exam.cfg.title.replace("/", "-")           # a slash would open a sub-category
+    return render("xml", "exam.moodle.xml.j2", opts.template_dir,
+        sheets=sheets, category=f"$course$/top/derive exam/{title}",
+        info=f"{len(sheets)} variant(s) of {exam.name}, exam seed {exam.seed}, made by derive exam.",
+        idprefix=f"derive-{exam.seed}")
+
+
+VARIANT_FILE = re.compile(r"(variant|sheet|key)-\d+\.(toml|md|tex|pdf)")
+EXAM_FILE = re.compile(rf"{VARIANT_FILE.pattern}|sheets\.(tex|pdf)|answers\.json|moodle\.xml")
+
+
+def write(files: dict[str, str | bytes], out: str, replace: bool = True) -> None:
+    """Write every file into DIR at once: built in a temporary directory beside it, then moved in.
+
+    With ``replace``, the files of an earlier exam in DIR that this one does not write (key-37.md
+    after a run of 30 variants) are removed, so DIR holds one exam; other files stay.
+    """
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise ExamError(f"--out {out}: exists and is not a directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        if not target.exists():
+            os.rename(tmp, target)
+            return
+        for name in files:
+            os.replace(tmp / name, target / name)
+        tmp.rmdir()
+        if replace:
+            for stale in sorted(target.iterdir()):
+                if EXAM_FILE.fullmatch(stale.name) and stale.name not in files and stale.is_file():
+                    stale.unlink()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def pdfs(files: dict[str, str], jobs: int | None = None) -> dict[str, bytes]:
+    """The PDF of every LaTeX file (sheets.tex, each sheet and key), with render.py's TeX runner, TeX runs in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .render import build_pdf
+
+    names = [name for name in files if name.endswith(".tex")]
+    with ThreadPoolExecutor(max_workers=jobs or default_jobs()) as pool:     # each run is a pdflatex process
+        built = list(pool.map(lambda name: build_pdf(files[name], name[:-4]), names))
+    return {name[:-4] + ".pdf": pdf for name, pdf in zip(names, built)}
