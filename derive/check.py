@@ -39,9 +39,9 @@ from sympy import Expr
 from .errors import ClaimError
 from .latex import PlainPrinter
 from .claims import Rhs, parse_lhs, parse_rhs, split_claim, tokenize
-from .quantities import (_MP, MAX_PATHS, Quantity, _Undefined, _all_close, _contexts, _finite, _fmt, _places,
-                         _rounded, _values, _Words)
-from .diagnose import Model, _expression_diagnosis, _generality_note, _letter, _number_diagnosis, _sentence, model
+from .quantities import (MP, MAX_PATHS, Quantity, Undefined, all_close, contexts_of, finite, show_number, places_phrase,
+                         rounded_text, values_at, Words)
+from .diagnose import Model, expression_diagnosis, generality_note, with_letter, number_diagnosis, sentence, model
 
 MAX_CLAIMS_FILE = 1_000_000  # bytes of one --claims file
 
@@ -86,7 +86,7 @@ def read(solution, text: str) -> _Reading:
     left, right = split_claim(tokens)
     lhs = parse_lhs(left)
     q = m.quantity(lhs)
-    rhs = parse_rhs(right, _Words(m, lhs.loss or "E"))
+    rhs = parse_rhs(right, Words(m, lhs.loss or "E"))
     if lhs.kind == "derivative" and lhs.loss != "E":
         q = Quantity(q.kind, q.label.replace("dE/", f"d{lhs.loss}/", 1), q.symbol, q.target, q.per_sample, q.sample)
     return _Reading(q, rhs, lhs.loss or "E")
@@ -135,54 +135,54 @@ def _check_number(m: Model, text: str, r: _Reading) -> Verdict:
                          f"write {q.label}[1] … {q.label}[{m.N}]")
     n = q.sample or 0
     point = m.spec_point
-    true = _MP.re(m.at(q.symbol, point, n))
+    true = MP.re(m.at(q.symbol, point, n))
     try:
-        claimed = _finite(m.at(r.rhs.expr, point, n))
-    except _Undefined:
+        claimed = finite(m.at(r.rhs.expr, point, n))
+    except Undefined:
         raise ClaimError(f"claim {_echo(text)}: the right-hand side is undefined") from None
-    if isinstance(claimed, _MP.mpc):
+    if isinstance(claimed, MP.mpc):
         raise ClaimError(f"claim {_echo(text)}: the right-hand side is not a real number")
     decimals = r.rhs.decimals
     tol = _tolerance(decimals, true)
     holds = abs(claimed - true) <= tol
-    expected = _fmt(true, 10) + (f" ({_rounded(true, decimals)} to {_places(decimals)})" if decimals is not None else "")
-    precision = "exact" if decimals is None else _places(decimals)
+    expected = show_number(true, 10) + (f" ({rounded_text(true, decimals)} to {places_phrase(decimals)})" if decimals is not None else "")
+    precision = "exact" if decimals is None else places_phrase(decimals)
     correct = m.correct_text(q)
     mistake = diagnosis = None
     if not holds:
-        mistake, reason = _number_diagnosis(m, q, n, claimed, true, decimals, tol)
-        reason = _letter(reason, r.loss)
-        shown = _rounded(true, decimals) if decimals is not None else _fmt(true, 10)
-        diagnosis = _sentence(reason, f"{q.label} = {shown}" + (f" ({_fmt(true, 10)})" if decimals is not None else ""))
+        mistake, reason = number_diagnosis(m, q, n, claimed, true, decimals, tol)
+        reason = with_letter(reason, r.loss)
+        shown = rounded_text(true, decimals) if decimals is not None else show_number(true, 10)
+        diagnosis = sentence(reason, f"{q.label} = {shown}" + (f" ({show_number(true, 10)})" if decimals is not None else ""))
     return Verdict(text, holds, expected, diagnosis, q.label, "number", float(true), float(claimed), precision,
                    mistake, correct, None)
 
 
 def _tolerance(decimals: int | None, true: Any) -> Any:
-    tiny = _MP.mpf("1e-12") * max(1, abs(true))
+    tiny = MP.mpf("1e-12") * max(1, abs(true))
     if decimals is None:
-        return _MP.mpf("1e-30") * max(1, abs(true))
-    return _MP.mpf(5) / _MP.mpf(10) ** (decimals + 1) + tiny
+        return MP.mpf("1e-30") * max(1, abs(true))
+    return MP.mpf(5) / MP.mpf(10) ** (decimals + 1) + tiny
 
 
 # expressions -----------------------------------------------------------------------------------
 
 def _check_expression(m: Model, text: str, r: _Reading) -> Verdict:
     q, expr = r.quantity, r.rhs.expr
-    contexts = _contexts(m, q, expr)
+    contexts = contexts_of(m, q, expr)
     points = m.points
     truth = m.values_of((q.kind, q.target, q.sample, "truth"), q.symbol, points, contexts)
-    claim = _values(m, expr, points, contexts)
-    holds = _all_close(claim, truth)
+    claim = values_at(m, expr, points, contexts)
+    holds = all_close(claim, truth)
     correct = m.correct_text(q)
-    value_here = None if (q.per_sample and q.sample is None) else float(_MP.re(m.at(q.symbol, m.spec_point, q.sample or 0)))
+    value_here = None if (q.per_sample and q.sample is None) else float(MP.re(m.at(q.symbol, m.spec_point, q.sample or 0)))
     note = mistake = diagnosis = None
     if holds:
-        note = _generality_note(m, q, expr, contexts)
+        note = generality_note(m, q, expr, contexts)
     else:
-        mistake, reason = _expression_diagnosis(m, q, expr, contexts, claim, truth)
-        reason = _letter(reason, r.loss)
-        diagnosis = _sentence(reason, f"{q.label} = {correct}")
+        mistake, reason = expression_diagnosis(m, q, expr, contexts, claim, truth)
+        reason = with_letter(reason, r.loss)
+        diagnosis = sentence(reason, f"{q.label} = {correct}")
     return Verdict(text, holds, correct, diagnosis, q.label, "expression", value_here, None,
                    "all values of its symbols", mistake, correct, note)
 
@@ -206,8 +206,8 @@ def explain_quantity(m: Model, q: Quantity) -> str:
         get = m.getter(point, k)
         values = {}
         for s in expr.free_symbols:
-            v = _MP.re(get(s))
-            values[s] = f"({_fmt(v, 6)})" if v < 0 else _fmt(v, 6)
+            v = MP.re(get(s))
+            values[s] = f"({show_number(v, 6)})" if v < 0 else show_number(v, 6)
         return PlainPrinter({**m.display, **values}).doprint(expr)
 
     if q.kind in ("gradient", "adjoint"):
@@ -227,20 +227,20 @@ def explain_quantity(m: Model, q: Quantity) -> str:
                                 for chain in chains) if chains else numbers(d.gradient[v], k))
             prefix = f"sample {k + 1}: " if m.summed(q) else ""
             per = m.at(d.adjoint[v], point, k) if m.summed(q) else m.at(q.symbol, point, k)
-            lines.append(f"{' ' * len(label)}   {prefix}{terms} = {_fmt(per, 8)}")
+            lines.append(f"{' ' * len(label)}   {prefix}{terms} = {show_number(per, 8)}")
         if m.summed(q):
-            lines.append(f"{label} = sum over the {m.N} samples = {_fmt(m.at(q.symbol, point, 0), 10)}")
+            lines.append(f"{label} = sum over the {m.N} samples = {show_number(m.at(q.symbol, point, 0), 10)}")
         else:
-            lines.append(f"{label} = {_fmt(m.at(q.symbol, point, n), 10)}")
+            lines.append(f"{label} = {show_number(m.at(q.symbol, point, n), 10)}")
     elif q.kind == "update":
         p = q.target
         b = point.batch
         if p in m.frozen:
-            lines.append(f"{label} = {m.plain[p]} = {_fmt(b[p], 10)}   ({m.plain[p]} is frozen)")
+            lines.append(f"{label} = {m.plain[p]} = {show_number(b[p], 10)}   ({m.plain[p]} is frozen)")
         else:
             lines.append(f"{label} = {m.plain[p]} - eta*dE/d{m.plain[p]}")
-            lines.append(f"{' ' * len(label)} = {_fmt(b[p], 10)} - {_fmt(b[m.eta], 6)}*{_fmt(b[m.grad[p]], 10)} "
-                         f"= {_fmt(b[q.symbol], 10)}")
+            lines.append(f"{' ' * len(label)} = {show_number(b[p], 10)} - {show_number(b[m.eta], 6)}*{show_number(b[m.grad[p]], 10)} "
+                         f"= {show_number(b[q.symbol], 10)}")
             lines.append("")
             lines.append(explain_quantity(m, Quantity("gradient", f"dE/d{m.plain[p]}", m.grad[p], p, False, None)))
     else:
@@ -249,8 +249,8 @@ def explain_quantity(m: Model, q: Quantity) -> str:
         lines.append(f"{label} = {m.correct_text(q)}")
         for k in samples:
             prefix = f"sample {k + 1}: " if m.summed(q) else ""
-            lines.append(f"{' ' * len(label)}   {prefix}{numbers(formula, k)} = {_fmt(m.at(formula, point, k), 8)}")
-        lines.append(f"{label} = {_fmt(m.at(q.symbol, point, n), 10)}")
+            lines.append(f"{' ' * len(label)}   {prefix}{numbers(formula, k)} = {show_number(m.at(formula, point, k), 8)}")
+        lines.append(f"{label} = {show_number(m.at(q.symbol, point, n), 10)}")
     return "\n".join(lines)
 
 
@@ -508,10 +508,10 @@ def _benchmark_pool(solution) -> list[str]:
     m = model(solution)
     out = []
     for p in m.net.parameters[:6]:
-        g = _MP.re(m.spec_point.batch[m.grad[p]])
+        g = MP.re(m.spec_point.batch[m.grad[p]])
         name = m.plain[p]
-        out += [f"dE/d{name} = {_rounded(g, 4)}", f"dE/d{name} = {_rounded(-g, 4)}", f"dE/d{name} = {_rounded(2 * g, 3)}",
-                f"{name}' = {_rounded(m.spec_point.batch[m.after[p]], 3)}"]
+        out += [f"dE/d{name} = {rounded_text(g, 4)}", f"dE/d{name} = {rounded_text(-g, 4)}", f"dE/d{name} = {rounded_text(2 * g, 3)}",
+                f"{name}' = {rounded_text(m.spec_point.batch[m.after[p]], 3)}"]
         correct = m.correct_text(Quantity("gradient", "", m.grad[p], p, False, None))
         out += [f"dE/d{name} = {correct}", f"dE/d{name} = 2*{correct}", f"dE/d{name} = -{correct}"]
     return out

@@ -15,8 +15,8 @@ from sympy import Expr, Symbol
 from . import quantities
 from .activations import ACTIVATIONS, Sigmoid
 from .claims import NameRef, SampleSum
-from .quantities import (_MP, Point, Quantity, _Undefined, _all_close, _close, _fmt, _loose, _mpf, _places,
-                         _rounded, _values)
+from .quantities import (MP, Point, Quantity, Undefined, all_close, close, show_number, lacks_sample_sum, to_mpf, places_phrase,
+                         rounded_text, values_at)
 
 
 @dataclass(frozen=True)
@@ -373,16 +373,16 @@ def model(solution) -> Model:
 
 # -- diagnosing ----------------------------------------------------------------------------------
 
-def _letter(reason: str, loss: str) -> str:
+def with_letter(reason: str, loss: str) -> str:
     """Name the loss with the student's letter (dL/dw5 when they wrote L)."""
     return reason if loss == "E" else reason.replace("dE/d", f"d{loss}/d")
 
 
-def _number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, tol) -> tuple[str, str]:
+def number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, tol) -> tuple[str, str]:
     """The most likely mistake behind a wrong number: rounding, a typical wrong chain, a mislabel, a factor."""
-    shown = _fmt(claimed, 10)
+    shown = show_number(claimed, 10)
     if decimals is not None:
-        cut = _rounded(true, decimals, ROUND_DOWN) == _rounded(claimed, decimals) and decimals > 0
+        cut = rounded_text(true, decimals, ROUND_DOWN) == rounded_text(claimed, decimals) and decimals > 0
         if tol > abs(claimed) / 20 and not cut:
             return "imprecise", (f"{shown} has too few significant digits to tell what went wrong; "
                                  f"give more decimals or use --explain")
@@ -391,19 +391,19 @@ def _number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, to
             also = " (or the true value cut off instead of rounded)" if cut else ""
             return "rounded_intermediates", hand + also
         if cut:
-            return "rounding", (f"{shown} is the true value {_fmt(true, 10)} cut off after {_places(decimals)}; "
-                                f"rounded it is {_rounded(true, decimals)}")
+            return "rounding", (f"{shown} is the true value {show_number(true, 10)} cut off after {places_phrase(decimals)}; "
+                                f"rounded it is {rounded_text(true, decimals)}")
         for fewer in range(decimals - 1, -1, -1):
-            if Decimal(_rounded(true, fewer)) == Decimal(_rounded(claimed, decimals)):
-                return "rounding", (f"{shown} is the value rounded to {_places(fewer)}, but writing {shown} claims "
-                                    f"{_places(decimals)}, and to {_places(decimals)} it is {_rounded(true, decimals)}")
+            if Decimal(rounded_text(true, fewer)) == Decimal(rounded_text(claimed, decimals)):
+                return "rounding", (f"{shown} is the value rounded to {places_phrase(fewer)}, but writing {shown} claims "
+                                    f"{places_phrase(decimals)}, and to {places_phrase(decimals)} it is {rounded_text(true, decimals)}")
     point = m.spec_point
     matches = []
     for i, c in enumerate(_number_candidates(m, q)):
         found = m.values_of((q.kind, q.target, q.sample, "number", i), c.expr, [point], [n])
         if found is None:
             continue
-        v = _MP.re(found[0])
+        v = MP.re(found[0])
         if abs(v - claimed) <= tol < abs(v - true):
             if c.key != "mislabel":
                 return c.key, c.reason
@@ -414,7 +414,7 @@ def _number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, to
     factor = _factor_match(m, q, claimed, true, tol)
     if factor:
         return factor
-    return "unknown", (f"{shown} matches none of the usual mistakes (it is off by {_fmt(claimed - true, 3)}); "
+    return "unknown", (f"{shown} matches none of the usual mistakes (it is off by {show_number(claimed - true, 3)}); "
                        f"work through the chain with --explain")
 
 
@@ -438,46 +438,46 @@ def _hand_rounding(m: Model, q: Quantity, n: int, claimed, true, tol) -> str | N
     for mode, digits in [("decimals", k) for k in range(1, 7)] + [("significant", k) for k in range(2, 6)]:
         point = m.rounded_point(mode, digits)
         try:
-            v = _MP.re(m.at(q.symbol, point, n))
-        except _Undefined:
+            v = MP.re(m.at(q.symbol, point, n))
+        except Undefined:
             continue
         if abs(v - claimed) <= tol:
-            how = _places(digits) if mode == "decimals" else f"{digits} significant digits"
-            return (f"{_fmt(claimed, 10)} is what you get when the intermediate values are rounded to {how} "
+            how = places_phrase(digits) if mode == "decimals" else f"{digits} significant digits"
+            return (f"{show_number(claimed, 10)} is what you get when the intermediate values are rounded to {how} "
                     f"before they are used again")
     return None
 
 
-def _expression_diagnosis(m: Model, q: Quantity, expr: Expr, contexts, claim, truth) -> tuple[str, str]:
+def expression_diagnosis(m: Model, q: Quantity, expr: Expr, contexts, claim, truth) -> tuple[str, str]:
     points = m.points
     for key, reason, repaired in _repairs(expr, lambda e: m._paren(m.show(e))):
-        if _all_close(_values(m, repaired, points, contexts), truth):
+        if all_close(values_at(m, repaired, points, contexts), truth):
             return key, reason
     if claim is None:
         return "undefined", "the expression is undefined for some values of its symbols (a division by zero or log 0)"
-    loose = m.summed(q) and _loose(m, expr)
+    loose = m.summed(q) and lacks_sample_sum(m, expr)
     if loose:
         part = m.per_sample_truth(q) if q.kind != "update" else None
-        if part is not None and _all_close(claim, m.values_of((q.kind, q.target, "part"), part, points, contexts)):
+        if part is not None and all_close(claim, m.values_of((q.kind, q.target, "part"), part, points, contexts)):
             return "missing_sum", (f"that is one sample's part; {q.label} sums it over the {m.N} samples: "
                                    f"sum({m.correct_text(q)[4:-1] if m.correct_text(q).startswith('sum(') else m.correct_text(q)})")
     summed = m.summed(q) and not loose
     for i, c in enumerate(m.candidates(q, summed)):
-        if _all_close(claim, m.values_of((q.kind, q.target, summed, i), c.expr, points, contexts)):
+        if all_close(claim, m.values_of((q.kind, q.target, summed, i), c.expr, points, contexts)):
             extra = f", and the sum over the {m.N} samples is missing" if loose else ""
             return c.key, c.reason + extra
     factor = _ratio(m, q, claim, truth)
     if factor:
         return factor
-    here = _values(m, expr, [m.spec_point], [q.sample or 0] if not (q.per_sample or loose) else list(range(m.N)))
-    there = _values(m, q.symbol, [m.spec_point], [q.sample or 0] if not (q.per_sample or loose) else list(range(m.N)))
-    if _all_close(here, there):
+    here = values_at(m, expr, [m.spec_point], [q.sample or 0] if not (q.per_sample or loose) else list(range(m.N)))
+    there = values_at(m, q.symbol, [m.spec_point], [q.sample or 0] if not (q.per_sample or loose) else list(range(m.N)))
+    if all_close(here, there):
         return "not_general", ("it gives the right value for this spec's numbers but not for other values of its "
                                "symbols, so it is not the general formula")
     return "unknown", "it is not equal to the true expression and matches none of the usual mistakes"
 
 
-def _generality_note(m: Model, q: Quantity, expr: Expr, contexts) -> str | None:
+def generality_note(m: Model, q: Quantity, expr: Expr, contexts) -> str | None:
     """A claim that holds only because of this spec's N (e.g. 2/N = 1 with two samples)."""
     if q.kind not in ("gradient", "adjoint", "loss", "update") or m.N == 1 or expr.free_symbols & m.scaled:
         return None
@@ -490,18 +490,18 @@ def _generality_note(m: Model, q: Quantity, expr: Expr, contexts) -> str | None:
     changed = []
     for p in points:
         batch = dict(p.batch)
-        batch[m.n_symbol] = _MP.mpf(other)
+        batch[m.n_symbol] = MP.mpf(other)
         changed.append(Point(batch, p.samples))
     try:
         claim = [m.at(expr, p, n) for p in changed for n in contexts]
-    except _Undefined:
+    except Undefined:
         return None
     if q.kind == "update":
-        truth = [p.batch[q.target] - p.batch[m.eta] * _mpf(ratio) * (p.batch[q.target] - m.at(q.symbol, p, n)) /
+        truth = [p.batch[q.target] - p.batch[m.eta] * to_mpf(ratio) * (p.batch[q.target] - m.at(q.symbol, p, n)) /
                  p.batch[m.eta] for p in points for n in contexts]
     else:
-        truth = [_mpf(ratio) * m.at(q.symbol, p, n) for p in points for n in contexts]
-    if _all_close(claim, truth):
+        truth = [to_mpf(ratio) * m.at(q.symbol, p, n) for p in points for n in contexts]
+    if all_close(claim, truth):
         return None
     formula = f"; in general {q.label} = ({m.N}/N)*{m._paren(m.correct_text(q))}" if q.kind != "update" else ""
     return f"this holds for this spec's N = {m.N} samples only, because the loss's 1/N changes with N{formula}"
@@ -620,12 +620,12 @@ def _ratio(m: Model, q: Quantity, claim, truth) -> tuple[str, str] | None:
         grad = [pt.batch[m.grad[p]] for pt in ps]
         found = _ratio(m, Quantity("gradient", f"dE/d{m.plain[p]}", m.grad[p], p, False, None), implied, grad)
         return (found[0], "in the gradient, " + found[1]) if found else None
-    ratios = [c / t for c, t in zip(claim, truth) if abs(t) > _MP.mpf("1e-30")]
-    if not ratios or not all(_close(r, ratios[0]) for r in ratios):
+    ratios = [c / t for c, t in zip(claim, truth) if abs(t) > MP.mpf("1e-30")]
+    if not ratios or not all(close(r, ratios[0]) for r in ratios):
         return None
-    r0 = _MP.re(ratios[0])
-    c = Fraction(_MP.nstr(r0, 30, min_fixed=-40, max_fixed=40)).limit_denominator(10_000)
-    if abs(_MP.mpf(c.numerator) / c.denominator - r0) > _MP.mpf("1e-20") * max(1, abs(r0)):
+    r0 = MP.re(ratios[0])
+    c = Fraction(MP.nstr(r0, 30, min_fixed=-40, max_fixed=40)).limit_denominator(10_000)
+    if abs(MP.mpf(c.numerator) / c.denominator - r0) > MP.mpf("1e-20") * max(1, abs(r0)):
         return None
     for factor, text in _factor_explanations(m, q):
         if factor == c:
@@ -641,7 +641,7 @@ def _factor_match(m: Model, q: Quantity, claimed, true, tol) -> tuple[str, str] 
         eta, start, g = point.batch[m.eta], point.batch[p], point.batch[m.grad[p]]
         gq = Quantity("gradient", f"dE/d{m.plain[p]}", m.grad[p], p, False, None)
         for c, text in _factor_explanations(m, gq):
-            v = start - eta * _mpf(sp.Rational(c.numerator, c.denominator)) * g
+            v = start - eta * to_mpf(sp.Rational(c.numerator, c.denominator)) * g
             if abs(v - claimed) <= tol and abs(v - true) > tol:
                 return ("sign" if c == -1 else "factor"), "in the gradient, " + text
         return None
@@ -655,7 +655,7 @@ def _factor_match(m: Model, q: Quantity, claimed, true, tol) -> tuple[str, str] 
 _ENGLISH = {"the", "there", "that", "you", "it", "in", "only", "gradient", "a", "this"}
 
 
-def _sentence(reason: str, correct: str) -> str:
+def sentence(reason: str, correct: str) -> str:
     """One sentence: the mistake, then the correct expression or value."""
     first = reason.split(" ", 1)[0]
     if first in _ENGLISH:

@@ -29,8 +29,8 @@ SEED = 20240917             # the random points are the same on every run
 # names that stand for the loss on their own (in dE/dNAME any capital letter does)
 LOSS_NAMES = frozenset({"E", "L", "C", "J", "Etotal", "Etot", "Error", "Loss", "Cost", "error", "loss", "cost"})
 
-_MP = mpmath.MPContext()
-_MP.dps = DIGITS
+MP = mpmath.MPContext()
+MP.dps = DIGITS
 
 
 @dataclass(frozen=True)
@@ -45,63 +45,63 @@ class Quantity:
     sample: int | None        # 0-based sample when one is named
 
 
-class _Undefined(ArithmeticError):
+class Undefined(ArithmeticError):
     """A claim's value does not exist at a point (division by 0, log 0, overflow)."""
 
 
 # -- numbers -----------------------------------------------------------------------------------
 
-def _mpf(value: Expr) -> Any:
+def to_mpf(value: Expr) -> Any:
     if value.is_Rational:
-        return _MP.mpf(int(value.p)) / int(value.q)
-    return _MP.mpf(str(sp.Float(value, DIGITS + 5)))
+        return MP.mpf(int(value.p)) / int(value.q)
+    return MP.mpf(str(sp.Float(value, DIGITS + 5)))
 
 
-def _finite(v: Any) -> Any:
-    if isinstance(v, _MP.mpc):
-        if abs(v.imag) <= abs(v.real) * _MP.mpf("1e-35"):
+def finite(v: Any) -> Any:
+    if isinstance(v, MP.mpc):
+        if abs(v.imag) <= abs(v.real) * MP.mpf("1e-35"):
             v = v.real
-        elif not (_MP.isfinite(v.real) and _MP.isfinite(v.imag)):
-            raise _Undefined
+        elif not (MP.isfinite(v.real) and MP.isfinite(v.imag)):
+            raise Undefined
         else:
             return v
-    if not _MP.isfinite(v):
-        raise _Undefined
+    if not MP.isfinite(v):
+        raise Undefined
     return v
 
 
 def _power(base: Any, exponent: Any) -> Any:
     if base == 0:
-        if _MP.re(exponent) <= 0:
-            raise _Undefined
-        return _MP.mpf(0)
-    if abs(exponent) > 10_000 or abs(_MP.re(exponent) * _MP.log(abs(base))) > 10_000:
-        raise _Undefined
-    if isinstance(exponent, _MP.mpf) and exponent == int(exponent):
+        if MP.re(exponent) <= 0:
+            raise Undefined
+        return MP.mpf(0)
+    if abs(exponent) > 10_000 or abs(MP.re(exponent) * MP.log(abs(base))) > 10_000:
+        raise Undefined
+    if isinstance(exponent, MP.mpf) and exponent == int(exponent):
         return base ** int(exponent)
     return base ** exponent
 
 
 def _exp(x: Any) -> Any:
-    if _MP.re(x) > 10_000:
-        raise _Undefined
-    return _MP.exp(x)
+    if MP.re(x) > 10_000:
+        raise Undefined
+    return MP.exp(x)
 
 
 def _sigmoid(x: Any) -> Any:
     if abs(x) > 10_000:
-        return _MP.mpf(1 if _MP.re(x) > 0 else 0)
-    return 1 / (1 + _MP.exp(-x))
+        return MP.mpf(1 if MP.re(x) > 0 else 0)
+    return 1 / (1 + MP.exp(-x))
 
 
 def _log(x: Any) -> Any:
     if x == 0:
-        raise _Undefined
-    return _MP.log(x)
+        raise Undefined
+    return MP.log(x)
 
 
 def _truth(x: Any) -> bool:
-    return _MP.re(x) > 0
+    return MP.re(x) > 0
 
 
 def _compare(rel: Any, get: Callable, summed: Callable) -> bool:
@@ -109,7 +109,7 @@ def _compare(rel: Any, get: Callable, summed: Callable) -> bool:
         return True
     if rel is sp.false:
         return False
-    a, b = _MP.re(value(rel.lhs, get, summed)), _MP.re(value(rel.rhs, get, summed))
+    a, b = MP.re(value(rel.lhs, get, summed)), MP.re(value(rel.rhs, get, summed))
     return {sp.StrictGreaterThan: a > b, sp.GreaterThan: a >= b, sp.StrictLessThan: a < b,
             sp.LessThan: a <= b}[type(rel)]
 
@@ -118,29 +118,29 @@ def value(expr: Expr, get: Callable[[Symbol], Any], summed: Callable[[Expr], Any
     """``expr`` evaluated at 40 digits with mpmath; ``get`` gives each symbol's value.
 
     Only the node types the parser and the engine build are known; anything else is a bug,
-    not user input, so it raises TypeError. Overflow and division by zero raise _Undefined.
+    not user input, so it raises TypeError. Overflow and division by zero raise Undefined.
     """
     if expr.is_Symbol:
         return get(expr)
     if expr.is_Number:
         if expr.is_Rational:
-            return _MP.mpf(int(expr.p)) / int(expr.q)
+            return MP.mpf(int(expr.p)) / int(expr.q)
         if expr.is_Float:
-            return _MP.mpf(str(expr))
-        raise _Undefined
+            return MP.mpf(str(expr))
+        raise Undefined
     head = type(expr)
     if head is sp.Add:
-        total = _MP.mpf(0)
+        total = MP.mpf(0)
         for arg in expr.args:
             total += value(arg, get, summed)
-        return _finite(total)
+        return finite(total)
     if head is sp.Mul:
-        result = _MP.mpf(1)
+        result = MP.mpf(1)
         for arg in expr.args:
             result *= value(arg, get, summed)
-        return _finite(result)
+        return finite(result)
     if head is sp.Pow:
-        return _finite(_power(value(expr.base, get, summed), value(expr.exp, get, summed)))
+        return finite(_power(value(expr.base, get, summed), value(expr.exp, get, summed)))
     if head is SampleSum:
         if summed is None:
             raise TypeError("a sum over samples needs the samples")
@@ -149,53 +149,53 @@ def value(expr: Expr, get: Callable[[Symbol], Any], summed: Callable[[Expr], Any
         for piece, condition in expr.args:
             if _compare(condition, get, summed):
                 return value(piece, get, summed)
-        raise _Undefined
+        raise Undefined
     if expr is sp.E:
-        return _MP.e
+        return MP.e
     if expr is sp.I:
-        return _MP.mpc(0, 1)
+        return MP.mpc(0, 1)
     if expr.is_NumberSymbol:
-        return _MP.mpf(str(expr.evalf(DIGITS + 5)))
+        return MP.mpf(str(expr.evalf(DIGITS + 5)))
     args = [value(a, get, summed) for a in expr.args]
     if head is sp.exp:
-        return _finite(_exp(args[0]))
+        return finite(_exp(args[0]))
     if head is sp.log:
-        return _finite(_log(args[0]))
+        return finite(_log(args[0]))
     if head is sp.tanh:
-        return _MP.tanh(args[0]) if abs(args[0]) < 10_000 else _MP.mpf(1 if _truth(args[0]) else -1)
+        return MP.tanh(args[0]) if abs(args[0]) < 10_000 else MP.mpf(1 if _truth(args[0]) else -1)
     if head is Sigmoid:
         return _sigmoid(args[0])
     if head is ReLU:
-        return args[0] if _truth(args[0]) else _MP.mpf(0)
+        return args[0] if _truth(args[0]) else MP.mpf(0)
     if head is Softplus:
-        return _finite(_log(1 + _exp(args[0]))) if _MP.re(args[0]) < 100 else args[0]
+        return finite(_log(1 + _exp(args[0]))) if MP.re(args[0]) < 100 else args[0]
     if head is sp.Heaviside:
-        z = _MP.re(args[0])
-        return _MP.mpf(1) if z > 0 else _MP.mpf(0) if z < 0 else (args[1] if len(args) > 1 else _MP.mpf(0.5))
+        z = MP.re(args[0])
+        return MP.mpf(1) if z > 0 else MP.mpf(0) if z < 0 else (args[1] if len(args) > 1 else MP.mpf(0.5))
     if head is sp.Abs:
         return abs(args[0])
     # SymPy may rewrite a claim into a node the checker does not model: the claim's value is
     # then unknown, which makes it fail rather than crash.
-    raise _Undefined(f"cannot evaluate {head.__name__}")
+    raise Undefined(f"cannot evaluate {head.__name__}")
 
 
-def _close(a: Any, b: Any) -> bool:
-    return abs(a - b) <= AGREE * max(abs(a), abs(b)) + _MP.mpf("1e-34")
+def close(a: Any, b: Any) -> bool:
+    return abs(a - b) <= AGREE * max(abs(a), abs(b)) + MP.mpf("1e-34")
 
 
-def _fmt(v: Any, digits: int = 6) -> str:
-    if isinstance(v, _MP.mpc):
-        return f"{_MP.nstr(v.real, digits)}{'+' if v.imag >= 0 else '-'}{_MP.nstr(abs(v.imag), digits)}i"
-    text = _MP.nstr(v, digits, min_fixed=-6, max_fixed=9)
+def show_number(v: Any, digits: int = 6) -> str:
+    if isinstance(v, MP.mpc):
+        return f"{MP.nstr(v.real, digits)}{'+' if v.imag >= 0 else '-'}{MP.nstr(abs(v.imag), digits)}i"
+    text = MP.nstr(v, digits, min_fixed=-6, max_fixed=9)
     return text[:-2] if text.endswith(".0") else text
 
 
-def _rounded(v: Any, decimals: int, mode=ROUND_HALF_UP) -> str:
-    exact = Decimal(_MP.nstr(_MP.re(v), DIGITS, min_fixed=-DIGITS, max_fixed=DIGITS))
+def rounded_text(v: Any, decimals: int, mode=ROUND_HALF_UP) -> str:
+    exact = Decimal(MP.nstr(MP.re(v), DIGITS, min_fixed=-DIGITS, max_fixed=DIGITS))
     return str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=mode))
 
 
-def _places(decimals: int) -> str:
+def places_phrase(decimals: int) -> str:
     return {0: "a whole number", 1: "1 decimal"}.get(decimals, f"{decimals} decimals")
 
 
@@ -325,8 +325,8 @@ class Model:
         """
         net, d = self.net, self.d
         r = rnd or (lambda v: v)
-        rate = _mpf(self.spec.learning_rate)
-        batch: dict[Symbol, Any] = {**params, self.eta: rate, self.n_symbol: _MP.mpf(self.N)}
+        rate = to_mpf(self.spec.learning_rate)
+        batch: dict[Symbol, Any] = {**params, self.eta: rate, self.n_symbol: MP.mpf(self.N)}
         samples = []
         for xs, ys in data:
             env = {**params, **dict(zip(net.inputs, xs)), **dict(zip(net.targets, ys))}
@@ -335,10 +335,10 @@ class Model:
             for v in d.backward_order:
                 env[d.adjoint[v]] = r(value(d.gradient[v], env.__getitem__))
             samples.append(env)
-        batch[self.E] = r(_MP.fsum(env[net.loss] for env in samples))
+        batch[self.E] = r(MP.fsum(env[net.loss] for env in samples))
         updated = {}
         for p in net.parameters:
-            batch[self.grad[p]] = g = r(_MP.fsum(env[d.adjoint[p]] for env in samples))
+            batch[self.grad[p]] = g = r(MP.fsum(env[d.adjoint[p]] for env in samples))
             updated[p] = params[p] if p in self.frozen else r(params[p] - rate * g)
             batch[self.after[p]] = updated[p]
         after_loss = []
@@ -348,13 +348,13 @@ class Model:
                 new[s] = r(value(net.definitions[s], new.__getitem__))
                 env[self.after[s]] = new[s]
             after_loss.append(new[net.loss])
-        batch[self.after[self.E]] = r(_MP.fsum(after_loss))
+        batch[self.after[self.E]] = r(MP.fsum(after_loss))
         return Point(batch, samples)
 
     @cached_property
     def spec_point(self) -> Point:
-        params = {p: _mpf(v) for p, v in initial_parameters(self.d).items()}
-        data = [([_mpf(v) for v in x], [_mpf(v) for v in y]) for x, y in zip(self.spec.x, self.spec.y)]
+        params = {p: to_mpf(v) for p, v in initial_parameters(self.d).items()}
+        data = [([to_mpf(v) for v in x], [to_mpf(v) for v in y]) for x, y in zip(self.spec.x, self.spec.y)]
         return self.tape(params, data)
 
     @cached_property
@@ -364,13 +364,13 @@ class Model:
         normalized = self.spec.layers[-1] > 1 and all(sum(row) == 1 for row in self.spec.y)
         out = []
         for _ in range(PIECEWISE_POINTS if self.piecewise else POINTS):
-            params = {p: _MP.mpf(rng.uniform(-1.2, 1.2)) for p in self.net.parameters}
+            params = {p: MP.mpf(rng.uniform(-1.2, 1.2)) for p in self.net.parameters}
             data = []
             for _ in range(self.N):
-                xs = [_MP.mpf(rng.uniform(-1.5, 1.5)) for _ in self.net.inputs]
-                ys = [_MP.mpf(rng.uniform(0.05, 0.95)) for _ in self.net.targets]
+                xs = [MP.mpf(rng.uniform(-1.5, 1.5)) for _ in self.net.inputs]
+                ys = [MP.mpf(rng.uniform(0.05, 0.95)) for _ in self.net.targets]
                 if normalized:
-                    total = _MP.fsum(ys)
+                    total = MP.fsum(ys)
                     ys = [v / total for v in ys]
                 data.append((xs, ys))
             out.append(self.tape(params, data))
@@ -381,12 +381,12 @@ class Model:
         key = (mode, digits)
         if key not in self._rounded:
             if mode == "decimals":
-                scale = _MP.mpf(10) ** digits
-                rnd = lambda v: _MP.nint(_MP.re(v) * scale) / scale          # noqa: E731
+                scale = MP.mpf(10) ** digits
+                rnd = lambda v: MP.nint(MP.re(v) * scale) / scale          # noqa: E731
             else:
-                rnd = lambda v: _MP.mpf(_MP.nstr(_MP.re(v), digits))         # noqa: E731
-            params = {p: _mpf(v) for p, v in initial_parameters(self.d).items()}
-            data = [([_mpf(v) for v in x], [_mpf(v) for v in y]) for x, y in zip(self.spec.x, self.spec.y)]
+                rnd = lambda v: MP.mpf(MP.nstr(MP.re(v), digits))         # noqa: E731
+            params = {p: to_mpf(v) for p, v in initial_parameters(self.d).items()}
+            data = [([to_mpf(v) for v in x], [to_mpf(v) for v in y]) for x, y in zip(self.spec.x, self.spec.y)]
             self._rounded[key] = self.tape(params, data, rnd)
         return self._rounded[key]
 
@@ -405,7 +405,7 @@ class Model:
     def at(self, expr: Expr, point: Point, n: int) -> Any:
         """``expr`` at one point in the context of sample n (its generic names are sample n's)."""
         def summed(inner: Expr) -> Any:
-            return _MP.fsum(value(inner, self.getter(point, m), None) for m in range(len(point.samples)))
+            return MP.fsum(value(inner, self.getter(point, m), None) for m in range(len(point.samples)))
         return value(expr, self.getter(point, n), summed)
 
     # -- quantities -------------------------------------------------------------------------------
@@ -559,10 +559,10 @@ class Model:
         return f"({text})"
 
     def values_of(self, key: tuple, expr: Expr, points: list[Point], contexts: list[int]) -> list[Any] | None:
-        """_values, remembered under ``key`` (candidates are shared by every claim about a quantity)."""
+        """values_at, remembered under ``key`` (candidates are shared by every claim about a quantity)."""
         key = ("values", key, len(points), tuple(contexts))
         if key not in self._memo:
-            self._memo[key] = _values(self, expr, points, contexts)
+            self._memo[key] = values_at(self, expr, points, contexts)
         return self._memo[key]
 
     def show(self, expr: Expr) -> str:
@@ -571,7 +571,7 @@ class Model:
 
 # -- reading a claim ---------------------------------------------------------------------------
 
-class _Words:
+class Words:
     """The Vocabulary the parser asks about names, for one claim (knows the claim's loss letter)."""
 
     def __init__(self, m: Model, loss: str):
@@ -614,30 +614,30 @@ class _Words:
 
 # -- evaluating an expression at the points --------------------------------------------------------
 
-def _loose(m: Model, expr: Expr) -> bool:
+def lacks_sample_sum(m: Model, expr: Expr) -> bool:
     """Does expr use a per-sample name outside every sum over samples?"""
     if isinstance(expr, SampleSum):
         return False
     if expr.is_Symbol:
         return expr in m.per_sample
-    return any(_loose(m, a) for a in expr.args)
+    return any(lacks_sample_sum(m, a) for a in expr.args)
 
 
-def _contexts(m: Model, q: Quantity, expr: Expr) -> list[int]:
+def contexts_of(m: Model, q: Quantity, expr: Expr) -> list[int]:
     if q.sample is not None:
         return [q.sample]
-    if q.per_sample or _loose(m, expr):
+    if q.per_sample or lacks_sample_sum(m, expr):
         return list(range(m.N))
     return [0]
 
 
-def _values(m: Model, expr: Expr, points: list[Point], contexts: list[int]) -> list[Any] | None:
+def values_at(m: Model, expr: Expr, points: list[Point], contexts: list[int]) -> list[Any] | None:
     """expr at every point and sample context; None when it is undefined somewhere."""
     try:
         return [m.at(expr, p, n) for p in points for n in contexts]
-    except _Undefined:
+    except Undefined:
         return None
 
 
-def _all_close(a: list[Any] | None, b: list[Any] | None) -> bool:
-    return a is not None and b is not None and all(_close(x, y) for x, y in zip(a, b))
+def all_close(a: list[Any] | None, b: list[Any] | None) -> bool:
+    return a is not None and b is not None and all(close(x, y) for x, y in zip(a, b))
