@@ -24,8 +24,9 @@ class Solution:
     0.3272405
     """
 
-    def __init__(self, spec: specs.Spec):
+    def __init__(self, spec: specs.Spec, carry: int | None = None):
         self.spec = spec
+        self.carry = carry          # significant digits every value is rounded to as it is computed, or None
 
     @cached_property
     def network(self) -> Network:
@@ -37,7 +38,7 @@ class Solution:
 
     @cached_property
     def training(self) -> Training:
-        return train(self.derivation)
+        return train(self.derivation, self.carry)
 
     def symbol(self, plain: str) -> Symbol:
         """The symbol with the given plain-text name (``w5``, ``h1``, ``delta_o``, ``dE/dw5``)."""
@@ -75,16 +76,17 @@ def keywords_to_dict(**kw: Any) -> dict[str, Any]:
     return raw
 
 
-def solve(spec: str | Path | Mapping[str, Any] | specs.Spec | None = None, **keywords: Any) -> Solution:
+def solve(spec: str | Path | Mapping[str, Any] | specs.Spec | None = None, *, carry: int | None = None,
+          **keywords: Any) -> Solution:
     """A Solution from a TOML path, a built-in example's name, a dict, a Spec, or keywords.
 
     >>> solve(layers=[1, 1], activation="linear", x=[1], y=[2], W1=[[0.5]]).training.first.loss
     9/8
     """
     if isinstance(spec, specs.Spec):
-        return Solution(spec)
+        return Solution(spec, carry)
     if spec is None:
-        return Solution(specs.parse(keywords_to_dict(**keywords), "<keywords>"))
+        return Solution(specs.parse(keywords_to_dict(**keywords), "<keywords>"), carry)
     if isinstance(spec, Mapping):
-        return Solution(specs.parse(spec, "<dict>"))
-    return Solution(specs.load(spec))
+        return Solution(specs.parse(spec, "<dict>"), carry)
+    return Solution(specs.load(spec), carry)

@@ -15,6 +15,7 @@ from .api import solve
 from .check import register as register_check
 from .errors import DeriveError
 from .exam import register as register_exam
+from .latex import check_precision
 from .spec import example_names, load
 
 
@@ -56,7 +57,8 @@ def cmd_examples(args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    solution = solve(args.spec)
+    carry = check_precision(args.precision) if args.rounding == "carried" else None
+    solution = solve(args.spec, carry=carry)
     if args.format == "json":
         text = json.dumps(solution.json(), indent=2) + "\n"
         emit(text, args.out, f"{stem(args.spec)}.json")
@@ -85,7 +87,10 @@ def parser() -> argparse.ArgumentParser:
     so.add_argument("--format", choices=FORMATS, default="md")
     so.add_argument("--out", metavar="DIR", help="write DIR/NAME.FORMAT instead of printing")
     so.add_argument("--precision", type=int, default=6, metavar="N",
-                    help="significant digits of the numbers shown (default 6); computation stays exact")
+                    help="significant digits of the numbers shown (default 6)")
+    so.add_argument("--rounding", choices=("display", "carried"), default="display",
+                    help="display (default): compute exactly, round only what is shown; carried: round every "
+                         "value to N digits as it is computed and go on with the rounded value, as by hand")
     so.add_argument("--template-dir", metavar="DIR", help="templates that override the built-in ones")
     so.set_defaults(run=cmd_solve)
 

@@ -11,7 +11,7 @@ from sympy import Expr, Symbol
 from . import __version__
 from .activations import LOSSES
 from .latex import DEFAULT_PRECISION, Number, number, tex
-from .values import exact, frozen
+from .values import Step, evaluate, exact, frozen
 
 if TYPE_CHECKING:
     from .api import Solution
@@ -196,6 +196,7 @@ class Verification:
     direct_note: str
     finite: Number              # largest |derived − central difference|
     finite_note: str
+    carried: Number | None = None   # with carried rounding: largest |gradient shown − exact gradient|
 
 
 @dataclass(frozen=True)
@@ -302,10 +303,21 @@ class _Builder:
         self.N = self.spec.samples
         self.is_net = {z for layer in self.net.nets for z in layer}
         self._local_cache: dict[tuple[Symbol, Symbol, int], Number] = {}
+        # carried rounding: the values rounding changed get ≈ (a sample's env dict is its key)
+        self._rounded = {id(env): r for step in (self.tr.first, self.tr.after)
+                         for env, r in zip(step.samples, step.rounded)}
 
     # numbers and formulas -------------------------------------------------------------------
     def num(self, value, inexact: bool = False) -> Number:
         return number(value, self.p, inexact=inexact)
+
+    def value(self, env: Mapping[Symbol, Expr], s: Symbol) -> Number:
+        """The value of s in one sample, marked rounded where carried rounding changed it."""
+        return self.num(env[s], inexact=s in self._rounded.get(id(env), ()))
+
+    def total(self, step: Step, key: tuple, value: Expr) -> Number:
+        """A batch total (loss, gradient, updated parameter), marked rounded where carrying changed it."""
+        return self.num(value, inexact=key in step.rounded_totals)
 
     def tex(self, expr: Expr, keep_order: bool = False) -> str:
         return tex(expr, self.names, keep_order=keep_order)
@@ -316,7 +328,7 @@ class _Builder:
         names = {s: (n.tex if expr == s else n.factor) for s, n in shown.items()}
         return tex(expr, names, numbers=True, keep_order=keep_order), all(n.exact for n in shown.values())
 
-    def equation(self, lhs: str, formula: Expr | None, env: Mapping[Symbol, Expr], value: Expr,
+    def equation(self, lhs: str, formula: Expr | None, env: Mapping[Symbol, Expr], value: Number,
                  keep_order: bool = False) -> Equation:
         """lhs = formula = formula with numbers = value (repeats dropped)."""
         views = []
@@ -324,7 +336,7 @@ class _Builder:
             views.append(("=", self.tex(formula, keep_order)))
             text, exact_inputs = self.substituted(formula, env, keep_order)
             views.append(("=" if exact_inputs else r"\approx", text))
-        return Equation(lhs, _rows(views, self.num(value), lhs))
+        return Equation(lhs, _rows(views, value, lhs))
 
     def loss_tex(self, n: int | None) -> str:
         """E with one sample; e_n for sample n of a batch; E for the batch total."""
@@ -414,7 +426,7 @@ class _Builder:
         views = [("=", _render(tree, "partial")), ("=", _render(tree, "expr")),
                  (exact_inputs, _render(tree, "value"))]
         lhs = self.adjoint_tex(v, n)
-        return Equation(lhs, _rows(views, self.num(env[self.d.adjoint[v]]), lhs))
+        return Equation(lhs, _rows(views, self.value(env, self.d.adjoint[v]), lhs))
 
     def _relations(self, node) -> set[str]:
         if isinstance(node, Factor):
@@ -445,7 +457,7 @@ class _Builder:
         views = [("=", joined([self.tex(t, keep_order=True) for t in terms])),
                  ("=" if exact_inputs else r"\approx", joined([t for t, _ in shown]))]
         lhs = self.names[self.net.nets[l][j]]
-        return Equation(lhs, _rows(views, self.num(env[self.net.nets[l][j]]), lhs))
+        return Equation(lhs, _rows(views, self.value(env, self.net.nets[l][j]), lhs))
 
     def forward_part(self, env: Mapping, n: int) -> Part:
         groups = []
@@ -453,7 +465,7 @@ class _Builder:
             eqs = []
             for j, (z, a) in enumerate(zip(self.net.nets[l], self.net.activations[l])):
                 eqs.append(self.net_equation(l, j, env))
-                eqs.append(self.equation(self.names[a], self.activation_formula(l, j), env, env[a]))
+                eqs.append(self.equation(self.names[a], self.activation_formula(l, j), env, self.value(env, a)))
             groups.append(Group(self.layer_title(l), "", tuple(eqs)))
         return Part(n, self.sample_title(n), tuple(groups))
 
@@ -472,11 +484,11 @@ class _Builder:
         for n, env in enumerate(step.samples, 1):
             numbers, exact_inputs = self.loss_tex_formula(env)
             views = [("=", formula), ("=" if exact_inputs else r"\approx", numbers)]
-            eqs.append(Equation(self.loss_tex(n), _rows(views, self.num(env[self.net.loss]))))
+            eqs.append(Equation(self.loss_tex(n), _rows(views, self.value(env, self.net.loss))))
         note = ""
         if self.N > 1:
-            parts = [self.num(env[self.net.loss]) for env in step.samples]
-            total = self.num(step.loss)
+            parts = [self.value(env, self.net.loss) for env in step.samples]
+            total = self.total(step, ("loss", None), step.loss)
             rows = [Row("=", rf"\sum_{{n=1}}^{{{self.N}}} e_{{n}}"),
                     Row("=" if all(p.exact for p in parts) else r"\approx", " + ".join(p.factor for p in parts)),
                     Row(total.relation, total.tex)]
@@ -498,7 +510,7 @@ class _Builder:
             else:
                 stops = set(net.nets[l + 1])
                 deltas = ", ".join(f"${self.names[self.d.adjoint[z]]} "
-                                   f"{self.num(env[self.d.adjoint[z]]).relation} {self.num(env[self.d.adjoint[z]]).tex}$"
+                                   f"{self.value(env, self.d.adjoint[z]).relation} {self.value(env, self.d.adjoint[z]).tex}$"
                                    for z in net.nets[l + 1])
                 note = (f"The chains of this layer pass through layer {l + 2}, whose $\\delta$ were computed "
                         f"above and are reused here, not derived again: {deltas}. "
@@ -530,8 +542,8 @@ class _Builder:
         step = self.tr.first
         eqs = []
         for p in self.net.parameters:
-            parts = [self.num(env[self.d.adjoint[p]]) for env in step.samples]
-            total = self.num(step.gradient[p])
+            parts = [self.value(env, self.d.adjoint[p]) for env in step.samples]
+            total = self.total(step, ("gradient", p), step.gradient[p])
             rows = [Row("=", rf"\sum_{{n=1}}^{{{self.N}}} " + self.partial("e_{n}", p)),
                     Row("=" if all(q.exact for q in parts) else r"\approx", " + ".join(q.factor for q in parts)),
                     Row(total.relation, total.tex)]
@@ -553,7 +565,8 @@ class _Builder:
                 eqs.append(Equation(name, (Row(r"\leftarrow", rf"{name} \quad \text{{(frozen)}}"),
                                            Row(value.relation, value.tex))))
                 continue
-            old, g, new = self.num(step.parameters[p]), self.num(step.gradient[p]), self.num(step.updated[p])
+            old, g = self.num(step.parameters[p]), self.total(step, ("gradient", p), step.gradient[p])
+            new = self.total(step, ("updated", p), step.updated[p])
             rel = "=" if old.exact and g.exact else r"\approx"
             eqs.append(Equation(name, (Row(r"\leftarrow", rf"{name} - \eta\, {grad}"),
                                        Row(rel, rf"{old.tex} - {rate.tex} \cdot {g.factor}"),
@@ -905,8 +918,10 @@ def _mp(value):
 def _verification(b: _Builder) -> Verification:
     import mpmath
 
-    net, step = b.net, b.tr.first
-    params = net.parameters
+    params = b.net.parameters
+    # the derivation is checked on its exact values; carried rounding is reported beside them
+    shown = b.tr.first
+    step = shown if b.s.carry is None else evaluate(b.d, shown.parameters)
     with mpmath.workdps(60):
         loss = _loss_function(b)
         base = {p: _mp(step.parameters[p]) for p in params}
@@ -923,7 +938,7 @@ def _verification(b: _Builder) -> Verification:
                    f"with 60 significant digits, for each of the {len(params)} parameters")
     direct = None
     if len(params) * b.N <= DIRECT_LIMIT and b.spec.depth <= 2:
-        direct_value = _direct_difference(b)
+        direct_value = _direct_difference(b, step)
         direct = number(direct_value, 2, inexact=not direct_value.is_Rational) if direct_value else number(0)
         direct_note = ("SymPy differentiated the loss written out in the parameters alone (every $z$ and $a$ "
                        "substituted, no named intermediates) and evaluated the derivatives at the initial "
@@ -932,12 +947,16 @@ def _verification(b: _Builder) -> Verification:
         direct_note = (f"differentiating the fully expanded loss is skipped for a network of {b.spec.depth} "
                        f"layers, {len(params)} parameters and {b.N} sample{'s' if b.N > 1 else ''}: the "
                        f"expression grows too large; the finite differences cover every parameter")
-    return Verification(len(params), direct, direct_note, finite, finite_note)
+    carried = None
+    if b.s.carry is not None:
+        worst_carried = max(abs(exact(shown.gradient[p] - step.gradient[p])) for p in params)
+        carried = number(worst_carried, 2, inexact=not worst_carried.is_Rational) if worst_carried else number(0)
+    return Verification(len(params), direct, direct_note, finite, finite_note, carried)
 
 
-def _direct_difference(b: _Builder) -> Expr:
+def _direct_difference(b: _Builder, step: Step) -> Expr:
     """max |derived − sympy.diff(expanded loss)| over the parameters, at the initial parameters."""
-    net, step = b.net, b.tr.first
+    net = b.net
     total = sp.S.Zero
     for x, y in zip(b.spec.x, b.spec.y):
         expr = net.definitions[net.loss]
@@ -985,7 +1004,7 @@ def build(solution: "Solution", precision: int = DEFAULT_PRECISION) -> Document:
         description=solution.spec.description,
         generator=f"derive {__version__}",
         precision=precision,
-        rounding=rounding_policy(precision),
+        rounding=rounding_policy(precision, solution.carry),
         setup=_setup(b),
         notation=_notation(b),
         notation_general=_notation_general(b),
@@ -1012,7 +1031,14 @@ def chain_equation(solution: "Solution", v: Symbol, n: int, precision: int = DEF
     return _Builder(solution, precision).chain_equation(v, set(), samples[n - 1], n)
 
 
-def rounding_policy(precision: int) -> str:
+def rounding_policy(precision: int, carry: int | None = None) -> str:
+    if carry is not None:
+        return (f"Every value is rounded to {carry} significant digits, half away from zero, as soon as it is "
+                f"computed, and the rounded value is what the next line uses, as in a calculation by hand: "
+                f"each factor is rounded, then their product. Recomputing from the printed numbers gives "
+                f"the printed results. A value written after $=$ is exact for the numbers it is made of; one "
+                f"written after $\\approx$ is rounded. Section 9 compares the gradients with their exact "
+                f"values. Steps after the first are computed without rounding.")
     return (f"Every quantity is computed exactly (as a fraction) or, where exponentials enter, with "
             f"60 significant digits (more where a unit saturates), and only rounded for display: to {precision} significant digits, "
             f"half away from zero. A value written after $=$ is exact; one written after $\\approx$ is "

@@ -14,6 +14,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from .activations import Sigmoid  # noqa: F401  (used by the doctests)
+from .errors import RenderError
 
 DEFAULT_PRECISION = 6
 EXTRA_EXACT_DIGITS = 2      # an exact decimal of up to precision + 2 significant digits is shown in full
@@ -286,6 +287,20 @@ def _digits(a: Fraction, n: int) -> tuple[int, int]:
     return rounded, e
 
 
+def round_significant(value, n: int) -> sp.Rational:
+    """``value`` rounded half away from zero to n significant digits, as the exact decimal that is shown.
+
+    >>> round_significant(sp.Rational(2, 3), 3), round_significant(sp.Float(-0.0012345), 2)
+    (667/1000, -3/2500)
+    """
+    a = _fraction(value)
+    if a == 0:
+        return sp.S.Zero
+    m, e = _digits(abs(a), n)
+    shown = Fraction(m) * Fraction(10) ** (e - n + 1)
+    return sp.Rational(-shown if a < 0 else shown)
+
+
 def _layout(m: int, e: int, n: int) -> tuple[str, str]:
     """Mantissa digits m (n of them) with decimal exponent e: fixed or scientific, trailing zeros dropped."""
     digits = str(m).rjust(n, "0")
@@ -300,6 +315,13 @@ def _layout(m: int, e: int, n: int) -> tuple[str, str]:
     head, tail = digits[0], digits[1:].rstrip("0")
     mantissa = f"{head}.{tail}" if tail else head
     return rf"{mantissa} \times 10^{{{e}}}", f"{mantissa}e{e}"
+
+
+def check_precision(precision: int) -> int:
+    """The --precision option: 1 to 30 significant digits."""
+    if not 1 <= precision <= 30:
+        raise RenderError(f"--precision {precision}: expected a whole number from 1 to 30")
+    return precision
 
 
 def number(value, precision: int = DEFAULT_PRECISION, *, inexact: bool = False) -> Number:

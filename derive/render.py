@@ -17,7 +17,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import RenderError
-from .latex import DEFAULT_PRECISION, escape_latex, escape_markdown, escape_xml, markdown_chars
+from .latex import DEFAULT_PRECISION, check_precision, escape_latex, escape_markdown, escape_xml, markdown_chars
 
 if TYPE_CHECKING:
     from .api import Solution
@@ -225,9 +225,7 @@ def drawing(diagram, dx: int = 240, dy: int = 72, margin: int = 50) -> Drawing:
 def document(solution: "Solution", precision: int = DEFAULT_PRECISION) -> "Document":
     from .document import build
 
-    if not 1 <= precision <= 30:
-        raise RenderError(f"--precision {precision}: expected a whole number from 1 to 30")
-    return build(solution, precision)
+    return build(solution, check_precision(precision))
 
 
 def render_solution(solution: "Solution", fmt: str, precision: int = DEFAULT_PRECISION,

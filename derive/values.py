@@ -14,6 +14,7 @@ from sympy.printing.pycode import MpmathPrinter, PythonCodePrinter
 
 from .backprop import Derivation
 from .activations import Sigmoid, Softplus
+from .latex import round_significant
 from .network import Network
 from .errors import SpecError
 
@@ -33,6 +34,10 @@ class Step:
     loss: Expr
     gradient: dict[Symbol, Expr]
     updated: dict[Symbol, Expr]
+    # with carried rounding: per sample, the symbols whose value rounding changed, and of the
+    # totals ("loss", None), ("gradient", p), ("updated", p) those it changed; a document writes ≈ there
+    rounded: tuple[frozenset, ...] = ()
+    rounded_totals: frozenset = frozenset()
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,36 +94,75 @@ def frozen(d: Derivation) -> set[Symbol]:
     return out
 
 
-def evaluate(d: Derivation, parameters: Mapping[Symbol, Expr]) -> Step:
-    """Forward pass, loss and backward pass for every sample, then the batch gradient and update."""
+def evaluate(d: Derivation, parameters: Mapping[Symbol, Expr], carry: int | None = None) -> Step:
+    """Forward pass, loss and backward pass for every sample, then the batch gradient and update.
+
+    With ``carry``, every value is rounded to that many significant digits as soon as it is
+    computed and used rounded from then on, as in a hand calculation: the numbers a document
+    prints are then the numbers the next line uses.
+    """
     net, spec = d.network, d.network.spec
-    samples = [_sample(d, {**parameters, **dict(zip(net.inputs, x)), **dict(zip(net.targets, y))})
+    keep = Carry(carry)
+    samples = [keep.sample(_sample(d, {**parameters, **dict(zip(net.inputs, x)), **dict(zip(net.targets, y))}, keep))
                for x, y in zip(spec.x, spec.y)]
-    loss = sp.Add(*(env[net.loss] for env in samples))
-    gradient = {p: sp.Add(*(env[d.adjoint[p]] for env in samples)) for p in net.parameters}
+    loss = keep(sp.Add(*(env[net.loss] for env in samples)), ("loss", None))
+    gradient = {p: keep(sp.Add(*(env[d.adjoint[p]] for env in samples)), ("gradient", p)) for p in net.parameters}
     fixed = frozen(d)
-    updated = {p: v if p in fixed else v - spec.learning_rate * gradient[p] for p, v in parameters.items()}
-    return Step(dict(parameters), tuple(samples), loss, gradient, updated)
+    updated = {p: v if p in fixed else keep(v - spec.learning_rate * gradient[p], ("updated", p))
+               for p, v in parameters.items()}
+    return Step(dict(parameters), tuple(samples), loss, gradient, updated, tuple(keep.rounded), frozenset(keep.changed))
 
 
-def _sample(d: Derivation, given: dict[Symbol, Expr]) -> dict[Symbol, Expr]:
+class Carry:
+    """Rounding as a hand calculation does it (``digits`` significant digits), or none for None.
+
+    It remembers what rounding changed, so a document can write ≈ before those values only.
+    """
+
+    def __init__(self, digits: int | None):
+        self.digits, self.changed, self.rounded = digits, set(), []
+
+    def __call__(self, value: Expr, key=None) -> Expr:
+        if self.digits is None:
+            return value
+        shown = round_significant(value, self.digits)
+        if shown != value and key is not None:
+            self.changed.add(key)
+        return shown
+
+    def sample(self, env: dict[Symbol, Expr]) -> dict[Symbol, Expr]:
+        """Close one sample: what rounding changed in it so far is that sample's."""
+        self.rounded.append(frozenset(self.changed))
+        self.changed = set()
+        return env
+
+
+def _sample(d: Derivation, given: dict[Symbol, Expr], keep: Carry | None = None) -> dict[Symbol, Expr]:
     """One sample's every value, at PRECISION digits or more where that is not enough.
 
     Near saturation a fixed number of digits is not enough: σ(z) for z above ~110 rounds to 1
     at 60 digits, and with it 1 − a in σ′ = a(1 − a) and ln(1 − o) to 0; an output below
     1e−60 vanishes in ln(1 − o). Such a sample is redone with four times the digits until every
-    activation is resolved.
+    activation is resolved. With carried rounding (``keep``) every value is rounded instead.
     """
-    net, digits = d.network, PRECISION
+    keep = keep or Carry(None)
+    net, digits, carried = d.network, PRECISION, keep.digits is not None
     while True:
         env = dict(given)
         for s in net.order:
-            env[s] = exact(net.definitions[s].xreplace(env), digits)
-        if digits >= MAX_DIGITS or not _unresolved(net, env, digits):
+            env[s] = keep(exact(net.definitions[s].xreplace(env), digits), s)
+        if carried or digits >= MAX_DIGITS or not _unresolved(net, env, digits):
             break
+        keep.changed.clear()
         digits *= 4
     for v in d.backward_order:
-        env[d.adjoint[v]] = exact(d.gradient[v].xreplace(env), digits)
+        if not carried:
+            env[d.adjoint[v]] = exact(d.gradient[v].xreplace(env), digits)
+            continue
+        # each factor rounded as it is written down, then the sum of their products
+        upstream = {e.child: d.adjoint[e.child].xreplace(env) for e in d.edges[v]}     # ∂E/∂E = 1
+        env[d.adjoint[v]] = keep(sp.Add(*(upstream[e.child] * keep(exact(e.local.xreplace(env)))
+                                          for e in d.edges[v])), d.adjoint[v])
     return env
 
 
@@ -136,10 +180,10 @@ def _unresolved(net: Network, env: dict[Symbol, Expr], digits: int) -> bool:
     return False
 
 
-def train(d: Derivation) -> Training:
-    """Step 1 exactly, then the remaining steps in double precision on the compiled gradient."""
-    first = evaluate(d, initial_parameters(d))
-    after = evaluate(d, first.updated)
+def train(d: Derivation, carry: int | None = None) -> Training:
+    """Step 1 exactly (or with carried rounding), then the remaining steps in double precision."""
+    first = evaluate(d, initial_parameters(d), carry)
+    after = evaluate(d, first.updated, carry)
     history = [float(first.loss), float(after.loss)]
     params = [float(after.parameters[p]) for p in d.network.parameters]
     steps = d.network.spec.steps

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from derive import example_names, load
+from derive import example_names, load, solve
 from derive.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -275,3 +275,18 @@ def test_installed_wheel_carries_examples_and_templates(tmp_path):
                               capture_output=True, text=True, env=clean, timeout=300)
         assert done.returncode == 0, done.stderr
         assert "0.191" in done.stdout
+
+
+def test_rounding_carried_reaches_json_and_documents(capsys):
+    """--rounding carried: the JSON holds the hand calculation's numbers (test_engine checks them
+    against a Decimal calculation), and the document says how it rounds and how far that moves."""
+    assert main(["solve", "sigmoid-222", "--format", "json", "--rounding", "carried", "--precision", "4"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    carried = solve("sigmoid-222", carry=4).training.first
+    w1 = carried.gradient[solve("sigmoid-222").symbol("w1")]
+    assert out["gradients"]["W1"][0][0] == float(w1) and len(str(w1.p)) <= 4
+    assert main(["solve", "sigmoid-222", "--rounding", "carried"]) == 0
+    text = capsys.readouterr().out
+    assert "rounded to 6 significant digits" in text and "**Carried rounding:**" in text
+    assert main(["solve", "sigmoid-222", "--rounding", "carried", "--precision", "0", "--format", "json"]) == 1
+    assert "--precision 0: expected a whole number from 1 to 30" in capsys.readouterr().err

@@ -498,3 +498,46 @@ def test_json_factors_are_the_local_derivatives(name):
             total = sum(prod(values[f"d{names[e.child].plain}/d{names[e.parent].plain}"] for e in chain)
                         for chain in chains)
             assert total == pytest.approx(float(env[d.adjoint[p]]), rel=1e-12, abs=1e-15)
+
+
+# -- carried rounding: a hand calculation with six significant digits ------------------------------
+
+def test_carried_rounding_is_mazurs_calculation_by_hand_with_six_digits():
+    """Mazur's network worked as by hand: every value rounded to 6 significant digits (half away
+    from zero) as it is written down, then used rounded. Written here with decimal.Decimal, apart
+    from the engine: the engine's carried values must be these numbers exactly."""
+    from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+    def r(v: Decimal) -> Decimal:                       # 6 significant digits, half away from zero
+        return v.quantize(Decimal(1).scaleb(v.adjusted() - 5), rounding=ROUND_HALF_UP) if v else v
+
+    def sigma(z: Decimal) -> Decimal:
+        with localcontext() as c:
+            c.prec = 50
+            return r(1 / (1 + (-z).exp()))
+
+    D = Decimal
+    x1, x2, t1, t2, b1, b2, eta = D("0.05"), D("0.10"), D("0.01"), D("0.99"), D("0.35"), D("0.60"), D("0.5")
+    w = {i: D(v) for i, v in enumerate(["0.15", "0.20", "0.25", "0.30", "0.40", "0.45", "0.50", "0.55"], 1)}
+    with localcontext() as c:
+        c.prec = 50                                     # products of two 6-digit numbers stay exact
+        h1, h2 = sigma(r(w[1] * x1 + w[2] * x2 + b1)), sigma(r(w[3] * x1 + w[4] * x2 + b1))
+        o1, o2 = sigma(r(w[5] * h1 + w[6] * h2 + b2)), sigma(r(w[7] * h1 + w[8] * h2 + b2))
+        E = r(r(D("0.5") * r((t1 - o1) ** 2)) + r(D("0.5") * r((t2 - o2) ** 2)))
+        d1, d2 = r(r(o1 - t1) * r(o1 * (1 - o1))), r(r(o2 - t2) * r(o2 * (1 - o2)))
+        g = {5: r(d1 * h1), 6: r(d1 * h2), 7: r(d2 * h1), 8: r(d2 * h2)}
+        dh1, dh2 = r(r(d1 * w[5] + d2 * w[7]) * r(h1 * (1 - h1))), r(r(d1 * w[6] + d2 * w[8]) * r(h2 * (1 - h2)))
+        g |= {1: r(dh1 * x1), 2: r(dh1 * x2), 3: r(dh2 * x1), 4: r(dh2 * x2)}
+        new = {i: r(w[i] - eta * g[i]) for i in w}
+
+    sol = solve("sigmoid-222", carry=6)
+    step, names = sol.training.first, sol.derivation.names
+    by = {names[p].plain: p for p in sol.network.parameters}
+    env = step.samples[0]
+    assert [env[sol.symbol(n)] for n in ("h1", "h2", "o1", "o2")] == [sp.Rational(str(v)) for v in (h1, h2, o1, o2)]
+    assert step.loss == sp.Rational(str(E))
+    assert {i: step.gradient[by[f"w{i}"]] for i in w} == {i: sp.Rational(str(v)) for i, v in g.items()}
+    assert {i: step.updated[by[f"w{i}"]] for i in w} == {i: sp.Rational(str(v)) for i, v in new.items()}
+    # and the hand calculation stays within rounding of the exact one
+    exact_step = solve("sigmoid-222").training.first
+    assert all(abs(step.gradient[p] - exact_step.gradient[p]) < 1e-6 for p in sol.network.parameters)
