@@ -820,7 +820,7 @@ def _general(b: _Builder) -> General:
     output = spec.activations[-1] if spec.activations[-1] != "softmax" else None
     if activation is None and output is not None and spec.depth == 1:
         activation = output
-    general = formulas.general_formula(activation, spec.loss if output else None, output)
+    general = formulas.general_formula(activation, spec.loss if output else None, output, spec.slope)
     gnames = {k: n.latex for k, n in general.names.items()}
     any_depth = tuple(Formula(Equation(tex(eq.lhs, gnames), (Row("=", tex(eq.rhs, gnames)),)), _sentence(eq.meaning))
                       for eq in (general.loss_gradient,) + general.closed + general.vector_closed)

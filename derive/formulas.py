@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import sympy as sp
-from sympy import Basic, Expr, HadamardPower, HadamardProduct, ImmutableMatrix, MatAdd, MatMul, MatrixSymbol, Symbol
+from sympy import Basic, Expr, HadamardPower, HadamardProduct, ImmutableMatrix, MatAdd, MatMul, MatrixSymbol, Rational, Symbol
 from sympy.matrices.expressions import MatrixExpr, Transpose
 from sympy.matrices.expressions.diagonal import DiagMatrix
 
-from .activations import ACTIVATIONS, LOSSES, softmax
+from .activations import ACTIVATIONS, LOSSES, leaky_relu, softmax
 from .backprop import Derivation
 from .network import Network
 from .notation import Name
@@ -526,8 +526,10 @@ def _check_layer(L: int, k: int) -> None:
 
 
 def general_formula(activation: str | None = None, loss: str | None = None,
-                    output: str | None = None) -> GeneralFormula:
+                    output: str | None = None, slope: Rational | None = None) -> GeneralFormula:
     """The general formula for a chain of L layers; ``output`` defaults to ``activation``.
+
+    ``slope`` is a leaky ReLU's slope for z ≤ 0 (the registry's 1/100 when not given).
 
     >>> general_formula("sigmoid", "mse").loss_gradient.rhs
     2*(-y + a[L])/N
@@ -571,8 +573,11 @@ def general_formula(activation: str | None = None, loss: str | None = None,
     delta = indexed("delta", r"\delta", "error signal ∂E/∂z_i of layer i")
     fp = function("f'", "f'", "derivative of the activation function")
 
-    def slope(name: str | None, l: Expr) -> Expr:
-        return fp(z[l]) if name is None else ACTIVATIONS[name].df(z[l], a[l])
+    def derivative(name: str | None, l: Expr) -> Expr:
+        if name is None:
+            return fp(z[l])
+        entry = leaky_relu(slope) if name == "leaky_relu" and slope is not None else ACTIVATIONS[name]
+        return entry.df(z[l], a[l])
 
     if loss is None:
         dE: Expr = sp.Derivative(E, a[L])
@@ -581,13 +586,13 @@ def general_formula(activation: str | None = None, loss: str | None = None,
         dE = sp.factor_terms(sp.cancel(sp.diff(rule.scale(N, 1) * rule.term(a[L], y), a[L])))
     dw, db = sp.Derivative(E, w[k]), sp.Derivative(E, b[k])
     recursion = (
-        Equation(delta[L], _ordered(dE, slope(output, L)), "δ of the output layer"),
-        Equation(delta[k], _ordered(slope(activation, k), w[k + 1], delta[k + 1]),
+        Equation(delta[L], _ordered(dE, derivative(output, L)), "δ of the output layer"),
+        Equation(delta[k], _ordered(derivative(activation, k), w[k + 1], delta[k + 1]),
                  "δ of layer k < L from δ of layer k + 1"),
         Equation(dw, _ordered(delta[k], a[k - 1]), "weight gradient from δ and the activation below"),
         Equation(db, delta[k], "bias gradient"),
     )
-    unrolled = _ordered(dE, slope(output, L), sp.Product(_ordered(w[i + 1], slope(activation, i)), (i, k, L - 1)))
+    unrolled = _ordered(dE, derivative(output, L), sp.Product(_ordered(w[i + 1], derivative(activation, i)), (i, k, L - 1)))
     closed = (Equation(delta[k], unrolled, "δ of layer k, the recursion unrolled"),
               Equation(dw, _ordered(*unrolled.args, a[k - 1]), "the general formula for the weight of layer k"),
               Equation(db, unrolled, "the general formula for the bias of layer k"))

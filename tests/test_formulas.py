@@ -344,3 +344,21 @@ def test_cross_entropy_gradient_reads_as_by_hand():
     text = tex(next(eq.rhs for eq in last.backward if eq.lhs == last.upstream))
     assert "A_{2} - Y" in text and r"- A_{2}\right)^{\circ\, -1}" in text    # A2 printed by its symbol's name
     assert "+ Y" not in text and "- 1_" not in text
+
+
+def test_general_formula_uses_the_specs_leaky_slope():
+    """A leaky ReLU with slope 3/10 and negative net inputs: the any-depth formula must carry 3/10,
+    as sympy.diff of the written-out loss does (the registry's default slope is 1/100)."""
+    raw = {"network": {"layers": [1, 1, 1, 1], "activation": ["leaky_relu", "leaky_relu", "linear"], "slope": 0.3,
+                       "loss": "half_sse", "bias": "none"},
+           "data": {"x": [[1]], "y": [[1]]}, "init": {"W1": [[-0.5]], "W2": [[0.4]], "W3": [[0.7]]}}
+    s = solve(raw)
+    net, step = s.network, s.training.first
+    formula = general_formula("leaky_relu", "half_sse", "linear", slope=sp.Rational(3, 10))
+    point = {**step.samples[0], **step.parameters}
+    loss_expr = explicit(net, net.loss)
+    for k in (1, 2, 3):
+        w = net.weights[k - 1][0][0]
+        ours = explicit(net, formula.instantiate(3, k).weight.xreplace(formula.substitution(net)))
+        direct = sp.diff(loss_expr, w)
+        assert sp.nsimplify(ours.xreplace(point)) == sp.nsimplify(direct.xreplace(point)) == step.gradient[w], k
