@@ -11,7 +11,7 @@ from sympy import Expr, Symbol
 from . import __version__
 from .activations import LOSSES
 from .latex import DEFAULT_PRECISION, Number, number, tex
-from .values import Step, evaluate, exact, frozen
+from .values import Step, digits, evaluate, exact, frozen
 
 if TYPE_CHECKING:
     from .api import Solution
@@ -874,11 +874,12 @@ def _notation_general(b: _Builder) -> tuple[NameRow, ...]:
 
 DIRECT_LIMIT = 60       # parameters × samples up to which the expanded loss is differentiated directly
                         # (one hidden layer at most: nested activations make the expansion explode)
-FD_STEP = 20            # central differences with h = 10^−20, at 60 digits
+FD_STEP = 20            # central differences with h = 10^−20
+FD_DIGITS = 60          # at 60 digits, or more where the engine needed more (see _verification)
 
 
 def _loss_function(b: _Builder):
-    """E(parameters) at 60 digits: the forward definitions compiled for mpmath, summed over samples."""
+    """E(parameters) at mpmath's working precision: the forward definitions compiled for mpmath, summed over samples."""
     import mpmath
 
     from .activations import ReLU, Sigmoid, Softplus
@@ -912,7 +913,7 @@ def _mp(value):
     value = sp.sympify(value)
     if value.is_Rational:
         return mpmath.mpf(int(value.p)) / int(value.q)
-    return mpmath.mpf(sp.Float(value, 60)._mpf_)
+    return mpmath.mpf(sp.Float(value, digits(value))._mpf_)
 
 
 def _verification(b: _Builder) -> Verification:
@@ -922,7 +923,10 @@ def _verification(b: _Builder) -> Verification:
     # the derivation is checked on its exact values; carried rounding is reported beside them
     shown = b.tr.first
     step = shown if b.s.carry is None else evaluate(b.d, shown.parameters)
-    with mpmath.workdps(60):
+    # where the engine needed more than 60 digits (a saturated unit: ln(1 − o) with o = 1 − 1e-45),
+    # so does the loss the differences are taken of
+    work = max([FD_DIGITS] + [digits(v) for env in step.samples for v in env.values()])
+    with mpmath.workdps(work):
         loss = _loss_function(b)
         base = {p: _mp(step.parameters[p]) for p in params}
         h = mpmath.mpf(10) ** -FD_STEP
@@ -933,9 +937,9 @@ def _verification(b: _Builder) -> Verification:
             down[p] -= h
             estimate = (loss(up) - loss(down)) / (2 * h)
             worst = max(worst, abs(estimate - _mp(step.gradient[p])))
-        finite = number(sp.Float(worst, 60), 2, inexact=True) if worst else number(0)
+        finite = number(sp.Float(worst, work), 2, inexact=True) if worst else number(0)
     finite_note = (f"central differences $(E(p + h) - E(p - h))/(2h)$ with $h = 10^{{-{FD_STEP}}}$, computed "
-                   f"with 60 significant digits, for each of the {len(params)} parameters")
+                   f"with {work} significant digits, for each of the {len(params)} parameters")
     direct = None
     if len(params) * b.N <= DIRECT_LIMIT and b.spec.depth <= 2:
         direct_value = _direct_difference(b, step)

@@ -221,3 +221,20 @@ def test_precision_option_changes_the_shown_digits_and_the_stated_policy():
     assert "3 significant digits" in d.rounding
     assert value(d.update.equations[0]) == "0.121" and d.update.equations[0].rows[-1].relation == r"\approx"
     assert value(find(equations(d, "backward"), r"\delta_{o}")) == "-0.809"      # still exact at 3 digits
+
+
+def test_finite_differences_resolve_a_saturated_units_tiny_gradients():
+    """A softmax output at 1 − 1e-45 (QA's case): every gradient is about 1e-43, and ln(o) loses 45
+    digits of 60. The differences must be taken at the digits the engine needed, so the largest
+    difference reported is far below the gradients, not as large as they are."""
+    raw = {"network": {"layers": [1, 2, 2], "activation": ["tanh", "softmax"], "bias": "shared",
+                       "loss": "cross_entropy"},
+           "data": {"x": [[100], [-0.001]], "y": [[1, 0], [0, 1]]},
+           "init": {"W1": [[5], [-7]], "b1": 0.5, "W2": [[300, -400], [-500, 600]], "b2": 1}}
+    s = solve(raw)
+    # (b2's true gradient is 0: a softmax is blind to one constant added to all its inputs)
+    smallest = min(abs(s.training.first.gradient[w]) for row in s.network.weights[0] + s.network.weights[1]
+                   for w in row)
+    assert 1e-50 < smallest < 1e-40
+    finite = build(s).verification.finite
+    assert float(finite.plain) < 1e-20 * float(smallest), finite.plain
