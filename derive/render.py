@@ -335,6 +335,10 @@ def write_solution(solution: "Solution", fmt: str, out: str | Path | None, name:
         return []
     files = solution_files(solution, fmt, name, precision, template_dir)
     target = Path(out)
+    # a folder in the way would stop the moves halfway: refuse before the first one
+    for file in files:
+        if (target / file).is_dir():
+            raise RenderError(f"--out {out}: {target / file} is a folder; expected a file there or nothing")
     try:
         target.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target, prefix=".derive-") as tmp:
@@ -345,7 +349,8 @@ def write_solution(solution: "Solution", fmt: str, out: str | Path | None, name:
                 os.replace(Path(tmp) / file, target / file)
                 written.append(target / file)
     except OSError as exc:
-        raise RenderError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+        where = exc.filename if exc.filename and not str(exc.filename).startswith(str(target / ".derive-")) else out
+        raise RenderError(f"--out {out}: cannot write {where} ({exc.strerror or exc})") from None
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return written

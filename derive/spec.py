@@ -406,6 +406,9 @@ def load(spec: str | Path) -> Spec:
     if str(spec) in example_names():
         text = (resources.files("derive") / "examples" / f"{spec}.toml").read_text(encoding="utf-8")
         return loads(text, str(spec))
+    if path.exists():       # a folder, a device, a pipe: there, but not a spec
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        raise SpecError(name, "", f"is {kind}; expected a TOML file or a built-in example's name")
     raise SpecError(name, "", "no such file or built-in example (derive examples lists them)")
 
 

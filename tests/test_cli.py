@@ -223,6 +223,17 @@ def test_missing_spec_and_unwritable_out(tmp_path, capsys):
     assert main(["solve", "linear-221", "--format", "json", "--out", str(blocker / "sub")]) == 1
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("derive: error: ") and "Traceback" not in err
+    # a folder where a figure goes would stop the moves halfway: nothing is written, and it is named
+    (tmp_path / "out" / "sigmoid-222-network.svg").mkdir(parents=True)
+    assert main(["solve", "sigmoid-222", "--format", "md", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "sigmoid-222-network.svg is a folder" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["sigmoid-222-network.svg"]
+    # a folder or a device as SPEC is named as such, not as missing
+    assert main(["solve", str(tmp_path), "--format", "json"]) == 1
+    assert capsys.readouterr().err.endswith("is a folder; expected a TOML file or a built-in example's name\n")
+    assert main(["solve", "/dev/null", "--format", "json"]) == 1
+    assert "is not a regular file" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args", [
