@@ -14,7 +14,7 @@ from sympy.printing.pycode import MpmathPrinter, PythonCodePrinter
 
 from .backprop import Derivation
 from .activations import Sigmoid, Softplus
-from .latex import round_significant
+from .latex import number, round_significant
 from .network import Network
 from .errors import SpecError
 
@@ -185,8 +185,13 @@ def train(d: Derivation, carry: int | None = None) -> Training:
     first = evaluate(d, initial_parameters(d), carry)
     after = evaluate(d, first.updated, carry)
     history = [float(first.loss), float(after.loss)]
+    spec = d.network.spec
+    if not math.isfinite(history[0]):       # the data and initial values, not the steps, are too large
+        raise SpecError(spec.source, "[init]", f"the initial loss is about {number(first.loss, 2, inexact=True).plain}, beyond "
+                                               f"double precision (about 1e308); expected smaller initial "
+                                               f"parameters or inputs")
     params = [float(after.parameters[p]) for p in d.network.parameters]
-    steps = d.network.spec.steps
+    steps = spec.steps
     if steps > 1:
         losses, params = descend(d, params, steps - 1, done=1)
         history += losses[1:]

@@ -541,3 +541,14 @@ def test_carried_rounding_is_mazurs_calculation_by_hand_with_six_digits():
     # and the hand calculation stays within rounding of the exact one
     exact_step = solve("sigmoid-222").training.first
     assert all(abs(step.gradient[p] - exact_step.gradient[p]) < 1e-6 for p in sol.network.parameters)
+
+
+def test_an_initial_loss_beyond_doubles_is_blamed_on_the_initial_values():
+    """x = 10¹² through 30 linear layers of weight 10¹²: the output is 10³⁷², E = ½(10³⁷² − 1)² ≈ 5·10⁷⁴³,
+    beyond every double before any step is taken, whatever the learning rate."""
+    from derive import SpecError
+
+    raw = {"network": {"layers": [1] * 31, "activation": "linear"}, "data": {"x": [[1e12]], "y": [[1]]},
+           "init": {f"W{l}": [[1e12]] for l in range(1, 31)}, "train": {"learning_rate": 1e-12, "steps": 3}}
+    with pytest.raises(SpecError, match=r"\[init\]: the initial loss is about 5e743, beyond double precision"):
+        solve(raw).training
