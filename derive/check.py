@@ -31,16 +31,18 @@ import sys
 import time
 import tomllib
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import sympy as sp
 from sympy import Expr
 
 from .errors import ClaimError
 from .latex import PlainPrinter
 from .claims import Rhs, parse_lhs, parse_rhs, split_claim, tokenize
-from .quantities import (MP, MAX_PATHS, Quantity, Undefined, all_close, contexts_of, finite, show_number, places_phrase,
-                         rounded_text, values_at, Words)
+from .quantities import (MP, MAX_PATHS, Quantity, Undefined, all_close, contexts_of, finite, fraction, show_number,
+                         places_phrase, rounded_text, to_mpf, value_text, values_at, Words)
 from .diagnose import Model, expression_diagnosis, generality_note, with_letter, number_diagnosis, sentence, model
 
 MAX_CLAIMS_FILE = 1_000_000  # bytes of one --claims file
@@ -75,6 +77,7 @@ class _Reading:
     quantity: Quantity
     rhs: Rhs
     loss: str
+    written: str            # the right-hand side exactly as typed
 
 
 def read(solution, text: str) -> _Reading:
@@ -89,7 +92,8 @@ def read(solution, text: str) -> _Reading:
     rhs = parse_rhs(right, Words(m, lhs.loss or "E"))
     if lhs.kind == "derivative" and lhs.loss != "E":
         q = Quantity(q.kind, q.label.replace("dE/", f"d{lhs.loss}/", 1), q.symbol, q.target, q.per_sample, q.sample)
-    return _Reading(q, rhs, lhs.loss or "E")
+    written = text[right[0].column - 1:right[-2].end - 1] if len(right) > 1 else ""
+    return _Reading(q, rhs, lhs.loss or "E", written)
 
 
 def _echo(text: str, limit: int = 60) -> str:
@@ -134,35 +138,60 @@ def _check_number(m: Model, text: str, r: _Reading) -> Verdict:
         raise ClaimError(f"claim {_echo(text)}: {q.label} has one value per sample ({m.N} samples); "
                          f"write {q.label}[1] … {q.label}[{m.N}]")
     n = q.sample or 0
-    point = m.spec_point
-    true = MP.re(m.at(q.symbol, point, n))
     try:
-        claimed = finite(m.at(r.rhs.expr, point, n))
+        claimed = finite(m.at(r.rhs.expr, m.spec_point, n))
     except Undefined:
         raise ClaimError(f"claim {_echo(text)}: the right-hand side is undefined") from None
     if isinstance(claimed, MP.mpc):
         raise ClaimError(f"claim {_echo(text)}: the right-hand side is not a real number")
     decimals = r.rhs.decimals
-    tol = _tolerance(decimals, true)
-    holds = abs(claimed - true) <= tol
-    expected = show_number(true, 10) + (f" ({rounded_text(true, decimals)} to {places_phrase(decimals)})" if decimals is not None else "")
+    exact = m.exact_value(q, n)
+    truth = fraction(exact)
+    holds = _within(_claimed_exactly(m, r.rhs.expr, claimed), truth, decimals, exact.is_Rational)
+    true = to_mpf(exact)
+    full = value_text(truth, decimals)
+    expected = full + (f" ({rounded_text(truth, decimals)} to {places_phrase(decimals)})" if decimals is not None else "")
     precision = "exact" if decimals is None else places_phrase(decimals)
     correct = m.correct_text(q)
     mistake = diagnosis = None
     if not holds:
-        mistake, reason = number_diagnosis(m, q, n, claimed, true, decimals, tol)
+        written = " ".join(r.written.split())
+        shown = written if len(written) <= 40 else value_text(claimed, decimals)
+        tol = _tolerance(decimals, true, claimed)
+        mistake, reason = number_diagnosis(m, q, n, claimed, true, decimals, tol, shown, full)
         reason = with_letter(reason, r.loss)
-        shown = rounded_text(true, decimals) if decimals is not None else show_number(true, 10)
-        diagnosis = sentence(reason, f"{q.label} = {shown}" + (f" ({show_number(true, 10)})" if decimals is not None else ""))
+        shown_true = rounded_text(truth, decimals) if decimals is not None else full
+        diagnosis = sentence(reason, f"{q.label} = {shown_true}" + (f" ({full})" if decimals is not None else ""))
     return Verdict(text, holds, expected, diagnosis, q.label, "number", float(true), float(claimed), precision,
                    mistake, correct, None)
 
 
-def _tolerance(decimals: int | None, true: Any) -> Any:
-    tiny = MP.mpf("1e-12") * max(1, abs(true))
+def _claimed_exactly(m: Model, expr: Expr, claimed) -> tuple[Fraction, bool]:
+    """The claimed number exactly (True) where it is rational, else its 40-digit value (False)."""
+    value = expr.xreplace({m.eta: m.spec.learning_rate, m.n_symbol: sp.Integer(m.N)})
+    if value.is_Rational:
+        return fraction(value), True
+    return fraction(claimed), False
+
+
+def _within(claimed: tuple[Fraction, bool], truth: Fraction, decimals: int | None, exact: bool) -> bool:
+    """|claimed − truth| ≤ half a unit of the claim's last decimal (0 for an exact claim).
+
+    Exact arithmetic; the only slack is the error of a value that is not exact: the engine's
+    60-digit truth (10⁻⁴⁰ of it is far more) and a claim such as exp(1)/10 evaluated at 40 digits.
+    """
+    value, rational = claimed
+    half = Fraction(1, 2 * 10 ** decimals) if decimals is not None else Fraction(0)
+    slack = (0 if exact else abs(truth) / 10 ** 40) + (0 if rational else abs(value) / 10 ** 35)
+    return abs(value - truth) <= half + slack
+
+
+def _tolerance(decimals: int | None, true: Any, claimed: Any) -> Any:
+    """How close a typical wrong answer's 40-digit value must come to the claim to explain it."""
+    noise = MP.mpf("1e-30") * max(abs(true), abs(claimed))
     if decimals is None:
-        return MP.mpf("1e-30") * max(1, abs(true))
-    return MP.mpf(5) / MP.mpf(10) ** (decimals + 1) + tiny
+        return noise
+    return MP.mpf(5) / MP.mpf(10) ** (decimals + 1) + noise
 
 
 # expressions -----------------------------------------------------------------------------------

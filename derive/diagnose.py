@@ -378,20 +378,23 @@ def with_letter(reason: str, loss: str) -> str:
     return reason if loss == "E" else reason.replace("dE/d", f"d{loss}/d")
 
 
-def number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, tol) -> tuple[str, str]:
-    """The most likely mistake behind a wrong number: rounding, a typical wrong chain, a mislabel, a factor."""
-    shown = show_number(claimed, 10)
+def number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, tol, shown: str, full: str
+                     ) -> tuple[str, str]:
+    """The most likely mistake behind a wrong number: rounding, a typical wrong chain, a mislabel, a factor.
+
+    ``shown`` is the claimed number as the student wrote it, ``full`` the true value with more decimals.
+    """
     if decimals is not None:
         cut = rounded_text(true, decimals, ROUND_DOWN) == rounded_text(claimed, decimals) and decimals > 0
         if tol > abs(claimed) / 20 and not cut:
             return "imprecise", (f"{shown} has too few significant digits to tell what went wrong; "
                                  f"give more decimals or use --explain")
-        hand = _hand_rounding(m, q, n, claimed, true, tol)
+        hand = _hand_rounding(m, q, n, claimed, tol, shown)
         if hand:
             also = " (or the true value cut off instead of rounded)" if cut else ""
             return "rounded_intermediates", hand + also
         if cut:
-            return "rounding", (f"{shown} is the true value {show_number(true, 10)} cut off after {places_phrase(decimals)}; "
+            return "rounding", (f"{shown} is the true value {full} cut off after {places_phrase(decimals)}; "
                                 f"rounded it is {rounded_text(true, decimals)}")
         for fewer in range(decimals - 1, -1, -1):
             if Decimal(rounded_text(true, fewer)) == Decimal(rounded_text(claimed, decimals)):
@@ -433,7 +436,7 @@ def _same_number_other_samples(m: Model, q: Quantity) -> list[Candidate]:
             for k in range(m.N) if k != q.sample]
 
 
-def _hand_rounding(m: Model, q: Quantity, n: int, claimed, true, tol) -> str | None:
+def _hand_rounding(m: Model, q: Quantity, n: int, claimed, tol, shown: str) -> str | None:
     """A hand computation that rounds every intermediate value: does it give the claimed number?"""
     for mode, digits in [("decimals", k) for k in range(1, 7)] + [("significant", k) for k in range(2, 6)]:
         point = m.rounded_point(mode, digits)
@@ -443,7 +446,7 @@ def _hand_rounding(m: Model, q: Quantity, n: int, claimed, true, tol) -> str | N
             continue
         if abs(v - claimed) <= tol:
             how = places_phrase(digits) if mode == "decimals" else f"{digits} significant digits"
-            return (f"{show_number(claimed, 10)} is what you get when the intermediate values are rounded to {how} "
+            return (f"{shown} is what you get when the intermediate values are rounded to {how} "
                     f"before they are used again")
     return None
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
 from functools import cached_property
 from typing import Any, Callable, Sequence
 
@@ -17,7 +18,7 @@ from .activations import LOSSES, ReLU, Sigmoid, Softplus
 from .errors import ClaimError
 from .latex import PlainPrinter
 from .claims import Lhs, NameRef, SampleSum
-from .values import frozen, initial_parameters
+from .values import evaluate, frozen, initial_parameters
 
 
 DIGITS = 40                 # working precision of every check
@@ -186,13 +187,49 @@ def close(a: Any, b: Any) -> bool:
 def show_number(v: Any, digits: int = 6) -> str:
     if isinstance(v, MP.mpc):
         return f"{MP.nstr(v.real, digits)}{'+' if v.imag >= 0 else '-'}{MP.nstr(abs(v.imag), digits)}i"
+    if isinstance(v, Fraction):
+        with MP.workdps(digits + 10):
+            return show_number(MP.mpf(v.numerator) / v.denominator, digits)
     text = MP.nstr(v, digits, min_fixed=-6, max_fixed=9)
     return text[:-2] if text.endswith(".0") else text
 
 
+def value_text(v: Any, decimals: int | None) -> str:
+    """A value with 10 significant digits, and with two decimals more than a claim that has ``decimals``.
+
+    Exact where ``v`` is a Fraction; an mpf has DIGITS digits to give.
+    """
+    digits = 10
+    if decimals is not None and v != 0:
+        magnitude = MP.floor(MP.log10(abs(MP.mpf(v.numerator) / v.denominator if isinstance(v, Fraction) else MP.re(v))))
+        digits = max(digits, decimals + 3 + int(magnitude))
+    return show_number(v, min(digits, DIGITS - 2) if not isinstance(v, Fraction) else min(digits, 80))
+
+
 def rounded_text(v: Any, decimals: int, mode=ROUND_HALF_UP) -> str:
-    exact = Decimal(MP.nstr(MP.re(v), DIGITS, min_fixed=-DIGITS, max_fixed=DIGITS))
-    return str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=mode))
+    if isinstance(v, Fraction):
+        with localcontext() as ctx:
+            ctx.prec = 100                    # a claim has at most 40 digits and 140 decimals
+            exact = Decimal(v.numerator) / Decimal(v.denominator)
+    else:
+        exact = Decimal(MP.nstr(MP.re(v), DIGITS, min_fixed=-DIGITS, max_fixed=DIGITS))
+    with localcontext() as ctx:
+        ctx.prec = 300
+        return str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=mode))
+
+
+def fraction(v: Any) -> Fraction:
+    """The exact value of a SymPy number (a Float's binary value) or of an mpf."""
+    if isinstance(v, Fraction):
+        return v
+    if isinstance(v, Expr) and v.is_Rational:
+        return Fraction(int(v.p), int(v.q))
+    if isinstance(v, Expr) and v.is_Float:
+        sign, man, exp, _ = v._mpf_
+    else:
+        sign, man, exp, _ = MP.mpf(v)._mpf_
+    value = Fraction(int(man)) * Fraction(2) ** int(exp)
+    return -value if sign else value
 
 
 def places_phrase(decimals: int) -> str:
@@ -375,6 +412,31 @@ class Model:
                 data.append((xs, ys))
             out.append(self.tape(params, data))
         return out
+
+    @cached_property
+    def exact_steps(self) -> tuple:
+        """Step 1 and the forward pass after it, as the engine computes them: exact rationals, or 60
+        digits and more where a saturated unit needs them. The truth a claimed number is held against."""
+        done = self.solution.__dict__.get("training")
+        if done is not None and self.solution.carry is None:
+            return done.first, done.after
+        first = evaluate(self.d, initial_parameters(self.d))
+        return first, evaluate(self.d, first.updated)
+
+    def exact_value(self, q: Quantity, n: int) -> Expr:
+        """The engine's value of q for sample n (a SymPy Rational, or a Float of 60 digits or more)."""
+        first, after = self.exact_steps
+        if q.kind == "gradient":
+            return first.gradient[q.target]
+        if q.kind == "update":
+            return first.updated[q.target]
+        if q.kind == "loss":
+            return first.loss
+        if q.kind == "loss_after":
+            return after.loss
+        if q.kind == "after":
+            return after.samples[n][q.target]
+        return first.samples[n][q.symbol]
 
     def rounded_point(self, mode: str, digits: int) -> Point:
         """The spec's numbers computed by hand: each intermediate rounded to ``digits`` (decimals or significant)."""

@@ -12,6 +12,8 @@ import io
 import json
 import time
 from contextlib import redirect_stderr, redirect_stdout
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 import sympy as sp
@@ -372,3 +374,66 @@ def test_cli_claims_file_and_formats(tmp_path):
     broken.write_text('claims = ["E = 1"\n', encoding="utf-8")
     code, _, err = run("check", "sigmoid-222", "--claims", str(broken))
     assert code == 1 and "not valid TOML" in err
+
+
+# -- QA review: numbers to exactly their written precision -------------------------------------------
+
+def mazur_loss() -> tuple[sp.Expr, dict]:
+    """Mazur's 2-2-2 network written out by hand (σ as 1/(1 + e^−z)), with his published numbers."""
+    w = sp.symbols("w1:9", real=True)
+    b1, b2, x1, x2, y1, y2 = sp.symbols("b1 b2 x1 x2 y1 y2", real=True)
+    sig = lambda z: 1 / (1 + sp.exp(-z))                                    # noqa: E731
+    h1, h2 = sig(w[0] * x1 + w[1] * x2 + b1), sig(w[2] * x1 + w[3] * x2 + b1)
+    o1, o2 = sig(w[4] * h1 + w[5] * h2 + b2), sig(w[6] * h1 + w[7] * h2 + b2)
+    E = ((y1 - o1) ** 2 + (y2 - o2) ** 2) / 2
+    values = dict(zip(w, [sp.Rational(v, 100) for v in (15, 20, 25, 30, 40, 45, 50, 55)]))
+    values.update({b1: sp.Rational(35, 100), b2: sp.Rational(60, 100), x1: sp.Rational(5, 100),
+                   x2: sp.Rational(10, 100), y1: sp.Rational(1, 100), y2: sp.Rational(99, 100)})
+    return E, {"w": w, "values": values}
+
+
+def mazur_gradient(k: int) -> Decimal:
+    """dE/dw_k of Mazur's network by sympy.diff of the written-out loss, to 60 digits."""
+    E, parts = mazur_loss()
+    g = sp.diff(E, parts["w"][k - 1]).subs(parts["values"])
+    return Decimal(str(sp.N(g, 60)))
+
+
+def test_hmkcode_dE_dw5_by_hand():
+    # h1 = 0.11·2 + 0.21·3 = 0.85, h2 = 0.12·2 + 0.08·3 = 0.48, o = 0.14·0.85 + 0.15·0.48 = 0.191
+    h1 = Fraction(11, 100) * 2 + Fraction(21, 100) * 3
+    o = Fraction(14, 100) * h1 + Fraction(15, 100) * (Fraction(12, 100) * 2 + Fraction(8, 100) * 3)
+    assert (o - 1) * h1 == Fraction(-68765, 100000)
+
+
+@pytest.mark.parametrize("written, ok", [
+    # dE/dw5 = (o − y)·h1 = −0.68765 exactly (test_hmkcode_dE_dw5_by_hand)
+    ("-0.6876500000001", False),                # 10^−13 off while claiming 13 decimals
+    ("-0.6876500000000", True), ("-0.68765000000005", False), ("-0.68765000000001", False),
+    ("-0.687650000000000000000000001", False),  # 10^−27 off
+    ("-0.687650000000000000000000000", True),
+    ("-0.68765", True), ("-68765/100000", True), ("-68765/100001", False),
+    ("-0.6876", True), ("-0.6877", True),       # exactly half a unit off: both roundings of the tie …5 hold
+    ("-0.68764999", False), ("-0.687650001", False),
+])
+def test_a_number_holds_only_to_the_precision_it_is_written_with(hmk, written, ok):
+    assert holds(hmk, f"dE/dw5 = {written}") is ok
+
+
+def test_an_irrational_truth_to_25_decimals(mazur):
+    true = mazur_gradient(5)
+    unit = Decimal("1e-25")
+    rounded = true.quantize(unit)
+    assert holds(mazur, f"dE/dw5 = {rounded}")
+    assert not holds(mazur, f"dE/dw5 = {rounded + unit}") and not holds(mazur, f"dE/dw5 = {rounded - unit}")
+
+
+# -- QA review: echoes keep the digits as written ------------------------------------------------------
+
+def test_a_number_is_echoed_as_written(mazur):
+    true = mazur_gradient(5)
+    v = diagnosed(mazur, "dE/dw5 = 0.0821670405600000")
+    assert "0.0821670405600000" in v.diagnosis and "0.08216704056 " not in v.diagnosis
+    shown = v.expected.split(" ")[0]
+    assert len(shown.split(".")[1]) >= 16 and true.quantize(Decimal("1e-16")) == Decimal(shown).quantize(Decimal("1e-16"))
+    assert str(true.quantize(Decimal("1e-16"))) in v.diagnosis
