@@ -213,6 +213,14 @@ def test_template_dir_overrides_one_block_of_the_markdown(tmp_path):
     assert text[:original.index("## 9.")] == original[:original.index("## 9.")]
 
 
+def test_the_readmes_one_line_title_block_keeps_the_setup_heading_on_its_own_line(tmp_path):
+    (tmp_path / "solution.md.j2").write_text('{% extends "default/solution.md.j2" %}\n'
+                                             "{% block title %}# Homework 3, problem 2{% endblock %}\n",
+                                             encoding="utf-8")
+    text = render_solution(solve("linear-221"), "md", template_dir=tmp_path)
+    assert text.splitlines()[:2] == ["# Homework 3, problem 2", "## 1. Setup"]
+
+
 def test_template_dir_overrides_one_block_of_the_latex(tmp_path):
     (tmp_path / "solution.tex.j2").write_text(
         '((* extends "default/solution.tex.j2" *))\n((* block title *))\\section*{((( doc.title | text )))}\n'
