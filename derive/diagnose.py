@@ -579,7 +579,7 @@ def _factor_parts(m: Model) -> list[tuple[Fraction, int, str]]:
 
 def _factor_explanations(m: Model, q: Quantity) -> list[tuple[Fraction, str]]:
     """Every factor c (sign, 2, N, J and their products) the claim may be off by, best explanation first."""
-    if q.kind not in ("gradient", "adjoint", "loss", "update"):
+    if q.kind not in ("gradient", "adjoint", "loss", "update") and not is_loss(m, q):
         options: list[tuple[Fraction, int, list[str]]] = [(Fraction(1), 0, [])]
     else:
         parts = _factor_parts(m)
@@ -600,10 +600,35 @@ def _factor_explanations(m: Model, q: Quantity) -> list[tuple[Fraction, str]]:
             words = (["the sign is flipped" + _sign_hint(m, q)] if sign < 0 else []) + reasons
             total = cost + (0 if sign > 0 else 1)
             key = c * sign
-            text = " and ".join(words)
+            text = loss_factor_text(m, key) if is_loss(m, q) else " and ".join(words)
             if key not in out or out[key][0] > total:
                 out[key] = (total, text)
     return [(c, text) for c, (cost, text) in sorted(out.items(), key=lambda kv: (kv[1][0], kv[0]))]
+
+
+def is_loss(m: Model, q: Quantity) -> bool:
+    """Is q the loss itself (E, E', or one sample's e)? Nothing is differentiated in a claim about it."""
+    return q.kind in ("loss", "loss_after") or (q.kind in ("forward", "after") and q.target == m.net.loss)
+
+
+_LOSS_FORMULAS = {
+    "half_sse": "½·Σ(y - o)²", "sse": "Σ(y - o)²", "mse": "1/(N·J)·Σ(y - o)²", "quadratic": "1/(2N)·Σ(y - o)²",
+    "bce": "-1/(N·J)·Σ[y·ln(o) + (1 - y)·ln(1 - o)]", "cross_entropy": "-1/N·Σ y·ln(o)",
+}
+
+
+def loss_factor_text(m: Model, c: Fraction) -> str:
+    """A loss off by the constant factor c: the constant in front of its sum, and what it should be."""
+    rule = m.spec.loss
+    formula = _LOSS_FORMULAS[rule]
+    where = ""
+    if "N" in formula or "J" in formula:
+        where = (f" with N = {m.N} sample{'s' if m.N != 1 else ''} and J = {m.J} output{'s' if m.J != 1 else ''}")
+    scale = m.loss_rule.scale(m.N, m.J)
+    front = Fraction(int(scale.p), int(scale.q))
+    over = " and ".join(word for word, count in (("samples", m.N), ("outputs", m.J)) if count > 1)
+    over = f", the sum over the {over}" if over else ""
+    return f"the loss ({rule}) is {formula}{where}{over}: the constant factor in front is {front}, not {front * c}"
 
 
 def _sign_hint(m: Model, q: Quantity) -> str:
@@ -633,6 +658,8 @@ def _ratio(m: Model, q: Quantity, claim, truth) -> tuple[str, str] | None:
     for factor, text in _factor_explanations(m, q):
         if factor == c:
             return ("sign" if c == -1 else "factor"), text
+    if is_loss(m, q):
+        return ("sign" if c == -1 else "factor"), loss_factor_text(m, c)
     return "factor", f"it is off by a constant factor {c}"
 
 

@@ -428,6 +428,32 @@ def test_an_irrational_truth_to_25_decimals(mazur):
     assert not holds(mazur, f"dE/dw5 = {rounded + unit}") and not holds(mazur, f"dE/dw5 = {rounded - unit}")
 
 
+# -- QA review: claims about the loss itself ------------------------------------------------------------
+
+@pytest.mark.parametrize("claim, front", [
+    ("E = ((y1-o1)^2 + (y2-o2)^2)/4", "1/4"),       # Mazur's loss is ½·Σ(y − o)²
+    ("E = (y1-o1)^2 + (y2-o2)^2", "1"),
+    ("E = 0.1492", "1/4"), ("E = 0.5967", "1"),     # E = 0.298371109 (Mazur)
+])
+def test_a_wrong_factor_in_the_loss_is_named_as_such(mazur, claim, front):
+    v = diagnosed(mazur, claim)
+    assert v.mistake == "factor", v.diagnosis
+    assert "differentiat" not in v.diagnosis and "cancels" not in v.diagnosis
+    assert "½·Σ(y - o)²" in v.diagnosis and f"not {front}" in v.diagnosis
+
+
+def test_a_flipped_loss_is_not_explained_by_a_derivative(mazur):
+    v = diagnosed(mazur, "E = -((y1-o1)^2 + (y2-o2)^2)/2")
+    assert v.mistake == "sign" and "derivative" not in v.diagnosis
+
+
+def test_a_mean_loss_without_its_1_over_N(rows3):
+    # mse: E = 1/(N·J)·ΣΣ(y − o)² with N = 3, J = 1
+    v = diagnosed(rows3, "E = sum((y - o)^2)")
+    assert v.mistake == "factor" and "differentiat" not in v.diagnosis
+    assert "1/(N·J)·Σ(y - o)²" in v.diagnosis and "1/3, not 1" in v.diagnosis
+
+
 # -- QA review: echoes keep the digits as written ------------------------------------------------------
 
 def test_a_number_is_echoed_as_written(mazur):
