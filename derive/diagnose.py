@@ -482,7 +482,9 @@ def expression_diagnosis(m: Model, q: Quantity, expr: Expr, contexts, claim, tru
 
 def generality_note(m: Model, q: Quantity, expr: Expr, contexts) -> str | None:
     """A claim that holds only because of this spec's N (e.g. 2/N = 1 with two samples)."""
-    if q.kind not in ("gradient", "adjoint", "loss", "update") or m.N == 1 or expr.free_symbols & m.scaled:
+    # dE/dh1[1] is dE/dh1 of sample 1: an indexed name carries the 1/N of the name it indexes
+    used = {m.index_of.get(s, (s, None))[0] for s in expr.free_symbols}
+    if q.kind not in ("gradient", "adjoint", "loss", "update") or m.N == 1 or used & m.scaled:
         return None
     rule = m.loss_rule
     other = m.N + 1

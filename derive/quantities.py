@@ -575,8 +575,11 @@ class Model:
         return SampleSum(inner) if self.summed(q) else inner
 
     def correct_text(self, q: Quantity) -> str:
-        """The correct expression as text a student can read and paste back, factors in chain order."""
-        key = ("text", q.kind, q.target)
+        """The correct expression as text a student can read and paste back, factors in chain order.
+
+        For one named sample (``delta_h1[1]``) every per-sample name carries that sample's index.
+        """
+        key = ("text", q.kind, q.target, q.sample if self.N > 1 else None)
         if key not in self._memo:
             self._memo[key] = self._correct_text(q)
         return self._memo[key]
@@ -587,17 +590,24 @@ class Model:
             if p in self.frozen:
                 return self.plain[p]
             return f"{self.plain[p]} - eta*{self._paren(self.correct_text(Quantity('gradient', '', self.grad[p], p, False, None)))}"
+        here = self._at_sample(q.sample)
         if q.kind in ("gradient", "adjoint"):
             chains = self.chains(q.target)
-            text = " + ".join(self._chain_text(chain) for chain in chains or []) or "0"
+            text = " + ".join(self._chain_text(chain, here) for chain in chains or []) or "0"
             if chains is None or len(text) > 240:          # the δ recursion reads better than a long sum
-                text = self.printer.doprint(self.d.gradient[q.target])
+                text = self.printer.doprint(here(self.d.gradient[q.target]))
         else:
-            text = self.printer.doprint(sp.factor_terms(self.per_sample_truth(q)))
+            text = self.printer.doprint(here(sp.factor_terms(self.per_sample_truth(q))))
         return f"sum({text})" if self.summed(q) else text
 
-    def _chain_text(self, chain) -> str:
-        factors = [self._factor(f) for _, f in chain if f != 1]
+    def _at_sample(self, sample: int | None) -> Callable[[Expr], Expr]:
+        """Writes an expression with sample k's indexed names (o[2]); the identity without a sample."""
+        if sample is None or self.N == 1:
+            return lambda e: e
+        return lambda e: e.xreplace({s: self.indexed(s, sample + 1, None) for s in e.free_symbols & self.per_sample})
+
+    def _chain_text(self, chain, here: Callable[[Expr], Expr] = lambda e: e) -> str:
+        factors = [self._factor(here(f)) for _, f in chain if f != 1]
         return " * ".join(factors) or "1"
 
     def _factor(self, f: Expr) -> str:
@@ -606,9 +616,17 @@ class Model:
 
     @staticmethod
     def _paren(text: str) -> str:
-        """Parentheses around text unless it is one name, number or call."""
+        """Parentheses around text unless it is one name, number or call, or already in parentheses."""
         if re.fullmatch(r"[\w'/\[\].]+", text):
             return text
+        if text.startswith("(") and text.endswith(")"):
+            depth = 0
+            for i, ch in enumerate(text):
+                depth += {"(": 1, ")": -1}.get(ch, 0)
+                if depth == 0:
+                    break
+            if i == len(text) - 1:
+                return text
         m = re.fullmatch(r"[a-z]+(\(.*\))", text)
         if m:
             depth = 0

@@ -454,6 +454,25 @@ def test_a_mean_loss_without_its_1_over_N(rows3):
     assert "1/(N·J)·Σ(y - o)²" in v.diagnosis and "1/3, not 1" in v.diagnosis
 
 
+# -- QA review: the note on a claim that holds for this N only -------------------------------------------
+
+def test_no_note_on_a_claim_written_in_indexed_intermediates():
+    s = solve("relu-231")
+    # δ_h1 = ∂E/∂h1 · relu'(z_h1) for every N: ∂E/∂h1 already carries the loss's 1/N
+    v = check_claim(s, "delta_h1[1] = dE/dh1[1]*relu'(z_h1[1])")
+    assert v.holds and v.note is None
+    assert check_claim(s, "delta_h1 = dE/dh1*relu'(z_h1)").note is None
+
+
+def test_the_note_keeps_the_sample_index(rows, rows3):
+    # mse, J = 1: dE/do_n = 2/N·(o_n − y_n); with N = 2 that is o_n − y_n, for this N only
+    v = check_claim(rows, "dL/do[1] = o[1] - y[1]")
+    assert v.holds and v.note and "N = 2" in v.note
+    general = v.note.split("in general ", 1)[1]
+    assert "o[1]" in general.split("=")[1]
+    assert holds(rows, general) and holds(rows3, general)
+
+
 # -- QA review: echoes keep the digits as written ------------------------------------------------------
 
 def test_a_number_is_echoed_as_written(mazur):
