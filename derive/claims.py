@@ -19,7 +19,8 @@ Syntax of a claim ``LHS = RHS`` (``≈`` also separates the sides):
 - RHS: numbers (``0.17``, ``1.7e-2``, ``1.7 \times 10^{-2}``, ``1/3``), names (``w_6``, ``w_{6}``,
   ``z_{h_1}``, ``w^{(2)}_{11}``, ``w5'``, ``o[2]``, ``dE/do``, ``δ_o``), the constants ``N`` (samples)
   and ``eta`` (learning rate), ``+ - * / ^ **``, juxtaposition (``2(o - y)h1``), ``( ) [ ] { }``,
-  ``sigmoid σ tanh exp e^x log ln relu max(0, z) softplus sqrt``, derivatives ``sigmoid'(z)``,
+  ``sigmoid σ tanh exp e^x log ln relu max(0, z) leaky_relu LReLU softplus sqrt`` (leaky_relu with the
+  network's slope), derivatives ``sigmoid'(z)``, ``leaky_relu'(z)``,
   ``\sigma^{\prime}(z)``, powers of functions ``\tanh^2(z)``, ``\frac{a}{b}``, ``\cdot``,
   ``\times``, ``\left( \right)``, spacing ``\, \; \quad``, ``\operatorname{ReLU}``, and sums over
   the samples ``sum(…)``, ``\sum_n …``, ``Σ …`` in which ``o``, ``o_n`` or ``o[n]`` is sample n's.
@@ -36,7 +37,7 @@ from typing import Callable, Protocol
 import sympy as sp
 from sympy import Expr
 
-from .activations import ReLU, Sigmoid, Softplus
+from .activations import ReLU, Sigmoid, Softplus, leaky_relu
 from .errors import ClaimError
 
 MAX_LENGTH = 5000          # characters of one claim (a fully expanded 2-2-2 gradient is ~900)
@@ -83,6 +84,7 @@ DELIMITERS = {"(": "(", ")": ")", "[": "[", "]": "]", ".": None}
 FUNCTIONS: dict[str, Callable[[Expr], Expr]] = {
     "sigmoid": Sigmoid, "sigma": Sigmoid, "tanh": sp.tanh, "exp": sp.exp, "log": sp.log, "ln": sp.log,
     "relu": ReLU, "ReLU": ReLU, "softplus": Softplus, "sqrt": sp.sqrt, "max": ReLU,
+    "leaky_relu": None, "LReLU": None,           # built with the network's slope, see _Parser.call
 }
 DERIVATIVES: dict[str, Callable[[Expr], Expr]] = {
     "sigmoid": lambda u: Sigmoid(u) * (1 - Sigmoid(u)),
@@ -93,7 +95,10 @@ DERIVATIVES: dict[str, Callable[[Expr], Expr]] = {
     "softplus": Sigmoid,
     "sqrt": lambda u: 1 / (2 * sp.sqrt(u)),
 }
-CANONICAL = {"sigma": "sigmoid", "ln": "log", "ReLU": "relu"}
+CANONICAL = {"sigma": "sigmoid", "ln": "log", "ReLU": "relu", "LReLU": "leaky_relu"}
+# the leaky ReLU's slope is the network's (Vocabulary.slope); without a network, the spec's default
+LEAKY = "leaky_relu"
+DEFAULT_SLOPE = sp.Rational(1, 100)
 LOSS_WORDS = re.compile(r"^(?:[A-Z](?:total|tot)?|Error|Loss|Cost|error|loss|cost)$")
 
 
@@ -137,7 +142,7 @@ def _normalize(text: str) -> list[tuple[str, int]]:
 _SCAN = re.compile(r"""
     (?P<space>[ \t\r\n]+)
   | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<name>[A-Za-z]+\d*)
+  | (?P<name>leaky_relu(?![A-Za-z0-9_])|[A-Za-z]+\d*)
   | (?P<cmd>\\(?:[A-Za-z]+|[,;:! {}]))
   | (?P<op>\*\*|[-+*/^()\[\]{},=_'])
 """, re.VERBOSE)
@@ -233,6 +238,8 @@ class Vocabulary(Protocol):
 
     def derivative(self, loss: str, ref: NameRef, in_sum: bool) -> Expr:
         """The symbol of ∂(loss)/∂(name), e.g. dE/do or dE/dw5; ClaimError when there is none."""
+
+    # optional: ``slope``, the leaky ReLU's slope for z ≤ 0 (leaky_relu(z) in a claim)
 
 
 @dataclass(frozen=True)
@@ -453,12 +460,21 @@ class _Parser:
             argument = self.group("(", ")") if self.at("(") else self.group("{", "}")
         finally:
             self.depth -= 1
+        if name == LEAKY:
+            slope = getattr(self.words, "slope", None)
+            leaky = leaky_relu(DEFAULT_SLOPE if slope is None else slope)
+            result = leaky.df(argument, None) if derivative else leaky.f(argument)
+            return self.raised(_checked(result, token.column), power)
         if derivative and name not in DERIVATIVES:
             raise _fail(token.column, f"no derivative known for {name}")
         result = (DERIVATIVES[name] if derivative else FUNCTIONS[name])(argument)
+        return self.raised(_checked(result, token.column), power)
+
+    def raised(self, result: Expr, power: Token | None) -> Expr:
+        """f^k(x): the function's value to the power k written between its name and its argument."""
         if power is not None:
             result = _power(result, self.number(power), power.column)
-        return _checked(result, token.column)
+        return result
 
     def maximum(self, token: Token) -> Expr:
         """max(0, z) is the ReLU; no other maximum is part of a derivation."""

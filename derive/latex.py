@@ -196,6 +196,30 @@ class PlainPrinter(StrPrinter):
     def _print_Heaviside(self, e):
         return f"relu'({self._print(e.args[0])})"          # ReLU's derivative, 0 at 0 like Heaviside(z, 0)
 
+    def _print_Piecewise(self, e):
+        # the leaky ReLU (z if z > 0, else c·z) and its derivative (1 if z > 0, else c), c the spec's slope
+        u = self._positive_part(e)
+        if u is not None:
+            (first, _), (second, _) = e.args
+            c = sp.cancel(second / u) if u != 0 else None
+            if c is not None and c.is_number and sp.expand(first - u) == 0:
+                return f"{'leaky_relu' if c != 0 else 'relu'}({self._print(first)})"
+            if first == 1 and second.is_number:
+                return f"{'leaky_relu' if second != 0 else 'relu'}'({self._print(u)})"
+        return self._print_Function(e)
+
+    @staticmethod
+    def _positive_part(e: sp.Piecewise) -> Expr | None:
+        """u for Piecewise((…, u > 0), (…, True)), however SymPy wrote u > 0 (w·x > −1, z < 0); else None."""
+        if len(e.args) != 2 or e.args[1].cond is not sp.true:
+            return None
+        cond = e.args[0].cond
+        if isinstance(cond, sp.StrictGreaterThan):
+            return sp.expand(cond.lhs - cond.rhs)
+        if isinstance(cond, sp.StrictLessThan):
+            return sp.expand(cond.rhs - cond.lhs)
+        return None
+
     def _print_SampleSum(self, e):
         return f"sum({self._print(e.args[0])})"            # derive.claims.SampleSum: a sum over the samples
 

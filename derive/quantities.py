@@ -656,6 +656,7 @@ class Words:
 
     def __init__(self, m: Model, loss: str):
         self.m, self.loss = m, loss
+        self.slope = m.spec.slope            # leaky_relu(z) in a claim has the network's slope
 
     def symbol(self, ref: NameRef, in_sum: bool) -> Expr:
         m = self.m

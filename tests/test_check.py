@@ -473,6 +473,45 @@ def test_the_note_keeps_the_sample_index(rows, rows3):
     assert holds(rows, general) and holds(rows3, general)
 
 
+# -- QA review: leaky ReLU in claims and in what derive prints ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def leaky():
+    # z_h1 = 0.5·1 − 1·1 = −0.5 < 0, z_h2 = 0.25 + 0.5 = 0.75 > 0
+    return solve({"network": {"layers": [2, 2, 1], "activation": ["leaky_relu", "linear"], "slope": 0.2},
+                  "data": {"x": [[1, 1]], "y": [[1]]},
+                  "init": {"W1": [[0.5, -1], [0.25, 0.5]], "W2": [[2, 3]]}})
+
+
+def test_leaky_relu_can_be_claimed(leaky):
+    assert holds(leaky, "h1 = leaky_relu(z_h1)") and holds(leaky, r"h2 = \operatorname{LReLU}(z_{h_2})")
+    assert not holds(leaky, "h1 = relu(z_h1)")
+    # by hand: h1 = 0.2·(−0.5) = −0.1, h2 = 0.75, o = 2·(−0.1) + 3·0.75 = 2.05, dE/dw1 = (o − y)·w5·0.2·x1 = 0.42
+    assert holds(leaky, "dE/dw1 = (o - y)*w5*leaky_relu'(z_h1)*x1")
+    assert holds(leaky, "dE/dw1 = 0.42") and holds(leaky, "o = 2.05")
+    assert holds(leaky, "delta_h1 = 0.42") and not holds(leaky, "delta_h1 = 0.021")         # 0.01, the default slope
+    assert holds(leaky, "dE/dw3 = (o - y)*w6*leaky_relu'(z_h2)*x1") and holds(leaky, "dE/dw3 = 3.15")
+
+
+def test_plain_printer_writes_leaky_relu_as_a_claim_reads_it():
+    from derive.latex import PlainPrinter
+
+    z = sp.Symbol("z_h1", real=True)
+    u = sp.Symbol("w1", real=True) * sp.Symbol("x1", real=True) + sp.Symbol("b1", real=True)
+    assert PlainPrinter().doprint(sp.Piecewise((z, z > 0), (z / 5, True))) == "leaky_relu(z_h1)"
+    assert PlainPrinter().doprint(sp.Piecewise((1, z > 0), (sp.Rational(1, 5), True))) == "leaky_relu'(z_h1)"
+    assert PlainPrinter().doprint(sp.Piecewise((u, u > 0), (u / 100, True))) == "leaky_relu(b1 + w1*x1)"
+
+
+def test_leaky_relu_round_trip(leaky):
+    for claim in ("dE/dw1 = 0", "h1 = z_h1", "dE/dw3 = (o - y)*w6*x1*2"):
+        v = diagnosed(leaky, claim)
+        for text in (v.expected, v.correct, v.diagnosis):
+            assert "Piecewise" not in text
+        assert holds(leaky, claim.split("=")[0] + "= " + v.correct)
+    assert "leaky_relu'(z_h1)" in diagnosed(leaky, "dE/dw1 = (o - y)*w5*x1").diagnosis
+
+
 # -- QA review: echoes keep the digits as written ------------------------------------------------------
 
 def test_a_number_is_echoed_as_written(mazur):

@@ -65,6 +65,9 @@ o, y, h1, h2, x1, w5, z_h1, z_o = (S(n) for n in ("o", "y", "h1", "h2", "x1", "w
     ("tanh'(z_h1)", 1 - sp.tanh(z_h1) ** 2),
     ("relu'(z_h1)", sp.Heaviside(z_h1, 0)),
     ("max(0, z_h1)", ReLU(z_h1)),
+    ("leaky_relu(z_h1)", sp.Piecewise((z_h1, z_h1 > 0), (z_h1 / 100, True))),    # the default slope 0.01
+    ("leaky_relu'(z_h1)", sp.Piecewise((1, z_h1 > 0), (sp.Rational(1, 100), True))),
+    ("\\operatorname{LReLU}(z_{h_1})", sp.Piecewise((z_h1, z_h1 > 0), (z_h1 / 100, True))),
     ("exp(-z_o) + e^{-z_o}", 2 * sp.exp(-z_o)),
     ("ln(o) - log(o)", sp.Integer(0)),
     ("sqrt(4)", sp.Integer(2)),
@@ -195,6 +198,7 @@ def test_nothing_is_executed(linear, tmp_path):
 TOKENS = ["dE/dw5", "dE/do", "=", "(", ")", "{", "}", "[", "]", "^", "**", "*", "/", "+", "-", "'", ",", "_",
           "0", "1", "2", "0.5", "1e-3", "9", "99999", "o", "y", "h1", "x1", "w5", "w1_11", "a1_1", "z_o", "E",
           "N", "eta", "e", "delta_o", "sigmoid", "tanh", "exp", "log", "relu", "sqrt", "max", "sum", "\\sum",
+          "leaky_relu", "leaky_relu'", "LReLU",
           "\\frac", "\\partial", "\\sigma", "\\cdot", "\\left(", "\\right)", "\\,", "σ", "∂", "−", "·", "²", "′",
           "n", "[n]", "[1]", "[2]", "_{", "^{(", "\\mathrm{", "\\tanh", " ", "\\prime", "e^", "d", "L",
           "__import__", ".", "lambda", ":", "os", "'os'", "1/0", "log(0)", "0^-1"]
