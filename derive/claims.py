@@ -13,7 +13,8 @@ and sample index) to a ``Vocabulary`` that the checker supplies for one network.
 Syntax of a claim ``LHS = RHS`` (``≈`` also separates the sides):
 
 - LHS: ``dE/dNAME`` (any capital letter or Error/Loss/Cost for the loss; also ``∂E/∂w5``,
-  ``\frac{\partial E}{\partial w_5}``, ``dE_total/dw5``), ``NAME'`` (after the first update), a
+  ``\frac{\partial E}{\partial w_5}``, ``dE_total/dw5``; ``de/dNAME[k]`` with lower-case e is sample
+  k's part, the derivative of its own loss e), ``NAME'`` (after the first update), a
   computed name (``o``, ``h1``, ``z_h1``, ``a1_2``, ``delta_o``, ``E``, ``e``), optionally with a
   sample index ``o[2]`` (samples count from 1).
 - RHS: numbers (``0.17``, ``1.7e-2``, ``1.7 \times 10^{-2}``, ``1/3``), names (``w_6``, ``w_{6}``,
@@ -99,7 +100,8 @@ CANONICAL = {"sigma": "sigmoid", "ln": "log", "ReLU": "relu", "LReLU": "leaky_re
 # the leaky ReLU's slope is the network's (Vocabulary.slope); without a network, the spec's default
 LEAKY = "leaky_relu"
 DEFAULT_SLOPE = sp.Rational(1, 100)
-LOSS_WORDS = re.compile(r"^(?:[A-Z](?:total|tot)?|Error|Loss|Cost|error|loss|cost)$")
+# the loss in dE/dNAME; lower-case e is one sample's loss (de/dw5[2]: sample 2's part of dE/dw5)
+LOSS_WORDS = re.compile(r"^(?:[A-Z](?:total|tot)?|Error|Loss|Cost|error|loss|cost|e)$")
 
 
 @dataclass(frozen=True)

@@ -327,6 +327,10 @@ class Model(quantities.Model):
             for p in net.parameters:
                 if p != q.target:
                     yield Candidate("mislabel", f"that is the value of {self.plain[p]}', not {q.label}", self.after[p])
+        elif q.kind == "adjoint" and (q.target in self.wpos or q.target in self.bpos):
+            for p in net.parameters:              # de/dw5[n]: another parameter's part of sample n
+                if p != q.target:
+                    yield Candidate("mislabel", f"that is {self.display[d.adjoint[p]]}, not {q.label}", d.adjoint[p])
         elif q.kind == "adjoint":
             kind, l, j = self.unit[q.target]
             partner = net.nets[l][j] if kind == "a" else net.activations[l][j]

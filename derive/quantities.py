@@ -277,11 +277,14 @@ class Model:
         for v in forward:
             self.display[d.adjoint[v]] = (net.notation.delta(*self.unit[v][1:]).plain if self.unit[v][0] == "z"
                                           else f"dE/d{self.plain[v]}")
+        if self.N > 1:                        # de/dw5: sample n's part of dE/dw5, the derivative of its loss e
+            for p in net.parameters:
+                self.display[d.adjoint[p]] = f"de/d{self.plain[p]}"
         self.index_of: dict[Symbol, tuple[Symbol, int]] = {}
         self.entries = self._entries()
         self.printer = PlainPrinter(self.display)
         self.per_sample = frozenset(net.inputs + net.targets + tuple(forward) + (net.loss,)
-                                    + tuple(d.adjoint[v] for v in forward)
+                                    + tuple(d.adjoint[v] for v in forward + list(net.parameters))
                                     + tuple(self.after[s] for s in forward + [net.loss])) if self.N > 1 else frozenset()
         # symbols whose values carry the loss's 1/N: a claim using them scales with N by itself
         self.scaled = frozenset([*d.adjoint.values(), *self.grad.values(), self.E, net.loss, self.after[self.E],
@@ -482,8 +485,12 @@ class Model:
         if lhs.kind == "derivative":
             if ref.prime:
                 raise ClaimError(f"column {ref.column}: derivatives after the update are not part of the derivation")
+            if kind == "param" and lhs.loss == "e" and self.N > 1:
+                return Quantity("adjoint", f"de/d{self.plain[s]}{where}", self.d.adjoint[s], s, True, sample)
             if kind == "param":
-                self._no_sample(ref, index, s)
+                if index:
+                    raise ClaimError(f"column {ref.column}: dE/d{self.plain[s]} is one number for the whole batch"
+                                     + (f"; de/d{self.plain[s]}[{index}] is sample {index}'s part" if self.N > 1 else ""))
                 return Quantity("gradient", f"dE/d{self.plain[s]}", self.grad[s], s, False, None)
             if kind == "forward":
                 adjoint = self.d.adjoint[s]
@@ -684,9 +691,12 @@ class Words:
         kind, s, index = m.lookup(ref, self.loss)
         if ref.prime:
             raise ClaimError(f"column {ref.column}: derivatives after the update are not part of the derivation")
+        if kind == "param" and loss == "e" and m.N > 1:
+            return m.indexed(m.d.adjoint[s], index, ref)
         if kind == "param":
             if index:
-                raise ClaimError(f"column {ref.column}: dE/d{m.plain[s]} is one number for the whole batch")
+                raise ClaimError(f"column {ref.column}: dE/d{m.plain[s]} is one number for the whole batch"
+                                 + (f"; de/d{m.plain[s]}[{index}] is sample {index}'s part" if m.N > 1 else ""))
             return m.grad[s]
         if kind == "forward":
             return m.indexed(m.d.adjoint[s], index, ref)

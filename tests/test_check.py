@@ -512,6 +512,40 @@ def test_leaky_relu_round_trip(leaky):
     assert "leaky_relu'(z_h1)" in diagnosed(leaky, "dE/dw1 = (o - y)*w5*x1").diagnosis
 
 
+# -- QA review: per-sample derivatives de/dNAME, as the notation table lists them -----------------------------
+
+def sample_gradient(solution, name: str, n: int) -> sp.Expr:
+    """∂e_n/∂name: sample n's term of the written-out loss, differentiated by sympy.diff, at the spec's numbers."""
+    net = solution.network
+    expr = net.definitions[net.loss]
+    for s in reversed(net.order[:-1]):
+        expr = expr.xreplace({s: net.definitions[s]})
+    spec = solution.spec
+    values = dict(zip(net.inputs, spec.x[n - 1])) | dict(zip(net.targets, spec.y[n - 1]))
+    values |= {p: solution.value(p.name) for p in net.parameters}
+    return sp.N(sp.diff(expr, solution.symbol(name)).subs(values), 30)
+
+
+def test_per_sample_derivatives_as_the_notation_table_lists_them(rows):
+    from derive.document import build
+
+    listed = [row.plain for row in build(rows).notation if row.plain.startswith("de/d")]
+    assert "de/dw2_11" in listed and "de/do" in listed
+    for plain in listed:
+        for n in (1, 2):
+            assert isinstance(check_claim(rows, f"{plain}[{n}] = 0.1"), Verdict)
+    for n in (1, 2):
+        value = sample_gradient(rows, "w2_11", n)
+        assert holds(rows, f"de/dw2_11[{n}] = {value:.12f}")
+        assert not holds(rows, f"de/dw2_11[{3 - n}] = {value:.12f}")
+    # mse with N = 2: ∂e_n/∂w = 2/N·(o − y)·o(1 − o)·a1_1 per sample; dE/dw sums them
+    assert holds(rows, "de/dw2_11 = 2/N*(o - y)*o*(1 - o)*a1_1")
+    assert holds(rows, "dE/dw2_11 = sum(de/dw2_11)") and holds(rows, "dE/dw2_11 = de/dw2_11[1] + de/dw2_11[2]")
+    assert holds(rows, "de/do = 2/N*(o - y)") and holds(rows, "de/do[2] = dE/do[2]")
+    with pytest.raises(ClaimError, match=r"de/dw2_11\[1\]"):
+        check_claim(rows, "de/dw2_11 = 0.1")
+
+
 # -- QA review: echoes keep the digits as written ------------------------------------------------------
 
 def test_a_number_is_echoed_as_written(mazur):
