@@ -39,7 +39,7 @@ import sympy as sp
 from sympy import Expr
 
 from .errors import ClaimError
-from .latex import PlainPrinter
+from .latex import PlainPrinter, escape_markdown
 from .claims import Rhs, parse_lhs, parse_rhs, split_claim, tokenize
 from .quantities import (MP, MAX_PATHS, Quantity, Undefined, all_close, contexts_of, finite, fraction, show_number,
                          places_phrase, rounded_text, to_mpf, value_text, values_at, Words)
@@ -389,8 +389,7 @@ def _text_report(results) -> str:
     for sheet, rows in results:
         held = sum(v.holds for _, v, _ in rows)
         who = f" ({_plain_text(sheet.student)})" if sheet.student else ""
-        out.append(f"{sheet.source}{who}: {len(rows)} claim{'s' if len(rows) != 1 else ''}, {held} hold, "
-                   f"{len(rows) - held} do{'es' if len(rows) - held == 1 else ''} not")
+        out.append(f"{sheet.source}{who}: {_tally(len(rows), held, ',')}")
         for label, v, explanation in rows:
             out.append(f"[{label}] {_plain_text(v.claim)}")
             if v.holds:
@@ -409,6 +408,13 @@ def _text_report(results) -> str:
     return "\n".join(out) + "\n"
 
 
+def _tally(total: int, held: int, after_count: str) -> str:
+    """'3 claims, 1 holds, 2 do not' with the verbs agreeing with their numbers."""
+    failed = total - held
+    return (f"{total} claim{'s' if total != 1 else ''}{after_count} {held} hold{'s' if held == 1 else ''}, "
+            f"{failed} do{'es' if failed == 1 else ''} not")
+
+
 def _shown(v: Verdict) -> str:
     m = re.search(r"= *(.*)$", v.claim)
     return " ".join(m.group(1).split()) if m else ""
@@ -419,11 +425,9 @@ def _plain_text(text: str) -> str:
     return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in flat)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~]|^[#+\-=>])")
-
-
 def _md(text: str) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", _plain_text(text))
+    """User or derived text in Markdown (and a table cell): nothing in it is emphasis, math, HTML or a link."""
+    return escape_markdown(_plain_text(text))
 
 
 def _md_code(text: str) -> str:
@@ -438,7 +442,7 @@ def _md_report(results) -> str:
     for sheet, rows in results:
         held = sum(v.holds for _, v, _ in rows)
         who = f" ({_md(sheet.student)})" if sheet.student else ""
-        out += [f"## {_md(sheet.source)}{who}", "", f"{len(rows)} claims: {held} hold, {len(rows) - held} do not.", "",
+        out += [f"## {_md(sheet.source)}{who}", "", f"{_tally(len(rows), held, ':')}.", "",
                 "| # | claim | verdict | expected | diagnosis |", "| --- | --- | --- | --- | --- |"]
         for label, v, _ in rows:
             verdict = "holds" if v.holds else "**does not hold**"

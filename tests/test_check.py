@@ -555,3 +555,16 @@ def test_a_number_is_echoed_as_written(mazur):
     shown = v.expected.split(" ")[0]
     assert len(shown.split(".")[1]) >= 16 and true.quantize(Decimal("1e-16")) == Decimal(shown).quantize(Decimal("1e-16"))
     assert str(true.quantize(Decimal("1e-16"))) in v.diagnosis
+
+
+# -- QA review: the Markdown report ----------------------------------------------------------------------
+
+def test_markdown_report_grammar_and_escaping(tmp_path):
+    sheet = tmp_path / "eve.toml"
+    sheet.write_text('student = "$x$ & <b>Eve</b> *"\nclaims = ["dE/dw5 = 0.5"]\n', encoding="utf-8")
+    code, md, _ = run("check", "sigmoid-222", "--claims", str(sheet), "--format", "md")
+    assert code == 3
+    assert "1 claim: 0 hold, 1 does not." in md and "do not" not in md
+    assert r"\$x\$ \& \<b\>Eve\</b\> \*" in md and "$x$" not in md
+    code, text, _ = run("check", "sigmoid-222", "--claim", "dE/dw5 = 0.0822")
+    assert "1 claim, 1 holds, 0 do not" in text
