@@ -83,7 +83,7 @@ class Spec:
 def number(value: Any, source: str, field: str) -> Rational:
     """The exact Rational a spec value spells: 0.1 is 1/10, "1/3" is 1/3."""
     if isinstance(value, bool):
-        raise SpecError(source, field, f"expected a number; got {value!r}")
+        raise SpecError(source, field, f"expected a number; got {_show(value)}")
     try:
         if isinstance(value, int):
             frac = Fraction(value)
@@ -133,8 +133,37 @@ def _decimal(value: Decimal) -> Fraction | None:
 
 
 def _show(value: Any) -> str:
-    text = repr(value) if not isinstance(value, Decimal) else str(value)
+    """A value as the TOML that spells it (2.5, true, "text", [1, 2]), shortened to one short line."""
+    text = _toml(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _decimal_text(r: Rational) -> str:
+    """An exact number as it would be written in the spec: -0.5, or "1/3" when no decimal ends."""
+    q = int(r.q)
+    while q % 2 == 0:
+        q //= 2
+    while q % 5 == 0:
+        q //= 5
+    if q != 1:
+        return f'"{r}"'
+    return format(Decimal(int(r.p)) / Decimal(int(r.q)), "f")
+
+
+def _toml(value: Any) -> str:
+    if value is None:
+        return "nothing (the key is missing)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (Decimal, int)):
+        return str(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_toml, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return str(value)
 
 
 def _matrix(value: Any, rows: int, cols: int, source: str, field: str) -> Matrix:
@@ -142,7 +171,8 @@ def _matrix(value: Any, rows: int, cols: int, source: str, field: str) -> Matrix
     if not isinstance(value, list) or len(value) != rows or not all(
             isinstance(r, list) and len(r) == cols for r in value):
         got = _shape_of(value)
-        raise SpecError(source, field, f"expected a {shape} matrix ({rows} rows of {cols} numbers); got {got}")
+        expected = f"{rows} row{'s' if rows > 1 else ''} of {cols} number{'s' if cols > 1 else ''}"
+        raise SpecError(source, field, f"expected a {shape} matrix ({expected}); got {got}")
     return tuple(tuple(number(v, source, f"{field}[{i}][{j}]") for j, v in enumerate(r))
                  for i, r in enumerate(value))
 
@@ -151,8 +181,11 @@ def _shape_of(value: Any) -> str:
     if not isinstance(value, list):
         return _show(value)
     if value and all(isinstance(r, list) for r in value):
-        widths = sorted({len(r) for r in value})
-        return f"{len(value)} rows of {'/'.join(map(str, widths))}"
+        widths = [len(r) for r in value]
+        rows = f"{len(value)} row{'s' if len(value) > 1 else ''}"
+        if len(set(widths)) == 1:
+            return f"{rows} of {widths[0]}"
+        return f"{rows} of {', '.join(map(str, widths[:-1]))} and {widths[-1]} numbers"
     return f"a list of {len(value)}"
 
 
@@ -361,7 +394,7 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
 
     rate = number(train.get("learning_rate", Rational(1, 10)), source, "[train].learning_rate")
     if rate <= 0:
-        raise SpecError(source, "[train].learning_rate", f"expected a positive number; got {rate}")
+        raise SpecError(source, "[train].learning_rate", f"expected a positive number; got {_decimal_text(rate)}")
     steps = _int(train, "steps", 1, 1, MAX_STEPS, source, "[train].steps")
     if size * len(x) * steps > MAX_FLOAT_WORK:
         most = max(1, MAX_FLOAT_WORK // (size * len(x)))

@@ -253,7 +253,7 @@ BAD = [
     (with_(train={"steps": 10 ** 7}), "[train].steps", "whole number from 1 to 1000000"),
     (with_(network={"layers": [32, 32, 32, 10]}, data={"x": [[0] * 32], "y": [[0] * 10]}, train={"steps": 100_000}),
      "[train].steps", "at most 20475 steps"),
-    (with_(train={"freeze": ["w99"]}), "[train].freeze", "no parameter is named 'w99'"),
+    (with_(train={"freeze": ["w99"]}), "[train].freeze", "no parameter is named \"w99\""),
     (with_(train={"freeze": "w1"}), "[train].freeze", "list of parameter names"),
     (with_(train={"freeze": ["W3"]}), "[train].freeze", "no parameter is named"),
     (with_(train={"freez": []}), "[train].freez", "unknown key"),
