@@ -96,6 +96,7 @@ class Model(quantities.Model):
             yield from self._activation_candidates(chains, l, units)
         yield from self._input_candidates(chains, roles)
         yield from self._weight_candidates(chains, roles)
+        yield from self._shared_bias_candidates(q, chains, roles)
         if len(chains) > 1:
             yield from self._path_candidates(q, chains)
 
@@ -120,6 +121,13 @@ class Model(quantities.Model):
                 yield Candidate("missing_activation_derivative",
                                 f"the factor {what} from the activation of {who} is missing", expr)
         if act_name == "softmax":
+            if self.spec.loss == "cross_entropy":
+                expr = self._mutate(chains, lambda r, f: f * acts[r[3]] * (1 - acts[r[3]]) if in_layer(r) else None)
+                o = self.plain[acts[units[0]]]
+                yield Candidate("sigmoid_derivative_on_softmax",
+                                f"the softmax with cross-entropy already gives the error signal δ = o - y (over N), "
+                                f"the softmax's derivative cancelling against the loss's; there is no factor "
+                                f"{o}*(1 - {o}) of a sigmoid to multiply by", expr)
             expr = self._mutate(chains, lambda r, f: sp.S.Zero if in_layer(r) and r[2] != r[3] else None)
             if expr is not None:
                 yield Candidate("softmax_diagonal",
@@ -140,6 +148,12 @@ class Model(quantities.Model):
                           f"so the factor is {what}")
             if expr is not None:
                 yield Candidate("wrong_activation_derivative", reason, expr)
+        if act_name in ("sigmoid", "tanh"):
+            o = self.plain[a0]
+            part, missing = ((f"the factor {o} of {what} is missing", lambda a: 1 - a) if act_name == "sigmoid" else
+                             (f"the square is missing: {what}, not 1 - {o}", lambda a: 1 - a))
+            expr = self._mutate(chains, lambda r, f: missing(acts[r[2]]) if in_layer(r) else None)
+            yield Candidate("incomplete_activation_derivative", part, expr)
         if act_name in ("sigmoid", "tanh", "softplus"):
             expr = self._mutate(chains, lambda r, f: acts[r[2]] if in_layer(r) else None)
             yield Candidate("activation_instead_of_derivative",
@@ -215,6 +229,19 @@ class Model(quantities.Model):
                     yield Candidate("wrong_weight",
                                     f"{name[src]} feeds {name[dst]} through {name[W[j][k]]}, not {name[w2]}",
                                     self._mutate(chains, lambda r, f, w2=w2, role=role: w2 if r == role else None))
+
+    def _shared_bias_candidates(self, q: Quantity, chains, roles) -> Iterable[Candidate]:
+        """A shared bias feeds every unit of its layer: dE/db1 sums their δs; one δ alone is a typical answer."""
+        units = sorted({(r[1], r[2]) for r in roles if r[0] == "bias"})
+        if len(units) < 2 or q.target not in self.bpos:
+            return
+        deltas = [self.display[self.d.adjoint[self.net.nets[l][j]]] for l, j in units]
+        for (l, j), delta in zip(units, deltas):
+            kept = [chain for chain in chains if any(r == ("bias", l, j) for r, _ in chain)]
+            yield Candidate("shared_bias",
+                            f"{self.plain[q.target]} is shared by the {len(units)} units of layer {l + 1}, so "
+                            f"{q.label.split('[')[0]} sums all their error signals ({' + '.join(deltas)}), "
+                            f"not only {delta}", sp.Add(*(sp.Mul(*(f for _, f in chain)) for chain in kept)))
 
     def _path_candidates(self, q: Quantity, chains) -> Iterable[Candidate]:
         # a path is the sequence of units it passes; a softmax layer's outputs all belong to one unit's path
@@ -512,7 +539,8 @@ def generality_note(m: Model, q: Quantity, expr: Expr, contexts) -> str | None:
         truth = [to_mpf(ratio) * m.at(q.symbol, p, n) for p in points for n in contexts]
     if all_close(claim, truth):
         return None
-    formula = f"; in general {q.label} = ({m.N}/N)*{m._paren(m.correct_text(q))}" if q.kind != "update" else ""
+    general = m.correct_text(q, general=True) or f"({m.N}/N)*{m._paren(m.correct_text(q))}"
+    formula = f"; in general {q.label} = {general}" if q.kind != "update" else ""
     return f"this holds for this spec's N = {m.N} samples only, because the loss's 1/N changes with N{formula}"
 
 

@@ -290,6 +290,8 @@ class Model:
         self.scaled = frozenset([*d.adjoint.values(), *self.grad.values(), self.E, net.loss, self.after[self.E],
                                  self.after[net.loss]]) - {sp.S.One}
         self.piecewise = any(a in ("relu", "leaky_relu") for a in spec.activations)
+        # targets that sum to 1 (one-hot): the checker's random targets do too, as cross-entropy with softmax assumes
+        self.normalized = spec.layers[-1] > 1 and all(sum(row) == 1 for row in spec.y)
         self._memo: dict[tuple, Any] = {}
         self._rounded: dict[tuple[str, int], Point] = {}
 
@@ -401,7 +403,7 @@ class Model:
     def points(self) -> list[Point]:
         """Random parameters, inputs and targets; the same on every run."""
         rng = random.Random(SEED)
-        normalized = self.spec.layers[-1] > 1 and all(sum(row) == 1 for row in self.spec.y)
+        normalized = self.normalized
         out = []
         for _ in range(PIECEWISE_POINTS if self.piecewise else POINTS):
             params = {p: MP.mpf(rng.uniform(-1.2, 1.2)) for p in self.net.parameters}
@@ -581,29 +583,36 @@ class Model:
         inner = self.per_sample_truth(q)
         return SampleSum(inner) if self.summed(q) else inner
 
-    def correct_text(self, q: Quantity) -> str:
+    def correct_text(self, q: Quantity, general: bool = False) -> str | None:
         """The correct expression as text a student can read and paste back, factors in chain order.
 
         For one named sample (``delta_h1[1]``) every per-sample name carries that sample's index.
+        With ``general`` the loss's constant is written with N (2*(o - y)/N, not o - y for N = 2):
+        the formula for any number of samples; None where the text is not a product of chains.
         """
-        key = ("text", q.kind, q.target, q.sample if self.N > 1 else None)
+        key = ("text", q.kind, q.target, q.sample if self.N > 1 else None, general)
         if key not in self._memo:
-            self._memo[key] = self._correct_text(q)
+            self._memo[key] = self._correct_text(q, general)
         return self._memo[key]
 
-    def _correct_text(self, q: Quantity) -> str:
+    def _correct_text(self, q: Quantity, general: bool) -> str | None:
         if q.kind == "update":
             p = q.target
             if p in self.frozen:
                 return self.plain[p]
             return f"{self.plain[p]} - eta*{self._paren(self.correct_text(Quantity('gradient', '', self.grad[p], p, False, None)))}"
         here = self._at_sample(q.sample)
+        scale = self.loss_rule.scale(self.n_symbol, self.J) / self.loss_rule.scale(self.N, self.J) if general else 1
         if q.kind in ("gradient", "adjoint"):
             chains = self.chains(q.target)
-            text = " + ".join(self._chain_text(chain, here) for chain in chains or []) or "0"
+            text = " + ".join(self._chain_text(chain, here, scale) for chain in self._through_softmax(chains)) or "0"
             if chains is None or len(text) > 240:          # the δ recursion reads better than a long sum
+                if general:
+                    return None
                 text = self.printer.doprint(here(self.d.gradient[q.target]))
         else:
+            if general:
+                return None
             text = self.printer.doprint(here(sp.factor_terms(self.per_sample_truth(q))))
         return f"sum({text})" if self.summed(q) else text
 
@@ -613,9 +622,42 @@ class Model:
             return lambda e: e
         return lambda e: e.xreplace({s: self.indexed(s, sample + 1, None) for s in e.free_symbols & self.per_sample})
 
-    def _chain_text(self, chain, here: Callable[[Expr], Expr] = lambda e: e) -> str:
-        factors = [self._factor(here(f)) for _, f in chain if f != 1]
-        return " * ".join(factors) or "1"
+    def _through_softmax(self, chains):
+        """Chains through a softmax output with cross-entropy, regrouped as a hand derivation does.
+
+        Σᵢ ∂E/∂oᵢ · ∂oᵢ/∂z_j is (o_j − y_j)/N when the targets sum to 1; the chains that differ only
+        in i become one chain with that factor. Anything else is returned unchanged.
+        """
+        if not chains or self.spec.loss != "cross_entropy" or self.spec.activations[-1] != "softmax" or not self.normalized:
+            return chains or []
+        outputs, targets = self.net.outputs, self.net.targets
+        last = {targets[-1]: 1 - sp.Add(*targets[:-1])}
+        groups: dict[tuple, list] = {}
+        for chain in chains:
+            if len(chain) < 2 or chain[0][0][0] != "loss" or chain[1][0][0] != "act":
+                return chains
+            groups.setdefault((chain[1][0][3], tuple(role for role, _ in chain[2:])), []).append(chain)
+        out = []
+        for (j, _), members in groups.items():
+            head = sp.Add(*(chain[0][1] * chain[1][1] for chain in members))
+            error = outputs[j] - targets[j]
+            c = sp.cancel(head.xreplace(last) / error.xreplace(last))
+            if c.free_symbols & set(outputs + targets):
+                return chains
+            out.append([(("loss", outputs[j]), c * error)] + list(members[0][2:]))
+        return out
+
+    def _chain_text(self, chain, here: Callable[[Expr], Expr] = lambda e: e, scale: Expr = 1) -> str:
+        factors = [(role, here(f) * (scale if role[0] == "loss" else 1)) for role, f in chain if f != 1]
+        if len(factors) > 1 and factors[0][0][0] == "loss" and factors[1][0][0] == "act":
+            # ∂E/∂o · ∂o/∂z in one piece where it cancels, as by hand: bce with σ gives (o − y)/4
+            (_, loss), (_, act) = factors[:2]
+            merged = sp.factor(sp.cancel(loss * act))
+            if _occurrences(merged) < _occurrences(loss) + _occurrences(act):
+                factors[:2] = [(("loss",), merged)]
+        if len(factors) == 1:
+            return self.printer.doprint(sp.factor_terms(factors[0][1]))
+        return " * ".join(self._factor(f) for _, f in factors) or "1"
 
     def _factor(self, f: Expr) -> str:
         text = self.printer.doprint(sp.factor_terms(f))
@@ -654,6 +696,11 @@ class Model:
 
     def show(self, expr: Expr) -> str:
         return self.printer.doprint(expr)
+
+
+def _occurrences(e: Expr) -> int:
+    """How many times symbols occur in e: (o − y)/4 has 2, ((1 − y)/(1 − o) − y/o)/4 has 4."""
+    return sum(1 for a in sp.preorder_traversal(e) if a.is_Symbol)
 
 
 # -- reading a claim ---------------------------------------------------------------------------

@@ -174,7 +174,9 @@ def test_seed2_wrong_sigmoid(mazur, rows):
 def test_seed2_dL_dY_misses_2_over_N(rows, rows3):
     # L = (1/N) Σ (Y − T)²: dL/dY = (2/N)(Y − T). With N = 2 that is Y − T: it holds, with a note.
     v = check_claim(rows, "dL/do = o - y")
-    assert v.holds and v.note and "N = 2" in v.note and "(2/N)" in v.note
+    assert v.holds and v.note and "N = 2" in v.note
+    general = v.note.split("in general ", 1)[1]
+    assert "N" in general.split("=")[1] and holds(rows, general) and holds(rows3, general)
     assert holds(rows, "dL/do = 2/N*(o - y)")
     v = diagnosed(rows3, "dL/do = o - y")
     assert v.mistake == "factor" and "2" in v.diagnosis and "N" in v.diagnosis
@@ -568,3 +570,53 @@ def test_markdown_report_grammar_and_escaping(tmp_path):
     assert r"\$x\$ \& \<b\>Eve\</b\> \*" in md and "$x$" not in md
     code, text, _ = run("check", "sigmoid-222", "--claim", "dE/dw5 = 0.0822")
     assert "1 claim, 1 holds, 0 do not" in text
+
+
+# -- QA review: expected answers as a hand derivation writes them, and three more typical mistakes ----------
+
+@pytest.fixture(scope="module")
+def bce():
+    return solve({"network": {"layers": [2, 2, 1], "activation": "sigmoid", "loss": "bce"},
+                  "data": {"x": [[1, -2], [0.5, 0.3]], "y": [[1], [0]]},
+                  "init": {"W1": [[0.1, 0.2], [-0.4, 0.25]], "W2": [[0.3, -0.2]]}})
+
+
+def test_bce_with_sigmoid_reads_o_minus_y(bce):
+    # bce = −1/(N·J)·Σ[y ln o + (1 − y) ln(1 − o)] with σ: ∂E/∂z_o = (o − y)/(N·J) = (o − y)/2 here
+    v = diagnosed(bce, "dE/dw5 = x1")
+    assert v.correct == "sum((o - y)/2 * h1)"
+    assert holds(bce, "dE/dw5 = " + v.correct)
+
+
+def test_softmax_cross_entropy_reads_o_minus_y():
+    s = solve("softmax-233")                       # one-hot targets: δ_o = o − y, the textbook result
+    assert diagnosed(s, "delta_o1 = x1").correct == "o1 - y1"
+    assert diagnosed(s, "dE/dw2_11 = x1").correct == "(o1 - y1) * a1_1"
+
+
+def test_the_note_writes_the_general_formula_with_N(rows, rows3):
+    v = check_claim(rows, "dL/dw2_11 = sum((o - y)*o*(1 - o)*a1_1)")
+    general = v.note.split("in general ", 1)[1]
+    assert "2*(o - y)/N" in general and "/4" not in general and holds(rows3, general)
+
+
+@pytest.mark.parametrize("claim, mistake, words", [
+    ("dE/dw5 = (o1 - y1)*(1 - o1)*h1", "incomplete_activation_derivative", "factor o1 of"),
+    ("dE/db1 = delta_h1", "shared_bias", "delta_h1 + delta_h2"),      # Mazur's b1 feeds h1 and h2
+    ("dE/db1 = delta_h2", "shared_bias", "not only delta_h2"),
+])
+def test_more_diagnoses(mazur, claim, mistake, words):
+    v = diagnosed(mazur, claim)
+    assert v.mistake == mistake and words in v.diagnosis
+
+
+def test_tanh_derivative_without_its_square():
+    s = solve("tanh-231")
+    v = diagnosed(s, "dE/dw1_11 = (o - y)*w2_11*(1 - a1_1)*x1")
+    assert v.mistake == "incomplete_activation_derivative" and "1 - a1_1" in v.diagnosis
+
+
+def test_a_sigmoid_derivative_on_a_softmax_output():
+    s = solve("softmax-233")
+    v = diagnosed(s, "delta_o1 = o1*(1 - o1)*(o1 - y1)")
+    assert v.mistake == "sigmoid_derivative_on_softmax" and "o - y" in v.diagnosis
