@@ -272,6 +272,12 @@ def _width(node) -> int:
     return max([len(node.terms)] + [_width(t) for t in node.terms])
 
 
+def _only_argument(expr: Expr, s: Symbol) -> bool:
+    """Whether s only appears as the one argument of a function: σ(−0.4) needs no (−0.4) bracket."""
+    parents = [node for node in sp.preorder_traversal(expr) if s in node.args]
+    return bool(parents) and all(isinstance(node, sp.Function) and len(node.args) == 1 for node in parents)
+
+
 def _rows(views: Sequence[tuple[str, str]], value: Number, lhs: str = "") -> tuple[Row, ...]:
     """Rows from (relation, text) views, dropping repeats (of the lhs too), ending with the value.
 
@@ -325,7 +331,7 @@ class _Builder:
     def substituted(self, expr: Expr, env: Mapping[Symbol, Expr], keep_order: bool = False) -> tuple[str, bool]:
         """``expr`` with every symbol replaced by its shown value; whether all of them are exact."""
         shown = {s: self.num(env[s]) for s in expr.free_symbols}
-        names = {s: (n.tex if expr == s else n.factor) for s, n in shown.items()}
+        names = {s: (n.tex if expr == s or _only_argument(expr, s) else n.factor) for s, n in shown.items()}
         return tex(expr, names, numbers=True, keep_order=keep_order), all(n.exact for n in shown.values())
 
     def equation(self, lhs: str, formula: Expr | None, env: Mapping[Symbol, Expr], value: Number,
@@ -446,6 +452,8 @@ class _Builder:
         formula = self.net_formula(l, j)
         terms = formula.args if formula.is_Add else (formula,)
         shown = [self.substituted(t, env, keep_order=True) for t in terms]
+        # a negative bias after "+" is bracketed as in a product: + (−0.1), not + −0.1
+        shown = [(rf"\left({t}\right)" if i and t.startswith("-") else t, e) for i, (t, e) in enumerate(shown)]
         exact_inputs = all(e for _, e in shown)
 
         def joined(texts: list[str]) -> str:

@@ -238,3 +238,12 @@ def test_finite_differences_resolve_a_saturated_units_tiny_gradients():
     assert 1e-50 < smallest < 1e-40
     finite = build(s).verification.finite
     assert float(finite.plain) < 1e-20 * float(smallest), finite.plain
+
+
+@pytest.mark.parametrize("name", ["relu-231", "tanh-231", "softmax-233", "sigmoid-451-batch"])
+def test_negative_numbers_are_bracketed_once(name):
+    """+ (−0.1), not + −0.1; ReLU(−0.8), not ReLU((−0.8)): in every substituted line."""
+    from derive.render import render_solution
+
+    text = render_solution(solve(name), "md")
+    assert "+ -" not in text and r"\left(\left(-" not in text
