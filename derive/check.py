@@ -4,8 +4,9 @@ A claim is ``LHS = RHS`` (see derive/claims.py for the syntax). The left side na
 the derivation; the right side is a number or an expression.
 
 - A number holds when it equals the true value for the spec's data and initial parameters to
-  the precision it is written with: 0.17 claims two decimals, so |true − 0.17| ≤ 0.005 (plus
-  10⁻¹² for the binary noise of a calculator); an integer or a fraction claims the exact value.
+  the precision it is written with: 0.17 claims two decimals, so |true − 0.17| ≤ 0.005, decided
+  in exact arithmetic against the engine's exact (or 60-digit) value; an integer or a fraction
+  claims the exact value.
 - An expression holds when it equals the true quantity for *all* values of its symbols, not
   just the spec's numbers. Parameters, inputs and targets are the independent symbols; every
   other name (z, h, o, δ, E, w5', …) stands for its definition in the network. The check draws
