@@ -180,8 +180,11 @@ def value(expr: Expr, get: Callable[[Symbol], Any], summed: Callable[[Expr], Any
     raise Undefined(f"cannot evaluate {head.__name__}")
 
 
+_TINY = MP.mpf("1e-34")      # parsed once: close() runs for every candidate at every point
+
+
 def close(a: Any, b: Any) -> bool:
-    return abs(a - b) <= AGREE * max(abs(a), abs(b)) + MP.mpf("1e-34")
+    return abs(a - b) <= AGREE * max(abs(a), abs(b)) + _TINY
 
 
 def show_number(v: Any, digits: int = 6) -> str:
