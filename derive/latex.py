@@ -325,18 +325,23 @@ def round_significant(value, n: int) -> sp.Rational:
     return sp.Rational(-shown if a < 0 else shown)
 
 
-def _layout(m: int, e: int, n: int) -> tuple[str, str]:
-    """Mantissa digits m (n of them) with decimal exponent e: fixed or scientific, trailing zeros dropped."""
+def _layout(m: int, e: int, n: int, zeros: bool = False) -> tuple[str, str]:
+    """Mantissa digits m (n of them) with decimal exponent e: fixed or scientific.
+
+    Trailing zeros are dropped from an exact value (0.5) and kept in a rounded one (≈ 0.503000):
+    they are significant digits there.
+    """
     digits = str(m).rjust(n, "0")
+    strip = (lambda t: t) if zeros else (lambda t: t.rstrip("0"))
     if FIXED_RANGE[0] <= e < FIXED_RANGE[1]:
         if e >= 0:
             whole, frac = digits[:e + 1].ljust(e + 1, "0"), digits[e + 1:]
         else:
             whole, frac = "0", "0" * (-e - 1) + digits
-        frac = frac.rstrip("0")
+        frac = strip(frac)
         text = f"{whole}.{frac}" if frac else whole
         return text, text
-    head, tail = digits[0], digits[1:].rstrip("0")
+    head, tail = digits[0], strip(digits[1:])
     mantissa = f"{head}.{tail}" if tail else head
     return rf"{mantissa} \times 10^{{{e}}}", f"{mantissa}e{e}"
 
@@ -375,7 +380,7 @@ def number(value, precision: int = DEFAULT_PRECISION, *, inexact: bool = False) 
     else:
         m, e = _digits(a, precision)
         exact, n = False, precision
-    text, plain = _layout(m, e, n)
+    text, plain = _layout(m, e, n, zeros=not exact)
     return Number(sign + text, sign + plain, exact)
 
 

@@ -90,9 +90,9 @@ def test_forward_line_shows_formula_numbers_value():
 
 # -- Mazur's example: published to nine digits ------------------------------------------------------
 
-MAZUR_FORWARD = {"h_{1}": "0.59327", "h_{2}": "0.596884", "o_{1}": "0.751365", "o_{2}": "0.772928"}
+MAZUR_FORWARD = {"h_{1}": "0.593270", "h_{2}": "0.596884", "o_{1}": "0.751365", "o_{2}": "0.772928"}
 MAZUR_UPDATED = ["0.149781", "0.199561", "0.249751", "0.299502",      # 0.149780716 0.19956143 …
-                 "0.358916", "0.408666", "0.511301", "0.56137",       # 0.35891648 0.408666186 … 0.561370121
+                 "0.358916", "0.408666", "0.511301", "0.561370",      # 0.35891648 0.408666186 … 0.561370121
                  "0.35", "0.6"]                                        # biases frozen, as in the post
 
 
@@ -102,7 +102,7 @@ def test_mazur_forward_loss_gradients_and_update():
     assert {k: value(find(forward, k)) for k in MAZUR_FORWARD} == MAZUR_FORWARD
     assert value(d.loss.equations[0]) == "0.298371"                           # E_total = 0.298371109
     backward = equations(d, "backward")
-    assert value(find(backward, dE("w_{5}"))) == "0.082167"                   # 0.082167041
+    assert value(find(backward, dE("w_{5}"))) == "0.0821670"                   # 0.082167041
     assert value(find(backward, dE("w_{1}"))) == "0.000438568"                # 0.000438568
     assert [value(eq) for eq in d.update.equations] == MAZUR_UPDATED
     assert all(eq.rows[-1].relation == r"\approx" for eq in d.update.equations[:8])

@@ -550,5 +550,5 @@ def test_an_initial_loss_beyond_doubles_is_blamed_on_the_initial_values():
 
     raw = {"network": {"layers": [1] * 31, "activation": "linear"}, "data": {"x": [[1e12]], "y": [[1]]},
            "init": {f"W{l}": [[1e12]] for l in range(1, 31)}, "train": {"learning_rate": 1e-12, "steps": 3}}
-    with pytest.raises(SpecError, match=r"\[init\]: the initial loss is about 5e743, beyond double precision"):
+    with pytest.raises(SpecError, match=r"\[init\]: the initial loss is about 5.0e743, beyond double precision"):
         solve(raw).training

@@ -98,8 +98,8 @@ def test_derivative_prints_as_a_partial_fraction():
     (sp.Rational(123456789, 1000), "123457", False),       # 9 significant digits > 8: rounded
     (sp.Rational(1, 10 ** 9), r"1 \times 10^{-9}", True),
     (sp.Rational(-1, 3 * 10 ** 6), r"-3.33333 \times 10^{-7}", False),
-    (sp.Float("0.59326999510377", 60), "0.59327", False),  # σ(0.3775), Mazur's h1, trailing zero dropped
-    (0.1, "0.1", False),                                   # a float stands for its binary value: rounded
+    (sp.Float("0.59326999510377", 60), "0.593270", False),  # σ(0.3775), Mazur's h1: six significant digits
+    (0.1, "0.100000", False),                                # a float stands for its binary value: rounded
 ])
 def test_number_shows_exact_short_decimals_and_rounds_the_rest(value, text, exact):
     shown = number(value)
@@ -112,7 +112,7 @@ def test_rounding_is_half_away_from_zero_at_any_precision():
     assert number(sp.Rational(-25, 10), 1, inexact=True).tex == "-3"
     assert number(sp.Rational(25, 10), 1).tex == "2.5"                # exact and short: shown in full
     assert number(sp.Rational(125, 10 ** 7), 2, inexact=True).tex == r"1.3 \times 10^{-5}"
-    assert number(sp.Rational(99995, 100000), 4, inexact=True).tex == "1"         # carries into the next digit
+    assert number(sp.Rational(99995, 100000), 4, inexact=True).tex == "1.000"     # carries into the next digit; its zeros are significant
     assert number(sp.Rational(654481, 2000000), 3).tex == "0.327"
 
 
