@@ -830,8 +830,10 @@ def _general(b: _Builder) -> General:
         activation = output
     general = formulas.general_formula(activation, spec.loss if output else None, output, spec.slope)
     gnames = {k: n.latex for k, n in general.names.items()}
-    any_depth = tuple(Formula(Equation(tex(eq.lhs, gnames), (Row("=", tex(eq.rhs, gnames)),)), _sentence(eq.meaning))
-                      for eq in (general.loss_gradient,) + general.closed + general.vector_closed)
+    shown = [eq for eq in (general.loss_gradient,) + general.closed + general.vector_closed
+             if spec.bias != "none" or "bias" not in eq.meaning]           # no bias formula for a net without biases
+    any_depth = tuple(Formula(Equation(tex(eq.lhs, gnames), (Row("=", tex(eq.rhs, gnames, keep_order=True)),)),
+                              _sentence(eq.meaning)) for eq in shown)
     acts = ", ".join(dict.fromkeys(spec.activations))
     any_depth_note = (
         f"For a network of any depth $L$, unrolling the recursion gives a product with one factor per layer "
