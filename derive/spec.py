@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -96,7 +97,7 @@ def number(value: Any, source: str, field: str) -> Rational:
             frac = value
         elif isinstance(value, Rational):
             frac = Fraction(int(value.p), int(value.q))
-        elif isinstance(value, str) and len(value) <= 100:
+        elif isinstance(value, str) and len(value) <= 100 and _NUMBER_TEXT.fullmatch(value.strip()):
             text = value.strip()
             frac = Fraction(text) if "/" in text else _decimal(Decimal(text))
         else:
@@ -111,6 +112,10 @@ def number(value: Any, source: str, field: str) -> Rational:
         raise SpecError(source, field, f"expected 0 or a number between 1e-50 and 1e12 in magnitude; "
                                        f"got {_show(value)}")
     return Rational(frac.numerator, frac.denominator)
+
+
+# a number written as text: "0.5", "-2e-3", "1/3"; ASCII digits only (Python would also take "١" or "1_000")
+_NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|[+-]?\d+/\d+", re.ASCII)
 
 
 class _OutOfRange(Exception):

@@ -12,7 +12,7 @@ from sympy import Rational
 
 from derive import SpecError, example_names, load, loads, solve
 from derive.network import build
-from derive.spec import parse  # not derive.parse: importing derive.parse (the claim parser) rebinds that name
+from derive.spec import number, parse  # not derive.parse: importing derive.parse (the claim parser) rebinds that name
 
 BASE = {"network": {"layers": [2, 2, 1], "activation": "sigmoid", "bias": "neuron", "loss": "half_sse"},
         "data": {"x": [[1, 2]], "y": [[0.5]]}}
@@ -296,3 +296,10 @@ def test_unreadable_file(tmp_path):
     path.write_bytes(b"title = '\xe9'\n")
     with pytest.raises(SpecError, match="cannot be read"):
         load(path)
+
+
+@pytest.mark.parametrize("text", ["١", "1_000", "0x10", "1/0", "½", "1e", "--1"])
+def test_numbers_written_as_text_are_plain_ascii_decimals_or_fractions(text):
+    """Python's Fraction and Decimal also read "١" (an Arabic-Indic one) and "1_000"; a spec does not."""
+    with pytest.raises(SpecError, match=r"expected a finite number"):
+        number(text, "net.toml", "[data].x[0][0]")
