@@ -364,7 +364,8 @@ def load_claims(path: str) -> Sheet:
     return Sheet(path, student, tuple(out))
 
 
-def _grade(solution, sheets: Sequence[Sheet], explain_: bool, latex: bool = False) -> list[tuple[Sheet, list[tuple[str, Verdict, str | None]]]]:
+def _grade(solution, sheets: Sequence[Sheet], explain_: bool, latex: bool = False,
+           keep_going: bool = False) -> list[tuple[Sheet, list[tuple[str, Verdict, str | None]]]]:
     results = []
     for sheet in sheets:
         rows = []
@@ -372,6 +373,9 @@ def _grade(solution, sheets: Sequence[Sheet], explain_: bool, latex: bool = Fals
             try:
                 verdict = check_claim(solution, text)
             except ClaimError as exc:
+                if keep_going:      # grading a class: one student's unreadable line is that line's verdict
+                    rows.append((label, unreadable(text, exc), None))
+                    continue
                 where = f"{sheet.source}: claim {label}: " if sheet.source != SHEET_ARGS else f"--claim {label}: "
                 raise ClaimError(where + str(exc)) from None
             explanation = None
@@ -383,6 +387,12 @@ def _grade(solution, sheets: Sequence[Sheet], explain_: bool, latex: bool = Fals
             rows.append((label, verdict, explanation))
         results.append((sheet, rows))
     return results
+
+
+def unreadable(text: str, error: ClaimError) -> Verdict:
+    """The verdict on a claim that cannot be read (with --keep-going): it does not hold, and why."""
+    reason = str(error).removeprefix(f"claim {_echo(text)}: ")
+    return Verdict(text, False, "", f"This claim cannot be read: {reason}.", mistake="unreadable")
 
 
 def _text_report(results) -> str:
@@ -401,6 +411,8 @@ def _text_report(results) -> str:
                     out.append("    holds for all values of its symbols")
                 if v.note:
                     out.append(f"    note: {v.note}")
+            elif v.mistake == "unreadable":
+                out.append(f"    cannot be read: {v.diagnosis.removeprefix('This claim cannot be read: ')}")
             else:
                 out.append(f"    does not hold: expected {v.expected}")
                 out.append(f"    diagnosis: {v.diagnosis}")
@@ -446,7 +458,7 @@ def _md_report(results) -> str:
         out += [f"## {_md(sheet.source)}{who}", "", f"{_tally(len(rows), held, ':')}.", "",
                 "| # | claim | verdict | expected | diagnosis |", "| --- | --- | --- | --- | --- |"]
         for label, v, _ in rows:
-            verdict = "holds" if v.holds else "**does not hold**"
+            verdict = "holds" if v.holds else "**cannot be read**" if v.mistake == "unreadable" else "**does not hold**"
             diag = _md(v.diagnosis) if v.diagnosis else (_md("note: " + v.note) if v.note else "")
             out.append(f"| {_md(label)} | {_md_code(v.claim)} | {verdict} | {_md_code(v.expected)} | {diag} |")
         out.append("")
@@ -487,7 +499,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         sheets.append(Sheet(SHEET_ARGS, "", tuple((str(i + 1), t) for i, t in enumerate(args.claim))))
     sheets += [load_claims(path) for path in args.claims or ()]
     solution = solve(args.spec)
-    results = _grade(solution, sheets, args.explain, latex=args.format == "md")
+    results = _grade(solution, sheets, args.explain, latex=args.format == "md", keep_going=args.keep_going)
     report = {"text": _text_report, "md": _md_report, "json": _json_report}[args.format](results)
     sys.stdout.write(report)
     return 0 if all(v.holds for _, rows in results for _, v, _ in rows) else 3
@@ -507,6 +519,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "several files grade a class in one run)")
     p.add_argument("--format", choices=("text", "json", "md"), default="text")
     p.add_argument("--explain", action="store_true", help="print the correct derivation of each claimed quantity")
+    p.add_argument("--keep-going", action="store_true",
+                   help="an unreadable claim does not hold (its diagnosis says why) instead of stopping the run")
     p.set_defaults(run=cmd_check, check_parser=p)
 
 

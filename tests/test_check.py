@@ -620,3 +620,18 @@ def test_a_sigmoid_derivative_on_a_softmax_output():
     s = solve("softmax-233")
     v = diagnosed(s, "delta_o1 = o1*(1 - o1)*(o1 - y1)")
     assert v.mistake == "sigmoid_derivative_on_softmax" and "o - y" in v.diagnosis
+
+
+def test_keep_going_grades_the_rest_of_a_class_past_an_unreadable_claim(tmp_path):
+    """Without --keep-going one unreadable line stops the run (exit 1, as the contract says); with it,
+    that line does not hold, says why, and every other sheet is graded."""
+    eve, ada = tmp_path / "eve.toml", tmp_path / "ada.toml"
+    eve.write_text('student = "Eve"\nclaims = ["dE/dw5 = 0,0822", "dE/dw5 = 0.0822"]\n', encoding="utf-8")
+    ada.write_text('student = "Ada"\nclaims = ["dE/dw5 = 0.0822"]\n', encoding="utf-8")
+    code, out, err = run("check", "sigmoid-222", "--claims", str(eve), str(ada))
+    assert code == 1 and out == "" and "column 11: unexpected ','" in err
+    code, out, _ = run("check", "sigmoid-222", "--claims", str(eve), str(ada), "--keep-going", "--format", "json")
+    claims = json.loads(out)["claims"]
+    assert code == 3 and [c["holds"] for c in claims] == [False, True, True]     # 0.08216704 is 0.0822
+    assert claims[0]["mistake"] == "unreadable" and "unexpected ','" in claims[0]["diagnosis"]
+    assert [c["student"] for c in claims] == ["Eve", "Eve", "Ada"]
