@@ -203,13 +203,14 @@ def _vector(value: Any, size: int, source: str, field: str) -> tuple[Rational, .
 def _samples(value: Any, width: int, source: str, field: str, count: int | None) -> Matrix:
     """Rows of samples; a flat list is one sample, a bare number one sample of one value.
 
-    With one column, a flat list of ``count`` numbers is read as that many one-value samples
-    (``y = [1, 0, 1]`` for three samples of a single output), the only reading that fits.
+    With one column, a flat list is read as one-value samples (``x = [0.5, -0.2]`` for a network
+    with one input, ``y = [1, 0, 1]`` for three samples of a single output), the only reading that
+    fits; for y its length must then match x's samples.
     """
     if not isinstance(value, list):
         value = [[value]]
     elif value and not any(isinstance(v, list) for v in value):
-        value = [[v] for v in value] if width == 1 and count not in (None, 1) and len(value) == count else [value]
+        value = [[v] for v in value] if width == 1 and count in (None, len(value)) else [value]
     if not value:
         raise SpecError(source, field, "expected at least one sample; got an empty list")
     rows = count if count is not None else len(value)

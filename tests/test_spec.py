@@ -303,3 +303,9 @@ def test_numbers_written_as_text_are_plain_ascii_decimals_or_fractions(text):
     """Python's Fraction and Decimal also read "١" (an Arabic-Indic one) and "1_000"; a spec does not."""
     with pytest.raises(SpecError, match=r"expected a finite number"):
         number(text, "net.toml", "[data].x[0][0]")
+
+
+def test_a_flat_x_of_a_one_input_network_is_one_value_per_sample():
+    """x = [0.5, -0.2] with one input can only be two samples, as y = [1, 0] is for one output."""
+    spec = parse({"network": {"layers": [1, 2, 1]}, "data": {"x": [0.5, -0.2], "y": [1, 0]}, "init": {"seed": 1}})
+    assert spec.x == ((Rational(1, 2),), (Rational(-1, 5),)) and spec.y == ((1,), (0,))
