@@ -628,8 +628,16 @@ def general_formula(activation: str | None = None, loss: str | None = None,
 
 
 def _ordered(*factors: Expr) -> Expr:
-    """A product kept in reading order (∂E/∂a_L first, a_{k−1} last) for printing with order="none"."""
-    return sp.Mul(*factors, evaluate=False)
+    """A product kept in reading order (∂E/∂a_L first, a_{k−1} last) for printing with order="none".
+
+    A factor that is itself a product reads with its sums last, as by hand: a(1 − a), not (1 − a)a.
+    """
+    def by_hand(f: Expr) -> Expr:
+        if not f.is_Mul:
+            return f
+        return sp.Mul(*sorted(f.args, key=lambda g: g.is_Add), evaluate=False)
+
+    return sp.Mul(*map(by_hand, factors), evaluate=False)
 
 
 def _to_matrices(expr: Expr, layers: Sequence[int], names: dict[Basic, Name]) -> MatrixExpr:
