@@ -9,7 +9,7 @@ from typing import Any, Callable
 from .api import Solution
 from .errors import ExamError, SpecError
 from .parallel import default_jobs, parallel_map
-from .questions import MAX_FORMULA, Degenerate, Variant, ask_all, formula_pool, validate_targets, verify
+from .questions import MAX_FORMULA, Degenerate, Variant, ask_all, distinct, formula_pool, validate_targets, verify
 from .sheets import DEFAULT_FORMATS, FORMATS, VARIANT_FILE, Options, documents, pdfs, write
 from .spec import Spec
 from .variants import Ask, ExamConfig, build_spec, config, degenerate, draw, variant_seed
@@ -115,7 +115,28 @@ def prepare(template: Spec) -> ExamConfig:
                 ask = Ask("formula", last)
             asks.append(ask)
         cfg = _replace(cfg, questions=tuple(asks))
+    if not cfg.asked:           # a small network has fewer gradients than the default questions ask about
+        return _replace(cfg, questions=_own_quantities(sol, cfg))
+    own = distinct(sol, cfg, cfg.questions)
+    if not all(own):
+        ask = cfg.questions[own.index(False)]
+        raise SpecError(template.source, "[exam].questions",
+                        f"{ask.kind}{':' + ask.target if ask.target else ''}: every quantity it can be about is "
+                        f"asked by another question, and a variant never asks one twice (a gradient, its formula "
+                        f"and its choice are one quantity); expected another target or fewer questions")
     return cfg
+
+
+def _own_quantities(sol: Solution, cfg: ExamConfig) -> tuple[Ask, ...]:
+    """The default questions, each with a quantity of its own: one whose layer has none left asks about any
+    parameter (choice:W1 becomes a choice about a bias), or goes."""
+    kept: list[Ask] = []
+    for ask in cfg.questions:
+        for option in dict.fromkeys((ask, Ask(ask.kind, None))):
+            if all(distinct(sol, cfg, kept + [option])):
+                kept.append(option)
+                break
+    return tuple(kept)
 
 
 def _replace(cfg: ExamConfig, **changes: Any) -> ExamConfig:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from math import prod
 from typing import Any, Callable, Iterable, Sequence
 
@@ -22,6 +23,7 @@ from .variants import Ask, ExamConfig
 
 DISTRACTORS = 3             # wrong options of a multiple-choice question
 MAX_FORMULA = 160           # characters of a formula a student is asked to write down
+STEP_SHARE = 4              # an update's tolerance is at most this share of its step η·|∂E/∂p|
 
 
 class Degenerate(Exception):
@@ -135,16 +137,44 @@ def fixed(value: Expr, decimals: int) -> str:
     return "0." + "0" * decimals if text.lstrip("-").strip("0.") == "" else text
 
 
-def tolerance(cfg: ExamConfig, answer: float) -> float:
-    """The absolute tolerance of a numerical answer, rounded up to one digit beyond the answer's."""
-    tol = Decimal(repr(cfg.tolerance_for(answer)))
-    return float(tol.quantize(Decimal(1).scaleb(-(cfg.decimals + 1)), rounding=ROUND_CEILING))
+def tolerance(cfg: ExamConfig, answer: float, cap: Decimal | None = None, least: Decimal = Decimal(0)) -> float | None:
+    """The absolute tolerance of a numerical answer, rounded up to one digit beyond the answer's.
+
+    With ``cap`` it is at most ``cap`` (rounded down); None where the cap is below ``least`` or half a
+    unit of the last decimal, so that a right answer rounded to the asked decimals could fail.
+    """
+    unit = Decimal(1).scaleb(-(cfg.decimals + 1))
+    tol = Decimal(repr(cfg.tolerance_for(answer))).quantize(unit, rounding=ROUND_CEILING)
+    if cap is not None:
+        cap = cap.quantize(unit, rounding=ROUND_FLOOR)
+        if cap < max(5 * unit, least):
+            return None
+        tol = min(tol, cap)
+    return float(tol)
+
+
+def same(a: Expr, b: Expr) -> bool:
+    """Equal up to the noise of 60-digit arithmetic: a mistake that gives the right number is none for these data
+    (only the path through o1 where y = (1, 0, 0) and the other outputs' paths are exactly 0)."""
+    return abs(_decimal(a) - _decimal(b)) <= Decimal("1e-40") * max(1, abs(_decimal(b)))
+
+
+def accepted(answer: str, tol: float, value: Expr, decimals: int) -> bool:
+    """Whether a value, exact or as a student rounds it to the asked decimals, lies within ``tol`` of the answer."""
+    a, t = Decimal(answer), Decimal(repr(tol))
+    return any(abs(v - a) <= t for v in (_decimal(value), Decimal(fixed(value, decimals))))
 
 
 def apart(cfg: ExamConfig, a: float, b: float) -> bool:
     """Two options a student tells apart: outside each other's tolerance and at least 5 % apart."""
     gap = abs(a - b)
     return gap > max(tolerance(cfg, a), tolerance(cfg, b)) and gap >= 0.05 * max(abs(a), abs(b))
+
+
+def halfway(value: Expr, decimals: int) -> bool:
+    """Whether a value lies exactly halfway between two roundings at ``decimals`` places (0.00325 at 4)."""
+    scaled = _decimal(value).scaleb(decimals)
+    return abs(scaled - scaled.to_integral_value()) == Decimal("0.5")
 
 
 def significant(value: Expr, decimals: int, digits: int = 2) -> bool:
@@ -390,32 +420,75 @@ class Asker:
     def name(self, s: Symbol):
         return self.d.names[s]
 
-    def pick(self, pool: Sequence[Symbol], quantity: Callable[[Symbol], str], what: str) -> Symbol:
-        fresh = [s for s in pool if quantity(s) not in self.used] or list(pool)
-        if not fresh:
-            raise Degenerate(f"{what}: nothing to ask about")
-        s = self.rng.choice(fresh)
-        self.used.add(quantity(s))
-        return s
+    def pool(self, ask: Ask) -> list:
+        """What a question of this kind and target may be about: symbols, shape pairs, or [None] for the loss."""
+        if ask.kind == "forward":
+            return unit_pool(self.sol, ask.target)
+        if ask.kind == "loss":
+            return [None]
+        if ask.kind == "shape":
+            return shape_pool(self.sol.spec, ask.target)
+        if ask.kind == "formula":
+            return formula_pool(self.sol, ask.target)
+        return parameter_pool(self.sol, ask.target, trainable=ask.kind == "update")
 
-    def numeric(self, id: str, kind: str, quantity: str, prompt, value: Expr, what: str, **extra) -> Question:
+    def key(self, kind: str, s: Any) -> str:
+        """The quantity a question asks: a gradient asked as a number, a formula or a choice is one quantity."""
+        if kind == "loss":
+            return "E"
+        if kind == "shape":
+            return f"shape {s}"
+        plain = self.name(s).plain
+        return {"forward": plain, "update": f"{plain}'"}.get(kind, f"dE/d{plain}")
+
+    def ask(self, id: str, ask: Ask) -> Question:
+        """The question about the first quantity of the pool, in random order, that no other question of the
+        variant asks and that makes a sound question (re-targeted rather than redrawn where one does not)."""
+        pool = self.pool(ask)
+        if not pool and ask.kind == "formula":
+            raise Degenerate(f"a formula question about a parameter whose gradient has no piecewise factor "
+                             f"(leaky ReLU) and fits in {MAX_FORMULA} characters")
+        fresh = [s for s in pool if self.key(ask.kind, s) not in self.used]
+        if not fresh:
+            raise Degenerate(f"a quantity no other question asks ({ask.kind}"
+                             f"{':' + ask.target if ask.target else ''}: every one is asked already)")
+        failure = None
+        for s in self.rng.sample(fresh, len(fresh)):
+            try:
+                question = getattr(self, ask.kind)(id, s)
+            except Degenerate as exc:
+                failure = failure or exc
+                continue
+            self.used.add(self.key(ask.kind, s))
+            return question
+        raise failure
+
+    def numeric(self, id: str, kind: str, quantity: str, prompt, value: Expr, what: str,
+                wrong: Iterable[tuple[str, Expr]] = (), tol: float | None = None, **extra) -> Question:
+        """A numerical question; no typical wrong value (``wrong``), exact or rounded, may pass its tolerance."""
         # gradients need two significant digits; a forward value, the loss or a new weight only must not vanish
         digits = 2 if kind in ("gradient", "choice") else 1
         if not significant(value, self.cfg.decimals, digits):
             raise Degenerate(f"no answer that rounds to (almost) zero at {self.cfg.decimals} decimals "
                              f"({what} = {float(value):.2g})")
         display = fixed(value, self.cfg.decimals)
+        if halfway(value, self.cfg.decimals):
+            raise Degenerate(f"no answer halfway between two roundings ({what} = {_decimal(value).normalize():f}: "
+                             f"both roundings and the exact value lie on the edge of the tolerance)")
         answer = float(display)
-        return Question(id, kind, quantity, tuple(prompt), answer, display, display,
-                        tolerance(self.cfg, answer), **extra)
+        tol = tolerance(self.cfg, answer) if tol is None else tol
+        for label, w in itertools.chain([("the answer 0", sp.S.Zero)], wrong):
+            if accepted(display, tol, w, self.cfg.decimals) and not same(w, value):
+                raise Degenerate(f"no typical mistake within the tolerance ({what} = {display} ± "
+                                 f"{Decimal(repr(tol)):f} also accepts {fixed(w, self.cfg.decimals)}, {label})")
+        return Question(id, kind, quantity, tuple(prompt), answer, display, display, tol, **extra)
 
     def gradient_math(self, p: Symbol) -> Math:
         name = self.name(p)
         return Math(rf"\frac{{\partial E}}{{\partial {name.latex}}}", f"dE/d{name.plain}")
 
-    # the kinds --------------------------------------------------------------------------------
-    def forward(self, id: str, ask: Ask) -> Question:
-        s = self.pick(unit_pool(self.sol, ask.target), lambda s: self.name(s).plain, "forward")
+    # the kinds: each asks about one quantity of its pool, or raises Degenerate -----------------------
+    def forward(self, id: str, s: Symbol) -> Question:
         name = self.name(s)
         net = self.sol.network
         is_net = any(s in layer for layer in net.nets)
@@ -424,45 +497,90 @@ class Asker:
         sample = " for the first sample" if batch else ""
         quantity = f"{name.plain}[1]" if batch else name.plain      # the claim syntax's sample index
         prompt = [f"Compute the {what} ", Math(name.latex, name.plain), f" of the forward pass{sample}."]
-        return self.numeric(id, "forward", quantity, prompt, self.sol.training.first.samples[0][s], name.plain)
+        return self.numeric(id, "forward", quantity, prompt, self.sol.training.first.samples[0][s], name.plain,
+                            wrong=self.forward_mistakes(s))
 
-    def loss(self, id: str, ask: Ask) -> Question:
-        self.used.add("E")
+    def forward_mistakes(self, s: Symbol) -> list[tuple[str, Expr]]:
+        """A unit worked out halfway: its activation function or its bias left out."""
+        net, step = self.sol.network, self.sol.training.first
+        env = step.samples[0]
+        out = []
+        for l, (nets, units) in enumerate(zip(net.nets, net.activations)):
+            if s in units and self.sol.spec.activations[l] != "linear":
+                z = nets[units.index(s)]
+                out.append((f"the activation function left out ({self.name(z).plain})", env[z]))
+            if s in nets and net.biases[l]:
+                b = net.biases[l][nets.index(s)]
+                out.append((f"the bias {self.name(b).plain} left out", env[s] - step.parameters[b]))
+        return out
+
+    def loss(self, id: str, _: None) -> Question:
         prompt = ["Compute the loss ", Math("E", "E"), " for the initial parameters."]
-        return self.numeric(id, "loss", "E", prompt, self.sol.training.first.loss, "E")
+        return self.numeric(id, "loss", "E", prompt, self.sol.training.first.loss, "E", wrong=self.loss_mistakes())
 
-    def gradient(self, id: str, ask: Ask) -> Question:
-        p = self.pick(parameter_pool(self.sol, ask.target), lambda p: f"dE/d{self.name(p).plain}", "gradient")
+    def loss_mistakes(self) -> list[tuple[str, Expr]]:
+        """The loss with another constant in front: the ½ or the mean of a related loss, or the plain sum."""
+        from .activations import LOSSES
+
+        spec, E = self.sol.spec, self.sol.training.first.loss
+        N, J = spec.samples, spec.layers[-1]
+        own = LOSSES[spec.loss].scale(N, J)
+        squares = ("half_sse", "sse", "mse", "quadratic")
+        scales = [LOSSES[n].scale(N, J) for n in (squares if spec.loss in squares else ())] + [own / abs(own)]
+        return [(f"the constant {c} in front instead of {own}", E * c / own)
+                for c in dict.fromkeys(scales) if c != own]
+
+    def gradient(self, id: str, p: Symbol) -> Question:
         m = self.gradient_math(p)
         prompt = ["Compute the gradient ", m, " for the initial parameters."]
-        return self.numeric(id, "gradient", m.plain, prompt, self.sol.training.first.gradient[p], m.plain)
+        return self.numeric(id, "gradient", m.plain, prompt, self.sol.training.first.gradient[p], m.plain,
+                            wrong=self.gradient_mistakes(p))
 
-    def update(self, id: str, ask: Ask) -> Question:
-        pool = parameter_pool(self.sol, ask.target, trainable=True)
-        p = self.pick(pool, lambda p: f"{self.name(p).plain}'", "update")
+    def gradient_mistakes(self, p: Symbol) -> Iterable[tuple[str, Expr]]:
+        """The values of the typical wrong formulas for ∂E/∂p, computed one by one as they are needed."""
+        return ((label, _value(self.sol, formula)) for label, formula in mistakes(self.sol, p))
+
+    def update(self, id: str, p: Symbol) -> Question:
         name, step = self.name(p), self.sol.training.first
-        g = step.gradient[p]
+        g, old = step.gradient[p], step.parameters[p]
         if not significant(g, self.cfg.decimals):
             raise Degenerate(f"no answer that rounds to (almost) zero at {self.cfg.decimals} decimals "
                              f"(dE/d{name.plain} = {float(g):.2g}, asked through {name.plain}')")
-        if fixed(step.updated[p], self.cfg.decimals) == fixed(step.parameters[p], self.cfg.decimals):
-            raise Degenerate(f"an update that shows at {self.cfg.decimals} decimals ({name.plain}' = {name.plain})")
         rate = self.sol.spec.learning_rate
         prompt = ["Compute the weight " if p not in self._biases() else "Compute the bias ",
                   Math(f"{{{name.latex}}}'", f"{name.plain}'"),       # braces: w^{(1)}_{12}' is a double superscript
                   " after one step of gradient descent with learning rate ",
                   Math(rf"\eta = {_short(rate)}", f"eta = {_short(rate)}"), "."]
-        return self.numeric(id, "update", f"{name.plain}'", prompt, step.updated[p], f"{name.plain}'")
+        wrong = [("the answer 0", sp.S.Zero), (f"{name.plain} before the update", old),
+                 ("the step taken uphill", old + rate * g)]
+        wrong += [(f"{label} in dE/d{name.plain}", old - rate * value) for label, value in self.gradient_mistakes(p)]
+        value = step.updated[p]
+        tol = self.update_tolerance(p, fixed(value, self.cfg.decimals), wrong)
+        return self.numeric(id, "update", f"{name.plain}'", prompt, value, f"{name.plain}'", wrong=wrong, tol=tol)
+
+    def update_tolerance(self, p: Symbol, answer: str, wrong: Sequence[tuple[str, Expr]]) -> float:
+        """The tolerance of p′: below a quarter of the step η·|∂E/∂p| and half the way to the nearest typical
+        wrong value, so that neither p nor p + η·∂E/∂p passes; yet at least what a gradient right within its
+        own tolerance carries into p′, and half a unit of the last decimal."""
+        cfg, step, rate = self.cfg, self.sol.training.first, self.sol.spec.learning_rate
+        g = step.gradient[p]
+        a = Decimal(answer)
+        nearest = min(min(abs(_decimal(w) - a), abs(Decimal(fixed(w, cfg.decimals)) - a))
+                      for _, w in wrong if not same(w, step.updated[p]))
+        cap = min(_decimal(abs(rate * g)) / STEP_SHARE, nearest / 2)
+        least = _decimal(rate) * Decimal(repr(tolerance(cfg, float(fixed(g, cfg.decimals)))))
+        tol = tolerance(cfg, float(a), cap, least)
+        if tol is None:
+            need = max(least, 5 * Decimal(1).scaleb(-cfg.decimals - 1))
+            raise Degenerate(f"an update whose typical mistakes lie clear of its tolerance ({self.name(p).plain}' "
+                             f"would need ±{float(cap):.2g} at most, less than the ±{float(need):.2g} that rounding to "
+                             f"{cfg.decimals} decimals and the gradient's own tolerance need)")
+        return tol
 
     def _biases(self) -> set[Symbol]:
         return {b for layer in self.sol.network.biases for b in layer}
 
-    def formula(self, id: str, ask: Ask) -> Question:
-        pool = formula_pool(self.sol, ask.target)
-        if not pool:
-            raise Degenerate(f"a formula question about a parameter whose gradient has no piecewise factor "
-                             f"(leaky ReLU) and fits in {MAX_FORMULA} characters")
-        p = self.pick(pool, lambda p: f"formula dE/d{self.name(p).plain}", "formula")
+    def formula(self, id: str, p: Symbol) -> Question:
         m = self.gradient_math(p)
         found = _cached("options", self.sol, p, lambda: self.formula_options(p))
         prompt = ["Write ", m, " as a formula in the inputs, targets, weights and the values of the forward "
@@ -494,12 +612,9 @@ class Asker:
 
         return tex(expr, {s: n.latex for s, n in self.d.names.items()})
 
-    def shape(self, id: str, ask: Ask) -> Question:
+    def shape(self, id: str, matrix: tuple[str, int]) -> Question:
         spec = self.sol.spec
-        options = shape_pool(spec, ask.target)
-        fresh = [o for o in options if f"shape {o}" not in self.used] or options
-        kind, l = self.rng.choice(fresh)
-        self.used.add(f"shape {(kind, l)}")
+        kind, l = matrix
         rows, cols = matrix_shape(spec, kind, l)
         symbol_latex, symbol_plain = _matrix_name(kind, l, spec.convention == "row")
         context, displays = matrix_form(spec)
@@ -508,8 +623,7 @@ class Asker:
         return Question(id, "shape", f"shape({symbol_plain})", tuple(prompt), display, display,
                         rf"{rows} \times {cols}", None, (), context, displays)
 
-    def choice(self, id: str, ask: Ask) -> Question:
-        p = self.pick(parameter_pool(self.sol, ask.target), lambda p: f"dE/d{self.name(p).plain}", "choice")
+    def choice(self, id: str, p: Symbol) -> Question:
         m = self.gradient_math(p)
         value = self.sol.training.first.gradient[p]
         right = self.numeric(id, "choice", m.plain, [], value, m.plain)
@@ -603,10 +717,36 @@ def matrix_form(spec: Spec) -> tuple[tuple[str | Math, ...], tuple[str, ...]]:
 
 # -- one variant's questions: ask, verify --------------------------------------------------------
 
+def distinct(sol: Solution, cfg: ExamConfig, asks: Sequence[Ask]) -> list[bool]:
+    """Which questions, kept in order, can each ask a quantity no other asks: a matching of questions to
+    quantities, grown one question at a time (a formula counts with every gradient it could be about)."""
+    asker = Asker(sol, cfg, random.Random(0))
+    loose = [Ask("gradient", a.target) if a.kind == "formula" else a for a in asks]
+    keys = [list(dict.fromkeys(asker.key(a.kind, s) for s in asker.pool(a))) for a in loose]
+    owner: dict[str, int] = {}
+
+    def place(i: int, seen: set[str]) -> bool:     # an augmenting path; a failed search changes nothing
+        for k in keys[i]:
+            if k not in seen:
+                seen.add(k)
+                if k not in owner or place(owner[k], seen):
+                    owner[k] = i
+                    return True
+        return False
+
+    return [place(i, set()) for i in range(len(asks))]
+
+
 def ask_all(sol: Solution, cfg: ExamConfig, rng: random.Random) -> tuple[Question, ...]:
-    """The questions of one variant, in the order of [exam].questions, ids q1, q2, …"""
+    """The questions of one variant, in the order of [exam].questions, ids q1, q2, …
+
+    The questions with the fewest quantities to choose from are asked first, so that one with a fixed
+    target (gradient:w5) finds its quantity still free of a question that could have chosen another.
+    """
     asker = Asker(sol, cfg, rng)
-    return tuple(getattr(asker, ask.kind)(f"q{i}", ask) for i, ask in enumerate(cfg.questions, 1))
+    order = sorted(range(len(cfg.questions)), key=lambda i: len(asker.pool(cfg.questions[i])))
+    asked = {i: asker.ask(f"q{i + 1}", cfg.questions[i]) for i in order}
+    return tuple(asked[i] for i in range(len(cfg.questions)))
 
 
 def verify(sol: Solution, questions: Sequence[Question]) -> None:

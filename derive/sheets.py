@@ -156,8 +156,11 @@ def sheet(exam: Exam, variant: Variant, sol: Solution, solution_text: str | None
     parameters = tuple(Parameter(names[p], net.names[p].plain, _edge(sol, p), number(values[p]).tex)
                        for p in net.parameters)
     floor = format(Decimal(5).scaleb(-cfg.decimals - 1), "f")
-    tol = (f"{float(cfg.tolerance) * 100:g}% of the right value (at least {floor})" if cfg.relative
-           else format(Decimal(str(cfg.tolerance_for(1.0))), "f"))
+    # the key gives each update its own, tighter tolerance; the sheet says how tight
+    update = "for an updated parameter at most a quarter of its change" if any(
+        q.kind == "update" for q in variant.questions) else ""
+    tol = (f"{float(cfg.tolerance) * 100:g}% of the right value (at least {floor}{'; ' + update if update else ''})"
+           if cfg.relative else format(Decimal(str(cfg.tolerance_for(1.0))), "f") + (f" ({update})" if update else ""))
     return Sheet(cfg.title, cfg.intro, variant.number, exam.count, variant.seed, exam.seed,
                  exam.command(variant.number), cfg.decimals, tol, setup_text(sol), training_text(sol), functions, tuple(lines),
                  loss_latex(spec), header, data, parameters, variant.questions,

@@ -318,7 +318,9 @@ tolerance = 0.002
         assert qs[1]["quantity"] in ("w1'", "w2'", "w3'", "w4'")
         assert qs[2]["quantity"] == "dE/db1" and qs[3]["quantity"] == "h2"
         assert qs[4]["quantity"] == "shape(dE/dW1)" and qs[4]["answer"] == "2x2"
-        assert all(q["tolerance"] == 0.002 for q in qs if isinstance(q["answer"], float))
+        # an update's tolerance may be tighter: at most a quarter of its step (checked in check_against_reference)
+        assert all(q["tolerance"] == 0.002 for q in qs if isinstance(q["answer"], float) and q["kind"] != "update")
+        assert qs[1]["tolerance"] <= 0.002
         check_against_reference(variant, decimals=3)
     assert len(kinds) > 1                 # activations and losses are drawn too
 
@@ -549,3 +551,145 @@ def test_progress_on_stderr_for_long_runs(tmp_path, capsys):
               progress=lambda stage, done, total: print(f"{stage} {done}/{total}", file=sys.stderr))
     err = capsys.readouterr().err
     assert "drawing 12/12" in err and "writing 12/12" in err
+
+
+# -- no wrong answer passes: tolerances against the typical mistakes (QA report items 1, 8, 9) -------------
+
+def outside(q, value, decimals=4):
+    """A value, exact or rounded as a student would write it, lies outside the question's tolerance."""
+    return all(abs(v - q["answer"]) > q["tolerance"] for v in (value, round(value, decimals)))
+
+
+@pytest.mark.parametrize("name", ["linear-221", "relu-231", "sigmoid-222", "sigmoid-451-batch", "sigmoid-rows-mse",
+                                  "softmax-233", "tanh-231"])
+def test_no_typical_wrong_value_passes_the_tolerance(name):
+    """Over many variants, from the reference alone: an update's tolerance is at most a quarter of its step
+    η·∂E/∂p, so neither the parameter before the update nor the step taken uphill (p + η·∂E/∂p) passes;
+    no distractor passes the answer's tolerance; neither does 0, an activation's net input (the function
+    left out) or the loss with another constant in front (½ or the mean dropped or added)."""
+    exam = generate(load(name), variants=12, seed=99, jobs=2)
+    updates = 0
+    for variant in exam.json():
+        sol = solve(variant["spec"])             # names only: where a parameter or unit sits
+        ref = Reference(variant["spec"])
+        for q in variant["questions"]:
+            if not isinstance(q["answer"], float):
+                continue
+            true = reference_answer(sol, ref, q)
+            assert outside(q, 0.0), q
+            # the exact value is not halfway between two roundings, where both lie on the tolerance's edge
+            assert abs(abs(q["answer"] - true) - 0.5e-4) > 1e-9, (q, true)
+            if q["kind"] == "update":
+                updates += 1
+                where = locate(sol, q["quantity"][:-1])
+                old = ref.W[where[1]][where[2]][where[3]] if where[0] == "W" else ref.b[where[1]][where[2]]
+                step = ref.rate * ref.gradient(where)
+                assert 0.5e-4 <= q["tolerance"] <= abs(step) / 4 + 1e-9, (q, step)
+                assert outside(q, old) and outside(q, old + step), (q, old, step)
+            if q["kind"] == "choice":
+                for d in q["distractors"]:
+                    assert outside(q, d["value"]), (q, d)
+            if q["kind"] == "forward":
+                l, j, which = unit(sol, q["quantity"].split("[")[0])
+                z = ref.passes()[0][l][0][j]
+                if which == 1 and ref.acts[l] != "linear":
+                    assert outside(q, z), (q, z)
+            if q["kind"] == "loss" and ref.loss in ("half_sse", "sse", "mse", "quadratic"):
+                outputs = [p[-1][1] for p in ref.passes()]
+                for other in ("half_sse", "sse", "mse", "quadratic"):
+                    value = loss_of(other, outputs, ref.y)
+                    if abs(value - true) > 1e-12:
+                        assert outside(q, value), (q, other, value)
+    assert updates == 12                         # every variant asks one update (the default questions)
+
+
+ONE_WEIGHT = """
+[network]
+layers = [1, 1]
+activation = "linear"
+loss = "half_sse"
+[data]
+x = [1]
+y = [0.5]
+[exam]
+x = [1]
+y = [0.5]
+W = [0.45]
+learning_rate = 0.1
+questions = ["update"]
+"""
+
+
+def test_update_tolerance_by_hand():
+    """o = w·x, E = ½(y − o)²: ∂E/∂w = (0.45 − 0.5)·1 = −0.05, w' = 0.45 + 0.1·0.05 = 0.455.
+    The step is 0.005, so the tolerance is at most 0.00125 (not 1% of 0.455 = 0.00455, which would
+    accept the old 0.45); the step taken uphill 0.445 and the doubled gradient's 0.46 fail too."""
+    q = generate(loads(ONE_WEIGHT, "one.toml"), variants=1, seed=1, jobs=1).json()[0]["questions"][0]
+    assert q["quantity"] == "w1'" and q["answer"] == 0.455 and q["display"] == "0.4550"
+    assert 0.00005 <= q["tolerance"] <= 0.00125
+    assert all(outside(q, wrong) for wrong in (0.45, 0.445, 0.46))
+
+
+def test_update_that_cannot_be_graded_at_the_asked_decimals_is_refused():
+    """w = 0.3, η = 0.01: ∂E/∂w = −0.2 (two digits at 2 decimals), but the step is 0.002, and at 2 decimals
+    rounding alone needs ±0.005, more than the step: the one weight cannot be asked, and the error says why."""
+    text = ONE_WEIGHT.replace("W = [0.45]", "W = [0.3]").replace("learning_rate = 0.1", "learning_rate = 0.01")
+    text += "decimals = 2\ntries = 20\n"
+    with pytest.raises(ExamError, match="update whose typical mistakes lie clear of its tolerance"):
+        generate(loads(text, "one.toml"), variants=1, seed=1, jobs=1)
+
+
+def test_a_variant_never_asks_one_quantity_twice():
+    """A gradient asked as a number, as a formula and as a choice is one quantity: never twice per variant.
+    (The QA's e1.toml, where variants 4 and 6 of --seed 3 asked dE/dw2_21 as a gradient and as a formula.)"""
+    text = """
+[network]
+layers = [2, 3, 2]
+activation = ["tanh", "sigmoid"]
+bias = "neuron"
+loss = "mse"
+[data]
+x = [[0.5, -0.5], [1, 0.2]]
+y = [[0.1, 0.9], [0.5, 0.5]]
+[train]
+learning_rate = 0.5
+[exam]
+decimals = 3
+tolerance = 0.001
+questions = ["forward:output", "loss", "gradient:W2", "gradient:W1", "update:W1", "formula:W2", "shape",
+             "choice:W1", "forward:hidden", "gradient:B1", "update:b2_1", "formula:W1", "gradient"]
+x = {min = -1, max = 1, step = 0.25}
+y = [0.1, 0.5, 0.9]
+W = {min = -0.5, max = 0.5, step = 0.1}
+learning_rate = [0.1, 0.5]
+activation = [["tanh", "sigmoid"], ["sigmoid", "sigmoid"]]
+loss = ["half_sse", "mse", "bce"]
+[notation]
+style = "indexed"
+"""
+    for variant in generate(loads(text, "e1.toml"), variants=8, seed=3, jobs=2).json():
+        asked = [q["quantity"] for q in variant["questions"]]
+        assert len(asked) == len(set(asked)), asked
+
+
+def test_questions_that_must_ask_one_quantity_twice_are_refused():
+    text = ONE_WEIGHT.replace('questions = ["update"]', 'questions = ["gradient:w1", "formula:W1"]')
+    with pytest.raises(SpecError, match=r"\[exam\]\.questions: formula:W1: every quantity"):
+        generate(loads(text, "one.toml"), variants=1, seed=1, jobs=1)
+
+
+def test_default_questions_fit_a_network_with_few_weights():
+    """A 2-1 network has two weights: the gradient and the formula take them, the choice asks about the bias."""
+    text = """
+[network]
+layers = [2, 1]
+activation = "sigmoid"
+bias = "neuron"
+[data]
+x = [[0.5, -0.5]]
+y = [[0.5]]
+"""
+    for variant in generate(loads(text, "two.toml"), variants=3, seed=1, jobs=1).json():
+        asked = {q["kind"]: q["quantity"] for q in variant["questions"]}
+        assert {asked["gradient"], asked["formula"]} == {"dE/dw1", "dE/dw2"} and asked["choice"] == "dE/db1"
+        check_against_reference(variant)
