@@ -188,12 +188,12 @@ def generate(spec: Spec, variants: int = 1, seed: int = 0, only: int | None = No
     seen: set = set()
     for variant in drawn:
         retry = 0
-        while _alike(variant, seen):
+        while (alike := _alike(variant, seen)):
             retry += 1
             if retry > MAX_RETRIES:
-                raise ExamError(f"{_base(spec.source)}: [exam]: no two variants alike: variant {variant.number} "
-                                f"came out like an earlier one in {MAX_RETRIES} draws; the value sets of [exam] "
-                                f"allow too few different variants for --variants {variants}")
+                raise ExamError(f"{_base(spec.source)}: [exam]: no two variants alike: variant {variant.number} came "
+                                f"out with {alike} of an earlier one in {MAX_RETRIES} re-draws; the value sets of "
+                                f"[exam] allow too few different variants for --variants {variants}")
             variant = make_variant(spec, cfg, seed, variant.number, retry)
         seen.update(_keys(variant))
         kept.append(variant)
@@ -202,12 +202,15 @@ def generate(spec: Spec, variants: int = 1, seed: int = 0, only: int | None = No
 
 
 def _keys(variant: Variant) -> tuple:
+    """What no two variants may share: their numbers, and their numerical answers if they have any
+    (a formula-only exam has none, and its variants differ by their numbers)."""
     data, answers = variant.fingerprint()
-    return ("spec", data), ("answers", answers)
+    return (("the numbers", data),) + ((("the numerical answers", answers),) if answers else ())
 
 
-def _alike(variant: Variant, seen: set) -> bool:
-    return any(key in seen for key in _keys(variant))
+def _alike(variant: Variant, seen: set) -> str | None:
+    """What the variant shares with an earlier one, or None."""
+    return next((key[0] for key in _keys(variant) if key in seen), None)
 
 
 # -- the command line: derive exam SPEC --variants N --seed S --out DIR ------------------------------

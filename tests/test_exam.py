@@ -639,6 +639,27 @@ def test_update_that_cannot_be_graded_at_the_asked_decimals_is_refused():
         generate(loads(text, "one.toml"), variants=1, seed=1, jobs=1)
 
 
+def test_formula_only_exam_draws_variants():
+    """An exam of formula questions has no numerical answers; its variants differ by their numbers."""
+    text = """
+[network]
+layers = [2, 2, 1]
+activation = "sigmoid"
+bias = "neuron"
+loss = "half_sse"
+[data]
+x = [[0.5, -0.5]]
+y = [[0.5]]
+[exam]
+questions = ["formula:w1"]
+"""
+    exam = generate(loads(text, "x33.toml"), variants=3, seed=1, jobs=1).json()
+    assert len({json.dumps(v["spec"]["data"]) + json.dumps(v["spec"]["init"]) for v in exam}) == 3
+    for variant in exam:
+        assert [q["quantity"] for q in variant["questions"]] == ["dE/dw1"]
+        check_against_reference(variant)
+
+
 def test_a_variant_never_asks_one_quantity_twice():
     """A gradient asked as a number, as a formula and as a choice is one quantity: never twice per variant.
     (The QA's e1.toml, where variants 4 and 6 of --seed 3 asked dE/dw2_21 as a gradient and as a formula.)"""
