@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ def math_html(latex: str) -> str:
 
 
 def _number(value: float) -> str:
-    return repr(value)
+    """A number as a plain decimal (0.0000265, never 2.65e-05): the form every Cloze parser reads."""
+    return format(Decimal(repr(value)), "f")
 
 
 def cloze(q: "Question") -> str:

@@ -19,11 +19,12 @@ from .errors import SpecError
 from .latex import plain as plain_formula
 from .spec import Spec
 from .values import exact
-from .variants import Ask, ExamConfig
+from .variants import MAX_DECIMALS, Ask, ExamConfig
 
 DISTRACTORS = 3             # wrong options of a multiple-choice question
 MAX_FORMULA = 160           # characters of a formula a student is asked to write down
 STEP_SHARE = 4              # an update's tolerance is at most this share of its step η·|∂E/∂p|
+EXTRA_DECIMALS = 2          # an update with a small step may ask this many decimals beyond the exam's
 
 
 class Degenerate(Exception):
@@ -137,19 +138,23 @@ def fixed(value: Expr, decimals: int) -> str:
     return "0." + "0" * decimals if text.lstrip("-").strip("0.") == "" else text
 
 
-def tolerance(cfg: ExamConfig, answer: float, cap: Decimal | None = None, least: Decimal = Decimal(0)) -> float | None:
-    """The absolute tolerance of a numerical answer, rounded up to one digit beyond the answer's.
+def tolerance(cfg: ExamConfig, answer: float, cap: Decimal | None = None, least: Decimal = Decimal(0),
+              decimals: int | None = None) -> float | None:
+    """The absolute tolerance of a numerical answer given to ``decimals`` places (default: the exam's),
+    rounded up to one digit beyond the answer's.
 
-    With ``cap`` it is at most ``cap`` (rounded down); None where the cap is below ``least`` or half a
-    unit of the last decimal, so that a right answer rounded to the asked decimals could fail.
+    With ``cap`` it is at most ``cap`` (rounded down) and at least ``least`` (rounded up); None where the
+    cap is below that or half a unit of the last decimal, so that a right answer could fail.
     """
-    unit = Decimal(1).scaleb(-(cfg.decimals + 1))
-    tol = Decimal(repr(cfg.tolerance_for(answer))).quantize(unit, rounding=ROUND_CEILING)
+    decimals = cfg.decimals if decimals is None else decimals
+    unit = Decimal(1).scaleb(-(decimals + 1))
+    tol = Decimal(repr(cfg.tolerance_for(answer, decimals))).quantize(unit, rounding=ROUND_CEILING)
     if cap is not None:
         cap = cap.quantize(unit, rounding=ROUND_FLOOR)
-        if cap < max(5 * unit, least):
+        least = max(5 * unit, least.quantize(unit, rounding=ROUND_CEILING))
+        if cap < least:
             return None
-        tol = min(tol, cap)
+        tol = max(least, min(tol, cap))
     return float(tol)
 
 
@@ -453,34 +458,40 @@ class Asker:
             raise Degenerate(f"a quantity no other question asks ({ask.kind}"
                              f"{':' + ask.target if ask.target else ''}: every one is asked already)")
         failure = None
-        for s in self.rng.sample(fresh, len(fresh)):
-            try:
-                question = getattr(self, ask.kind)(id, s)
-            except Degenerate as exc:
-                failure = failure or exc
-                continue
-            self.used.add(self.key(ask.kind, s))
-            return question
+        order = self.rng.sample(fresh, len(fresh))
+        # an update is asked at the exam's decimals where one can be; only then with more
+        for extra in ((0, EXTRA_DECIMALS) if ask.kind == "update" else (0,)):
+            for s in order:
+                try:
+                    question = (self.update(id, s, extra) if ask.kind == "update" else
+                                getattr(self, ask.kind)(id, s))
+                except Degenerate as exc:
+                    failure = failure or exc
+                    continue
+                self.used.add(self.key(ask.kind, s))
+                return question
         raise failure
 
     def numeric(self, id: str, kind: str, quantity: str, prompt, value: Expr, what: str,
-                wrong: Iterable[tuple[str, Expr]] = (), tol: float | None = None, **extra) -> Question:
+                wrong: Iterable[tuple[str, Expr]] = (), tol: float | None = None, decimals: int | None = None,
+                **extra) -> Question:
         """A numerical question; no typical wrong value (``wrong``), exact or rounded, may pass its tolerance."""
+        places = self.cfg.decimals if decimals is None else decimals
         # gradients need two significant digits; a forward value, the loss or a new weight only must not vanish
         digits = 2 if kind in ("gradient", "choice") else 1
-        if not significant(value, self.cfg.decimals, digits):
-            raise Degenerate(f"no answer that rounds to (almost) zero at {self.cfg.decimals} decimals "
+        if not significant(value, places, digits):
+            raise Degenerate(f"no answer that rounds to (almost) zero at {places} decimals "
                              f"({what} = {float(value):.2g})")
-        display = fixed(value, self.cfg.decimals)
-        if halfway(value, self.cfg.decimals):
+        display = fixed(value, places)
+        if halfway(value, places):
             raise Degenerate(f"no answer halfway between two roundings ({what} = {_decimal(value).normalize():f}: "
                              f"both roundings and the exact value lie on the edge of the tolerance)")
         answer = float(display)
         tol = tolerance(self.cfg, answer) if tol is None else tol
         for label, w in itertools.chain([("the answer 0", sp.S.Zero)], wrong):
-            if accepted(display, tol, w, self.cfg.decimals) and not same(w, value):
+            if accepted(display, tol, w, places) and not same(w, value):
                 raise Degenerate(f"no typical mistake within the tolerance ({what} = {display} ± "
-                                 f"{Decimal(repr(tol)):f} also accepts {fixed(w, self.cfg.decimals)}, {label})")
+                                 f"{Decimal(repr(tol)):f} also accepts {fixed(w, places)}, {label})")
         return Question(id, kind, quantity, tuple(prompt), answer, display, display, tol, **extra)
 
     def gradient_math(self, p: Symbol) -> Math:
@@ -540,7 +551,7 @@ class Asker:
         """The values of the typical wrong formulas for ∂E/∂p, computed one by one as they are needed."""
         return ((label, _value(self.sol, formula)) for label, formula in mistakes(self.sol, p))
 
-    def update(self, id: str, p: Symbol) -> Question:
+    def update(self, id: str, p: Symbol, extra: int = 0) -> Question:
         name, step = self.name(p), self.sol.training.first
         g, old = step.gradient[p], step.parameters[p]
         if not significant(g, self.cfg.decimals):
@@ -555,27 +566,38 @@ class Asker:
                  ("the step taken uphill", old + rate * g)]
         wrong += [(f"{label} in dE/d{name.plain}", old - rate * value) for label, value in self.gradient_mistakes(p)]
         value = step.updated[p]
-        tol = self.update_tolerance(p, fixed(value, self.cfg.decimals), wrong)
-        return self.numeric(id, "update", f"{name.plain}'", prompt, value, f"{name.plain}'", wrong=wrong, tol=tol)
+        # a small step is asked with a decimal or two more than the exam's, so that it and its mistakes show
+        for places in range(self.cfg.decimals, min(self.cfg.decimals + extra, MAX_DECIMALS) + 1):
+            tol, cap, least = self.update_tolerance(p, fixed(value, places), wrong, places)
+            if tol is not None:
+                break
+        else:
+            raise Degenerate(f"an update whose typical mistakes lie clear of its tolerance ({name.plain}' would need "
+                             f"±{float(cap):.2g} at most at {places} decimals, less than the ±{float(least):.2g} that "
+                             f"the gradient's tolerance and the rounding need)")
+        if places > self.cfg.decimals:
+            prompt.append(f" Give it to {places} decimal places.")
+        return self.numeric(id, "update", f"{name.plain}'", prompt, value, f"{name.plain}'", wrong=wrong, tol=tol,
+                            decimals=places)
 
-    def update_tolerance(self, p: Symbol, answer: str, wrong: Sequence[tuple[str, Expr]]) -> float:
-        """The tolerance of p′: below a quarter of the step η·|∂E/∂p| and half the way to the nearest typical
-        wrong value, so that neither p nor p + η·∂E/∂p passes; yet at least what a gradient right within its
-        own tolerance carries into p′, and half a unit of the last decimal."""
+    def update_tolerance(self, p: Symbol, answer: str, wrong: Sequence[tuple[str, Expr]],
+                         places: int) -> tuple[float | None, Decimal, Decimal]:
+        """The tolerance of p′ given to ``places`` decimals, with the bounds it must fit between: below a quarter
+        of the step η·|∂E/∂p| and half the way to the nearest typical wrong value, so that neither p nor
+        p + η·∂E/∂p passes; yet at least what a student who takes the gradient as answered (right within its
+        tolerance) and rounds p′ can be off: η·(tol + its rounding) + one unit of the last decimal."""
         cfg, step, rate = self.cfg, self.sol.training.first, self.sol.spec.learning_rate
         g = step.gradient[p]
         a = Decimal(answer)
-        nearest = min(min(abs(_decimal(w) - a), abs(Decimal(fixed(w, cfg.decimals)) - a))
+        nearest = min(min(abs(_decimal(w) - a), abs(Decimal(fixed(w, places)) - a))
                       for _, w in wrong if not same(w, step.updated[p]))
         cap = min(_decimal(abs(rate * g)) / STEP_SHARE, nearest / 2)
-        least = _decimal(rate) * Decimal(repr(tolerance(cfg, float(fixed(g, cfg.decimals)))))
-        tol = tolerance(cfg, float(a), cap, least)
-        if tol is None:
-            need = max(least, 5 * Decimal(1).scaleb(-cfg.decimals - 1))
-            raise Degenerate(f"an update whose typical mistakes lie clear of its tolerance ({self.name(p).plain}' "
-                             f"would need ±{float(cap):.2g} at most, less than the ±{float(need):.2g} that rounding to "
-                             f"{cfg.decimals} decimals and the gradient's own tolerance need)")
-        return tol
+        # a student's gradient within its tolerance of the rounded answer is off the true one by up to that
+        # tolerance and half a unit; the student's p′ and the key's are each rounded: a unit more
+        shown = fixed(g, cfg.decimals)
+        off = Decimal(repr(tolerance(cfg, float(shown)))) + abs(Decimal(shown) - _decimal(g))
+        least = _decimal(rate) * off + Decimal(1).scaleb(-places)
+        return tolerance(cfg, float(a), cap, least, places), cap, least
 
     def _biases(self) -> set[Symbol]:
         return {b for layer in self.sol.network.biases for b in layer}

@@ -18,6 +18,7 @@ from .spec import Spec, activation_names, loss_problem, number, parse
 KINDS = ("forward", "loss", "gradient", "formula", "update", "shape", "choice")
 MAX_VALUES = 100_000                 # values a range may expand to
 MAX_QUESTIONS = 50
+MAX_DECIMALS = 8
 DEFAULT_TRIES = 1000
 
 # Beyond these net inputs a unit is saturated: σ(4) = 0.982, σ'(4) = 0.018; tanh(2) = 0.964.
@@ -51,9 +52,9 @@ class ExamConfig:
     tries: int
     asked: bool                          # the questions come from [exam].questions, not the defaults
 
-    def tolerance_for(self, answer: float) -> float:
+    def tolerance_for(self, answer: float, decimals: int | None = None) -> float:
         """The absolute tolerance of a numerical answer: never below half a unit of the last decimal."""
-        floor = 0.5 * 10.0 ** -self.decimals
+        floor = 0.5 * 10.0 ** -(self.decimals if decimals is None else decimals)
         tol = float(self.tolerance) * abs(answer) if self.relative else float(self.tolerance)
         return max(tol, floor)
 
@@ -83,7 +84,7 @@ def config(spec: Spec) -> ExamConfig:
     intro = table.get("intro", "")
     if not isinstance(intro, str) or len(intro) > 5000:
         raise SpecError(source, "[exam].intro", "expected a string of at most 5000 characters")
-    decimals = _whole(table, "decimals", 4, 1, 8, source)
+    decimals = _whole(table, "decimals", 4, 1, MAX_DECIMALS, source)
     tolerance, relative = _tolerance(table.get("tolerance", "1%"), source)
     # ranges skip 0 for inputs, weights and biases: a zero cuts a path and makes gradients vanish
     sets = {key: _values(table[key], source, f"[exam].{key}", zero=key[0] not in "xWb")

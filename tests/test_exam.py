@@ -174,6 +174,11 @@ def matrix_shape(raw, matrix):
     return shape[::-1] if transposed else shape
 
 
+def places_of(q):
+    """The decimals a numerical answer is given to."""
+    return len(q["display"].split(".")[1])
+
+
 def check_against_reference(variant, decimals=4):
     """Every answer of one variant (an answers.json object) against the reference and the checker."""
     from derive.check import check_claim
@@ -215,9 +220,13 @@ def check_against_reference(variant, decimals=4):
                 assert not check_claim(sol, f"{q['quantity']} = {d['formula']}").holds, d
             continue
         true = reference_answer(sol, ref, q)
-        assert abs(q["answer"] - true) <= 0.5 * 10 ** -decimals + 1e-8, (q, true)
-        assert q["display"] == f"{q['answer']:.{decimals}f}"
-        assert q["tolerance"] >= 0.5 * 10 ** -decimals
+        # an update with a small step may ask up to two decimals more, and says so in its prompt
+        places = places_of(q)
+        assert places == decimals or (q["kind"] == "update" and decimals < places <= decimals + 2
+                                      and f"Give it to {places} decimal places." in q["prompt"]), q
+        assert abs(q["answer"] - true) <= 0.5 * 10 ** -places + 1e-8, (q, true)
+        assert q["display"] == f"{q['answer']:.{places}f}"
+        assert q["tolerance"] >= 0.5 * 10 ** -places
         if q["kind"] == "choice":
             options = q["options"]
             assert len(options) == 4 and len(set(options)) == 4, q
@@ -438,7 +447,8 @@ def test_moodle_xml_parses_and_carries_every_variant(written):
         assert text.count("{1:") == len(variant["questions"])     # the user's "{1:…}" opened no field
         for q in variant["questions"]:
             if q["kind"] in ("forward", "loss", "gradient", "update"):
-                assert f"{{1:NUMERICAL:={q['answer']!r}:{q['tolerance']!r}}}" in text
+                fields = re.findall(r"\{1:NUMERICAL:=([-0-9.]+):([0-9.]+)\}", text)   # plain decimals, no 5e-05
+                assert (q["answer"], q["tolerance"]) in [(float(a), float(t)) for a, t in fields], q
             if q["kind"] == "choice":
                 assert f"={q['display']}" in text
 
@@ -555,9 +565,9 @@ def test_progress_on_stderr_for_long_runs(tmp_path, capsys):
 
 # -- no wrong answer passes: tolerances against the typical mistakes (QA report items 1, 8, 9) -------------
 
-def outside(q, value, decimals=4):
+def outside(q, value):
     """A value, exact or rounded as a student would write it, lies outside the question's tolerance."""
-    return all(abs(v - q["answer"]) > q["tolerance"] for v in (value, round(value, decimals)))
+    return all(abs(v - q["answer"]) > q["tolerance"] for v in (value, round(value, places_of(q))))
 
 
 @pytest.mark.parametrize("name", ["linear-221", "relu-231", "sigmoid-222", "sigmoid-451-batch", "sigmoid-rows-mse",
@@ -578,14 +588,21 @@ def test_no_typical_wrong_value_passes_the_tolerance(name):
             true = reference_answer(sol, ref, q)
             assert outside(q, 0.0), q
             # the exact value is not halfway between two roundings, where both lie on the tolerance's edge
-            assert abs(abs(q["answer"] - true) - 0.5e-4) > 1e-9, (q, true)
+            assert abs(abs(q["answer"] - true) - 0.5 * 10 ** -places_of(q)) > 1e-12, (q, true)
             if q["kind"] == "update":
                 updates += 1
                 where = locate(sol, q["quantity"][:-1])
                 old = ref.W[where[1]][where[2]][where[3]] if where[0] == "W" else ref.b[where[1]][where[2]]
                 step = ref.rate * ref.gradient(where)
-                assert 0.5e-4 <= q["tolerance"] <= abs(step) / 4 + 1e-9, (q, step)
+                assert 0.5 * 10 ** -places_of(q) <= q["tolerance"] <= abs(step) / 4 + 1e-9, (q, step)
                 assert outside(q, old) and outside(q, old + step), (q, old, step)
+                # yet a student whose gradient passes its own question (rounded to 4 decimals, or off by almost
+                # its tolerance: 1% of it, at least half a unit), who steps the right way and rounds p', passes
+                g = round(step / ref.rate, 4)
+                off = 0.999 * max(0.01 * abs(g), 0.5e-4)
+                for student in (g, g + off, g - off):
+                    mine = round(old - ref.rate * student, places_of(q))
+                    assert abs(mine - q["answer"]) <= q["tolerance"] + 1e-12, (q, student)
             if q["kind"] == "choice":
                 for d in q["distractors"]:
                     assert outside(q, d["value"]), (q, d)
@@ -628,13 +645,15 @@ def test_update_tolerance_by_hand():
     assert q["quantity"] == "w1'" and q["answer"] == 0.455 and q["display"] == "0.4550"
     assert 0.00005 <= q["tolerance"] <= 0.00125
     assert all(outside(q, wrong) for wrong in (0.45, 0.445, 0.46))
+    # a student whose gradient is 1% off (−0.0505, inside its tolerance) gets 0.45505, rounded 0.4551 or 0.4550
+    assert not outside(q, 0.4551) and not outside(q, 0.4550)
 
 
-def test_update_that_cannot_be_graded_at_the_asked_decimals_is_refused():
-    """w = 0.3, η = 0.01: ∂E/∂w = −0.2 (two digits at 2 decimals), but the step is 0.002, and at 2 decimals
-    rounding alone needs ±0.005, more than the step: the one weight cannot be asked, and the error says why."""
-    text = ONE_WEIGHT.replace("W = [0.45]", "W = [0.3]").replace("learning_rate = 0.1", "learning_rate = 0.01")
-    text += "decimals = 2\ntries = 20\n"
+def test_update_that_cannot_be_graded_is_refused():
+    """w = 0.3, η = 0.1, an absolute tolerance of 0.05 at 2 decimals: ∂E/∂w = −0.2, the step is 0.02. A student
+    whose gradient passes (−0.25) moves w' by 0.005 more, as much as a quarter of the step: no tolerance
+    accepts that student and keeps the old weight out, however many decimals are asked."""
+    text = ONE_WEIGHT.replace("W = [0.45]", "W = [0.3]") + "decimals = 2\ntolerance = 0.05\ntries = 20\n"
     with pytest.raises(ExamError, match="update whose typical mistakes lie clear of its tolerance"):
         generate(loads(text, "one.toml"), variants=1, seed=1, jobs=1)
 
