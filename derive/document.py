@@ -429,10 +429,25 @@ class _Builder:
     def chain_equation(self, v: Symbol, stops: set[Symbol], env: Mapping, n: int) -> Equation:
         tree = self.chain(v, stops, env, n)
         exact_inputs = "\\approx" if "\\approx" in str(self._relations(tree)) else "="
-        views = [("=", _render(tree, "partial")), ("=", _render(tree, "expr")),
-                 (exact_inputs, _render(tree, "value"))]
+        views = [("=", _render(tree, "partial")), ("=", _render(tree, "expr"))]
+        short = self.output_delta(v)
+        if short is None:
+            views.append((exact_inputs, _render(tree, "value")))
+        else:               # the short form, and the numbers put into it, as a hand derivation goes on
+            text, exact = self.substituted(short, env, keep_order=True)
+            views += [("=", self.tex(short, keep_order=True)), ("=" if exact else r"\approx", text)]
         lhs = self.adjoint_tex(v, n)
         return Equation(lhs, _rows(views, self.value(env, self.d.adjoint[v]), lhs))
+
+    def output_delta(self, v: Symbol) -> Expr | None:
+        """An output unit's δ simplified, where that is much shorter: (o − y)/2 for a sigmoid under bce,
+        where σ′ cancels against the derivative of the logarithm."""
+        if v not in self.net.nets[-1]:
+            return None
+        upstream = {self.d.adjoint[o]: self.d.gradient[o] for o in self.net.outputs}
+        written = self.d.gradient[v].xreplace(upstream)
+        short = sp.factor_terms(sp.cancel(written))
+        return short if sp.count_ops(short) + 3 < sp.count_ops(written) else None
 
     def _relations(self, node) -> set[str]:
         if isinstance(node, Factor):

@@ -247,3 +247,18 @@ def test_negative_numbers_are_bracketed_once(name):
 
     text = render_solution(solve(name), "md")
     assert "+ -" not in text and r"\left(\left(-" not in text
+
+
+def test_a_sigmoid_output_under_bce_shows_its_delta_as_o_minus_y_over_n():
+    """σ′ = o(1 − o) cancels the 1/(o(1 − o)) of the log-loss: δ_o = (o − y)/N, here N = 2, and the
+    numbers go into that short form. Checked against the engine's δ (finite-difference tested)."""
+    from derive.render import render_solution
+
+    s = solve("bce-221")
+    text = render_solution(s, "md")
+    assert text.count(r"&= \frac{o - y}{2} \\") == 2
+    for env in s.training.first.samples:
+        o, y = env[s.symbol("o")], env[s.symbol("y")]
+        assert abs((o - y) / 2 - env[s.symbol("delta_o")]) < 1e-50
+    # where nothing cancels (½(y − o)² with a sigmoid) the chain stays as it is
+    assert r"\frac{o" not in render_solution(solve("sigmoid-451-batch"), "md").split("## 6.")[0]
