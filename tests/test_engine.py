@@ -19,7 +19,8 @@ import sympy as sp
 
 from derive import load, solve
 from derive.activations import Sigmoid
-from derive.values import compile_gradient, frozen
+from derive.tape import compile_gradient
+from derive.values import frozen
 
 # -- an independent forward pass and loss -------------------------------------------------
 

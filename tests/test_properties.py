@@ -12,7 +12,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from derive import solve
-from derive.values import compile_gradient, evaluate
+from derive.tape import compile_gradient
+from derive.values import evaluate
 
 ELEMENTWISE = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
 DIGITS = 50

@@ -1,0 +1,187 @@
+"""The fast path: the derivation compiled to straight-line Python on doubles, mpmath where doubles fail."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import mpmath
+import sympy as sp
+from sympy import Expr, Symbol
+from sympy.codegen.cfunctions import log1p
+from sympy.printing.pycode import MpmathPrinter, PythonCodePrinter
+
+from .activations import Sigmoid, Softplus
+from .backprop import Derivation
+from .errors import SpecError
+from .network import Network
+
+
+class _Ours:
+    """Prints our own functions as calls of the helpers of the tape's namespace."""
+
+    def _print_Sigmoid(self, e):
+        return f"_sigmoid({self._print(e.args[0])})"
+
+    def _print_ReLU(self, e):
+        return f"max(0, {self._print(e.args[0])})"
+
+    def _print_Softplus(self, e):
+        return f"_softplus({self._print(e.args[0])})"
+
+    def _print_Heaviside(self, e):
+        return f"(1 if {self._print(e.args[0])} > 0 else 0)"
+
+
+class _FloatPrinter(_Ours, PythonCodePrinter):
+    """The tape on doubles: the fast path."""
+
+
+class _MpmathPrinter(_Ours, MpmathPrinter):
+    """The tape on mpmath numbers: the careful path where doubles overflow or cancel to 0."""
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _softplus(z: float) -> float:
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+FLOAT_HELPERS = {"math": math, "_sigmoid": _sigmoid, "_softplus": _softplus}
+MPMATH_HELPERS = {"mpmath": mpmath, "_sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)),
+                  "_softplus": lambda z: mpmath.log1p(mpmath.exp(z))}
+
+
+def compile_gradient(d: Derivation, careful: bool = False) -> Callable[
+        [Sequence[float], Sequence[float], Sequence[float]], tuple[float, list[float]]]:
+    """One sample's loss contribution and parameter gradients as a generated Python function.
+
+    The generated code is the derivation's own tape (forward definitions, then adjoints in
+    backward order) with every symbol renamed to ``v<i>``; no user text reaches it. ``careful``
+    prints it for mpmath numbers (the caller sets the precision) instead of doubles.
+    """
+    net = d.network
+    symbols = list(net.parameters + net.inputs + net.targets + net.order) + [d.adjoint[v] for v in d.backward_order]
+    rename = {s: Symbol(f"v{i}") for i, s in enumerate(symbols)}
+    printer = (_MpmathPrinter if careful else _FloatPrinter)({"fully_qualified_modules": True,
+                                                               "standard": "python3"})
+
+    stable = _complements(net)
+
+    def assign(target: Symbol, expr: Expr) -> str:
+        return f"    {rename[target]} = {printer.doprint(expr.xreplace(stable).xreplace(rename))}"
+
+    def unpack(group: Sequence[Symbol], source: str) -> str:
+        source = f"map(mpmath.mpf, {source})" if careful else source
+        return f"    {', '.join(str(rename[s]) for s in group)}, = {source}"
+
+    lines = ["def gradient(p, x, y):", unpack(net.parameters, "p"), unpack(net.inputs, "x"),
+             unpack(net.targets, "y")]
+    lines += [assign(s, net.definitions[s]) for s in net.order]
+    lines += [assign(d.adjoint[v], d.gradient[v]) for v in d.backward_order]
+    grads = ", ".join(str(rename[d.adjoint[p]]) for p in net.parameters)
+    lines.append(f"    return {rename[net.loss]}, [{grads}]")
+    namespace = dict(MPMATH_HELPERS if careful else FLOAT_HELPERS)
+    exec(compile("\n".join(lines), "<derive gradient>", "exec"), namespace)   # our own tape only
+    return namespace["gradient"]
+
+
+def _complements(net: Network) -> dict[Expr, Expr]:
+    """1 − a, ln a and ln(1 − a) rewritten so that no digit is lost where a is close to 1.
+
+    σ(z) rounds to 1.0 in doubles from z ≈ 37 on, and 1 − a is then 0 although σ(−z) is not;
+    likewise 1 − tanh²z = 1/cosh²z, and for a softmax 1 − aᵢ is the sum of the other units.
+    The exact path does not need this: it works with 60 digits or more (see ``_sample``).
+    """
+    out: dict[Expr, Expr] = {}
+    for l, name in enumerate(net.spec.activations):
+        units = list(zip(net.nets[l], net.activations[l]))
+        for z, a in units:
+            if name == "sigmoid":
+                out |= {sp.log(a): -Softplus(-z), sp.log(1 - a): -Softplus(z), 1 - a: Sigmoid(-z)}
+            elif name == "tanh":
+                out[1 - a**2] = 1 / sp.cosh(z) ** 2
+            elif name == "softmax" and len(units) > 1:
+                others = sp.Add(*(b for _, b in units if b != a))
+                out |= {sp.log(a): log1p(-others), 1 - a: others}
+    return out
+
+
+class SampleGradient:
+    """One sample's loss and gradient in doubles, falling back to mpmath where doubles fail.
+
+    A sigmoid output that rounds to 1.0 makes ln(1 − o) and 1/(1 − o) of the cross-entropy fail
+    in doubles although the true values are finite; a softmax input above 709 overflows e^z.
+    Such a sample is redone with mpmath at rising precision until two precisions agree, so
+    the doubles returned are the true values rounded, and only a true overflow is divergence.
+    """
+
+    DIGITS = (30, 120, 480, 1920, 7680)
+
+    def __init__(self, d: Derivation):
+        self.derivation, self.fast, self.careful = d, compile_gradient(d), None
+        self.start = 0              # the lowest precision that sufficed last time: training drifts slowly
+
+    def __call__(self, p: Sequence[float], x: Sequence[float], y: Sequence[float]) -> tuple[float, list[float]]:
+        try:
+            e, g = self.fast(p, x, y)
+            if math.isfinite(e) and all(map(math.isfinite, g)):
+                return e, g
+        except (OverflowError, ValueError, ZeroDivisionError):
+            pass
+        return self.slow(p, x, y)
+
+    def slow(self, p, x, y) -> tuple[float, list[float]]:
+        self.careful = self.careful or compile_gradient(self.derivation, careful=True)
+        previous = None
+        for level in range(self.start, len(self.DIGITS)):
+            with mpmath.workdps(self.DIGITS[level]):
+                try:
+                    e, g = self.careful(p, x, y)
+                    result = float(e), [float(v) for v in g]
+                except (ValueError, ZeroDivisionError):     # 1 − o still 0 at these digits
+                    previous = None
+                    continue
+            if result == previous:
+                self.start = level - 1
+                return result
+            previous = result
+        raise OverflowError
+
+
+def descend(d: Derivation, params: list[float], steps: int, done: int = 0,
+            fixed: set[Symbol] = frozenset()) -> tuple[list[float], list[float]]:
+    """Run ``steps`` gradient-descent steps from ``params``; the loss before and after each.
+
+    ``done`` counts the steps already taken to reach ``params``, for the error message; the
+    parameters in ``fixed`` (frozen) are not updated.
+    """
+    net, spec = d.network, d.network.spec
+    gradient = SampleGradient(d)
+    rate = float(spec.learning_rate)
+    trainable = [i for i, p in enumerate(net.parameters) if p not in fixed]
+    data = [([float(v) for v in x], [float(v) for v in y]) for x, y in zip(spec.x, spec.y)]
+    losses = []
+    try:
+        for step in range(steps + 1):
+            loss, total = 0.0, [0.0] * len(params)
+            for x, y in data:
+                e, g = gradient(params, x, y)
+                loss += e
+                total = [t + gi for t, gi in zip(total, g)]
+            if not (math.isfinite(loss) and all(map(math.isfinite, total))):
+                raise OverflowError
+            losses.append(loss)
+            if step < steps:
+                for i in trainable:
+                    params[i] -= rate * total[i]
+    except OverflowError:
+        raise SpecError(spec.source, "[train].learning_rate",
+                        f"after step {done + len(losses)} the loss is no longer a finite double (the steps "
+                        f"diverged); expected a smaller learning rate or fewer steps") from None
+    return losses, params
