@@ -300,6 +300,7 @@ class _Builder:
         self.N = self.spec.samples
         self.is_net = {z for layer in self.net.nets for z in layer}
         self._local_cache: dict[tuple[Symbol, Symbol, int], Number] = {}
+        self._short: dict[Symbol, Expr | None] = {}
         # carried rounding: the values rounding changed get ≈ (a sample's env dict is its key)
         self._rounded = {id(env): r for step in (self.tr.first, self.tr.after)
                          for env, r in zip(step.samples, step.rounded)}
@@ -435,10 +436,12 @@ class _Builder:
         where σ′ cancels against the derivative of the logarithm."""
         if v not in self.net.nets[-1]:
             return None
-        upstream = {self.d.adjoint[o]: self.d.gradient[o] for o in self.net.outputs}
-        written = self.d.gradient[v].xreplace(upstream)
-        short = sp.factor_terms(sp.cancel(written))
-        return short if sp.count_ops(short) + 3 < sp.count_ops(written) else None
+        if v not in self._short:        # the same for every sample: simplified once
+            upstream = {self.d.adjoint[o]: self.d.gradient[o] for o in self.net.outputs}
+            written = self.d.gradient[v].xreplace(upstream)
+            short = sp.factor_terms(sp.cancel(written))
+            self._short[v] = short if sp.count_ops(short) + 3 < sp.count_ops(written) else None
+        return self._short[v]
 
     def _relations(self, node) -> set[str]:
         if isinstance(node, Factor):

@@ -143,18 +143,6 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _decimal_text(r: Rational) -> str:
-    """An exact number as it would be written in the spec: -0.5, or "1/3" when no decimal ends."""
-    q = int(r.q)
-    while q % 2 == 0:
-        q //= 2
-    while q % 5 == 0:
-        q //= 5
-    if q != 1:
-        return f'"{r}"'
-    return format(Decimal(int(r.p)) / Decimal(int(r.q)), "f")
-
-
 def _toml(value: Any) -> str:
     if value is None:
         return "nothing (the key is missing)"
@@ -398,9 +386,10 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
     _check_targets(loss, y, source)
     weights, biases = _parameters(init, layers, bias, convention, source)
 
-    rate = number(train.get("learning_rate", Rational(1, 10)), source, "[train].learning_rate")
-    if rate <= 0:
-        raise SpecError(source, "[train].learning_rate", f"expected a positive number; got {_decimal_text(rate)}")
+    given = train.get("learning_rate", Rational(1, 10))
+    rate = number(given, source, "[train].learning_rate")
+    if rate <= 0:       # shown as the spec spells it
+        raise SpecError(source, "[train].learning_rate", f"expected a positive number; got {_show(given)}")
     steps = _int(train, "steps", 1, 1, MAX_STEPS, source, "[train].steps")
     if size * len(x) * steps > MAX_FLOAT_WORK:
         most = max(1, MAX_FLOAT_WORK // (size * len(x)))

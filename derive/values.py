@@ -151,7 +151,6 @@ def _sample(d: Derivation, given: dict[Symbol, Expr], keep: Carry | None = None)
             env[s] = keep(exact(net.definitions[s].xreplace(env), digits), s)
         if carried or digits >= MAX_DIGITS or not _unresolved(net, env, digits):
             break
-        keep.changed.clear()
         digits *= 4
     for v in d.backward_order:
         if not carried:
@@ -185,9 +184,9 @@ def train(d: Derivation, carry: int | None = None) -> Training:
     history = [float(first.loss), float(after.loss)]
     spec = d.network.spec
     if not math.isfinite(history[0]):       # the data and initial values, not the steps, are too large
-        raise SpecError(spec.source, "[init]", f"the initial loss is about {number(first.loss, 2, inexact=True).plain}, beyond "
-                                               f"double precision (about 1e308); expected smaller initial "
-                                               f"parameters or inputs")
+        about = number(first.loss, 2, inexact=True).plain
+        raise SpecError(spec.source, "[init]", f"the initial loss is about {about}, beyond double precision "
+                                               f"(about 1e308); expected smaller initial parameters or inputs")
     params = [float(after.parameters[p]) for p in d.network.parameters]
     steps = spec.steps
     if steps > 1:
