@@ -1,35 +1,23 @@
-"""The command line: parse options, call the library, turn user errors into one line and exit 1."""
+"""The command line: every option of every command, a dispatch that loads only the chosen stage, one-line errors."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Callable, Sequence
 
-from . import __version__
-from .api import solve
-from .check import register as register_check
-from .errors import DeriveError
-from .exam import register as register_exam
-from .latex import check_precision
-from .spec import example_names, load
+from derive.version import __version__
+from derive.errors import DeriveError
+from derive.io import write_atomically
 
-
-def write_atomically(path: Path, data: str | bytes) -> None:
-    """Write the whole file or nothing: a temporary file renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+SOLVE_FORMATS = ("md", "tex", "json", "pdf")
+EXAM_FORMATS = ("tex", "md", "moodle", "pdf")          # derive.exam.sheets.FORMATS (a test keeps them equal)
+EXAM_DEFAULT_FORMATS = ("tex", "md", "moodle")
+CHECK_FORMATS = ("text", "json", "md")
 
 
 def stem(spec: str) -> str:
@@ -47,44 +35,73 @@ def emit(text: str, out: str | None, name: str) -> None:
         print(f"wrote {path}", file=sys.stderr)
 
 
-# -- commands -----------------------------------------------------------------------------
+# -- commands: each loads the stages it uses --------------------------------------------------
+
+def load_stage(name: str) -> ModuleType:
+    """The one place the CLI imports derive's stages, and only the chosen command's: `derive examples` loads
+    no SymPy, `derive solve --format json` no Jinja2, checker or exam."""
+    return importlib.import_module(name)
+
 
 def cmd_examples(args: argparse.Namespace) -> int:
-    for name in example_names():
-        spec = load(name)
-        print(f"{name}\t{spec.title}")
+    examples = load_stage("derive.model.examples")
+    for name in examples.example_names():
+        print(f"{name}\t{examples.example_title(name)}")
     return 0
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    carry = check_precision(args.precision) if args.rounding == "carried" else None
-    solution = solve(args.spec, carry=carry)
+    carry = args.precision if args.rounding == "carried" else None
+    solution = load_stage("derive.derived.solution").solve(args.spec, carry=carry)
     if args.format == "json":
-        text = json.dumps(solution.json(), indent=2) + "\n"
-        emit(text, args.out, f"{stem(args.spec)}.json")
+        emit(json.dumps(solution.json(), indent=2) + "\n", args.out, f"{stem(args.spec)}.json")
         return 0
-    from .render import write_solution   # documents: Markdown, LaTeX, PDF
-
-    write_solution(solution, args.format, args.out, stem(args.spec), precision=args.precision,
-                   template_dir=args.template_dir)
+    load_stage("derive.text.render").write_solution(solution, args.format, args.out, stem(args.spec),
+                                                    precision=args.precision, template_dir=args.template_dir)
     return 0
 
 
-FORMATS = ("md", "tex", "json", "pdf")
+def cmd_check(args: argparse.Namespace) -> int:
+    if not args.claim and not args.claims:
+        args.parser.error("give at least one --claim \"LHS = RHS\" or --claims FILE")
+    graded = load_stage("derive.check").grade(args.spec, args.claim or (), args.claims or (), args.format,
+                                              args.explain, args.keep_going)
+    sys.stdout.write(graded.report)
+    return 0 if graded.all_hold else 3
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="derive", description="Derive backpropagation by computer algebra and "
-                                                          "write it up as worked solutions.")
-    p.add_argument("--version", action="version", version=f"derive {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def cmd_exam(args: argparse.Namespace) -> int:
+    exam = load_stage("derive.exam.command")
+    opts = exam.Options(args.format, args.precision, args.template_dir)
+    print(exam.run(args.spec, args.variants, args.seed, args.out, opts, only=args.only, jobs=args.jobs),
+          file=sys.stderr)
+    return 0
 
-    ex = sub.add_parser("examples", help="list the built-in examples, one per line, name first")
-    ex.set_defaults(run=cmd_examples)
 
+# -- options ---------------------------------------------------------------------------------
+
+def _formats(text: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
+    unknown = [f for f in chosen if f not in EXAM_FORMATS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(EXAM_FORMATS)}; got {text!r}")
+    return chosen
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number; got {text!r}")
+    return value
+
+
+def _add_solve(sub: argparse._SubParsersAction) -> None:
     so = sub.add_parser("solve", help="the worked solution of a spec")
     so.add_argument("spec", metavar="SPEC", help="a TOML file or a built-in example's name")
-    so.add_argument("--format", choices=FORMATS, default="md")
+    so.add_argument("--format", choices=SOLVE_FORMATS, default="md")
     so.add_argument("--out", metavar="DIR", help="write DIR/NAME.FORMAT instead of printing")
     so.add_argument("--precision", type=int, default=6, metavar="N",
                     help="significant digits of the numbers shown (default 6)")
@@ -94,13 +111,62 @@ def parser() -> argparse.ArgumentParser:
     so.add_argument("--template-dir", metavar="DIR", help="templates that override the built-in ones")
     so.set_defaults(run=cmd_solve)
 
-    for register in COMMANDS:
-        register(sub)
+
+def _add_check(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check", help="check claimed derivatives and numbers against the true ones",
+        description="Check claims 'LHS = RHS' about a spec's derivation: exit 0 when all hold, 3 when one "
+                    "does not, 1 when a claim cannot be read.")
+    p.add_argument("spec", metavar="SPEC", help="a TOML file or a built-in example's name")
+    p.add_argument("--claim", action="append", metavar='"LHS = RHS"',
+                   help="a claim such as \"dE/dw5 = 0.17\" or \"dE/dw5 = (o - y)*h1\" (repeatable)")
+    p.add_argument("--claims", action="extend", nargs="+", metavar="FILE",
+                   help="TOML answer sheets: claims = [\"…\"] or [[claim]] text = \"…\" (one file per student; "
+                        "several files grade a class in one run)")
+    p.add_argument("--format", choices=CHECK_FORMATS, default="text")
+    p.add_argument("--explain", action="store_true", help="print the correct derivation of each claimed quantity")
+    p.add_argument("--keep-going", action="store_true",
+                   help="an unreadable claim does not hold (its diagnosis says why) instead of stopping the run")
+    p.set_defaults(run=cmd_check, parser=p)
+
+
+def _add_exam(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "exam", help="randomized exam variants with answer keys (LaTeX, Markdown, Moodle XML, answers.json)",
+        description="Write N verified variants of the exercise SPEC into DIR: per variant its spec (variant-K.toml), "
+                    "question sheet and answer key with the worked solution; all sheets in sheets.tex; every variant "
+                    "as a Moodle Cloze question in moodle.xml; every answer in answers.json. What varies and which "
+                    "questions are asked comes from the spec's [exam] table.")
+    p.add_argument("spec", metavar="SPEC", help="a TOML file or a built-in example's name: the template")
+    p.add_argument("--variants", type=_positive, default=1, metavar="N", help="how many variants (default 1)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="the exam's seed (default 0)")
+    p.add_argument("--out", required=True, metavar="DIR", help="the folder to write into (made if missing)")
+    p.add_argument("--format", type=_formats, default=EXAM_DEFAULT_FORMATS, metavar="LIST",
+                   help=f"comma-separated, of {', '.join(EXAM_FORMATS)} (default {','.join(EXAM_DEFAULT_FORMATS)}); "
+                        f"answers.json and the variants' specs are always written")
+    p.add_argument("--only", type=_positive, metavar="K",
+                   help="write only variant K, exactly as the full run of the same arguments makes it")
+    p.add_argument("--jobs", type=_positive, metavar="J", help="processes to use (default: every core)")
+    p.add_argument("--precision", type=_positive, default=6, metavar="P",
+                   help="significant digits in the keys' worked solutions (default 6)")
+    p.add_argument("--template-dir", metavar="DIR", help="templates that override the built-in ones")
+    p.set_defaults(run=cmd_exam)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="derive", description="Derive backpropagation by computer algebra and "
+                                                          "write it up as worked solutions.")
+    p.add_argument("--version", action="version", version=f"derive {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    ex = sub.add_parser("examples", help="list the built-in examples, one per line, name first")
+    ex.set_defaults(run=cmd_examples)
+    for add in COMMANDS:
+        add(sub)
     return p
 
 
-# The later stages' sub-commands, in the order `derive --help` lists them.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_check, register_exam]
+# The commands after `examples`, in the order `derive --help` lists them.
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_solve, _add_check, _add_exam]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -30,3 +30,7 @@ class RenderError(DeriveError):
 
 class ExamError(DeriveError):
     """Raised when exam variants cannot be generated, e.g. constraints that can never be met."""
+
+
+class OutputError(DeriveError):
+    """Raised when the files of a run cannot be written: a file where the output folder goes, a full disk."""

@@ -22,8 +22,8 @@ import sympy as sp
 from sympy.core.cache import clear_cache
 
 from derive import solve
-from derive.backprop import derive
-from derive.network import build
+from derive.model.backprop import derive
+from derive.model.network import build
 
 
 @dataclass
@@ -185,7 +185,7 @@ def batch_training() -> list[Row]:
 @benchmark
 def render_markdown_4881() -> list[Row]:
     """The full Markdown worked solution of a 4-8-8-1 network, derivation and verification included."""
-    from derive.render import render_solution
+    from derive.text.render import render_solution
 
     raw = sigmoid_net([4, 8, 8, 1])
     seconds, text = best(lambda: render_solution(solve(raw), "md"), repeat=2)
@@ -196,9 +196,7 @@ def render_markdown_4881() -> list[Row]:
 @benchmark
 def grade_a_class() -> list[Row]:
     """200 students × 10 claims (numbers and formulas, right and wrong) on the 2-2-2 network."""
-    from derive.check import benchmark_grading
-
-    from derive.check import check_claims
+    from derive.check.verdict import benchmark_grading, check_claims
 
     solution = solve("sigmoid-222")
     claims = ([f"dE/dw{i} = 0.05" for i in range(1, 9)] + [f"w{i}' = 0.3" for i in range(1, 9)]

@@ -19,10 +19,10 @@ import pytest
 import sympy as sp
 
 from derive import solve
-from derive.activations import Sigmoid
-from derive.check import Verdict, benchmark_grading, check_claim, check_claims, explain, load_claims
+from derive.check.verdict import Verdict, benchmark_grading, check_claim, check_claims, explain, load_claims
 from derive.cli import main
 from derive.errors import ClaimError
+from derive.model.registry import Sigmoid
 
 
 @pytest.fixture(scope="module")
@@ -496,7 +496,7 @@ def test_leaky_relu_can_be_claimed(leaky):
 
 
 def test_plain_printer_writes_leaky_relu_as_a_claim_reads_it():
-    from derive.latex import PlainPrinter
+    from derive.model.plain import PlainPrinter
 
     z = sp.Symbol("z_h1", real=True)
     u = sp.Symbol("w1", real=True) * sp.Symbol("x1", real=True) + sp.Symbol("b1", real=True)
@@ -529,7 +529,7 @@ def sample_gradient(solution, name: str, n: int) -> sp.Expr:
 
 
 def test_per_sample_derivatives_as_the_notation_table_lists_them(rows):
-    from derive.document import build
+    from derive.text.document import build
 
     listed = [row.plain for row in build(rows).notation if row.plain.startswith("de/d")]
     assert "de/dw2_11" in listed and "de/do" in listed

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from derive import solve
-from derive.activations import ReLU, Sigmoid
-from derive.check import check_claim
+from derive.check.claims import NameRef, SampleSum, parse_expression, tokenize
+from derive.check.verdict import check_claim
 from derive.errors import ClaimError
-from derive.claims import NameRef, SampleSum, parse_expression, tokenize
+from derive.model.registry import ReLU, Sigmoid
 
 HERE = Path(__file__).parent
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from derive import example_names, load, solve
+from derive.check import check_claim
 from derive.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +91,19 @@ def test_json_contract(name, capsys):
         for p0, g, p1 in zip(sum(flat(out["parameters"][param]), []), sum(flat(out["gradients"][param]), []),
                              sum(flat(out["updated"][param]), [])):
             assert p1 == pytest.approx(p0, abs=0) or p1 == pytest.approx(p0 - rate * g, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("name", example_names())
+def test_json_formulas_are_claims_that_derive_check_accepts(name, capsys):
+    # the JSON spells formulas as the documents and `derive check` do (relu'(z_h1), not Heaviside(z_h1, 0)),
+    # so every one can be pasted back as a claim, and it holds
+    out = solve_json(name, capsys)
+    s = solve(name)
+    for key in ("formulas", "factors"):
+        for quantity, formula in out[key].items():
+            assert "Heaviside" not in formula and "Piecewise" not in formula, (quantity, formula)
+    for quantity, formula in out["formulas"].items():
+        assert check_claim(s, f"{quantity} = {formula}").holds, (quantity, formula)
 
 
 def test_json_of_seed_1(capsys):

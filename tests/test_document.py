@@ -7,8 +7,8 @@ import functools
 import pytest
 import sympy as sp
 
-from derive.api import solve
-from derive.document import Document, Equation, build
+from derive.derived.solution import solve
+from derive.text.document import Document, Equation, build
 
 
 @functools.cache
@@ -175,7 +175,7 @@ def test_wide_layers_fall_back_to_the_delta_form_and_wrap_long_sums():
 
 
 def test_sections_in_the_issue_order_in_markdown():
-    from derive.render import render_solution
+    from derive.text.render import render_solution
 
     text = render_solution(solve("tanh-231"), "md")
     headings = [line for line in text.splitlines() if line.startswith("## ")]
@@ -243,7 +243,7 @@ def test_finite_differences_resolve_a_saturated_units_tiny_gradients():
 @pytest.mark.parametrize("name", ["relu-231", "tanh-231", "softmax-233", "sigmoid-451-batch"])
 def test_negative_numbers_are_bracketed_once(name):
     """+ (−0.1), not + −0.1; ReLU(−0.8), not ReLU((−0.8)): in every substituted line."""
-    from derive.render import render_solution
+    from derive.text.render import render_solution
 
     text = render_solution(solve(name), "md")
     assert "+ -" not in text and r"\left(\left(-" not in text
@@ -252,7 +252,7 @@ def test_negative_numbers_are_bracketed_once(name):
 def test_a_sigmoid_output_under_bce_shows_its_delta_as_o_minus_y_over_n():
     """σ′ = o(1 − o) cancels the 1/(o(1 − o)) of the log-loss: δ_o = (o − y)/N, here N = 2, and the
     numbers go into that short form. Checked against the engine's δ (finite-difference tested)."""
-    from derive.render import render_solution
+    from derive.text.render import render_solution
 
     s = solve("bce-221")
     text = render_solution(s, "md")

@@ -18,9 +18,9 @@ import pytest
 import sympy as sp
 
 from derive import load, solve
-from derive.activations import Sigmoid
-from derive.tape import compile_gradient
-from derive.values import frozen
+from derive.check.claims import parse_expression
+from derive.numeric.tape import compile_gradient
+from derive.numeric.values import frozen
 
 # -- an independent forward pass and loss -------------------------------------------------
 
@@ -346,7 +346,7 @@ def test_frozen_parameters_stay_fixed_over_many_steps():
 
 def test_exact_multi_step_matches_the_float_path():
     """Steps 2 … 4 run on compiled floats; redoing them exactly gives the same losses."""
-    from derive.values import evaluate
+    from derive.numeric.values import evaluate
 
     sol = solve(spec([2, 2, 1], ["tanh", "sigmoid"], "bce", y=[[0], [1]], steps=4, **TWO))
     d, history = sol.derivation, sol.training.history
@@ -474,6 +474,22 @@ def test_divergence_names_the_step_where_the_loss_overflows():
     assert history[:4] == (0.5, 2.0, 8.0, 32.0) and history[512] == 2.0 ** 1023
 
 
+class NetworkNames:
+    """The claim parser's vocabulary for reading the JSON's formulas back: plain names are the network's symbols."""
+
+    def __init__(self, plain: dict[str, sp.Symbol]):
+        self.plain = plain
+
+    def symbol(self, ref, in_sum):
+        for name, index in ref.spellings:
+            if name in self.plain and not index and not ref.prime:
+                return self.plain[name]
+        raise KeyError(ref.text)
+
+    def derivative(self, loss, ref, in_sum):
+        raise KeyError(ref.text)
+
+
 @pytest.mark.parametrize("name", ["sigmoid-222", "softmax-233", "relu-231", "sigmoid-451-batch"])
 def test_json_factors_are_the_local_derivatives(name):
     """Every ``factors`` entry is ∂child/∂parent of the child's own definition (sympy.diff, not the
@@ -487,7 +503,7 @@ def test_json_factors_are_the_local_derivatives(name):
         direct = sp.diff(net.definitions[child], parent)
         # the factor is written in the unit's a (σ′ = a(1 − a)); put each a's definition in
         activations = {a: net.definitions[a] for layer in net.activations for a in layer}
-        written = sp.sympify(formula, locals={**plain, "Sigmoid": Sigmoid}).xreplace(activations)
+        written = parse_expression(formula, NetworkNames(plain)).expr.xreplace(activations)
         assert is_zero(direct.xreplace(activations) - written), key
         for env, values in zip(sol.training.first.samples, out["factor_values"]):
             assert values[key] == pytest.approx(float(direct.xreplace(env).evalf(30)), rel=1e-13, abs=1e-300), key

@@ -18,9 +18,9 @@ import sympy as sp
 from derive import load, solve
 from derive.cli import main
 from derive.errors import ExamError, SpecError
-from derive.exam import generate
-from derive.sheets import Options, documents
-from derive.spec import loads
+from derive.exam.generate import generate
+from derive.exam.sheets import Options, documents
+from derive.model.spec import loads
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -181,7 +181,7 @@ def places_of(q):
 
 def check_against_reference(variant, decimals=4):
     """Every answer of one variant (an answers.json object) against the reference and the checker."""
-    from derive.check import check_claim
+    from derive.check.verdict import check_claim
 
     sol = solve(variant["spec"])
     ref = Reference(variant["spec"])
@@ -243,7 +243,7 @@ def check_against_reference(variant, decimals=4):
 
 def test_answers_hold_independently_for_every_example():
     """Two variants of every built-in example: each answer matches the reference and derive check."""
-    from derive.spec import example_names
+    from derive.model.spec import example_names
 
     for name in example_names():
         exam = generate(load(name), variants=2, seed=11, jobs=1)

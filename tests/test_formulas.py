@@ -10,8 +10,15 @@ from sympy import MatMul, MatrixSymbol, Transpose
 from sympy.matrices.common import ShapeError
 
 from derive import example_names, solve
-from derive.formulas import (batch_matrix, bias_matrix, general_formula, layer_recursion, matrix_form, matrix_values,
-                             weight_matrix)
+from derive.derived.formulas import (
+    batch_matrix,
+    bias_matrix,
+    general_formula,
+    layer_recursion,
+    matrix_form,
+    matrix_values,
+    weight_matrix,
+)
 
 TOLERANCE = sp.Float("1e-45")       # the engine keeps 60 digits where exp enters
 
@@ -337,7 +344,7 @@ def test_matrix_form_keeps_a_saturated_units_digits():
 def test_cross_entropy_gradient_reads_as_by_hand():
     """bce: ∂E/∂A = (1/NJ)·(A − Y) ⊘ (A ⊙ (1 − A)), the error A − Y on top as the δ rule reads,
     not the (−A + Y) ⊙ (−1 + A)^∘−1 that sympy's canonical order gives."""
-    from derive.latex import tex
+    from derive.text.printer import tex
 
     net = solve(MORE["bce-rows-shared"]).network
     last = matrix_form(net).layers[-1]

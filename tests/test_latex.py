@@ -7,8 +7,10 @@ from fractions import Fraction
 import pytest
 import sympy as sp
 
-from derive.activations import ReLU, Sigmoid, Softplus
-from derive.latex import escape_latex, escape_markdown, escape_xml, number, tex
+from derive.model.registry import ReLU, Sigmoid, Softplus
+from derive.numeric.rounding import number
+from derive.text.escape import escape_latex, escape_markdown, escape_xml
+from derive.text.printer import tex
 
 z, w, x = sp.symbols("z_h1 w1 x1", real=True)
 NAMES = {z: "z_{h_{1}}", w: "w_{1}", x: "x_{1}"}

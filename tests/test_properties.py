@@ -12,8 +12,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from derive import solve
-from derive.tape import compile_gradient
-from derive.values import evaluate
+from derive.numeric.tape import compile_gradient
+from derive.numeric.values import evaluate
 
 ELEMENTWISE = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
 DIGITS = 50

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from derive.api import solve
 from derive.cli import main as cli
+from derive.derived.solution import solve
 from derive.errors import RenderError
-from derive.render import build_pdf, document, render_solution, write_solution
-from derive.spec import example_names
+from derive.model.spec import example_names
+from derive.text.render import build_pdf, document, render_solution, write_solution
 
 ROOT = Path(__file__).resolve().parent.parent
 GALLERY = ROOT / "output"
-REGENERATE = "python -m derive.render --gallery"
+REGENERATE = "python -m derive.text.gallery --gallery"
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 EXAMPLES = example_names()
 
@@ -260,7 +260,7 @@ def test_nothing_is_written_when_rendering_fails(tmp_path):
 
 
 def test_pdf_without_tex_says_what_to_install(monkeypatch, tmp_path):
-    monkeypatch.setattr("derive.render.shutil.which", lambda name: None)
+    monkeypatch.setattr("derive.text.render.shutil.which", lambda name: None)
     with pytest.raises(RenderError) as err:
         write_solution(solve("linear-221"), "pdf", tmp_path, "linear-221")
     assert "texlive-latex-extra" in str(err.value) and "latexmk" in str(err.value)

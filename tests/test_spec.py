@@ -11,8 +11,11 @@ import sympy as sp
 from sympy import Rational
 
 from derive import SpecError, example_names, load, loads, solve
-from derive.network import build
-from derive.spec import number, parse  # not derive.parse: importing derive.parse (the claim parser) rebinds that name
+from derive.model.network import build
+from derive.model.spec import (  # not derive.parse: importing derive.parse (the claim parser) rebinds that name
+    number,
+    parse,
+)
 
 BASE = {"network": {"layers": [2, 2, 1], "activation": "sigmoid", "bias": "neuron", "loss": "half_sse"},
         "data": {"x": [[1, 2]], "y": [[0.5]]}}

@@ -11,9 +11,9 @@ from typing import Any, Mapping, Sequence
 
 from sympy import Rational
 
-from .activations import LOSSES
-from .errors import SpecError
-from .spec import Spec, activation_names, loss_problem, number, parse
+from derive.errors import SpecError
+from derive.model.registry import LOSSES
+from derive.model.spec import Spec, activation_names, loss_problem, number, parse
 
 KINDS = ("forward", "loss", "gradient", "formula", "update", "shape", "choice")
 MAX_VALUES = 100_000                 # values a range may expand to

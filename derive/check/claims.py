@@ -38,8 +38,8 @@ from typing import Callable, Protocol
 import sympy as sp
 from sympy import Expr
 
-from .activations import ReLU, Sigmoid, Softplus, leaky_relu
-from .errors import ClaimError
+from derive.errors import ClaimError
+from derive.model.registry import ReLU, Sigmoid, Softplus, leaky_relu
 
 MAX_LENGTH = 5000          # characters of one claim (a fully expanded 2-2-2 gradient is ~900)
 MAX_TOKENS = 1500          # tokens of one claim

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -11,17 +12,17 @@ import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from .errors import RenderError
-from .latex import DEFAULT_PRECISION, check_precision, escape_latex, escape_markdown, escape_xml, markdown_chars
-
-if TYPE_CHECKING:
-    from .api import Solution
-    from .document import Document
+from derive.derived.solution import Solution
+from derive.errors import RenderError
+from derive.io import write_files
+from derive.numeric.rounding import DEFAULT_PRECISION, check_precision
+from derive.text.document import Document, build
+from derive.text.escape import escape_latex, escape_markdown, escape_xml, markdown_chars
 
 TEMPLATES = {"md": "solution.md.j2", "tex": "solution.tex.j2"}
 TEX_PACKAGES = "Debian/Ubuntu: sudo apt-get install texlive-latex-extra texlive-pictures latexmk"
@@ -36,7 +37,7 @@ def template_dirs(template_dir: str | Path | None = None) -> list[Path]:
     """Where templates are looked up: the user's folder, the installed copy, the source checkout."""
     dirs = [Path(template_dir)] if template_dir is not None else []
     installed = resources.files("derive") / "templates"
-    checkout = Path(__file__).resolve().parent.parent / "templates"
+    checkout = Path(__file__).resolve().parents[2] / "templates"
     if installed.is_dir():                  # a wheel: hatchling copied templates/ into the package
         dirs.append(Path(str(installed)))
     elif checkout.is_dir():                 # a source checkout (editable install)
@@ -205,7 +206,6 @@ class Drawing:
 
 def drawing(diagram, dx: int = 240, dy: int = 72, margin: int = 50) -> Drawing:
     """Lay out a document's network diagram in SVG pixels (y grows downwards)."""
-    import math
 
     top = max(n.y for n in diagram.nodes)
     bottom = min(n.y for n in diagram.nodes)
@@ -223,7 +223,6 @@ def drawing(diagram, dx: int = 240, dy: int = 72, margin: int = 50) -> Drawing:
 # -- solutions -----------------------------------------------------------------------------------
 
 def document(solution: "Solution", precision: int = DEFAULT_PRECISION) -> "Document":
-    from .document import build
 
     return build(solution, check_precision(precision))
 
@@ -333,79 +332,7 @@ def write_solution(solution: "Solution", fmt: str, out: str | Path | None, name:
             raise RenderError("--format pdf needs --out DIR (a PDF is not written to the terminal)")
         sys.stdout.write(render_solution(solution, fmt, precision, template_dir))
         return []
-    files = solution_files(solution, fmt, name, precision, template_dir)
-    target = Path(out)
-    # a folder in the way would stop the moves halfway: refuse before the first one
-    for file in files:
-        if (target / file).is_dir():
-            raise RenderError(f"--out {out}: {target / file} is a folder; expected a file there or nothing")
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target, prefix=".derive-") as tmp:
-            for file, data in files.items():
-                (Path(tmp) / file).write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-            written = []
-            for file in files:
-                os.replace(Path(tmp) / file, target / file)
-                written.append(target / file)
-    except OSError as exc:
-        where = exc.filename if exc.filename and not str(exc.filename).startswith(str(target / ".derive-")) else out
-        raise RenderError(f"--out {out}: cannot write {where} ({exc.strerror or exc})") from None
+    written = write_files(solution_files(solution, fmt, name, precision, template_dir), out)
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return written
-
-
-# -- the gallery ---------------------------------------------------------------------------------
-
-GALLERY = Path(__file__).resolve().parent.parent / "output"
-
-
-def gallery(folder: Path = GALLERY, names: Sequence[str] | None = None, pdf: bool = True) -> list[Path]:
-    """Write output/NAME.md and output/NAME.tex for every built-in example (what ``derive solve NAME``
-    prints), and output/NAME.pdf when ``pdf`` and TeX is installed."""
-    from .api import solve
-    from .cli import write_atomically
-    from .spec import example_names
-
-    written = []
-    for name in names or example_names():
-        solution = solve(name)
-        doc = document(solution)
-        for fmt in ("md", "tex"):
-            path = folder / f"{name}.{fmt}"
-            text = render_solution(solution, fmt, doc=doc)
-            write_atomically(path, text)
-            written.append(path)
-        if pdf and latex_tools() is not None:
-            path = folder / f"{name}.pdf"
-            write_atomically(path, build_pdf(text, name))
-            written.append(path)
-    return written
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m derive.render --gallery``: regenerate output/ (Markdown, LaTeX and, with TeX, PDF)."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m derive.render", description=main.__doc__)
-    p.add_argument("--gallery", action="store_true", help="rewrite output/NAME.md, NAME.tex and NAME.pdf")
-    p.add_argument("--no-pdf", action="store_true", help="leave the PDFs alone")
-    args = p.parse_args(argv)
-    if not args.gallery:
-        p.print_help()
-        return 2
-    try:
-        paths = gallery(pdf=not args.no_pdf)
-    except RenderError as exc:
-        print(f"derive: error: {exc}", file=sys.stderr)
-        return 1
-    for path in paths:
-        print(f"wrote {path}", file=sys.stderr)
-    if not args.no_pdf and latex_tools() is None:
-        print(f"note: the PDFs were not rebuilt: TeX is not installed ({TEX_PACKAGES})", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

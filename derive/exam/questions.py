@@ -13,13 +13,17 @@ from typing import Any, Callable, Iterable, Sequence
 import sympy as sp
 from sympy import Expr, Symbol
 
-from .api import Solution
-from .backprop import Edge
-from .errors import SpecError
-from .latex import plain as plain_formula
-from .spec import Spec
-from .values import exact
-from .variants import MAX_DECIMALS, Ask, ExamConfig
+from derive.check.verdict import check_claim
+from derive.derived.solution import Solution
+from derive.errors import SpecError
+from derive.exam.variants import MAX_DECIMALS, Ask, ExamConfig
+from derive.model.backprop import Edge
+from derive.model.plain import plain as plain_formula
+from derive.model.registry import LOSSES
+from derive.model.spec import Spec
+from derive.numeric.rounding import number
+from derive.numeric.values import exact
+from derive.text.printer import tex
 
 DISTRACTORS = 3             # wrong options of a multiple-choice question
 MAX_FORMULA = 160           # characters of a formula a student is asked to write down
@@ -531,8 +535,6 @@ class Asker:
 
     def loss_mistakes(self) -> list[tuple[str, Expr]]:
         """The loss with another constant in front: the ½ or the mean of a related loss, or the plain sum."""
-        from .activations import LOSSES
-
         spec, E = self.sol.spec, self.sol.training.first.loss
         N, J = spec.samples, spec.layers[-1]
         own = LOSSES[spec.loss].scale(N, J)
@@ -630,8 +632,6 @@ class Asker:
         return Option(text, latex, None, mistake)
 
     def tex(self, expr: Expr) -> str:
-        from .latex import tex
-
         return tex(expr, {s: n.latex for s, n in self.d.names.items()})
 
     def shape(self, id: str, matrix: tuple[str, int]) -> Question:
@@ -671,8 +671,6 @@ class Asker:
 
 
 def _short(value: Expr) -> str:
-    from .latex import number
-
     return number(value).plain
 
 
@@ -773,8 +771,6 @@ def ask_all(sol: Solution, cfg: ExamConfig, rng: random.Random) -> tuple[Questio
 
 def verify(sol: Solution, questions: Sequence[Question]) -> None:
     """Every answer holds for `derive check`, and no distractor does; a failure is a bug, never written."""
-    from .check import check_claim
-
     for q in questions:
         if q.kind == "shape":
             continue                      # no claim syntax for shapes: matrix_shape multiplies real matrices

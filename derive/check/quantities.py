@@ -14,12 +14,11 @@ import mpmath
 import sympy as sp
 from sympy import Expr, Symbol
 
-from .activations import LOSSES, ReLU, Sigmoid, Softplus
-from .errors import ClaimError
-from .latex import PlainPrinter
-from .claims import Lhs, NameRef, SampleSum
-from .values import evaluate, frozen, initial_parameters
-
+from derive.check.claims import Lhs, NameRef, SampleSum
+from derive.errors import ClaimError
+from derive.model.plain import PlainPrinter
+from derive.model.registry import LOSSES, ReLU, Sigmoid, Softplus
+from derive.numeric.values import evaluate, frozen, initial_parameters
 
 DIGITS = 40                 # working precision of every check
 AGREE = mpmath.mpf("1e-25")  # relative agreement of two values that are equal

@@ -12,11 +12,23 @@ from weakref import WeakKeyDictionary
 import sympy as sp
 from sympy import Expr, Symbol
 
-from . import quantities
-from .activations import ACTIVATIONS, Sigmoid
-from .claims import NameRef, SampleSum
-from .quantities import (MP, Point, Quantity, Undefined, all_close, close, show_number, lacks_sample_sum, to_mpf, places_phrase,
-                         rounded_text, values_at)
+from derive.check import quantities
+from derive.check.claims import NameRef, SampleSum
+from derive.check.quantities import (
+    MP,
+    Point,
+    Quantity,
+    Undefined,
+    all_close,
+    close,
+    lacks_sample_sum,
+    places_phrase,
+    rounded_text,
+    show_number,
+    to_mpf,
+    values_at,
+)
+from derive.model.registry import ACTIVATIONS, Sigmoid
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
+import mpmath
 import sympy as sp
 from sympy import Expr, Symbol
 
-from .latex import Number, number
-from .values import Step, digits, evaluate, exact
-
-if TYPE_CHECKING:
-    from .api import Solution
+from derive.derived.solution import Solution
+from derive.model.registry import ReLU, Sigmoid, Softplus
+from derive.numeric.rounding import Number, number
+from derive.numeric.values import Step, digits, evaluate, exact
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,6 @@ FD_DIGITS = 60          # at 60 digits, or more where the engine needed more (se
 
 def _loss_function(solution: "Solution"):
     """E(parameters) at mpmath's working precision: the forward definitions compiled for mpmath, summed over samples."""
-    import mpmath
-
-    from .activations import ReLU, Sigmoid, Softplus
-
     net = solution.network
     functions = {"Sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)), "ReLU": lambda z: z if z > 0 else 0 * z,
                  "Softplus": lambda z: mpmath.log(1 + mpmath.exp(z))}
@@ -61,8 +57,6 @@ def _loss_function(solution: "Solution"):
 
 
 def _mp(value):
-    import mpmath
-
     value = sp.sympify(value)
     if value.is_Rational:
         return mpmath.mpf(int(value.p)) / int(value.q)
@@ -72,8 +66,6 @@ def _mp(value):
 def verify(solution: "Solution") -> Verification:
     """The chain rule's gradients against finite differences and, on small networks, sympy.diff of
     the loss written out in the parameters; with carried rounding, how far the shown gradients are."""
-    import mpmath
-
     params = solution.network.parameters
     n, spec = solution.spec.samples, solution.spec
     # the derivation is checked on its exact values; carried rounding is reported beside them

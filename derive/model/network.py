@@ -8,9 +8,15 @@ from functools import cached_property
 import sympy as sp
 from sympy import Expr, Symbol
 
-from .activations import ACTIVATIONS, LOSSES, leaky_relu, softmax, softmax_jacobian
-from .notation import Name, Notation
-from .spec import Spec
+from derive.model.notation import Name, Notation
+from derive.model.registry import (
+    ACTIVATIONS,
+    LOSSES,
+    leaky_relu,
+    softmax,
+    softmax_jacobian,
+)
+from derive.model.spec import Spec
 
 Layered = tuple[tuple[Symbol, ...], ...]
 

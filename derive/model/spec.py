@@ -8,14 +8,17 @@ import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
 from sympy import Rational
 
-from .activations import ACTIVATIONS, LOSSES
-from .errors import SpecError
+from derive.errors import SpecError
+from derive.model.examples import example_names, example_text
+from derive.model.notation import (
+    Notation,  # the names a user may freeze are the notation's names
+)
+from derive.model.registry import ACTIVATIONS, LOSSES
 
 BIASES = ("none", "neuron", "shared")
 STYLES = ("sequential", "indexed")
@@ -319,8 +322,6 @@ def _parameters(init, layers, bias, convention, source):
 
 
 def _freeze(train, layers, bias, style, convention, source) -> tuple[str, ...]:
-    from .notation import Notation  # the names a user may freeze are the notation's names
-
     value = train.get("freeze", [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SpecError(source, "[train].freeze", f"expected a list of parameter names; got {_show(value)}")
@@ -407,12 +408,6 @@ def _check_targets(loss: str, y: Matrix, source: str) -> None:
 
 # -- sources ------------------------------------------------------------------------------
 
-def example_names() -> list[str]:
-    """The names of the built-in examples, sorted."""
-    folder = resources.files("derive") / "examples"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
-
-
 def loads(text: str, source: str = "<string>") -> Spec:
     """Parse a spec from TOML text."""
     try:
@@ -432,8 +427,7 @@ def load(spec: str | Path) -> Spec:
             raise SpecError(name, "", f"cannot be read: {exc.__class__.__name__}") from None
         return loads(text, name)
     if str(spec) in example_names():
-        text = (resources.files("derive") / "examples" / f"{spec}.toml").read_text(encoding="utf-8")
-        return loads(text, str(spec))
+        return loads(example_text(str(spec)), str(spec))
     if path.exists():       # a folder, a device, a pipe: there, but not a spec
         kind = "a folder" if path.is_dir() else "not a regular file"
         raise SpecError(name, "", f"is {kind}; expected a TOML file or a built-in example's name")

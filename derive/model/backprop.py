@@ -9,8 +9,8 @@ from math import prod
 import sympy as sp
 from sympy import Expr, Symbol
 
-from .network import Network
-from .notation import Name
+from derive.model.network import Network
+from derive.model.notation import Name
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,12 @@ from typing import Any, Mapping
 
 from sympy import Expr, Symbol
 
-from . import spec as specs
-from .backprop import Derivation, derive
-from .network import Network, build
-from .values import Training, train
+from derive.derived.report import to_json
+from derive.model import spec as specs
+from derive.model.backprop import Derivation, derive
+from derive.model.network import Network, build
+from derive.numeric.rounding import check_precision
+from derive.numeric.values import Training, train
 
 KEYWORD_TABLES = {key: table for table, keys in specs.TABLES.items() if keys for key in keys}
 
@@ -60,9 +62,7 @@ class Solution:
 
     def json(self) -> dict[str, Any]:
         """The contract's JSON object (outputs, loss, gradients, updated, history) and more."""
-        from .report import to_json
-
-        return to_json(self)
+        return to_json(self.spec, self.network, self.derivation, self.training)
 
 
 def keywords_to_dict(**kw: Any) -> dict[str, Any]:
@@ -83,6 +83,8 @@ def solve(spec: str | Path | Mapping[str, Any] | specs.Spec | None = None, *, ca
     >>> solve(layers=[1, 1], activation="linear", x=[1], y=[2], W1=[[0.5]]).training.first.loss
     9/8
     """
+    if carry is not None:
+        check_precision(carry)
     if isinstance(spec, specs.Spec):
         return Solution(spec, carry)
     if spec is None:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import sympy as sp
 from sympy import Expr, Symbol
 
-from . import __version__
-from .activations import LOSSES
-from .latex import DEFAULT_PRECISION, Number, number, tex
-from .values import Step, exact, frozen
-from .verification import Verification, verify
-
-if TYPE_CHECKING:
-    from .api import Solution
+from derive.version import __version__
+from derive.derived import formulas
+from derive.derived.solution import Solution
+from derive.derived.verification import Verification, verify
+from derive.model.registry import LOSSES
+from derive.numeric.rounding import DEFAULT_PRECISION, Number, number
+from derive.numeric.values import Step, exact, frozen
+from derive.text.printer import tex
 
 BREAK = "\x00"          # where a long sum may wrap onto a continuation line
 TERMS_PER_LINE = 3      # terms of a sum on one line before it wraps
@@ -798,8 +798,6 @@ def _shapes(eq, names: Mapping) -> tuple[Shape, ...]:
 
 
 def _general(b: _Builder) -> General:
-    from . import formulas
-
     spec, d = b.spec, b.d
     one = "one sample" if b.N == 1 else "one sample (the batch sums them)"
     groups = []
@@ -877,8 +875,6 @@ def _sentence(text: str) -> str:
 
 def _notation_general(b: _Builder) -> tuple[NameRow, ...]:
     """The symbols of the matrix form and of the general formula, which the notation table also lists."""
-    from . import formulas
-
     rows = []
     form = formulas.matrix_form(b.net)
     seen = set()

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import html
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .questions import Question
+from derive.exam.questions import Question
 
 CLOZE_SPECIAL = "\\}#~/\""      # characters a Cloze answer or feedback must escape with a backslash
 

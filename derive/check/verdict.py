@@ -24,11 +24,9 @@ the derivation; the right side is a number or an expression.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
-import sys
 import time
 import tomllib
 from dataclasses import asdict, dataclass
@@ -39,12 +37,39 @@ from typing import Any, Iterable, Sequence
 import sympy as sp
 from sympy import Expr
 
-from .errors import ClaimError
-from .latex import PlainPrinter, escape_markdown
-from .claims import Rhs, parse_lhs, parse_rhs, split_claim, tokenize
-from .quantities import (MP, MAX_PATHS, Quantity, Undefined, all_close, contexts_of, finite, fraction, show_number,
-                         places_phrase, rounded_text, to_mpf, value_text, values_at, Words)
-from .diagnose import Model, expression_diagnosis, generality_note, with_letter, number_diagnosis, sentence, model
+from derive.check.claims import Rhs, parse_lhs, parse_rhs, split_claim, tokenize
+from derive.check.diagnose import (
+    Model,
+    expression_diagnosis,
+    generality_note,
+    model,
+    number_diagnosis,
+    sentence,
+    with_letter,
+)
+from derive.check.quantities import (
+    MAX_PATHS,
+    MP,
+    Quantity,
+    Undefined,
+    Words,
+    all_close,
+    contexts_of,
+    finite,
+    fraction,
+    places_phrase,
+    rounded_text,
+    show_number,
+    to_mpf,
+    value_text,
+    values_at,
+)
+from derive.derived.solution import solve
+from derive.errors import ClaimError
+from derive.model.plain import PlainPrinter
+from derive.text.document import chain_equation
+from derive.text.escape import escape_markdown
+from derive.text.render import environment
 
 MAX_CLAIMS_FILE = 1_000_000  # bytes of one --claims file
 
@@ -292,9 +317,6 @@ def latex_explanation(solution, q: Quantity, precision: int = 6) -> str | None:
     """
     if q.kind not in ("gradient", "adjoint"):
         return None
-    from .document import chain_equation
-    from .render import environment
-
     samples = solution.training.first.samples
     chosen = range(len(samples)) if q.sample is None else [q.sample]
     template = environment("md").from_string('{% import "macros.md.j2" as m %}{{ m.equation(eq) }}')
@@ -489,39 +511,24 @@ def _json_report(results) -> str:
                       indent=2, ensure_ascii=False) + "\n"
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from .api import solve
+@dataclass(frozen=True)
+class Grading:
+    """What `derive check` prints, and whether every claim held (exit status 0, else 3)."""
 
-    if not args.claim and not args.claims:
-        args.check_parser.error("give at least one --claim \"LHS = RHS\" or --claims FILE")
-    sheets = []
-    if args.claim:
-        sheets.append(Sheet(SHEET_ARGS, "", tuple((str(i + 1), t) for i, t in enumerate(args.claim))))
-    sheets += [load_claims(path) for path in args.claims or ()]
-    solution = solve(args.spec)
-    results = _grade(solution, sheets, args.explain, latex=args.format == "md", keep_going=args.keep_going)
-    report = {"text": _text_report, "md": _md_report, "json": _json_report}[args.format](results)
-    sys.stdout.write(report)
-    return 0 if all(v.holds for _, rows in results for _, v, _ in rows) else 3
+    report: str
+    all_hold: bool
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `derive check` to the command line."""
-    p = subparsers.add_parser(
-        "check", help="check claimed derivatives and numbers against the true ones",
-        description="Check claims 'LHS = RHS' about a spec's derivation: exit 0 when all hold, 3 when one "
-                    "does not, 1 when a claim cannot be read.")
-    p.add_argument("spec", metavar="SPEC", help="a TOML file or a built-in example's name")
-    p.add_argument("--claim", action="append", metavar='"LHS = RHS"',
-                   help="a claim such as \"dE/dw5 = 0.17\" or \"dE/dw5 = (o - y)*h1\" (repeatable)")
-    p.add_argument("--claims", action="extend", nargs="+", metavar="FILE",
-                   help="TOML answer sheets: claims = [\"…\"] or [[claim]] text = \"…\" (one file per student; "
-                        "several files grade a class in one run)")
-    p.add_argument("--format", choices=("text", "json", "md"), default="text")
-    p.add_argument("--explain", action="store_true", help="print the correct derivation of each claimed quantity")
-    p.add_argument("--keep-going", action="store_true",
-                   help="an unreadable claim does not hold (its diagnosis says why) instead of stopping the run")
-    p.set_defaults(run=cmd_check, check_parser=p)
+REPORTS = {"text": _text_report, "md": _md_report, "json": _json_report}
+
+
+def grade(spec: str, claims: Sequence[str] = (), files: Sequence[str] = (), fmt: str = "text",
+          explain_: bool = False, keep_going: bool = False) -> Grading:
+    """`derive check SPEC`: the --claim texts and the --claims answer sheets graded, reported in ``fmt``."""
+    sheets = [Sheet(SHEET_ARGS, "", tuple((str(i + 1), t) for i, t in enumerate(claims)))] if claims else []
+    sheets += [load_claims(path) for path in files]
+    results = _grade(solve(spec), sheets, explain_, latex=fmt == "md", keep_going=keep_going)
+    return Grading(REPORTS[fmt](results), all(v.holds for _, rows in results for _, v, _ in rows))
 
 
 # -- benchmark ------------------------------------------------------------------------------------
@@ -531,8 +538,6 @@ def benchmark_grading(students: int = 200, per_student: int = 10, spec: str = "s
 
     Returns the seconds for building the solution and for grading, and claims per second.
     """
-    from .api import solve
-
     start = time.perf_counter()
     solution = solve(spec)
     m = model(solution)

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import sympy as sp
 from sympy import Symbol
 
-from .api import Solution
-from .errors import ExamError
-from .parallel import default_jobs, parallel_map
-from .questions import Math, Question, Variant, parameter_pool
-from .spec import Spec
-from .variants import build_spec
-
-if TYPE_CHECKING:
-    from .exam import Exam
-
+from derive.derived.solution import Solution
+from derive.errors import ExamError
+from derive.exam.model import Exam
+from derive.exam.moodle import cloze, html_text, math_html
+from derive.exam.questions import Math, Question, Variant, parameter_pool
+from derive.exam.variants import build_spec, toml_text
+from derive.io import write_files
+from derive.model.registry import LOSSES
+from derive.model.spec import Spec
+from derive.numeric.rounding import number
+from derive.parallel import default_jobs, parallel_map
+from derive.text.escape import escape_latex, markdown_chars
+from derive.text.printer import tex
+from derive.text.render import TEMPLATES, build_pdf, document, render_template
+from derive.text.render import environment as shared
 
 # -- documents: the data every sheet and key shows ------------------------------------------------
 
@@ -98,8 +105,6 @@ def setup_text(sol: Solution) -> tuple[str | Math, ...]:
 
 def training_text(sol: Solution) -> tuple[str | Math, ...]:
     """The learning rate, and which parameters gradient descent leaves alone."""
-    from .latex import number
-
     rate = number(sol.spec.learning_rate)
     out: list[str | Math] = ["It is trained by gradient descent with learning rate ",
                              Math(rf"\eta = {rate.tex}", f"eta = {rate.plain}")]
@@ -118,8 +123,6 @@ def _trainable(sol: Solution) -> set[Symbol]:
 
 def loss_latex(spec: Spec) -> str:
     """The loss of this network over its batch, with the constant in front written out."""
-    from .activations import LOSSES
-
     rule = LOSSES[spec.loss]
     N, J = spec.samples, spec.layers[-1]
     scale = rule.scale(N, J)
@@ -139,8 +142,6 @@ def loss_latex(spec: Spec) -> str:
 
 def sheet(exam: Exam, variant: Variant, sol: Solution, solution_text: str | None = None) -> Sheet:
     """The sheet of one variant, built from its solved spec."""
-    from .latex import number, tex
-
     spec, net, cfg = sol.spec, sol.network, exam.cfg
     names = {s: n.latex for s, n in net.names.items()}
     lines = []
@@ -204,9 +205,6 @@ def _spaced(escape: Callable[[str], str]) -> Callable[[str], str]:
 
 def _words(fmt: str) -> Callable[[str], str]:
     """Our own sentences between formulas: escaped for the format, spaces kept, no line-start rules."""
-    from .latex import escape_latex, markdown_chars
-    from .moodle import html_text
-
     if fmt == "tex":
         return _spaced(escape_latex)
     if fmt == "md":
@@ -221,10 +219,6 @@ def environment(fmt: str, template_dir: str | None = None):
     Kept for the whole run: Jinja compiles each template once per environment, and an exam
     renders the same templates for every variant.
     """
-    from .latex import escape_latex
-    from .moodle import cloze, html_text, math_html
-    from .render import environment as shared
-
     env = shared(fmt, template_dir)
     env.tests["math"] = _is_math
     env.filters.update(tex=_spaced(escape_latex), words=_words(fmt), html=html_text, mathhtml=math_html,
@@ -234,8 +228,6 @@ def environment(fmt: str, template_dir: str | None = None):
 
 def render(fmt: str, name: str, template_dir: str | None = None, **context: Any) -> str:
     """One exam template rendered; a broken or missing template is a one-line RenderError."""
-    from .render import render_template
-
     return render_template(environment(fmt, template_dir), name, **context)
 
 
@@ -260,16 +252,12 @@ def _stem(exam: Exam, number: int) -> str:
 
 @lru_cache(maxsize=None)
 def _solution_environment(fmt: str, template_dir: str | None):
-    from .render import environment as shared
-
     return shared(fmt, template_dir)
 
 
 def worked_solutions(sol: Solution, formats: Sequence[str], opts: Options) -> dict[str, str]:
     """The full worked solution in each format: what render_solution writes, from one document model
     and one (cached) environment per format."""
-    from .render import TEMPLATES, document, render_template
-
     doc = document(sol, opts.precision)
     return {fmt: render_template(_solution_environment(fmt, opts.template_dir), TEMPLATES[fmt], doc=doc, assets=None)
             for fmt in formats}
@@ -277,8 +265,6 @@ def worked_solutions(sol: Solution, formats: Sequence[str], opts: Options) -> di
 
 def variant_files(exam: Exam, variant: Variant, opts: Options) -> tuple[Sheet, dict[str, str]]:
     """One variant's own files: its spec as TOML, its question sheet and its answer key."""
-    from .variants import toml_text
-
     stem = _stem(exam, variant.number)
     sol = Solution(build_spec(variant.raw, f"variant-{stem}.toml"))
     files = {f"variant-{stem}.toml": toml_text(variant.raw)}
@@ -294,8 +280,6 @@ def variant_files(exam: Exam, variant: Variant, opts: Options) -> tuple[Sheet, d
 
 def _with_solution(base: Sheet, text: str, fmt: str) -> Sheet:
     """The key's sheet: with the worked solution, a LaTeX one split into its preamble and its body."""
-    from dataclasses import replace
-
     if fmt != "tex":
         return replace(base, solution=text)
     preamble, begin, rest = text.partition("\\begin{document}")
@@ -319,8 +303,6 @@ def _init_render(exam: Exam, opts: Options) -> None:
 
 def json_text(value: Any, indent: str = "") -> str:
     """JSON with two-space indentation, but lists of numbers and strings on one line (matrices stay readable)."""
-    import json
-
     inner = indent + "  "
     if isinstance(value, dict) and value:
         items = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {json_text(v, inner)}" for k, v in value.items()]
@@ -363,45 +345,13 @@ EXAM_FILE = re.compile(rf"{VARIANT_FILE.pattern}|sheets\.(tex|pdf)|answers\.json
 
 
 def write(files: dict[str, str | bytes], out: str, replace: bool = True) -> None:
-    """Write every file into DIR at once: built in a temporary directory beside it, then moved in.
-
-    With ``replace``, the files of an earlier exam in DIR that this one does not write (key-37.md
-    after a run of 30 variants) are removed, so DIR holds one exam; other files stay.
-    """
-    import os
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    target = Path(out)
-    if target.exists() and not target.is_dir():
-        raise ExamError(f"--out {out}: exists and is not a directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        for name, data in files.items():
-            (tmp / name).write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        if not target.exists():
-            os.rename(tmp, target)
-            return
-        for name in files:
-            os.replace(tmp / name, target / name)
-        tmp.rmdir()
-        if replace:
-            for stale in sorted(target.iterdir()):
-                if EXAM_FILE.fullmatch(stale.name) and stale.name not in files and stale.is_file():
-                    stale.unlink()
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    """Write every file into DIR at once; with ``replace``, the files of an earlier exam in DIR that this
+    one does not write (key-37.md after a run of 30 variants) are removed, so DIR holds one exam."""
+    write_files(files, out, stale=EXAM_FILE if replace else None)
 
 
 def pdfs(files: dict[str, str], jobs: int | None = None) -> dict[str, bytes]:
     """The PDF of every LaTeX file (sheets.tex, each sheet and key), with render.py's TeX runner, TeX runs in parallel."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .render import build_pdf
-
     names = [name for name in files if name.endswith(".tex")]
     with ThreadPoolExecutor(max_workers=jobs or default_jobs()) as pool:     # each run is a pdflatex process
         built = list(pool.map(lambda name: build_pdf(files[name], name[:-4]), names))

@@ -11,10 +11,10 @@ from sympy import Expr, Symbol
 from sympy.codegen.cfunctions import log1p
 from sympy.printing.pycode import MpmathPrinter, PythonCodePrinter
 
-from .activations import Sigmoid, Softplus
-from .backprop import Derivation
-from .errors import SpecError
-from .network import Network
+from derive.errors import SpecError
+from derive.model.backprop import Derivation
+from derive.model.network import Network
+from derive.model.registry import Sigmoid, Softplus
 
 
 class _Ours:

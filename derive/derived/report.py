@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from sympy import Symbol
 
-from .errors import SpecError
-from .values import exact
+from derive.errors import SpecError
+from derive.model.backprop import Derivation, Edge
+from derive.model.network import Network
+from derive.model.plain import plain
+from derive.model.spec import Spec
+from derive.numeric.values import Training, exact
 
-if TYPE_CHECKING:
-    from .api import Solution
-    from .backprop import Edge
 
-
-def layout(solution: "Solution", values: Mapping[Symbol, Any]) -> dict[str, Any]:
+def layout(spec: Spec, net: Network, values: Mapping[Symbol, Any]) -> dict[str, Any]:
     """Parameters arranged like the spec: W as [j][k] ([k][j] in the row convention), b as a list or number."""
-    net, spec = solution.network, solution.spec
     out: dict[str, Any] = {}
     for l, layer in enumerate(net.weights):
         rows = [[_float(values[w]) for w in row] for row in layer]
@@ -40,17 +39,16 @@ class _Overflow(Exception):
     """A value beyond double precision, which JSON cannot carry."""
 
 
-def to_json(solution: "Solution") -> dict[str, Any]:
+def to_json(spec: Spec, net: Network, d: Derivation, tr: Training) -> dict[str, Any]:
     """The whole solution as plain JSON data; numbers are full-precision floats."""
     try:
-        return _report(solution)
+        return _report(spec, net, d, tr)
     except _Overflow:
-        raise SpecError(solution.spec.source, "[init]", "values beyond double precision (about 1e308); expected "
+        raise SpecError(spec.source, "[init]", "values beyond double precision (about 1e308); expected "
                                                         "smaller initial parameters, inputs or learning rate") from None
 
 
-def _report(solution: "Solution") -> dict[str, Any]:
-    net, d, tr = solution.network, solution.derivation, solution.training
+def _report(spec: Spec, net: Network, d: Derivation, tr: Training) -> dict[str, Any]:
     first = tr.first
     names = d.names
     per_sample = [s for l in range(len(net.nets)) for s in net.nets[l] + net.activations[l]]
@@ -59,24 +57,24 @@ def _report(solution: "Solution") -> dict[str, Any]:
     return {
         "outputs": [[_float(env[o]) for o in net.outputs] for env in first.samples],
         "loss": _float(first.loss),
-        "gradients": layout(solution, first.gradient),
-        "updated": layout(solution, first.updated),
+        "gradients": layout(spec, net, first.gradient),
+        "updated": layout(spec, net, first.updated),
         "history": [_float(h) for h in tr.history],
-        "parameters": layout(solution, first.parameters),
-        "final": layout(solution, tr.final),
+        "parameters": layout(spec, net, first.parameters),
+        "final": layout(spec, net, tr.final),
         "new_outputs": [[_float(env[o]) for o in net.outputs] for env in tr.after.samples],
         "new_loss": _float(tr.after.loss),
         "names": {names[p].plain: {"initial": _float(first.parameters[p]), "gradient": _float(first.gradient[p]),
                                    "updated": _float(first.updated[p])} for p in net.parameters},
         "samples": [{**{names[s].plain: _float(env[s]) for s in per_sample + [net.loss]},
                      **{names[a].plain: _float(env[a]) for a in adjoints}} for env in first.samples],
-        "formulas": {names[d.adjoint[v]].plain: str(d.gradient[v]) for v in d.backward_order},
-        "factors": {_local(names, e): str(e.local) for e in edges},
+        "formulas": {names[d.adjoint[v]].plain: plain(d.gradient[v]) for v in d.backward_order},
+        "factors": {_local(names, e): plain(e.local) for e in edges},
         "factor_values": [{_local(names, e): _float(exact(e.local.xreplace(env))) for e in edges}
                           for env in first.samples],
     }
 
 
-def _local(names, e: "Edge") -> str:
+def _local(names, e: Edge) -> str:
     """∂child/∂parent by plain names, e.g. "dz_o/dh1"; the loss end reads "dE/do"."""
     return f"d{names[e.child].plain}/d{names[e.parent].plain}"

@@ -6,16 +6,26 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import sympy as sp
-from sympy import Basic, Expr, HadamardPower, HadamardProduct, ImmutableMatrix, MatAdd, MatMul, MatrixSymbol, Rational, Symbol
+from sympy import (
+    Basic,
+    Expr,
+    HadamardPower,
+    HadamardProduct,
+    ImmutableMatrix,
+    MatAdd,
+    MatMul,
+    MatrixSymbol,
+    Rational,
+    Symbol,
+)
 from sympy.matrices.expressions import MatrixExpr, Transpose
 from sympy.matrices.expressions.diagonal import DiagMatrix
 
-from .activations import ACTIVATIONS, LOSSES, leaky_relu, softmax
-from .backprop import Derivation
-from .network import Network
-from .notation import Name
-from .values import Step, digits, exact
-
+from derive.model.backprop import Derivation
+from derive.model.network import Network
+from derive.model.notation import Name
+from derive.model.registry import ACTIVATIONS, LOSSES, leaky_relu, softmax
+from derive.numeric.values import Step, digits, exact
 
 # == 1. the layer-wise recursion, read off the derivation ===================================
 

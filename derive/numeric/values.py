@@ -10,11 +10,11 @@ import mpmath
 import sympy as sp
 from sympy import Expr, Symbol
 
-from .backprop import Derivation
-from .errors import SpecError
-from .latex import number, round_significant
-from .network import Network
-from .tape import descend
+from derive.errors import SpecError
+from derive.model.backprop import Derivation
+from derive.model.network import Network
+from derive.numeric.rounding import number, round_significant
+from derive.numeric.tape import descend
 
 PRECISION = 60          # significant digits kept for values that are not rational
 

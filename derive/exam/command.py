@@ -1,0 +1,42 @@
+"""The whole exam run as `derive exam` does it: draw the variants, make their files, write them all or none."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from derive.exam.generate import generate
+from derive.exam.sheets import VARIANT_FILE, Options, documents, pdfs, write
+from derive.model.spec import load
+
+
+class Progress:
+    """Progress on standard error for long runs: a rewritten line on a terminal, else every tenth."""
+
+    def __init__(self, stream: TextIO, minimum: int = 10):
+        self.stream, self.minimum, self.last = stream, minimum, -1
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if total < self.minimum:
+            return
+        if self.tty:
+            end = "\n" if done == total else ""
+            print(f"\rderive exam: {stage} {done}/{total}", end=end, file=self.stream, flush=True)
+        elif done == total or done * 10 // total != self.last:
+            self.last = done * 10 // total
+            print(f"derive exam: {stage} {done}/{total}", file=self.stream, flush=True)
+
+
+def run(spec: str, variants: int, seed: int, out: str, opts: Options, only: int | None = None,
+        jobs: int | None = None) -> str:
+    """Write the exam of template ``spec`` into ``out`` (only variant ``only``'s own files with it); say what was written."""
+    progress = Progress(sys.stderr)
+    exam = generate(load(spec), variants, seed, only=only, jobs=jobs, progress=progress)
+    files = documents(exam, opts, jobs=jobs, progress=progress)
+    if only:       # the variant's own files only: the folder of the full run keeps its answers.json
+        files = {name: data for name, data in files.items() if VARIANT_FILE.fullmatch(name)}
+    if "pdf" in opts.formats:
+        files.update(pdfs(files, jobs))
+    write(files, out, replace=not only)
+    return f"wrote {len(files)} files for {len(exam.variants)} variant(s) into {out}"

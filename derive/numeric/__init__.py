@@ -1,0 +1,1 @@
+"""The numbers: the exact first step, the float tape for later steps, and the one rounding of a number."""

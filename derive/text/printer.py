@@ -1,0 +1,156 @@
+"""The one LaTeX printer: formulas in the derivation's notation, SymPy's LaTeX printer with our names and functions."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import sympy as sp
+from sympy import Basic, Expr
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+from derive.model.registry import Sigmoid  # noqa: F401  (used by the doctests)
+
+
+class Printer(LatexPrinter):
+    """SymPy's LaTeX printer with our names and functions.
+
+    ``names`` maps symbols (and matrix symbols) to their LaTeX; in a formula with numbers
+    substituted it maps them to the numbers instead, and products are written with ``\\cdot``.
+
+    >>> x = sp.Symbol("x1")
+    >>> Printer({x: "x_{1}"}).doprint(Sigmoid(x))
+    '\\\\sigma\\\\left(x_{1}\\\\right)'
+    """
+
+    printmethod = "_derive_latex"
+
+    def __init__(self, names: Mapping[Basic, str] | None = None, *, numbers: bool = False,
+                 keep_order: bool = False):
+        names = dict(names or {})
+        self._keep_order, self._top = keep_order, None
+        # undefined functions (f′, diag) are named like symbols: by their class
+        self._functions = {k: v for k, v in names.items() if isinstance(k, type)}
+        super().__init__({
+            "symbol_names": {k: v for k, v in names.items() if not isinstance(k, type)},
+            "ln_notation": True,
+            "mul_symbol": "dot" if numbers else None,
+            "order": "none" if keep_order else None,
+            "mat_delim": "",
+            "mat_str": "bmatrix",
+        })
+
+    def use(self, names: Mapping[Basic, str] | None) -> None:
+        """Print with these names from now on."""
+        names = names or {}
+        self._functions = {k: v for k, v in names.items() if isinstance(k, type)}
+        self._settings["symbol_names"] = {k: v for k, v in names.items() if not isinstance(k, type)}
+
+    def _call(self, name: str, e: Expr, exp: str | None) -> str:
+        text = rf"{name}\left({self._print(e.args[0])}\right)"
+        return text if exp is None else rf"{text}^{{{exp}}}"
+
+    def doprint(self, expr):
+        self._top = expr
+        return super().doprint(expr)
+
+    def _print_Add(self, e, order=None):
+        if not self._keep_order or e is self._top:
+            return super()._print_Add(e, order)
+        # keep_order is for products (∂E/∂a_L first, a_{k−1} last) and for the sum a caller built
+        # (the formula itself: Σ_j over the outputs, w·x + b); a sum inside reads best in the usual
+        # order, subtracted terms last: a_L − y, k + 1, L − 1 (not −y + a_L, 1 + k, −1 + L)
+        terms = sorted(e.as_ordered_terms(), key=lambda t: t.could_extract_minus_sign())
+        text = ""
+        for i, term in enumerate(terms):
+            if i and term.could_extract_minus_sign():
+                text, term = text + " - ", -term
+            elif i:
+                text += " + "
+            term_tex = self._print(term)
+            text += rf"\left({term_tex}\right)" if self._needs_add_brackets(term) else term_tex
+        return text
+
+    def _print_Mul(self, e):
+        # an unevaluated product may carry a literal factor 1 (f' of a linear layer): never print "· 1"
+        ones = [a for a in e.args if a == 1]
+        if ones and len(e.args) > len(ones):
+            rest = [a for a in e.args if a != 1]
+            return self._print(rest[0] if len(rest) == 1 else sp.Mul(*rest, evaluate=False))
+        return super()._print_Mul(e)
+
+    def _print_Sigmoid(self, e, exp=None):
+        return self._call(r"\sigma", e, exp)
+
+    def _print_ReLU(self, e, exp=None):
+        return self._call(r"\operatorname{ReLU}", e, exp)
+
+    def _print_Softplus(self, e, exp=None):
+        return self._call(r"\operatorname{softplus}", e, exp)
+
+    def _print_tanh(self, e, exp=None):
+        return self._call(r"\tanh", e, exp)
+
+    def _print_Heaviside(self, e, exp=None):
+        # ReLU' as an indicator: 1 where z > 0, else 0 (H(0) = 0, the contract's choice)
+        z = self._print(e.args[0])
+        h0 = e.args[1] if len(e.args) > 1 else None
+        relation = r"\geq" if h0 == 1 else ">"
+        text = rf"\mathbf{{1}}\left[{z} {relation} 0\right]"
+        return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
+
+    def _print_Function(self, e, exp=None):
+        name = self._functions.get(type(e))
+        if name is None:
+            return super()._print_Function(e, exp)
+        args = ", ".join(self._print(a) for a in e.args)
+        text = rf"{name}\left({args}\right)"
+        return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
+
+    def _print_Derivative(self, e):
+        # ∂E/∂w: the documents only differentiate once, with respect to one quantity
+        if len(e.variable_count) != 1 or e.variable_count[0][1] != 1:
+            return super()._print_Derivative(e)
+        return rf"\frac{{\partial {self._print(e.expr)}}}{{\partial {self._print(e.variables[0])}}}"
+
+    def _print_transpose(self, e, exp=None):
+        return self._print_Transpose(e)
+
+    def _print_DiagMatrix(self, e):
+        return rf"\operatorname{{diag}}\left({self._print(e.args[0])}\right)"
+
+    def _print_HadamardPower(self, e):
+        base = self._print(e.base)
+        if not isinstance(e.base, sp.MatrixSymbol) or "^" in base:
+            base = rf"\left({base}\right)"
+        return rf"{base}^{{\circ\, {self._print(e.exp)}}}"
+
+    def _print_Transpose(self, e):
+        arg = e.args[0]
+        base = self._print(arg)
+        simple = isinstance(arg, (sp.MatrixSymbol, sp.Symbol)) or (isinstance(arg, sp.Indexed) and len(base) < 20)
+        if not simple or "^" in base:
+            base = rf"\left({base}\right)"
+        return rf"{base}^{{\mathsf{{T}}}}"
+
+    def _print_HadamardProduct(self, e):
+        # a matrix product or sum inside ⊙ is bracketed: (W^T Δ) ⊙ σ′(Z), never W^T Δ ⊙ σ′(Z)
+        return r" \odot ".join(rf"\left({self._print(a)}\right)" if isinstance(a, (sp.MatMul, sp.MatAdd))
+                               else self.parenthesize(a, PRECEDENCE["Mul"], strict=True) for a in e.args)
+
+
+def tex(expr: Basic, names: Mapping[Basic, str] | None = None, *, numbers: bool = False,
+        keep_order: bool = False) -> str:
+    """``expr`` in LaTeX with the given names (or numbers) for its symbols.
+
+    >>> tex(sp.Symbol("w1") * sp.Symbol("x1"), {sp.Symbol("w1"): "0.11", sp.Symbol("x1"): "2"}, numbers=True)
+    '0.11 \\\\cdot 2'
+    """
+    printer = _printers.get((numbers, keep_order))
+    if printer is None:
+        printer = _printers[numbers, keep_order] = Printer(numbers=numbers, keep_order=keep_order)
+    printer.use(names)
+    return printer.doprint(expr)
+
+
+_printers: dict[tuple[bool, bool], Printer] = {}     # building a printer costs more than printing
