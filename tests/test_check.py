@@ -12,13 +12,15 @@ import io
 import json
 import time
 from contextlib import redirect_stderr, redirect_stdout
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 import pytest
 import sympy as sp
 
 from derive import solve
+from derive.check.diagnose import model
+from derive.check.quantities import fraction
 from derive.check.verdict import Verdict, benchmark_grading, check_claim, check_claims, explain, load_claims
 from derive.cli import main
 from derive.errors import ClaimError
@@ -635,3 +637,14 @@ def test_keep_going_grades_the_rest_of_a_class_past_an_unreadable_claim(tmp_path
     assert code == 3 and [c["holds"] for c in claims] == [False, True, True]     # 0.08216704 is 0.0822
     assert claims[0]["mistake"] == "unreadable" and "unexpected ','" in claims[0]["diagnosis"]
     assert [c["student"] for c in claims] == ["Eve", "Eve", "Ada"]
+
+
+def test_rounded_intermediates_round_half_away_from_zero_as_every_printed_number():
+    # A hand calculation at two decimals writes 0.125 as 0.13 (decimal's ROUND_HALF_UP, the documented rule
+    # of every number derive prints), not as 0.12 (nearest-even, which mpmath's nint would give)
+    s = solve(layers=[1, 1], activation="linear", x=[1], y=[0], W1=[[0.125]])
+    for mode in ("decimals", "significant"):
+        point = model(s).rounded_point(mode, 2)
+        by_name = {str(k): v for k, v in point.samples[0].items()}
+        hand = Decimal("0.125").quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)      # o = z = w1·x1
+        assert abs(Fraction(str(hand)) - fraction(by_name["o"])) < Fraction(1, 10 ** 30), mode

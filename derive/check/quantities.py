@@ -18,6 +18,7 @@ from derive.check.claims import Lhs, NameRef, SampleSum
 from derive.errors import ClaimError
 from derive.model.plain import PlainPrinter
 from derive.model.registry import LOSSES, ReLU, Sigmoid, Softplus
+from derive.numeric.rounding import round_decimals, round_significant
 from derive.numeric.values import evaluate, frozen, initial_parameters
 
 DIGITS = 40                 # working precision of every check
@@ -248,6 +249,14 @@ class Point:
     samples: list[dict[Symbol, Any]]
 
 
+def _rounder(rounding: Callable[[Any, int], sp.Rational], digits: int) -> Callable[[Any], Any]:
+    """An mpf rounded by the one rounding function (half away from zero), as an mpf again."""
+    def rnd(v: Any) -> Any:
+        shown = rounding(MP.re(v), digits)
+        return MP.mpf(int(shown.p)) / int(shown.q)
+    return rnd
+
+
 class Model:
     """Symbols, names and evaluation points of one Solution, built once and reused by every claim."""
 
@@ -449,11 +458,7 @@ class Model:
         """The spec's numbers computed by hand: each intermediate rounded to ``digits`` (decimals or significant)."""
         key = (mode, digits)
         if key not in self._rounded:
-            if mode == "decimals":
-                scale = MP.mpf(10) ** digits
-                rnd = lambda v: MP.nint(MP.re(v) * scale) / scale          # noqa: E731
-            else:
-                rnd = lambda v: MP.mpf(MP.nstr(MP.re(v), digits))         # noqa: E731
+            rnd = _rounder(round_decimals if mode == "decimals" else round_significant, digits)
             params = {p: to_mpf(v) for p, v in initial_parameters(self.d).items()}
             data = [([to_mpf(v) for v in x], [to_mpf(v) for v in y]) for x, y in zip(self.spec.x, self.spec.y)]
             self._rounded[key] = self.tape(params, data, rnd)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import sympy as sp
+from mpmath import mpf
 from sympy import Basic
 
 from derive.errors import RenderError
@@ -13,6 +14,7 @@ from derive.errors import RenderError
 DEFAULT_PRECISION = 6
 EXTRA_EXACT_DIGITS = 2      # an exact decimal of up to precision + 2 significant digits is shown in full
 FIXED_RANGE = (-4, 7)       # decimal exponents written in fixed notation; others as m × 10^e
+
 
 @dataclass(frozen=True)
 class Number:
@@ -36,10 +38,14 @@ class Number:
 
 
 def _fraction(value) -> Fraction:
+    """The exact value of an int, float, Fraction, SymPy number or mpmath mpf."""
     if isinstance(value, Fraction):
         return value
     if isinstance(value, (int, float)):
         return Fraction(value)
+    if isinstance(value, mpf):
+        m, e = value.man_exp                                            # exact binary value
+        return Fraction(int(m)) * Fraction(2) ** int(e)
     value = sp.sympify(value)
     if value.is_Rational:
         return Fraction(int(value.p), int(value.q))
@@ -95,6 +101,18 @@ def round_significant(value, n: int) -> sp.Rational:
         return sp.S.Zero
     m, e = _digits(abs(a), n)
     shown = Fraction(m) * Fraction(10) ** (e - n + 1)
+    return sp.Rational(-shown if a < 0 else shown)
+
+
+def round_decimals(value, places: int) -> sp.Rational:
+    """``value`` rounded half away from zero to ``places`` decimal places, as the exact decimal that is shown.
+
+    >>> round_decimals(sp.Rational(1, 8), 2), round_decimals(-0.125, 2), round_decimals(sp.Rational(2, 3), 0)
+    (13/100, -13/100, 1)
+    """
+    a = _fraction(value)
+    scaled = abs(a) * Fraction(10) ** places
+    shown = Fraction(int(scaled + Fraction(1, 2))) / Fraction(10) ** places      # |a| ≥ 0: half away from zero
     return sp.Rational(-shown if a < 0 else shown)
 
 
