@@ -22,8 +22,12 @@ import sympy as sp
 from sympy.core.cache import clear_cache
 
 from derive import solve
+from derive.check.verdict import benchmark_grading, check_claim, check_claims
+from derive.errors import ClaimError, SpecError
+from derive.model.spec import parse
 from derive.model.backprop import derive
 from derive.model.network import build
+from derive.text.render import render_solution
 
 
 @dataclass
@@ -185,8 +189,6 @@ def batch_training() -> list[Row]:
 @benchmark
 def render_markdown_4881() -> list[Row]:
     """The full Markdown worked solution of a 4-8-8-1 network, derivation and verification included."""
-    from derive.text.render import render_solution
-
     raw = sigmoid_net([4, 8, 8, 1])
     seconds, text = best(lambda: render_solution(solve(raw), "md"), repeat=2)
     return [Row("derive solve --format md (in-process)", shape(raw), size(raw), seconds, "a few seconds",
@@ -196,8 +198,6 @@ def render_markdown_4881() -> list[Row]:
 @benchmark
 def grade_a_class() -> list[Row]:
     """200 students × 10 claims (numbers and formulas, right and wrong) on the 2-2-2 network."""
-    from derive.check.verdict import benchmark_grading, check_claims
-
     solution = solve("sigmoid-222")
     claims = ([f"dE/dw{i} = 0.05" for i in range(1, 9)] + [f"w{i}' = 0.3" for i in range(1, 9)]
               + ["o1 = 0.75", "o2 = 0.77", "h1 = 0.59", "h2 = 0.6", "E = 0.3",
@@ -227,6 +227,60 @@ def exam_50_variants() -> list[Row]:
     return [Row(f"derive exam --variants 50 (new process, {os.cpu_count()} cores)", "2-2-2", 10, times["0"],
                 "well under a minute", f"{files} files, {times['1'] / times['0']:.1f}× the speed of one core"),
             Row("derive exam --variants 50 (new process, --jobs 1)", "2-2-2", 10, times["1"], "", f"{files} files")]
+
+
+@benchmark
+def start_up() -> list[Row]:
+    """A command's start-up: it imports only the stages it uses (`derive examples` and `--help` no SymPy)."""
+    def run(*argv: str) -> float:
+        command = [sys.executable, *argv]
+        seconds, _ = best(lambda: subprocess.run(command, check=True, capture_output=True), repeat=5)
+        return seconds
+
+    sympy_alone = run("-c", "import sympy")
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "net.toml"
+        spec.write_text(to_toml(sigmoid_net([4, 8, 8, 1])), encoding="utf-8")
+        json_4881 = run("-m", "derive", "solve", str(spec), "--format", "json")
+    rows = [Row("start-up: python -c 'import sympy' (for comparison)", "", "", sympy_alone)]
+    for argv, target in ((["--help"], "< 0.1 s"), (["examples"], "< 0.1 s")):
+        rows.append(Row(f"start-up: derive {' '.join(argv)} (new process)", "", "", run("-m", "derive", *argv),
+                        target))
+    rows.append(Row("derive solve --format json (new process)", "4-8-8-1", 121, json_4881, "≤ 1.3× import sympy",
+                    f"{json_4881 / sympy_alone:.2f}× import sympy"))
+    return rows
+
+
+HUGE_CLAIMS = ["o = " + "(" * 1000 + "o" + ")" * 1000, "o = " + "-" * 1500 + "o", "o = " + "sigmoid(" * 300 + "o" +
+               ")" * 300, "o = " + "+".join(["o"] * 1000), "o = " + "9" * 5000, "o = " + "o^" * 400 + "o",
+               "o = " + "x" * 6000, "o = 9**9**9**9", "o = exp(exp(exp(exp(9))))"]
+
+
+@benchmark
+def refusals() -> list[Row]:
+    """Hostile claims and specs are refused at once: the slowest of each kind (the tests check the refusals)."""
+    linear = solve("linear-221")
+    linear.training
+
+    def refuse(text: str) -> None:
+        try:
+            check_claim(linear, text)
+        except ClaimError:
+            return
+        raise AssertionError(f"not refused: {text[:40]}")
+
+    def refuse_spec(huge: str) -> None:
+        try:
+            parse({"network": {"layers": [2, 1]}, "data": {"x": [[huge, 1]], "y": [[1]]}})
+        except SpecError:
+            return
+        raise AssertionError(f"not refused: {huge}")
+
+    claims = max(best(lambda t=t: refuse(t), repeat=3)[0] for t in HUGE_CLAIMS)
+    specs = max(best(lambda h=h: refuse_spec(h), repeat=3)[0] for h in ("1e999999999", "-1e999999999", "1e-999999999"))
+    return [Row(f"derive check: the slowest of {len(HUGE_CLAIMS)} huge claims refused", "2-2-1", 6, claims,
+                "milliseconds"),
+            Row("a spec number 1e999999999 refused", "", "", specs, "milliseconds")]
 
 
 # -- the table -----------------------------------------------------------------------------------

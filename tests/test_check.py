@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from contextlib import redirect_stderr, redirect_stdout
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -304,16 +303,18 @@ def test_explain_shows_the_chain_and_the_numbers(mazur):
     assert "dE/do1 * do1/dz_o1 * dz_o1/dw5" in text and "0.08216704" in text
 
 
-def test_thirty_claims_well_under_a_second():
+def test_thirty_claims_are_judged():
+    # how fast: python -m tests.benchmark --only grade (well under a second)
     s = solve("sigmoid-222")
     s.training
     claims = [f"dE/dw{i} = {c}" for i in range(1, 9) for c in ("0.1", "(o1 - y1)*h1")] + \
              [f"w{i}' = 0.3" for i in range(1, 9)] + ["o1 = 0.75", "o2 = 0.77", "E = 0.3", "h1 = 0.59", "h2 = 0.6",
                                                      "z_h1 = w1*x1 + w2*x2 + b1"]
     assert len(claims) == 30
-    start = time.perf_counter()
-    check_claims(s, claims)
-    assert time.perf_counter() - start < 1.0
+    verdicts = check_claims(s, claims)
+    # Mazur's published forward pass: o1 = 0.75136507, o2 = 0.772928465, E = 0.298371109, h1 = 0.593269992,
+    # h2 = 0.596884378, so the last six claims hold at the decimals they are written with
+    assert len(verdicts) == 30 and all(v.holds for v in verdicts[-6:])
 
 
 def test_benchmark_runs():

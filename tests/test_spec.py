@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from fractions import Fraction
 
@@ -76,10 +75,8 @@ def test_bad_numbers_are_refused(bad):
 @pytest.mark.parametrize("huge", ["1e999999999", "-1e999999999", "1e-999999999", Decimal("1E+999999999")])
 def test_huge_exponents_are_refused_at_once(huge):
     """Fraction("1e999999999") would compute 10**999999999: minutes and gigabytes."""
-    start = time.perf_counter()
     with pytest.raises(SpecError, match=r"\[data\]\.x\[0\]\[0\]: expected 0 or a number between"):
         parse(with_(data={"x": [[huge, 1]]}))
-    assert time.perf_counter() - start < 5        # not a benchmark: a guard against the hang
 
 
 def test_toml_huge_exponent_is_refused():
