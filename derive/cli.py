@@ -10,9 +10,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable, Sequence
 
-from derive.version import __version__
 from derive.errors import DeriveError
 from derive.io import write_atomically
+from derive.version import __version__
 
 SOLVE_FORMATS = ("md", "tex", "json", "pdf")
 EXAM_FORMATS = ("tex", "md", "moodle", "pdf")          # derive.exam.sheets.FORMATS (a test keeps them equal)

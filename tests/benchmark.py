@@ -24,9 +24,9 @@ from sympy.core.cache import clear_cache
 from derive import solve
 from derive.check.verdict import benchmark_grading, check_claim, check_claims
 from derive.errors import ClaimError, SpecError
-from derive.model.spec import parse
 from derive.model.backprop import derive
 from derive.model.network import build
+from derive.model.spec import parse
 from derive.text.render import render_solution
 
 

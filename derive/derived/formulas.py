@@ -404,13 +404,17 @@ def matrix_values(form: MatrixForm, net: Network, step: Step) -> dict[MatrixSymb
     for layer in form.layers:
         values[layer.W] = weight_matrix(net, layer.layer).xreplace(step.parameters)
         if layer.b is not None:
-            values[layer.b] = bias_matrix(net, layer.layer).xreplace(step.parameters)
+            b = bias_matrix(net, layer.layer)
+            if b is None:
+                raise AssertionError(f"layer {layer.layer} has a bias matrix symbol but the spec no biases")
+            values[layer.b] = b.xreplace(step.parameters)
         values[layer.Z] = _evaluate(layer.forward[0].rhs, values)
         _activate(net, layer, values, work)
     for layer in reversed(form.layers):
         for eq in layer.backward:
             if layer.column is not None and eq.lhs == layer.column.delta:
-                values[layer.Delta] = _per_sample(eq.rhs, layer, values, net.spec.convention == "row")
+                values[layer.Delta] = _per_sample(eq.rhs, layer, layer.column, values,
+                                                  net.spec.convention == "row")
             else:
                 values[eq.lhs] = _evaluate(eq.rhs, values)
     return values
@@ -434,9 +438,9 @@ def _activate(net: Network, layer: MatrixLayer, values: dict, work: int) -> None
     values[layer.df_Z] = ImmutableMatrix(*Z.shape, [exact(f.df(z, a), work) for z, a in zip(Z, values[layer.A])])
 
 
-def _per_sample(rhs: MatrixExpr, layer: MatrixLayer, values: dict, row: bool) -> ImmutableMatrix:
-    """Δ^(L) of a softmax layer, one sample's Jacobian at a time."""
-    A, G, c = values[layer.A], values[layer.upstream], layer.column
+def _per_sample(rhs: MatrixExpr, layer: MatrixLayer, c: Column, values: dict, row: bool) -> ImmutableMatrix:
+    """Δ^(L) of a softmax layer (``c`` is its one-sample column), one sample's Jacobian at a time."""
+    A, G = values[layer.A], values[layer.upstream]
     take = (lambda M, n: M.row(n)) if row else (lambda M, n: M.col(n))
     samples = A.rows if row else A.cols
     parts = [_evaluate(rhs, {**values, c.a: take(A, n), c.upstream: take(G, n)}) for n in range(samples)]

@@ -33,10 +33,11 @@ def run(spec: str, variants: int, seed: int, out: str, opts: Options, only: int 
     """Write the exam of template ``spec`` into ``out`` (only variant ``only``'s own files with it); say what was written."""
     progress = Progress(sys.stderr)
     exam = generate(load(spec), variants, seed, only=only, jobs=jobs, progress=progress)
-    files = documents(exam, opts, jobs=jobs, progress=progress)
+    texts = documents(exam, opts, jobs=jobs, progress=progress)
     if only:       # the variant's own files only: the folder of the full run keeps its answers.json
-        files = {name: data for name, data in files.items() if VARIANT_FILE.fullmatch(name)}
+        texts = {name: data for name, data in texts.items() if VARIANT_FILE.fullmatch(name)}
+    files: dict[str, str | bytes] = dict(texts)
     if "pdf" in opts.formats:
-        files.update(pdfs(files, jobs))
+        files.update(pdfs(texts, jobs))
     write(files, out, replace=not only)
     return f"wrote {len(files)} files for {len(exam.variants)} variant(s) into {out}"

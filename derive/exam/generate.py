@@ -53,8 +53,8 @@ def make_variant(template: Spec, cfg: ExamConfig, exam_seed: int, number: int, r
             reason = f"a valid spec ({exc})"
         else:
             sol = Solution(spec)
-            reason = degenerate(spec, lambda l, j: sol.network.names[sol.network.activations[l][j]].plain)
-            if reason is None and solved < EXACT_TRIES:
+            found = degenerate(spec, lambda l, j: sol.network.names[sol.network.activations[l][j]].plain)
+            if found is None and solved < EXACT_TRIES:
                 solved += 1
                 try:
                     questions = ask_all(sol, cfg, rng)
@@ -63,12 +63,14 @@ def make_variant(template: Spec, cfg: ExamConfig, exam_seed: int, number: int, r
                 else:
                     verify(sol, questions)
                     return Variant(number, seed, raw, questions)
-            elif reason is None:          # enough exact solves: this draw counts for the commonest failure
-                reason = examples[max(failures, key=failures.get)] if failures else "no degenerate answer"
+            elif found is None:          # enough exact solves: this draw counts for the commonest failure
+                reason = examples[max(failures, key=failures.__getitem__)] if failures else "no degenerate answer"
+            else:
+                reason = found
         constraint = reason.split(" (")[0]            # the constraint; the parenthesis is this draw's example
         failures[constraint] = failures.get(constraint, 0) + 1
         examples[constraint] = reason
-    worst = max(failures, key=failures.get)
+    worst = max(failures, key=failures.__getitem__)
     raise ExamError(f"{base_name(template.source)}: [exam]: no acceptable variant {number} in {cfg.tries} draws "
                     f"(seed {seed}); the constraint that failed most ({failures[worst]} times): {examples[worst]}. "
                     f"Widen the value ranges of [exam] or choose other questions")
@@ -152,6 +154,7 @@ def generate(spec: Spec, variants: int = 1, seed: int = 0, only: int | None = No
     earlier variant is drawn again from the next hash. So the result depends on the arguments
     only, never on the number of processes, and ``only=k`` reproduces variant k of the full run.
 
+    >>> from derive import load
     >>> exam = generate(load("linear-221"), variants=2, seed=1)
     >>> [v.number for v in exam.variants]
     [1, 2]

@@ -52,4 +52,6 @@ def cloze(q: "Question") -> str:
         spellings = dict.fromkeys([f"{rows}x{cols}", f"{rows} x {cols}", f"{rows}×{cols}", f"{rows} × {cols}",
                                    f"{rows}X{cols}", f"{rows}*{cols}", f"({rows}, {cols})", f"({rows},{cols})"])
         return "{1:SHORTANSWER:" + "~".join("=" + cloze_escape(s) for s in spellings) + "}"
+    if not isinstance(q.answer, float) or q.tolerance is None:
+        raise AssertionError(f"a {q.kind} question without a numerical answer and tolerance")
     return "{1:NUMERICAL:=" + _number(q.answer) + ":" + _number(q.tolerance) + "}"

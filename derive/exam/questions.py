@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from math import prod
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, overload
 
 import sympy as sp
 from sympy import Expr, Symbol
@@ -142,6 +142,12 @@ def fixed(value: Expr, decimals: int) -> str:
     return "0." + "0" * decimals if text.lstrip("-").strip("0.") == "" else text
 
 
+@overload
+def tolerance(cfg: ExamConfig, answer: float, cap: None = None, least: Decimal = ...,
+              decimals: int | None = ...) -> float: ...
+@overload
+def tolerance(cfg: ExamConfig, answer: float, cap: Decimal | None, least: Decimal = ...,
+              decimals: int | None = ...) -> float | None: ...
 def tolerance(cfg: ExamConfig, answer: float, cap: Decimal | None = None, least: Decimal = Decimal(0),
               decimals: int | None = None) -> float | None:
     """The absolute tolerance of a numerical answer given to ``decimals`` places (default: the exam's),
@@ -165,7 +171,7 @@ def tolerance(cfg: ExamConfig, answer: float, cap: Decimal | None = None, least:
 def same(a: Expr, b: Expr) -> bool:
     """Equal up to the noise of 60-digit arithmetic: a mistake that gives the right number is none for these data
     (only the path through o1 where y = (1, 0, 0) and the other outputs' paths are exactly 0)."""
-    return abs(_decimal(a) - _decimal(b)) <= Decimal("1e-40") * max(1, abs(_decimal(b)))
+    return abs(_decimal(a) - _decimal(b)) <= Decimal("1e-40") * max(Decimal(1), abs(_decimal(b)))
 
 
 def accepted(answer: str, tol: float, value: Expr, decimals: int) -> bool:
@@ -318,8 +324,14 @@ def _is_activation_edge(sol: Solution, e: Edge) -> bool:
 def altered(sol: Solution, p: Symbol, change: Callable[[Edge], Expr | None],
             keep: Callable[[tuple[Edge, ...]], bool] = lambda chain: True) -> Expr:
     """∂E/∂p as a formula, summed over the chains ``keep`` accepts, with ``change`` replacing local factors."""
-    return sp.Add(*(prod((change(e) if change(e) is not None else e.local for e in chain), start=sp.S.One)
+    return sp.Add(*(prod((_local(change, e) for e in chain), start=sp.S.One)
                     for chain in sol.derivation.chains(p) if keep(chain)))
+
+
+def _local(change: Callable[[Edge], Expr | None], e: Edge) -> Expr:
+    """The local factor of ``e`` as ``change`` replaces it, or as it is where ``change`` gives None."""
+    changed = change(e)
+    return e.local if changed is None else changed
 
 
 def _value(sol: Solution, formula: Expr) -> Expr:
@@ -461,7 +473,7 @@ class Asker:
         if not fresh:
             raise Degenerate(f"a quantity no other question asks ({ask.kind}"
                              f"{':' + ask.target if ask.target else ''}: every one is asked already)")
-        failure = None
+        failure: Degenerate | None = None
         order = self.rng.sample(fresh, len(fresh))
         # an update is asked at the exam's decimals where one can be; only then with more
         for extra in ((0, EXTRA_DECIMALS) if ask.kind == "update" else (0,)):
@@ -474,6 +486,8 @@ class Asker:
                     continue
                 self.used.add(self.key(ask.kind, s))
                 return question
+        if failure is None:         # fresh is not empty: every quantity tried either returned or failed
+            raise AssertionError(f"no quantity tried for {ask.kind}{':' + ask.target if ask.target else ''}")
         raise failure
 
     def numeric(self, id: str, kind: str, quantity: str, prompt, value: Expr, what: str,
@@ -607,8 +621,8 @@ class Asker:
     def formula(self, id: str, p: Symbol) -> Question:
         m = self.gradient_math(p)
         found = _cached("options", self.sol, p, lambda: self.formula_options(p))
-        prompt = ["Write ", m, " as a formula in the inputs, targets, weights and the values of the forward "
-                  "pass (no numbers)."]
+        prompt: list[str | Math] = ["Write ", m, " as a formula in the inputs, targets, weights and the values of "
+                                    "the forward pass (no numbers)."]
         if self.sol.spec.samples > 1:
             prompt += [" Write the sum over the samples as ", Math(r"\sum_{n}", "sum(…)"), " (typed sum(…))."]
         right = found[0]
@@ -640,7 +654,7 @@ class Asker:
         rows, cols = matrix_shape(spec, kind, l)
         symbol_latex, symbol_plain = _matrix_name(kind, l, spec.convention == "row")
         context, displays = matrix_form(spec)
-        prompt = ["What is the shape (rows × columns) of ", Math(symbol_latex, symbol_plain), "?"]
+        prompt: list[str | Math] = ["What is the shape (rows × columns) of ", Math(symbol_latex, symbol_plain), "?"]
         display = f"{rows}x{cols}"
         return Question(id, "shape", f"shape({symbol_plain})", tuple(prompt), display, display,
                         rf"{rows} \times {cols}", None, (), context, displays)
@@ -649,23 +663,27 @@ class Asker:
         m = self.gradient_math(p)
         value = self.sol.training.first.gradient[p]
         right = self.numeric(id, "choice", m.plain, [], value, m.plain)
+        if not isinstance(right.answer, float):
+            raise TypeError(f"a numerical question with the answer {right.answer!r}")
         chosen = [Option(right.display, right.display, right.answer, None)]
-        candidates = []
+        candidates: list[Option] = []
+        shown = [right.answer]      # the values of the options so far, that a new one must lie apart from
         for label, formula in mistakes(self.sol, p):
             wrong = _value(self.sol, formula)
             if not significant(wrong, self.cfg.decimals):
                 continue                  # a distractor of 0.0000 gives the answer away
             display = fixed(wrong, self.cfg.decimals)
             w = float(display)
-            if all(apart(self.cfg, w, o.value) for o in chosen + candidates):
+            if all(apart(self.cfg, w, v) for v in shown):
                 candidates.append(Option(display, display, w, label))
+                shown.append(w)
         if len(candidates) < DISTRACTORS:
             raise Degenerate(f"{DISTRACTORS} distractors for {m.plain} that differ from the answer and from each "
                              f"other by more than the tolerance (found {len(candidates)})")
         picked = sorted(self.rng.sample(range(min(len(candidates), DISTRACTORS + 1)), DISTRACTORS))
         options = chosen + [candidates[i] for i in picked]
         self.rng.shuffle(options)
-        prompt = ["Which of these values is ", m, "? Choose one."]
+        prompt: list[str | Math] = ["Which of these values is ", m, "? Choose one."]
         return Question(id, "choice", m.plain, tuple(prompt), right.answer, right.display, right.latex,
                         right.tolerance, tuple(options))
 

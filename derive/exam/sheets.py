@@ -180,8 +180,8 @@ def _edge(sol: Solution, p: Symbol) -> Math:
                 return Math(rf"{src.latex} \to {dst.latex}", f"{src.plain} -> {dst.plain}")
     units = [net.activations[l][j] for l, layer in enumerate(net.biases) for j, b in enumerate(layer) if b == p]
     if len(units) > 2:                # a shared bias: name the layer, not every unit
-        layer = next(l for l, layer in enumerate(net.biases) if p in layer) + 1
-        return Math(rf"\to \text{{layer {layer}}}", f"-> layer {layer}")
+        at = next(l for l, layer in enumerate(net.biases) if p in layer) + 1
+        return Math(rf"\to \text{{layer {at}}}", f"-> layer {at}")
     return Math(r"\to " + ", ".join(n[u].latex for u in units), "-> " + ", ".join(n[u].plain for u in units))
 
 

@@ -137,7 +137,10 @@ def build(spec: Spec) -> Network:
         else:
             f = leaky_relu(spec.slope).f if spec.activations[l] == "leaky_relu" else ACTIVATIONS[spec.activations[l]].f
             definitions.update((a[j], f(z[j])) for j in units)
-        weights.append(W), biases.append(b), nets.append(z), acts.append(a)
+        weights.append(W)
+        biases.append(b)
+        nets.append(z)
+        acts.append(a)
         below = a
     loss = symbol(notation.loss(spec.samples))
     rule = LOSSES[spec.loss]

@@ -88,6 +88,7 @@ def number(value: Any, source: str, field: str) -> Rational:
     """The exact Rational a spec value spells: 0.1 is 1/10, "1/3" is 1/3."""
     if isinstance(value, bool):
         raise SpecError(source, field, f"expected a number; got {_show(value)}")
+    frac: Fraction | None
     try:
         if isinstance(value, int):
             frac = Fraction(value)
@@ -298,7 +299,8 @@ def _parameters(init, layers, bias, convention, source):
         if key not in known:
             raise SpecError(source, f"[init].{key}", f"unknown parameter; expected one of "
                                                     f"{', '.join(sorted(known - {'seed'}))} or seed")
-    weights, biases = [], []
+    weights: list[Matrix] = []
+    biases: list[tuple[Rational, ...]] = []
     for l in range(1, depth + 1):
         rows, cols = layers[l], layers[l - 1]
         field = f"[init].W{l}"
@@ -361,8 +363,9 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
     layers = _layers(net, source)
     activations = activation_names(net.get("activation", "sigmoid"), len(layers) - 1, source)
     loss = _choice(net, "loss", tuple(LOSSES), "half_sse", source, "[network].loss")
-    if loss_problem(loss, activations[-1]):
-        raise SpecError(source, "[network].loss", loss_problem(loss, activations[-1]))
+    problem = loss_problem(loss, activations[-1])
+    if problem:
+        raise SpecError(source, "[network].loss", problem)
     bias = _choice(net, "bias", BIASES, "none", source, "[network].bias")
     convention = _choice(net, "convention", CONVENTIONS, "column", source, "[network].convention")
     slope = number(net.get("slope", Rational(1, 100)), source, "[network].slope")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import mpmath
 import sympy as sp
@@ -16,20 +16,29 @@ from derive.model.backprop import Derivation
 from derive.model.network import Network
 from derive.model.registry import Sigmoid, Softplus
 
+# One sample's loss contribution and parameter gradients from parameters, inputs and targets.
+Gradient = Callable[[Sequence[float], Sequence[float], Sequence[float]], tuple[float, list[float]]]
+
+
+class _Printer(Protocol):
+    """What the mixin below needs of the SymPy printer it is mixed into."""
+
+    def _print(self, expr: Any) -> str: ...
+
 
 class _Ours:
     """Prints our own functions as calls of the helpers of the tape's namespace."""
 
-    def _print_Sigmoid(self, e):
+    def _print_Sigmoid(self: _Printer, e: Any) -> str:
         return f"_sigmoid({self._print(e.args[0])})"
 
-    def _print_ReLU(self, e):
+    def _print_ReLU(self: _Printer, e: Any) -> str:
         return f"max(0, {self._print(e.args[0])})"
 
-    def _print_Softplus(self, e):
+    def _print_Softplus(self: _Printer, e: Any) -> str:
         return f"_softplus({self._print(e.args[0])})"
 
-    def _print_Heaviside(self, e):
+    def _print_Heaviside(self: _Printer, e: Any) -> str:
         return f"(1 if {self._print(e.args[0])} > 0 else 0)"
 
 
@@ -57,8 +66,7 @@ MPMATH_HELPERS = {"mpmath": mpmath, "_sigmoid": lambda z: 1 / (1 + mpmath.exp(-z
                   "_softplus": lambda z: mpmath.log1p(mpmath.exp(z))}
 
 
-def compile_gradient(d: Derivation, careful: bool = False) -> Callable[
-        [Sequence[float], Sequence[float], Sequence[float]], tuple[float, list[float]]]:
+def compile_gradient(d: Derivation, careful: bool = False) -> Gradient:
     """One sample's loss contribution and parameter gradients as a generated Python function.
 
     The generated code is the derivation's own tape (forward definitions, then adjoints in
@@ -124,7 +132,8 @@ class SampleGradient:
     DIGITS = (30, 120, 480, 1920, 7680)
 
     def __init__(self, d: Derivation):
-        self.derivation, self.fast, self.careful = d, compile_gradient(d), None
+        self.derivation, self.fast = d, compile_gradient(d)
+        self.careful: Gradient | None = None     # compiled on the first sample that needs it
         self.start = 0              # the lowest precision that sufficed last time: training drifts slowly
 
     def __call__(self, p: Sequence[float], x: Sequence[float], y: Sequence[float]) -> tuple[float, list[float]]:
@@ -137,12 +146,12 @@ class SampleGradient:
         return self.slow(p, x, y)
 
     def slow(self, p, x, y) -> tuple[float, list[float]]:
-        self.careful = self.careful or compile_gradient(self.derivation, careful=True)
+        careful = self.careful = self.careful or compile_gradient(self.derivation, careful=True)
         previous = None
         for level in range(self.start, len(self.DIGITS)):
             with mpmath.workdps(self.DIGITS[level]):
                 try:
-                    e, g = self.careful(p, x, y)
+                    e, g = careful(p, x, y)
                     result = float(e), [float(v) for v in g]
                 except (ValueError, ZeroDivisionError):     # 1 − o still 0 at these digits
                     previous = None
@@ -155,7 +164,7 @@ class SampleGradient:
 
 
 def descend(d: Derivation, params: list[float], steps: int, done: int = 0,
-            fixed: set[Symbol] = frozenset()) -> tuple[list[float], list[float]]:
+            fixed: set[Symbol] | frozenset[Symbol] = frozenset()) -> tuple[list[float], list[float]]:
     """Run ``steps`` gradient-descent steps from ``params``; the loss before and after each.
 
     ``done`` counts the steps already taken to reach ``params``, for the error message; the

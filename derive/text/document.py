@@ -8,7 +8,6 @@ from typing import Mapping, NamedTuple, Sequence
 import sympy as sp
 from sympy import Expr, Symbol
 
-from derive.version import __version__
 from derive.derived import formulas
 from derive.derived.solution import Solution
 from derive.derived.verification import Verification, verify
@@ -16,6 +15,7 @@ from derive.model.registry import LOSSES
 from derive.numeric.rounding import DEFAULT_PRECISION, Number, number
 from derive.numeric.values import Step, exact, frozen
 from derive.text.printer import tex
+from derive.version import __version__
 
 BREAK = "\x00"          # where a long sum may wrap onto a continuation line
 TERMS_PER_LINE = 3      # terms of a sum on one line before it wraps
@@ -224,15 +224,19 @@ class Factor(NamedTuple):
 
 
 class Product(NamedTuple):
-    parts: tuple
+    parts: tuple[Chain, ...]
     label: str                  # underbrace label in the partials view ("" for none)
 
 
 class Sum(NamedTuple):
-    terms: tuple
+    terms: tuple[Factor | Product, ...]     # one per path from the quantity up: never a Sum itself
 
 
-def _render(node, view: str, inner: bool = False) -> str:
+# a chain of partial derivatives: one factor, a product of chains, or a sum of paths
+Chain = Factor | Product | Sum
+
+
+def _render(node: Chain, view: str, inner: bool = False) -> str:
     """One view of a chain: "partial" (∂ notation), "expr" (expressions) or "value" (numbers)."""
     if isinstance(node, Factor):
         if view == "partial":
@@ -254,7 +258,7 @@ def _render(node, view: str, inner: bool = False) -> str:
     return rf"\Bigl({text}\Bigr)" if view == "partial" else rf"\bigl({text}\bigr)"
 
 
-def _width(node) -> int:
+def _width(node: Chain) -> int:
     """The largest number of terms in any sum of the chain."""
     if isinstance(node, Factor):
         return 1
@@ -396,9 +400,9 @@ class _Builder:
             self._local_cache[key] = self.num(exact(local.xreplace(env)))
         return self._local_cache[key]
 
-    def chain(self, v: Symbol, stops: set[Symbol], env: Mapping, n: int):
+    def chain(self, v: Symbol, stops: set[Symbol], env: Mapping, n: int) -> Chain:
         """∂E/∂v as a tree of factors, expanded until a quantity in ``stops`` (or the loss)."""
-        terms = []
+        terms: list[Factor | Product] = []
         for e in self.d.edges[v]:
             factor = Factor(self.partial(self.names[e.child] if e.child != self.net.loss else self.loss_tex(n), v),
                             self.tex(e.local), self.local_value(e.child, v, e.local, env, n),
@@ -443,7 +447,7 @@ class _Builder:
             self._short[v] = short if sp.count_ops(short) + 3 < sp.count_ops(written) else None
         return self._short[v]
 
-    def _relations(self, node) -> set[str]:
+    def _relations(self, node: Chain) -> set[str]:
         if isinstance(node, Factor):
             return {node.value.relation}
         items = node.parts if isinstance(node, Product) else node.terms
@@ -902,7 +906,7 @@ def _split_sum(rows: list[Row]) -> tuple[Row, ...]:
 def build(solution: "Solution", precision: int = DEFAULT_PRECISION) -> Document:
     """The document model of a solution: every section of the worked solution, as data.
 
-    >>> from derive.api import solve
+    >>> from derive import solve
     >>> doc = build(solve("linear-221"))
     >>> doc.loss.equations[0].rows[-1].tex
     '0.3272405'

@@ -121,7 +121,7 @@ def render_template(env: jinja2.Environment, name: str, **context) -> str:
 
 def _searched(env: jinja2.Environment) -> str:
     loader = env.loader
-    paths = []
+    paths: list[str] = []
     for sub in getattr(loader, "loaders", []):
         paths += getattr(sub, "searchpath", [])
     return ", ".join(dict.fromkeys(paths)) or "no folders"
@@ -235,7 +235,7 @@ def render_solution(solution: "Solution", fmt: str, precision: int = DEFAULT_PRE
     ``assets``: a file-name stem; Markdown then links ``STEM-network.svg`` and ``STEM-loss.svg``
     (written beside it by ``write_solution``) instead of embedding Mermaid diagrams.
 
-    >>> from derive.api import solve
+    >>> from derive import solve
     >>> render_solution(solve("linear-221"), "md").startswith("# A 2-2-1 linear network")
     True
     """
