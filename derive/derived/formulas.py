@@ -24,7 +24,8 @@ from sympy.matrices.expressions.diagonal import DiagMatrix
 from derive.model.backprop import Derivation
 from derive.model.network import Network
 from derive.model.notation import Name
-from derive.model.registry import ACTIVATIONS, LOSSES, leaky_relu, softmax
+from derive.model.registry import ACTIVATIONS, LOSSES, softmax
+from derive.model.registry import activation as activation_entry
 from derive.numeric.values import Step, digits, exact
 
 # == 1. the layer-wise recursion, read off the derivation ===================================
@@ -248,8 +249,8 @@ def _layer_symbols(net: Network, l: int, below: MatrixSymbol, matrix, batch) -> 
     what = "outputs" if l == spec.depth else f"activations of layer {l}"
     s["A"] = matrix(f"A{l}", batch(n), f"A{sup}", what)
     s["f_Z"] = matrix(f"{act.name}(Z{l})", batch(n), rf"{act.latex}\left(Z{sup}\right)",
-                      f"{act.name} of every {'sample' if act.name == 'softmax' else 'entry'} of Z{l}")
-    s["df_Z"] = None if act.name == "softmax" else matrix(
+                      f"{act.name} of every {'entry' if act.elementwise else 'sample'} of Z{l}")
+    s["df_Z"] = None if not act.elementwise else matrix(
         f"{act.name}'(Z{l})", batch(n), rf"{act.latex}'\left(Z{sup}\right)",
         f"derivative of {act.name} at every entry of Z{l}")
     s["Delta"] = matrix(f"Delta{l}", batch(n), rf"\Delta{sup}", f"error signals ∂E/∂Z of layer {l}")
@@ -590,7 +591,7 @@ def general_formula(activation: str | None = None, loss: str | None = None,
     def derivative(name: str | None, l: Expr) -> Expr:
         if name is None:
             return fp(z[l])
-        entry = leaky_relu(slope) if name == "leaky_relu" and slope is not None else ACTIVATIONS[name]
+        entry = activation_entry(name, slope)
         return entry.df(z[l], a[l])
 
     if loss is None:

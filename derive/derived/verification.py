@@ -10,7 +10,7 @@ import sympy as sp
 from sympy import Expr, Symbol
 
 from derive.derived.solution import Solution
-from derive.model.registry import ReLU, Sigmoid, Softplus
+from derive.model.registry import NUMERIC
 from derive.numeric.rounding import Number, number
 from derive.numeric.values import Step, digits, evaluate, exact
 
@@ -34,9 +34,7 @@ FD_DIGITS = 60          # at 60 digits, or more where the engine needed more (se
 def _loss_function(solution: "Solution"):
     """E(parameters) at mpmath's working precision: the forward definitions compiled for mpmath, summed over samples."""
     net = solution.network
-    functions = {"Sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)), "ReLU": lambda z: z if z > 0 else 0 * z,
-                 "Softplus": lambda z: mpmath.log(1 + mpmath.exp(z))}
-    _ = (ReLU, Sigmoid, Softplus)
+    functions = {name: form.mp for name, form in NUMERIC.items()}
     steps = []
     for s in net.order:
         expr = net.definitions[s]

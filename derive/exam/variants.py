@@ -12,8 +12,8 @@ from typing import Any, Mapping, Sequence
 from sympy import Rational
 
 from derive.errors import SpecError
-from derive.model.registry import LOSSES
-from derive.model.spec import Spec, activation_names, loss_problem, number, parse
+from derive.model.registry import LOSSES, pairing_problem
+from derive.model.spec import Spec, activation_names, number, parse
 
 KINDS = ("forward", "loss", "gradient", "formula", "update", "shape", "choice")
 MAX_VALUES = 100_000                 # values a range may expand to
@@ -197,7 +197,7 @@ def _loss_options(value: Any, spec: Spec, source: str) -> tuple[str, ...]:
 
 
 def _allowed(spec: Spec, activations: tuple[str, ...], loss: str) -> bool:
-    return loss_problem(loss, activations[-1]) is None
+    return pairing_problem(loss, activations[-1]) is None
 
 
 def _questions(value: Any, spec: Spec, source: str) -> tuple[Ask, ...]:

@@ -9,13 +9,7 @@ import sympy as sp
 from sympy import Expr, Symbol
 
 from derive.model.notation import Name, Notation
-from derive.model.registry import (
-    ACTIVATIONS,
-    LOSSES,
-    leaky_relu,
-    softmax,
-    softmax_jacobian,
-)
+from derive.model.registry import LOSSES, Activation, activation
 from derive.model.spec import Spec
 
 Layered = tuple[tuple[Symbol, ...], ...]
@@ -85,11 +79,10 @@ class Network:
             below, row = self.layer_input(l), self.weights[l][j]
             return (tuple(zip(below, row)) + tuple(zip(row, below))
                     + tuple((b, sp.S.One) for b in self.biases[l][j:j + 1]))
-        layer = self.activations[l]
-        if self.spec.activations[l] == "softmax":
-            return tuple((z, softmax_jacobian(child, layer[i], i == j)) for i, z in enumerate(self.nets[l]))
-        z = self.nets[l][j]
-        return ((z, self.activation(l).df(z, child)),)
+        layer, act = self.activations[l], self.activation(l)
+        if act.elementwise:         # a unit's activation depends on its own net input only
+            return ((self.nets[l][j], act.partial(child, child, self.nets[l][j], True)),)
+        return tuple((z, act.partial(child, layer[i], z, i == j)) for i, z in enumerate(self.nets[l]))
 
     def parents(self, child: Symbol) -> tuple[Symbol, ...]:
         """The symbols that ``definitions[child]`` uses directly (targets aside)."""
@@ -99,9 +92,9 @@ class Network:
         """∂child/∂parent, written in named symbols (σ' as a(1 − a), not as exponentials)."""
         return dict(self.partials(child)).get(parent, sp.S.Zero)
 
-    def activation(self, l: int):
-        name = self.spec.activations[l]
-        return leaky_relu(self.spec.slope) if name == "leaky_relu" else ACTIVATIONS[name]
+    def activation(self, l: int) -> Activation:
+        """The registry entry of layer l's activation, with the spec's slope where it takes one."""
+        return activation(self.spec.activations[l], self.spec.slope)
 
 
 def build(spec: Spec) -> Network:
@@ -132,11 +125,7 @@ def build(spec: Spec) -> Network:
         a = tuple(symbol(notation.activation(l, j)) for j in units)
         for j in units:
             definitions[z[j]] = sp.Add(*(W[j][k] * below[k] for k in range(len(below))), *b[j:j + 1])
-        if spec.activations[l] == "softmax":
-            definitions.update(zip(a, softmax(z)))
-        else:
-            f = leaky_relu(spec.slope).f if spec.activations[l] == "leaky_relu" else ACTIVATIONS[spec.activations[l]].f
-            definitions.update((a[j], f(z[j])) for j in units)
+        definitions.update(zip(a, activation(spec.activations[l], spec.slope).layer(z)))
         weights.append(W)
         biases.append(b)
         nets.append(z)

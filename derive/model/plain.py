@@ -8,7 +8,7 @@ import sympy as sp
 from sympy import Basic, Expr
 from sympy.printing.str import StrPrinter
 
-from derive.model.registry import Sigmoid  # noqa: F401  (used by the doctests)
+from derive.model.registry import Sigmoid, function_entry, piecewise_name  # noqa: F401  (Sigmoid: used by the doctests)
 
 
 class PlainPrinter(StrPrinter):
@@ -28,14 +28,11 @@ class PlainPrinter(StrPrinter):
     def _print_Symbol(self, e):
         return self.names.get(e, e.name)
 
-    def _print_Sigmoid(self, e):
-        return f"sigmoid({self._print(e.args[0])})"
-
-    def _print_ReLU(self, e):
-        return f"relu({self._print(e.args[0])})"
-
-    def _print_Softplus(self, e):
-        return f"softplus({self._print(e.args[0])})"
+    def _print_Function(self, e):
+        entry = function_entry(type(e))
+        if entry is not None:                   # sigmoid(z), relu(z), softplus(z): the activation's name
+            return f"{entry.name}({', '.join(self._print(a) for a in e.args)})"
+        return super()._print_Function(e)
 
     def _print_Heaviside(self, e):
         return f"relu'({self._print(e.args[0])})"          # ReLU's derivative, 0 at 0 like Heaviside(z, 0)
@@ -47,9 +44,9 @@ class PlainPrinter(StrPrinter):
             (first, _), (second, _) = e.args
             c = sp.cancel(second / u) if u != 0 else None
             if c is not None and c.is_number and sp.expand(first - u) == 0:
-                return f"{'leaky_relu' if c != 0 else 'relu'}({self._print(first)})"
+                return f"{piecewise_name(c)}({self._print(first)})"
             if first == 1 and second.is_number:
-                return f"{'leaky_relu' if second != 0 else 'relu'}'({self._print(u)})"
+                return f"{piecewise_name(second)}'({self._print(u)})"
         return self._print_Function(e)
 
     @staticmethod

@@ -1,12 +1,15 @@
-"""Activations and losses as registry entries: expression, local derivative, printed name."""
+"""The registry: every fact about an activation or a loss, in its entry (expression, derivative, names, ranges, pairings)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
+import mpmath
 import sympy as sp
 from sympy import Expr, Rational
+from sympy.codegen.cfunctions import log1p
 
 
 class Sigmoid(sp.Function):
@@ -70,9 +73,43 @@ class Softplus(sp.Function):
         return self.args[0].is_real
 
 
+Complements = Callable[[Expr, Expr, Expr], dict[Expr, Expr]]
+
+
+def _no_complements(z: Expr, a: Expr, others: Expr) -> dict[Expr, Expr]:
+    return {}
+
+
+def _sigmoid_double(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)                     # never exp of a large positive number: no overflow
+    return e / (1.0 + e)
+
+
+def _softplus_double(z: float) -> float:
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+@dataclass(frozen=True)
+class Numeric:
+    """One of our SymPy functions computed outside SymPy: in doubles (never overflowing) and in mpmath."""
+
+    double: Callable[[float], float]
+    mp: Callable[[Any], Any]
+
+
+# by the SymPy function's name, as lambdify and the tape's printers call it
+NUMERIC: dict[str, Numeric] = {
+    "Sigmoid": Numeric(_sigmoid_double, lambda z: 1 / (1 + mpmath.exp(-z))),
+    "Softplus": Numeric(_softplus_double, lambda z: mpmath.log1p(mpmath.exp(z))),
+    "ReLU": Numeric(lambda z: max(0.0, z), lambda z: z if z > 0 else 0 * z),
+}
+
+
 @dataclass(frozen=True)
 class Activation:
-    """One activation: f(z) and f'(z) written with the unit's own z and a = f(z).
+    """One activation: f(z) and f'(z) written with the unit's own z and a = f(z), and what follows from it.
 
     Writing f' in terms of a (σ' = a(1 − a), tanh' = 1 − a²) is how hand derivations read
     and lets the evaluator reuse the forward values.
@@ -83,7 +120,39 @@ class Activation:
     f: Callable[[Expr], Expr]
     df: Callable[[Expr, Expr], Expr]            # f'(z) expressed in z and a
     df_latex: str                               # f'(z) in words of LaTeX, for the notation table
-    elementwise: bool = True
+    elementwise: bool = True                    # False: f acts on the whole layer (softmax), see ``layer``
+    output_only: bool = False                   # allowed on the output layer only
+    losses: tuple[str, ...] = ()                # the only losses it may feed (none: any that accepts it)
+    positive: bool = False                      # a > 0 for every z
+    bounded: bool = False                       # |a| ≤ 1 for every z
+    # the saturation-safe forms of 1 − a, ln a, ln(1 − a), 1 − a² in z (``others``: the layer's other units)
+    complements: Complements = _no_complements
+    written: Callable[[Expr], Expr] | None = None   # a = f(z) as a document writes it, when not f(z) itself
+    exp_form: bool = False                      # a document also writes f(z) with exponentials
+    df_in_a: bool = False                       # a document also writes f'(z) in a (σ' = a(1 − a))
+
+    def layer(self, zs: Sequence[Expr]) -> list[Expr]:
+        """The activations of a whole layer of net inputs."""
+        return [self.f(z) for z in zs] if self.elementwise else softmax(zs)
+
+    def partial(self, a_i: Expr, a_j: Expr, z_j: Expr, same: bool) -> Expr:
+        """∂a_i/∂z_j: f'(z_i) on the diagonal for an elementwise f, the softmax Jacobian otherwise."""
+        if self.elementwise:
+            return self.df(z_j, a_i) if same else sp.S.Zero
+        return softmax_jacobian(a_i, a_j, same)
+
+
+def _sigmoid_complements(z: Expr, a: Expr, others: Expr) -> dict[Expr, Expr]:
+    return {sp.log(a): -Softplus(-z), sp.log(1 - a): -Softplus(z), 1 - a: Sigmoid(-z)}
+
+
+def _tanh_complements(z: Expr, a: Expr, others: Expr) -> dict[Expr, Expr]:
+    return {1 - a**2: 1 / sp.cosh(z) ** 2}
+
+
+def _softmax_complements(z: Expr, a: Expr, others: Expr) -> dict[Expr, Expr]:
+    # 1 − aᵢ is the sum of the other units; a one-unit softmax is the constant 1 and needs nothing
+    return {sp.log(a): log1p(-others), 1 - a: others} if others != 0 else {}
 
 
 def leaky_relu(slope: Rational) -> Activation:
@@ -93,24 +162,52 @@ def leaky_relu(slope: Rational) -> Activation:
         lambda z: sp.Piecewise((z, z > 0), (slope * z, True)),
         lambda z, a: sp.Piecewise((1, z > 0), (slope, True)),
         rf"1 \text{{ if }} z>0 \text{{, else }} {sp.latex(slope)}",
+        written=lambda z: sp.Function("LReLU")(z),
     )
+
+
+def piecewise_name(slope: Expr) -> str:
+    """The claim spelling of a piecewise-linear unit with this slope for z ≤ 0: the leaky ReLU, or ReLU at 0."""
+    return "leaky_relu" if slope != 0 else "relu"
 
 
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
-        Activation("linear", r"\operatorname{id}", lambda z: z, lambda z, a: sp.S.One, "1"),
-        Activation("sigmoid", r"\sigma", Sigmoid, lambda z, a: a * (1 - a), r"\sigma(z)\,(1-\sigma(z))"),
-        Activation("tanh", r"\tanh", sp.tanh, lambda z, a: 1 - a**2, r"1-\tanh^2(z)"),
+        Activation("linear", r"\operatorname{id}", lambda z: z, lambda z, a: sp.S.One, "1", written=lambda z: z),
+        Activation("sigmoid", r"\sigma", Sigmoid, lambda z, a: a * (1 - a), r"\sigma(z)\,(1-\sigma(z))",
+                   positive=True, bounded=True, complements=_sigmoid_complements, exp_form=True, df_in_a=True),
+        Activation("tanh", r"\tanh", sp.tanh, lambda z, a: 1 - a**2, r"1-\tanh^2(z)",
+                   bounded=True, complements=_tanh_complements, df_in_a=True),
         Activation("relu", r"\operatorname{ReLU}", ReLU, lambda z, a: sp.Heaviside(z, 0),
                    r"1 \text{ if } z>0 \text{, else } 0"),
         leaky_relu(Rational(1, 100)),
-        Activation("softplus", r"\operatorname{softplus}", Softplus, lambda z, a: Sigmoid(z), r"\sigma(z)"),
-        # softmax couples the units of a layer: f and df act on the whole layer (see network.py)
+        Activation("softplus", r"\operatorname{softplus}", Softplus, lambda z, a: Sigmoid(z), r"\sigma(z)",
+                   positive=True, exp_form=True),
+        # softmax couples the units of a layer: f and df act on the whole layer (see Activation.layer)
         Activation("softmax", r"\operatorname{softmax}", sp.exp, lambda z, a: a, r"a_i(\delta_{ij}-a_j)",
-                   elementwise=False),
+                   elementwise=False, output_only=True, losses=("cross_entropy",), positive=True, bounded=True,
+                   complements=_softmax_complements),
     )
 }
+# the activations that are one SymPy function (σ, tanh, ReLU, softplus), by that function, for the printers
+_BY_FUNCTION: dict[type, Activation] = {a.f: a for a in ACTIVATIONS.values() if isinstance(a.f, type)}
+
+
+def function_entry(function: type) -> Activation | None:
+    """The activation whose f is this SymPy function (Sigmoid, tanh, ReLU, Softplus), or None."""
+    return _BY_FUNCTION.get(function)
+
+
+PARAMETRIZED: dict[str, Callable[[Rational], Activation]] = {"leaky_relu": leaky_relu}
+DEFAULT_ACTIVATION = "sigmoid"
+
+
+def activation(name: str, slope: Rational | None = None) -> Activation:
+    """The entry of activation ``name``, with the spec's slope where it takes one (the leaky ReLU)."""
+    if slope is not None and name in PARAMETRIZED:
+        return PARAMETRIZED[name](slope)
+    return ACTIVATIONS[name]
 
 
 def softmax(zs: Sequence[Expr]) -> list[Expr]:
@@ -137,6 +234,8 @@ class Loss:
     term: Callable[[Expr, Expr], Expr]
     scale_latex: Callable[[int, int], str]      # the constant as printed in the general formula
     term_latex: str                             # the summand in y and o
+    outputs: tuple[str, ...] = ()               # the only output activations it accepts (none: any)
+    probabilities: bool = False                 # outputs and targets are probabilities in [0, 1]
 
 
 LOSSES: dict[str, Loss] = {
@@ -151,8 +250,20 @@ LOSSES: dict[str, Loss] = {
         Loss("quadratic", lambda n, j: sp.S.One / (2 * n), lambda o, y: (y - o) ** 2,
              lambda n, j: r"\frac{1}{2N}", "(y_{nj} - o_{nj})^2"),
         Loss("bce", lambda n, j: -sp.S.One / (n * j), lambda o, y: y * sp.log(o) + (1 - y) * sp.log(1 - o),
-             lambda n, j: r"-\frac{1}{N J}", r"\left[y_{nj} \ln o_{nj} + (1 - y_{nj}) \ln(1 - o_{nj})\right]"),
+             lambda n, j: r"-\frac{1}{N J}", r"\left[y_{nj} \ln o_{nj} + (1 - y_{nj}) \ln(1 - o_{nj})\right]",
+             outputs=("sigmoid",), probabilities=True),
         Loss("cross_entropy", lambda n, j: -sp.S.One / n, lambda o, y: y * sp.log(o),
-             lambda n, j: r"-\frac{1}{N}", r"y_{nj} \ln o_{nj}"),
+             lambda n, j: r"-\frac{1}{N}", r"y_{nj} \ln o_{nj}", outputs=("softmax", "sigmoid"), probabilities=True),
     )
 }
+DEFAULT_LOSS = "half_sse"
+
+
+def pairing_problem(loss: str, output: str) -> str | None:
+    """Why ``loss`` cannot follow an ``output`` activation, or None when the pair is allowed."""
+    act, rule = ACTIVATIONS[output], LOSSES[loss]
+    if act.losses and loss not in act.losses:
+        return f"expected {act.losses[0]} with a {output} output; got {loss!r}"
+    if rule.outputs and output not in rule.outputs:
+        return f"{loss} needs outputs in (0, 1): expected a {rule.outputs[0]} output layer; got {output!r}"
+    return None

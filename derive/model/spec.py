@@ -18,7 +18,7 @@ from derive.model.examples import example_names, example_text
 from derive.model.notation import (
     Notation,  # the names a user may freeze are the notation's names
 )
-from derive.model.registry import ACTIVATIONS, LOSSES
+from derive.model.registry import ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_LOSS, LOSSES, pairing_problem
 
 BIASES = ("none", "neuron", "shared")
 STYLES = ("sequential", "indexed")
@@ -262,21 +262,10 @@ def activation_names(value: Any, depth: int, source: str, field: str = "[network
     for i, name in enumerate(names):
         if not isinstance(name, str) or name not in ACTIVATIONS:
             raise SpecError(source, field, f"expected one of {', '.join(ACTIVATIONS)}; got {_show(name)}")
-        if name == "softmax" and i != depth - 1:
-            raise SpecError(source, field, f"expected softmax on the output layer only; "
+        if ACTIVATIONS[name].output_only and i != depth - 1:
+            raise SpecError(source, field, f"expected {name} on the output layer only; "
                                            f"layer {i + 1} of {depth} asks for it")
     return tuple(names)
-
-
-def loss_problem(loss: str, output: str) -> str | None:
-    """Why ``loss`` cannot follow an ``output`` activation, or None when the pair is allowed."""
-    if output == "softmax" and loss != "cross_entropy":
-        return f"expected cross_entropy with a softmax output; got {loss!r}"
-    if loss == "bce" and output != "sigmoid":
-        return f"bce needs outputs in (0, 1): expected a sigmoid output layer; got {output!r}"
-    if loss == "cross_entropy" and output not in ("softmax", "sigmoid"):
-        return f"cross_entropy needs outputs in (0, 1): expected a softmax output layer; got {output!r}"
-    return None
 
 
 def _draw(rng: random.Random) -> Rational:
@@ -361,9 +350,9 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
     notation = _table(raw, "notation", source)
 
     layers = _layers(net, source)
-    activations = activation_names(net.get("activation", "sigmoid"), len(layers) - 1, source)
-    loss = _choice(net, "loss", tuple(LOSSES), "half_sse", source, "[network].loss")
-    problem = loss_problem(loss, activations[-1])
+    activations = activation_names(net.get("activation", DEFAULT_ACTIVATION), len(layers) - 1, source)
+    loss = _choice(net, "loss", tuple(LOSSES), DEFAULT_LOSS, source, "[network].loss")
+    problem = pairing_problem(loss, activations[-1])
     if problem:
         raise SpecError(source, "[network].loss", problem)
     bias = _choice(net, "bias", BIASES, "none", source, "[network].bias")
@@ -405,7 +394,7 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
 
 
 def _check_targets(loss: str, y: Matrix, source: str) -> None:
-    if loss in ("bce", "cross_entropy") and any(not 0 <= v <= 1 for row in y for v in row):
+    if LOSSES[loss].probabilities and any(not 0 <= v <= 1 for row in y for v in row):
         raise SpecError(source, "[data].y", f"expected targets between 0 and 1 for {loss}")
 
 

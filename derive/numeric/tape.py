@@ -8,13 +8,12 @@ from typing import Any, Callable, Protocol, Sequence
 import mpmath
 import sympy as sp
 from sympy import Expr, Symbol
-from sympy.codegen.cfunctions import log1p
 from sympy.printing.pycode import MpmathPrinter, PythonCodePrinter
 
 from derive.errors import SpecError
 from derive.model.backprop import Derivation
 from derive.model.network import Network
-from derive.model.registry import Sigmoid, Softplus
+from derive.model.registry import NUMERIC
 
 # One sample's loss contribution and parameter gradients from parameters, inputs and targets.
 Gradient = Callable[[Sequence[float], Sequence[float], Sequence[float]], tuple[float, list[float]]]
@@ -29,14 +28,11 @@ class _Printer(Protocol):
 class _Ours:
     """Prints our own functions as calls of the helpers of the tape's namespace."""
 
-    def _print_Sigmoid(self: _Printer, e: Any) -> str:
-        return f"_sigmoid({self._print(e.args[0])})"
-
-    def _print_ReLU(self: _Printer, e: Any) -> str:
-        return f"max(0, {self._print(e.args[0])})"
-
-    def _print_Softplus(self: _Printer, e: Any) -> str:
-        return f"_softplus({self._print(e.args[0])})"
+    def _print_Function(self: _Printer, e: Any) -> str:
+        name = type(e).__name__
+        if name in NUMERIC:          # Sigmoid(z) -> _Sigmoid(z): the registry's numeric form in the namespace
+            return f"_{name}({', '.join(self._print(a) for a in e.args)})"
+        return super()._print_Function(e)     # type: ignore[misc]  # the SymPy printer mixed in after us
 
     def _print_Heaviside(self: _Printer, e: Any) -> str:
         return f"(1 if {self._print(e.args[0])} > 0 else 0)"
@@ -50,20 +46,8 @@ class _MpmathPrinter(_Ours, MpmathPrinter):
     """The tape on mpmath numbers: the careful path where doubles overflow or cancel to 0."""
 
 
-def _sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
-def _softplus(z: float) -> float:
-    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
-
-
-FLOAT_HELPERS = {"math": math, "_sigmoid": _sigmoid, "_softplus": _softplus}
-MPMATH_HELPERS = {"mpmath": mpmath, "_sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)),
-                  "_softplus": lambda z: mpmath.log1p(mpmath.exp(z))}
+FLOAT_HELPERS = {"math": math, **{f"_{name}": form.double for name, form in NUMERIC.items()}}
+MPMATH_HELPERS = {"mpmath": mpmath, **{f"_{name}": form.mp for name, form in NUMERIC.items()}}
 
 
 def compile_gradient(d: Derivation, careful: bool = False) -> Gradient:
@@ -107,16 +91,10 @@ def _complements(net: Network) -> dict[Expr, Expr]:
     The exact path does not need this: it works with 60 digits or more (see ``_sample``).
     """
     out: dict[Expr, Expr] = {}
-    for l, name in enumerate(net.spec.activations):
-        units = list(zip(net.nets[l], net.activations[l]))
-        for z, a in units:
-            if name == "sigmoid":
-                out |= {sp.log(a): -Softplus(-z), sp.log(1 - a): -Softplus(z), 1 - a: Sigmoid(-z)}
-            elif name == "tanh":
-                out[1 - a**2] = 1 / sp.cosh(z) ** 2
-            elif name == "softmax" and len(units) > 1:
-                others = sp.Add(*(b for _, b in units if b != a))
-                out |= {sp.log(a): log1p(-others), 1 - a: others}
+    for l, layer in enumerate(net.activations):
+        act = net.activation(l)
+        for z, a in zip(net.nets[l], layer):
+            out |= act.complements(z, a, sp.Add(*(b for b in layer if b != a)))
     return out
 
 

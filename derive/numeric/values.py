@@ -118,7 +118,9 @@ class Carry:
     """
 
     def __init__(self, digits: int | None):
-        self.digits, self.changed, self.rounded = digits, set(), []
+        self.digits = digits
+        self.changed: set[Symbol | tuple[str, Symbol | None]] = set()
+        self.rounded: list[frozenset[Symbol | tuple[str, Symbol | None]]] = []
 
     def __call__(self, value: Expr, key=None) -> Expr:
         if self.digits is None:
@@ -169,8 +171,9 @@ MAX_DIGITS = 3840       # resolves σ(z) up to z ≈ 8,800
 def _unresolved(net: Network, env: dict[Symbol, Expr], digits: int) -> bool:
     """Whether an activation lies within the last digits of 1 or −1 or (for a positive one) of 0."""
     near = sp.Float(10, digits) ** (20 - digits)
-    for name, layer in zip(net.spec.activations, net.activations):
-        positive, bounded = name in ("sigmoid", "softmax", "softplus"), name in ("sigmoid", "softmax", "tanh")
+    for l, layer in enumerate(net.activations):
+        act = net.activation(l)
+        positive, bounded = act.positive, act.bounded
         for a in (env[a] for a in layer):
             if positive and abs(a) < near or bounded and not a.is_Rational and abs(1 - abs(a)) < near:
                 return True

@@ -363,12 +363,9 @@ class _Builder:
             return sp.Add(*terms) if len(terms) > 1 else terms[0]
 
     def activation_formula(self, l: int, j: int) -> Expr:
-        name = self.spec.activations[l]
-        z = self.net.nets[l][j]
-        if name == "linear":
-            return z
-        if name == "leaky_relu":
-            return sp.Function("LReLU")(z)
+        written = self.net.activation(l).written
+        if written is not None:         # z itself for a linear unit, LReLU(z) rather than its two pieces
+            return written(self.net.nets[l][j])
         return self.net.definitions[self.net.activations[l][j]]
 
     def loss_formula(self) -> tuple[Expr, Expr]:
@@ -677,19 +674,18 @@ def _layer_rows(b: _Builder) -> tuple[LayerRow, ...]:
     rows = []
     for l, name in enumerate(b.spec.activations):
         act = b.net.activation(l)
-        if name == "softmax":
+        if not act.elementwise:
             zi, K = sp.Symbol("z_i"), b.spec.layers[l + 1]
             j = sp.Symbol("j", integer=True)
             formula = tex(sp.Eq(sp.Symbol("a_i"), sp.exp(zi) / sp.Sum(sp.exp(sp.Indexed("z", j)), (j, 1, K))))
             derivative = rf"\frac{{\partial a_i}}{{\partial z_j}} = {act.df_latex}"
         else:
-            f = {"linear": z, "leaky_relu": act.f(z)}.get(name)
-            shown = f if f is not None else act.f(z)
-            rewritten = shown.rewrite(sp.exp) if name in ("sigmoid", "softplus") else shown
+            shown = act.f(z)
+            rewritten = shown.rewrite(sp.exp) if act.exp_form else shown
             formula = "f(z) = " + tex(shown) + ("" if rewritten == shown else " = " + tex(rewritten))
             in_a = tex(act.df(z, a))
             derivative = "f'(z) = " + (in_a if in_a == act.df_latex else f"{act.df_latex}")
-            if name in ("sigmoid", "tanh"):
+            if act.df_in_a:
                 derivative += f" = {in_a}"
         role = "output" if l == b.spec.depth - 1 else "hidden"
         rows.append(LayerRow(l + 1, role, b.spec.layers[l + 1], name, formula, derivative))
@@ -836,7 +832,7 @@ def _general(b: _Builder) -> General:
 
     hidden = set(spec.activations[:-1])
     activation = hidden.pop() if len(hidden) == 1 else None
-    output = spec.activations[-1] if spec.activations[-1] != "softmax" else None
+    output = spec.activations[-1] if b.net.activation(spec.depth - 1).elementwise else None
     if activation is None and output is not None and spec.depth == 1:
         activation = output
     general = formulas.general_formula(activation, spec.loss if output else None, output, spec.slope)

@@ -9,7 +9,7 @@ from sympy import Basic, Expr
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from derive.model.registry import Sigmoid  # noqa: F401  (used by the doctests)
+from derive.model.registry import Sigmoid, function_entry  # noqa: F401  (Sigmoid: used by the doctests)
 
 
 class Printer(LatexPrinter):
@@ -79,18 +79,6 @@ class Printer(LatexPrinter):
             return self._print(rest[0] if len(rest) == 1 else sp.Mul(*rest, evaluate=False))
         return super()._print_Mul(e)
 
-    def _print_Sigmoid(self, e, exp=None):
-        return self._call(r"\sigma", e, exp)
-
-    def _print_ReLU(self, e, exp=None):
-        return self._call(r"\operatorname{ReLU}", e, exp)
-
-    def _print_Softplus(self, e, exp=None):
-        return self._call(r"\operatorname{softplus}", e, exp)
-
-    def _print_tanh(self, e, exp=None):
-        return self._call(r"\tanh", e, exp)
-
     def _print_Heaviside(self, e, exp=None):
         # ReLU' as an indicator: 1 where z > 0, else 0 (H(0) = 0, the contract's choice)
         z = self._print(e.args[0])
@@ -100,6 +88,9 @@ class Printer(LatexPrinter):
         return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
 
     def _print_Function(self, e, exp=None):
+        entry = function_entry(type(e))
+        if entry is not None:                   # σ(z), tanh(z), ReLU(z), softplus(z): the registry's name
+            return self._call(entry.latex, e, exp)
         name = self._functions.get(type(e))
         if name is None:
             return super()._print_Function(e, exp)
