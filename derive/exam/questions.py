@@ -317,8 +317,7 @@ def _is_activation_edge(sol: Solution, e: Edge) -> bool:
                 place = (l, layer.index(e.child))
     if place is None or e.child is not net.activations[place[0]][place[1]]:
         return False
-    name = net.spec.activations[place[0]]
-    return name not in ("linear", "softmax")
+    return net.activation(place[0]).df_factor
 
 
 def altered(sol: Solution, p: Symbol, change: Callable[[Edge], Expr | None],
@@ -370,16 +369,15 @@ def _mistakes(sol: Solution, p: Symbol) -> list[tuple[str, Expr]]:
     net, spec = sol.network, sol.spec
     right = altered(sol, p, lambda e: None)
     out: list[tuple[str, Expr]] = []
-    derivative = {"sigmoid": "σ′", "tanh": "tanh′", "softplus": "softplus′", "relu": "ReLU′",
-                  "leaky_relu": "leaky ReLU′"}
-    kinds = [spec.activations[l] for l in range(spec.depth)]
+    acts = [net.activation(l) for l in range(spec.depth)]
     dropped = altered(sol, p, lambda e: sp.S.One if _is_activation_edge(sol, e) else None)
-    names = sorted({derivative.get(k, "f′") for k in kinds if k not in ("linear", "softmax")})
+    names = sorted({f"{a.word}′" for a in acts if a.df_factor})
     out.append((f"the activation derivative ({', '.join(names) or 'f′'}) left out", dropped))
     out.append(("the sign flipped", -right))
-    if spec.loss in ("half_sse", "quadratic"):
+    rule = LOSSES[spec.loss]
+    if rule.halved:
         out.append(("a factor 2 too many (the ½ of the loss not cancelled)", 2 * right))
-    elif spec.loss in ("sse", "mse"):
+    elif rule.square:
         out.append(("the factor 2 from the square dropped", right / 2))
     wrong = _wrong_input(sol, p)
     if wrong is not None:
@@ -392,7 +390,7 @@ def _mistakes(sol: Solution, p: Symbol) -> list[tuple[str, Expr]]:
     if len(net.outputs) > 1:
         out.append((f"only the path through {net.names[first].plain} (the other paths left out)",
                     altered(sol, p, lambda e: None, keep=lambda chain: chain[0].parent == first)))
-    if spec.samples > 1 and spec.loss in ("mse", "quadratic", "bce", "cross_entropy"):
+    if spec.samples > 1 and rule.averages:
         out.append(("the 1/N of the mean dropped", right * spec.samples))
     return [(label, formula) for label, formula in out if sp.expand(formula - right) != 0]
 
@@ -416,8 +414,8 @@ def _at_output(sol: Solution, e: Edge) -> Expr | None:
     """f′ evaluated at the activation a instead of the net input z (σ(o)(1 − σ(o)) for o(1 − o))."""
     net = sol.network
     for l, layer in enumerate(net.activations):
-        if e.child in layer and net.spec.activations[l] in ("sigmoid", "tanh"):
-            act = net.activation(l)
+        act = net.activation(l)
+        if e.child in layer and act.df_in_a:
             a = e.child
             return act.df(a, act.f(a))
     return None
@@ -535,7 +533,7 @@ class Asker:
         env = step.samples[0]
         out = []
         for l, (nets, units) in enumerate(zip(net.nets, net.activations)):
-            if s in units and self.sol.spec.activations[l] != "linear":
+            if s in units and not net.activation(l).identity:
                 z = nets[units.index(s)]
                 out.append((f"the activation function left out ({self.name(z).plain})", env[z]))
             if s in nets and net.biases[l]:
@@ -552,8 +550,8 @@ class Asker:
         spec, E = self.sol.spec, self.sol.training.first.loss
         N, J = spec.samples, spec.layers[-1]
         own = LOSSES[spec.loss].scale(N, J)
-        squares = ("half_sse", "sse", "mse", "quadratic")
-        scales = [LOSSES[n].scale(N, J) for n in (squares if spec.loss in squares else ())] + [own / abs(own)]
+        related = [rule for rule in LOSSES.values() if rule.square] if LOSSES[spec.loss].square else []
+        scales = [rule.scale(N, J) for rule in related] + [own / abs(own)]
         return [(f"the constant {c} in front instead of {own}", E * c / own)
                 for c in dict.fromkeys(scales) if c != own]
 

@@ -20,7 +20,7 @@ from derive.exam.moodle import cloze, html_text, math_html
 from derive.exam.questions import Math, Question, Variant, parameter_pool
 from derive.exam.variants import build_spec, toml_text
 from derive.io import write_files
-from derive.model.registry import LOSSES
+from derive.model.registry import LOSSES, activation, takes_slope
 from derive.model.spec import Spec
 from derive.numeric.rounding import number
 from derive.parallel import default_jobs, parallel_map
@@ -30,14 +30,6 @@ from derive.text.render import TEMPLATES, build_pdf, document, render_template
 from derive.text.render import environment as shared
 
 # -- documents: the data every sheet and key shows ------------------------------------------------
-
-ACTIVATION_DEFINITIONS = {
-    "sigmoid": r"\sigma(z) = \frac{1}{1 + e^{-z}}",
-    "tanh": r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}",
-    "relu": r"\operatorname{ReLU}(z) = \max(0, z)",
-    "softplus": r"\operatorname{softplus}(z) = \ln\left(1 + e^{z}\right)",
-}
-
 
 @dataclass(frozen=True)
 class Line:
@@ -121,6 +113,14 @@ def _trainable(sol: Solution) -> set[Symbol]:
     return set(parameter_pool(sol, None, trainable=True))
 
 
+def _definitions(spec: Spec) -> tuple[str, ...]:
+    """f(z) = … of every activation the network uses (the ones with the spec's slope last), each once."""
+    acts = [activation(name, spec.slope) for name in dict.fromkeys(spec.activations)]
+    slope = number(spec.slope).tex
+    ordered = [a for a in acts if not takes_slope(a.name)] + [a for a in acts if takes_slope(a.name)]
+    return tuple(a.definition(slope) for a in ordered if a.definition is not None)
+
+
 def loss_latex(spec: Spec) -> str:
     """The loss of this network over its batch, with the constant in front written out."""
     rule = LOSSES[spec.loss]
@@ -148,9 +148,7 @@ def sheet(exam: Exam, variant: Variant, sol: Solution, solution_text: str | None
     for l in range(spec.depth):
         for j, (z, a) in enumerate(zip(net.nets[l], net.activations[l])):
             lines.append(Line(names[z], tex(net.definitions[z], names), names[a], tex(net.definitions[a], names)))
-    functions = tuple(dict.fromkeys(ACTIVATION_DEFINITIONS[a] for a in spec.activations if a in ACTIVATION_DEFINITIONS))
-    if "leaky_relu" in spec.activations:
-        functions += (rf"\operatorname{{LReLU}}(z) = z \text{{ for }} z > 0 \text{{, else }} {number(spec.slope).tex}\,z",)
+    functions = _definitions(spec)
     header = tuple(names[s] for s in net.inputs + net.targets)
     data = tuple(tuple(number(v).tex for v in x + y) for x, y in zip(spec.x, spec.y))
     values = sol.training.first.parameters

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import random
 from dataclasses import dataclass
 from fractions import Fraction
@@ -12,7 +11,7 @@ from typing import Any, Mapping, Sequence
 from sympy import Rational
 
 from derive.errors import SpecError
-from derive.model.registry import LOSSES, pairing_problem
+from derive.model.registry import ACTIVATIONS, LOSSES, Saturation, activation, pairing_problem, takes_slope
 from derive.model.spec import Spec, activation_names, number, parse
 
 KINDS = ("forward", "loss", "gradient", "formula", "update", "shape", "choice")
@@ -21,10 +20,6 @@ MAX_QUESTIONS = 50
 MAX_DECIMALS = 8
 DEFAULT_TRIES = 1000
 
-# Beyond these net inputs a unit is saturated: σ(4) = 0.982, σ'(4) = 0.018; tanh(2) = 0.964.
-SATURATION = {"sigmoid": 4.0, "tanh": 2.0}
-SOFTPLUS_FLAT = -4.0                 # softplus'(z) = σ(z) < 0.018 left of this
-SOFTMAX_PEAK = 0.98                  # a softmax output beyond this leaves nothing to learn
 
 
 @dataclass(frozen=True)
@@ -162,17 +157,12 @@ DEFAULTS = {"x": _range("-1", "1", "0.1"), "W": _range("-0.5", "0.5", "0.05"), "
 
 def default_targets(output: str, loss: str) -> tuple[Rational, ...] | None:
     """Targets a student can reach with the output activation; None: one-hot rows (softmax)."""
-    if output == "softmax":
+    targets = ACTIVATIONS[output].targets
+    if targets is None:
         return None
-    if loss in ("bce", "cross_entropy"):
+    if LOSSES[loss].probabilities:
         return (Rational(0), Rational(1))
-    if output == "sigmoid":
-        return _range("0.1", "0.9", "0.1", zero=True)
-    if output == "tanh":
-        return _range("-0.9", "0.9", "0.1", zero=True)
-    if output in ("relu", "softplus"):
-        return _range("0.1", "1", "0.1")
-    return _range("-1", "1", "0.1", zero=True)
+    return _range(*targets)
 
 
 def _activation_options(value: Any, spec: Spec, source: str) -> tuple[tuple[str, ...], ...]:
@@ -275,7 +265,7 @@ def draw(template: Spec, cfg: ExamConfig, rng: random.Random) -> dict[str, Any]:
     rates = cfg.sets.get("learning_rate", (template.learning_rate,))
     network: dict[str, Any] = {"layers": list(layers), "activation": list(activations), "bias": template.bias,
                                "loss": loss, "convention": template.convention}
-    if "leaky_relu" in activations:
+    if any(takes_slope(name) for name in activations):
         network["slope"] = plain_number(template.slope)
     # the template's description tells of the template's numbers, so a variant keeps only the title
     raw: dict[str, Any] = {"title": template.title} if template.title else {}
@@ -297,28 +287,17 @@ def build_spec(raw: Mapping[str, Any], source: str) -> Spec:
 
 # -- degeneracy of the forward pass, in floats (cheap, before anything exact is computed) -----
 
-def _act(name: str, zs: Sequence[float], slope: float) -> list[float]:
-    if name == "softmax":
-        top = max(zs)
-        exps = [math.exp(z - top) for z in zs]
-        return [e / sum(exps) for e in exps]
-    f = {"linear": lambda z: z, "sigmoid": lambda z: 1 / (1 + math.exp(-z)) if z > -500 else 0.0,
-         "tanh": math.tanh, "relu": lambda z: max(z, 0.0), "leaky_relu": lambda z: z if z > 0 else slope * z,
-         "softplus": lambda z: max(z, 0.0) + math.log1p(math.exp(-abs(z)))}[name]
-    return [f(z) for z in zs]
-
-
 def forward(spec: Spec) -> list[list[tuple[list[float], list[float]]]]:
     """Per sample, per layer: the net inputs z and activations a, in double precision."""
     out = []
-    slope = float(spec.slope)
+    acts = [activation(name, spec.slope) for name in spec.activations]
     for x in spec.x:
         a, layers = [float(v) for v in x], []
         for l in range(spec.depth):
             bias = [float(b) for b in spec.biases[l]]
             z = [sum(float(w) * ak for w, ak in zip(row, a)) + (bias[0 if spec.bias == "shared" else j] if bias else 0.0)
                  for j, row in enumerate(spec.weights[l])]
-            a = _act(spec.activations[l], z, slope)
+            a = acts[l].layer_double(z)
             layers.append((z, a))
         out.append(layers)
     return out
@@ -331,16 +310,26 @@ def degenerate(spec: Spec, unit_name) -> str | None:
         for j in range(spec.layers[l + 1]):
             zs = [p[l][0][j] for p in passes]
             unit = unit_name(l, j)
-            if name in SATURATION and any(abs(z) > SATURATION[name] for z in zs):
-                return f"no saturated {name} unit (|z| ≤ {SATURATION[name]:g}; {unit} has z = {_worst(zs):.3g})"
-            if name == "softplus" and any(z < SOFTPLUS_FLAT for z in zs):
-                return f"no flat softplus unit (z ≥ {SOFTPLUS_FLAT:g}; {unit} has z = {min(zs):.3g})"
-            if name in ("relu", "leaky_relu") and any(z == 0 for z in zs):
-                return f"no {name} unit exactly at its kink z = 0 ({unit})"
-            if name == "relu" and all(z < 0 for z in zs):
-                return f"no dead ReLU unit (z > 0 for some sample; {unit} has z = {max(zs):.3g})"
-            if name == "softmax" and any(p[l][1][j] > SOFTMAX_PEAK for p in passes):
-                return f"no saturated softmax (every output ≤ {SOFTMAX_PEAK:g}; {unit} exceeds it)"
+            reason = _degenerate_unit(name, activation(name, spec.slope).saturation, zs,
+                                      [p[l][1][j] for p in passes], unit)
+            if reason is not None:
+                return reason
+    return None
+
+
+def _degenerate_unit(name: str, limits: Saturation, zs: Sequence[float], outputs: Sequence[float],
+                     unit: str) -> str | None:
+    """Why one unit's net inputs zs (and activations, over the samples) make a poor exercise, or None."""
+    if limits.limit is not None and any(abs(z) > limits.limit for z in zs):
+        return f"no saturated {name} unit (|z| ≤ {limits.limit:g}; {unit} has z = {_worst(zs):.3g})"
+    if limits.flat_below is not None and any(z < limits.flat_below for z in zs):
+        return f"no flat {name} unit (z ≥ {limits.flat_below:g}; {unit} has z = {min(zs):.3g})"
+    if limits.kink and any(z == 0 for z in zs):
+        return f"no {name} unit exactly at its kink z = 0 ({unit})"
+    if limits.dies and all(z < 0 for z in zs):
+        return f"no dead {ACTIVATIONS[name].word} unit (z > 0 for some sample; {unit} has z = {max(zs):.3g})"
+    if limits.peak is not None and any(a > limits.peak for a in outputs):
+        return f"no saturated {name} (every output ≤ {limits.peak:g}; {unit} exceeds it)"
     return None
 
 

@@ -8,7 +8,7 @@ import sympy as sp
 from sympy import Basic, Expr
 from sympy.printing.str import StrPrinter
 
-from derive.model.registry import Sigmoid, function_entry, piecewise_name  # noqa: F401  (Sigmoid: used by the doctests)
+from derive.model.registry import function_entry, piecewise_name
 
 
 class PlainPrinter(StrPrinter):
@@ -16,6 +16,7 @@ class PlainPrinter(StrPrinter):
 
     ``names`` maps symbols to their plain text (or to numbers); others print by their own name.
 
+    >>> from derive.model.registry import Sigmoid
     >>> z, o, y = sp.symbols("z_h1 o y")
     >>> PlainPrinter().doprint(Sigmoid(z) * (o - y))
     '(o - y)*sigmoid(z_h1)'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import mpmath
 import sympy as sp
@@ -76,6 +76,25 @@ class Softplus(sp.Function):
 Complements = Callable[[Expr, Expr, Expr], dict[Expr, Expr]]
 
 
+class TargetRange(NamedTuple):
+    """Targets an exam draws for an output activation: low to high in steps (decimal strings), 0 allowed or not."""
+
+    low: str
+    high: str
+    step: str
+    zero: bool
+
+
+class Saturation(NamedTuple):
+    """Where an exam calls a unit degenerate: too saturated, too flat, at its kink, dead, or an output too close to 1."""
+
+    limit: float | None = None          # |z| beyond this is saturated: σ(4) = 0.982, σ'(4) = 0.018; tanh(2) = 0.964
+    flat_below: float | None = None     # z below this leaves f' tiny: softplus'(−4) = σ(−4) = 0.018
+    kink: bool = False                  # z = 0 exactly sits on the kink, where f' is a convention
+    dies: bool = False                  # z < 0 for every sample: the unit passes nothing back
+    peak: float | None = None           # an output beyond this leaves nothing to learn (softmax 0.98)
+
+
 def _no_complements(z: Expr, a: Expr, others: Expr) -> dict[Expr, Expr]:
     return {}
 
@@ -129,11 +148,37 @@ class Activation:
     complements: Complements = _no_complements
     written: Callable[[Expr], Expr] | None = None   # a = f(z) as a document writes it, when not f(z) itself
     exp_form: bool = False                      # a document also writes f(z) with exponentials
-    df_in_a: bool = False                       # a document also writes f'(z) in a (σ' = a(1 − a))
+    df_in_a: bool = False                       # f'(z) is written in a (σ' = a(1 − a)): a document shows both,
+                                                # and taking it at a instead of z is a typical mistake
+    word: str = ""                              # the function in a sentence: σ, tanh, ReLU ("σ′ left out")
+    definition: Callable[[str], str] | None = None  # f(z) = … in LaTeX for an exam sheet, given the slope's LaTeX
+    double: Callable[[float], float] = float    # f in doubles, never overflowing (elementwise ones)
+    targets: TargetRange | None = TargetRange("-1", "1", "0.1", True)   # None: one-hot rows
+    saturation: Saturation = Saturation()
 
     def layer(self, zs: Sequence[Expr]) -> list[Expr]:
         """The activations of a whole layer of net inputs."""
         return [self.f(z) for z in zs] if self.elementwise else softmax(zs)
+
+    def layer_double(self, zs: Sequence[float]) -> list[float]:
+        """The activations of a whole layer in doubles (softmax shifted by its largest input: no overflow)."""
+        if self.elementwise:
+            return [self.double(z) for z in zs]
+        top = max(zs)
+        exps = [math.exp(z - top) for z in zs]
+        return [e / sum(exps) for e in exps]
+
+    @property
+    def df_factor(self) -> bool:
+        """Whether f' is a factor of its own in a chain a student writes (not for a linear unit or a softmax)."""
+        z, a = sp.symbols("z a")
+        return self.elementwise and self.df(z, a) != 1
+
+    @property
+    def identity(self) -> bool:
+        """Whether f is the identity (a linear unit: a = z)."""
+        z = sp.Symbol("z")
+        return self.f(z) == z
 
     def partial(self, a_i: Expr, a_j: Expr, z_j: Expr, same: bool) -> Expr:
         """∂a_i/∂z_j: f'(z_i) on the diagonal for an elementwise f, the softmax Jacobian otherwise."""
@@ -162,7 +207,9 @@ def leaky_relu(slope: Rational) -> Activation:
         lambda z: sp.Piecewise((z, z > 0), (slope * z, True)),
         lambda z, a: sp.Piecewise((1, z > 0), (slope, True)),
         rf"1 \text{{ if }} z>0 \text{{, else }} {sp.latex(slope)}",
-        written=lambda z: sp.Function("LReLU")(z),
+        written=lambda z: sp.Function("LReLU")(z), word="leaky ReLU",
+        definition=lambda c: rf"\operatorname{{LReLU}}(z) = z \text{{ for }} z > 0 \text{{, else }} {c}\,z",
+        double=lambda z: z if z > 0 else float(slope) * z, saturation=Saturation(kink=True),
     )
 
 
@@ -174,20 +221,30 @@ def piecewise_name(slope: Expr) -> str:
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
-        Activation("linear", r"\operatorname{id}", lambda z: z, lambda z, a: sp.S.One, "1", written=lambda z: z),
+        Activation("linear", r"\operatorname{id}", lambda z: z, lambda z, a: sp.S.One, "1", written=lambda z: z,
+                   double=lambda z: z),
         Activation("sigmoid", r"\sigma", Sigmoid, lambda z, a: a * (1 - a), r"\sigma(z)\,(1-\sigma(z))",
-                   positive=True, bounded=True, complements=_sigmoid_complements, exp_form=True, df_in_a=True),
+                   positive=True, bounded=True, complements=_sigmoid_complements, exp_form=True, df_in_a=True,
+                   word="σ", definition=lambda c: r"\sigma(z) = \frac{1}{1 + e^{-z}}", double=_sigmoid_double,
+                   targets=TargetRange("0.1", "0.9", "0.1", True), saturation=Saturation(limit=4.0)),
         Activation("tanh", r"\tanh", sp.tanh, lambda z, a: 1 - a**2, r"1-\tanh^2(z)",
-                   bounded=True, complements=_tanh_complements, df_in_a=True),
+                   bounded=True, complements=_tanh_complements, df_in_a=True, word="tanh",
+                   definition=lambda c: r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}", double=math.tanh,
+                   targets=TargetRange("-0.9", "0.9", "0.1", True), saturation=Saturation(limit=2.0)),
         Activation("relu", r"\operatorname{ReLU}", ReLU, lambda z, a: sp.Heaviside(z, 0),
-                   r"1 \text{ if } z>0 \text{, else } 0"),
+                   r"1 \text{ if } z>0 \text{, else } 0", word="ReLU",
+                   definition=lambda c: r"\operatorname{ReLU}(z) = \max(0, z)", double=lambda z: max(z, 0.0),
+                   targets=TargetRange("0.1", "1", "0.1", False), saturation=Saturation(kink=True, dies=True)),
         leaky_relu(Rational(1, 100)),
         Activation("softplus", r"\operatorname{softplus}", Softplus, lambda z, a: Sigmoid(z), r"\sigma(z)",
-                   positive=True, exp_form=True),
+                   positive=True, exp_form=True, word="softplus",
+                   definition=lambda c: r"\operatorname{softplus}(z) = \ln\left(1 + e^{z}\right)",
+                   double=_softplus_double, targets=TargetRange("0.1", "1", "0.1", False),
+                   saturation=Saturation(flat_below=-4.0)),
         # softmax couples the units of a layer: f and df act on the whole layer (see Activation.layer)
         Activation("softmax", r"\operatorname{softmax}", sp.exp, lambda z, a: a, r"a_i(\delta_{ij}-a_j)",
                    elementwise=False, output_only=True, losses=("cross_entropy",), positive=True, bounded=True,
-                   complements=_softmax_complements),
+                   complements=_softmax_complements, targets=None, saturation=Saturation(peak=0.98)),
     )
 }
 # the activations that are one SymPy function (σ, tanh, ReLU, softplus), by that function, for the printers
@@ -201,6 +258,11 @@ def function_entry(function: type) -> Activation | None:
 
 PARAMETRIZED: dict[str, Callable[[Rational], Activation]] = {"leaky_relu": leaky_relu}
 DEFAULT_ACTIVATION = "sigmoid"
+
+
+def takes_slope(name: str) -> bool:
+    """Whether activation ``name`` takes the spec's [network].slope."""
+    return name in PARAMETRIZED
 
 
 def activation(name: str, slope: Rational | None = None) -> Activation:
@@ -236,19 +298,30 @@ class Loss:
     term_latex: str                             # the summand in y and o
     outputs: tuple[str, ...] = ()               # the only output activations it accepts (none: any)
     probabilities: bool = False                 # outputs and targets are probabilities in [0, 1]
+    square: bool = False                        # a sum of squares (y − o)², with its own constant in front
+
+    @property
+    def averages(self) -> bool:
+        """Whether the constant in front divides by the number of samples N (a mean over the batch)."""
+        return self.scale(2, 1) != self.scale(1, 1)
+
+    @property
+    def halved(self) -> bool:
+        """Whether the constant carries the ½ that cancels the 2 of the square's derivative."""
+        return self.square and self.scale(1, 1) == Rational(1, 2)
 
 
 LOSSES: dict[str, Loss] = {
     l.name: l
     for l in (
         Loss("half_sse", lambda n, j: Rational(1, 2), lambda o, y: (y - o) ** 2,
-             lambda n, j: r"\frac{1}{2}", "(y_{nj} - o_{nj})^2"),
+             lambda n, j: r"\frac{1}{2}", "(y_{nj} - o_{nj})^2", square=True),
         Loss("sse", lambda n, j: sp.S.One, lambda o, y: (y - o) ** 2,
-             lambda n, j: "", "(y_{nj} - o_{nj})^2"),
+             lambda n, j: "", "(y_{nj} - o_{nj})^2", square=True),
         Loss("mse", lambda n, j: sp.S.One / (n * j), lambda o, y: (y - o) ** 2,
-             lambda n, j: r"\frac{1}{N J}", "(y_{nj} - o_{nj})^2"),
+             lambda n, j: r"\frac{1}{N J}", "(y_{nj} - o_{nj})^2", square=True),
         Loss("quadratic", lambda n, j: sp.S.One / (2 * n), lambda o, y: (y - o) ** 2,
-             lambda n, j: r"\frac{1}{2N}", "(y_{nj} - o_{nj})^2"),
+             lambda n, j: r"\frac{1}{2N}", "(y_{nj} - o_{nj})^2", square=True),
         Loss("bce", lambda n, j: -sp.S.One / (n * j), lambda o, y: y * sp.log(o) + (1 - y) * sp.log(1 - o),
              lambda n, j: r"-\frac{1}{N J}", r"\left[y_{nj} \ln o_{nj} + (1 - y_{nj}) \ln(1 - o_{nj})\right]",
              outputs=("sigmoid",), probabilities=True),

@@ -9,7 +9,7 @@ from sympy import Basic, Expr
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from derive.model.registry import Sigmoid, function_entry  # noqa: F401  (Sigmoid: used by the doctests)
+from derive.model.registry import function_entry
 
 
 class Printer(LatexPrinter):
@@ -18,6 +18,7 @@ class Printer(LatexPrinter):
     ``names`` maps symbols (and matrix symbols) to their LaTeX; in a formula with numbers
     substituted it maps them to the numbers instead, and products are written with ``\\cdot``.
 
+    >>> from derive.model.registry import Sigmoid
     >>> x = sp.Symbol("x1")
     >>> Printer({x: "x_{1}"}).doprint(Sigmoid(x))
     '\\\\sigma\\\\left(x_{1}\\\\right)'
