@@ -550,11 +550,7 @@ def general_formula(activation: str | None = None, loss: str | None = None,
     2*(-y + a[L])/N
     """
     output = output or activation
-    for name in (activation, output):
-        if name is not None and (name not in ACTIVATIONS or not ACTIVATIONS[name].elementwise):
-            raise ValueError(f"expected an element-wise activation for a chain of single units; got {name!r}")
-    if loss is not None and loss not in LOSSES:
-        raise ValueError(f"expected one of {', '.join(LOSSES)}; got {loss!r}")
+    _check_general(activation, output, loss)
     names: dict[Basic, Name] = {}
     symbols: dict[str, Basic] = {}
 
@@ -640,6 +636,15 @@ def general_formula(activation: str | None = None, loss: str | None = None,
     return GeneralFormula(activation, output, loss, L, k, i, N, Equation(sp.Derivative(E, a[L]), dE,
                           "derivative of the loss with respect to the output"), recursion, closed,
                           vector_recursion, vector_closed, symbols, names)
+
+
+def _check_general(activation: str | None, output: str | None, loss: str | None) -> None:
+    """The general formula is for a chain of single units: element-wise activations, a known loss."""
+    for name in (activation, output):
+        if name is not None and (name not in ACTIVATIONS or not ACTIVATIONS[name].elementwise):
+            raise ValueError(f"expected an element-wise activation for a chain of single units; got {name!r}")
+    if loss is not None and loss not in LOSSES:
+        raise ValueError(f"expected one of {', '.join(LOSSES)}; got {loss!r}")
 
 
 def _ordered(*factors: Expr) -> Expr:

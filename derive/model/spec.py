@@ -88,24 +88,8 @@ def number(value: Any, source: str, field: str) -> Rational:
     """The exact Rational a spec value spells: 0.1 is 1/10, "1/3" is 1/3."""
     if isinstance(value, bool):
         raise SpecError(source, field, f"expected a number; got {_show(value)}")
-    frac: Fraction | None
     try:
-        if isinstance(value, int):
-            frac = Fraction(value)
-        elif isinstance(value, float):
-            # a Python float stands for the decimal it prints as: 0.1 means 1/10
-            frac = _decimal(Decimal(repr(value)))
-        elif isinstance(value, Decimal):
-            frac = _decimal(value)
-        elif isinstance(value, Fraction):
-            frac = value
-        elif isinstance(value, Rational):
-            frac = Fraction(int(value.p), int(value.q))
-        elif isinstance(value, str) and len(value) <= 100 and _NUMBER_TEXT.fullmatch(value.strip()):
-            text = value.strip()
-            frac = Fraction(text) if "/" in text else _decimal(Decimal(text))
-        else:
-            frac = None
+        frac = _fraction(value)
     except _OutOfRange:
         frac = Fraction(2 * LARGEST)            # reported below
     except (ValueError, ZeroDivisionError, ArithmeticError):
@@ -116,6 +100,24 @@ def number(value: Any, source: str, field: str) -> Rational:
         raise SpecError(source, field, f"expected 0 or a number between 1e-50 and 1e12 in magnitude; "
                                        f"got {_show(value)}")
     return Rational(frac.numerator, frac.denominator)
+
+
+def _fraction(value: Any) -> Fraction | None:
+    """The exact value of a number as the spec spells it, or None for anything that is not one."""
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        return _decimal(Decimal(repr(value)))       # a Python float stands for the decimal it prints as
+    if isinstance(value, Decimal):
+        return _decimal(value)
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, Rational):
+        return Fraction(int(value.p), int(value.q))
+    if isinstance(value, str) and len(value) <= 100 and _NUMBER_TEXT.fullmatch(value.strip()):
+        text = value.strip()
+        return Fraction(text) if "/" in text else _decimal(Decimal(text))
+    return None
 
 
 # a number written as text: "0.5", "-2e-3", "1/3"; ASCII digits only (Python would also take "١" or "1_000")
@@ -335,16 +337,7 @@ def _freeze(train, layers, bias, style, convention, source) -> tuple[str, ...]:
 
 def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
     """Validate a spec given as nested mappings (the TOML structure) and return a Spec."""
-    if not isinstance(raw, Mapping):
-        raise SpecError(source, "", f"expected a table of tables; got {_show(raw)}")
-    for key in raw:
-        if key not in TOP:
-            raise SpecError(source, str(key), f"unknown table or key; expected {', '.join(sorted(TOP))}")
-    for key in ("title", "description"):
-        if not isinstance(raw.get(key, ""), str) or len(raw.get(key, "")) > 2000:
-            raise SpecError(source, key, "expected a string of at most 2000 characters")
-    if "network" not in raw:
-        raise SpecError(source, "[network]", "missing; expected a [network] table with layers")
+    _check_top(raw, source)
     net, data = _table(raw, "network", source), _table(raw, "data", source)
     init, train = _table(raw, "init", source), _table(raw, "train", source)
     notation = _table(raw, "notation", source)
@@ -360,11 +353,42 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
     slope = number(net.get("slope", Rational(1, 100)), source, "[network].slope")
     style = _choice(notation, "style", STYLES, "sequential", source, "[notation].style")
 
+    size = _size(layers, bias, source)
+    x, y = _data(data, layers, size, source)
+    _check_targets(loss, y, source)
+    weights, biases = _parameters(init, layers, bias, convention, source)
+    rate, steps = _training(train, size, len(x), source)
+    freeze = _freeze(train, layers, bias, style, convention, source)
+    return Spec(source, raw.get("title", ""), raw.get("description", ""), layers, activations, slope, bias,
+                loss, convention, x, y, weights, biases, rate, steps, freeze, style, raw)
+
+
+def _check_top(raw: Any, source: str) -> None:
+    """The top level: a table of known tables, short title and description, a [network]."""
+    if not isinstance(raw, Mapping):
+        raise SpecError(source, "", f"expected a table of tables; got {_show(raw)}")
+    for key in raw:
+        if key not in TOP:
+            raise SpecError(source, str(key), f"unknown table or key; expected {', '.join(sorted(TOP))}")
+    for key in ("title", "description"):
+        if not isinstance(raw.get(key, ""), str) or len(raw.get(key, "")) > 2000:
+            raise SpecError(source, key, "expected a string of at most 2000 characters")
+    if "network" not in raw:
+        raise SpecError(source, "[network]", "missing; expected a [network] table with layers")
+
+
+def _size(layers: tuple[int, ...], bias: str, source: str) -> int:
+    """The number of parameters, at most MAX_PARAMETERS."""
     size = sum(layers[l] * layers[l - 1] + layers[l] * (bias == "neuron") + (bias == "shared")
                for l in range(1, len(layers)))
     if size > MAX_PARAMETERS:
         raise SpecError(source, "[network].layers", f"expected at most {MAX_PARAMETERS} parameters so the "
                                                    f"derivation finishes in reasonable time; {_show(layers)} has {size}")
+    return size
+
+
+def _data(data: Mapping[str, Any], layers: tuple[int, ...], size: int, source: str) -> tuple[Matrix, Matrix]:
+    """[data].x and y, one row per sample, as many samples as the exact step can take."""
     for key in ("x", "y"):
         if key not in data:
             raise SpecError(source, f"[data].{key}", "missing; expected one row per sample")
@@ -375,22 +399,21 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
         raise SpecError(source, "[data].x", f"expected at most {MAX_EXACT_WORK // size} samples for a network "
                                             f"of {size} parameters (the exact step would take too long); "
                                             f"got {len(x)}")
-    y = _samples(data["y"], layers[-1], source, "[data].y", len(x))
-    _check_targets(loss, y, source)
-    weights, biases = _parameters(init, layers, bias, convention, source)
+    return x, _samples(data["y"], layers[-1], source, "[data].y", len(x))
 
+
+def _training(train: Mapping[str, Any], size: int, samples: int, source: str) -> tuple[Rational, int]:
+    """[train].learning_rate (positive) and steps (as many as the float tape can take)."""
     given = train.get("learning_rate", Rational(1, 10))
     rate = number(given, source, "[train].learning_rate")
     if rate <= 0:       # shown as the spec spells it
         raise SpecError(source, "[train].learning_rate", f"expected a positive number; got {_show(given)}")
     steps = _int(train, "steps", 1, 1, MAX_STEPS, source, "[train].steps")
-    if size * len(x) * steps > MAX_FLOAT_WORK:
-        most = max(1, MAX_FLOAT_WORK // (size * len(x)))
+    if size * samples * steps > MAX_FLOAT_WORK:
+        most = max(1, MAX_FLOAT_WORK // (size * samples))
         raise SpecError(source, "[train].steps", f"expected at most {most} steps for {size} parameters and "
-                                                 f"{len(x)} samples (training would take too long); got {steps}")
-    freeze = _freeze(train, layers, bias, style, convention, source)
-    return Spec(source, raw.get("title", ""), raw.get("description", ""), layers, activations, slope, bias,
-                loss, convention, x, y, weights, biases, rate, steps, freeze, style, raw)
+                                                 f"{samples} samples (training would take too long); got {steps}")
+    return rate, steps
 
 
 def _check_targets(loss: str, y: Matrix, source: str) -> None:
