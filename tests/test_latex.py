@@ -7,6 +7,7 @@ from fractions import Fraction
 import pytest
 import sympy as sp
 
+from derive.model.plain import plain
 from derive.model.registry import ReLU, Sigmoid, Softplus
 from derive.numeric.rounding import number
 from derive.text.escape import escape_latex, escape_markdown, escape_xml
@@ -161,3 +162,11 @@ def test_a_literal_factor_one_in_an_unevaluated_product_is_not_printed():
     with sp.evaluate(False):
         expr = sp.Mul(w, sp.S.One, x)
     assert tex(expr, NAMES) == r"w_{1} x_{1}"
+
+
+def test_each_function_prints_under_its_own_name():
+    # a softmax layer applies exp to its units: exp stays exp (and e^z), it is not the softmax
+    z = sp.Symbol("z")
+    assert [plain(f(z)) for f in (sp.exp, Sigmoid, ReLU, Softplus, sp.tanh)] == \
+        ["exp(z)", "sigmoid(z)", "relu(z)", "softplus(z)", "tanh(z)"]
+    assert tex(sp.exp(z)) == "e^{z}"

@@ -248,7 +248,8 @@ ACTIVATIONS: dict[str, Activation] = {
     )
 }
 # the activations that are one SymPy function (σ, tanh, ReLU, softplus), by that function, for the printers
-_BY_FUNCTION: dict[type, Activation] = {a.f: a for a in ACTIVATIONS.values() if isinstance(a.f, type)}
+# (softmax's f is exp applied to a whole layer, so exp itself stays exp)
+_BY_FUNCTION: dict[type, Activation] = {a.f: a for a in ACTIVATIONS.values() if isinstance(a.f, type) and a.elementwise}
 
 
 def function_entry(function: type) -> Activation | None:
