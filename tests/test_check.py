@@ -649,3 +649,13 @@ def test_rounded_intermediates_round_half_away_from_zero_as_every_printed_number
         by_name = {str(k): v for k, v in point.samples[0].items()}
         hand = Decimal("0.125").quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)      # o = z = w1·x1
         assert abs(Fraction(str(hand)) - fraction(by_name["o"])) < Fraction(1, 10 ** 30), mode
+
+
+def test_a_softplus_hidden_layer_gets_verdicts_not_a_traceback():
+    # softplus' = σ(z) has no a in it, so "the derivative written with z for a" changes nothing: no such mistake
+    s = solve(layers=[2, 2, 1], activation=["softplus", "sigmoid"], x=[0.5, 0.2], y=[0.7], seed=3)
+    truth = float(s.value("dE/dw2"))
+    for claim in ("dE/dw2 = x1", "dE/dw2 = 0.0123"):
+        verdict = check_claim(s, claim)
+        assert not verdict.holds and verdict.diagnosis
+    assert check_claim(s, f"dE/dw2 = {truth:.6e}").holds

@@ -20,7 +20,7 @@ from derive.cli import main
 from derive.errors import ExamError, SpecError
 from derive.exam.generate import generate
 from derive.exam.sheets import Options, documents
-from derive.model.spec import loads
+from derive.model.spec import example_names, loads
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -197,7 +197,9 @@ def check_against_reference(variant, decimals=4):
             batch = text.startswith("sum(")
             text = text[4:-1] if batch else text
             names = [n.plain for n in sol.network.names.values()]
-            expr = sp.sympify(text.replace("relu'", "Heaviside"), locals={n: sp.Symbol(n) for n in names})
+            functions = {"sigmoid": lambda u: 1 / (1 + sp.exp(-u)), "softplus": lambda u: sp.log(1 + sp.exp(u))}
+            expr = sp.sympify(text.replace("relu'", "Heaviside"), locals={**{n: sp.Symbol(n) for n in names},
+                                                                          **functions})
             total = 0.0
             for n, passes in enumerate(ref.passes()):
                 values = {}
@@ -241,10 +243,29 @@ def check_against_reference(variant, decimals=4):
 
 # -- generation ------------------------------------------------------------------------------------
 
+SOFTPLUS = """
+[network]
+layers = [2, 3, 1]
+activation = ["softplus", "linear"]
+bias = "neuron"
+loss = "mse"
+[data]
+x = [[0.5, -0.2], [0.1, 0.3]]
+y = [[0.2], [0.7]]
+[init]
+seed = 4
+"""
+
+
+def test_a_softplus_network_gets_its_exam():
+    # the checker's typical mistakes once stopped on softplus (σ(z) has no a to write as z): a traceback, no files
+    exam = generate(loads(SOFTPLUS, "softplus.toml"), variants=3, seed=5, jobs=1)
+    for variant in exam.json():
+        check_against_reference(variant)
+
+
 def test_answers_hold_independently_for_every_example():
     """Two variants of every built-in example: each answer matches the reference and derive check."""
-    from derive.model.spec import example_names
-
     for name in example_names():
         exam = generate(load(name), variants=2, seed=11, jobs=1)
         for variant in exam.json():

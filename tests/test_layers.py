@@ -174,3 +174,21 @@ def test_registry_or_nothing(module):
         assert found, f"{module} no longer names activations: take it off NOT_YET"
     else:
         assert not found, f"{module} names activations or losses outside the registry: {found}"
+
+
+# -- the house's static checks: types and short functions ---------------------------------------------
+
+def run_tool(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_types_check():
+    # mypy with pyproject's settings (check_untyped_defs): every function's body is type-checked
+    result = run_tool("mypy", "derive")
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_functions_are_short():
+    # ruff's McCabe complexity at most 10 (pyproject's [tool.ruff.lint.mccabe]), and no unused import or name
+    result = run_tool("ruff", "check", "--select", "C901,F", "derive")
+    assert result.returncode == 0, result.stdout[-3000:]

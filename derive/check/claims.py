@@ -82,7 +82,7 @@ FRACTIONS = {"frac", "dfrac", "tfrac"}
 DELIMITERS = {"(": "(", ")": ")", "[": "[", "]": "]", ".": None}
 
 # Functions a claim may call; NAME' is the derivative, NAME^k(x) the k-th power of NAME(x).
-FUNCTIONS: dict[str, Callable[[Expr], Expr]] = {
+FUNCTIONS: dict[str, Callable[[Expr], Expr] | None] = {
     "sigmoid": Sigmoid, "sigma": Sigmoid, "tanh": sp.tanh, "exp": sp.exp, "log": sp.log, "ln": sp.log,
     "relu": ReLU, "ReLU": ReLU, "softplus": Softplus, "sqrt": sp.sqrt, "max": ReLU,
     "leaky_relu": None, "LReLU": None,           # built with the network's slope, see _Parser.call
@@ -102,6 +102,14 @@ LEAKY = "leaky_relu"
 DEFAULT_SLOPE = sp.Rational(1, 100)
 # the loss in dE/dNAME; lower-case e is one sample's loss (de/dw5[2]: sample 2's part of dE/dw5)
 LOSS_WORDS = re.compile(r"^(?:[A-Z](?:total|tot)?|Error|Loss|Cost|error|loss|cost|e)$")
+
+# Runs of tokens the parser looks ahead for: operator texts, and NUMBER for any number literal.
+NUMBER = "<number>"
+POWERS = (("^", NUMBER), ("^", "{", NUMBER, "}"))            # tanh^2(z), \tanh^{2}(z)
+PRIMES = (("^", "'"), ("^", "{", "'", "}"))                  # \sigma^\prime(z), \sigma^{\prime}(z)
+LAYER_BRACED = ("^", "{", "(", NUMBER, ")", "}")            # w^{(2)}_{11}
+LAYER_BARE = ("^", "(", NUMBER, ")")                        # w^(2)_11: only right before a subscript
+SAMPLE_INDEX = ("[", NUMBER, "]")                           # o[2]; o[n] is the sample variable
 
 
 @dataclass(frozen=True)
@@ -150,69 +158,119 @@ _SCAN = re.compile(r"""
 """, re.VERBOSE)
 
 
+def _kind(m: re.Match[str]) -> str:
+    """The name of the _SCAN group that matched (every alternative is a named group)."""
+    if m.lastgroup is None:                             # pragma: no cover - the scanner's regex
+        raise AssertionError(f"unnamed match {m.group()!r}")
+    return m.lastgroup
+
+
+_BRACKET = re.compile(r"\s*(\\?[()\[\].{}|])")             # after \left or \right
+_WRAPPED = re.compile(r"\s*\{\s*([A-Za-z]+\d*)\s*\}")        # after \operatorname and the other wrappers
+
+# the token each remaining command stands for: (kind, text)
+_COMMAND_TOKENS: dict[str, tuple[str, str]] = {
+    **{command: ("op", op) for command, op in COMMAND_OPS.items()},
+    **{command: ("name", name) for command, name in COMMAND_NAMES.items()},
+    **{command: ("frac", "\\frac") for command in FRACTIONS},
+    "partial": ("partial", "\\partial"),
+    "prime": ("op", "'"),
+}
+
+
+@dataclass
+class _Scanner:
+    """The normalized claim cut into tokens: its ASCII text, each character's column, the tokens so far."""
+
+    text: str
+    columns: list[int]
+    pos: int = 0
+    tokens: list[Token] = field(default_factory=list)
+
+    def emit(self, token: Token, counted: bool = True) -> None:
+        """Append a token; past MAX_TOKENS a ClaimError (a \\left/\\right bracket is counted by the next one)."""
+        self.tokens.append(token)
+        if counted and len(self.tokens) > MAX_TOKENS:
+            raise ClaimError(f"the claim has too many symbols (more than {MAX_TOKENS} tokens)")
+
+    def step(self) -> None:
+        """Scan the next lexeme at ``pos`` and emit what it stands for (spacing stands for nothing)."""
+        m = _SCAN.match(self.text, self.pos)
+        if m is None:
+            raise _fail(self.columns[self.pos], f"unexpected character {self.text[self.pos]!r}")
+        col, end = self.columns[self.pos], self.columns[m.end() - 1] + 1
+        self.pos = m.end()
+        _LEXEMES[_kind(m)](self, m.group(), col, end)
+
+    def space(self, value: str, col: int, end: int) -> None:
+        """Whitespace separates tokens and is dropped."""
+
+    def number(self, value: str, col: int, end: int) -> None:
+        digits = sum(c.isdigit() for c in value)
+        if digits > MAX_DIGITS:
+            raise _fail(col, f"number too long ({digits} digits; at most {MAX_DIGITS})")
+        self.emit(Token("num", value, col, end))
+
+    def name(self, value: str, col: int, end: int) -> None:
+        self.emit(Token("name", value, col, end))
+
+    def op(self, value: str, col: int, end: int) -> None:
+        """An operator; ``**`` is ``^``."""
+        self.emit(Token("op", "^" if value == "**" else value, col, end))
+
+    def command(self, value: str, col: int, end: int) -> None:
+        """A LaTeX command: spacing, a sized bracket, a wrapped name, or the token it stands for."""
+        command = value[1:]
+        if command in SPACING:
+            return
+        if command in ("left", "right"):
+            self.bracket(command, col)
+        elif command in WRAPPERS:
+            self.wrapped(command, col)
+        elif command in _COMMAND_TOKENS:
+            kind, text = _COMMAND_TOKENS[command]
+            self.emit(Token(kind, text, col, end))
+        else:
+            raise _fail(col, f"unknown LaTeX command \\{command}")
+
+    def bracket(self, command: str, col: int) -> None:
+        """\\left( … \\right): the bracket itself (\\{ \\} are parentheses; \\left. is none)."""
+        m = _BRACKET.match(self.text, self.pos)
+        if m is None or m.group(1) in ("|", "\\|"):
+            raise _fail(col, f"expected a bracket after \\{command}")
+        delimiter = m.group(1).lstrip("\\")
+        self.pos = m.end()
+        if delimiter in "{}":
+            delimiter = "(" if delimiter == "{" else ")"
+        if delimiter != ".":
+            self.emit(Token("op", delimiter, col, self.columns[self.pos - 1] + 1), counted=False)
+
+    def wrapped(self, command: str, col: int) -> None:
+        """\\operatorname{ReLU}, \\mathrm{w}: the letters in the group are a name."""
+        m = _WRAPPED.match(self.text, self.pos)
+        if m is None:
+            raise _fail(col, f"expected {{letters}} after \\{command}")
+        self.pos = m.end()
+        self.emit(Token("name", m.group(1), col, self.columns[self.pos - 1] + 1))
+
+
+# what each group of _SCAN becomes
+_LEXEMES: dict[str, Callable[[_Scanner, str, int, int], None]] = {
+    "space": _Scanner.space, "num": _Scanner.number, "name": _Scanner.name, "cmd": _Scanner.command,
+    "op": _Scanner.op,
+}
+
+
 def tokenize(text: str) -> list[Token]:
     """Whitelisted tokens of ``text``; a ClaimError at the first character that is not allowed."""
     if len(text) > MAX_LENGTH:
         raise ClaimError(f"the claim is too long ({len(text)} characters; at most {MAX_LENGTH})")
     chars = _normalize(text)
-    ascii_text = "".join(c for c, _ in chars)
-    columns = [col for _, col in chars] + [len(text) + 1]
-    tokens: list[Token] = []
-    pos = 0
-    while pos < len(ascii_text):
-        m = _SCAN.match(ascii_text, pos)
-        if m is None:
-            raise _fail(columns[pos], f"unexpected character {ascii_text[pos]!r}")
-        kind, value = m.lastgroup, m.group()
-        col, end = columns[pos], columns[m.end() - 1] + 1
-        pos = m.end()
-        if kind == "space":
-            continue
-        if kind == "num":
-            digits = sum(c.isdigit() for c in value)
-            if digits > MAX_DIGITS:
-                raise _fail(col, f"number too long ({digits} digits; at most {MAX_DIGITS})")
-        elif kind == "cmd":
-            command = value[1:]
-            if command in SPACING:
-                continue
-            if command in ("left", "right"):
-                m2 = re.compile(r"\s*(\\?[()\[\].{}|])").match(ascii_text, pos)
-                if m2 is None or m2.group(1) in ("|", "\\|"):
-                    raise _fail(col, f"expected a bracket after \\{command}")
-                delimiter = m2.group(1).lstrip("\\")
-                pos = m2.end()
-                if delimiter in "{}":
-                    delimiter = "(" if delimiter == "{" else ")"
-                if delimiter != ".":
-                    tokens.append(Token("op", delimiter, col, columns[pos - 1] + 1))
-                continue
-            if command in COMMAND_OPS:
-                kind, value = "op", COMMAND_OPS[command]
-            elif command in COMMAND_NAMES:
-                kind, value = "name", COMMAND_NAMES[command]
-            elif command in FRACTIONS:
-                kind, value = "frac", "\\frac"
-            elif command == "partial":
-                kind, value = "partial", "\\partial"
-            elif command == "prime":
-                kind, value = "op", "'"
-            elif command in WRAPPERS:
-                m2 = re.compile(r"\s*\{\s*([A-Za-z]+\d*)\s*\}").match(ascii_text, pos)
-                if m2 is None:
-                    raise _fail(col, f"expected {{letters}} after \\{command}")
-                kind, value = "name", m2.group(1)
-                pos = m2.end()
-                end = columns[pos - 1] + 1
-            else:
-                raise _fail(col, f"unknown LaTeX command \\{command}")
-        elif value == "**":
-            value = "^"
-        tokens.append(Token(kind, value, col, end))
-        if len(tokens) > MAX_TOKENS:
-            raise ClaimError(f"the claim has too many symbols (more than {MAX_TOKENS} tokens)")
-    tokens.append(Token("end", "", len(text) + 1, len(text) + 1))
-    return tokens
+    scanner = _Scanner("".join(c for c, _ in chars), [col for _, col in chars] + [len(text) + 1])
+    while scanner.pos < len(scanner.text):
+        scanner.step()
+    scanner.tokens.append(Token("end", "", len(text) + 1, len(text) + 1))
+    return scanner.tokens
 
 
 # -- what the parser hands to the checker ----------------------------------------------------
@@ -278,7 +336,7 @@ class Claim:
 @dataclass
 class _Parser:
     tokens: list[Token]
-    words: Vocabulary
+    words: Vocabulary | None            # None: the left-hand side, or a constant expression
     pos: int = 0
     depth: int = 0
     in_sum: bool = False
@@ -302,6 +360,16 @@ class _Parser:
         if not self.at(text):
             raise _fail(token.column, f"expected {what}; got {_describe(token)}")
         return self.take()
+
+    def vocabulary(self) -> Vocabulary:
+        """What names mean; a parser built without a Vocabulary reads numbers and constants only."""
+        if self.words is None:
+            raise TypeError("a name in an expression parsed without a Vocabulary")
+        return self.words
+
+    def ahead(self, pattern: tuple[str, ...]) -> bool:
+        """Do the next tokens read ``pattern`` (operator texts, NUMBER for any number)?"""
+        return all(self.peek(k).kind == "num" if item == NUMBER else self.at(item, k) for k, item in enumerate(pattern))
 
     def deeper(self, column: int) -> None:
         self.depth += 1
@@ -388,7 +456,7 @@ class _Parser:
             return self.fraction()
         if token.kind == "partial" or (token.kind == "name" and self.is_derivative()):
             loss, ref = self.derivative_ref()
-            return self.words.derivative(loss, ref, self.in_sum)
+            return self.vocabulary().derivative(loss, ref, self.in_sum)
         if token.kind == "name":
             return self.named()
         raise _fail(token.column, f"expected a number, a name or '('; got {_describe(token)}")
@@ -411,7 +479,7 @@ class _Parser:
         if self.is_derivative_fraction():
             self.pos -= 1
             loss, ref = self.derivative_ref()
-            return self.words.derivative(loss, ref, self.in_sum)
+            return self.vocabulary().derivative(loss, ref, self.in_sum)
         numerator = self.group("{", "}")
         denominator = self.group("{", "}")
         return _checked(numerator / denominator, token.column)
@@ -429,48 +497,67 @@ class _Parser:
             caret = self.take()
             return _power(sp.E, self.exponent(), caret.column)
         ref = self.name_ref()
-        return self.words.symbol(ref, self.in_sum)
+        return self.vocabulary().symbol(ref, self.in_sum)
 
     def call(self) -> Expr:
+        """NAME(x), NAME'(x) or NAME^k(x) for a function NAME."""
         token = self.take()
         name = CANONICAL.get(token.text, token.text)
-        power = None
-        derivative = False
-        if self.at("^") and self.peek(1).kind == "num":
-            self.take()
-            power = self.take()
-        elif self.at("^") and self.at("{", 1) and self.peek(2).kind == "num" and self.at("}", 3):
-            self.pos += 2
-            power = self.take()
-            self.take()
-        if self.at("'"):
-            self.take()
-            derivative = True
-            if self.at("'"):
-                raise _fail(self.peek().column, f"only first derivatives are supported: {name}'")
-        elif self.at("^") and (self.at("'", 1) or (self.at("{", 1) and self.at("'", 2) and self.at("}", 3))):
-            self.pos += 2 if self.at("'", 1) else 4
-            derivative = True
+        power = self.function_power()
+        derivative = self.function_prime(name)
         if name == "max":
             return self.maximum(token)
         if name == "sqrt" and self.at("["):
             raise _fail(self.peek().column, "only square roots are supported")
+        argument = self.argument(token)
+        return self.raised(_checked(self.apply(name, derivative, argument, token.column), token.column), power)
+
+    def function_power(self) -> Token | None:
+        """The k of f^k or f^{k} between a function's name and its argument, consumed; None if none."""
+        for pattern in POWERS:
+            if self.ahead(pattern):
+                power = self.peek(pattern.index(NUMBER))
+                self.pos += len(pattern)
+                return power
+        return None
+
+    def function_prime(self, name: str) -> bool:
+        """Whether a prime (f', f^\\prime, f^{\\prime}) follows a function's name, consumed."""
+        if self.at("'"):
+            self.take()
+            if self.at("'"):
+                raise _fail(self.peek().column, f"only first derivatives are supported: {name}'")
+            return True
+        for pattern in PRIMES:
+            if self.ahead(pattern):
+                self.pos += len(pattern)
+                return True
+        return False
+
+    def argument(self, function: Token) -> Expr:
+        """A function's argument, in ( ) or in { }."""
         if not (self.at("(") or self.at("{")):
-            raise _fail(self.peek().column, f"expected '(' after {token.text}; got {_describe(self.peek())}")
-        self.deeper(token.column)
+            raise _fail(self.peek().column, f"expected '(' after {function.text}; got {_describe(self.peek())}")
+        self.deeper(function.column)
         try:
-            argument = self.group("(", ")") if self.at("(") else self.group("{", "}")
+            return self.group("(", ")") if self.at("(") else self.group("{", "}")
         finally:
             self.depth -= 1
+
+    def apply(self, name: str, derivative: bool, argument: Expr, column: int) -> Expr:
+        """The function ``name`` (or its derivative) of ``argument``; leaky_relu with the network's slope."""
         if name == LEAKY:
             slope = getattr(self.words, "slope", None)
             leaky = leaky_relu(DEFAULT_SLOPE if slope is None else slope)
-            result = leaky.df(argument, None) if derivative else leaky.f(argument)
-            return self.raised(_checked(result, token.column), power)
-        if derivative and name not in DERIVATIVES:
-            raise _fail(token.column, f"no derivative known for {name}")
-        result = (DERIVATIVES[name] if derivative else FUNCTIONS[name])(argument)
-        return self.raised(_checked(result, token.column), power)
+            return leaky.df(argument, None) if derivative else leaky.f(argument)
+        if derivative:
+            if name not in DERIVATIVES:
+                raise _fail(column, f"no derivative known for {name}")
+            return DERIVATIVES[name](argument)
+        function = FUNCTIONS[name]
+        if function is None:                 # pragma: no cover - only leaky_relu has none, built above
+            raise AssertionError(f"no function {name}")
+        return function(argument)
 
     def raised(self, result: Expr, power: Token | None) -> Expr:
         """f^k(x): the function's value to the power k written between its name and its argument."""
@@ -540,6 +627,12 @@ class _Parser:
                 raise _fail(self.peek().column, f"expected a name; got {_describe(self.peek())}")
             base = self.take().text
         text = [base if strip else token.text]
+        layer, subs = self.subscripts(text)
+        prime, index = self.marks(text)
+        return NameRef("".join(text), _spellings(base, layer, subs, index), prime, token.column)
+
+    def subscripts(self, text: list[str]) -> tuple[str | None, list[str]]:
+        """A name's subscripts and its layer superscript (at most one), each also appended to ``text``."""
         layer = None
         subs: list[str] = []
         while True:
@@ -548,18 +641,23 @@ class _Parser:
                 sub = self.subscript()
                 subs.append(sub)
                 text.append("_" + sub)
-            elif (self.at("^") and self.at("{", 1) and self.at("(", 2) and self.peek(3).kind == "num"
-                  and self.at(")", 4) and self.at("}", 5) and layer is None):
-                layer = self.peek(3).text
-                self.pos += 6
-                text.append(f"^({layer})")
-            elif self.at("^") and self.at("(", 1) and self.peek(2).kind == "num" and self.at(")", 3) \
-                    and layer is None and self.at("_", 4):
-                layer = self.peek(2).text
-                self.pos += 4
+            elif layer is None and (superscript := self.layer()) is not None:
+                layer = superscript
                 text.append(f"^({layer})")
             else:
-                break
+                return layer, subs
+
+    def layer(self) -> str | None:
+        """A layer superscript ^{(2)}, or ^(2) right before a subscript, consumed; None if there is none."""
+        for pattern, then in ((LAYER_BRACED, ()), (LAYER_BARE, ("_",))):      # then: what must follow, unread
+            if self.ahead(pattern + then):
+                layer = self.peek(pattern.index(NUMBER)).text
+                self.pos += len(pattern)
+                return layer
+        return None
+
+    def marks(self, text: list[str]) -> tuple[bool, int | None]:
+        """A prime and a sample index after a name, in either order, each also appended to ``text``."""
         prime = False
         index = None
         for _ in range(2):
@@ -567,16 +665,21 @@ class _Parser:
                 self.take()
                 prime = True
                 text.append("'")
-            elif self.at("[") and index is None and self.at("]", 2) and (
-                    (self.peek(1).kind == "num" and self.peek(1).text.isdigit()) or self.peek(1).text == "n"):
-                inner = self.peek(1)
+            elif index is None and (inner := self.sample_index()) is not None:
                 index = 0 if inner.text == "n" else int(inner.text)
-                if index == 0 and inner.kind != "name":
-                    raise _fail(inner.column, "samples are numbered from 1")
-                self.pos += 3
                 text.append(f"[{inner.text}]")
-        spellings = _spellings(base, layer, subs, index)
-        return NameRef("".join(text), spellings, prime, token.column)
+        return prime, index
+
+    def sample_index(self) -> Token | None:
+        """The k or n of a sample index [k] or [n], consumed; None if there is none."""
+        inner = self.peek(SAMPLE_INDEX.index(NUMBER))
+        if not (self.ahead(SAMPLE_INDEX) and inner.text.isdigit()
+                or self.at("[") and inner.text == "n" and self.at("]", 2)):
+            return None
+        if inner.kind != "name" and int(inner.text) == 0:
+            raise _fail(inner.column, "samples are numbered from 1")
+        self.pos += len(SAMPLE_INDEX)
+        return inner
 
     def subscript(self) -> str:
         """A subscript's content as plain text: ``6``, ``{h_1}`` → ``h1``, ``o`` → ``o``."""
@@ -728,7 +831,7 @@ def _power(base: Expr, exponent: Expr, column: int) -> Expr:
 
 # -- claims ------------------------------------------------------------------------------------
 
-def parse_expression(text: str, words: Vocabulary) -> Rhs:
+def parse_expression(text: str, words: Vocabulary | None) -> Rhs:
     """The expression ``text`` as SymPy, built only from whitelisted tokens.
 
     >>> parse_expression("2*(1 - 1/2)", None).expr
@@ -737,7 +840,7 @@ def parse_expression(text: str, words: Vocabulary) -> Rhs:
     return parse_rhs(tokenize(text), words)
 
 
-def parse_rhs(tokens: list[Token], words: Vocabulary) -> Rhs:
+def parse_rhs(tokens: list[Token], words: Vocabulary | None) -> Rhs:
     """The right-hand side from its tokens (those after the '=')."""
     parser = _Parser(tokens, words)
     if parser.peek().kind == "end":
@@ -812,7 +915,7 @@ def parse_lhs(tokens: list[Token]) -> Lhs:
     return lhs
 
 
-def parse_claim(text: str, words: Vocabulary) -> Claim:
+def parse_claim(text: str, words: Vocabulary | None) -> Claim:
     """``LHS = RHS`` read into a Claim; ClaimError (one line, with the column) when it cannot be read."""
     if not isinstance(text, str):
         raise ClaimError(f"a claim must be text; got {type(text).__name__}")

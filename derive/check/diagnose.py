@@ -6,16 +6,17 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from fractions import Fraction
 from itertools import product
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 from weakref import WeakKeyDictionary
 
 import sympy as sp
 from sympy import Expr, Symbol
 
 from derive.check import quantities
-from derive.check.claims import NameRef, SampleSum
+from derive.check.claims import SampleSum
 from derive.check.quantities import (
     MP,
+    UNWRITTEN,
     Point,
     Quantity,
     Undefined,
@@ -28,7 +29,7 @@ from derive.check.quantities import (
     to_mpf,
     values_at,
 )
-from derive.model.registry import ACTIVATIONS, Sigmoid
+from derive.model.registry import ACTIVATIONS, Activation, Sigmoid
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,90 @@ class Candidate:
     key: str
     reason: str
     expr: Expr
+
+
+# a factor's role in a chain and its local derivative → the mistaken factor, or None to keep it
+Change = Callable[[tuple, Expr], Expr | None]
+
+
+def _replacing(role: tuple, new: Expr) -> Change:
+    """The factor of exactly ``role`` replaced by ``new``."""
+    def change(r: tuple, f: Expr) -> Expr | None:
+        return new if r == role else None
+    return change
+
+
+def _transposing(l: int, W: Sequence[Sequence[Symbol]]) -> Change:
+    """Each weight factor of layer l (("weight", l, j, k): w_jk) replaced by w_kj, its indices swapped."""
+    def change(r: tuple, f: Expr) -> Expr | None:
+        return W[r[3]][r[2]] if r[0] == "weight" and r[1] == l else None
+    return change
+
+
+def _in_layer(role: tuple, l: int) -> bool:
+    """Is ``role`` an activation's factor ∂a_j/∂z_i in layer l (("act", l, j, i))?"""
+    return role[0] == "act" and role[1] == l
+
+
+def _dropping_off_diagonal(l: int) -> Change:
+    """A softmax layer's factors ∂a_j/∂z_i with i ≠ j left out: only the diagonal kept."""
+    def change(r: tuple, f: Expr) -> Expr | None:
+        return sp.S.Zero if _in_layer(r, l) and r[2] != r[3] else None
+    return change
+
+
+def _times_sigmoid_derivative(l: int, acts: Sequence[Symbol]) -> Change:
+    """Each factor ∂a_j/∂z_i of layer l multiplied by a_i·(1 − a_i), as if a sigmoid came after it."""
+    def change(r: tuple, f: Expr) -> Expr | None:
+        return f * acts[r[3]] * (1 - acts[r[3]]) if _in_layer(r, l) else None
+    return change
+
+
+# a unit's net input z and activation a → the factor a mistake writes for its derivative
+UnitFactor = Callable[[Expr, Expr], Expr]
+
+
+def _one(z: Expr, a: Expr) -> Expr:
+    """No factor at all: the derivative left out."""
+    return sp.S.One
+
+
+def _one_minus_output(z: Expr, a: Expr) -> Expr:
+    """1 − a: σ' = a(1 − a) without its a, or tanh' = 1 − a² without its square."""
+    return 1 - a
+
+
+def _output(z: Expr, a: Expr) -> Expr:
+    """The activation itself instead of its derivative."""
+    return a
+
+
+def _at_output(act: Activation) -> UnitFactor:
+    """f' taken at the output a instead of at the net input z."""
+    def factor(z: Expr, a: Expr) -> Expr:
+        return act.df(a, act.f(a))
+    return factor
+
+
+def _at_net_input(act: Activation) -> UnitFactor:
+    """f' written in a (σ' = a(1 − a)) with z where a belongs."""
+    def factor(z: Expr, a: Expr) -> Expr:
+        return act.df(z, z)
+    return factor
+
+
+@dataclass(frozen=True)
+class _LayerUnits:
+    """The activation factors of one layer in the chains, as the reasons name them (by their first unit)."""
+
+    l: int
+    name: str                 # the activation, e.g. sigmoid
+    act: Activation
+    z: Symbol                 # the first unit's net input and activation
+    a: Symbol
+    df: Expr                  # its derivative, in z and a
+    who: str                  # the units, e.g. "h1 and h2"
+    what: str                 # the factor, e.g. "sigmoid'(z_h1) = h1*(1 - h1)"
 
 
 class Model(quantities.Model):
@@ -72,7 +157,7 @@ class Model(quantities.Model):
                 yield Candidate(c.key, c.reason, wrap(c.expr))
         yield from self._others(q)
 
-    def _mutate(self, chains, change: Callable[[tuple, Expr], Expr | None]) -> Expr | None:
+    def _mutate(self, chains, change: Change) -> Expr | None:
         """The sum over chains with some factors changed; None when nothing changed."""
         changed = False
         terms = []
@@ -113,72 +198,96 @@ class Model(quantities.Model):
             yield from self._path_candidates(q, chains)
 
     def _activation_candidates(self, chains, l: int, units: list[int]) -> Iterable[Candidate]:
-        net = self.net
-        act_name = self.spec.activations[l]
-        act = net.activation(l)
-        z0, a0 = net.nets[l][units[0]], net.activations[l][units[0]]
-        who = " and ".join(self.plain[net.activations[l][j]] for j in units)
-        df = act.df(z0, a0)
-        what = f"{act_name}'({self.plain[z0]})"
-        what += "" if self.show(df) == what else f" = {self.show(df)}"
-        in_layer = lambda r: r[0] == "act" and r[1] == l           # noqa: E731
-        zs, acts = net.nets[l], net.activations[l]
-
-        def unit_df(r, f, make):
-            return make(zs[r[2]], acts[r[2]]) if in_layer(r) else None
-
-        if act_name != "linear":
-            expr = self._mutate(chains, lambda r, f: sp.S.One if in_layer(r) else None)
+        """Mistakes in the activation factors of layer l, those of ``units`` (the first one names them)."""
+        layer = self._layer_units(l, units)
+        if layer.name != "linear":
+            expr = self._mutate(chains, self._unit_change(l, _one))
             if expr is not None:
                 yield Candidate("missing_activation_derivative",
-                                f"the factor {what} from the activation of {who} is missing", expr)
-        if act_name == "softmax":
-            if self.spec.loss == "cross_entropy":
-                expr = self._mutate(chains, lambda r, f: f * acts[r[3]] * (1 - acts[r[3]]) if in_layer(r) else None)
-                o = self.plain[acts[units[0]]]
-                yield Candidate("sigmoid_derivative_on_softmax",
-                                f"the softmax with cross-entropy already gives the error signal δ = o - y (over N), "
-                                f"the softmax's derivative cancelling against the loss's; there is no factor "
-                                f"{o}*(1 - {o}) of a sigmoid to multiply by", expr)
-            expr = self._mutate(chains, lambda r, f: sp.S.Zero if in_layer(r) and r[2] != r[3] else None)
-            if expr is not None:
-                yield Candidate("softmax_diagonal",
-                                "the softmax couples its outputs: each o_i depends on every net input, "
-                                "d(o_i)/d(z_j) = o_i*(1 - o_j) for i = j and -o_i*o_j otherwise, and you kept only the "
-                                "terms with i = j", expr)
+                                f"the factor {layer.what} from the activation of {layer.who} is missing", expr)
+        if layer.name == "softmax":
+            yield from self._softmax_candidates(chains, layer)
             return
+        yield from self._other_derivative_candidates(chains, layer)
+        if layer.name in ("sigmoid", "tanh"):
+            o = self.plain[layer.a]
+            part = (f"the factor {o} of {layer.what} is missing" if layer.name == "sigmoid" else
+                    f"the square is missing: {layer.what}, not 1 - {o}")
+            expr = self._mutate(chains, self._unit_change(l, _one_minus_output))
+            yield Candidate("incomplete_activation_derivative", part, expr)
+        if layer.name in ("sigmoid", "tanh", "softplus"):
+            yield from self._misplaced_derivative_candidates(chains, layer)
+
+    def _layer_units(self, l: int, units: list[int]) -> _LayerUnits:
+        """Layer l's activation and the words the reasons use for its factors of ``units``."""
+        net = self.net
+        act = net.activation(l)
+        z, a = net.nets[l][units[0]], net.activations[l][units[0]]
+        df = act.df(z, a)
+        what = f"{self.spec.activations[l]}'({self.plain[z]})"
+        what += "" if self.show(df) == what else f" = {self.show(df)}"
+        who = " and ".join(self.plain[net.activations[l][j]] for j in units)
+        return _LayerUnits(l, self.spec.activations[l], act, z, a, df, who, what)
+
+    def _unit_change(self, l: int, factor: UnitFactor) -> Change:
+        """Each activation factor ∂a_j/∂z_i of layer l replaced by factor(z_j, a_j)."""
+        zs, acts = self.net.nets[l], self.net.activations[l]
+
+        def change(r: tuple, f: Expr) -> Expr | None:
+            return factor(zs[r[2]], acts[r[2]]) if _in_layer(r, l) else None
+        return change
+
+    def _softmax_candidates(self, chains, layer: _LayerUnits) -> Iterable[Candidate]:
+        """A softmax layer: a sigmoid's derivative after the cross-entropy's δ, or only its diagonal kept."""
+        if self.spec.loss == "cross_entropy":
+            expr = self._mutate(chains, _times_sigmoid_derivative(layer.l, self.net.activations[layer.l]))
+            o = self.plain[layer.a]
+            yield Candidate("sigmoid_derivative_on_softmax",
+                            f"the softmax with cross-entropy already gives the error signal δ = o - y (over N), "
+                            f"the softmax's derivative cancelling against the loss's; there is no factor "
+                            f"{o}*(1 - {o}) of a sigmoid to multiply by", expr)
+        expr = self._mutate(chains, _dropping_off_diagonal(layer.l))
+        if expr is not None:
+            yield Candidate("softmax_diagonal",
+                            "the softmax couples its outputs: each o_i depends on every net input, "
+                            "d(o_i)/d(z_j) = o_i*(1 - o_j) for i = j and -o_i*o_j otherwise, and you kept only the "
+                            "terms with i = j", expr)
+
+    def _other_derivative_candidates(self, chains, layer: _LayerUnits) -> Iterable[Candidate]:
+        """The derivative of another activation (sigmoid, tanh, ReLU) in place of the layer's own."""
         for other in ("sigmoid", "tanh", "relu"):
-            if other == act_name:
+            if other == layer.name:
                 continue
             odf = ACTIVATIONS[other].df
-            expr = self._mutate(chains, lambda r, f: unit_df(r, f, odf))
-            if act_name == "linear":
-                reason = (f"{who} is linear (its derivative is 1), but you multiplied by the derivative of {other}, "
-                          f"{self.show(odf(z0, a0))}")
+            expr = self._mutate(chains, self._unit_change(layer.l, odf))
+            if layer.name == "linear":
+                reason = (f"{layer.who} is linear (its derivative is 1), but you multiplied by the derivative of "
+                          f"{other}, {self.show(odf(layer.z, layer.a))}")
             else:
-                reason = (f"you used the derivative of {other}, {self.show(odf(z0, a0))}, but {who} uses {act_name}, "
-                          f"so the factor is {what}")
+                reason = (f"you used the derivative of {other}, {self.show(odf(layer.z, layer.a))}, but {layer.who} "
+                          f"uses {layer.name}, so the factor is {layer.what}")
             if expr is not None:
                 yield Candidate("wrong_activation_derivative", reason, expr)
-        if act_name in ("sigmoid", "tanh"):
-            o = self.plain[a0]
-            part, missing = ((f"the factor {o} of {what} is missing", lambda a: 1 - a) if act_name == "sigmoid" else
-                             (f"the square is missing: {what}, not 1 - {o}", lambda a: 1 - a))
-            expr = self._mutate(chains, lambda r, f: missing(acts[r[2]]) if in_layer(r) else None)
-            yield Candidate("incomplete_activation_derivative", part, expr)
-        if act_name in ("sigmoid", "tanh", "softplus"):
-            expr = self._mutate(chains, lambda r, f: acts[r[2]] if in_layer(r) else None)
+
+    def _misplaced_derivative_candidates(self, chains, layer: _LayerUnits) -> Iterable[Candidate]:
+        """The activation for its derivative, or the derivative taken at the output or written with z for a."""
+        act, z, a, plain = layer.act, layer.z, layer.a, self.plain
+        # a change that changes nothing (softplus' = σ(z) has no a to write as z) is no mistake: _mutate gives None
+        expr = self._mutate(chains, self._unit_change(layer.l, _output))
+        if expr is not None:
             yield Candidate("activation_instead_of_derivative",
-                            f"you multiplied by the activation {self.plain[a0]} itself instead of its derivative "
-                            f"{what}", expr)
-            expr = self._mutate(chains, lambda r, f: unit_df(r, f, lambda z, a: act.df(a, act.f(a))))
+                            f"you multiplied by the activation {plain[a]} itself instead of its derivative "
+                            f"{layer.what}", expr)
+        expr = self._mutate(chains, self._unit_change(layer.l, _at_output(act)))
+        if expr is not None:
             yield Candidate("derivative_at_output",
-                            f"the derivative is taken at the net input {self.plain[z0]}, not at the output "
-                            f"{self.plain[a0]}: {what}, not {act_name}'({self.plain[a0]})", expr)
-            expr = self._mutate(chains, lambda r, f: unit_df(r, f, lambda z, a: act.df(z, z)))
+                            f"the derivative is taken at the net input {plain[z]}, not at the output "
+                            f"{plain[a]}: {layer.what}, not {layer.name}'({plain[a]})", expr)
+        expr = self._mutate(chains, self._unit_change(layer.l, _at_net_input(act)))
+        if expr is not None:
             yield Candidate("derivative_at_net_input",
-                            f"{self.show(df)} is written with the output {self.plain[a0]}, not the net input "
-                            f"{self.plain[z0]} (you wrote {self.show(act.df(z0, z0))})", expr)
+                            f"{self.show(layer.df)} is written with the output {plain[a]}, not the net input "
+                            f"{plain[z]} (you wrote {self.show(act.df(z, z))})", expr)
 
     def _input_candidates(self, chains, roles) -> Iterable[Candidate]:
         net, name = self.net, self.plain
@@ -191,7 +300,6 @@ class Model(quantities.Model):
             w = net.weights[l][j][k]
             true = net.layer_input(l)[k]
             layers = [net.inputs] + [net.activations[m] for m in range(self.spec.depth)]
-            same = lambda r: r == role                                 # noqa: E731
             for m, units in enumerate(layers):
                 if m == l or k >= len(units):
                     continue
@@ -201,18 +309,17 @@ class Model(quantities.Model):
                               f"network input {name[alt]}")
                 else:
                     reason = f"{name[w]} multiplies {name[true]}, the input of layer {l + 1}, not {name[alt]}"
-                yield Candidate("wrong_input", reason,
-                                self._mutate(chains, lambda r, f: alt if same(r) else None))
+                yield Candidate("wrong_input", reason, self._mutate(chains, _replacing(role, alt)))
             own = net.activations[l][j]
             yield Candidate("wrong_input",
                             f"d{name[net.nets[l][j]]}/d{name[w]} is the input {name[true]} that {name[w]} multiplies, "
                             f"not the unit's own output {name[own]}",
-                            self._mutate(chains, lambda r, f: own if same(r) else None))
+                            self._mutate(chains, _replacing(role, own)))
             for k2, alt in enumerate(net.layer_input(l)):
                 if k2 != k:
                     yield Candidate("wrong_input",
                                     f"{name[w]} multiplies {name[true]}, not {name[alt]}",
-                                    self._mutate(chains, lambda r, f: alt if same(r) else None))
+                                    self._mutate(chains, _replacing(role, alt)))
 
     def _weight_candidates(self, chains, roles) -> Iterable[Candidate]:
         net, name = self.net, self.plain
@@ -223,7 +330,7 @@ class Model(quantities.Model):
             if all(k < len(W) and j < len(W[k]) for _, _, j, k in here):
                 _, _, j, k = next((r for r in here if r[2] != r[3]), here[0])
                 src, dst = net.layer_input(l)[k], net.activations[l][j]
-                expr = self._mutate(chains, lambda r, f: W[r[3]][r[2]] if r[0] == "weight" and r[1] == l else None)
+                expr = self._mutate(chains, _transposing(l, W))
                 if expr is not None:
                     yield Candidate("transposed_index",
                                     f"the weight indices are transposed: {name[src]} feeds {name[dst]} through "
@@ -240,7 +347,7 @@ class Model(quantities.Model):
                     count += 1
                     yield Candidate("wrong_weight",
                                     f"{name[src]} feeds {name[dst]} through {name[W[j][k]]}, not {name[w2]}",
-                                    self._mutate(chains, lambda r, f, w2=w2, role=role: w2 if r == role else None))
+                                    self._mutate(chains, _replacing(role, w2)))
 
     def _shared_bias_candidates(self, q: Quantity, chains, roles) -> Iterable[Candidate]:
         """A shared bias feeds every unit of its layer: dE/db1 sums their δs; one δ alone is a typical answer."""
@@ -287,39 +394,54 @@ class Model(quantities.Model):
                                                 f"all {total} paths", total_of([k]))
 
     def _forward_candidates(self, s: Symbol) -> Iterable[Candidate]:
-        net, name = self.net, self.plain
-        definition = net.definitions[s]
-        if s == net.loss:
-            outputs = net.outputs
-            if len(outputs) > 1:
-                rule = self.loss_rule
-                scale = rule.scale(self.N, self.J)
-                for j, (o, y) in enumerate(zip(outputs, net.targets)):
-                    rest = sp.Add(*(rule.term(o2, y2) for o2, y2 in zip(outputs, net.targets) if o2 != o))
-                    yield Candidate("missing_term",
-                                    f"the loss sums over all {len(outputs)} outputs; the term of {name[o]} is missing",
-                                    scale * rest)
+        """Wrong definitions of a computed value: the loss, a net input z or an activation a."""
+        if s == self.net.loss:
+            yield from self._loss_term_candidates()
             return
         kind, l, j = self.unit[s]
         if kind == "z":
-            inputs = net.layer_input(l)
-            for b in net.biases[l][j:j + 1]:
-                yield Candidate("missing_bias", f"{name[s]} includes the bias {name[b]}", definition.xreplace({b: 0}))
-            W = net.weights[l]
-            if all(j < len(W[k]) for k in range(len(inputs)) if k < len(W)) and len(inputs) <= len(W):
-                swap = {W[j][k]: W[k][j] for k in range(len(inputs))}
-                yield Candidate("transposed_index",
-                                f"the weight indices are transposed: {name[s]} uses the weights into "
-                                f"{name[net.activations[l][j]]} ({', '.join(name[W[j][k]] for k in range(len(inputs)))})",
-                                definition.xreplace(swap))
-            if l > 0:
-                swap = {a: x for a, x in zip(inputs, net.inputs)}
-                yield Candidate("wrong_input",
-                                f"the inputs of layer {l + 1} are {', '.join(name[a] for a in inputs)}, "
-                                f"not the network inputs", definition.xreplace(swap))
-            return
+            yield from self._net_input_candidates(s, l, j)
+        else:
+            yield from self._activation_function_candidates(s, l, j)
+
+    def _loss_term_candidates(self) -> Iterable[Candidate]:
+        """A loss over several outputs with one output's term left out."""
+        net, name = self.net, self.plain
+        outputs = net.outputs
+        if len(outputs) > 1:
+            rule = self.loss_rule
+            scale = rule.scale(self.N, self.J)
+            for o in outputs:
+                rest = sp.Add(*(rule.term(o2, y2) for o2, y2 in zip(outputs, net.targets) if o2 != o))
+                yield Candidate("missing_term",
+                                f"the loss sums over all {len(outputs)} outputs; the term of {name[o]} is missing",
+                                scale * rest)
+
+    def _net_input_candidates(self, s: Symbol, l: int, j: int) -> Iterable[Candidate]:
+        """z = Σ w·x + b written without the bias, with the transposed weights, or with the network's inputs."""
+        net, name = self.net, self.plain
+        definition = net.definitions[s]
+        inputs = net.layer_input(l)
+        for b in net.biases[l][j:j + 1]:
+            yield Candidate("missing_bias", f"{name[s]} includes the bias {name[b]}", definition.xreplace({b: 0}))
+        W = net.weights[l]
+        if all(j < len(W[k]) for k in range(len(inputs)) if k < len(W)) and len(inputs) <= len(W):
+            swap = {W[j][k]: W[k][j] for k in range(len(inputs))}
+            yield Candidate("transposed_index",
+                            f"the weight indices are transposed: {name[s]} uses the weights into "
+                            f"{name[net.activations[l][j]]} ({', '.join(name[W[j][k]] for k in range(len(inputs)))})",
+                            definition.xreplace(swap))
+        if l > 0:
+            swap = {a: x for a, x in zip(inputs, net.inputs)}
+            yield Candidate("wrong_input",
+                            f"the inputs of layer {l + 1} are {', '.join(name[a] for a in inputs)}, "
+                            f"not the network inputs", definition.xreplace(swap))
+
+    def _activation_function_candidates(self, s: Symbol, l: int, j: int) -> Iterable[Candidate]:
+        """a = f(z) with the sigmoid written wrong, with another activation, or with none."""
+        name = self.plain
         act_name = self.spec.activations[l]
-        z = net.nets[l][j]
+        z = self.net.nets[l][j]
         if act_name == "softmax":
             return
         if act_name == "sigmoid":
@@ -357,50 +479,69 @@ class Model(quantities.Model):
 
     def _others(self, q: Quantity) -> Iterable[Candidate]:
         """Other quantities of the same kind: an answer computed right but for the wrong name."""
+        kind = q.kind
+        if kind == "adjoint" and (q.target in self.wpos or q.target in self.bpos):
+            kind = "parameter_adjoint"             # de/dw5[n]: another parameter's part of sample n
+        others = {"gradient": self._other_gradients, "update": self._other_updates,
+                  "parameter_adjoint": self._other_parameter_adjoints, "adjoint": self._other_adjoints,
+                  "forward": self._other_values, "after": self._other_values,
+                  "loss_after": self._loss_before_update, "loss": self._loss_after_update}
+        if kind in others:
+            yield from others[kind](q)
+
+    def _other_parameters(self, q: Quantity) -> list[Symbol]:
+        return [p for p in self.net.parameters if p != q.target]
+
+    def _other_gradients(self, q: Quantity) -> Iterable[Candidate]:
+        for p in self._other_parameters(q):
+            yield Candidate("mislabel", f"that is dE/d{self.plain[p]}, not {q.label}", self.grad[p])
+
+    def _other_updates(self, q: Quantity) -> Iterable[Candidate]:
+        for p in self._other_parameters(q):
+            yield Candidate("mislabel", f"that is the value of {self.plain[p]}', not {q.label}", self.after[p])
+
+    def _other_parameter_adjoints(self, q: Quantity) -> Iterable[Candidate]:
+        adjoint = self.d.adjoint
+        for p in self._other_parameters(q):
+            yield Candidate("mislabel", f"that is {self.display[adjoint[p]]}, not {q.label}", adjoint[p])
+
+    def _other_adjoints(self, q: Quantity) -> Iterable[Candidate]:
+        """δ for dE/da or the other way round (the activation's derivative), then the other units' adjoints."""
         net, d = self.net, self.d
-        if q.kind == "gradient":
-            for p in net.parameters:
-                if p != q.target:
-                    yield Candidate("mislabel", f"that is dE/d{self.plain[p]}, not {q.label}", self.grad[p])
-        elif q.kind == "update":
-            for p in net.parameters:
-                if p != q.target:
-                    yield Candidate("mislabel", f"that is the value of {self.plain[p]}', not {q.label}", self.after[p])
-        elif q.kind == "adjoint" and (q.target in self.wpos or q.target in self.bpos):
-            for p in net.parameters:              # de/dw5[n]: another parameter's part of sample n
-                if p != q.target:
-                    yield Candidate("mislabel", f"that is {self.display[d.adjoint[p]]}, not {q.label}", d.adjoint[p])
-        elif q.kind == "adjoint":
-            kind, l, j = self.unit[q.target]
-            partner = net.nets[l][j] if kind == "a" else net.activations[l][j]
-            p_adj = d.adjoint[partner]
-            if kind == "a":
-                reason = (f"that is {self.display[p_adj]} = dE/d{self.plain[partner]}, which already includes the "
-                          f"activation's derivative; {q.label} stops at the output {self.plain[q.target]}")
-            else:
-                reason = (f"that is {self.display[p_adj]}; {q.label} = dE/d{self.plain[q.target]} also multiplies by "
-                          f"the activation's derivative")
-            yield Candidate("delta_confusion", reason, p_adj)
-            for v in self.forward:
-                if v not in (q.target, partner):
-                    yield Candidate("mislabel", f"that is {self.display[d.adjoint[v]]}, not {q.label}", d.adjoint[v])
-        elif q.kind in ("forward", "after"):
-            s = q.target
-            if q.kind == "after":
-                yield Candidate("before_update", f"that is {self.plain[s]} before the update; {q.label} is computed "
-                                                 f"with the updated parameters", s)
-            else:
-                yield Candidate("after_update", f"that is {self.plain[s]}' after the update, not {q.label}",
-                                self.after[s])
-            for v in self.forward:
-                if v != s:
-                    other = self.after[v] if q.kind == "after" else v
-                    yield Candidate("mislabel", f"that is {self.show(other)}, not {q.label}", other)
-        elif q.kind == "loss_after":
-            yield Candidate("before_update", "that is E before the update; E' is computed with the updated parameters",
-                            self.E)
-        elif q.kind == "loss":
-            yield Candidate("after_update", "that is E' after the update, not E", self.after[self.E])
+        kind, l, j = self.unit[q.target]
+        partner = net.nets[l][j] if kind == "a" else net.activations[l][j]
+        p_adj = d.adjoint[partner]
+        if kind == "a":
+            reason = (f"that is {self.display[p_adj]} = dE/d{self.plain[partner]}, which already includes the "
+                      f"activation's derivative; {q.label} stops at the output {self.plain[q.target]}")
+        else:
+            reason = (f"that is {self.display[p_adj]}; {q.label} = dE/d{self.plain[q.target]} also multiplies by "
+                      f"the activation's derivative")
+        yield Candidate("delta_confusion", reason, p_adj)
+        for v in self.forward:
+            if v not in (q.target, partner):
+                yield Candidate("mislabel", f"that is {self.display[d.adjoint[v]]}, not {q.label}", d.adjoint[v])
+
+    def _other_values(self, q: Quantity) -> Iterable[Candidate]:
+        """A computed value before or after the update where the other is claimed, then the other values."""
+        s = q.target
+        if q.kind == "after":
+            yield Candidate("before_update", f"that is {self.plain[s]} before the update; {q.label} is computed "
+                                             f"with the updated parameters", s)
+        else:
+            yield Candidate("after_update", f"that is {self.plain[s]}' after the update, not {q.label}",
+                            self.after[s])
+        for v in self.forward:
+            if v != s:
+                other = self.after[v] if q.kind == "after" else v
+                yield Candidate("mislabel", f"that is {self.show(other)}, not {q.label}", other)
+
+    def _loss_before_update(self, q: Quantity) -> Iterable[Candidate]:
+        yield Candidate("before_update", "that is E before the update; E' is computed with the updated parameters",
+                        self.E)
+
+    def _loss_after_update(self, q: Quantity) -> Iterable[Candidate]:
+        yield Candidate("after_update", "that is E' after the update, not E", self.after[self.E])
 
 
 _MODELS: WeakKeyDictionary = WeakKeyDictionary()
@@ -421,47 +562,84 @@ def with_letter(reason: str, loss: str) -> str:
     return reason if loss == "E" else reason.replace("dE/d", f"d{loss}/d")
 
 
+@dataclass(frozen=True)
+class WrongNumber:
+    """A claimed number that does not hold, as the diagnosis weighs it."""
+
+    n: int                    # the sample whose value it claims (0 for a batch value)
+    claimed: Any              # its 40-digit value
+    true: Any                 # the true value
+    tol: Any                  # how close a mistake's value must come to the claim to explain it
+    shown: str                # the number as the student wrote it
+    full: str                 # the true value with more decimals
+
+
 def number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, tol, shown: str, full: str
                      ) -> tuple[str, str]:
     """The most likely mistake behind a wrong number: rounding, a typical wrong chain, a mislabel, a factor.
 
     ``shown`` is the claimed number as the student wrote it, ``full`` the true value with more decimals.
     """
-    if decimals is not None:
-        cut = rounded_text(true, decimals, ROUND_DOWN) == rounded_text(claimed, decimals) and decimals > 0
-        if tol > abs(claimed) / 20 and not cut:
-            return "imprecise", (f"{shown} has too few significant digits to tell what went wrong; "
-                                 f"give more decimals or use --explain")
-        hand = _hand_rounding(m, q, n, claimed, tol, shown)
-        if hand:
-            also = " (or the true value cut off instead of rounded)" if cut else ""
-            return "rounded_intermediates", hand + also
-        if cut:
-            return "rounding", (f"{shown} is the true value {full} cut off after {places_phrase(decimals)}; "
-                                f"rounded it is {rounded_text(true, decimals)}")
-        for fewer in range(decimals - 1, -1, -1):
-            if Decimal(rounded_text(true, fewer)) == Decimal(rounded_text(claimed, decimals)):
-                return "rounding", (f"{shown} is the value rounded to {places_phrase(fewer)}, but writing {shown} claims "
-                                    f"{places_phrase(decimals)}, and to {places_phrase(decimals)} it is {rounded_text(true, decimals)}")
-    point = m.spec_point
-    matches = []
-    for i, c in enumerate(_number_candidates(m, q)):
-        found = m.values_of((q.kind, q.target, q.sample, "number", i), c.expr, [point], [n])
-        if found is None:
-            continue
-        v = MP.re(found[0])
-        if abs(v - claimed) <= tol < abs(v - true):
-            if c.key != "mislabel":
-                return c.key, c.reason
-            matches.append(m.show(c.expr))
-    if matches:
-        others = f" (and of {', '.join(matches[1:])})" if len(matches) > 1 else ""
-        return "mislabel", f"{shown} is the value of {matches[0]}{others}, not of {q.label}"
+    wrong = WrongNumber(n, claimed, true, tol, shown, full)
+    rounding = _rounding_diagnosis(m, q, wrong, decimals) if decimals is not None else None
+    if rounding:
+        return rounding
+    mistake = _candidate_diagnosis(m, q, wrong)
+    if mistake:
+        return mistake
     factor = _factor_match(m, q, claimed, true, tol)
     if factor:
         return factor
     return "unknown", (f"{shown} matches none of the usual mistakes (it is off by {show_number(claimed - true, 3)}); "
                        f"work through the chain with --explain")
+
+
+def _rounding_diagnosis(m: Model, q: Quantity, w: WrongNumber, decimals: int) -> tuple[str, str] | None:
+    """Too few digits to tell, rounded intermediates, the true value cut off, or rounded to fewer decimals."""
+    cut = rounded_text(w.true, decimals, ROUND_DOWN) == rounded_text(w.claimed, decimals) and decimals > 0
+    if w.tol > abs(w.claimed) / 20 and not cut:
+        return "imprecise", (f"{w.shown} has too few significant digits to tell what went wrong; "
+                             f"give more decimals or use --explain")
+    hand = _hand_rounding(m, q, w.n, w.claimed, w.tol, w.shown)
+    if hand:
+        also = " (or the true value cut off instead of rounded)" if cut else ""
+        return "rounded_intermediates", hand + also
+    if cut:
+        return "rounding", (f"{w.shown} is the true value {w.full} cut off after {places_phrase(decimals)}; "
+                            f"rounded it is {rounded_text(w.true, decimals)}")
+    fewer = _fewer_decimals(w, decimals)
+    if fewer is not None:
+        return "rounding", (f"{w.shown} is the value rounded to {places_phrase(fewer)}, but writing {w.shown} claims "
+                            f"{places_phrase(decimals)}, and to {places_phrase(decimals)} it is "
+                            f"{rounded_text(w.true, decimals)}")
+    return None
+
+
+def _fewer_decimals(w: WrongNumber, decimals: int) -> int | None:
+    """The most decimals, fewer than the claim's, to which the true value rounds to the claimed number."""
+    for fewer in range(decimals - 1, -1, -1):
+        if Decimal(rounded_text(w.true, fewer)) == Decimal(rounded_text(w.claimed, decimals)):
+            return fewer
+    return None
+
+
+def _candidate_diagnosis(m: Model, q: Quantity, w: WrongNumber) -> tuple[str, str] | None:
+    """The first typical mistake whose value at the spec's numbers is the claim; else the quantities it is."""
+    point = m.spec_point
+    matches = []
+    for i, c in enumerate(_number_candidates(m, q)):
+        found = m.values_of((q.kind, q.target, q.sample, "number", i), c.expr, [point], [w.n])
+        if found is None:
+            continue
+        v = MP.re(found[0])
+        if abs(v - w.claimed) <= w.tol < abs(v - w.true):
+            if c.key != "mislabel":
+                return c.key, c.reason
+            matches.append(m.show(c.expr))
+    if matches:
+        others = f" (and of {', '.join(matches[1:])})" if len(matches) > 1 else ""
+        return "mislabel", f"{w.shown} is the value of {matches[0]}{others}, not of {q.label}"
+    return None
 
 
 def _number_candidates(m: Model, q: Quantity) -> list[Candidate]:
@@ -475,7 +653,7 @@ def _same_number_other_samples(m: Model, q: Quantity) -> list[Candidate]:
     if q.sample is None or m.N == 1 or q.kind not in ("forward", "adjoint", "after"):
         return []
     return [Candidate("wrong_sample", f"that is {q.label.split('[')[0]} of sample {k + 1}, not of sample {q.sample + 1}",
-                      m.indexed(q.symbol, k + 1, NameRef("", (), False, 0)))
+                      m.indexed(q.symbol, k + 1, UNWRITTEN))
             for k in range(m.N) if k != q.sample]
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from functools import cached_property
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Literal, NamedTuple, Sequence, overload
 
 import mpmath
 import sympy as sp
@@ -44,6 +44,40 @@ class Quantity:
     target: Symbol            # the network symbol it is about
     per_sample: bool
     sample: int | None        # 0-based sample when one is named
+
+
+class Entry(NamedTuple):
+    """A name of the network: what kind of value it names, and the symbol."""
+
+    kind: str                 # const | input | target | param | forward | delta | sample_loss
+    symbol: Symbol
+
+
+class Meaning(NamedTuple):
+    """What a written name stands for: its kind (an Entry's, or loss), its symbol, its sample index."""
+
+    kind: str
+    symbol: Symbol
+    sample_index: int | None  # None: no sample named; 0: the sample variable n; k ≥ 1: sample k
+
+
+class Unit(NamedTuple):
+    """Where a net input z or an activation a is: unit ``position`` of layer ``layer`` (both from 0)."""
+
+    kind: str                 # "z" | "a"
+    layer: int
+    position: int
+
+
+class Place(NamedTuple):
+    """Which sample a left-hand side names (0-based; None: none), and that as a label's suffix ([2] or "")."""
+
+    sample: int | None
+    where: str
+
+
+# the name of a symbol the checker builds itself (never out of range, so never in a message)
+UNWRITTEN = NameRef("", (), False, 0)
 
 
 class Undefined(ArithmeticError):
@@ -105,7 +139,12 @@ def _truth(x: Any) -> bool:
     return MP.re(x) > 0
 
 
-def _compare(rel: Any, get: Callable, summed: Callable) -> bool:
+# each symbol's value, and Σₙ of an expression over the samples (None: no samples to sum over)
+Getter = Callable[[Symbol], Any]
+Summer = Callable[[Expr], Any]
+
+
+def _compare(rel: Any, get: Getter, summed: Summer | None) -> bool:
     if rel is sp.true:
         return True
     if rel is sp.false:
@@ -115,66 +154,106 @@ def _compare(rel: Any, get: Callable, summed: Callable) -> bool:
             sp.LessThan: a <= b}[type(rel)]
 
 
-def value(expr: Expr, get: Callable[[Symbol], Any], summed: Callable[[Expr], Any] | None = None) -> Any:
-    """``expr`` evaluated at 40 digits with mpmath; ``get`` gives each symbol's value.
+def _number(expr: Expr) -> Any:
+    """A SymPy number: a rational or a float; anything else (zoo, nan, oo) is Undefined."""
+    if expr.is_Rational:
+        return MP.mpf(int(expr.p)) / int(expr.q)
+    if expr.is_Float:
+        return MP.mpf(str(expr))
+    raise Undefined
 
-    Only the node types the parser and the engine build are known; anything else is a bug,
-    not user input, so it raises TypeError. Overflow and division by zero raise Undefined.
-    """
-    if expr.is_Symbol:
-        return get(expr)
-    if expr.is_Number:
-        if expr.is_Rational:
-            return MP.mpf(int(expr.p)) / int(expr.q)
-        if expr.is_Float:
-            return MP.mpf(str(expr))
-        raise Undefined
-    head = type(expr)
-    if head is sp.Add:
-        total = MP.mpf(0)
-        for arg in expr.args:
-            total += value(arg, get, summed)
-        return finite(total)
-    if head is sp.Mul:
-        result = MP.mpf(1)
-        for arg in expr.args:
-            result *= value(arg, get, summed)
-        return finite(result)
-    if head is sp.Pow:
-        return finite(_power(value(expr.base, get, summed), value(expr.exp, get, summed)))
-    if head is SampleSum:
-        if summed is None:
-            raise TypeError("a sum over samples needs the samples")
-        return summed(expr.args[0])
-    if head is sp.Piecewise:
-        for piece, condition in expr.args:
-            if _compare(condition, get, summed):
-                return value(piece, get, summed)
-        raise Undefined
+
+def _constant(expr: Expr) -> Any:
+    """e, i, or another named constant (π)."""
     if expr is sp.E:
         return MP.e
     if expr is sp.I:
         return MP.mpc(0, 1)
-    if expr.is_NumberSymbol:
-        return MP.mpf(str(expr.evalf(DIGITS + 5)))
+    return MP.mpf(str(expr.evalf(DIGITS + 5)))
+
+
+def _add(expr: Expr, get: Getter, summed: Summer | None) -> Any:
+    total = MP.mpf(0)
+    for arg in expr.args:
+        total += value(arg, get, summed)
+    return finite(total)
+
+
+def _mul(expr: Expr, get: Getter, summed: Summer | None) -> Any:
+    result = MP.mpf(1)
+    for arg in expr.args:
+        result *= value(arg, get, summed)
+    return finite(result)
+
+
+def _pow(expr: Expr, get: Getter, summed: Summer | None) -> Any:
+    return finite(_power(value(expr.base, get, summed), value(expr.exp, get, summed)))
+
+
+def _sample_sum(expr: Expr, get: Getter, summed: Summer | None) -> Any:
+    if summed is None:
+        raise TypeError("a sum over samples needs the samples")
+    return summed(expr.args[0])
+
+
+def _piecewise(expr: Expr, get: Getter, summed: Summer | None) -> Any:
+    """The piece whose condition holds first; Undefined where none does."""
+    for piece, condition in expr.args:
+        if _compare(condition, get, summed):
+            return value(piece, get, summed)
+    raise Undefined
+
+
+def _tanh(x: Any) -> Any:
+    return MP.tanh(x) if abs(x) < 10_000 else MP.mpf(1 if _truth(x) else -1)
+
+
+def _relu(x: Any) -> Any:
+    return x if _truth(x) else MP.mpf(0)
+
+
+def _softplus(x: Any) -> Any:
+    return finite(_log(1 + _exp(x))) if MP.re(x) < 100 else x
+
+
+def _heaviside(args: list[Any]) -> Any:
+    """H(z), with its value at 0 as the second argument (½ without one)."""
+    z = MP.re(args[0])
+    return MP.mpf(1) if z > 0 else MP.mpf(0) if z < 0 else (args[1] if len(args) > 1 else MP.mpf(0.5))
+
+
+# nodes evaluated from their own parts (a sum over samples from the samples)
+_COMPOSITE: dict[type, Callable[[Any, Getter, Summer | None], Any]] = {
+    sp.Add: _add, sp.Mul: _mul, sp.Pow: _pow, SampleSum: _sample_sum, sp.Piecewise: _piecewise,
+}
+# functions of one argument, applied to its value
+_UNARY: dict[type, Callable[[Any], Any]] = {
+    sp.exp: lambda x: finite(_exp(x)), sp.log: lambda x: finite(_log(x)), sp.tanh: _tanh, Sigmoid: _sigmoid,
+    ReLU: _relu, Softplus: _softplus, sp.Abs: abs,
+}
+
+
+def value(expr: Expr, get: Getter, summed: Summer | None = None) -> Any:
+    """``expr`` evaluated at 40 digits with mpmath; ``get`` gives each symbol's value.
+
+    Only the node types the parser and the engine build are known; anything else is Undefined
+    (the claim then fails rather than crash), as are overflow and division by zero. A sum over
+    samples without ``summed`` is a bug, not user input: TypeError.
+    """
+    if expr.is_Symbol:
+        return get(expr)
+    if expr.is_Number:
+        return _number(expr)
+    head = type(expr)
+    if head in _COMPOSITE:
+        return _COMPOSITE[head](expr, get, summed)
+    if expr is sp.I or expr.is_NumberSymbol:
+        return _constant(expr)
     args = [value(a, get, summed) for a in expr.args]
-    if head is sp.exp:
-        return finite(_exp(args[0]))
-    if head is sp.log:
-        return finite(_log(args[0]))
-    if head is sp.tanh:
-        return MP.tanh(args[0]) if abs(args[0]) < 10_000 else MP.mpf(1 if _truth(args[0]) else -1)
-    if head is Sigmoid:
-        return _sigmoid(args[0])
-    if head is ReLU:
-        return args[0] if _truth(args[0]) else MP.mpf(0)
-    if head is Softplus:
-        return finite(_log(1 + _exp(args[0]))) if MP.re(args[0]) < 100 else args[0]
+    if head in _UNARY:
+        return _UNARY[head](args[0])
     if head is sp.Heaviside:
-        z = MP.re(args[0])
-        return MP.mpf(1) if z > 0 else MP.mpf(0) if z < 0 else (args[1] if len(args) > 1 else MP.mpf(0.5))
-    if head is sp.Abs:
-        return abs(args[0])
+        return _heaviside(args)
     # SymPy may rewrite a claim into a node the checker does not model: the claim's value is
     # then unknown, which makes it fail rather than crash.
     raise Undefined(f"cannot evaluate {head.__name__}")
@@ -277,10 +356,10 @@ class Model:
         self.after = {s: Symbol(self.plain[s] + "'", real=True) for s in list(net.parameters) + forward + [net.loss]}
         self.after[self.E] = Symbol("E'", real=True)
         self.frozen = frozen(d)
-        self.unit: dict[Symbol, tuple[str, int, int]] = {}
+        self.unit: dict[Symbol, Unit] = {}
         for l in range(spec.depth):
             for j, (z, a) in enumerate(zip(net.nets[l], net.activations[l])):
-                self.unit[z], self.unit[a] = ("z", l, j), ("a", l, j)
+                self.unit[z], self.unit[a] = Unit("z", l, j), Unit("a", l, j)
         self.wpos = {w: (l, j, k) for l, layer in enumerate(net.weights) for j, row in enumerate(layer)
                      for k, w in enumerate(row)}
         self.bpos = {b: (l, j) for l, layer in enumerate(net.biases) for j, b in enumerate(layer)}
@@ -307,47 +386,55 @@ class Model:
         self._rounded: dict[tuple[str, int], Point] = {}
 
     # -- names ----------------------------------------------------------------------------------
-    def _entries(self) -> dict[str, tuple[str, Symbol]]:
-        net, d = self.net, self.d
-        out: dict[str, tuple[str, Symbol]] = {"N": ("const", self.n_symbol)}
+    def _entries(self) -> dict[str, Entry]:
+        """Every name a claim may use, in the order the error messages list them."""
+        net = self.net
+        out: dict[str, Entry] = {"N": Entry("const", self.n_symbol)}
         for word in ("eta", "alpha", "lr"):
-            out[word] = ("const", self.eta)
-        for s in net.inputs:
-            out[self.plain[s]] = ("input", s)
-        for s in net.targets:
-            out[self.plain[s]] = ("target", s)
-        for s in net.parameters:
-            out[self.plain[s]] = ("param", s)
+            out[word] = Entry("const", self.eta)
+        for kind, symbols in (("input", net.inputs), ("target", net.targets), ("param", net.parameters)):
+            for s in symbols:
+                out[self.plain[s]] = Entry(kind, s)
         for s in self.forward:
-            out[self.plain[s]] = ("forward", s)
-            if self.unit[s][0] == "a":          # Mazur's out_{h1} and net_{h1}
-                l, j = self.unit[s][1:]
-                out["out_" + self.plain[s]] = ("forward", s)
-                out["net_" + self.plain[s]] = ("forward", net.nets[l][j])
-            else:
-                out[self.display[d.adjoint[s]]] = ("delta", d.adjoint[s])
-        for l in range(self.spec.depth):                # a2_1, z2_1, delta2_1 also name output units
-            for j, (z, a) in enumerate(zip(net.nets[l], net.activations[l])):
-                for alias, entry in ((f"a{l + 1}_{j + 1}", ("forward", a)), (f"z{l + 1}_{j + 1}", ("forward", z)),
-                                     (f"delta{l + 1}_{j + 1}", ("delta", d.adjoint[z]))):
-                    out.setdefault(alias, entry)
+            out.update(self._forward_entries(s))
+        for alias, entry in self._unit_aliases():
+            out.setdefault(alias, entry)
         if self.N > 1:
-            out[self.plain[net.loss]] = ("sample_loss", net.loss)
+            out[self.plain[net.loss]] = Entry("sample_loss", net.loss)
         return out
+
+    def _forward_entries(self, s: Symbol) -> list[tuple[str, Entry]]:
+        """A computed value's name, with Mazur's out_h1 and net_h1 for an activation, its δ for a net input."""
+        name = self.plain[s]
+        kind, l, j = self.unit[s]
+        if kind == "a":
+            return [(name, Entry("forward", s)), ("out_" + name, Entry("forward", s)),
+                    ("net_" + name, Entry("forward", self.net.nets[l][j]))]
+        delta = self.d.adjoint[s]
+        return [(name, Entry("forward", s)), (self.display[delta], Entry("delta", delta))]
+
+    def _unit_aliases(self) -> Iterator[tuple[str, Entry]]:
+        """a2_1, z2_1 and delta2_1 for unit 1 of layer 2 (they also name output units)."""
+        net = self.net
+        for l in range(self.spec.depth):
+            for j, (z, a) in enumerate(zip(net.nets[l], net.activations[l])):
+                yield f"a{l + 1}_{j + 1}", Entry("forward", a)
+                yield f"z{l + 1}_{j + 1}", Entry("forward", z)
+                yield f"delta{l + 1}_{j + 1}", Entry("delta", self.d.adjoint[z])
 
     def known_names(self) -> str:
         names = [n for n, (kind, _) in self.entries.items() if kind != "const" and not n.startswith(("out_", "net_"))]
         shown = names[:14]
         return ", ".join(shown) + (", …" if len(names) > len(shown) else "")
 
-    def lookup(self, ref: NameRef, loss: str | None) -> tuple[str, Symbol, int | None]:
+    def lookup(self, ref: NameRef, loss: str | None) -> Meaning:
         """What a written name stands for; ``loss`` is the letter the claim uses for the loss (None: any)."""
         for plain, index in ref.spellings:
             if plain in self.entries:
                 kind, s = self.entries[plain]
-                return kind, s, index
+                return Meaning(kind, s, index)
             if plain in ("E", "Etotal", loss) or (loss is None and plain in LOSS_NAMES):
-                return "loss", self.E, index
+                return Meaning("loss", self.E, index)
         hint = ""
         if re.fullmatch(r"[A-Z]\d*", ref.text.rstrip("'")):
             hint = "; capital names are matrices or the loss: claim one entry at a time"
@@ -486,46 +573,68 @@ class Model:
     def quantity(self, lhs: Lhs) -> Quantity:
         """The quantity a left-hand side names; ClaimError for an input, a given value, a typo."""
         ref = lhs.ref
-        kind, s, index = self.lookup(ref, lhs.loss if lhs.kind == "derivative" else None)
+        meaning = self.lookup(ref, lhs.loss if lhs.kind == "derivative" else None)
+        index = meaning.sample_index
         sample = None if index in (None, 0) else index - 1
         if index is not None and index > self.N:
-            self.indexed(s, index, ref)                       # raises the message
-        where = "" if sample is None or self.N == 1 else f"[{sample + 1}]"
+            self.indexed(meaning.symbol, index, ref)                       # raises the message
+        place = Place(sample, "" if sample is None or self.N == 1 else f"[{sample + 1}]")
         if lhs.kind == "derivative":
-            if ref.prime:
-                raise ClaimError(f"column {ref.column}: derivatives after the update are not part of the derivation")
-            if kind == "param" and lhs.loss == "e" and self.N > 1:
-                return Quantity("adjoint", f"de/d{self.plain[s]}{where}", self.d.adjoint[s], s, True, sample)
-            if kind == "param":
-                if index:
-                    raise ClaimError(f"column {ref.column}: dE/d{self.plain[s]} is one number for the whole batch"
-                                     + (f"; de/d{self.plain[s]}[{index}] is sample {index}'s part" if self.N > 1 else ""))
-                return Quantity("gradient", f"dE/d{self.plain[s]}", self.grad[s], s, False, None)
-            if kind == "forward":
-                adjoint = self.d.adjoint[s]
-                return Quantity("adjoint", f"dE/d{self.plain[s]}{where}", adjoint, s, self.N > 1, sample)
-            raise ClaimError(f"column {ref.column}: {ref.spellings[0][0]} is {self._what(kind)}; the derivation has "
-                             f"dE/d of parameters, net inputs and activations")
-        if kind == "loss":
-            if index is not None:
-                raise ClaimError(f"column {ref.column}: the loss E is one number for the whole batch"
-                                 + ("; e[n] is sample n's part" if self.N > 1 else ""))
-            return Quantity("loss_after", "E'", self.after[self.E], self.E, False, None) if ref.prime else \
-                Quantity("loss", "E", self.E, self.E, False, None)
+            return self._derivative_quantity(lhs, meaning, place)
+        named = {"loss": self._loss_quantity, "param": self._update_quantity, "forward": self._computed_quantity,
+                 "sample_loss": self._computed_quantity, "delta": self._delta_quantity}
+        return named.get(meaning.kind, self._not_computed)(ref, meaning, place)
+
+    def _derivative_quantity(self, lhs: Lhs, meaning: Meaning, place: Place) -> Quantity:
+        """dE/dNAME: a gradient, sample n's part of one (de/dw5), or the adjoint of a computed value."""
+        ref, (kind, s, index), (sample, where) = lhs.ref, meaning, place
+        if ref.prime:
+            raise ClaimError(f"column {ref.column}: derivatives after the update are not part of the derivation")
+        if kind == "param" and lhs.loss == "e" and self.N > 1:
+            return Quantity("adjoint", f"de/d{self.plain[s]}{where}", self.d.adjoint[s], s, True, sample)
         if kind == "param":
-            self._no_sample(ref, index, s)
-            if not ref.prime:
-                raise ClaimError(f"column {ref.column}: {self.plain[s]} is given by the spec; claim dE/d{self.plain[s]} "
-                                 f"or {self.plain[s]}' (its value after the update)")
-            return Quantity("update", f"{self.plain[s]}'", self.after[s], s, False, None)
-        if kind in ("forward", "sample_loss"):
-            if ref.prime:
-                return Quantity("after", f"{self.plain[s]}'{where}", self.after[s], s, self.N > 1, sample)
-            return Quantity("forward", self.plain[s] + where, s, s, self.N > 1, sample)
-        if kind == "delta":
-            z = next(v for v in self.forward if self.d.adjoint[v] == s)
-            return Quantity("adjoint", self.display[s] + where, s, z, self.N > 1, sample)
-        raise ClaimError(f"column {ref.column}: {ref.text} is {self._what(kind)}, not a quantity the "
+            if index:
+                raise ClaimError(f"column {ref.column}: dE/d{self.plain[s]} is one number for the whole batch"
+                                 + (f"; de/d{self.plain[s]}[{index}] is sample {index}'s part" if self.N > 1 else ""))
+            return Quantity("gradient", f"dE/d{self.plain[s]}", self.grad[s], s, False, None)
+        if kind == "forward":
+            adjoint = self.d.adjoint[s]
+            return Quantity("adjoint", f"dE/d{self.plain[s]}{where}", adjoint, s, self.N > 1, sample)
+        raise ClaimError(f"column {ref.column}: {ref.spellings[0][0]} is {self._what(kind)}; the derivation has "
+                         f"dE/d of parameters, net inputs and activations")
+
+    def _loss_quantity(self, ref: NameRef, meaning: Meaning, place: Place) -> Quantity:
+        """E, or E' after the update: one number for the whole batch."""
+        if meaning.sample_index is not None:
+            raise ClaimError(f"column {ref.column}: the loss E is one number for the whole batch"
+                             + ("; e[n] is sample n's part" if self.N > 1 else ""))
+        return Quantity("loss_after", "E'", self.after[self.E], self.E, False, None) if ref.prime else \
+            Quantity("loss", "E", self.E, self.E, False, None)
+
+    def _update_quantity(self, ref: NameRef, meaning: Meaning, place: Place) -> Quantity:
+        """w5': a parameter after the update (the parameter itself is given by the spec)."""
+        s = meaning.symbol
+        self._no_sample(ref, meaning.sample_index, s)
+        if not ref.prime:
+            raise ClaimError(f"column {ref.column}: {self.plain[s]} is given by the spec; claim dE/d{self.plain[s]} "
+                             f"or {self.plain[s]}' (its value after the update)")
+        return Quantity("update", f"{self.plain[s]}'", self.after[s], s, False, None)
+
+    def _computed_quantity(self, ref: NameRef, meaning: Meaning, place: Place) -> Quantity:
+        """o, z_h1, e[2]: a value of the forward pass, or with a prime its value after the update."""
+        s, (sample, where) = meaning.symbol, place
+        if ref.prime:
+            return Quantity("after", f"{self.plain[s]}'{where}", self.after[s], s, self.N > 1, sample)
+        return Quantity("forward", self.plain[s] + where, s, s, self.N > 1, sample)
+
+    def _delta_quantity(self, ref: NameRef, meaning: Meaning, place: Place) -> Quantity:
+        """delta_o: the error signal of a net input, the adjoint of that net input."""
+        s, (sample, where) = meaning.symbol, place
+        z = next(v for v in self.forward if self.d.adjoint[v] == s)
+        return Quantity("adjoint", self.display[s] + where, s, z, self.N > 1, sample)
+
+    def _not_computed(self, ref: NameRef, meaning: Meaning, place: Place) -> Quantity:
+        raise ClaimError(f"column {ref.column}: {ref.text} is {self._what(meaning.kind)}, not a quantity the "
                          f"derivation computes")
 
     def _no_sample(self, ref: NameRef, index: int | None, s: Symbol) -> None:
@@ -590,6 +699,11 @@ class Model:
         inner = self.per_sample_truth(q)
         return SampleSum(inner) if self.summed(q) else inner
 
+    @overload
+    def correct_text(self, q: Quantity, general: Literal[False] = False) -> str: ...
+    @overload
+    def correct_text(self, q: Quantity, general: bool) -> str | None: ...
+
     def correct_text(self, q: Quantity, general: bool = False) -> str | None:
         """The correct expression as text a student can read and paste back, factors in chain order.
 
@@ -627,7 +741,7 @@ class Model:
         """Writes an expression with sample k's indexed names (o[2]); the identity without a sample."""
         if sample is None or self.N == 1:
             return lambda e: e
-        return lambda e: e.xreplace({s: self.indexed(s, sample + 1, None) for s in e.free_symbols & self.per_sample})
+        return lambda e: e.xreplace({s: self.indexed(s, sample + 1, UNWRITTEN) for s in e.free_symbols & self.per_sample})
 
     def _through_softmax(self, chains):
         """Chains through a softmax output with cross-entropy, regrouped as a hand derivation does.

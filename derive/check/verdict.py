@@ -340,45 +340,15 @@ class Sheet:
 
 def load_claims(path: str) -> Sheet:
     """A TOML answer sheet: ``claims = ["…"]`` and/or ``[[claim]] text = "…" label = "1a"``; ``student`` optional."""
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size > MAX_CLAIMS_FILE:
-            raise ClaimError(f"{path}: the file is too large ({size} bytes; at most {MAX_CLAIMS_FILE})")
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ClaimError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ClaimError(f"{path}: expected UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ClaimError(f"{path}: not valid TOML: {exc}") from None
+    raw = _read_sheet(path)
     for key in raw:
         if key not in ("claims", "claim", "student", "title"):
             raise ClaimError(f"{path}: {key}: unknown key; expected claims = [\"…\"], [[claim]] tables, student, title")
     student = raw.get("student", "")
     if not isinstance(student, str):
         raise ClaimError(f"{path}: student: expected a string")
-    out: list[tuple[str, str]] = []
-    plain = raw.get("claims", [])
-    if not isinstance(plain, list):
-        raise ClaimError(f"{path}: claims: expected a list of strings like [\"dE/dw5 = 0.17\"]")
-    for i, text in enumerate(plain):
-        if not isinstance(text, str):
-            raise ClaimError(f"{path}: claims[{i}]: expected a string; got {type(text).__name__}")
-        out.append((str(i + 1), text))
-    tables = raw.get("claim", [])
-    if not isinstance(tables, list):
-        raise ClaimError(f"{path}: claim: expected [[claim]] tables")
-    for i, table in enumerate(tables):
-        if not isinstance(table, dict) or not isinstance(table.get("text"), str):
-            raise ClaimError(f"{path}: claim[{i}].text: expected a string like \"dE/dw5 = 0.17\"")
-        extra = set(table) - {"text", "label"}
-        if extra:
-            raise ClaimError(f"{path}: claim[{i}].{sorted(extra)[0]}: unknown key; expected text and label")
-        label = table.get("label", len(out) + 1)
-        if not isinstance(label, (str, int)) or isinstance(label, bool):
-            raise ClaimError(f"{path}: claim[{i}].label: expected a string or a number")
-        out.append((str(label), table["text"]))
+    out = _plain_claims(path, raw.get("claims", []))
+    out += _claim_tables(path, raw.get("claim", []), len(out))
     if not out:
         raise ClaimError(f"{path}: no claims; expected claims = [\"dE/dw5 = 0.17\"] or [[claim]] tables")
     if len(out) > 10_000:
@@ -386,11 +356,61 @@ def load_claims(path: str) -> Sheet:
     return Sheet(path, student, tuple(out))
 
 
+def _read_sheet(path: str) -> dict[str, Any]:
+    """The TOML of an answer sheet; ClaimError for a file too large, unreadable, not UTF-8 or not TOML."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_CLAIMS_FILE:
+            raise ClaimError(f"{path}: the file is too large ({size} bytes; at most {MAX_CLAIMS_FILE})")
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ClaimError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ClaimError(f"{path}: expected UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ClaimError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _plain_claims(path: str, plain: Any) -> list[tuple[str, str]]:
+    """``claims = ["…", …]``: each text labelled by its position, from 1."""
+    if not isinstance(plain, list):
+        raise ClaimError(f"{path}: claims: expected a list of strings like [\"dE/dw5 = 0.17\"]")
+    out: list[tuple[str, str]] = []
+    for i, text in enumerate(plain):
+        if not isinstance(text, str):
+            raise ClaimError(f"{path}: claims[{i}]: expected a string; got {type(text).__name__}")
+        out.append((str(i + 1), text))
+    return out
+
+
+def _claim_tables(path: str, tables: Any, before: int) -> list[tuple[str, str]]:
+    """``[[claim]]`` tables with ``text`` and an optional ``label`` (by default the position after ``before`` others)."""
+    if not isinstance(tables, list):
+        raise ClaimError(f"{path}: claim: expected [[claim]] tables")
+    out: list[tuple[str, str]] = []
+    for i, table in enumerate(tables):
+        if not isinstance(table, dict) or not isinstance(table.get("text"), str):
+            raise ClaimError(f"{path}: claim[{i}].text: expected a string like \"dE/dw5 = 0.17\"")
+        extra = set(table) - {"text", "label"}
+        if extra:
+            raise ClaimError(f"{path}: claim[{i}].{sorted(extra)[0]}: unknown key; expected text and label")
+        label = table.get("label", before + len(out) + 1)
+        if not isinstance(label, (str, int)) or isinstance(label, bool):
+            raise ClaimError(f"{path}: claim[{i}].label: expected a string or a number")
+        out.append((str(label), table["text"]))
+    return out
+
+
+# --explain's text for one claim: plain, or for Markdown with the worked solution's math (None: none)
+Explanation = str | tuple[str, str | None] | None
+
+
 def _grade(solution, sheets: Sequence[Sheet], explain_: bool, latex: bool = False,
-           keep_going: bool = False) -> list[tuple[Sheet, list[tuple[str, Verdict, str | None]]]]:
+           keep_going: bool = False) -> list[tuple[Sheet, list[tuple[str, Verdict, Explanation]]]]:
     results = []
     for sheet in sheets:
-        rows = []
+        rows: list[tuple[str, Verdict, Explanation]] = []
         for label, text in sheet.claims:
             try:
                 verdict = check_claim(solution, text)
@@ -400,12 +420,11 @@ def _grade(solution, sheets: Sequence[Sheet], explain_: bool, latex: bool = Fals
                     continue
                 where = f"{sheet.source}: claim {label}: " if sheet.source != SHEET_ARGS else f"--claim {label}: "
                 raise ClaimError(where + str(exc)) from None
-            explanation = None
+            explanation: Explanation = None
             if explain_:
                 q = read(solution, text).quantity
-                explanation = explain_quantity(model(solution), q)
-                if latex:
-                    explanation = (explanation, latex_explanation(solution, q))
+                plain = explain_quantity(model(solution), q)
+                explanation = (plain, latex_explanation(solution, q)) if latex else plain
             rows.append((label, verdict, explanation))
         results.append((sheet, rows))
     return results
