@@ -39,7 +39,7 @@ import sympy as sp
 from sympy import Expr
 
 from derive.errors import ClaimError
-from derive.model.registry import ReLU, Sigmoid, Softplus, leaky_relu
+from derive.model.registry import ACTIVATIONS, activation, claim_spellings, latex_commands, max_activation
 
 MAX_LENGTH = 5000          # characters of one claim (a fully expanded 2-2-2 gradient is ~900)
 MAX_TOKENS = 1500          # tokens of one claim
@@ -75,31 +75,24 @@ ASCII_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \
 SPACING = {",", ";", ":", "!", " ", "quad", "qquad", "big", "Big", "bigg", "Bigg", "bigl", "bigr",
            "Bigl", "Bigr", "biggl", "biggr", "displaystyle"}
 COMMAND_OPS = {"cdot": "*", "times": "*", "ast": "*", "div": "/", "{": "(", "}": ")"}
-COMMAND_NAMES = {"sigma": "sigma", "tanh": "tanh", "exp": "exp", "ln": "ln", "log": "log", "eta": "eta",
-                 "alpha": "alpha", "delta": "delta", "sqrt": "sqrt", "sum": "\\sum"}
+COMMAND_NAMES = {"exp": "exp", "ln": "ln", "log": "log", "eta": "eta", "alpha": "alpha", "delta": "delta",
+                 "sqrt": "sqrt", "sum": "\\sum", **latex_commands()}     # \sigma, \tanh: the activations
 WRAPPERS = {"operatorname", "mathrm", "text", "mathit", "mathbf", "boldsymbol", "rm"}
 FRACTIONS = {"frac", "dfrac", "tfrac"}
 DELIMITERS = {"(": "(", ")": ")", "[": "[", "]": "]", ".": None}
 
-# Functions a claim may call; NAME' is the derivative, NAME^k(x) the k-th power of NAME(x).
-FUNCTIONS: dict[str, Callable[[Expr], Expr] | None] = {
-    "sigmoid": Sigmoid, "sigma": Sigmoid, "tanh": sp.tanh, "exp": sp.exp, "log": sp.log, "ln": sp.log,
-    "relu": ReLU, "ReLU": ReLU, "softplus": Softplus, "sqrt": sp.sqrt, "max": ReLU,
-    "leaky_relu": None, "LReLU": None,           # built with the network's slope, see _Parser.call
-}
-DERIVATIVES: dict[str, Callable[[Expr], Expr]] = {
-    "sigmoid": lambda u: Sigmoid(u) * (1 - Sigmoid(u)),
-    "tanh": lambda u: 1 - sp.tanh(u) ** 2,
+# Functions a claim may call; NAME' is the derivative, NAME^k(x) the k-th power of NAME(x): the
+# activations under the registry's spellings (sigma, ReLU, LReLU …), max(0, z), and these of mathematics
+MATH_FUNCTIONS: dict[str, Callable[[Expr], Expr]] = {"exp": sp.exp, "log": sp.log, "ln": sp.log, "sqrt": sp.sqrt}
+MATH_DERIVATIVES: dict[str, Callable[[Expr], Expr]] = {
     "exp": sp.exp,
     "log": lambda u: 1 / u,
-    "relu": lambda u: sp.Heaviside(u, 0),
-    "softplus": Sigmoid,
     "sqrt": lambda u: 1 / (2 * sp.sqrt(u)),
 }
-CANONICAL = {"sigma": "sigmoid", "ln": "log", "ReLU": "relu", "LReLU": "leaky_relu"}
-# the leaky ReLU's slope is the network's (Vocabulary.slope); without a network, the spec's default
-LEAKY = "leaky_relu"
-DEFAULT_SLOPE = sp.Rational(1, 100)
+MAXIMUM = "max"
+SPELLED = claim_spellings()
+FUNCTIONS = set(MATH_FUNCTIONS) | set(SPELLED) | {MAXIMUM}
+CANONICAL = {"ln": "log", **SPELLED}
 # the loss in dE/dNAME; lower-case e is one sample's loss (de/dw5[2]: sample 2's part of dE/dw5)
 LOSS_WORDS = re.compile(r"^(?:[A-Z](?:total|tot)?|Error|Loss|Cost|error|loss|cost|e)$")
 
@@ -505,7 +498,7 @@ class _Parser:
         name = CANONICAL.get(token.text, token.text)
         power = self.function_power()
         derivative = self.function_prime(name)
-        if name == "max":
+        if name == MAXIMUM:
             return self.maximum(token)
         if name == "sqrt" and self.at("["):
             raise _fail(self.peek().column, "only square roots are supported")
@@ -545,19 +538,15 @@ class _Parser:
             self.depth -= 1
 
     def apply(self, name: str, derivative: bool, argument: Expr, column: int) -> Expr:
-        """The function ``name`` (or its derivative) of ``argument``; leaky_relu with the network's slope."""
-        if name == LEAKY:
-            slope = getattr(self.words, "slope", None)
-            leaky = leaky_relu(DEFAULT_SLOPE if slope is None else slope)
-            return leaky.df(argument, None) if derivative else leaky.f(argument)
+        """The function ``name`` (or its derivative) of ``argument``; an activation with the network's slope."""
+        if name in ACTIVATIONS:             # f'(u) is the entry's f'(z, a) at z = u, a = f(u)
+            act = activation(name, getattr(self.words, "slope", None))
+            return act.df(argument, act.f(argument)) if derivative else act.f(argument)
         if derivative:
-            if name not in DERIVATIVES:
+            if name not in MATH_DERIVATIVES:
                 raise _fail(column, f"no derivative known for {name}")
-            return DERIVATIVES[name](argument)
-        function = FUNCTIONS[name]
-        if function is None:                 # pragma: no cover - only leaky_relu has none, built above
-            raise AssertionError(f"no function {name}")
-        return function(argument)
+            return MATH_DERIVATIVES[name](argument)
+        return MATH_FUNCTIONS[name](argument)
 
     def raised(self, result: Expr, power: Token | None) -> Expr:
         """f^k(x): the function's value to the power k written between its name and its argument."""
@@ -577,7 +566,7 @@ class _Parser:
             self.depth -= 1
         self.expect(")", f"')' to close the '(' at column {opening.column}")
         if first == 0 or second == 0:
-            return ReLU(second if first == 0 else first)
+            return max_activation().f(second if first == 0 else first)
         raise _fail(token.column, "max is only supported as max(0, z), the ReLU")
 
     def sample_sum(self) -> Expr:

@@ -379,7 +379,7 @@ class Model:
         # symbols whose values carry the loss's 1/N: a claim using them scales with N by itself
         self.scaled = frozenset([*d.adjoint.values(), *self.grad.values(), self.E, net.loss, self.after[self.E],
                                  self.after[net.loss]]) - {sp.S.One}
-        self.piecewise = any(a in ("relu", "leaky_relu") for a in spec.activations)
+        self.piecewise = any(net.activation(l).saturation.kink for l in range(spec.depth))     # ReLU, leaky ReLU
         # targets that sum to 1 (one-hot): the checker's random targets do too, as cross-entropy with softmax assumes
         self.normalized = spec.layers[-1] > 1 and all(sum(row) == 1 for row in spec.y)
         self._memo: dict[tuple, Any] = {}
@@ -749,7 +749,8 @@ class Model:
         Σᵢ ∂E/∂oᵢ · ∂oᵢ/∂z_j is (o_j − y_j)/N when the targets sum to 1; the chains that differ only
         in i become one chain with that factor. Anything else is returned unchanged.
         """
-        if not chains or self.spec.loss != "cross_entropy" or self.spec.activations[-1] != "softmax" or not self.normalized:
+        output = self.net.activation(self.spec.depth - 1)       # a softmax, which feeds cross-entropy only
+        if not chains or output.elementwise or self.spec.loss not in output.losses or not self.normalized:
             return chains or []
         outputs, targets = self.net.outputs, self.net.targets
         last = {targets[-1]: 1 - sp.Add(*targets[:-1])}

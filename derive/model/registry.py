@@ -155,6 +155,8 @@ class Activation:
     double: Callable[[float], float] = float    # f in doubles, never overflowing (elementwise ones)
     targets: TargetRange | None = TargetRange("-1", "1", "0.1", True)   # None: one-hot rows
     saturation: Saturation = Saturation()
+    spellings: tuple[str, ...] = ()             # how a claim calls it, NAME(z) and NAME'(z); none: it cannot
+    max_form: bool = False                      # max(0, z) in a claim is this function
 
     def layer(self, zs: Sequence[Expr]) -> list[Expr]:
         """The activations of a whole layer of net inputs."""
@@ -210,6 +212,7 @@ def leaky_relu(slope: Rational) -> Activation:
         written=lambda z: sp.Function("LReLU")(z), word="leaky ReLU",
         definition=lambda c: rf"\operatorname{{LReLU}}(z) = z \text{{ for }} z > 0 \text{{, else }} {c}\,z",
         double=lambda z: z if z > 0 else float(slope) * z, saturation=Saturation(kink=True),
+        spellings=("leaky_relu", "LReLU"),
     )
 
 
@@ -226,20 +229,23 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("sigmoid", r"\sigma", Sigmoid, lambda z, a: a * (1 - a), r"\sigma(z)\,(1-\sigma(z))",
                    positive=True, bounded=True, complements=_sigmoid_complements, exp_form=True, df_in_a=True,
                    word="σ", definition=lambda c: r"\sigma(z) = \frac{1}{1 + e^{-z}}", double=_sigmoid_double,
+                   spellings=("sigmoid", "sigma"),
                    targets=TargetRange("0.1", "0.9", "0.1", True), saturation=Saturation(limit=4.0)),
         Activation("tanh", r"\tanh", sp.tanh, lambda z, a: 1 - a**2, r"1-\tanh^2(z)",
                    bounded=True, complements=_tanh_complements, df_in_a=True, word="tanh",
                    definition=lambda c: r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}", double=math.tanh,
+                   spellings=("tanh",),
                    targets=TargetRange("-0.9", "0.9", "0.1", True), saturation=Saturation(limit=2.0)),
         Activation("relu", r"\operatorname{ReLU}", ReLU, lambda z, a: sp.Heaviside(z, 0),
                    r"1 \text{ if } z>0 \text{, else } 0", word="ReLU",
                    definition=lambda c: r"\operatorname{ReLU}(z) = \max(0, z)", double=lambda z: max(z, 0.0),
+                   spellings=("relu", "ReLU"), max_form=True,
                    targets=TargetRange("0.1", "1", "0.1", False), saturation=Saturation(kink=True, dies=True)),
         leaky_relu(Rational(1, 100)),
         Activation("softplus", r"\operatorname{softplus}", Softplus, lambda z, a: Sigmoid(z), r"\sigma(z)",
                    positive=True, exp_form=True, word="softplus",
                    definition=lambda c: r"\operatorname{softplus}(z) = \ln\left(1 + e^{z}\right)",
-                   double=_softplus_double, targets=TargetRange("0.1", "1", "0.1", False),
+                   double=_softplus_double, targets=TargetRange("0.1", "1", "0.1", False), spellings=("softplus",),
                    saturation=Saturation(flat_below=-4.0)),
         # softmax couples the units of a layer: f and df act on the whole layer (see Activation.layer)
         Activation("softmax", r"\operatorname{softmax}", sp.exp, lambda z, a: a, r"a_i(\delta_{ij}-a_j)",
@@ -259,6 +265,22 @@ def function_entry(function: type) -> Activation | None:
 
 PARAMETRIZED: dict[str, Callable[[Rational], Activation]] = {"leaky_relu": leaky_relu}
 DEFAULT_ACTIVATION = "sigmoid"
+
+
+def claim_spellings() -> dict[str, str]:
+    """Every way a claim may call an activation, to the activation's name: sigma → sigmoid, ReLU → relu, …"""
+    return {spelling: a.name for a in ACTIVATIONS.values() for spelling in a.spellings}
+
+
+def latex_commands() -> dict[str, str]:
+    """The activations printed as one LaTeX command (\\sigma, \\tanh), by the command, to a claim spelling."""
+    return {a.latex[1:]: a.latex[1:] for a in ACTIVATIONS.values()
+            if a.latex[1:].isalpha() and a.latex[1:] in a.spellings}
+
+
+def max_activation() -> Activation:
+    """The activation a claim writes as max(0, z) (ReLU)."""
+    return next(a for a in ACTIVATIONS.values() if a.max_form)
 
 
 def takes_slope(name: str) -> bool:
