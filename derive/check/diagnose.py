@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from itertools import product
 from typing import Any, Callable, Iterable, Sequence
@@ -596,7 +596,7 @@ def number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, tol
 
 def _rounding_diagnosis(m: Model, q: Quantity, w: WrongNumber, decimals: int) -> tuple[str, str] | None:
     """Too few digits to tell, rounded intermediates, the true value cut off, or rounded to fewer decimals."""
-    cut = rounded_text(w.true, decimals, ROUND_DOWN) == rounded_text(w.claimed, decimals) and decimals > 0
+    cut = rounded_text(w.true, decimals, truncate=True) == rounded_text(w.claimed, decimals) and decimals > 0
     if w.tol > abs(w.claimed) / 20 and not cut:
         return "imprecise", (f"{w.shown} has too few significant digits to tell what went wrong; "
                              f"give more decimals or use --explain")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from functools import cached_property
 from typing import Any, Callable, Iterator, Literal, NamedTuple, Sequence, overload
@@ -18,7 +17,7 @@ from derive.check.claims import Lhs, NameRef, SampleSum
 from derive.errors import ClaimError
 from derive.model.plain import PlainPrinter
 from derive.model.registry import LOSSES, ReLU, Sigmoid, Softplus
-from derive.numeric.rounding import round_decimals, round_significant
+from derive.numeric.rounding import fixed, round_decimals, round_significant
 from derive.numeric.values import evaluate, frozen, initial_parameters
 
 DIGITS = 40                 # working precision of every check
@@ -288,16 +287,9 @@ def value_text(v: Any, decimals: int | None) -> str:
     return show_number(v, min(digits, DIGITS - 2) if not isinstance(v, Fraction) else min(digits, 80))
 
 
-def rounded_text(v: Any, decimals: int, mode=ROUND_HALF_UP) -> str:
-    if isinstance(v, Fraction):
-        with localcontext() as ctx:
-            ctx.prec = 100                    # a claim has at most 40 digits and 140 decimals
-            exact = Decimal(v.numerator) / Decimal(v.denominator)
-    else:
-        exact = Decimal(MP.nstr(MP.re(v), DIGITS, min_fixed=-DIGITS, max_fixed=DIGITS))
-    with localcontext() as ctx:
-        ctx.prec = 300
-        return str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=mode))
+def rounded_text(v: Any, decimals: int, truncate: bool = False) -> str:
+    """A claimed or true value (Fraction or mpf) to ``decimals`` places by the one rounding (half away from zero)."""
+    return fixed(v if isinstance(v, Fraction) else MP.re(v), decimals, truncate)
 
 
 def fraction(v: Any) -> Fraction:

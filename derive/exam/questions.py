@@ -6,7 +6,7 @@ import itertools
 import random
 import re
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from math import prod
 from typing import Any, Callable, Iterable, Sequence, overload
 
@@ -21,7 +21,7 @@ from derive.model.backprop import Edge
 from derive.model.plain import plain as plain_formula
 from derive.model.registry import LOSSES
 from derive.model.spec import Spec
-from derive.numeric.rounding import number
+from derive.numeric.rounding import fixed, number
 from derive.numeric.values import exact
 from derive.text.printer import tex
 
@@ -134,12 +134,6 @@ def _decimal(value: Expr) -> Decimal:
         if value.is_Rational:
             return Decimal(int(value.p)) / Decimal(int(value.q))
         return Decimal(str(sp.Float(value, 50)))
-
-
-def fixed(value: Expr, decimals: int) -> str:
-    """``value`` rounded half up to ``decimals`` places, always with that many places: 0.0810."""
-    text = str(_decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
-    return "0." + "0" * decimals if text.lstrip("-").strip("0.") == "" else text
 
 
 @overload

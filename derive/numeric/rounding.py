@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import sympy as sp
-from mpmath import mpf
+from mpmath.ctx_mp_python import _mpf as AnyMpf      # the mpf of every mpmath context
 from sympy import Basic
 
 from derive.errors import RenderError
@@ -43,9 +43,9 @@ def _fraction(value) -> Fraction:
         return value
     if isinstance(value, (int, float)):
         return Fraction(value)
-    if isinstance(value, mpf):
-        m, e = value.man_exp                                            # exact binary value
-        return Fraction(int(m)) * Fraction(2) ** int(e)
+    if isinstance(value, AnyMpf):
+        sign, m, e, _ = value._mpf_                                     # exact binary value; man_exp drops the sign
+        return (-1) ** sign * Fraction(int(m)) * Fraction(2) ** int(e)
     value = sp.sympify(value)
     if value.is_Rational:
         return Fraction(int(value.p), int(value.q))
@@ -107,13 +107,32 @@ def round_significant(value, n: int) -> sp.Rational:
 def round_decimals(value, places: int) -> sp.Rational:
     """``value`` rounded half away from zero to ``places`` decimal places, as the exact decimal that is shown.
 
-    >>> round_decimals(sp.Rational(1, 8), 2), round_decimals(-0.125, 2), round_decimals(sp.Rational(2, 3), 0)
-    (13/100, -13/100, 1)
+    >>> from mpmath import mpf
+    >>> round_decimals(sp.Rational(1, 8), 2), round_decimals(-0.125, 2), round_decimals(mpf("-0.125"), 2)
+    (13/100, -13/100, -13/100)
     """
     a = _fraction(value)
-    scaled = abs(a) * Fraction(10) ** places
-    shown = Fraction(int(scaled + Fraction(1, 2))) / Fraction(10) ** places      # |a| ≥ 0: half away from zero
+    shown = Fraction(_units(a, places)) / Fraction(10) ** places
     return sp.Rational(-shown if a < 0 else shown)
+
+
+def _units(a: Fraction, places: int, truncate: bool = False) -> int:
+    """|a| in units of the last of ``places`` decimals, rounded half away from zero (or cut toward zero)."""
+    scaled = abs(a) * Fraction(10) ** places
+    return int(scaled) if truncate else int(scaled + Fraction(1, 2))
+
+
+def fixed(value, places: int, truncate: bool = False) -> str:
+    """``value`` rounded half away from zero (or cut toward zero) to ``places`` decimals, with all of them.
+
+    >>> fixed(sp.Rational(81, 1000), 4), fixed(-0.125, 2), fixed(-0.001, 2), fixed(2.5, 0), fixed(0.129, 2, truncate=True)
+    ('0.0810', '-0.13', '0.00', '3', '0.12')
+    """
+    a = _fraction(value)
+    units = _units(a, places, truncate)
+    digits = str(units).rjust(places + 1, "0")
+    sign = "-" if a < 0 and units else ""
+    return f"{sign}{digits[:-places]}.{digits[-places:]}" if places else f"{sign}{digits}"
 
 
 def _layout(m: int, e: int, n: int, zeros: bool = False) -> tuple[str, str]:
