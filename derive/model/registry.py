@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable, NamedTuple, Sequence
 
 import mpmath
@@ -170,13 +171,13 @@ class Activation:
         exps = [math.exp(z - top) for z in zs]
         return [e / sum(exps) for e in exps]
 
-    @property
+    @cached_property        # asked for every edge of every typical mistake of an exam: derived once per entry
     def df_factor(self) -> bool:
         """Whether f' is a factor of its own in a chain a student writes (not for a linear unit or a softmax)."""
         z, a = sp.symbols("z a")
         return self.elementwise and self.df(z, a) != 1
 
-    @property
+    @cached_property
     def identity(self) -> bool:
         """Whether f is the identity (a linear unit: a = z)."""
         z = sp.Symbol("z")
