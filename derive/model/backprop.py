@@ -63,9 +63,33 @@ class Derivation:
             return [()]
         return [chain + (e,) for e in self.edges[v] for chain in self.chains(e.child)]
 
+    @cached_property
+    def vanishing(self) -> frozenset[Symbol]:
+        """The quantities whose ∂E/∂v is identically 0, proved symbolically from a layer's constraint.
+
+        A softmax's outputs sum to 1 for every z, so adding one number to all its net inputs
+        changes nothing: ∂E/∂b of a bias shared by the layer is Σⱼ δⱼ = 0 exactly. Evaluated,
+        that sum is noise in its last digits (±4e−62 at 60 digits); these are exactly 0 instead.
+        """
+        net, out = self.network, set()
+        for l, layer in enumerate(net.activations):
+            if not net.activation(l).sums_to_one or len(layer) < 2:
+                continue
+            deltas = {self.adjoint[z]: self.gradient[z] for z in net.nets[l]}
+            constraint = {layer[-1]: 1 - sp.Add(*layer[:-1])}
+            for v in self.backward_order:
+                used = self.gradient[v].free_symbols & set(self.adjoint.values())
+                if used and used <= set(deltas) and _zero(self.gradient[v].xreplace(deltas).xreplace(constraint)):
+                    out.add(v)
+        return frozenset(out)
+
     def expanded(self, v: Symbol) -> Expr:
         """∂E/∂v as the full sum over chains of products of local factors (small networks only)."""
         return sp.Add(*(prod((e.local for e in chain), start=sp.S.One) for chain in self.chains(v)))
+
+
+def _zero(expr: Expr) -> bool:
+    return sp.expand(expr) == 0
 
 
 def adjoint_name(net: Network, v: Symbol) -> Name:

@@ -10,7 +10,6 @@ from typing import Any, Callable, NamedTuple, Sequence
 import mpmath
 import sympy as sp
 from sympy import Expr, Rational
-from sympy.codegen.cfunctions import log1p
 
 
 class Sigmoid(sp.Function):
@@ -74,7 +73,12 @@ class Softplus(sp.Function):
         return self.args[0].is_real
 
 
-Complements = Callable[[Expr, Expr, Expr], dict[Expr, Expr]]
+class LogSumExp(sp.Function):
+    """ln Σ_j e^{z_j}, for the tape only: ln aᵢ = zᵢ − LogSumExp(z) keeps a softmax's logarithm exact for any logits."""
+
+
+# a whole layer's saturation-safe forms, given its net inputs and its activation symbols
+Complements = Callable[[Sequence[Expr], Sequence[Expr]], dict[Expr, Expr]]
 
 
 class TargetRange(NamedTuple):
@@ -96,7 +100,7 @@ class Saturation(NamedTuple):
     peak: float | None = None           # an output beyond this leaves nothing to learn (softmax 0.98)
 
 
-def _no_complements(z: Expr, a: Expr, others: Expr) -> dict[Expr, Expr]:
+def _no_complements(zs: Sequence[Expr], layer: Sequence[Expr]) -> dict[Expr, Expr]:
     return {}
 
 
@@ -111,12 +115,22 @@ def _softplus_double(z: float) -> float:
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
 
 
+def _log_sum_exp_double(*zs: float) -> float:
+    top = max(zs)                       # shifted by the largest input: no term overflows, the largest is 1
+    return top + math.log(math.fsum(math.exp(z - top) for z in zs))
+
+
+def _log_sum_exp_mp(*zs: Any) -> Any:
+    top = max(zs)
+    return top + mpmath.log(mpmath.fsum(mpmath.exp(z - top) for z in zs))
+
+
 @dataclass(frozen=True)
 class Numeric:
     """One of our SymPy functions computed outside SymPy: in doubles (never overflowing) and in mpmath."""
 
-    double: Callable[[float], float]
-    mp: Callable[[Any], Any]
+    double: Callable[..., float]
+    mp: Callable[..., Any]
 
 
 # by the SymPy function's name, as lambdify and the tape's printers call it
@@ -124,6 +138,7 @@ NUMERIC: dict[str, Numeric] = {
     "Sigmoid": Numeric(_sigmoid_double, lambda z: 1 / (1 + mpmath.exp(-z))),
     "Softplus": Numeric(_softplus_double, lambda z: mpmath.log1p(mpmath.exp(z))),
     "ReLU": Numeric(lambda z: max(0.0, z), lambda z: z if z > 0 else 0 * z),
+    "LogSumExp": Numeric(_log_sum_exp_double, _log_sum_exp_mp),
 }
 
 
@@ -158,6 +173,7 @@ class Activation:
     saturation: Saturation = Saturation()
     spellings: tuple[str, ...] = ()             # how a claim calls it, NAME(z) and NAME'(z); none: it cannot
     max_form: bool = False                      # max(0, z) in a claim is this function
+    sums_to_one: bool = False                   # the layer's outputs sum to 1 for every z (a shared bias has ∂E/∂b = 0)
 
     def layer(self, zs: Sequence[Expr]) -> list[Expr]:
         """The activations of a whole layer of net inputs."""
@@ -190,17 +206,30 @@ class Activation:
         return softmax_jacobian(a_i, a_j, same)
 
 
-def _sigmoid_complements(z: Expr, a: Expr, others: Expr) -> dict[Expr, Expr]:
-    return {sp.log(a): -Softplus(-z), sp.log(1 - a): -Softplus(z), 1 - a: Sigmoid(-z)}
+def _sigmoid_complements(zs: Sequence[Expr], layer: Sequence[Expr]) -> dict[Expr, Expr]:
+    out: dict[Expr, Expr] = {}
+    for z, a in zip(zs, layer):
+        out |= {sp.log(a): -Softplus(-z), sp.log(1 - a): -Softplus(z), 1 - a: Sigmoid(-z)}
+    return out
 
 
-def _tanh_complements(z: Expr, a: Expr, others: Expr) -> dict[Expr, Expr]:
-    return {1 - a**2: 1 / sp.cosh(z) ** 2}
+def _tanh_complements(zs: Sequence[Expr], layer: Sequence[Expr]) -> dict[Expr, Expr]:
+    return {1 - a**2: 1 / sp.cosh(z) ** 2 for z, a in zip(zs, layer)}
 
 
-def _softmax_complements(z: Expr, a: Expr, others: Expr) -> dict[Expr, Expr]:
-    # 1 − aᵢ is the sum of the other units; a one-unit softmax is the constant 1 and needs nothing
-    return {sp.log(a): log1p(-others), 1 - a: others} if others != 0 else {}
+def _softmax_complements(zs: Sequence[Expr], layer: Sequence[Expr]) -> dict[Expr, Expr]:
+    """The log-softmax: aᵢ = e^{zᵢ − LSE}, ln aᵢ = zᵢ − LSE and 1 − aᵢ = Σ_{j≠i} aⱼ, exact for any logits.
+
+    e^{zᵢ}/Σ e^{zⱼ} overflows from z ≈ 709 on, and ln aᵢ taken of a rounded aᵢ (or as ln(1 − Σ others))
+    loses every digit once aᵢ is tiny: the cross-entropy of a confidently wrong output.
+    """
+    if len(zs) == 1:                    # a one-unit softmax is the constant 1 and needs nothing
+        return {}
+    lse = LogSumExp(*zs)
+    out: dict[Expr, Expr] = {}
+    for z, a, quotient in zip(zs, layer, softmax(zs)):
+        out |= {quotient: sp.exp(z - lse), sp.log(a): z - lse, 1 - a: sp.Add(*(b for b in layer if b != a))}
+    return out
 
 
 def leaky_relu(slope: Rational) -> Activation:
@@ -251,7 +280,7 @@ ACTIVATIONS: dict[str, Activation] = {
         # softmax couples the units of a layer: f and df act on the whole layer (see Activation.layer)
         Activation("softmax", r"\operatorname{softmax}", sp.exp, lambda z, a: a, r"a_i(\delta_{ij}-a_j)",
                    elementwise=False, output_only=True, losses=("cross_entropy",), positive=True, bounded=True,
-                   complements=_softmax_complements, targets=None, saturation=Saturation(peak=0.98)),
+                   complements=_softmax_complements, targets=None, saturation=Saturation(peak=0.98), sums_to_one=True),
     )
 }
 # the activations that are one SymPy function (σ, tanh, ReLU, softplus), by that function, for the printers

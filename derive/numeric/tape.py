@@ -75,7 +75,7 @@ def compile_gradient(d: Derivation, careful: bool = False) -> Gradient:
     lines = ["def gradient(p, x, y):", unpack(net.parameters, "p"), unpack(net.inputs, "x"),
              unpack(net.targets, "y")]
     lines += [assign(s, net.definitions[s]) for s in net.order]
-    lines += [assign(d.adjoint[v], d.gradient[v]) for v in d.backward_order]
+    lines += [assign(d.adjoint[v], sp.S.Zero if v in d.vanishing else d.gradient[v]) for v in d.backward_order]
     grads = ", ".join(str(rename[d.adjoint[p]]) for p in net.parameters)
     lines.append(f"    return {rename[net.loss]}, [{grads}]")
     namespace = dict(MPMATH_HELPERS if careful else FLOAT_HELPERS)
@@ -92,9 +92,7 @@ def _complements(net: Network) -> dict[Expr, Expr]:
     """
     out: dict[Expr, Expr] = {}
     for l, layer in enumerate(net.activations):
-        act = net.activation(l)
-        for z, a in zip(net.nets[l], layer):
-            out |= act.complements(z, a, sp.Add(*(b for b in layer if b != a)))
+        out |= net.activation(l).complements(net.nets[l], layer)
     return out
 
 
@@ -130,15 +128,30 @@ class SampleGradient:
             with mpmath.workdps(self.DIGITS[level]):
                 try:
                     e, g = careful(p, x, y)
-                    result = float(e), [float(v) for v in g]
                 except (ValueError, ZeroDivisionError):     # 1 − o still 0 at these digits
-                    previous = None
-                    continue
-            if result == previous:
+                    e, g = None, []
+                result = _doubles(e, g)
+            if result is not None and result == previous:
                 self.start = level - 1
                 return result
             previous = result
         raise OverflowError
+
+
+def _doubles(e: Any, g: Sequence[Any]) -> tuple[float, list[float]] | None:
+    """The loss and gradient rounded to doubles, or None unless every one is a finite real.
+
+    Only finite values can agree: two precisions that both lose every digit to 1 − o = 0 give
+    the same infinity (or a complex logarithm of a negative rounding error), and neither is the
+    true value.
+    """
+    values = [e, *g]
+    if not all(isinstance(v, (int, float, mpmath.mpf)) and mpmath.isfinite(v) for v in values):
+        return None
+    doubles = [float(v) for v in values]
+    if not all(map(math.isfinite, doubles)):        # finite, but beyond doubles
+        return None
+    return doubles[0], doubles[1:]
 
 
 def descend(d: Derivation, params: list[float], steps: int, done: int = 0,

@@ -155,6 +155,9 @@ def _sample(d: Derivation, given: dict[Symbol, Expr], keep: Carry | None = None)
             break
         digits *= 4
     for v in d.backward_order:
+        if v in d.vanishing:            # zero by a proof, not the noise of 60 digits
+            env[d.adjoint[v]] = sp.S.Zero
+            continue
         if not carried:
             env[d.adjoint[v]] = exact(d.gradient[v].xreplace(env), digits)
             continue
