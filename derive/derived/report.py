@@ -7,11 +7,11 @@ from typing import Any, Mapping
 
 from sympy import Symbol
 
-from derive.errors import SpecError
 from derive.model.backprop import Derivation, Edge
 from derive.model.network import Network
 from derive.model.plain import plain
 from derive.model.spec import Spec
+from derive.numeric.rounding import number as rounded
 from derive.numeric.values import Training, exact
 
 
@@ -28,24 +28,26 @@ def layout(spec: Spec, net: Network, values: Mapping[Symbol, Any]) -> dict[str, 
     return out
 
 
-def _float(value: Any) -> float:
+SMALLEST_NORMAL = 2.2250738585072014e-308
+BEYOND_DOUBLES_DIGITS = 17      # as many as a double carries, so the string is no less exact than a number
+
+
+def _float(value: Any) -> float | str:
+    """A double where the value is one; beyond doubles, its decimal value as a string ("-5.1847055285870724e694").
+
+    JSON has no number beyond the doubles: ∂E/∂o = −y/o for an output of 1e−348 is −1e348,
+    and σ′ of a unit saturated at z = 800 is below the smallest double. Writing them as 0 or
+    inf would be a wrong number; refusing the whole solution would hide every right one.
+    """
     number = float(value)
-    if not math.isfinite(number):
-        raise _Overflow
-    return number
-
-
-class _Overflow(Exception):
-    """A value beyond double precision, which JSON cannot carry."""
+    if math.isfinite(number) and (number == 0) == (value == 0) and (number == 0 or abs(number) >= SMALLEST_NORMAL):
+        return number
+    return rounded(value, BEYOND_DOUBLES_DIGITS, inexact=True).plain
 
 
 def to_json(spec: Spec, net: Network, d: Derivation, tr: Training) -> dict[str, Any]:
-    """The whole solution as plain JSON data; numbers are full-precision floats."""
-    try:
-        return _report(spec, net, d, tr)
-    except _Overflow:
-        raise SpecError(spec.source, "[init]", "values beyond double precision (about 1e308); expected "
-                                                        "smaller initial parameters, inputs or learning rate") from None
+    """The whole solution as plain JSON data; numbers are full-precision floats (strings beyond doubles)."""
+    return _report(spec, net, d, tr)
 
 
 def _report(spec: Spec, net: Network, d: Derivation, tr: Training) -> dict[str, Any]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+import mpmath
 import sympy as sp
-from mpmath.ctx_mp_python import _mpf as AnyMpf      # the mpf of every mpmath context
+from mpmath.ctx_mp_python import _mpf as AnyMpf  # the mpf of every mpmath context
 from sympy import Basic
 
 from derive.errors import RenderError
@@ -55,9 +56,16 @@ def _fraction(value) -> Fraction:
     raise TypeError(f"not a number: {value!r}")
 
 
+LOG10_2 = 0.30102999566398120
+
+
 def _exponent(a: Fraction) -> int:
-    """⌊log10 a⌋ for a > 0, exactly."""
-    e = len(str(a.numerator)) - len(str(a.denominator))
+    """⌊log10 a⌋ for a > 0, exactly.
+
+    Estimated from the bit lengths, not from decimal strings: a 60-digit float far out of the
+    range of doubles is an exact fraction of thousands of digits, which Python will not print.
+    """
+    e = int((a.numerator.bit_length() - a.denominator.bit_length()) * LOG10_2)
     while Fraction(10) ** e > a:
         e -= 1
     while Fraction(10) ** (e + 1) <= a:
@@ -67,6 +75,8 @@ def _exponent(a: Fraction) -> int:
 
 def _decimal_digits(a: Fraction) -> int | None:
     """Significant digits of a's exact decimal expansion, or None if it does not terminate."""
+    if a == 0:
+        return 1
     q = a.denominator
     twos = fives = 0
     while q % 2 == 0:
@@ -76,18 +86,73 @@ def _decimal_digits(a: Fraction) -> int | None:
     if q != 1:
         return None
     places = max(twos, fives)
-    digits = str(a.numerator * 10 ** places // a.denominator).rstrip("0")
-    return max(len(digits), 1)
+    digits = a.numerator * 10 ** places // a.denominator
+    while digits % 10 == 0:
+        digits //= 10
+    return _exponent(Fraction(abs(digits))) + 1
 
 
 def _digits(a: Fraction, n: int) -> tuple[int, int]:
     """a rounded half away from zero to n significant digits: (mantissa m, exponent e), a ≈ m·10^(e−n+1)."""
     e = _exponent(a)
-    m = a * Fraction(10) ** (n - 1 - e)
-    rounded = int(m + Fraction(1, 2))       # a > 0, so this is half away from zero
+    shift = n - 1 - e
+    # integers, not Fractions: a value far beyond doubles is a fraction of thousands of digits,
+    # and every Fraction operation would reduce it by a gcd
+    num, den = a.numerator, a.denominator
+    num, den = (num * 10 ** shift, den) if shift >= 0 else (num, den * 10 ** -shift)
+    rounded = (2 * num + den) // (2 * den)      # a > 0, so this is half away from zero
     if rounded == 10 ** n:
         rounded, e = 10 ** (n - 1), e + 1
     return rounded, e
+
+
+FAR = 4000     # binary exponents beyond ±FAR (about 10^±1200): round in mpmath, not in exact fractions
+
+
+def _far(value) -> tuple[int, int, int] | None:
+    """(sign, mantissa, binary exponent) of a nonzero binary float far from 1, else None."""
+    if isinstance(value, sp.Float):
+        value = value._mpf_
+    elif isinstance(value, AnyMpf):
+        value = value._mpf_
+    else:
+        return None
+    sign, man, exp, _ = value
+    return (sign, int(man), int(exp)) if man and abs(exp) > FAR else None
+
+
+def _far_digits(man: int, exp: int, n: int) -> tuple[int, int]:
+    """man·2^exp rounded to n significant digits like ``_digits``, in mpmath.
+
+    The exact fraction of 10^−300000 has a million digits and every step with it is slow; a
+    binary float that far out cannot be a decimal tie (that needs 2^exp to cancel against 10^k),
+    so a few guard bits beyond the n digits give the same digits.
+    """
+    # n digits need about 3.3 n bits; the rest is guard: the mantissa's further bits move the result
+    # only within 2^−96 of a tie, which a value this far out cannot be
+    with mpmath.workprec(4 * n + 96):
+        x = mpmath.mpf((man, exp))
+        e = int(mpmath.floor(mpmath.log10(x)))
+        m = x * mpmath.power(10, n - 1 - e)
+        if m >= 10 ** n:
+            e, m = e + 1, m / 10
+        elif m < 10 ** (n - 1):
+            e, m = e - 1, m * 10
+        rounded = int(mpmath.floor(m + mpmath.mpf(1) / 2))
+    if rounded == 10 ** n:
+        rounded, e = 10 ** (n - 1), e + 1
+    return rounded, e
+
+
+def _significant(value, n: int) -> tuple[bool, int, int] | None:
+    """(negative, m, e) of ``value`` rounded half away from zero to n significant digits; None for 0."""
+    far = _far(value)
+    if far is not None:
+        return bool(far[0]), *_far_digits(far[1], far[2], n)
+    a = _fraction(value)
+    if a == 0:
+        return None
+    return a < 0, *_digits(abs(a), n)
 
 
 def round_significant(value, n: int) -> sp.Rational:
@@ -96,12 +161,12 @@ def round_significant(value, n: int) -> sp.Rational:
     >>> round_significant(sp.Rational(2, 3), 3), round_significant(sp.Float(-0.0012345), 2)
     (667/1000, -3/2500)
     """
-    a = _fraction(value)
-    if a == 0:
+    rounded = _significant(value, n)
+    if rounded is None:
         return sp.S.Zero
-    m, e = _digits(abs(a), n)
+    negative, m, e = rounded
     shown = Fraction(m) * Fraction(10) ** (e - n + 1)
-    return sp.Rational(-shown if a < 0 else shown)
+    return sp.Rational(-shown if negative else shown)
 
 
 def round_decimals(value, places: int) -> sp.Rational:
@@ -177,18 +242,14 @@ def number(value, precision: int = DEFAULT_PRECISION, *, inexact: bool = False) 
     """
     if precision < 1:
         raise ValueError("precision must be at least 1")
-    a = _fraction(value)
-    if a == 0:
-        return Number("0", "0", not inexact)
-    sign = "-" if a < 0 else ""
-    a = abs(a)
     rational = isinstance(value, (int, Fraction)) or (isinstance(value, Basic) and value.is_Rational)
-    digits = _decimal_digits(a) if rational and not inexact else None
-    if digits is not None and digits <= precision + EXTRA_EXACT_DIGITS:
-        m, e = _digits(a, digits)
-        exact, n = True, digits
-    else:
-        m, e = _digits(a, precision)
-        exact, n = False, precision
+    digits = _decimal_digits(abs(_fraction(value))) if rational and not inexact else None
+    exact = digits is not None and digits <= precision + EXTRA_EXACT_DIGITS
+    n = digits if exact and digits is not None else precision
+    rounded = _significant(value, n)
+    if rounded is None:
+        return Number("0", "0", not inexact)
+    negative, m, e = rounded
     text, plain = _layout(m, e, n, zeros=not exact)
+    sign = "-" if negative else ""
     return Number(sign + text, sign + plain, exact)
