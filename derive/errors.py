@@ -20,6 +20,10 @@ class SpecError(DeriveError):
         super().__init__(f"{where}: {expected}")
 
 
+class InputError(DeriveError):
+    """Raised when a file given to derive cannot be read as text; the message says why, without the path."""
+
+
 class ClaimError(DeriveError):
     """Raised when a claim of `derive check` cannot be read (syntax, unknown name, too large)."""
 

@@ -9,9 +9,28 @@ import tempfile
 from pathlib import Path
 from typing import Mapping
 
-from derive.errors import OutputError
+from derive.errors import InputError, OutputError
 
 Files = Mapping[str, "str | bytes"]      # file name inside the output folder → its text or bytes
+
+
+def read_text(path: Path) -> str:
+    """A user's file as text; InputError saying in words what is wrong (which byte is not UTF-8, where)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(_not_utf8(data, exc.start)) from None
+
+
+def _not_utf8(data: bytes, at: int) -> str:
+    line = data.count(b"\n", 0, at) + 1
+    column = at - (data.rfind(b"\n", 0, at) + 1) + 1
+    return (f"is not UTF-8 text: byte 0x{data[at]:02x} at line {line}, column {column} is not valid UTF-8; "
+            f"expected the file saved as UTF-8 (an editor's \"Save with encoding: UTF-8\")")
 
 
 def _bytes(data: str | bytes) -> bytes:

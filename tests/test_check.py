@@ -379,6 +379,11 @@ def test_cli_claims_file_and_formats(tmp_path):
     broken.write_text('claims = ["E = 1"\n', encoding="utf-8")
     code, _, err = run("check", "sigmoid-222", "--claims", str(broken))
     assert code == 1 and "not valid TOML" in err
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('claims = ["dE/dw5 = 0.08"]\nstudent = "Zoë"\n'.encode("latin-1"))
+    code, _, err = run("check", "sigmoid-222", "--claims", str(latin))
+    assert code == 1 and err.count("\n") == 1
+    assert "is not UTF-8 text: byte 0xeb at line 2, column 14" in err and "Traceback" not in err
 
 
 # -- QA review: numbers to exactly their written precision -------------------------------------------

@@ -293,8 +293,9 @@ def test_unknown_source():
 
 def test_unreadable_file(tmp_path):
     path = tmp_path / "latin1.toml"
-    path.write_bytes(b"title = '\xe9'\n")
-    with pytest.raises(SpecError, match="cannot be read"):
+    path.write_bytes(b"# latin-1\ntitle = '\xe9'\n")
+    with pytest.raises(SpecError, match=r"latin1.toml: is not UTF-8 text: byte 0xe9 at line 2, column 10 .*"
+                                        r"expected the file saved as UTF-8"):
         load(path)
 
 

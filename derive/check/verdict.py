@@ -65,7 +65,8 @@ from derive.check.quantities import (
     values_at,
 )
 from derive.derived.solution import solve
-from derive.errors import ClaimError
+from derive.errors import ClaimError, InputError
+from derive.io import read_text
 from derive.model.plain import PlainPrinter
 from derive.text.document import chain_equation
 from derive.text.escape import escape_markdown
@@ -363,11 +364,11 @@ def _read_sheet(path: str) -> dict[str, Any]:
         size = p.stat().st_size
         if size > MAX_CLAIMS_FILE:
             raise ClaimError(f"{path}: the file is too large ({size} bytes; at most {MAX_CLAIMS_FILE})")
-        return tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(read_text(p))
     except OSError as exc:
         raise ClaimError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ClaimError(f"{path}: expected UTF-8 text") from None
+    except InputError as exc:
+        raise ClaimError(f"{path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ClaimError(f"{path}: not valid TOML: {exc}") from None
 

@@ -13,7 +13,8 @@ from typing import Any, Mapping
 
 from sympy import Rational
 
-from derive.errors import SpecError
+from derive.errors import InputError, SpecError
+from derive.io import read_text
 from derive.model.examples import example_names, example_text
 from derive.model.notation import (
     Notation,  # the names a user may freeze are the notation's names
@@ -437,9 +438,9 @@ def load(spec: str | Path) -> Spec:
     path, name = Path(spec), _printable(str(spec))
     if path.is_file():
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SpecError(name, "", f"cannot be read: {exc.__class__.__name__}") from None
+            text = read_text(path)
+        except InputError as exc:
+            raise SpecError(name, "", str(exc)) from None
         return loads(text, name)
     if str(spec) in example_names():
         return loads(example_text(str(spec)), str(spec))
