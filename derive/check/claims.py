@@ -45,7 +45,10 @@ MAX_LENGTH = 5000          # characters of one claim (a fully expanded 2-2-2 gra
 MAX_TOKENS = 1500          # tokens of one claim
 MAX_DEPTH = 60             # nesting of parentheses, fractions, functions, unary signs, powers
 MAX_DIGITS = 40            # digits of one number literal
-MAX_EXPONENT = 100         # |k| of a literal's e-notation, |p| of a constant exponent p/q
+MAX_EXPONENT = 100         # |p| of a constant exponent p/q
+# |k| of a literal's e-notation: derive itself prints values down to 1e−4343 (σ′ of a unit at z = 10⁴),
+# and a student copies them; 10^5000 as an exact fraction is still cheap
+MAX_LITERAL_EXPONENT = 5000
 MAX_ROOT = 12              # q of a constant exponent p/q
 MAX_MAGNITUDE = 2000       # decimal digits of any exact constant built from powers
 
@@ -460,8 +463,9 @@ class _Parser:
         except InvalidOperation:                        # pragma: no cover - the scanner's regex
             raise _fail(token.column, f"not a number: {token.text!r}") from None
         exponent = value.as_tuple().exponent
-        if not isinstance(exponent, int) or abs(exponent) > MAX_EXPONENT + MAX_DIGITS:
-            raise _fail(token.column, f"number out of range: {token.text}")
+        if not isinstance(exponent, int) or abs(exponent) > MAX_LITERAL_EXPONENT + MAX_DIGITS:
+            raise _fail(token.column, f"number out of range: {token.text} (expected a power of ten of at most "
+                                      f"10^±{MAX_LITERAL_EXPONENT})")
         places = _decimals(token.text)
         self.decimals.append(-1 if places is None else places)
         frac = Fraction(value)

@@ -485,9 +485,22 @@ class Model:
 
     @cached_property
     def spec_point(self) -> Point:
-        params = {p: to_mpf(v) for p, v in initial_parameters(self.d).items()}
-        data = [([to_mpf(v) for v in x], [to_mpf(v) for v in y]) for x, y in zip(self.spec.x, self.spec.y)]
-        return self.tape(params, data)
+        """The spec's own numbers as the engine computed them (exact, or with digits enough for a
+        saturated unit), at 40 digits: a walk of its own at 40 digits would take σ(2500) for 1 and
+        find ln(1 − o) undefined where the engine has its true value."""
+        first, after = self.exact_steps
+        net = self.net
+        batch: dict[Symbol, Any] = {**{p: to_mpf(v) for p, v in first.parameters.items()},
+                                    self.eta: to_mpf(self.spec.learning_rate), self.n_symbol: MP.mpf(self.N),
+                                    self.E: to_mpf(first.loss), self.after[self.E]: to_mpf(after.loss)}
+        for p in net.parameters:
+            batch[self.grad[p]], batch[self.after[p]] = to_mpf(first.gradient[p]), to_mpf(first.updated[p])
+        samples = []
+        for env, new in zip(first.samples, after.samples):
+            sample = {s: to_mpf(v) for s, v in env.items()}
+            sample.update({self.after[s]: to_mpf(new[s]) for s in net.order})
+            samples.append(sample)
+        return Point(batch, samples)
 
     @cached_property
     def points(self) -> list[Point]:
