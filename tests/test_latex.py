@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import mpmath
 import pytest
 import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from derive.model.plain import plain
 from derive.model.registry import ReLU, Sigmoid, Softplus
@@ -117,6 +120,33 @@ def test_rounding_is_half_away_from_zero_at_any_precision():
     assert number(sp.Rational(125, 10 ** 7), 2, inexact=True).tex == r"1.3 \times 10^{-5}"
     assert number(sp.Rational(99995, 100000), 4, inexact=True).tex == "1.000"     # carries into the next digit; its zeros are significant
     assert number(sp.Rational(654481, 2000000), 3).tex == "0.327"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 2 ** 200), st.integers(4001, 9000), st.booleans(), st.integers(1, 30))
+def test_values_far_beyond_doubles_round_like_their_exact_fractions(mantissa, exponent, small, n):
+    """Past 2^±4000 rounding runs in mpmath (the exact fraction has thousands of digits); the digits are
+    those of the exact fraction, here computed with Python's Fraction alone."""
+    exponent = -exponent if small else exponent
+    with mpmath.workprec(256):          # the mantissa's 200 bits exactly
+        value = sp.Float(mpmath.mpf((mantissa, exponent)), 80)
+    a = Fraction(mantissa) * Fraction(2) ** exponent
+    e = len(str(a.numerator)) - len(str(a.denominator))     # an independent ⌊log10 a⌋ (without the digit limit)
+    e += -1 if Fraction(10) ** e > a else 1 if Fraction(10) ** (e + 1) <= a else 0
+    e += -1 if Fraction(10) ** e > a else 0
+    m = int(a / Fraction(10) ** (e - n + 1) + Fraction(1, 2))
+    if m == 10 ** n:
+        m, e = 10 ** (n - 1), e + 1
+    digits = str(m)
+    mantissa_text = digits[0] + ("." + digits[1:] if n > 1 else "")
+    assert number(value, n).plain == f"{mantissa_text}e{e}"
+
+
+def test_huge_and_tiny_values_print_quickly_and_whole():
+    """A 60-digit float of 10^−300000 (a saturated step at a learning rate of 10⁷) is one number, not an error."""
+    assert number(sp.Float("1e-300000", 60)).plain == "1.00000e-300000"
+    assert number(-sp.Float("3.5e123456", 60), 2).plain == "-3.5e123456"
+    assert number(sp.Rational(10) ** 5000 + 1, 3).plain == "1.00e5000"
 
 
 def test_negative_and_scientific_numbers_get_parentheses_inside_formulas():

@@ -4,16 +4,23 @@ numbers), and the compiled float path agrees with the exact one."""
 
 from __future__ import annotations
 
+import random
+import re
 from fractions import Fraction
 
 import mpmath
 import pytest
+import sympy as sp
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from derive import solve
+from derive.check import check_claims
+from derive.errors import SpecError
+from derive.numeric.rounding import number, round_significant
 from derive.numeric.tape import compile_gradient
 from derive.numeric.values import evaluate
+from derive.text.render import render_solution
 
 ELEMENTWISE = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
 DIGITS = 50
@@ -87,7 +94,7 @@ def forward(raw: dict, params: dict) -> tuple[mpmath.mpf, list, list]:
     net = raw["network"]
     layers, acts, loss, bias = net["layers"], net["activation"], net["loss"], net["bias"]
     slope = mp(net.get("slope", "0.01"))
-    nets, outputs = [], []
+    nets, outputs, logits = [], [], []
     for x in raw["data"]["x"]:
         a = [mp(v) for v in x]
         for l in range(1, len(layers)):
@@ -100,19 +107,35 @@ def forward(raw: dict, params: dict) -> tuple[mpmath.mpf, list, list]:
             nets += z
             a = activation(acts[l - 1], z, slope)
         outputs.append(a)
+        logits.append(z)
     Y = [[mp(v) for v in row] for row in raw["data"]["y"]]
     N, J = len(Y), len(Y[0])
     pairs = [(o, y) for on, yn in zip(outputs, Y) for o, y in zip(on, yn)]
     sq = sum((y - o) ** 2 for o, y in pairs)
+    # the logarithms from the output's net inputs (log-sigmoid, log-softmax), so that an output
+    # within e^−2500 of 0 or 1 still has its true logarithm at any working precision
+    logs = [log_outputs(acts[-1], z) for z in logits]
+    log_pairs = [(lo, l1, y) for ln, yn in zip(logs, Y) for (lo, l1), y in zip(ln, yn)]
     E = {
         "half_sse": lambda: sq / 2,
         "sse": lambda: sq,
         "mse": lambda: sq / (N * J),
         "quadratic": lambda: sq / (2 * N),
-        "bce": lambda: -sum(y * mpmath.log(o) + (1 - y) * mpmath.log(1 - o) for o, y in pairs) / (N * J),
-        "cross_entropy": lambda: -sum(y * mpmath.log(o) for o, y in pairs) / N,
+        "bce": lambda: -sum(y * lo + (1 - y) * l1 for lo, l1, y in log_pairs) / (N * J),
+        "cross_entropy": lambda: -sum(y * lo for lo, _, y in log_pairs) / N,
     }[loss]()
     return E, outputs, nets
+
+
+def log_outputs(name: str, z: list) -> list:
+    """(ln o, ln(1 − o)) of each output unit of a sigmoid or softmax layer, from its net inputs."""
+    if name == "softmax":
+        top = max(z)
+        total = top + mpmath.log(mpmath.fsum(mpmath.exp(v - top) for v in z))
+        return [(v - total, None) for v in z]
+    if name == "sigmoid":
+        return [(-mpmath.log1p(mpmath.exp(-v)), -mpmath.log1p(mpmath.exp(v))) for v in z]
+    return [(None, None) for _ in z]
 
 
 def initial(raw: dict) -> dict:
@@ -268,3 +291,172 @@ def test_saturated_units_keep_their_true_values(raw):
     assert out["history"] == pytest.approx([float(e) for e in history], rel=1e-9, abs=0)
     for (name, index), value in gradients[0].items():
         assert get(out["gradients"], name, index) == pytest.approx(float(value), rel=1e-12, abs=0), (name, index)
+
+
+def one_layer_softmax(W1: list, x: list, y: list, steps: int, rate: str) -> dict:
+    return {"network": {"layers": [len(x[0]), len(y[0])], "activation": ["softmax"], "bias": "none",
+                        "loss": "cross_entropy", "convention": "column"},
+            "data": {"x": x, "y": y}, "init": {"W1": W1}, "train": {"learning_rate": rate, "steps": steps}}
+
+
+@pytest.mark.parametrize("raw", [
+    # o₁ = e⁻³⁴ ≈ 1.7e-15: ln o₁ as ln(1 − o₂) in doubles lost every digit (34.03 printed for 33.996)
+    one_layer_softmax([[-17], [17]], [[1]], [[1, 0]], steps=3, rate="0.001"),
+    # o₁ = e⁻⁴⁰⁰: ln(1 − o₂) was −∞ at every precision tried, and the run "diverged" at a loss of 400
+    one_layer_softmax([[-200], [200]], [[1]], [[1, 0]], steps=2, rate="0.001"),
+    # a target class at probability 6.9e-13 among three
+    one_layer_softmax([[-11, -6, 0], [6, 5, 0], [2, 1, 2]], [[1, 1, 1]], [[1, 0, 0]], steps=4, rate="0.01"),
+    # o₁ = e⁻¹⁶⁰⁰ is below the smallest double: ∂E/∂o₁ = −1/o₁ exists only beyond doubles
+    one_layer_softmax([[-800], [800]], [[1]], [[1, 0]], steps=2, rate="0.001"),
+], ids=["e-34", "e-400", "three-classes", "below-doubles"])
+def test_confidently_wrong_softmax_keeps_its_true_loss(raw):
+    """Cross-entropy of a tiny target probability, every step, against finite differences at 900 digits."""
+    history, gradients = descent_here(raw, 900)
+    out = solve(raw).json()
+    assert out["history"] == pytest.approx([float(e) for e in history], rel=1e-12, abs=0)
+    for (name, index), value in gradients[0].items():
+        assert get(out["gradients"], name, index) == pytest.approx(float(value), rel=1e-12, abs=0), (name, index)
+
+
+def test_values_beyond_doubles_are_written_as_decimal_strings():
+    """A softmax output of e⁻¹⁶⁰⁰ and ∂E/∂o = −e¹⁶⁰⁰ have no double; the JSON carries their decimal
+    values as strings (17 significant digits), every other number as a number, and refuses nothing."""
+    raw = one_layer_softmax([[-800], [800]], [[1]], [[1, 0]], steps=1, rate="0.001")
+    sample = solve(raw).json()["samples"][0]
+    with mpmath.workdps(50):
+        o1 = 1 / (1 + mpmath.exp(1600))
+        assert isinstance(sample["o1"], str) and abs(mpmath.mpf(sample["o1"]) / o1 - 1) < 1e-16
+        assert isinstance(sample["dE/do1"], str) and abs(mpmath.mpf(sample["dE/do1"]) / (-1 / o1) - 1) < 1e-16
+    assert sample["delta_o1"] == -1.0 and sample["E"] == 1600.0 and sample["o2"] == 1.0
+
+
+def test_a_saturated_bce_output_keeps_its_json():
+    """σ(800) for the target 0: the loss −ln(1 − o) = softplus(800) ≈ 800 is a double, ∂E/∂o = 1/(1 − o) = 1 + e⁸⁰⁰
+    is not; JSON used to refuse the whole solution for it."""
+    raw = {"network": {"layers": [1, 1], "activation": ["sigmoid"], "bias": "none", "loss": "bce",
+                       "convention": "column"},
+           "data": {"x": [[1]], "y": [[0]]}, "init": {"W1": [[800]]}, "train": {"learning_rate": "0.001", "steps": 2}}
+    out = solve(raw).json()
+    history, gradients = descent_here(raw, 900)
+    assert out["history"] == pytest.approx([float(e) for e in history], rel=1e-12, abs=0)
+    assert out["gradients"]["W1"][0][0] == pytest.approx(float(gradients[0]["W1", (0, 0)]), rel=1e-12, abs=0)
+    with mpmath.workdps(50):
+        assert abs(mpmath.mpf(out["samples"][0]["dE/do"]) / (1 + mpmath.exp(800)) - 1) < 1e-16
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10 ** 6), st.integers(2, 3), st.integers(2, 4), st.integers(1, 3))
+def test_a_bias_shared_by_a_softmax_layer_has_a_gradient_of_exactly_zero(seed, hidden, classes, samples):
+    """Σⱼ oⱼ = 1 for every z: adding t to every net input of the softmax layer leaves E unchanged, shown
+    here by the independent loss at 100 digits (E(b + t) = E(b)); derive's ∂E/∂b is then exactly 0, in the
+    exact step, the JSON, the parameter after every step and the checker (it was ±4e−62 noise)."""
+    rng = random.Random(seed)
+    raw = {"network": {"layers": [2, hidden, classes], "activation": ["tanh", "softmax"], "bias": "shared",
+                       "loss": "cross_entropy", "convention": "column"},
+           "data": {"x": [[rng.choice(["0.3", "-0.7", "1.2", "0.05"]) for _ in range(2)] for _ in range(samples)],
+                    "y": [[int(j == rng.randrange(classes)) for j in range(classes)] for _ in range(samples)]},
+           "init": {"W1": [[rng.choice(["0.4", "-0.3", "0.9"]) for _ in range(2)] for _ in range(hidden)],
+                    "b1": "0.1", "W2": [[rng.choice(["0.2", "-0.6", "1.1"]) for _ in range(hidden)]
+                                        for _ in range(classes)], "b2": "0.25"},
+           "train": {"learning_rate": "0.5", "steps": 3}}
+    with mpmath.workdps(100):
+        shifted = {**initial(raw), "b2": mp("0.25") + mp("0.3")}
+        assert abs(forward(raw, shifted)[0] - forward(raw, initial(raw))[0]) < mpmath.mpf(10) ** -95
+    sol = solve(raw)
+    b2 = next(p for p in sol.network.parameters if sol.derivation.names[p].plain == "b2")
+    assert sol.training.first.gradient[b2] is sp.S.Zero
+    out = sol.json()
+    assert out["gradients"]["b2"] == 0.0 and out["final"]["b2"] == 0.25
+    assert check_claims(sol, ["dE/db2 = 0"])[0].holds
+
+
+# -- networks drawn to saturate: every activation and loss, net inputs up to ±10⁴ --------------------
+
+BIG = ["0.1", "0.5", "2", "30", "700", "2500"]            # |z| ≤ 3 · 2500 in the first layer
+SMALL = ["0.001", "0.01", "0.1", "0.5"]                  # after an unbounded layer: |z| stays near 10⁴ or below
+BOUNDED = {"sigmoid", "tanh", "softmax"}
+
+
+def signed(draw, choices: list[str]) -> str:
+    value = draw(st.sampled_from(choices))
+    return value if draw(st.booleans()) else "-" + value
+
+
+@st.composite
+def saturating(draw) -> dict:
+    depth = draw(st.integers(1, 2))
+    layers = [draw(st.integers(1, 3)) for _ in range(depth + 1)]
+    loss = draw(st.sampled_from(["half_sse", "sse", "mse", "quadratic", "bce", "cross_entropy"]))
+    acts = [draw(st.sampled_from(ELEMENTWISE)) for _ in range(depth)]
+    if loss == "bce":
+        acts[-1] = "sigmoid"
+    elif loss == "cross_entropy":
+        acts[-1] = draw(st.sampled_from(["softmax", "sigmoid"]))
+    bias = draw(st.sampled_from(["none", "neuron", "shared"]))
+    samples = draw(st.integers(1, 2))
+    targets = ["0", "1"] if loss in ("bce", "cross_entropy") else ["0", "1", "-1", "0.5"]
+    x = [[draw(st.sampled_from(["0", "1", "-1", "0.5"])) for _ in range(layers[0])] for _ in range(samples)]
+    y = [[draw(st.sampled_from(targets)) for _ in range(layers[-1])] for _ in range(samples)]
+    init: dict = {}
+    for l in range(1, depth + 1):
+        choices = BIG if l == 1 or acts[l - 2] in BOUNDED else SMALL
+        init[f"W{l}"] = [[signed(draw, choices) for _ in range(layers[l - 1])] for _ in range(layers[l])]
+        if bias == "neuron":
+            init[f"b{l}"] = [signed(draw, choices) for _ in range(layers[l])]
+        elif bias == "shared":
+            init[f"b{l}"] = signed(draw, choices)
+    network = {"layers": layers, "activation": acts, "bias": bias, "loss": loss, "convention": "column"}
+    return {"network": network, "data": {"x": x, "y": y}, "init": init,
+            "train": {"learning_rate": draw(st.sampled_from(["0.0001", "0.01"])), "steps": draw(st.integers(1, 2))}}
+
+
+def as_mpf(value) -> mpmath.mpf:
+    """A JSON number, or a JSON string for a value beyond doubles, as mpf."""
+    return mpmath.mpf(value)
+
+
+def close(ours, true, rel=mpmath.mpf(10) ** -9, tiny=mpmath.mpf(10) ** -300) -> bool:
+    return abs(as_mpf(ours) - true) <= rel * abs(true) + tiny
+
+
+def printed(true) -> set[str]:
+    """How derive may print a value: rounded to 6 digits (0.0821670), or in full where it is a short
+    decimal (71.49843, 0.5)."""
+    forms = {number(true).tex}
+    for digits in range(1, 9):
+        short = round_significant(true, digits)
+        if abs(short - true) <= abs(true) * mpmath.mpf(10) ** -30:
+            forms.add(number(short).tex)
+    return forms
+
+
+@settings(max_examples=20, deadline=None)
+@given(saturating())
+def test_saturated_networks_agree_with_a_reference_at_thousands_of_digits(raw):
+    """Against the loss written here (mpmath, with digits enough to resolve e^−|z| beside 1) and its
+    central differences: the JSON's loss history and gradients, the numbers of the Markdown, and the
+    checker's verdicts agree with it, or derive refuses and the reference shows the refusal is true."""
+    with mpmath.workdps(30):
+        _, _, nets = forward(raw, initial(raw))
+        assume(away_from_kinks(raw, nets))
+        top = max(abs(z) for z in nets)
+    # e^−|z| beside 1 needs |z|/2.3 digits, and the differences of step h = 10^−(digits/3) half as many again;
+    # they resolve a gradient to about 10^−(2·digits/3) of the loss, so smaller ones are 0 for this test
+    digits = int(1.5 * float(top) / 2.3) + 200
+    history, gradients = descent_here(raw, digits)
+    tiny = mpmath.mpf(10) ** -(digits // 2)
+    try:
+        sol = solve(raw)
+        out = sol.json()
+    except SpecError as refusal:            # only where a loss truly leaves the doubles
+        assert any(abs(e) > mpmath.mpf("1.7e308") for e in history), refusal
+        return
+    assert all(close(ours, true) for ours, true in zip(out["history"], history)), (out["history"], history)
+    for (name, index), true in gradients[0].items():
+        assert close(get(out["gradients"], name, index), true, tiny=tiny), (name, index, true)
+    shown = [printed(true) for true in [history[0], *gradients[0].values()] if abs(true) > mpmath.mpf(10) ** -200]
+    text = render_solution(sol, "md")
+    assert all(forms & set(re.findall(r"-?[0-9.]+(?: \\times 10\^\{-?[0-9]+\})?", text)) for forms in shown), shown
+    claims = [f"dE/d{name} = {number(sp.Float(value['gradient']), 10).plain}" for name, value in out["names"].items()
+              if isinstance(value["gradient"], float)]
+    assert all(v.holds for v in check_claims(sol, claims)), [v for v in check_claims(sol, claims) if not v.holds]

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import xml.dom.minidom
 from pathlib import Path
 
@@ -19,7 +20,9 @@ import pytest
 from derive.cli import main as cli
 from derive.derived.solution import solve
 from derive.errors import RenderError
+from derive.model.examples import example_text
 from derive.model.spec import example_names
+from derive.numeric.rounding import number
 from derive.text.render import build_pdf, document, render_solution, write_solution
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -311,6 +314,18 @@ def test_no_absolute_paths_or_timestamps_reach_a_document():
         for fmt in ("md", "tex"):
             text = rendered(name, fmt)
             assert str(ROOT) not in text and "/tmp/" not in text and "\\today" not in text
+
+
+@pytest.mark.parametrize("name", ["sigmoid-451-batch", "softmax-233"])
+def test_a_learning_rate_of_ten_million_still_gives_a_document(name):
+    """The second step then saturates every unit: values near 10^±300000, whose exact fractions have a
+    million digits. Fuzzing found a traceback (Python's 4300-digit limit) and 85 s runs here."""
+    raw = tomllib.loads(example_text(name))
+    raw["train"]["learning_rate"] = 10 ** 7
+    sol = solve(raw)
+    text = render_solution(sol, "md")
+    assert "Traceback" not in text and number(sol.training.first.loss).tex in text
+    assert all(number(sol.training.first.updated[p]).tex in text for p in sol.network.parameters)
 
 
 def test_precision_out_of_range_is_a_user_error(capsys):
