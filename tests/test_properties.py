@@ -11,7 +11,7 @@ from fractions import Fraction
 import mpmath
 import pytest
 import sympy as sp
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from derive import solve
@@ -432,6 +432,13 @@ def printed(true) -> set[str]:
 
 @settings(max_examples=20, deadline=None)
 @given(saturating())
+# found by this test: after one step the output's z is 28,879, beyond the 3,840 digits' reach, and
+# (1 − y) ln(1 − o) with y = 1 was 0 · ∞ = NaN in the exact step (now −softplus(z), and the loss 3.7e−12541)
+@example({"network": {"layers": [3, 1, 2], "activation": ["linear", "sigmoid"], "bias": "shared", "loss": "bce",
+                      "convention": "column"},
+          "data": {"x": [["0", "0", "0"]], "y": [["1", "0"]]},
+          "init": {"W1": [["-0.1", "-0.1", "-0.1"]], "b1": "-2500", "W2": [["0.001"], ["-0.001"]], "b2": "-0.001"},
+          "train": {"learning_rate": "0.01", "steps": 1}})
 def test_saturated_networks_agree_with_a_reference_at_thousands_of_digits(raw):
     """Against the loss written here (mpmath, with digits enough to resolve e^−|z| beside 1) and its
     central differences: the JSON's loss history and gradients, the numbers of the Markdown, and the
@@ -460,3 +467,29 @@ def test_saturated_networks_agree_with_a_reference_at_thousands_of_digits(raw):
     claims = [f"dE/d{name} = {number(sp.Float(value['gradient']), 10).plain}" for name, value in out["names"].items()
               if isinstance(value["gradient"], float)]
     assert all(v.holds for v in check_claims(sol, claims)), [v for v in check_claims(sol, claims) if not v.holds]
+
+
+def test_a_loss_below_the_doubles_is_written_as_its_decimal_string():
+    """The example above: the loss after the step is −softplus(−28879)/2 + … ≈ 3.66e−12541, which the
+    JSON's history and new_loss carry as a string (0.0 would be a wrong number)."""
+    raw = {"network": {"layers": [3, 1, 2], "activation": ["linear", "sigmoid"], "bias": "shared", "loss": "bce"},
+           "data": {"x": [[0, 0, 0]], "y": [[1, 0]]},
+           "init": {"W1": [["-0.1", "-0.1", "-0.1"]], "b1": "-2500", "W2": [["0.001"], ["-0.001"]], "b2": "-0.001"},
+           "train": {"learning_rate": "0.01", "steps": 1}}
+    out = solve(raw).json()
+    with mpmath.workdps(60):
+        params = {"b1": mp(-2500), "W2": [[mp("0.001")], [mp("-0.001")]], "b2": mp("-0.001")}
+        # the step by hand: h = −2500, o = σ(w·h + b); ∂E/∂z_j = (o_j − y_j)/2, and E = ½ Σ softplus(±z)
+        h = params["b1"]
+        z = [params["W2"][j][0] * h + params["b2"] for j in range(2)]
+        o = [1 / (1 + mpmath.exp(-v)) for v in z]
+        dz = [(o[0] - 1) / 2, o[1] / 2]
+        rate = mp("0.01")
+        w = [params["W2"][j][0] - rate * dz[j] * h for j in range(2)]
+        b2 = params["b2"] - rate * (dz[0] + dz[1])
+        b1 = h - rate * (dz[0] * params["W2"][0][0] + dz[1] * params["W2"][1][0])
+        z = [w[j] * b1 + b2 for j in range(2)]
+        loss = (mpmath.log1p(mpmath.exp(-z[0])) + mpmath.log1p(mpmath.exp(z[1]))) / 2
+    assert mpmath.mpf("1e-12542") < loss < mpmath.mpf("1e-12540")
+    for value in (out["history"][1], out["new_loss"]):
+        assert isinstance(value, str) and abs(mpmath.mpf(value) / loss - 1) < 1e-15

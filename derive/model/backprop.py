@@ -64,6 +64,29 @@ class Derivation:
         return [chain + (e,) for e in self.edges[v] for chain in self.chains(e.child)]
 
     @cached_property
+    def saturation_safe(self) -> dict[Expr, Expr]:
+        """1 − a, ln a and ln(1 − a) rewritten in z so that no digit is lost where a is close to 1 or 0.
+
+        σ(z) rounds to 1 from z ≈ 37 on in doubles (z ≈ 140 at 60 digits), and 1 − a is then 0
+        although σ(−z) is not; ln(1 − o) is then −∞, and a target of 1 makes (1 − y) ln(1 − o) the
+        NaN 0 · ∞. Likewise 1 − tanh²z = 1/cosh²z, and a softmax is taken as a log-softmax.
+        """
+        net, out = self.network, dict[Expr, Expr]()
+        for l, layer in enumerate(net.activations):
+            out |= net.activation(l).complements(net.nets[l], layer)
+        return out
+
+    @cached_property
+    def safe_definitions(self) -> dict[Symbol, Expr]:
+        """Every quantity's definition with the saturation-safe forms."""
+        return {s: e.xreplace(self.saturation_safe) for s, e in self.network.definitions.items()}
+
+    @cached_property
+    def safe_gradient(self) -> dict[Symbol, Expr]:
+        """Every adjoint's formula with the saturation-safe forms."""
+        return {v: e.xreplace(self.saturation_safe) for v, e in self.gradient.items()}
+
+    @cached_property
     def vanishing(self) -> frozenset[Symbol]:
         """The quantities whose ∂E/∂v is identically 0, proved symbolically from a layer's constraint.
 

@@ -55,6 +55,20 @@ class ReLU(sp.Function):
         return self.args[0].is_real
 
 
+def _evalf_with(mp: Callable[..., Any], args: Sequence[Expr], prec: int) -> Expr | None:
+    """evalf of one of our functions by its mpmath form, at ``prec`` bits plus guard bits."""
+    values = [a._eval_evalf(prec + 20) if not a.is_Float else a for a in args]
+    if not all(v is not None and v.is_Float for v in values):
+        return None
+    with mpmath.workprec(prec + 20):
+        result = mp(*(mpmath.mpf(v._mpf_) for v in values))
+    return sp.Float._new(result._mpf_, prec)
+
+
+def _softplus_mp(z: Any) -> Any:
+    return mpmath.log1p(mpmath.exp(z)) if z < 0 else z + mpmath.log1p(mpmath.exp(-z))
+
+
 class Softplus(sp.Function):
     """ln(1 + e^z), whose derivative is σ(z)."""
 
@@ -67,14 +81,19 @@ class Softplus(sp.Function):
         return sp.log(1 + sp.exp(z))
 
     def _eval_evalf(self, prec):
-        return sp.log(1 + sp.exp(self.args[0]))._eval_evalf(prec)
+        # ln(1 + e^z) as SymPy evaluates it is 0 for z below about −prec·ln 2 (1 + e^z rounds to 1); −softplus(−z)
+        # is the log-sigmoid, the loss of a saturated output, so it must keep its digits
+        return _evalf_with(_softplus_mp, self.args, prec)
 
     def _eval_is_real(self):
         return self.args[0].is_real
 
 
-class LogSumExp(sp.Function):
-    """ln Σ_j e^{z_j}, for the tape only: ln aᵢ = zᵢ − LogSumExp(z) keeps a softmax's logarithm exact for any logits."""
+class LogSoftmax(sp.Function):
+    """LogSoftmax(zᵢ, z₁, …, z_J) = ln aᵢ = zᵢ − ln Σⱼ e^{zⱼ}, exact for any logits (see _softmax_complements)."""
+
+    def _eval_evalf(self, prec):
+        return _evalf_with(_log_softmax_mp, self.args, prec)
 
 
 # a whole layer's saturation-safe forms, given its net inputs and its activation symbols
@@ -115,14 +134,18 @@ def _softplus_double(z: float) -> float:
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
 
 
-def _log_sum_exp_double(*zs: float) -> float:
-    top = max(zs)                       # shifted by the largest input: no term overflows, the largest is 1
-    return top + math.log(math.fsum(math.exp(z - top) for z in zs))
+def _log_softmax_double(z: float, *zs: float) -> float:
+    """zᵢ − LSE(z) as (zᵢ − top) − log1p(Σ_{j≠top} e^{zⱼ−top}): the largest unit's own logarithm is then
+    −log1p(tiny), not top − (top + tiny) = 0, and no exponential overflows."""
+    top = max(range(len(zs)), key=zs.__getitem__)
+    rest = math.fsum(math.exp(v - zs[top]) for j, v in enumerate(zs) if j != top)
+    return (z - zs[top]) - math.log1p(rest)
 
 
-def _log_sum_exp_mp(*zs: Any) -> Any:
-    top = max(zs)
-    return top + mpmath.log(mpmath.fsum(mpmath.exp(z - top) for z in zs))
+def _log_softmax_mp(z: Any, *zs: Any) -> Any:
+    top = max(range(len(zs)), key=zs.__getitem__)
+    rest = mpmath.fsum(mpmath.exp(v - zs[top]) for j, v in enumerate(zs) if j != top)
+    return (z - zs[top]) - mpmath.log1p(rest)
 
 
 @dataclass(frozen=True)
@@ -136,9 +159,9 @@ class Numeric:
 # by the SymPy function's name, as lambdify and the tape's printers call it
 NUMERIC: dict[str, Numeric] = {
     "Sigmoid": Numeric(_sigmoid_double, lambda z: 1 / (1 + mpmath.exp(-z))),
-    "Softplus": Numeric(_softplus_double, lambda z: mpmath.log1p(mpmath.exp(z))),
+    "Softplus": Numeric(_softplus_double, _softplus_mp),
     "ReLU": Numeric(lambda z: max(0.0, z), lambda z: z if z > 0 else 0 * z),
-    "LogSumExp": Numeric(_log_sum_exp_double, _log_sum_exp_mp),
+    "LogSoftmax": Numeric(_log_softmax_double, _log_softmax_mp),
 }
 
 
@@ -218,17 +241,17 @@ def _tanh_complements(zs: Sequence[Expr], layer: Sequence[Expr]) -> dict[Expr, E
 
 
 def _softmax_complements(zs: Sequence[Expr], layer: Sequence[Expr]) -> dict[Expr, Expr]:
-    """The log-softmax: aᵢ = e^{zᵢ − LSE}, ln aᵢ = zᵢ − LSE and 1 − aᵢ = Σ_{j≠i} aⱼ, exact for any logits.
+    """The log-softmax: aᵢ = e^{ln aᵢ}, ln aᵢ = zᵢ − LSE(z) and 1 − aᵢ = Σ_{j≠i} aⱼ, exact for any logits.
 
     e^{zᵢ}/Σ e^{zⱼ} overflows from z ≈ 709 on, and ln aᵢ taken of a rounded aᵢ (or as ln(1 − Σ others))
     loses every digit once aᵢ is tiny: the cross-entropy of a confidently wrong output.
     """
     if len(zs) == 1:                    # a one-unit softmax is the constant 1 and needs nothing
         return {}
-    lse = LogSumExp(*zs)
     out: dict[Expr, Expr] = {}
     for z, a, quotient in zip(zs, layer, softmax(zs)):
-        out |= {quotient: sp.exp(z - lse), sp.log(a): z - lse, 1 - a: sp.Add(*(b for b in layer if b != a))}
+        log_a = LogSoftmax(z, *zs)
+        out |= {quotient: sp.exp(log_a), sp.log(a): log_a, 1 - a: sp.Add(*(b for b in layer if b != a))}
     return out
 
 

@@ -12,7 +12,6 @@ from sympy.printing.pycode import MpmathPrinter, PythonCodePrinter
 
 from derive.errors import SpecError
 from derive.model.backprop import Derivation
-from derive.model.network import Network
 from derive.model.registry import NUMERIC
 
 # One sample's loss contribution and parameter gradients from parameters, inputs and targets.
@@ -63,7 +62,7 @@ def compile_gradient(d: Derivation, careful: bool = False) -> Gradient:
     printer = (_MpmathPrinter if careful else _FloatPrinter)({"fully_qualified_modules": True,
                                                                "standard": "python3"})
 
-    stable = _complements(net)
+    stable = d.saturation_safe
 
     def assign(target: Symbol, expr: Expr) -> str:
         return f"    {rename[target]} = {printer.doprint(expr.xreplace(stable).xreplace(rename))}"
@@ -81,19 +80,6 @@ def compile_gradient(d: Derivation, careful: bool = False) -> Gradient:
     namespace = dict(MPMATH_HELPERS if careful else FLOAT_HELPERS)
     exec(compile("\n".join(lines), "<derive gradient>", "exec"), namespace)   # our own tape only
     return namespace["gradient"]
-
-
-def _complements(net: Network) -> dict[Expr, Expr]:
-    """1 − a, ln a and ln(1 − a) rewritten so that no digit is lost where a is close to 1.
-
-    σ(z) rounds to 1.0 in doubles from z ≈ 37 on, and 1 − a is then 0 although σ(−z) is not;
-    likewise 1 − tanh²z = 1/cosh²z, and for a softmax 1 − aᵢ is the sum of the other units.
-    The exact path does not need this: it works with 60 digits or more (see ``_sample``).
-    """
-    out: dict[Expr, Expr] = {}
-    for l, layer in enumerate(net.activations):
-        out |= net.activation(l).complements(net.nets[l], layer)
-    return out
 
 
 class SampleGradient:

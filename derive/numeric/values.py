@@ -149,8 +149,9 @@ def _sample(d: Derivation, given: dict[Symbol, Expr], keep: Carry | None = None)
     net, digits, carried = d.network, PRECISION, keep.digits is not None
     while True:
         env = dict(given)
+        definitions = net.definitions if carried else d.safe_definitions
         for s in net.order:
-            env[s] = keep(exact(net.definitions[s].xreplace(env), digits), s)
+            env[s] = keep(exact(definitions[s].xreplace(env), digits), s)
         if carried or digits >= MAX_DIGITS or not _unresolved(net, env, digits):
             break
         digits *= 4
@@ -159,7 +160,7 @@ def _sample(d: Derivation, given: dict[Symbol, Expr], keep: Carry | None = None)
             env[d.adjoint[v]] = sp.S.Zero
             continue
         if not carried:
-            env[d.adjoint[v]] = exact(d.gradient[v].xreplace(env), digits)
+            env[d.adjoint[v]] = exact(d.safe_gradient[v].xreplace(env), digits)
             continue
         # each factor rounded as it is written down, then the sum of their products
         upstream = {e.child: d.adjoint[e.child].xreplace(env) for e in d.edges[v]}     # ∂E/∂E = 1
