@@ -254,6 +254,8 @@ def start_up() -> list[Row]:
 HUGE_CLAIMS = ["o = " + "(" * 1000 + "o" + ")" * 1000, "o = " + "-" * 1500 + "o", "o = " + "sigmoid(" * 300 + "o" +
                ")" * 300, "o = " + "+".join(["o"] * 1000), "o = " + "9" * 5000, "o = " + "o^" * 400 + "o",
                "o = " + "x" * 6000, "o = 9**9**9**9", "o = exp(exp(exp(exp(9))))"]
+# judged, not refused: their exact fractions would not fit in memory (4.6 GB and minutes before)
+TINY_CLAIMS = ["dE/dw5 = exp(-1e20)", "dE/dw5 = exp(-1e100)", "dE/dw5 = 0.0822 + exp(-1e20)"]
 
 
 @benchmark
@@ -277,9 +279,13 @@ def refusals() -> list[Row]:
         raise AssertionError(f"not refused: {huge}")
 
     claims = max(best(lambda t=t: refuse(t), repeat=3)[0] for t in HUGE_CLAIMS)
+    sigmoid = solve("sigmoid-222")
+    tiny = max(best(lambda t=t: check_claim(sigmoid, t), repeat=3)[0] for t in TINY_CLAIMS)
     specs = max(best(lambda h=h: refuse_spec(h), repeat=3)[0] for h in ("1e999999999", "-1e999999999", "1e-999999999"))
     return [Row(f"derive check: the slowest of {len(HUGE_CLAIMS)} huge claims refused", "2-2-1", 6, claims,
                 "milliseconds"),
+            Row(f"derive check: the slowest of {len(TINY_CLAIMS)} claims of 10^(-10^20) and less judged", "2-2-2", 10,
+                tiny, "milliseconds"),
             Row("a spec number 1e999999999 refused", "", "", specs, "milliseconds")]
 
 

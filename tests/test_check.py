@@ -664,3 +664,13 @@ def test_a_softplus_hidden_layer_gets_verdicts_not_a_traceback():
         verdict = check_claim(s, claim)
         assert not verdict.holds and verdict.diagnosis
     assert check_claim(s, f"dE/dw2 = {truth:.6e}").holds
+
+
+def test_a_claim_of_an_astronomically_small_number_is_judged_not_hung():
+    """exp(−1e20) is 2^(−1.4e20): as an exact fraction it ran past 300 s and 4.6 GB; to any comparison
+    with a truth of 60 digits it is 0 (the time is in the benchmark's refusals row)."""
+    sol = solve("sigmoid-222")
+    wrong, right = check_claims(sol, ["dE/dw5 = exp(-1e100)", "dE/dw5 = 0.0822 + exp(-1e20)"])
+    assert not wrong.holds and "0.08216704056" in wrong.expected
+    assert right.holds
+

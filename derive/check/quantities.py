@@ -302,8 +302,16 @@ def fraction(v: Any) -> Fraction:
         sign, man, exp, _ = v._mpf_
     else:
         sign, man, exp, _ = MP.mpf(v)._mpf_
+    if man and exp + man.bit_length() < -FLOOR_BITS:
+        return Fraction(0)
     value = Fraction(int(man)) * Fraction(2) ** int(exp)
     return -value if sign else value
+
+
+# below 2^−FLOOR_BITS (about 10^−1,260,000) a value is 0 to every comparison a claim needs: the truths are
+# rationals and 60-digit floats whose own digits end far above it. exp(−1e20) is 2^(−1.4e20): its exact
+# fraction would not fit in memory (4.6 GB and minutes before this floor)
+FLOOR_BITS = 1 << 22
 
 
 def places_phrase(decimals: int) -> str:
