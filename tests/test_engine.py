@@ -14,12 +14,13 @@ import random
 from fractions import Fraction
 from math import prod
 
+import mpmath
 import pytest
 import sympy as sp
 
 from derive import load, solve
 from derive.check.claims import parse_expression
-from derive.numeric.tape import compile_gradient
+from derive.numeric.tape import _doubles, compile_gradient
 from derive.numeric.values import frozen
 
 # -- an independent forward pass and loss -------------------------------------------------
@@ -569,3 +570,13 @@ def test_an_initial_loss_beyond_doubles_is_blamed_on_the_initial_values():
            "init": {f"W{l}": [[1e12]] for l in range(1, 31)}, "train": {"learning_rate": 1e-12, "steps": 3}}
     with pytest.raises(SpecError, match=r"\[init\]: the initial loss is about 5.0e743, beyond double precision"):
         solve(raw).training
+
+
+def test_the_careful_tape_agrees_on_finite_real_values_only():
+    """Two precisions that both lose 1 − o give the same infinity, or a complex logarithm of a negative
+    rounding error; neither may end the escalation as if it were the value (mpc crashed float() before)."""
+    assert _doubles(mpmath.mpf(2), [mpmath.mpf("0.5"), 0]) == (2.0, [0.5, 0.0])
+    assert _doubles(mpmath.mpf("inf"), [mpmath.mpf(1)]) is None
+    assert _doubles(mpmath.mpf(1), [mpmath.mpc(1, 1e-30)]) is None
+    assert _doubles(mpmath.mpf("1e400"), []) is None          # finite in mpmath, beyond doubles
+    assert _doubles(None, []) is None

@@ -430,7 +430,9 @@ def printed(true) -> set[str]:
     return forms
 
 
-@settings(max_examples=20, deadline=None)
+# derandomized: the same 20 networks on every run, so that main stays green by what it tests; a longer
+# random search (hundreds of networks) is what found the explicit examples below
+@settings(max_examples=20, deadline=None, derandomize=True)
 @given(saturating())
 # found by this test: after one step the output's z is 28,879, beyond the 3,840 digits' reach, and
 # (1 − y) ln(1 − o) with y = 1 was 0 · ∞ = NaN in the exact step (now −softplus(z), and the loss 3.7e−12541)
@@ -439,6 +441,15 @@ def printed(true) -> set[str]:
           "data": {"x": [["0", "0", "0"]], "y": [["1", "0"]]},
           "init": {"W1": [["-0.1", "-0.1", "-0.1"]], "b1": "-2500", "W2": [["0.001"], ["-0.001"]], "b2": "-0.001"},
           "train": {"learning_rate": "0.01", "steps": 1}})
+# found in CI: at z = 0 exactly (an integer, not a float) softplus and log-softmax were left unevaluated
+@example({"network": {"layers": [1, 2], "activation": ["softmax"], "bias": "none", "loss": "cross_entropy",
+                      "convention": "column"},
+          "data": {"x": [["0"]], "y": [["0", "0"]]}, "init": {"W1": [["-0.1"], ["-0.1"]]},
+          "train": {"learning_rate": "0.0001", "steps": 1}})
+@example({"network": {"layers": [1, 1], "activation": ["sigmoid"], "bias": "none", "loss": "cross_entropy",
+                      "convention": "column"},
+          "data": {"x": [["0"]], "y": [["1"]]}, "init": {"W1": [["-0.1"]]},
+          "train": {"learning_rate": "0.0001", "steps": 1}})
 def test_saturated_networks_agree_with_a_reference_at_thousands_of_digits(raw):
     """Against the loss written here (mpmath, with digits enough to resolve e^−|z| beside 1) and its
     central differences: the JSON's loss history and gradients, the numbers of the Markdown, and the
@@ -493,3 +504,20 @@ def test_a_loss_below_the_doubles_is_written_as_its_decimal_string():
     assert mpmath.mpf("1e-12542") < loss < mpmath.mpf("1e-12540")
     for value in (out["history"][1], out["new_loss"]):
         assert isinstance(value, str) and abs(mpmath.mpf(value) / loss - 1) < 1e-15
+
+
+def test_a_saturated_output_with_target_one_has_true_local_factors():
+    """Found by fuzzing: an output at z = 400000.2 with y = 1 made ∂e/∂o's (1 − y)/(1 − o) the NaN 0/0 in
+    the JSON's factor_values and the documents (a TypeError). Each factor is now its true value, the
+    tiny ones as strings: σ′(400000.2) = e^−400000.2/(1 + e^−400000.2)², computed here in mpmath."""
+    raw = {"network": {"layers": [2, 1, 1], "activation": "sigmoid", "bias": "none", "loss": "bce"},
+           "data": {"x": [[1, 1]], "y": [[1]]}, "init": {"W1": [[0.5, 0.5]], "W2": [[400000]]},
+           "train": {"learning_rate": "0.5", "steps": 1}}
+    sol = solve(raw)
+    factors = sol.json()["factor_values"][0]
+    with mpmath.workdps(40):
+        z = 400000 * (1 / (1 + mpmath.exp(-1)))
+        slope = mpmath.exp(-z) / (1 + mpmath.exp(-z)) ** 2
+        assert abs(mpmath.mpf(factors["do/dz_o"]) / slope - 1) < 1e-15
+    assert factors["dE/do"] == -1.0
+    assert "do/dz_o" in sol.json()["factors"] and render_solution(sol, "md")

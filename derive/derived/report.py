@@ -73,7 +73,7 @@ def _report(spec: Spec, net: Network, d: Derivation, tr: Training) -> dict[str, 
                      **{names[a].plain: _float(env[a]) for a in adjoints}} for env in first.samples],
         "formulas": {names[d.adjoint[v]].plain: plain(d.gradient[v]) for v in d.backward_order},
         "factors": {_local(names, e): plain(e.local) for e in edges},
-        "factor_values": [{_local(names, e): _float(exact(e.local.xreplace(env))) for e in edges}
+        "factor_values": [{_local(names, e): _float(exact(d.safe(e.local).xreplace(env))) for e in edges}
                           for env in first.samples],
     }
 

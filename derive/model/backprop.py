@@ -76,6 +76,10 @@ class Derivation:
             out |= net.activation(l).complements(net.nets[l], layer)
         return out
 
+    def safe(self, expr: Expr) -> Expr:
+        """``expr`` with the saturation-safe forms: what to evaluate wherever a unit may saturate."""
+        return expr.xreplace(self.saturation_safe)
+
     @cached_property
     def safe_definitions(self) -> dict[Symbol, Expr]:
         """Every quantity's definition with the saturation-safe forms."""

@@ -57,11 +57,12 @@ class ReLU(sp.Function):
 
 def _evalf_with(mp: Callable[..., Any], args: Sequence[Expr], prec: int) -> Expr | None:
     """evalf of one of our functions by its mpmath form, at ``prec`` bits plus guard bits."""
-    values = [a._eval_evalf(prec + 20) if not a.is_Float else a for a in args]
-    if not all(v is not None and v.is_Float for v in values):
+    values = [a if a.is_Number else a._eval_evalf(prec + 20) for a in args]
+    if not all(v is not None and v.is_Number for v in values):      # still symbolic: not ours to evaluate
         return None
+    digits = mpmath.libmp.prec_to_dps(prec + 20)
     with mpmath.workprec(prec + 20):
-        result = mp(*(mpmath.mpf(v._mpf_) for v in values))
+        result = mp(*(mpmath.mpf(sp.Float(v, digits)._mpf_) for v in values))     # 0 and 1/3 exactly as floats
     return sp.Float._new(result._mpf_, prec)
 
 

@@ -164,7 +164,7 @@ def _sample(d: Derivation, given: dict[Symbol, Expr], keep: Carry | None = None)
             continue
         # each factor rounded as it is written down, then the sum of their products
         upstream = {e.child: d.adjoint[e.child].xreplace(env) for e in d.edges[v]}     # ∂E/∂E = 1
-        env[d.adjoint[v]] = keep(sp.Add(*(upstream[e.child] * keep(exact(e.local.xreplace(env)))
+        env[d.adjoint[v]] = keep(sp.Add(*(upstream[e.child] * keep(exact(d.safe(e.local).xreplace(env)))
                                           for e in d.edges[v])), d.adjoint[v])
     return env
 

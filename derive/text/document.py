@@ -394,7 +394,7 @@ class _Builder:
     def local_value(self, child: Symbol, parent: Symbol, local: Expr, env: Mapping, n: int) -> Number:
         key = (child, parent, n)
         if key not in self._local_cache:
-            self._local_cache[key] = self.num(exact(local.xreplace(env)))
+            self._local_cache[key] = self.num(exact(self.d.safe(local).xreplace(env)))
         return self._local_cache[key]
 
     def chain(self, v: Symbol, stops: set[Symbol], env: Mapping, n: int) -> Chain:
