@@ -35,9 +35,9 @@ def decimal(draw, low: int = -100, high: int = 100, places: int = 2) -> str:
     return str(Fraction(n, 10 ** places)) if draw(st.booleans()) else f"{n / 10 ** places:.{places}f}"
 
 
-@st.composite
-def networks(draw) -> dict:
-    depth = draw(st.integers(1, 3))
+def architecture(draw, max_depth: int) -> tuple[list[int], list[str], str, str]:
+    """Layers, activations, a loss the output can feed (bce: sigmoid; cross-entropy: softmax or sigmoid), biases."""
+    depth = draw(st.integers(1, max_depth))
     layers = [draw(st.integers(1, 3)) for _ in range(depth + 1)]
     loss = draw(st.sampled_from(["half_sse", "sse", "mse", "quadratic", "bce", "cross_entropy"]))
     acts = [draw(st.sampled_from(ELEMENTWISE)) for _ in range(depth)]
@@ -46,13 +46,19 @@ def networks(draw) -> dict:
     elif loss == "cross_entropy":
         acts[-1] = draw(st.sampled_from(["softmax", "sigmoid"]))
     bias = draw(st.sampled_from(["none", "neuron", "shared"]))
+    return layers, acts, loss, bias
+
+
+@st.composite
+def networks(draw) -> dict:
+    layers, acts, loss, bias = architecture(draw, 3)
     convention = draw(st.sampled_from(["column", "row"]))
     samples = draw(st.integers(1, 3))
     unit = loss in ("bce", "cross_entropy")         # targets in [0, 1]
     x = [[decimal(draw, -200, 200) for _ in range(layers[0])] for _ in range(samples)]
     y = [[decimal(draw, 0 if unit else -100, 100) for _ in range(layers[-1])] for _ in range(samples)]
     init: dict = {}
-    for l in range(1, depth + 1):
+    for l in range(1, len(layers)):
         rows, cols = layers[l], layers[l - 1]
         W = [[decimal(draw) for _ in range(cols)] for _ in range(rows)]
         init[f"W{l}"] = [list(c) for c in zip(*W)] if convention == "row" else W
@@ -384,21 +390,13 @@ def signed(draw, choices: list[str]) -> str:
 
 @st.composite
 def saturating(draw) -> dict:
-    depth = draw(st.integers(1, 2))
-    layers = [draw(st.integers(1, 3)) for _ in range(depth + 1)]
-    loss = draw(st.sampled_from(["half_sse", "sse", "mse", "quadratic", "bce", "cross_entropy"]))
-    acts = [draw(st.sampled_from(ELEMENTWISE)) for _ in range(depth)]
-    if loss == "bce":
-        acts[-1] = "sigmoid"
-    elif loss == "cross_entropy":
-        acts[-1] = draw(st.sampled_from(["softmax", "sigmoid"]))
-    bias = draw(st.sampled_from(["none", "neuron", "shared"]))
+    layers, acts, loss, bias = architecture(draw, 2)
     samples = draw(st.integers(1, 2))
     targets = ["0", "1"] if loss in ("bce", "cross_entropy") else ["0", "1", "-1", "0.5"]
     x = [[draw(st.sampled_from(["0", "1", "-1", "0.5"])) for _ in range(layers[0])] for _ in range(samples)]
     y = [[draw(st.sampled_from(targets)) for _ in range(layers[-1])] for _ in range(samples)]
     init: dict = {}
-    for l in range(1, depth + 1):
+    for l in range(1, len(layers)):
         choices = BIG if l == 1 or acts[l - 2] in BOUNDED else SMALL
         init[f"W{l}"] = [[signed(draw, choices) for _ in range(layers[l - 1])] for _ in range(layers[l])]
         if bias == "neuron":

@@ -83,12 +83,12 @@ class Derivation:
     @cached_property
     def safe_definitions(self) -> dict[Symbol, Expr]:
         """Every quantity's definition with the saturation-safe forms."""
-        return {s: e.xreplace(self.saturation_safe) for s, e in self.network.definitions.items()}
+        return {s: self.safe(e) for s, e in self.network.definitions.items()}
 
     @cached_property
     def safe_gradient(self) -> dict[Symbol, Expr]:
         """Every adjoint's formula with the saturation-safe forms."""
-        return {v: e.xreplace(self.saturation_safe) for v, e in self.gradient.items()}
+        return {v: self.safe(e) for v, e in self.gradient.items()}
 
     @cached_property
     def vanishing(self) -> frozenset[Symbol]:
@@ -98,15 +98,15 @@ class Derivation:
         changes nothing: ∂E/∂b of a bias shared by the layer is Σⱼ δⱼ = 0 exactly. Evaluated,
         that sum is noise in its last digits (±4e−62 at 60 digits); these are exactly 0 instead.
         """
-        net, out = self.network, set()
+        net, out, adjoints = self.network, set(), set(self.adjoint.values())
         for l, layer in enumerate(net.activations):
             if not net.activation(l).sums_to_one or len(layer) < 2:
                 continue
             deltas = {self.adjoint[z]: self.gradient[z] for z in net.nets[l]}
             constraint = {layer[-1]: 1 - sp.Add(*layer[:-1])}
             for v in self.backward_order:
-                used = self.gradient[v].free_symbols & set(self.adjoint.values())
-                if used and used <= set(deltas) and _zero(self.gradient[v].xreplace(deltas).xreplace(constraint)):
+                used = self.gradient[v].free_symbols & adjoints
+                if used and used <= deltas.keys() and _zero(self.gradient[v].xreplace(deltas).xreplace(constraint)):
                     out.add(v)
         return frozenset(out)
 

@@ -135,18 +135,18 @@ def _softplus_double(z: float) -> float:
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
 
 
-def _log_softmax_double(z: float, *zs: float) -> float:
-    """zᵢ − LSE(z) as (zᵢ − top) − log1p(Σ_{j≠top} e^{zⱼ−top}): the largest unit's own logarithm is then
-    −log1p(tiny), not top − (top + tiny) = 0, and no exponential overflows."""
-    top = max(range(len(zs)), key=zs.__getitem__)
-    rest = math.fsum(math.exp(v - zs[top]) for j, v in enumerate(zs) if j != top)
-    return (z - zs[top]) - math.log1p(rest)
+def _log_softmax_in(lib: Any) -> Callable[..., Any]:
+    """zᵢ − LSE(z) as (zᵢ − top) − log1p(Σ_{j≠top} e^{zⱼ−top}) in ``lib`` (math or mpmath: both have exp,
+    fsum, log1p): the largest unit's own logarithm is then −log1p(tiny), not top − (top + tiny) = 0, and no
+    exponential overflows."""
+    def log_softmax(z: Any, *zs: Any) -> Any:
+        top = max(range(len(zs)), key=zs.__getitem__)
+        rest = lib.fsum(lib.exp(v - zs[top]) for j, v in enumerate(zs) if j != top)
+        return (z - zs[top]) - lib.log1p(rest)
+    return log_softmax
 
 
-def _log_softmax_mp(z: Any, *zs: Any) -> Any:
-    top = max(range(len(zs)), key=zs.__getitem__)
-    rest = mpmath.fsum(mpmath.exp(v - zs[top]) for j, v in enumerate(zs) if j != top)
-    return (z - zs[top]) - mpmath.log1p(rest)
+_log_softmax_double, _log_softmax_mp = _log_softmax_in(math), _log_softmax_in(mpmath)
 
 
 @dataclass(frozen=True)

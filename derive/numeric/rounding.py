@@ -111,13 +111,9 @@ FAR = 4000     # binary exponents beyond ±FAR (about 10^±1200): round in mpmat
 
 def _far(value) -> tuple[int, int, int] | None:
     """(sign, mantissa, binary exponent) of a nonzero binary float far from 1, else None."""
-    if isinstance(value, sp.Float):
-        value = value._mpf_
-    elif isinstance(value, AnyMpf):
-        value = value._mpf_
-    else:
+    if not isinstance(value, (sp.Float, AnyMpf)):
         return None
-    sign, man, exp, _ = value
+    sign, man, exp, _ = value._mpf_
     return (sign, int(man), int(exp)) if man and abs(exp) > FAR else None
 
 

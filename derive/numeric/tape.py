@@ -62,10 +62,8 @@ def compile_gradient(d: Derivation, careful: bool = False) -> Gradient:
     printer = (_MpmathPrinter if careful else _FloatPrinter)({"fully_qualified_modules": True,
                                                                "standard": "python3"})
 
-    stable = d.saturation_safe
-
-    def assign(target: Symbol, expr: Expr) -> str:
-        return f"    {rename[target]} = {printer.doprint(expr.xreplace(stable).xreplace(rename))}"
+    def assign(target: Symbol, expr: Expr) -> str:     # expr in its saturation-safe form (Derivation.safe)
+        return f"    {rename[target]} = {printer.doprint(expr.xreplace(rename))}"
 
     def unpack(group: Sequence[Symbol], source: str) -> str:
         source = f"map(mpmath.mpf, {source})" if careful else source
@@ -73,8 +71,8 @@ def compile_gradient(d: Derivation, careful: bool = False) -> Gradient:
 
     lines = ["def gradient(p, x, y):", unpack(net.parameters, "p"), unpack(net.inputs, "x"),
              unpack(net.targets, "y")]
-    lines += [assign(s, net.definitions[s]) for s in net.order]
-    lines += [assign(d.adjoint[v], sp.S.Zero if v in d.vanishing else d.gradient[v]) for v in d.backward_order]
+    lines += [assign(s, d.safe_definitions[s]) for s in net.order]
+    lines += [assign(d.adjoint[v], sp.S.Zero if v in d.vanishing else d.safe_gradient[v]) for v in d.backward_order]
     grads = ", ".join(str(rename[d.adjoint[p]]) for p in net.parameters)
     lines.append(f"    return {rename[net.loss]}, [{grads}]")
     namespace = dict(MPMATH_HELPERS if careful else FLOAT_HELPERS)
