@@ -54,8 +54,9 @@ def test_matrix_symbols_transpose_and_hadamard():
     d = sp.MatrixSymbol("d2", 1, 1)
     names = {W: "W^{(2)}", D: r"\sigma'\left(Z^{(1)}\right)", d: r"\Delta^{(2)}"}
     expr = sp.HadamardProduct(W.T * d, D)
-    # the matrix product is bracketed inside ⊙: (Wᵀ Δ) ⊙ σ′(Z), as in Nielsen's (BP2)
-    assert tex(expr, names) == (r"\left(\left(W^{(2)}\right)^{\mathsf{T}} \Delta^{(2)}\right) \odot "
+    # the matrix product is bracketed inside ⊙: (Wᵀ Δ) ⊙ σ′(Z), as in Nielsen's (BP2); the layer and
+    # the transpose share one superscript, W^{(2)T}, as textbooks write it
+    assert tex(expr, names) == (r"\left(W^{(2)\mathsf{T}} \Delta^{(2)}\right) \odot "
                                 r"\sigma'\left(Z^{(1)}\right)")
 
 

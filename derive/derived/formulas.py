@@ -41,6 +41,12 @@ class UnitDelta:
     upstream: Symbol            # the symbol ∂E/∂a_j
     upstream_rule: Expr         # output layer: ∂E/∂o from the loss; hidden: Σ_m δ_m w_mj
     recursion: Expr             # rule with the layer's ∂E/∂a replaced by their upstream_rule
+    short: Expr | None = None   # an output unit's δ in its own o and y, where that is true (softmax + CE: (o − y)/N)
+
+    @property
+    def forms(self) -> tuple[Expr, ...]:
+        """Every form the recursion section prints of this δ, each equal to it."""
+        return tuple(dict.fromkeys(f for f in (self.rule, self.recursion, self.short) if f is not None))
 
 
 @dataclass(frozen=True)
@@ -85,8 +91,9 @@ def _layer_recursion(d: Derivation, l: int) -> LayerRecursion:
             return sp.Mul(d.gradient[a], rule / d.adjoint[a], evaluate=False)
         return rule.xreplace(upstream)
 
-    units = tuple(UnitDelta(z, a, d.adjoint[z], d.gradient[z], d.adjoint[a], d.gradient[a], unrolled(z, a))
-                  for z, a in zip(net.nets[l], net.activations[l]))
+    units = tuple(UnitDelta(z, a, d.adjoint[z], d.gradient[z], d.adjoint[a], d.gradient[a], unrolled(z, a),
+                            unit_short_delta(net, j) if l == net.spec.depth - 1 else None)
+                  for j, (z, a) in enumerate(zip(net.nets[l], net.activations[l])))
 
     def gradients(ps) -> tuple[ParameterGradient, ...]:
         return tuple(ParameterGradient(p, d.adjoint[p], d.gradient[p]) for p in ps)
@@ -94,6 +101,75 @@ def _layer_recursion(d: Derivation, l: int) -> LayerRecursion:
     weights = gradients(w for row in net.weights[l] for w in row)
     biases = gradients(dict.fromkeys(net.biases[l]))
     return LayerRecursion(l + 1, net.spec.activations[l], l == net.spec.depth - 1, units, weights, biases)
+
+
+# == 1b. the output layer's δ in its shortest true form =========================================
+
+N = Symbol("N", integer=True, positive=True)        # samples, in the general formulas
+J = Symbol("J", integer=True, positive=True)        # outputs
+
+
+def loss_slope(net: Network) -> tuple[Expr, Symbol, Symbol]:
+    """∂e/∂o of one output for one sample, with N and J symbolic: 2(o − y)/(N J) for MSE."""
+    o, y = Symbol("o"), Symbol("y")
+    rule = LOSSES[net.spec.loss]
+    return sp.factor_terms(sp.cancel(sp.diff(rule.scale(N, J) * rule.term(o, y), o))), o, y
+
+
+def short_output_delta(net: Network) -> tuple[Expr, Symbol, Symbol] | None:
+    """δ^(L) of one unit in its own o and y alone, where the loss and the activation allow it.
+
+    A sigmoid: 2(o − y) o(1 − o)/(N J) under MSE; under BCE σ′ cancels, (o − y)/(N J). A softmax
+    under cross-entropy when every sample's targets sum to 1: (o − y)/N, the Jacobian's
+    cross terms collapsing. None where ∂e/∂a ⊙ f′(z) is as short as it gets.
+    """
+    scalar, o, y = loss_slope(net)
+    act = net.activation(net.spec.depth - 1)
+    if act.elementwise:
+        z = Symbol("z")
+        # written in a alone (σ′ = a(1 − a)), δ shows where the loss's constant goes; under BCE σ′ cancels
+        written = as_by_hand(scalar, o) * act.df(z, o)
+        cancelled = sp.factor_terms(sp.cancel(written))
+        # in reading order, ∂e/∂a first: 2/(N J) (a − y) ⊙ a ⊙ (1 − a)
+        fused = cancelled if sp.count_ops(cancelled) < sp.count_ops(written) else _ordered_flat(
+            as_by_hand(scalar, o), act.df(z, o))
+        return (fused, o, y) if z not in fused.free_symbols and fused != scalar else None
+    if not (act.sums_to_one and targets_sum_to_one(net)):
+        return None
+    fused = _softmax_unit(scalar, o, y, net.spec.layers[-1])
+    return (fused.xreplace({Symbol("o1"): o, Symbol("y1"): y}), o, y) if fused is not None else None
+
+
+def _ordered_flat(*factors: Expr) -> Expr:
+    """One unevaluated product of the factors' own factors, each factor's sums last."""
+    parts = [g for f in factors for g in (sorted(f.args, key=lambda g: g.is_Add) if f.is_Mul else [f])]
+    return sp.Mul(*parts, evaluate=False)
+
+
+def unit_short_delta(net: Network, j: int) -> Expr | None:
+    """``short_output_delta`` for output unit j of this network, N and J its own numbers."""
+    short = short_output_delta(net)
+    if short is None:
+        return None
+    scalar, o, y = short
+    numbers = {N: sp.Integer(net.spec.samples), J: sp.Integer(net.spec.layers[-1])}
+    return sp.factor_terms(scalar.xreplace({o: net.outputs[j], y: net.targets[j], **numbers}))   # (o − y)/2
+
+
+def targets_sum_to_one(net: Network) -> bool:
+    """Every sample's targets sum to exactly 1 (one-hot rows, or probabilities)."""
+    return all(sum(row) == 1 for row in net.spec.y)
+
+
+def _softmax_unit(scalar: Expr, o: Symbol, y: Symbol, width: int) -> Expr | None:
+    """Σ_i ∂e/∂o_i · o_i(δ_i1 − o_1) for unit 1 with y_2 = 1 − Σ_{i≠2} y_i, when it is c · (o_1 − y_1)."""
+    if width < 2:
+        return None
+    os_, ys = sp.symbols(f"o1:{width + 1}"), sp.symbols(f"y1:{width + 1}")
+    terms = (scalar.xreplace({o: os_[i], y: ys[i]}) * os_[i] * (int(i == 0) - os_[0]) for i in range(width))
+    constrained = sp.Add(*terms).xreplace({ys[1]: 1 - sum(ys[i] for i in range(width) if i != 1)})
+    c = sp.cancel(constrained / (os_[0] - ys[0]))
+    return sp.factor_terms(c * (os_[0] - ys[0])) if not c.free_symbols - {N, J} else None
 
 
 # == 2. the matrix form, for the whole batch, in the spec's convention ======================
@@ -340,10 +416,10 @@ def _loss_gradient(net: Network, A: MatrixSymbol, Y: MatrixSymbol, one) -> Matri
     o, y = Symbol("o"), Symbol("y")
     rule = LOSSES[spec.loss]
     scalar = sp.factor_terms(sp.cancel(sp.diff(rule.scale(spec.samples, spec.layers[-1]) * rule.term(o, y), o)))
-    return _lift(_as_by_hand(scalar, o), {o: A, y: Y}, lambda: one(*A.shape))
+    return entrywise(as_by_hand(scalar, o), {o: A, y: Y}, lambda: one(*A.shape))
 
 
-def _as_by_hand(e: Expr, o: Symbol) -> Expr:
+def as_by_hand(e: Expr, o: Symbol) -> Expr:
     """(y − o)/(o(o − 1)) as (o − y)/(o(1 − o)): the error o − y on top, as the δ rule reads."""
     n, d = sp.fraction(sp.factor(e))
     if not (sp.diff(n, o).is_negative and d.is_Mul and any(f.is_Add for f in d.args)):
@@ -352,20 +428,22 @@ def _as_by_hand(e: Expr, o: Symbol) -> Expr:
     return -n / sp.Mul(*(-f if f is flip else f for f in d.args))
 
 
-def _lift(e: Expr, table: Mapping[Symbol, MatrixSymbol], ones: Callable[[], MatrixSymbol]) -> MatrixExpr:
+def entrywise(e: Expr, table: Mapping[Symbol, MatrixSymbol], ones: Callable[[], MatrixSymbol]) -> MatrixExpr:
     """Read a scalar expression as the same expression of every entry: products become ∘."""
     if e in table:
         return table[e]
     if e.is_Add:    # a negative term never first: A − 1 and 1 − A, not −1 + A and −A + 1
         terms = sorted(e.args, key=lambda t: t.could_extract_minus_sign())
-        return MatAdd(*(_lift(t, table, ones) if t.free_symbols else t * ones() for t in terms), evaluate=False)
+        return MatAdd(*(entrywise(t, table, ones) if t.free_symbols else t * ones() for t in terms), evaluate=False)
     if e.is_Mul:    # quotients last: (Y − A) ∘ A^∘−1
         coeff, factors = e.as_coeff_mul()
-        lifted = [_lift(f, table, ones) for f in sorted(factors, key=lambda f: bool(f.is_Pow and f.exp.is_negative))]
+        constant = [f for f in factors if not f.free_symbols & set(table)]     # 1/N with a symbolic N
+        coeff, factors = coeff * sp.Mul(*constant), tuple(f for f in factors if f not in constant)
+        lifted = [entrywise(f, table, ones) for f in sorted(factors, key=lambda f: bool(f.is_Pow and f.exp.is_negative))]
         body = lifted[0] if len(lifted) == 1 else HadamardProduct(*lifted, evaluate=False)
         return body if coeff == 1 else MatMul(coeff, body, evaluate=False)
     if e.is_Pow and e.exp.is_Integer:
-        return HadamardPower(_lift(e.base, table, ones), e.exp)
+        return HadamardPower(entrywise(e.base, table, ones), e.exp)
     raise AssertionError(f"no entry-wise matrix form for {e}")
 
 

@@ -8,9 +8,11 @@ from typing import Mapping, NamedTuple, Sequence
 import sympy as sp
 from sympy import Expr, Symbol
 
-from derive.derived import formulas
+from derive.derived import formulas, general
+from derive.derived.checked import FormulaChecks, check_formulas
 from derive.derived.solution import Solution
 from derive.derived.verification import Verification, verify
+from derive.model.network import Network
 from derive.model.registry import LOSSES
 from derive.numeric.rounding import DEFAULT_PRECISION, Number, number
 from derive.numeric.values import Step, exact, frozen
@@ -161,9 +163,7 @@ class General:
     matrix_note: str
     matrix: tuple[Formula, ...]         # forward and backward pass of the batch as matrix equations
     any_depth_note: str
-    any_depth: tuple[Formula, ...]      # the general formula for a chain of L layers, scalar and vector
-    instance_note: str
-    instance: tuple[Formula, ...]       # the vector formula at this network's widths, layer by layer
+    any_depth: tuple[Formula, ...]      # the same recursion at any depth, in layer notation W^(l), δ^(l)
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,7 @@ class Document:
     after: After
     history: History | None
     verification: Verification
+    formulas: FormulaChecks     # how the general sections' formulas were checked
     samples: int
 
 
@@ -376,6 +377,30 @@ class _Builder:
             terms = [rule.term(o, y) for o, y in zip(self.net.outputs, self.net.targets)]
             return scale, (sp.Add(*terms) if len(terms) > 1 else terms[0])
 
+    def loss_definition_tex(self) -> str | None:
+        """One sample's loss with the definition's constant in letters (1/(N J) for MSE), where it has any."""
+        rule = LOSSES[self.spec.loss]
+        if not rule.scale(formulas.N, formulas.J).free_symbols:
+            return None
+        body = self.tex(self.loss_formula()[1], keep_order=True)
+        return rf"{rule.scale_latex(self.N, self.spec.layers[-1])} \left({body}\right)" if self.loss_formula()[1].is_Add \
+            else rf"{rule.scale_latex(self.N, self.spec.layers[-1])} {body}"
+
+    def scaled_slope(self, o: Symbol) -> Expr | None:
+        """∂e/∂o with the loss's N and J as letters (2(o − y)/(J N)), where its constant has them; checked
+        to be the engine's ∂e/∂o once N and J are this spec's numbers."""
+        scalar, o_, y_ = formulas.loss_slope(self.net)
+        if not scalar.free_symbols & {formulas.N, formulas.J}:
+            return None
+        j = self.net.outputs.index(o)
+        constant, rest = scalar.as_independent(o_, y_, as_Add=False)     # 2/(J N) in front, then (o − y)
+        written = sp.Mul(constant, formulas.as_by_hand(rest, o_).xreplace({o_: o, y_: self.net.targets[j]}),
+                         evaluate=False)
+        numbers = {formulas.N: sp.Integer(self.N), formulas.J: sp.Integer(self.spec.layers[-1])}
+        if sp.simplify(written.xreplace(numbers) - self.d.gradient[o]) != 0:
+            raise AssertionError(f"∂e/∂o written with N and J is not the engine's: {written}")
+        return written
+
     def loss_tex_formula(self, values: Mapping[Symbol, Expr] | None = None) -> tuple[str, bool]:
         """The loss formula in LaTeX, the constant in front: ½ (y − o)², or with numbers substituted."""
         scale, body = self.loss_formula()
@@ -422,7 +447,11 @@ class _Builder:
     def chain_equation(self, v: Symbol, stops: set[Symbol], env: Mapping, n: int) -> Equation:
         tree = self.chain(v, stops, env, n)
         exact_inputs = "\\approx" if "\\approx" in str(self._relations(tree)) else "="
-        views = [("=", _render(tree, "partial")), ("=", _render(tree, "expr"))]
+        views = [("=", _render(tree, "partial"))]
+        scaled = self.scaled_slope(v) if v in self.net.outputs else None
+        if scaled is not None:      # 2/(J N) (o − y) before o − y: where the mean's 1/N and the square's 2 go
+            views.append(("=", self.tex(scaled, keep_order=True)))
+        views.append(("=", _render(tree, "expr")))
         short = self.output_delta(v)
         if short is None:
             views.append((exact_inputs, _render(tree, "value")))
@@ -434,14 +463,15 @@ class _Builder:
 
     def output_delta(self, v: Symbol) -> Expr | None:
         """An output unit's δ simplified, where that is much shorter: (o − y)/2 for a sigmoid under bce,
-        where σ′ cancels against the derivative of the logarithm."""
+        where σ′ cancels against the derivative of the logarithm; o_j − y_j for a softmax under
+        cross-entropy when the targets sum to 1."""
         if v not in self.net.nets[-1]:
             return None
-        if v not in self._short:        # the same for every sample: simplified once
+        if v not in self._short:        # the same for every sample (the recursion section checks it)
             upstream = {self.d.adjoint[o]: self.d.gradient[o] for o in self.net.outputs}
             written = self.d.gradient[v].xreplace(upstream)
-            short = sp.factor_terms(sp.cancel(written))
-            self._short[v] = short if sp.count_ops(short) + 3 < sp.count_ops(written) else None
+            short = formulas.unit_short_delta(self.net, self.net.nets[-1].index(v))
+            self._short[v] = short if short is not None and sp.count_ops(short) + 3 < sp.count_ops(written) else None
         return self._short[v]
 
     def _relations(self, node: Chain) -> set[str]:
@@ -480,10 +510,12 @@ class _Builder:
     def forward_part(self, env: Mapping, n: int) -> Part:
         groups = []
         for l in range(self.spec.depth):
-            eqs = []
-            for j, (z, a) in enumerate(zip(self.net.nets[l], self.net.activations[l])):
-                eqs.append(self.net_equation(l, j, env))
-                eqs.append(self.equation(self.names[a], self.activation_formula(l, j), env, self.value(env, a)))
+            units = range(len(self.net.nets[l]))
+            nets = [self.net_equation(l, j, env) for j in units]
+            acts = [self.equation(self.names[a], self.activation_formula(l, j), env, self.value(env, a))
+                    for j, a in enumerate(self.net.activations[l])]
+            # a softmax unit needs every net input of its layer: all z first, then the outputs
+            eqs = nets + acts if not self.net.activation(l).elementwise else [e for pair in zip(nets, acts) for e in pair]
             groups.append(Group(self.layer_title(l), "", tuple(eqs)))
         return Part(n, self.sample_title(n), tuple(groups))
 
@@ -498,10 +530,10 @@ class _Builder:
     def loss_group(self) -> Group:
         step = self.tr.first
         eqs = []
-        formula = self.loss_tex_formula()[0]
+        formula, definition = self.loss_tex_formula()[0], self.loss_definition_tex()
         for n, env in enumerate(step.samples, 1):
             numbers, exact_inputs = self.loss_tex_formula(env)
-            views = [("=", formula), ("=" if exact_inputs else r"\approx", numbers)]
+            views = [("=", definition or ""), ("=", formula), ("=" if exact_inputs else r"\approx", numbers)]
             eqs.append(Equation(self.loss_tex(n), _rows(views, self.value(env, self.net.loss))))
         note = ""
         if self.N > 1:
@@ -525,6 +557,9 @@ class _Builder:
                 eqs += [self.chain_equation(o, stops, env, n) for o in net.outputs]
                 note = (f"Start at the loss: differentiate ${self.loss_tex(n)}$ with respect to each output, "
                         f"then follow each parameter's chain of partial derivatives.")
+                if not net.activation(l).elementwise and self.output_delta(net.nets[l][0]) is not None:
+                    note += (" The targets of every sample sum to 1, so each softmax unit's sum of paths "
+                             "collapses to its output minus its target" + (" over N." if self.N > 1 else "."))
             else:
                 stops = set(net.nets[l + 1])
                 deltas = ", ".join(f"${self.names[self.d.adjoint[z]]} "
@@ -722,7 +757,9 @@ def _diagram(b: _Builder) -> Diagram:
 def _setup(b: _Builder) -> Setup:
     spec, net, first = b.spec, b.net, b.tr.first
     fixed = frozen(b.d)
-    loss = b.loss_tex_formula()[0]
+    loss, definition = b.loss_tex_formula()[0], b.loss_definition_tex()
+    if definition is not None:      # where the 1/N and the 1/J go: e_n = 1/(N J) (y − o)² = ½ (y − o)²
+        loss = rf"{definition} = {loss}, \quad N = {b.N},\ J = {spec.layers[-1]}"
     if b.N == 1:
         loss_tex = "E = " + loss
     else:
@@ -797,16 +834,34 @@ def _shapes(eq, names: Mapping) -> tuple[Shape, ...]:
     return tuple(Shape(tex(f.matrix, names), f.rows, f.cols) for f in eq.factors)
 
 
-def _general(b: _Builder) -> General:
-    spec, d = b.spec, b.d
+@dataclass(frozen=True, eq=False)
+class _Sections:
+    """The formulas of the general sections, checked at this network's numbers before any is printed."""
+
+    recursion: tuple[formulas.LayerRecursion, ...]
+    matrix: formulas.MatrixForm
+    general: tuple[general.GeneralEquation, ...]
+    checks: FormulaChecks
+    net: Network
+
+
+def _checked_sections(solution: Solution) -> _Sections:
+    recursion = formulas.layer_recursion(solution.derivation)
+    form = formulas.matrix_form(solution.network)
+    equations = general.general_equations(solution.network)
+    checks = check_formulas(solution, recursion, form, equations)
+    return _Sections(recursion, form, equations, checks, solution.network)
+
+
+def _general(b: _Builder, sections: _Sections) -> General:
+    spec = b.spec
     one = "one sample" if b.N == 1 else "one sample (the batch sums them)"
     groups = []
-    for layer in formulas.layer_recursion(d):
+    for layer in sections.recursion:
         eqs = []
         for u in layer.units:
             rows = [Row("=", b.tex(u.rule))]
-            if u.recursion != u.rule:
-                rows.append(Row("=", b.tex(u.recursion, keep_order=True)))
+            rows += [Row("=", b.tex(f, keep_order=True)) for f in u.forms[1:]]
             eqs.append(Equation(b.names[u.delta], tuple(rows)))
         for g in layer.weights + layer.biases:
             eqs.append(Equation(b.names[g.gradient], (Row("=", b.tex(g.rule)),)))
@@ -818,7 +873,7 @@ def _general(b: _Builder) -> General:
                       f"times the connecting weight; and a parameter's derivative is the $\\delta$ of its unit "
                       f"times what the parameter multiplies (1 for a bias).")
 
-    form = formulas.matrix_form(b.net)
+    form = sections.matrix
     names = {**b.names, **{k: n.latex for k, n in form.names.items()}}
     # in the order formulas.py wrote them: W X + b, ∂E/∂A ⊙ f′(Z), not sympy's alphabetical 1 b + W X
     matrix = tuple(Formula(Equation(tex(eq.lhs, names), (Row("=", tex(eq.rhs, names, keep_order=True)),)),
@@ -830,42 +885,35 @@ def _general(b: _Builder) -> General:
                    f"agree (SymPy checks them when it builds the equation); the table beside each "
                    f"equation lists them.")
 
-    hidden = set(spec.activations[:-1])
-    activation = hidden.pop() if len(hidden) == 1 else None
-    output = spec.activations[-1] if b.net.activation(spec.depth - 1).elementwise else None
-    if activation is None and output is not None and spec.depth == 1:
-        activation = output
-    general = formulas.general_formula(activation, spec.loss if output else None, output, spec.slope)
-    gnames = {k: n.latex for k, n in general.names.items()}
-    shown = [eq for eq in (general.loss_gradient,) + general.closed + general.vector_closed
-             if spec.bias != "none" or "bias" not in eq.meaning]           # no bias formula for a net without biases
-    any_depth = tuple(Formula(Equation(tex(eq.lhs, gnames), (Row("=", tex(eq.rhs, gnames, keep_order=True)),)),
-                              _sentence(eq.meaning)) for eq in shown)
-    acts = ", ".join(dict.fromkeys(spec.activations))
-    any_depth_note = (
-        f"For a network of any depth $L$, unrolling the recursion gives a product with one factor per layer "
-        f"between layer $k$ and the output. First for a chain of single units (layer $i$ has $z_i = w_i a_{{i-1}} "
-        f"+ b_i$, $a_i = f(z_i)$, $a_0 = x$), then for layers of any width, where the product is ordered "
-        f"(matrices do not commute). Here the layer is a subscript: $W_k$ is $W^{{(k)}}$ above. Activations of "
-        f"this network: {acts}.")
-    if output is None:
-        any_depth_note += (" The softmax output couples its units, so $f'$ of the output layer stands for the "
-                           "softmax's Jacobian $\\operatorname{diag}(a) - a a^{\\mathsf{T}}$.")
-    if spec.convention == "row":
-        any_depth_note += " The vector form is written for column vectors; in this network's row convention every product is transposed."
-    instance = []
-    for k in range(spec.depth, 0, -1):
-        v = general.instantiate_vector(list(spec.layers), k)
-        vnames = {key: n.latex for key, n in v.names.items()}
-        lhs = sp.MatrixSymbol(f"dE/dW{k}", *v.weight.shape)
-        vnames[lhs] = rf"\frac{{\partial E}}{{\partial W_{{{k}}}}}"
-        eq = formulas.Equation(lhs, v.weight, f"the weights of layer {k}")
-        instance.append(Formula(Equation(tex(lhs, vnames), (Row("=", tex(v.weight, vnames)),)),
-                                f"Layer {k}:", _shapes(eq, vnames)))
-    instance_note = ("The vector formula written out for this network's widths, one sample, layer by layer; "
-                     "every product has matching shapes and gives a matrix the shape of the weights.")
-    return General(recursion_note, tuple(groups), matrix_note, matrix, any_depth_note, any_depth,
-                   instance_note, tuple(instance))
+    any_depth, any_depth_note = _any_depth(b, sections.general)
+    return General(recursion_note, tuple(groups), matrix_note, matrix, any_depth_note, any_depth)
+
+
+def _any_depth(b: _Builder, equations: Sequence[general.GeneralEquation]) -> tuple[tuple[Formula, ...], str]:
+    """The general formulas in layer notation for a network of this kind at any depth, and their note."""
+    spec = b.spec
+    formulas_ = []
+    for eq in equations:
+        writer = general.Writer(b.net, concrete=False)
+        lhs, *forms = eq.at(writer)
+        rows = tuple(Row("=", tex(f, writer.names, keep_order=True)) for f in forms)
+        formulas_.append(Formula(Equation(tex(lhs, writer.names), rows), _sentence(eq.meaning)
+                                 + f" ({_WHERE[eq.layers]})"))
+    each = "row vector" if spec.convention == "row" else "column vector"
+    note = (f"The same recursion for a network of any depth $L$ with layers like these, one sample at a time: "
+            f"every quantity of a layer is a {each}, as in the matrix form, $n_l$ is the width of layer $l$, and "
+            rf"$\mathbf{{a}}^{{(l)}} = f_l(\mathbf{{z}}^{{(l)}})$ with $\mathbf{{a}}^{{(0)}} = \mathbf{{x}}$. The "
+            rf"layer is written on top ($W^{{(l)}}$, $\boldsymbol{{\delta}}^{{(l)}}$), so it cannot be mistaken "
+            rf"for one unit's name; $e$ is one sample's loss and $E = \sum_n e_n$.")
+    acts = spec.activations
+    if len(set(acts[:-1])) > 1:
+        note += " " + ", ".join(f"$f_{{{l}}} = {b.net.activation(l - 1).latex}$" for l in range(1, len(acts)))
+        note += " are the activations of the hidden layers."
+    return tuple(formulas_), note
+
+
+_WHERE = {general.Layers.OUTPUT: "layer $L$", general.Layers.HIDDEN: "layers $l < L$",
+          general.Layers.EVERY: "every layer $l$", general.Layers.CLOSED: "every layer $k$"}
 
 
 def _sentence(text: str) -> str:
@@ -873,15 +921,24 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _notation_general(b: _Builder) -> tuple[NameRow, ...]:
-    """The symbols of the matrix form and of the general formula, which the notation table also lists."""
+def _notation_general(sections: _Sections) -> tuple[NameRow, ...]:
+    """The symbols of the matrix form and of the general formulas, which the notation table also lists."""
     rows = []
-    form = formulas.matrix_form(b.net)
     seen = set()
-    for m, n in form.names.items():
+    for n in sections.matrix.names.values():
         if n.plain not in seen:
             seen.add(n.plain)
             rows.append(NameRow(n.latex, n.plain, n.meaning))
+    writer = general.Writer(sections.net, concrete=False)
+    for eq in sections.general:
+        eq.at(writer)
+    for family in dict.fromkeys(writer.used.values()):     # each family once, at layer l (the outputs at L)
+        at = general.L if family in (general.DEDA, general.TARGET) else general.LAYER
+        plain = family.plain if family is general.TARGET else f"{family.plain}({at})"
+        rows.append(NameRow(writer.latex(family, at), plain, family.meaning))
+    rows += [NameRow("n_{l}", "n(l)", "number of units of layer l (n_0: inputs)"),
+             NameRow("L", "L", "the output layer's number"), NameRow("N", "N", "number of samples"),
+             NameRow("J", "J", "number of outputs")]
     return tuple(rows)
 
 
@@ -907,6 +964,7 @@ def build(solution: "Solution", precision: int = DEFAULT_PRECISION) -> Document:
     >>> doc.loss.equations[0].rows[-1].tex
     '0.3272405'
     """
+    sections = _checked_sections(solution)         # first: a formula that does not hold stops here
     b = _Builder(solution, precision)
     first, after = b.tr.first, b.tr.after
     forward = tuple(b.forward_part(env, n) for n, env in enumerate(first.samples, 1))
@@ -921,12 +979,12 @@ def build(solution: "Solution", precision: int = DEFAULT_PRECISION) -> Document:
         rounding=rounding_policy(precision, solution.carry),
         setup=_setup(b),
         notation=_notation(b),
-        notation_general=_notation_general(b),
+        notation_general=_notation_general(sections),
         forward=forward,
         loss=b.loss_group(),
         backward=backward,
         batch=b.batch_group(),
-        general=_general(b),
+        general=_general(b, sections),
         update=b.update_group(),
         update_matrices=b.update_matrices(),
         widest=max(b.weight_matrix(l).cols for l in range(b.spec.depth)),
@@ -934,6 +992,7 @@ def build(solution: "Solution", precision: int = DEFAULT_PRECISION) -> Document:
                     Comparison("E", "E", 0, b.num(first.loss), b.num(after.loss))),
         history=_history(b),
         verification=verify(solution),
+        formulas=sections.checks,
         samples=b.N,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 import sympy as sp
@@ -10,6 +11,9 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from derive.model.registry import function_entry
+
+
+_LAYER_SUPERSCRIPT = re.compile(r"([^^]+)\^\{(\([^{}]*\))\}")     # a name with its layer on top: A^{(2)}
 
 
 class Printer(LatexPrinter):
@@ -121,6 +125,9 @@ class Printer(LatexPrinter):
         arg = e.args[0]
         base = self._print(arg)
         simple = isinstance(arg, (sp.MatrixSymbol, sp.Symbol)) or (isinstance(arg, sp.Indexed) and len(base) < 20)
+        layer = _LAYER_SUPERSCRIPT.fullmatch(base) if simple else None
+        if layer:           # W^{(l)} transposed is W^{(l)T}, not (W^{(l)})^T
+            return rf"{layer[1]}^{{{layer[2]}\mathsf{{T}}}}"
         if not simple or "^" in base:
             base = rf"\left({base}\right)"
         return rf"{base}^{{\mathsf{{T}}}}"

@@ -1,0 +1,241 @@
+"""Every formula of the general sections evaluated at this network's numbers before it is printed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import sympy as sp
+from sympy import Expr, ImmutableMatrix, Symbol
+
+from derive.derived import formulas, general
+from derive.derived.general import GeneralEquation, Writer
+from derive.derived.solution import Solution
+from derive.errors import DeriveError
+from derive.model.backprop import Derivation
+from derive.model.network import Network
+from derive.numeric.values import PRECISION, Step, digits, evaluate, exact
+
+
+class FormulaError(DeriveError):
+    """A formula derive was about to print does not hold at this network's numbers (a bug in derive)."""
+
+
+@dataclass(frozen=True)
+class Tally:
+    """How many formulas one section prints and how many evaluations checked them."""
+
+    formulas: int
+    evaluations: int
+    unevaluable: int = 0        # evaluations plain arithmetic could not do (0/0 where a unit saturates)
+
+
+@dataclass(frozen=True)
+class FormulaChecks:
+    """The count of every general section's formulas, each evaluated and compared with the engine's values."""
+
+    recursion: Tally
+    matrix: Tally
+    general: Tally
+    digits: int                 # every comparison agreed to at least this many significant digits
+
+    @property
+    def formulas(self) -> int:
+        return self.recursion.formulas + self.matrix.formulas + self.general.formulas
+
+    @property
+    def evaluations(self) -> int:
+        return self.recursion.evaluations + self.matrix.evaluations + self.general.evaluations
+
+    @property
+    def unevaluable(self) -> int:
+        return self.recursion.unevaluable + self.matrix.unevaluable + self.general.unevaluable
+
+    @property
+    def note(self) -> str:
+        """What was checked, in a sentence for the verification section."""
+        return (f"each of the {self.formulas} formulas of the general section ({self.recursion.formulas} of the "
+                f"layer-wise recursion, {self.matrix.formulas} of the matrix form, {self.general.formulas} for any "
+                f"depth) was evaluated at this network's numbers, at every sample and every layer it stands for "
+                f"({self.evaluations} evaluations), and agreed with the chain rule's values to {self.digits} "
+                f"significant digits (where a difference of nearly equal numbers leaves fewer, to the precision "
+                f"of the numbers it is made of) before the document was written" + self._saturated)
+
+    @property
+    def _saturated(self) -> str:
+        if not self.unevaluable:
+            return ""
+        return (f"; {self.unevaluable} of the evaluations could not be done in plain arithmetic, because a "
+                f"saturated unit's 1 − a is 0 at every precision there is, and the chain rule's "
+                f"saturation-safe values stand there alone")
+
+
+class _Comparer:
+    """Compares a formula's value with the engine's to half the working digits (exact where both are exact)."""
+
+    def __init__(self, step: Step, what: str, inputs: int | None = None):
+        values = [v for env in step.samples for v in env.values()]
+        self.work = max(digits(v) for v in values)
+        # the least precise input bounds a difference of nearly equal numbers (see ``same``); the
+        # matrix form computes its products at PRECISION digits
+        self.inputs = inputs or min((digits(v) for v in values if v.is_Float), default=self.work)
+        self.agree = PRECISION // 2
+        self.what = what
+        self.count = 0
+        self.unevaluable = 0
+
+    def same(self, formula: str, ours: Expr, engine: Expr, inputs: Expr = sp.S.One) -> None:
+        """``inputs``: the largest magnitude the formula was evaluated from; a difference of nearly equal
+        numbers (o − y with o = 1 − 10⁻⁷⁸³) is as exact as they are, not as its result."""
+        self.count += 1
+        ours, engine = exact(ours, self.work), exact(engine, self.work)
+        if not ours.is_finite and engine.is_finite:
+            # o = 1 − e^−400000 is 1 at any precision there is: (o − y)/(o(1 − o)) is 0/0 in plain
+            # arithmetic, where the chain rule took the saturation-safe form; nothing to compare
+            self.unevaluable += 1
+            return
+        difference = abs(exact(ours - engine, self.work))
+        tolerance = max(abs(ours), abs(engine)) / 10 ** self.agree + abs(inputs) / sp.Integer(10) ** (self.inputs - 5)
+        if difference <= tolerance:
+            return
+        raise FormulaError(f"internal error: {self.what} formula {formula} gives {sp.N(ours, 12)} where the chain "
+                           f"rule gives {sp.N(engine, 12)}; the document is not written")
+
+    def same_matrix(self, formula: str, ours: ImmutableMatrix, engine: ImmutableMatrix, inputs: Expr = sp.S.One) -> None:
+        if ours.shape != engine.shape:
+            raise FormulaError(f"internal error: {self.what} formula {formula} has shape {ours.shape}, "
+                               f"expected {engine.shape}")
+        for x, y in zip(ours, engine):
+            self.same(formula, x, y, inputs)
+        self.count -= len(ours) - 1     # one evaluation per matrix
+
+
+# -- the layer-wise recursion -----------------------------------------------------------------
+
+def check_recursion(d: Derivation, step: Step, layers: Iterable[formulas.LayerRecursion]) -> Tally:
+    """Each δ rule (and its written-out form) and each parameter rule, at every sample."""
+    compare, count = _Comparer(step, "recursion"), 0
+    for layer in layers:
+        pairs = [(form, u.delta) for u in layer.units for form in dict.fromkeys(u.forms)]
+        pairs += [(g.rule, g.gradient) for g in layer.weights + layer.biases]
+        count += len(pairs)
+        for env in step.samples:
+            values = {**step.parameters, **env}
+            largest = max(abs(v) for v in values.values())
+            for form, symbol in pairs:
+                compare.same(str(form), d.safe(form).xreplace(values), env[symbol], largest)
+    return Tally(count, compare.count, compare.unevaluable)
+
+
+# -- the matrix form ---------------------------------------------------------------------------
+
+def check_matrix_form(form: formulas.MatrixForm, net: Network, d: Derivation, step: Step) -> Tally:
+    """Every matrix the equations compute for the batch, against the engine's per-unit values."""
+    compare = _Comparer(step, "matrix-form", inputs=PRECISION)
+    values = formulas.matrix_values(form, net, step)
+    engine = _engine_matrices(form, net, d, step)
+    equations = form.forward + form.backward
+    for eq in equations:
+        lhs = eq.lhs
+        for layer in form.layers:
+            if layer.column is not None and lhs == layer.column.delta:
+                lhs = layer.Delta       # checked for the whole batch, every sample's Jacobian applied
+        if lhs in engine:
+            compare.same_matrix(str(eq.lhs), values[lhs], engine[lhs])
+    return Tally(len(equations), compare.count, compare.unevaluable)
+
+
+def _engine_matrices(form: formulas.MatrixForm, net: Network, d: Derivation, step: Step) -> dict:
+    out = {}
+    for layer in form.layers:
+        l = layer.layer
+        out[layer.Z] = formulas.batch_matrix(net, step, net.nets[l - 1])
+        out[layer.A] = formulas.batch_matrix(net, step, net.activations[l - 1])
+        out[layer.Delta] = formulas.batch_matrix(net, step, [d.adjoint[z] for z in net.nets[l - 1]])
+        out[layer.dW] = formulas.weight_matrix(net, l).xreplace(step.gradient)
+        bias = formulas.bias_matrix(net, l)
+        if layer.db is not None and bias is not None:
+            out[layer.db] = bias.xreplace(step.gradient)
+        if layer.upstream is not None:
+            out[layer.upstream] = formulas.batch_matrix(net, step, [d.adjoint[o] for o in net.outputs])
+    return out
+
+
+# -- the general formulas ---------------------------------------------------------------------
+
+def check_general(equations: Iterable[GeneralEquation], net: Network, d: Derivation, step: Step) -> Tally:
+    """Each general equation, every form of it, at every layer it stands for and every sample."""
+    compare, count = _Comparer(step, "general"), 0
+    constants = {formulas.N: sp.Integer(net.spec.samples), formulas.J: sp.Integer(net.spec.layers[-1])}
+    for eq in equations:
+        count += len(eq.at(Writer(net, concrete=False))) - 1      # the forms printed, once for every layer
+        for l in eq.concrete_layers(net.spec.depth):
+            _check_equation(eq, l, net, d, step, constants, compare)
+    return Tally(count, compare.count, compare.unevaluable)
+
+
+def _check_equation(eq: GeneralEquation, l: int, net: Network, d: Derivation, step: Step,
+                    constants: Mapping[Symbol, Expr], compare: _Comparer) -> None:
+    """One equation at layer l; the batch sum once, the others at every sample."""
+    def evaluate(env: Mapping[Symbol, Expr]) -> list[ImmutableMatrix]:
+        writer = Writer(net, concrete=True)
+        forms = [f.xreplace(constants) for f in eq.at(writer, sp.Integer(l))]
+        values = {m: _value(family, layer, net, d, step, env) for m, (family, layer) in writer.where.items()}
+        return [ImmutableMatrix(f.xreplace(values).doit().as_explicit()) for f in forms]
+
+    largest = max(abs(v) for env in step.samples for v in env.values())
+
+    name = f"{eq.meaning} (layer {l})"
+    if eq.key == "batch":
+        forms = [evaluate(env) for env in step.samples]
+        total = sum((f[1] for f in forms[1:]), forms[0][1])
+        compare.same_matrix(name, total, forms[0][0], largest)
+        return
+    for env in step.samples:
+        lhs, *rhs = evaluate(env)
+        for form in rhs:
+            compare.same_matrix(name, form, lhs, largest)
+
+
+def _value(family: general.Family, l: int, net: Network, d: Derivation, step: Step,
+           env: Mapping[Symbol, Expr]) -> ImmutableMatrix:
+    """The numbers of one quantity of layer l for one sample, laid out as the writer shaped it."""
+    per_sample = {p: env[d.adjoint[p]] for p in net.parameters}
+    tables = {general.W: step.parameters, general.DW: per_sample, general.DW_BATCH: step.gradient,
+              general.B: step.parameters, general.DB: per_sample}
+    if family.weights:
+        return formulas.weight_matrix(net, l).xreplace(tables[family])
+    if family.bias:
+        bias = formulas.bias_matrix(net, l)
+        if bias is None:
+            raise AssertionError(f"a bias of layer {l} in a network without biases")
+        return bias.xreplace(tables[family])
+    entries = _entries(family, l, net, d, env)
+    column = ImmutableMatrix(entries)
+    return column.T if net.spec.convention == "row" else column
+
+
+def _entries(family: general.Family, l: int, net: Network, d: Derivation, env: Mapping[Symbol, Expr]) -> list[Expr]:
+    if family is general.A and l == 0:
+        return [env[x] for x in net.inputs]
+    nets, acts = net.nets[l - 1], net.activations[l - 1]
+    if family is general.FPRIME:
+        f = net.activation(l - 1)
+        return [exact(d.safe(f.df(z, a)).xreplace(env)) for z, a in zip(nets, acts)]
+    if family is general.ONES:
+        return [sp.S.One] * len(nets)
+    symbols = {general.Z: nets, general.A: acts, general.DELTA: [d.adjoint[z] for z in nets],
+               general.DEDA: [d.adjoint[a] for a in acts], general.TARGET: net.targets}[family]
+    return [env[s] for s in symbols]
+
+
+def check_formulas(solution: Solution, layers, form: formulas.MatrixForm,
+                   equations: tuple[GeneralEquation, ...]) -> FormulaChecks:
+    """All three general sections, on the exact values of the first step."""
+    d, net, step = solution.derivation, solution.network, solution.training.first
+    if solution.carry is not None:      # the formulas hold for the exact values, not the rounded ones
+        step = evaluate(d, step.parameters)
+    recursion = check_recursion(d, step, layers)
+    matrix = check_matrix_form(form, net, d, step)
+    general_tally = check_general(equations, net, d, step)
+    return FormulaChecks(recursion, matrix, general_tally, _Comparer(step, "").agree)

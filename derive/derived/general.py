@@ -1,0 +1,284 @@
+"""The general formulas in layer notation (W^(l), δ^(l), any depth), in the network's convention, each checked on its numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable
+
+import sympy as sp
+from sympy import Basic, Expr, MatrixSymbol, Symbol
+from sympy.matrices.expressions import MatrixExpr
+from sympy.matrices.expressions.diagonal import DiagMatrix
+
+from derive.derived.formulas import as_by_hand, entrywise, loss_slope, short_output_delta
+from derive.model.network import Network
+
+L = Symbol("L", integer=True, positive=True)        # the output layer
+LAYER = Symbol("l", integer=True, positive=True)
+K = Symbol("k", integer=True, positive=True)
+WIDTH = sp.IndexedBase("n", integer=True, positive=True)
+
+
+class Layers(Enum):
+    """The layers an equation is written for, and the index it is written with."""
+
+    OUTPUT = "output"
+    HIDDEN = "hidden"
+    EVERY = "every"
+    CLOSED = "closed"           # every layer k, the recursion unrolled
+
+
+@dataclass(frozen=True)
+class Family:
+    """A quantity every layer has (W^(l), δ^(l), …); ``latex`` has {l} where the layer goes."""
+
+    plain: str
+    latex: str
+    meaning: str
+    weights: bool = False       # shaped like the layer's weight matrix (else one entry per unit)
+    bias: bool = False          # shaped like the layer's bias (1×1 when shared)
+
+
+W = Family("W", r"W^{{({l})}}", "weights of layer l", weights=True)
+DW = Family("de/dW", r"\frac{{\partial e}}{{\partial W^{{({l})}}}}", "one sample's derivative for the weights of layer l",
+            weights=True)
+DW_BATCH = Family("dE/dW", r"\frac{{\partial E}}{{\partial W^{{({l})}}}}", "the batch's derivative for the weights of "
+                  "layer l", weights=True)
+B = Family("b", r"\mathbf{{b}}^{{({l})}}", "biases of layer l", bias=True)
+DB = Family("de/db", r"\frac{{\partial e}}{{\partial \mathbf{{b}}^{{({l})}}}}", "one sample's derivative for the biases "
+            "of layer l", bias=True)
+Z = Family("z", r"\mathbf{{z}}^{{({l})}}", "net inputs of layer l")
+A = Family("a", r"\mathbf{{a}}^{{({l})}}", "activations of layer l (a^(0) = x)")
+DELTA = Family("delta", r"\boldsymbol{{\delta}}^{{({l})}}", "error signals ∂e/∂z of layer l")
+FPRIME = Family("f'", "", "slopes of layer l's activation at its net inputs")
+ONES = Family("1", r"\mathbf{{1}}", "vector of ones, one per unit of layer l")
+DEDA = Family("de/da", r"\frac{{\partial e}}{{\partial \mathbf{{a}}^{{({l})}}}}", "derivative of one sample's loss "
+              "for the outputs")
+TARGET = Family("y", r"\mathbf{{y}}", "targets of one sample")
+
+
+class LayerProduct(MatrixExpr):
+    """An ordered product over layers, printed ∏_{l = first, …, last} body (written out when checked)."""
+
+    def __new__(cls, body: MatrixExpr, first: Expr, last: Expr, rows: Expr, cols: Expr):
+        return super().__new__(cls, body, first, last, rows, cols)
+
+    @property
+    def shape(self):
+        return self.args[3], self.args[4]
+
+    def _derive_latex(self, printer) -> str:
+        body, first, last = self.args[:3]
+        return (rf"\left(\prod_{{l = {printer._print(first)},\, \dots,\, {printer._print(last)}}} "
+                rf"{printer._print(body)}\right)")
+
+
+class SampleSum(MatrixExpr):
+    """Σ_{n=1}^{N} of one sample's matrix, printed only (checked as the sum of the samples' values)."""
+
+    def __new__(cls, term: MatrixExpr):
+        return super().__new__(cls, term)
+
+    @property
+    def shape(self):
+        return self.args[0].shape
+
+    def _derive_latex(self, printer) -> str:
+        return rf"\sum_{{n=1}}^{{N}} {printer._print(self.args[0])}"
+
+
+@dataclass
+class Writer:
+    """Writes the matrices of an equation at a symbolic layer (to print) or a concrete one (to check).
+
+    A concrete writer remembers which quantity of which layer every matrix symbol stands for
+    (``where``), so the checker can put this network's numbers in.
+    """
+
+    net: Network
+    concrete: bool
+    names: dict[Basic, str] = field(default_factory=dict)
+    where: dict[MatrixSymbol, tuple[Family, int]] = field(default_factory=dict)
+    used: dict[str, Family] = field(default_factory=dict)      # latex → the family it writes, in order
+
+    @property
+    def row(self) -> bool:
+        return self.net.spec.convention == "row"
+
+    @property
+    def top(self) -> Expr:
+        return sp.Integer(self.net.spec.depth) if self.concrete else L
+
+    def width(self, l: Expr) -> Expr:
+        return sp.Integer(self.net.spec.layers[int(l)]) if self.concrete else WIDTH[l]
+
+    def shape(self, family: Family, l: Expr) -> tuple[Expr, Expr]:
+        n = self.width(l)
+        if family.weights:
+            m = self.width(l - 1)
+            return (m, n) if self.row else (n, m)
+        if family.bias and self.net.spec.bias == "shared":
+            return sp.S.One, sp.S.One
+        return (sp.S.One, n) if self.row else (n, sp.S.One)
+
+    def m(self, family: Family, l: Expr) -> MatrixSymbol:
+        """The matrix of ``family`` at layer l, named for the printer and remembered for the values."""
+        l = sp.sympify(l)
+        if family is A and l == 0:
+            symbol, latex = MatrixSymbol("x", *self.shape(A, l)), r"\mathbf{x}"
+        else:
+            symbol, latex = MatrixSymbol(f"{family.plain}({l})", *self.shape(family, l)), self.latex(family, l)
+        self.names[symbol] = latex
+        self.used.setdefault(latex, family)
+        if self.concrete:
+            self.where[symbol] = (family, int(l))
+        return symbol
+
+    def latex(self, family: Family, l: Expr) -> str:
+        if family is FPRIME:
+            return rf"{self.slope_name(l)}\left(\mathbf{{z}}^{{({sp.latex(l)})}}\right)"
+        return family.latex.format(l=sp.latex(l))
+
+    def slope_name(self, l: Expr) -> str:
+        """σ′ when every layer the formula can stand for has the same activation, f′_l otherwise."""
+        acts = self.net.spec.activations
+        if self.concrete:
+            return self.net.activation(int(l) - 1).latex + "'"
+        meant = {acts[-1]} if l == L else set(acts[:-1])
+        if len(meant) == 1:
+            return self.net.activation(acts.index(meant.pop())).latex + "'"
+        return rf"f_{{{sp.latex(l)}}}'"
+
+    def times(self, left: MatrixExpr, right: MatrixExpr) -> MatrixExpr:
+        """left · right in the column convention; right · left in the row one (every product transposed)."""
+        return right * left if self.row else left * right
+
+    def chain(self, k: Expr) -> MatrixExpr | None:
+        """The factors from δ^(L) down to δ^(k): diag(f′_l(z^(l))) W^(l+1)ᵀ for l = k … L − 1; None when k = L."""
+        def factor(l: Expr) -> MatrixExpr:
+            return self.times(DiagMatrix(self.m(FPRIME, l)), self.m(W, l + 1).T)
+
+        if not self.concrete:
+            rows, cols = (self.width(L), self.width(k)) if self.row else (self.width(k), self.width(L))
+            first, last = (L - 1, k) if self.row else (k, L - 1)
+            return LayerProduct(factor(LAYER), first, last, rows, cols)
+        top = self.net.spec.depth
+        order = range(top - 1, int(k) - 1, -1) if self.row else range(int(k), top)
+        factors = [factor(sp.Integer(l)) for l in order]
+        return sp.MatMul(*factors) if len(factors) > 1 else (factors[0] if factors else None)
+
+    def output(self, family: Family) -> MatrixSymbol:
+        """A quantity of the output layer; the targets are shaped like its activations."""
+        if family is not TARGET:
+            return self.m(family, self.top)
+        symbol = MatrixSymbol("y", *self.shape(A, self.top))
+        self.names[symbol] = r"\mathbf{y}"
+        self.used.setdefault(r"\mathbf{y}", TARGET)
+        if self.concrete:
+            self.where[symbol] = (TARGET, int(self.top))
+        return symbol
+
+
+@dataclass(frozen=True)
+class GeneralEquation:
+    """lhs = rhs (and = each further form) at every layer of ``layers``, written by ``build``."""
+
+    key: str                    # forward, upstream, output, hidden, weights, bias, closed, batch
+    meaning: str
+    layers: Layers
+    build: Callable[[Writer, Expr], tuple[MatrixExpr, ...]]
+
+    def at(self, writer: Writer, l: Expr | None = None) -> tuple[MatrixExpr, ...]:
+        index = {Layers.OUTPUT: writer.top, Layers.CLOSED: K}.get(self.layers, LAYER) if l is None else l
+        return self.build(writer, index)
+
+    def concrete_layers(self, depth: int) -> range:
+        return {Layers.OUTPUT: range(depth, depth + 1), Layers.HIDDEN: range(1, depth)}.get(
+            self.layers, range(1, depth + 1))
+
+
+# -- the equations ---------------------------------------------------------------------------
+
+def _forward(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
+    product = w.times(w.m(W, l), w.m(A, l - 1))
+    if w.net.spec.bias == "none":
+        return w.m(Z, l), product
+    b = w.m(B, l)
+    if w.net.spec.bias == "shared":
+        b = w.times(w.m(ONES, l), b)
+    return w.m(Z, l), sp.MatAdd(product, b, evaluate=False)
+
+
+def _hidden_delta(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
+    spread = w.times(w.m(W, l + 1).T, w.m(DELTA, l + 1))
+    return w.m(DELTA, l), sp.HadamardProduct(spread, w.m(FPRIME, l), evaluate=False)
+
+
+def _weight_gradient(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
+    return w.m(DW, l), w.times(w.m(DELTA, l), w.m(A, l - 1).T)
+
+
+def _bias_gradient(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
+    delta = w.m(DELTA, l)
+    if w.net.spec.bias == "shared":
+        return w.m(DB, l), w.times(w.m(ONES, l).T, delta)
+    return w.m(DB, l), delta
+
+
+def _closed(w: Writer, k: Expr) -> tuple[MatrixExpr, ...]:
+    chain, last = w.chain(k), w.output(DELTA)
+    return w.m(DELTA, k), (last if chain is None else w.times(chain, last))
+
+
+def batch_sum(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
+    term = w.m(DW, l)
+    if not w.concrete:      # the sample's own e_n: Σ_n ∂e_n/∂W^(l)
+        w.names[term] = w.names[term].replace(r"\partial e}", r"\partial e_{n}}")
+        return w.m(DW_BATCH, l), SampleSum(term)
+    return w.m(DW_BATCH, l), term
+
+
+def _entrywise(w: Writer, e: Expr, o: Symbol, y: Symbol) -> MatrixExpr:
+    return entrywise(e, {o: w.output(A), y: w.output(TARGET)}, lambda: w.output(ONES))
+
+
+def _upstream(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
+    scalar, o, y = loss_slope(w.net)
+    return w.output(DEDA), _entrywise(w, as_by_hand(scalar, o), o, y)
+
+
+def _output_delta(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
+    """δ^(L) = ∂e/∂a ⊙ f′(z), or the softmax's Jacobian times ∂e/∂a; then its short form, where there is one."""
+    act = w.net.activation(w.net.spec.depth - 1)
+    if act.elementwise:
+        forms = [sp.HadamardProduct(w.output(DEDA), w.output(FPRIME), evaluate=False)]
+    else:
+        a = w.output(A)
+        jacobian = sp.MatAdd(DiagMatrix(a), -(a.T * a if w.row else a * a.T), evaluate=False)
+        forms = [w.times(jacobian, w.output(DEDA))]
+    short = short_output_delta(w.net)
+    if short is not None:
+        scalar, o, y = short
+        forms.append(_entrywise(w, scalar, o, y))
+    return (w.output(DELTA), *forms)
+
+
+def general_equations(net: Network) -> tuple[GeneralEquation, ...]:
+    """The equations of backpropagation for a network of this kind at any depth, in the order a lecture writes them."""
+    equations = [GeneralEquation("forward", "the net inputs", Layers.EVERY, _forward),
+                 GeneralEquation("upstream", "the derivative of one sample's loss for the outputs", Layers.OUTPUT, _upstream),
+                 GeneralEquation("output", "the error signal δ of the output layer", Layers.OUTPUT, _output_delta)]
+    if net.spec.depth > 1:
+        equations.append(GeneralEquation("hidden", "the error signal δ of a hidden layer, from the layer above", Layers.HIDDEN,
+                                         _hidden_delta))
+    equations.append(GeneralEquation("weights", "the weights' gradient, from the layer's δ", Layers.EVERY, _weight_gradient))
+    if net.spec.bias != "none":
+        what = "the shared bias's gradient: the sum of the layer's δ" if net.spec.bias == "shared" else "the biases' gradient"
+        equations.append(GeneralEquation("bias", what, Layers.EVERY, _bias_gradient))
+    if net.spec.depth > 1:
+        equations.append(GeneralEquation("closed", "the recursion unrolled: δ of layer k as an ordered product",
+                                         Layers.CLOSED, _closed))
+    if net.spec.samples > 1:
+        equations.append(GeneralEquation("batch", "the batch sums the samples", Layers.EVERY, batch_sum))
+    return tuple(equations)

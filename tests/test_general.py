@@ -1,0 +1,203 @@
+"""The general formulas (any depth, layer notation): true for each kind of network, checked before they are printed."""
+
+from __future__ import annotations
+
+import mpmath
+import pytest
+import sympy as sp
+from hypothesis import assume, given, settings
+from sympy import ImmutableMatrix
+
+from derive import solve
+from derive.derived import checked, formulas, general
+from derive.derived.general import Writer, general_equations
+from derive.text.render import render_solution
+from tests.test_properties import DIGITS, H, away_from_kinks, entries, forward, initial, moved, networks
+
+
+def section(text: str, title: str) -> str:
+    start = text.index(title)
+    return text[start:text.index("\n## ", start)]
+
+
+def any_depth(name_or_raw) -> str:
+    return section(render_solution(solve(name_or_raw), "md"), "### Any number of layers")
+
+
+def spec(layers, activations, loss="half_sse", bias="neuron", convention="column", y=None, samples=1) -> dict:
+    init = {}
+    for l in range(1, len(layers)):
+        rows, cols = layers[l], layers[l - 1]
+        W = [[round(0.1 * ((3 * l + 5 * j + 7 * k) % 9 - 4), 1) for k in range(cols)] for j in range(rows)]
+        init[f"W{l}"] = [list(c) for c in zip(*W)] if convention == "row" else W
+        if bias == "neuron":
+            init[f"b{l}"] = [0.1 * (j + 1) for j in range(rows)]
+        elif bias == "shared":
+            init[f"b{l}"] = 0.2
+    x = [[0.5 - 0.3 * k + 0.2 * n for k in range(layers[0])] for n in range(samples)]
+    y = y or [[0.25 + 0.5 * ((j + n) % 2) for j in range(layers[-1])] for n in range(samples)]
+    return {"network": {"layers": layers, "activation": activations, "loss": loss, "bias": bias,
+                        "convention": convention},
+            "data": {"x": x, "y": y}, "init": init}
+
+
+# -- the mistakes the issue names, each failing on the previous general section ----------------
+
+def test_softmax_with_cross_entropy_uses_the_jacobian_and_a_minus_y():
+    text = any_depth("softmax-233")
+    assert (r"\operatorname{diag}\left(\mathbf{a}^{(L)}\right) - \mathbf{a}^{(L)} \mathbf{a}^{(L)\mathsf{T}}"
+            in text)
+    assert r"&= \frac{1}{N} \left(\mathbf{a}^{(L)} - \mathbf{y}\right)" in text
+    assert r"\left(1 - {a}_{L}\right)" not in text and r"\frac{\partial E}{\partial {a}_{L}} &= \frac{\partial" not in text
+
+
+def test_softmax_recursion_collapses_to_o_minus_y_when_the_targets_sum_to_one():
+    text = section(render_solution(solve("softmax-233"), "md"), "### The layer-wise recursion")
+    for j in (1, 2, 3):
+        assert f"&= o_{{{j}}} - y_{{{j}}}" in text
+
+
+def test_softmax_with_targets_that_do_not_sum_to_one_keeps_the_jacobian_alone():
+    raw = spec([2, 3], ["softmax"], "cross_entropy", y=[[0.5, 0.2, 0.1]])
+    text = any_depth(raw)
+    assert r"\mathbf{a}^{(L)} - \mathbf{y}" not in text
+    assert r"\operatorname{diag}" in text
+
+
+def test_the_row_convention_gets_its_general_formula_in_row_form_with_agreeing_shapes():
+    text = any_depth("sigmoid-rows-mse")
+    assert r"\frac{\partial e}{\partial W^{(l)}} &= \mathbf{a}^{(l - 1)\mathsf{T}} \boldsymbol{\delta}^{(l)}" in text
+    assert r"\mathbf{z}^{(l)} &= \mathbf{a}^{(l - 1)} W^{(l)} + \mathbf{b}^{(l)}" in text
+    assert "transposed" not in text
+    s = solve("sigmoid-rows-mse")
+    weights = next(e for e in general_equations(s.network) if e.key == "weights")
+    for l in (1, 2):
+        lhs, rhs = weights.at(Writer(s.network, concrete=True), sp.Integer(l))
+        # in × out, as the spec writes W^(l) in the row convention: the gradient has the weights' shape
+        assert rhs.shape == lhs.shape == (s.spec.layers[l - 1], s.spec.layers[l])
+
+
+def test_mse_shows_where_its_one_over_n_and_its_two_go():
+    text = render_solution(solve("sigmoid-rows-mse"), "md")
+    assert r"e_{n} = \frac{1}{N J} \left(y - o\right)^{2} = \frac{1}{2} \left(y - o\right)^{2}, \quad N = 2,\ J = 1" in text
+    assert r"\frac{\partial e_{1}}{\partial o} &= \frac{2}{J N} \left(o - y\right) \\" in text
+    assert r"\frac{\partial e}{\partial \mathbf{a}^{(L)}} &= \frac{2}{J N} \left(\mathbf{a}^{(L)} - \mathbf{y}\right)" in text
+
+
+def test_a_shared_bias_sums_its_layers_deltas():
+    text = any_depth(spec([2, 2, 1], ["sigmoid", "sigmoid"], bias="shared"))
+    assert r"\frac{\partial e}{\partial \mathbf{b}^{(l)}} &= \mathbf{1}^{\mathsf{T}} \boldsymbol{\delta}^{(l)}" in text
+    assert r"W^{(l)} \mathbf{a}^{(l - 1)} + \mathbf{1} \mathbf{b}^{(l)}" in text
+
+
+def test_mixed_activations_have_one_slope_per_layer():
+    text = any_depth(spec([2, 2, 2, 1], ["tanh", "sigmoid", "linear"]))
+    assert r"f_{l}'\left(\mathbf{z}^{(l)}\right)" in text
+    assert r"$f_{1} = \tanh$, $f_{2} = \sigma$" in text
+    assert r"\operatorname{id}'\left(\mathbf{z}^{(L)}\right)" in text      # the output's own slope
+    one = any_depth(spec([2, 2, 1], ["tanh", "sigmoid"]))
+    assert r"\tanh'\left(\mathbf{z}^{(l)}\right)" in one and r"\sigma'\left(\mathbf{z}^{(L)}\right)" in one
+
+
+def test_the_softmax_forward_pass_computes_every_net_input_before_the_outputs():
+    text = section(render_solution(solve("softmax-233"), "md"), "## 3. Forward pass")
+    output = text[text.index("Output layer (layer 2)"):]
+    assert output.index("z_{o_{3}} &=") < output.index("o_{1} &=")
+
+
+def test_the_verification_says_how_many_formulas_were_checked():
+    text = render_solution(solve("sigmoid-222"), "md")
+    doc_checks = checked.check_formulas(*_sections(solve("sigmoid-222")))
+    assert doc_checks.formulas > 30 and doc_checks.evaluations >= doc_checks.formulas
+    assert f"each of the {doc_checks.formulas} formulas of the general section" in text
+
+
+def _sections(s):
+    return s, formulas.layer_recursion(s.derivation), formulas.matrix_form(s.network), general_equations(s.network)
+
+
+# -- a formula that does not hold is never printed ---------------------------------------------
+
+def test_a_wrong_general_formula_stops_the_document(monkeypatch):
+    """δ^(l) without the transpose of W^(l+1) has the right shape on a square layer and the wrong numbers."""
+    def untransposed(w, l):
+        spread = w.times(w.m(general.W, l + 1), w.m(general.DELTA, l + 1))
+        return w.m(general.DELTA, l), sp.HadamardProduct(spread, w.m(general.FPRIME, l), evaluate=False)
+
+    monkeypatch.setattr(general, "_hidden_delta", untransposed)
+    with pytest.raises(checked.FormulaError, match="general formula the error signal δ of a hidden layer"):
+        render_solution(solve("sigmoid-222"), "md")
+
+
+def test_a_wrong_recursion_formula_stops_the_document(monkeypatch):
+    real = formulas.unit_short_delta
+    monkeypatch.setattr(formulas, "unit_short_delta", lambda net, j: None if real(net, j) is None
+                        else net.outputs[j] + net.targets[j])
+    with pytest.raises(checked.FormulaError, match="recursion formula"):
+        render_solution(solve("softmax-233"), "md")
+
+
+def test_the_cli_refuses_in_one_line_and_writes_nothing(monkeypatch, tmp_path, capsys):
+    from derive.cli import main
+
+    monkeypatch.setattr(general, "_weight_gradient", lambda w, l: (w.m(general.DW, l), w.m(general.DW, l) * 2))
+    assert main(["solve", "linear-221", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
+# -- the general formulas against an independent loss ------------------------------------------
+
+def _general_gradients(sol) -> dict[str, ImmutableMatrix]:
+    """∂E/∂W^(l) from the printed equations alone: ∂e/∂a^(L), δ^(L), the unrolled δ^(k), δ a^ᵀ, summed.
+
+    Only the forward values (x, z, a, y) and the parameters enter; no δ of the engine."""
+    net, d, step = sol.network, sol.derivation, sol.training.first
+    eqs = {e.key: e for e in general_equations(net)}
+    numbers = {formulas.N: sp.Integer(sol.spec.samples), formulas.J: sp.Integer(sol.spec.layers[-1])}
+    L = sol.spec.depth
+
+    def run(key, layer, env, given):
+        w = Writer(net, concrete=True)
+        forms = eqs[key].at(w, sp.Integer(layer))
+        values = {}
+        for m, (family, at) in w.where.items():
+            if m == forms[0]:           # the left-hand side: what is computed
+                values[m] = ImmutableMatrix.zeros(*m.shape)
+            elif family in (general.DELTA, general.DEDA, general.DW, general.DB):
+                values[m] = given[family, at]           # never the engine's
+            else:
+                values[m] = checked._value(family, at, net, d, step, env)
+        return [ImmutableMatrix(f.xreplace(numbers).xreplace(values).doit().as_explicit()) for f in forms]
+
+    total: dict[str, ImmutableMatrix] = {}
+    for env in step.samples:
+        upstream = run("upstream", L, env, {})[1]
+        top, *others = run("output", L, env, {(general.DEDA, L): upstream})[1:]
+        for other in others:        # the short form (a − y over N …) is the same matrix
+            assert all(abs(sp.N(u - v, 40)) < 1e-30 for u, v in zip(top, other))
+        for k in range(1, L + 1):
+            delta = top if k == L else run("closed", k, env, {(general.DELTA, L): top})[1]
+            grad = run("weights", k, env, {(general.DELTA, k): delta})[1]
+            total[f"W{k}"] = total[f"W{k}"] + grad if f"W{k}" in total else grad
+    return total
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(networks())
+def test_general_formulas_equal_central_differences_of_an_independent_loss(raw):
+    """Random networks, both conventions, every bias type and loss: the printed general equations,
+    evaluated layer by layer, give the gradient that central differences of an independently written
+    loss give (to 20 digits)."""
+    with mpmath.workdps(DIGITS):
+        params = initial(raw)
+        _, _, nets = forward(raw, params)
+        assume(away_from_kinks(raw, nets))
+        ours = _general_gradients(solve(raw))
+        for name, index in entries(params):
+            if not name.startswith("W"):
+                continue
+            fd = (forward(raw, moved(params, name, index, H))[0] - forward(raw, moved(params, name, index, -H))[0]) / (2 * H)
+            got = mpmath.mpf(str(sp.N(ours[name][index], DIGITS)))
+            assert abs(got - fd) <= mpmath.mpf(10) ** -20 * max(1, abs(fd)), (name, index, got, fd)
