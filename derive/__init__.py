@@ -12,15 +12,17 @@ from derive.version import __version__
 # `import derive` and `derive --help` stay free of SymPy until a spec is actually solved.
 _PUBLIC = {"Solution": "derive.derived.solution", "solve": "derive.derived.solution",
            "Spec": "derive.model.spec", "load": "derive.model.spec", "loads": "derive.model.spec",
-           "parse": "derive.model.spec", "example_names": "derive.model.examples"}
+           "parse": "derive.model.spec", "example_names": "derive.model.examples",
+           "Rounding": "derive.numeric.rounding"}
 
-__all__ = ["__version__", "Solution", "solve", "Spec", "load", "loads", "parse", "example_names",
+__all__ = ["__version__", "Solution", "solve", "Spec", "load", "loads", "parse", "example_names", "Rounding",
            "DeriveError", "SpecError", "ClaimError"]
 
 if TYPE_CHECKING:
     from derive.derived.solution import Solution, solve
     from derive.model.examples import example_names
     from derive.model.spec import Spec, load, loads, parse
+    from derive.numeric.rounding import Rounding
 
 
 def __getattr__(name: str) -> Any:

@@ -51,13 +51,16 @@ def cmd_examples(args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    carry = args.precision if args.rounding == "carried" else None
-    solution = load_stage("derive.derived.solution").solve(args.spec, carry=carry)
+    rounding = load_stage("derive.numeric.rounding")
+    shown = rounding.Rounding(args.decimals, decimals=True) if args.decimals is not None else \
+        rounding.Rounding(args.precision)
+    rounding.check_precision(shown)         # before any work: --decimals 40 is refused in a line
+    solution = load_stage("derive.derived.solution").solve(args.spec, carry=shown if args.rounding == "carried" else None)
     if args.format == "json":
         emit(json.dumps(solution.json(), indent=2) + "\n", args.out, f"{stem(args.spec)}.json")
         return 0
     load_stage("derive.text.render").write_solution(solution, args.format, args.out, stem(args.spec),
-                                                    precision=args.precision, template_dir=args.template_dir)
+                                                    precision=shown, template_dir=args.template_dir)
     return 0
 
 
@@ -103,11 +106,14 @@ def _add_solve(sub: argparse._SubParsersAction) -> None:
     so.add_argument("spec", metavar="SPEC", help="a TOML file or a built-in example's name")
     so.add_argument("--format", choices=SOLVE_FORMATS, default="md")
     so.add_argument("--out", metavar="DIR", help="write DIR/NAME.FORMAT instead of printing")
-    so.add_argument("--precision", type=int, default=6, metavar="N",
-                    help="significant digits of the numbers shown (default 6)")
+    digits = so.add_mutually_exclusive_group()
+    digits.add_argument("--precision", type=int, default=6, metavar="N",
+                        help="significant digits of the numbers shown (default 6)")
+    digits.add_argument("--decimals", type=int, metavar="N",
+                        help="decimal places of the numbers shown instead (0.12, as many tutorials and exams round)")
     so.add_argument("--rounding", choices=("display", "carried"), default="display",
                     help="display (default): compute exactly, round only what is shown; carried: round every "
-                         "value to N digits as it is computed and go on with the rounded value, as by hand")
+                         "value to N digits (or places) as it is computed and go on with the rounded value, as by hand")
     so.add_argument("--template-dir", metavar="DIR", help="templates that override the built-in ones")
     so.set_defaults(run=cmd_solve)
 

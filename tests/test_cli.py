@@ -19,6 +19,7 @@ import pytest
 from derive import example_names, load, solve
 from derive.check import check_claim
 from derive.cli import main
+from derive.numeric.rounding import Rounding
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -315,3 +316,28 @@ def test_rounding_carried_reaches_json_and_documents(capsys):
     assert "rounded to 6 significant digits" in text and "**Carried rounding:**" in text
     assert main(["solve", "sigmoid-222", "--rounding", "carried", "--precision", "0", "--format", "json"]) == 1
     assert "--precision 0: expected a whole number from 1 to 30" in capsys.readouterr().err
+
+
+def test_decimals_carried_reproduce_the_first_seeds_table(capsys):
+    """hmkcode's tutorial rounds to two decimals as it goes: its updated weights are 0.12 0.23 0.13 0.10
+    and 0.17 0.17 (seeds/README.md); --decimals 2 --rounding carried gives the same table."""
+    assert main(["solve", "linear-221", "--decimals", "2", "--rounding", "carried", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["updated"] == {"W1": [[0.12, 0.23], [0.13, 0.10]], "W2": [[0.17, 0.17]]}
+    # every carried value is a decimal of at most two places, so the next line computes with it
+    first = solve("linear-221", carry=Rounding(2, decimals=True)).training.first
+    assert all((v * 100).is_Integer for env in first.samples for v in env.values())
+
+
+def test_decimals_show_every_number_to_its_places(capsys):
+    assert main(["solve", "linear-221", "--decimals", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "rounded for display: to 2 decimal places" in text
+    assert r"&= 0.11 \cdot 2 + 0.21 \cdot 3 \\" in text            # exact values as they are
+    assert r"&\approx 0.12" in text and r"\approx 0.1195" not in text
+    with pytest.raises(SystemExit) as both:         # one or the other, as argparse says
+        main(["solve", "linear-221", "--decimals", "2", "--precision", "3"])
+    assert both.value.code == 2 and "not allowed with argument --decimals" in capsys.readouterr().err
+    assert main(["solve", "linear-221", "--decimals", "21", "--format", "json"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--decimals 21: expected a whole number from 0 to 20" in err

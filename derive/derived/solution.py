@@ -12,7 +12,7 @@ from derive.derived.report import to_json
 from derive.model import spec as specs
 from derive.model.backprop import Derivation, derive
 from derive.model.network import Network, build
-from derive.numeric.rounding import check_precision
+from derive.numeric.rounding import Rounding, check_precision
 from derive.numeric.values import Training, train
 
 KEYWORD_TABLES = {key: table for table, keys in specs.TABLES.items() if keys for key in keys}
@@ -26,9 +26,9 @@ class Solution:
     0.3272405
     """
 
-    def __init__(self, spec: specs.Spec, carry: int | None = None):
+    def __init__(self, spec: specs.Spec, carry: Rounding | None = None):
         self.spec = spec
-        self.carry = carry          # significant digits every value is rounded to as it is computed, or None
+        self.carry = carry          # how every value is rounded as it is computed (by hand), or None
 
     @cached_property
     def network(self) -> Network:
@@ -76,13 +76,15 @@ def keywords_to_dict(**kw: Any) -> dict[str, Any]:
     return raw
 
 
-def solve(spec: str | Path | Mapping[str, Any] | specs.Spec | None = None, *, carry: int | None = None,
+def solve(spec: str | Path | Mapping[str, Any] | specs.Spec | None = None, *, carry: int | Rounding | None = None,
           **keywords: Any) -> Solution:
     """A Solution from a TOML path, a built-in example's name, a dict, a Spec, or keywords.
 
     >>> solve(layers=[1, 1], activation="linear", x=[1], y=[2], W1=[[0.5]]).training.first.loss
     9/8
     """
+    if isinstance(carry, int):      # solve(carry=4): four significant digits
+        carry = Rounding(carry)
     if carry is not None:
         check_precision(carry)
     if isinstance(spec, specs.Spec):

@@ -217,14 +217,41 @@ def _layout(m: int, e: int, n: int, zeros: bool = False) -> tuple[str, str]:
     return rf"{mantissa} \times 10^{{{e}}}", f"{mantissa}e{e}"
 
 
-def check_precision(precision: int) -> int:
-    """The --precision option: 1 to 30 significant digits."""
-    if not 1 <= precision <= 30:
-        raise RenderError(f"--precision {precision}: expected a whole number from 1 to 30")
+@dataclass(frozen=True)
+class Rounding:
+    """How numbers are rounded: to ``n`` significant digits, or with ``decimals`` to n decimal places
+    (as hmkcode's tutorial and many exams write 0.12, 0.00877 → 0.01)."""
+
+    n: int
+    decimals: bool = False
+
+    def round(self, value) -> sp.Rational:
+        """``value`` rounded half away from zero, as the exact decimal that is shown."""
+        return round_decimals(value, self.n) if self.decimals else round_significant(value, self.n)
+
+    @property
+    def words(self) -> str:
+        """"6 significant digits" or "2 decimal places", for a sentence."""
+        unit = "decimal place" if self.decimals else "significant digit"
+        return f"{self.n} {unit}{'' if self.n == 1 else 's'}"
+
+
+MAX_DECIMALS = 20
+
+
+def check_precision(precision: int | Rounding) -> int | Rounding:
+    """The --precision option (1 to 30 significant digits) or --decimals (0 to 20 places)."""
+    if isinstance(precision, Rounding) and precision.decimals:
+        if not 0 <= precision.n <= MAX_DECIMALS:
+            raise RenderError(f"--decimals {precision.n}: expected a whole number from 0 to {MAX_DECIMALS}")
+        return precision
+    n = precision.n if isinstance(precision, Rounding) else precision
+    if not 1 <= n <= 30:
+        raise RenderError(f"--precision {n}: expected a whole number from 1 to 30")
     return precision
 
 
-def number(value, precision: int = DEFAULT_PRECISION, *, inexact: bool = False) -> Number:
+def number(value, precision: int | Rounding = DEFAULT_PRECISION, *, inexact: bool = False) -> Number:
     """``value`` shown with ``precision`` significant digits (exact when it is a short decimal).
 
     A rational whose decimal expansion ends within precision + 2 significant digits is shown in
@@ -236,6 +263,10 @@ def number(value, precision: int = DEFAULT_PRECISION, *, inexact: bool = False) 
     >>> number(sp.Rational(1, 3)).relation
     '\\\\approx'
     """
+    if isinstance(precision, Rounding):
+        if precision.decimals:
+            return _places(value, precision.n, inexact)
+        precision = precision.n
     if precision < 1:
         raise ValueError("precision must be at least 1")
     rational = isinstance(value, (int, Fraction)) or (isinstance(value, Basic) and value.is_Rational)
@@ -249,3 +280,14 @@ def number(value, precision: int = DEFAULT_PRECISION, *, inexact: bool = False) 
     text, plain = _layout(m, e, n, zeros=not exact)
     sign = "-" if negative else ""
     return Number(sign + text, sign + plain, exact)
+
+
+def _places(value, places: int, inexact: bool) -> Number:
+    """``value`` rounded to ``places`` decimals, every place written (0.10); a value that is such a decimal
+    is exact and written as it is (2, 0.1, 0.05)."""
+    a = _fraction(value)
+    text = fixed(a, places)
+    exact = not inexact and Fraction(_units(a, places)) / Fraction(10) ** places == abs(a)
+    if exact and "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return Number(text, text, exact)

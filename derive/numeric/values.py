@@ -13,7 +13,7 @@ from sympy import Expr, Symbol
 from derive.errors import SpecError
 from derive.model.backprop import Derivation
 from derive.model.network import Network
-from derive.numeric.rounding import number, round_significant
+from derive.numeric.rounding import Rounding, number
 from derive.numeric.tape import descend
 
 PRECISION = 60          # significant digits kept for values that are not rational
@@ -92,10 +92,10 @@ def frozen(d: Derivation) -> set[Symbol]:
     return out
 
 
-def evaluate(d: Derivation, parameters: Mapping[Symbol, Expr], carry: int | None = None) -> Step:
+def evaluate(d: Derivation, parameters: Mapping[Symbol, Expr], carry: Rounding | None = None) -> Step:
     """Forward pass, loss and backward pass for every sample, then the batch gradient and update.
 
-    With ``carry``, every value is rounded to that many significant digits as soon as it is
+    With ``carry``, every value is rounded (to significant digits or decimal places) as soon as it is
     computed and used rounded from then on, as in a hand calculation: the numbers a document
     prints are then the numbers the next line uses.
     """
@@ -112,20 +112,20 @@ def evaluate(d: Derivation, parameters: Mapping[Symbol, Expr], carry: int | None
 
 
 class Carry:
-    """Rounding as a hand calculation does it (``digits`` significant digits), or none for None.
+    """Rounding as a hand calculation does it (to significant digits or decimal places), or none for None.
 
     It remembers what rounding changed, so a document can write ≈ before those values only.
     """
 
-    def __init__(self, digits: int | None):
-        self.digits = digits
+    def __init__(self, rounding: Rounding | None):
+        self.rounding = rounding
         self.changed: set[Symbol | tuple[str, Symbol | None]] = set()
         self.rounded: list[frozenset[Symbol | tuple[str, Symbol | None]]] = []
 
     def __call__(self, value: Expr, key=None) -> Expr:
-        if self.digits is None:
+        if self.rounding is None:
             return value
-        shown = round_significant(value, self.digits)
+        shown = self.rounding.round(value)
         if shown != value and key is not None:
             self.changed.add(key)
         return shown
@@ -146,7 +146,7 @@ def _sample(d: Derivation, given: dict[Symbol, Expr], keep: Carry | None = None)
     activation is resolved. With carried rounding (``keep``) every value is rounded instead.
     """
     keep = keep or Carry(None)
-    net, digits, carried = d.network, PRECISION, keep.digits is not None
+    net, digits, carried = d.network, PRECISION, keep.rounding is not None
     while True:
         env = dict(given)
         definitions = net.definitions if carried else d.safe_definitions
@@ -184,7 +184,7 @@ def _unresolved(net: Network, env: dict[Symbol, Expr], digits: int) -> bool:
     return False
 
 
-def train(d: Derivation, carry: int | None = None) -> Training:
+def train(d: Derivation, carry: Rounding | None = None) -> Training:
     """Step 1 exactly (or with carried rounding), then the remaining steps in double precision."""
     first = evaluate(d, initial_parameters(d), carry)
     after = evaluate(d, first.updated, carry)

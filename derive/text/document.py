@@ -14,7 +14,7 @@ from derive.derived.solution import Solution
 from derive.derived.verification import Verification, verify
 from derive.model.network import Network
 from derive.model.registry import LOSSES
-from derive.numeric.rounding import DEFAULT_PRECISION, Number, number
+from derive.numeric.rounding import DEFAULT_PRECISION, Number, Rounding, number
 from derive.numeric.values import Step, exact, frozen
 from derive.text.printer import tex
 from derive.version import __version__
@@ -195,7 +195,7 @@ class Document:
     title: str                  # user text
     description: str            # user text
     generator: str
-    precision: int
+    precision: int | Rounding
     rounding: str
     setup: Setup
     notation: tuple[NameRow, ...]
@@ -297,7 +297,7 @@ def _rows(views: Sequence[tuple[str, str]], value: Number, lhs: str = "") -> tup
 class _Builder:
     """Everything the document needs from one solution, at one precision."""
 
-    def __init__(self, solution: "Solution", precision: int):
+    def __init__(self, solution: "Solution", precision: int | Rounding):
         self.s, self.p = solution, precision
         self.net, self.d, self.tr = solution.network, solution.derivation, solution.training
         self.spec = solution.spec
@@ -626,7 +626,8 @@ class _Builder:
                                        Row(new.relation, new.tex))))
         note = (f"Gradient descent moves every parameter against its derivative, scaled by the learning rate "
                 f"$\\eta = {rate.tex}$: $p \\leftarrow p - \\eta\\, \\partial E / \\partial p$. "
-                f"The new values are computed from the unrounded derivatives.")
+                + ("The new values are computed from the derivatives as shown (rounded)." if self.s.carry is not None
+                   else "The new values are computed from the unrounded derivatives."))
         if fixed:
             note += " Frozen parameters keep their values."
         return Group("Update", note, tuple(eqs))
@@ -956,7 +957,7 @@ def _split_sum(rows: list[Row]) -> tuple[Row, ...]:
     return tuple(out)
 
 
-def build(solution: "Solution", precision: int = DEFAULT_PRECISION) -> Document:
+def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION) -> Document:
     """The document model of a solution: every section of the worked solution, as data.
 
     >>> from derive import solve
@@ -997,23 +998,24 @@ def build(solution: "Solution", precision: int = DEFAULT_PRECISION) -> Document:
     )
 
 
-def chain_equation(solution: "Solution", v: Symbol, n: int, precision: int = DEFAULT_PRECISION) -> Equation:
+def chain_equation(solution: "Solution", v: Symbol, n: int, precision: int | Rounding = DEFAULT_PRECISION) -> Equation:
     """The chain-rule equation of ∂E/∂v for sample ``n`` (from 1) of the first step, as the worked solution shows it:
     the chain of partials, their expressions, their numbers, the value."""
     samples = solution.training.first.samples
     return _Builder(solution, precision).chain_equation(v, set(), samples[n - 1], n)
 
 
-def rounding_policy(precision: int, carry: int | None = None) -> str:
+def rounding_policy(precision: int | Rounding, carry: Rounding | None = None) -> str:
+    shown = precision if isinstance(precision, Rounding) else Rounding(precision)
     if carry is not None:
-        return (f"Every value is rounded to {carry} significant digits, half away from zero, as soon as it is "
+        return (f"Every value is rounded to {carry.words}, half away from zero, as soon as it is "
                 f"computed, and the rounded value is what the next line uses, as in a calculation by hand: "
                 f"each factor is rounded, then their product. Recomputing from the printed numbers gives "
                 f"the printed results. A value written after $=$ is exact for the numbers it is made of; one "
                 f"written after $\\approx$ is rounded. Section 9 compares the gradients with their exact "
                 f"values. Steps after the first are computed without rounding.")
     return (f"Every quantity is computed exactly (as a fraction) or, where exponentials enter, with "
-            f"60 significant digits (more where a unit saturates), and only rounded for display: to {precision} significant digits, "
+            f"60 significant digits (more where a unit saturates), and only rounded for display: to {shown.words}, "
             f"half away from zero. A value written after $=$ is exact; one written after $\\approx$ is "
             f"rounded. Each step uses the unrounded values of the steps before it, so recomputing "
             f"from the printed numbers can differ in the last digit.")

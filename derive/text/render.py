@@ -20,7 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from derive.derived.solution import Solution
 from derive.errors import RenderError
 from derive.io import write_files
-from derive.numeric.rounding import DEFAULT_PRECISION, check_precision
+from derive.numeric.rounding import DEFAULT_PRECISION, Rounding, check_precision
 from derive.text.document import Document, build
 from derive.text.escape import escape_latex, escape_markdown, escape_xml, markdown_chars
 
@@ -222,12 +222,12 @@ def drawing(diagram, dx: int = 240, dy: int = 72, margin: int = 50) -> Drawing:
 
 # -- solutions -----------------------------------------------------------------------------------
 
-def document(solution: "Solution", precision: int = DEFAULT_PRECISION) -> "Document":
+def document(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION) -> "Document":
 
     return build(solution, check_precision(precision))
 
 
-def render_solution(solution: "Solution", fmt: str, precision: int = DEFAULT_PRECISION,
+def render_solution(solution: "Solution", fmt: str, precision: int | Rounding = DEFAULT_PRECISION,
                     template_dir: str | Path | None = None, *, assets: str | None = None,
                     doc: "Document | None" = None) -> str:
     """The worked solution as Markdown (``fmt="md"``) or LaTeX (``fmt="tex"``) text.
@@ -302,7 +302,7 @@ def _tex_error(log: Path) -> str:
     return "see the LaTeX log"
 
 
-def solution_files(solution: "Solution", fmt: str, name: str, precision: int = DEFAULT_PRECISION,
+def solution_files(solution: "Solution", fmt: str, name: str, precision: int | Rounding = DEFAULT_PRECISION,
                    template_dir: str | Path | None = None) -> dict[str, str | bytes]:
     """Every file ``derive solve --format FMT --out DIR`` writes, by file name."""
     doc = document(solution, precision)
@@ -320,7 +320,7 @@ def solution_files(solution: "Solution", fmt: str, name: str, precision: int = D
 
 
 def write_solution(solution: "Solution", fmt: str, out: str | Path | None, name: str,
-                   precision: int = DEFAULT_PRECISION, template_dir: str | Path | None = None) -> list[Path]:
+                   precision: int | Rounding = DEFAULT_PRECISION, template_dir: str | Path | None = None) -> list[Path]:
     """What ``derive solve`` does for md, tex and pdf: print, or write every file or none of them.
 
     Without ``out``, Markdown and LaTeX go to standard output (Markdown then draws its figures
