@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from derive.cli import main
 from derive.errors import ExamError, SpecError
 from derive.exam.generate import generate
 from derive.exam.sheets import Options, documents
-from derive.model.spec import example_names, loads
+from derive.model.spec import example_names, example_text, loads
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -406,6 +407,26 @@ def test_cli_is_byte_identical_across_runs_and_processes(tmp_path):
     only = run_cli(["exam", "sigmoid-222", "--variants", "5", "--seed", "9", "--out", str(a), "--only", "3"])
     assert only.returncode == 0, only.stderr
     assert read_all(a) == files
+
+
+def test_the_printed_command_regenerates_a_lost_sheet_from_the_exams_folder(tmp_path):
+    """The sheet's command names the template as seen from the exam's folder and writes into it (--out .):
+    an examiner who lost sheet 2 runs it there and gets the same bytes back."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "midterm.toml").write_text(example_text("sigmoid-222"), encoding="utf-8")
+    out = tmp_path / "exams" / "mid"
+    done = subprocess.run([sys.executable, "-m", "derive", "exam", "specs/midterm.toml", "--variants", "3",
+                           "--seed", "4", "--out", "exams/mid", "--format", "md"], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lost = (out / "sheet-02.md").read_bytes()
+    command = re.search(r"Regenerate this variant alone: `([^`]*)`", lost.decode()).group(1)
+    assert command == "derive exam ../../specs/midterm.toml --variants 3 --seed 4 --only 2 --out ."
+    (out / "sheet-02.md").unlink()
+    again = subprocess.run([sys.executable, "-m", *shlex.split(command), "--format", "md"], capture_output=True,
+                           text=True, cwd=out, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert (out / "sheet-02.md").read_bytes() == lost
 
 
 def test_a_new_exam_replaces_the_files_of_an_earlier_one(tmp_path):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import TextIO
 
 from derive.exam.generate import generate
@@ -28,11 +31,23 @@ class Progress:
             print(f"derive exam: {stage} {done}/{total}", file=self.stream, flush=True)
 
 
+def from_folder(spec: str, out: str) -> str:
+    """A spec file's path as seen from the folder ``out`` (a built-in example's name stays a name)."""
+    path = Path(spec)
+    if not path.is_file():
+        return spec
+    try:
+        return Path(os.path.relpath(path.resolve(), Path(out).resolve())).as_posix()
+    except ValueError:          # another drive (Windows): only the absolute path reaches it
+        return path.resolve().as_posix()
+
+
 def run(spec: str, variants: int, seed: int, out: str, opts: Options, only: int | None = None,
         jobs: int | None = None) -> str:
     """Write the exam of template ``spec`` into ``out`` (only variant ``only``'s own files with it); say what was written."""
     progress = Progress(sys.stderr)
-    exam = generate(load(spec), variants, seed, only=only, jobs=jobs, progress=progress)
+    exam = replace(generate(load(spec), variants, seed, only=only, jobs=jobs, progress=progress),
+                   spec_from_out=from_folder(spec, out))
     texts = documents(exam, opts, jobs=jobs, progress=progress)
     if only:       # the variant's own files only: the folder of the full run keeps its answers.json
         texts = {name: data for name, data in texts.items() if VARIANT_FILE.fullmatch(name)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ class Exam:
     seed: int
     count: int                   # --variants: how many the exam has (``variants`` may hold only one)
     variants: tuple[Variant, ...]
+    spec_from_out: str = ""      # the template as the exam's folder reaches it (../specs/t.toml), or its name
 
     @property
     def name(self) -> str:
@@ -32,8 +34,13 @@ class Exam:
         return base_name(self.template.source)
 
     def command(self, variant: int) -> str:
-        """The command line that regenerates one variant alone."""
-        return f"derive exam {self.name} --variants {self.count} --seed {self.seed} --only {variant}"
+        """The command line that regenerates one variant alone, run in the exam's folder (where the sheet is).
+
+        Written from that folder, it reads the same wherever the folder is: a run into another folder
+        with the template at the same place relative to it writes the same bytes."""
+        spec = self.spec_from_out or self.name
+        return shlex.join(["derive", "exam", spec, "--variants", str(self.count), "--seed", str(self.seed),
+                           "--only", str(variant), "--out", "."])
 
     def json(self) -> list[dict[str, Any]]:
         """answers.json: one object per variant with its number, seed, complete spec and questions."""
