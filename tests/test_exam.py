@@ -775,3 +775,113 @@ y = [[0.5]]
         asked = {q["kind"]: q["quantity"] for q in variant["questions"]}
         assert {asked["gradient"], asked["formula"]} == {"dE/dw1", "dE/dw2"} and asked["choice"] == "dE/db1"
         check_against_reference(variant)
+
+
+# -- Moodle's Cloze parser, as question/type/multianswer/questiontype.php reads a field ----------
+# (qtype_multianswer_extract_question: an answer ends at ~ # } not after \ & &amp;, a feedback at ~ }
+# not after \; then html_entity_decode and only \} and \# un-escaped; shortanswer's * is a wildcard)
+MOODLE_FRACTION = r"=|%(?:-?[0-9]+(?:[.,][0-9]*)?)%"
+MOODLE_ANSWER = r".+?(?<!\\)(?<!&)(?<!&amp;)(?=[~#}]|$)"
+MOODLE_FEEDBACK = r".*?(?<!\\)(?=[~}]|$)"
+MOODLE_ALT = rf"(?:({MOODLE_FRACTION})?({MOODLE_ANSWER})(?:#({MOODLE_FEEDBACK}))?)"
+MOODLE_ALT_PLAIN = rf"(?:(?:{MOODLE_FRACTION})?(?:{MOODLE_ANSWER})(?:#(?:{MOODLE_FEEDBACK}))?)"
+MOODLE_FIELD = re.compile(r"\{([0-9]*):(NUMERICAL|MULTICHOICE_VS?|SHORTANSWER):(" + MOODLE_ALT_PLAIN
+                          + r"(?:~" + MOODLE_ALT_PLAIN + r")*)\}", re.S)
+
+
+def moodle_decode(text: str | None) -> str:
+    import html
+
+    return html.unescape(text or "").replace("\\}", "}").replace("\\#", "#")
+
+
+def moodle_fields(questiontext: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """(type, [(fraction, answer, feedback)]) of every field, decoded as Moodle stores them."""
+    fields = []
+    for match in MOODLE_FIELD.finditer(questiontext):
+        rest, alternatives = match.group(3), []
+        while rest:
+            alt = re.match("~?" + MOODLE_ALT, rest, re.S)
+            fraction, answer, feedback = alt.groups()
+            alternatives.append((fraction or "", moodle_decode(answer), moodle_decode(feedback)))
+            rest = rest[alt.end():]
+        fields.append((match.group(2), alternatives))
+    return fields
+
+
+def moodle_wildcard(pattern: str, response: str) -> bool:
+    """shortanswer's compare_string_with_wildcard: * (not after \\) is any text, \\* a literal *."""
+    pieces = re.split(r"(?<!\\)\*+", pattern)
+    regex = ".*".join(re.escape(p.replace("\\*", "*")) for p in pieces)
+    return re.fullmatch(regex, response.strip(), re.I) is not None
+
+
+def test_moodle_reads_every_cloze_field_back_as_written(tmp_path):
+    """Every part of every variant, parsed as Moodle parses it: the options, the right one, each mistake's
+    feedback with its / and quotes, no stray backslash; the shape accepts 3x2 spellings and not 3x12."""
+    import html
+
+    out = tmp_path / "exam"
+    assert main(["exam", "sigmoid-222", "--variants", "6", "--seed", "3", "--out", str(out), "--format", "moodle"]) == 0
+    root = ET.parse(out / "moodle.xml").getroot()
+    variants = json.loads((out / "answers.json").read_text(encoding="utf-8"))
+    questions = [q for q in root if q.get("type") == "cloze"]
+    kinds = set()
+    for element, variant in zip(questions, variants):
+        fields = moodle_fields(element.find("questiontext/text").text)
+        assert len(fields) == len(variant["questions"])
+        for (kind, alternatives), q in zip(fields, variant["questions"]):
+            kinds.add(q["kind"])
+            right = [a for f, a, _ in alternatives if f == "="]
+            assert (len(right) == 1 or q["kind"] == "shape") and all(f in ("=", "") for f, _, _ in alternatives)
+            for _, answer, feedback in alternatives:
+                assert "\\/" not in answer + feedback and '\\"' not in answer + feedback
+            if q["kind"] == "choice":
+                assert kind == "MULTICHOICE_V" and html.unescape(right[0]) == q["display"]
+                wrong = {html.unescape(a): html.unescape(fb) for f, a, fb in alternatives if not f}
+                assert wrong == {d["display"]: f"Not quite: {d['mistake']}." for d in q["distractors"]}
+            elif q["kind"] == "formula":
+                assert kind == "MULTICHOICE_VS" and html.unescape(right[0]) == q["answer"]
+                wrong = {html.unescape(a): html.unescape(fb) for f, a, fb in alternatives if not f}
+                assert wrong == {d["formula"]: f"Not quite: {d['mistake']}." for d in q["distractors"]}
+            elif q["kind"] == "shape":
+                rows, cols = q["answer"].split("x")
+                patterns = [a for _, a, _ in alternatives]
+                for typed in (f"{rows}x{cols}", f"{rows} x {cols}", f"{rows}*{cols}", f"({rows}, {cols})"):
+                    assert any(moodle_wildcard(p, typed) for p in patterns), typed
+                for typed in (f"{rows}x1{cols}", f"{rows}*{cols}0", f"{cols}x{rows}" if rows != cols else "0x0"):
+                    assert not any(moodle_wildcard(p, typed) for p in patterns), typed
+            else:
+                assert kind == "NUMERICAL"
+                value, tol = right[0].split(":")
+                assert (float(value), float(tol)) == (q["answer"], q["tolerance"])
+    assert kinds == {"forward", "loss", "gradient", "update", "formula", "shape", "choice"}
+
+
+def test_choice_options_are_far_apart_and_never_another_questions_answer():
+    """A distractor one unit of the last decimal from the answer, or equal to the answer of another
+    question on the sheet (61 of 200 variants once), hints or misleads: neither may happen."""
+    exam = generate(load("sigmoid-222"), 40, seed=5)
+    unit = 10.0 ** -exam.cfg.decimals
+    for variant in exam.variants:
+        answers = {q.display: q.id for q in variant.questions}
+        for q in variant.questions:
+            if q.kind != "choice":
+                continue
+            values = [o.value for o in q.options]
+            for o in q.options:
+                assert o.mistake is None or answers.get(o.plain, q.id) == q.id, (variant.number, o.plain)
+            for i, a in enumerate(values):
+                for b in values[:i]:
+                    assert abs(a - b) >= 3 * unit * (1 - 1e-9) and abs(a - b) >= 0.1 * max(abs(a), abs(b)), values
+
+
+def test_softmax_variants_have_two_classes_in_every_batch():
+    """All samples of one class (2 of 50 variants once) leaves half the softmax untested."""
+    text = example_text("softmax-233").replace("x = [[0.5, -1]]", "x = [[0.1, 0.2], [0.3, -0.1], [-0.2, 0.4]]")
+    text = text.replace("y = [[0, 1, 0]]", "y = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]")
+    exam = generate(loads(text), 30, seed=2)
+    assert exam.template.samples == 3
+    for variant in exam.variants:
+        classes = {tuple(row) for row in variant.raw["data"]["y"]}
+        assert len(classes) >= 2, variant.raw["data"]["y"]

@@ -7,17 +7,28 @@ from decimal import Decimal
 
 from derive.exam.questions import Question
 
-CLOZE_SPECIAL = "\\}#~/\""      # characters a Cloze answer or feedback must escape with a backslash
+# Moodle's Cloze parser (question/type/multianswer/questiontype.php, qtype_multianswer_extract_question)
+# ends an answer at the first ~, # or } not after \, & or &amp;, and a feedback at ~ or }; then it
+# decodes HTML entities once and un-escapes \} and \# only (\~, \/, \" keep their backslash). So
+# the characters that delimit go in as numeric entities, and & as &amp;.
+CLOZE_ENTITIES = {"&": "&amp;", "}": "&#125;", "#": "&#35;", "~": "&#126;", "\\": "&#92;", "{": "&#123;"}
+CLOZE_LEADING = {"=": "&#61;", "%": "&#37;"}     # an answer that starts with = (right) or %n% (a fraction)
 
 
-def cloze_escape(text: str) -> str:
-    """Text inside a Cloze field: }, #, ~, /, " and \\ escaped with a backslash, then & < > as entities.
+def cloze_escape(text: str, shown: bool = True) -> str:
+    """Text inside a Cloze field, as Moodle's parser reads it back exactly.
 
-    >>> cloze_escape("a/b ~ c} & d")
-    'a\\\\/b \\\\~ c\\\\} &amp; d'
+    ``shown``: an option or a feedback, displayed as HTML, so < > & stay visible characters; else a
+    short answer, compared with what the student types, where * (the wildcard) is written \\*.
+
+    >>> cloze_escape("a/b ~ c} & d <"), cloze_escape("3*2", shown=False)
+    ('a/b &#126; c&#125; &amp;amp; d &amp;lt;', '3\\\\*2')
     """
-    out = "".join("\\" + c if c in CLOZE_SPECIAL else c for c in text)
-    return html.escape(out, quote=False)
+    body = html.escape(text, quote=False) if shown else text
+    out = "".join(CLOZE_ENTITIES.get(c, c) for c in body)
+    if not shown:
+        out = out.replace("*", "\\*")      # shortanswer's literal asterisk (question/type/shortanswer)
+    return CLOZE_LEADING.get(out[:1], out[:1]) + out[1:]
 
 
 def html_text(text: str) -> str:
@@ -51,7 +62,7 @@ def cloze(q: "Question") -> str:
         rows, cols = str(q.answer).split("x")
         spellings = dict.fromkeys([f"{rows}x{cols}", f"{rows} x {cols}", f"{rows}×{cols}", f"{rows} × {cols}",
                                    f"{rows}X{cols}", f"{rows}*{cols}", f"({rows}, {cols})", f"({rows},{cols})"])
-        return "{1:SHORTANSWER:" + "~".join("=" + cloze_escape(s) for s in spellings) + "}"
+        return "{1:SHORTANSWER:" + "~".join("=" + cloze_escape(s, shown=False) for s in spellings) + "}"
     if not isinstance(q.answer, float) or q.tolerance is None:
         raise AssertionError(f"a {q.kind} question without a numerical answer and tolerance")
     return "{1:NUMERICAL:=" + _number(q.answer) + ":" + _number(q.tolerance) + "}"

@@ -174,10 +174,17 @@ def accepted(answer: str, tol: float, value: Expr, decimals: int) -> bool:
     return any(abs(v - a) <= t for v in (_decimal(value), Decimal(fixed(value, decimals))))
 
 
+OPTION_GAP = 0.1            # two options of a choice differ by at least this share of the larger
+OPTION_UNITS = 3            # and by at least this many units of the exam's last decimal
+
+
 def apart(cfg: ExamConfig, a: float, b: float) -> bool:
-    """Two options a student tells apart: outside each other's tolerance and at least 5 % apart."""
+    """Two options a student tells apart: twice outside each other's tolerance, 10 % and 3 units of the
+    last decimal apart (0.0019 against 0.0020 is one unit: a rounding, not a different answer)."""
     gap = abs(a - b)
-    return gap > max(tolerance(cfg, a), tolerance(cfg, b)) and gap >= 0.05 * max(abs(a), abs(b))
+    unit = 10.0 ** -cfg.decimals
+    return (gap > 2 * max(tolerance(cfg, a), tolerance(cfg, b)) and gap >= OPTION_GAP * max(abs(a), abs(b))
+            and gap >= OPTION_UNITS * unit * (1 - 1e-9))
 
 
 def halfway(value: Expr, decimals: int) -> bool:
@@ -425,6 +432,7 @@ class Asker:
     cfg: ExamConfig
     rng: random.Random
     used: set[str] = field(default_factory=set)
+    answers: set[str] = field(default_factory=set)      # the answers of the questions asked so far, as shown
 
     @property
     def d(self):
@@ -654,7 +662,8 @@ class Asker:
     def choice(self, id: str, p: Symbol) -> Question:
         m = self.gradient_math(p)
         value = self.sol.training.first.gradient[p]
-        right = self.numeric(id, "choice", m.plain, [], value, m.plain)
+        # a typical mistake within the answer's tolerance would choose the right option for the wrong reason
+        right = self.numeric(id, "choice", m.plain, [], value, m.plain, wrong=self.gradient_mistakes(p))
         if not isinstance(right.answer, float):
             raise TypeError(f"a numerical question with the answer {right.answer!r}")
         chosen = [Option(right.display, right.display, right.answer, None)]
@@ -666,6 +675,8 @@ class Asker:
                 continue                  # a distractor of 0.0000 gives the answer away
             display = fixed(wrong, self.cfg.decimals)
             w = float(display)
+            if display in self.answers:
+                continue                  # another question's answer: the sheet would hint at it
             if all(apart(self.cfg, w, v) for v in shown):
                 candidates.append(Option(display, display, w, label))
                 shown.append(w)
@@ -774,9 +785,24 @@ def ask_all(sol: Solution, cfg: ExamConfig, rng: random.Random) -> tuple[Questio
     target (gradient:w5) finds its quantity still free of a question that could have chosen another.
     """
     asker = Asker(sol, cfg, rng)
-    order = sorted(range(len(cfg.questions)), key=lambda i: len(asker.pool(cfg.questions[i])))
-    asked = {i: asker.ask(f"q{i + 1}", cfg.questions[i]) for i in order}
+    # among questions with as many quantities, the choices last: their distractors avoid the others' answers
+    order = sorted(range(len(cfg.questions)),
+                   key=lambda i: (len(asker.pool(cfg.questions[i])), cfg.questions[i].kind == "choice"))
+    asked = {}
+    for i in order:
+        asked[i] = asker.ask(f"q{i + 1}", cfg.questions[i])
+        asker.answers.add(asked[i].display)
+    _no_hints(list(asked.values()))
     return tuple(asked[i] for i in range(len(cfg.questions)))
+
+
+def _no_hints(questions: Sequence[Question]) -> None:
+    """No option of a choice is the answer of another question on the same sheet."""
+    answers = {q.display: q.id for q in questions}
+    for q in questions:
+        for o in q.options:
+            if o.mistake is not None and answers.get(o.plain, q.id) != q.id:
+                raise Degenerate(f"a distractor of {q.id} ({o.plain}) is the answer of {answers[o.plain]}")
 
 
 def verify(sol: Solution, questions: Sequence[Question]) -> None:

@@ -155,6 +155,15 @@ def _range(low: str, high: str, step: str, zero: bool = False) -> tuple[Rational
 DEFAULTS = {"x": _range("-1", "1", "0.1"), "W": _range("-0.5", "0.5", "0.05"), "b": _range("-0.5", "0.5", "0.05")}
 
 
+def _classes(rng: random.Random, classes: int, samples: int) -> list[int]:
+    """One class per sample, not all the same where there are two samples or more: a batch of one class
+    teaches nothing about the softmax (and its gradients say little)."""
+    hot = [rng.randrange(classes) for _ in range(samples)]
+    while classes > 1 and samples > 1 and len(set(hot)) == 1:
+        hot[-1] = rng.randrange(classes)
+    return hot
+
+
 def default_targets(output: str, loss: str) -> tuple[Rational, ...] | None:
     """Targets a student can reach with the output activation; None: one-hot rows (softmax)."""
     targets = ACTIVATIONS[output].targets
@@ -246,8 +255,7 @@ def draw(template: Spec, cfg: ExamConfig, rng: random.Random) -> dict[str, Any]:
     targets = cfg.sets.get("y") or default_targets(activations[-1], loss)
     x = [[rng.choice(cfg.sets["x"]) for _ in range(layers[0])] for _ in range(template.samples)]
     if targets is None:
-        y = [[Rational(int(j == hot)) for j in range(layers[-1])] for hot in
-             (rng.randrange(layers[-1]) for _ in range(template.samples))]
+        y = [[Rational(int(j == hot)) for j in range(layers[-1])] for hot in _classes(rng, layers[-1], template.samples)]
     else:
         y = [[rng.choice(targets) for _ in range(layers[-1])] for _ in range(template.samples)]
     init: dict[str, Any] = {}
