@@ -29,6 +29,8 @@ def __getattr__(name: str) -> Any:
     if name not in _PUBLIC:
         raise AttributeError(f"module 'derive' has no attribute {name!r}")
     value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    if name in ("solve", "Solution"):       # a Solution shows itself in Jupyter: the documents draw it
+        importlib.import_module("derive.text.notebook")
     globals()[name] = value
     return value
 

@@ -14,7 +14,7 @@ from derive.errors import DeriveError
 from derive.io import write_atomically
 from derive.version import __version__
 
-SOLVE_FORMATS = ("md", "tex", "json", "pdf")
+SOLVE_FORMATS = ("md", "tex", "html", "json", "pdf")
 EXAM_FORMATS = ("tex", "md", "moodle", "pdf")          # derive.exam.sheets.FORMATS (a test keeps them equal)
 EXAM_DEFAULT_FORMATS = ("tex", "md", "moodle")
 CHECK_FORMATS = ("text", "json", "md")
@@ -60,7 +60,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
         emit(json.dumps(solution.json(), indent=2) + "\n", args.out, f"{stem(args.spec)}.json")
         return 0
     load_stage("derive.text.render").write_solution(solution, args.format, args.out, stem(args.spec),
-                                                    precision=shown, template_dir=args.template_dir)
+                                                    precision=shown, template_dir=args.template_dir,
+                                                    reveal=args.reveal)
     return 0
 
 
@@ -114,6 +115,8 @@ def _add_solve(sub: argparse._SubParsersAction) -> None:
     so.add_argument("--rounding", choices=("display", "carried"), default="display",
                     help="display (default): compute exactly, round only what is shown; carried: round every "
                          "value to N digits (or places) as it is computed and go on with the rounded value, as by hand")
+    so.add_argument("--reveal", choices=("open", "folded"), default="open",
+                    help="html: every step open (default), or folded for a student to try each one first")
     so.add_argument("--template-dir", metavar="DIR", help="templates that override the built-in ones")
     so.set_defaults(run=cmd_solve)
 

@@ -123,7 +123,7 @@ def test_latex_solution_compiles_with_pdflatex(name):
 # -- the gallery ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", EXAMPLES)
-@pytest.mark.parametrize("fmt", ["md", "tex"])
+@pytest.mark.parametrize("fmt", ["md", "html", "tex"])
 def test_gallery_is_what_derive_solve_prints(name, fmt):
     path = GALLERY / f"{name}.{fmt}"
     assert path.is_file(), f"{path} is missing; regenerate the gallery with: {REGENERATE}"
@@ -132,7 +132,7 @@ def test_gallery_is_what_derive_solve_prints(name, fmt):
 
 
 def test_gallery_has_nothing_but_the_examples():
-    expected = {f"{n}.{ext}" for n in EXAMPLES for ext in ("md", "tex", "pdf")}
+    expected = {f"{n}.{ext}" for n in EXAMPLES for ext in ("md", "html", "tex", "pdf")}
     extra = {p.name for p in GALLERY.iterdir()} - expected
     assert not extra, f"output/ holds files no example produces: {sorted(extra)}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from sympy import Expr, Symbol
 
@@ -63,6 +63,32 @@ class Solution:
     def json(self) -> dict[str, Any]:
         """The contract's JSON object (outputs, loss, gradients, updated, history) and more."""
         return to_json(self.spec, self.network, self.derivation, self.training)
+
+    # -- in a notebook: the text stage draws, through DISPLAYS (the engine never imports the documents)
+    def show(self, part: str) -> Any:
+        """One part of the worked solution for a notebook cell: a section (``"backward"``, ``"general"``, …)
+        or one parameter's chain rule (``"w5"``)."""
+        return _display("part")(self, part)
+
+    def _repr_html_(self) -> str:
+        return _display("text/html")(self)
+
+    def _repr_markdown_(self) -> str:
+        return _display("text/markdown")(self)
+
+    def _repr_latex_(self) -> str:
+        return _display("text/latex")(self)
+
+
+# How a Solution shows itself in Jupyter: derive/text/notebook.py registers its renderers here when
+# the package facade loads (derive.solve), so that this stage needs nothing from the ones above it.
+DISPLAYS: dict[str, Callable[..., Any]] = {}
+
+
+def _display(kind: str) -> Callable[..., Any]:
+    if kind not in DISPLAYS:
+        raise RuntimeError("the notebook display is not loaded: import derive (not only derive.derived) first")
+    return DISPLAYS[kind]
 
 
 def keywords_to_dict(**kw: Any) -> dict[str, Any]:

@@ -23,13 +23,13 @@ GALLERY = Path(__file__).resolve().parents[2] / "output"
 
 
 def gallery(folder: Path = GALLERY, names: Sequence[str] | None = None, pdf: bool = True) -> list[Path]:
-    """Write output/NAME.md and output/NAME.tex for every built-in example (what ``derive solve NAME``
+    """Write output/NAME.md, NAME.html and NAME.tex for every built-in example (what ``derive solve NAME``
     prints), and output/NAME.pdf when ``pdf`` and TeX is installed."""
     written = []
     for name in names or example_names():
         solution = solve(name)
         doc = document(solution)
-        for fmt in ("md", "tex"):
+        for fmt in ("md", "html", "tex"):
             path = folder / f"{name}.{fmt}"
             text = render_solution(solution, fmt, doc=doc)
             write_atomically(path, text)

@@ -23,8 +23,10 @@ from derive.io import write_files
 from derive.numeric.rounding import DEFAULT_PRECISION, Rounding, check_precision
 from derive.text.document import Document, build
 from derive.text.escape import escape_latex, escape_markdown, escape_xml, markdown_chars
+from derive.text.mathml import mathml
 
-TEMPLATES = {"md": "solution.md.j2", "tex": "solution.tex.j2"}
+TEMPLATES = {"md": "solution.md.j2", "tex": "solution.tex.j2", "html": "solution.html.j2"}
+REVEALS = ("open", "folded")    # HTML: every step open, or folded for a student to try first
 TEX_PACKAGES = "Debian/Ubuntu: sudo apt-get install texlive-latex-extra texlive-pictures latexmk"
 LATEX_DELIMITERS = dict(block_start_string="((*", block_end_string="*))", variable_start_string="(((",
                         variable_end_string=")))", comment_start_string="((=", comment_end_string="=))",
@@ -50,16 +52,22 @@ def _built_in_dirs() -> list[Path]:
 
 
 def _prose(fmt: str) -> Callable[[str], str]:
-    """Our own sentences with $math$ inside: the text escaped for ``fmt``, the math kept."""
+    """Our own sentences with $math$ inside: the text escaped for ``fmt``, the math kept (as MathML in HTML)."""
     plain = {"md": markdown_chars, "tex": escape_latex}.get(fmt, escape_xml)
+    formula: Callable[[str], str] = _inline_math if fmt == "html" else (lambda p: f"${p}$")
 
     def prose(text: str) -> str:
         parts = text.split("$")
         if len(parts) % 2 == 0:
             raise RenderError(f"unbalanced $ in generated prose: {text[:60]!r}")
-        return "".join(plain(p) if i % 2 == 0 else f"${p}$" for i, p in enumerate(parts))
+        return "".join(plain(p) if i % 2 == 0 else formula(p) for i, p in enumerate(parts))
 
     return prose
+
+
+def _inline_math(latex: str) -> str:
+    """A formula in a sentence, a list or a table: in a box that scrolls when it is wider than the screen."""
+    return f'<span class="m">{mathml(latex)}</span>'
 
 
 def _text(fmt: str) -> Callable[[str], str]:
@@ -95,7 +103,7 @@ def environment(fmt: str, template_dir: str | Path | None = None) -> jinja2.Envi
                                autoescape=False, trim_blocks=True, lstrip_blocks=True,
                                keep_trailing_newline=True, **options)
     env.filters.update(text=_text(fmt), prose=_prose(fmt), md=escape_markdown, latex=escape_latex, xml=escape_xml,
-                       coord=lambda v: format(float(v), ".8g"))
+                       coord=lambda v: format(float(v), ".8g"), math=lambda t: _inline_math(str(t)))
     env.globals.update(chart=chart)
     return env
 
@@ -229,11 +237,13 @@ def document(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION
 
 def render_solution(solution: "Solution", fmt: str, precision: int | Rounding = DEFAULT_PRECISION,
                     template_dir: str | Path | None = None, *, assets: str | None = None,
-                    doc: "Document | None" = None) -> str:
-    """The worked solution as Markdown (``fmt="md"``) or LaTeX (``fmt="tex"``) text.
+                    doc: "Document | None" = None, reveal: str = "open", fragment: bool = False) -> str:
+    """The worked solution as Markdown (``fmt="md"``), LaTeX (``"tex"``) or one HTML page (``"html"``).
 
     ``assets``: a file-name stem; Markdown then links ``STEM-network.svg`` and ``STEM-loss.svg``
-    (written beside it by ``write_solution``) instead of embedding Mermaid diagrams.
+    (written beside it by ``write_solution``) instead of embedding Mermaid diagrams. HTML carries
+    its figures inline; ``reveal="folded"`` folds every step, ``fragment`` leaves out <html> and
+    <head> (for a notebook's output cell).
 
     >>> from derive import solve
     >>> render_solution(solve("linear-221"), "md").startswith("# A 2-2-1 linear network")
@@ -241,9 +251,19 @@ def render_solution(solution: "Solution", fmt: str, precision: int | Rounding = 
     """
     if fmt not in TEMPLATES:
         raise RenderError(f"format {fmt!r}: expected one of {', '.join(TEMPLATES)}")
+    if reveal not in REVEALS:
+        raise RenderError(f"--reveal {reveal}: expected one of {', '.join(REVEALS)}")
     doc = doc or document(solution, precision)
     env = environment(fmt, template_dir)
-    return render_template(env, TEMPLATES[fmt], doc=doc, assets=assets)
+    figures = _inline_figures(doc, template_dir) if fmt == "html" else {}
+    return render_template(env, TEMPLATES[fmt], doc=doc, assets=assets, reveal=reveal, fragment=fragment,
+                           figures=figures)
+
+
+def _inline_figures(doc: "Document", template_dir: str | Path | None) -> dict[str, str]:
+    """The network diagram and the loss plot as SVG elements to put inside an HTML page."""
+    files = render_figures(doc, "figure", template_dir)
+    return {"network": files["figure-network.svg"], "loss": files.get("figure-loss.svg", "")}
 
 
 def render_figures(doc: "Document", stem: str, template_dir: str | Path | None = None) -> dict[str, str]:
@@ -303,7 +323,7 @@ def _tex_error(log: Path) -> str:
 
 
 def solution_files(solution: "Solution", fmt: str, name: str, precision: int | Rounding = DEFAULT_PRECISION,
-                   template_dir: str | Path | None = None) -> dict[str, str | bytes]:
+                   template_dir: str | Path | None = None, reveal: str = "open") -> dict[str, str | bytes]:
     """Every file ``derive solve --format FMT --out DIR`` writes, by file name."""
     doc = document(solution, precision)
     if fmt == "md":
@@ -311,16 +331,19 @@ def solution_files(solution: "Solution", fmt: str, name: str, precision: int | R
                                                                        assets=name, doc=doc)}
         files.update(render_figures(doc, name, template_dir))
         return files
+    if fmt == "html":
+        return {f"{name}.html": render_solution(solution, "html", template_dir=template_dir, doc=doc, reveal=reveal)}
     tex = render_solution(solution, "tex", template_dir=template_dir, doc=doc)
     if fmt == "tex":
         return {f"{name}.tex": tex}
     if fmt == "pdf":
         return {f"{name}.pdf": build_pdf(tex, name)}
-    raise RenderError(f"format {fmt!r}: expected md, tex or pdf")
+    raise RenderError(f"format {fmt!r}: expected md, tex, html or pdf")
 
 
 def write_solution(solution: "Solution", fmt: str, out: str | Path | None, name: str,
-                   precision: int | Rounding = DEFAULT_PRECISION, template_dir: str | Path | None = None) -> list[Path]:
+                   precision: int | Rounding = DEFAULT_PRECISION, template_dir: str | Path | None = None,
+                   reveal: str = "open") -> list[Path]:
     """What ``derive solve`` does for md, tex and pdf: print, or write every file or none of them.
 
     Without ``out``, Markdown and LaTeX go to standard output (Markdown then draws its figures
@@ -330,9 +353,9 @@ def write_solution(solution: "Solution", fmt: str, out: str | Path | None, name:
     if out is None:
         if fmt == "pdf":
             raise RenderError("--format pdf needs --out DIR (a PDF is not written to the terminal)")
-        sys.stdout.write(render_solution(solution, fmt, precision, template_dir))
+        sys.stdout.write(render_solution(solution, fmt, precision, template_dir, reveal=reveal))
         return []
-    written = write_files(solution_files(solution, fmt, name, precision, template_dir), out)
+    written = write_files(solution_files(solution, fmt, name, precision, template_dir, reveal), out)
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return written
