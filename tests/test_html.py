@@ -173,7 +173,7 @@ def test_a_screenshot_shows_the_page(tmp_path):
 def test_a_solution_displays_itself():
     s = derive.solve("sigmoid-222")
     page = s._repr_html_()
-    assert '<main class="derive">' in page and "<html" not in page and page.startswith("<style>")
+    assert '<div class="derive">' in page and "<html" not in page and "<main" not in page and page.startswith("<style>")
     assert s._repr_markdown_().startswith("# ")
     latex = s._repr_latex_()
     assert latex.startswith("$$\\begin{aligned}E &\\approx 0.298371") and r"\partial w_{5}} &\approx 0.0821670" in latex
@@ -209,3 +209,20 @@ def test_a_real_notebook_shows_the_worked_solution(tmp_path):
     assert "5. Backward pass" in whole["text/html"] and "<math" in whole["text/html"]
     chain = notebook.cells[1].outputs[0]["data"]["text/html"]
     assert r"\frac{\partial E}{\partial w_{5}}" in chain
+
+
+def test_exam_sheets_and_keys_as_html(tmp_path):
+    """derive exam --format html: a sheet per variant, every sheet in sheets.html, and keys whose worked
+    solution has every step folded; each a page that fetches nothing."""
+    out = tmp_path / "exam"
+    assert main(["exam", "sigmoid-222", "--variants", "2", "--seed", "1", "--out", str(out), "--format", "html"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"sheet-01.html", "sheet-02.html", "key-01.html", "key-02.html", "sheets.html", "answers.json"} <= names
+    for name in ("sheet-01.html", "key-01.html", "sheets.html"):
+        page = (out / name).read_text(encoding="utf-8")
+        s = parsed(page)
+        assert s.external == [] and "<script" not in page and page.count("<main") == 1, name
+    key = (out / "key-01.html").read_text(encoding="utf-8")
+    assert key.count('<details class="eq">') > 50 and "Claim for <code>derive check" in key
+    sheet = (out / "sheet-01.html").read_text(encoding="utf-8")
+    assert "Answer:" in sheet and "<details" not in sheet and "Regenerate this variant alone" in sheet

@@ -26,7 +26,7 @@ from derive.numeric.rounding import number
 from derive.parallel import default_jobs, parallel_map
 from derive.text.escape import escape_latex, markdown_chars
 from derive.text.printer import tex
-from derive.text.render import TEMPLATES, build_pdf, document, render_template
+from derive.text.render import TEMPLATES, build_pdf, document, inline_figures, render_template
 from derive.text.render import environment as shared
 
 # -- documents: the data every sheet and key shows ------------------------------------------------
@@ -231,7 +231,7 @@ def render(fmt: str, name: str, template_dir: str | None = None, **context: Any)
 
 # -- files -------------------------------------------------------------------------------------------
 
-FORMATS = ("tex", "md", "moodle", "pdf")
+FORMATS = ("tex", "md", "html", "moodle", "pdf")
 DEFAULT_FORMATS = ("tex", "md", "moodle")
 
 
@@ -257,7 +257,10 @@ def worked_solutions(sol: Solution, formats: Sequence[str], opts: Options) -> di
     """The full worked solution in each format: what render_solution writes, from one document model
     and one (cached) environment per format."""
     doc = document(sol, opts.precision)
-    return {fmt: render_template(_solution_environment(fmt, opts.template_dir), TEMPLATES[fmt], doc=doc, assets=None)
+    # an HTML key carries the solution as a piece of its page, every step folded
+    return {fmt: render_template(_solution_environment(fmt, opts.template_dir), TEMPLATES[fmt], doc=doc, assets=None,
+                                 reveal="folded", fragment=True,
+                                 figures=inline_figures(doc, opts.template_dir) if fmt == "html" else {})
             for fmt in formats}
 
 
@@ -267,7 +270,7 @@ def variant_files(exam: Exam, variant: Variant, opts: Options) -> tuple[Sheet, d
     sol = Solution(build_spec(variant.raw, f"variant-{stem}.toml"))
     files = {f"variant-{stem}.toml": toml_text(variant.raw)}
     base = sheet(exam, variant, sol)
-    formats = [fmt for fmt in ("tex", "md") if fmt in opts.formats or (fmt == "tex" and "pdf" in opts.formats)]
+    formats = [fmt for fmt in ("tex", "md", "html") if fmt in opts.formats or (fmt == "tex" and "pdf" in opts.formats)]
     solutions = worked_solutions(sol, formats, opts) if formats else {}
     for fmt in formats:
         files[f"sheet-{stem}.{fmt}"] = render(fmt, f"exam.sheet.{fmt}.j2", opts.template_dir, sheets=[base])
@@ -324,6 +327,8 @@ def documents(exam: Exam, opts: Options = Options(), jobs: int | None = None,
         files.update(own)
     if "tex" in opts.formats or "pdf" in opts.formats:
         files["sheets.tex"] = render("tex", "exam.sheet.tex.j2", opts.template_dir, sheets=sheets)
+    if "html" in opts.formats:          # every sheet in one page, one printed page each
+        files["sheets.html"] = render("html", "exam.sheet.html.j2", opts.template_dir, sheets=sheets)
     if "moodle" in opts.formats:
         files["moodle.xml"] = moodle_xml(exam, sheets, opts)
     return dict(sorted(files.items()))
@@ -338,8 +343,8 @@ def moodle_xml(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> str:
         idprefix=f"derive-{exam.seed}")
 
 
-VARIANT_FILE = re.compile(r"(variant|sheet|key)-\d+\.(toml|md|tex|pdf)")
-EXAM_FILE = re.compile(rf"{VARIANT_FILE.pattern}|sheets\.(tex|pdf)|answers\.json|moodle\.xml")
+VARIANT_FILE = re.compile(r"(variant|sheet|key)-\d+\.(toml|md|tex|html|pdf)")
+EXAM_FILE = re.compile(rf"{VARIANT_FILE.pattern}|sheets\.(tex|pdf|html)|answers\.json|moodle\.xml")
 
 
 def write(files: dict[str, str | bytes], out: str, replace: bool = True) -> None:

@@ -255,12 +255,12 @@ def render_solution(solution: "Solution", fmt: str, precision: int | Rounding = 
         raise RenderError(f"--reveal {reveal}: expected one of {', '.join(REVEALS)}")
     doc = doc or document(solution, precision)
     env = environment(fmt, template_dir)
-    figures = _inline_figures(doc, template_dir) if fmt == "html" else {}
+    figures = inline_figures(doc, template_dir) if fmt == "html" else {}
     return render_template(env, TEMPLATES[fmt], doc=doc, assets=assets, reveal=reveal, fragment=fragment,
                            figures=figures)
 
 
-def _inline_figures(doc: "Document", template_dir: str | Path | None) -> dict[str, str]:
+def inline_figures(doc: "Document", template_dir: str | Path | None) -> dict[str, str]:
     """The network diagram and the loss plot as SVG elements to put inside an HTML page."""
     files = render_figures(doc, "figure", template_dir)
     return {"network": files["figure-network.svg"], "loss": files.get("figure-loss.svg", "")}
