@@ -674,3 +674,51 @@ def test_a_claim_of_an_astronomically_small_number_is_judged_not_hung():
     assert not wrong.holds and "0.08216704056" in wrong.expected
     assert right.holds
 
+
+
+# -- numbers worked out by hand from rounded factors ----------------------------------------------
+
+def _mazur_factors():
+    """∂E/∂o1, σ′(z_o1) and h1 of Mazur's network, computed here in mpmath from the spec's numbers."""
+    import mpmath
+
+    with mpmath.workdps(40):
+        sig = lambda z: 1 / (1 + mpmath.exp(-z))                    # noqa: E731
+        h1, h2 = sig(0.15 * mpmath.mpf("0.05") + mpmath.mpf("0.2") * mpmath.mpf("0.1") + mpmath.mpf("0.35")), \
+            sig(mpmath.mpf("0.25") * mpmath.mpf("0.05") + mpmath.mpf("0.3") * mpmath.mpf("0.1") + mpmath.mpf("0.35"))
+        o1 = sig(mpmath.mpf("0.4") * h1 + mpmath.mpf("0.45") * h2 + mpmath.mpf("0.6"))
+        return [o1 - mpmath.mpf("0.01"), o1 * (1 - o1), h1]
+
+
+@pytest.mark.parametrize("claim, named", [
+    ("dE/dw5 = 0.74*0.19*0.61", "h1"),          # h1 = 0.593 written 0.61: the issue's case
+    ("dE/dw5 = 0.7*0.2*0.9", None),              # 0.126, outside what rounding 0.7, 0.2, 0.9 allows
+    ("w5' = 0.4 - 0.5*0.7*0.2*0.9", None),
+    ("dE/dw5 = 0.74*0.19*0.69", "h1"),
+])
+def test_a_hand_calculation_with_a_wrong_factor_does_not_hold(claim, named):
+    verdict = check_claim(solve("sigmoid-222"), claim)
+    assert verdict.holds is False, verdict
+    if named:
+        assert f"stands for {named} = 0.59" in verdict.diagnosis
+
+
+@pytest.mark.parametrize("places", [2, 3, 4, 6])
+def test_a_hand_calculation_that_rounds_as_told_holds(places):
+    """Each true factor rounded half away from zero to ``places`` decimals: the product holds, whatever
+    the rounding does to it; the same with one factor three units off does not."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    s = solve("sigmoid-222")
+    written = [str(Decimal(str(f)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)) for f in _mazur_factors()]
+    verdict = check_claim(s, "dE/dw5 = " + "*".join(written))
+    assert verdict.holds, verdict
+    off = list(written)
+    off[2] = str(Decimal(off[2]) + 3 * Decimal(1).scaleb(-places))
+    assert check_claim(s, "dE/dw5 = " + "*".join(off)).holds is False
+
+
+def test_a_hand_calculation_may_write_any_intermediate_it_needs():
+    """1 − o1 is no named quantity, but it is a value a hand calculation writes down."""
+    assert check_claim(solve("sigmoid-222"), "dE/dw5 = 0.7414*0.7514*0.2486*0.5933").holds
+    assert check_claim(solve("sigmoid-222"), "w5' = 0.4 - 0.5*0.0822").holds

@@ -36,7 +36,7 @@ from fractions import Fraction
 from typing import Callable, Protocol
 
 import sympy as sp
-from sympy import Expr
+from sympy import Expr, Symbol
 
 from derive.errors import ClaimError
 from derive.model.registry import ACTIVATIONS, activation, claim_spellings, latex_commands, max_activation
@@ -318,6 +318,18 @@ class Rhs:
     expr: Expr
     written: str
     decimals: int | None
+    literals: tuple["Literal", ...] = ()    # every number as written, in order
+    tracked: Expr | None = None             # expr with each literal a symbol (Literal.symbol), for its rounding
+
+
+@dataclass(frozen=True)
+class Literal:
+    """A number as the student wrote it: its value, how many decimals it claims (None: exact), its symbol
+    in ``Rhs.tracked``."""
+
+    symbol: Symbol
+    value: sp.Rational
+    decimals: int | None
 
 
 @dataclass(frozen=True)
@@ -337,6 +349,8 @@ class _Parser:
     depth: int = 0
     in_sum: bool = False
     decimals: list[int] = field(default_factory=list)
+    track: bool = False                 # each number becomes a Literal's symbol (see Rhs.tracked)
+    literals: list[Literal] = field(default_factory=list)
 
     # navigation
     def peek(self, k: int = 0) -> Token:
@@ -469,7 +483,12 @@ class _Parser:
         places = _decimals(token.text)
         self.decimals.append(-1 if places is None else places)
         frac = Fraction(value)
-        return sp.Rational(frac.numerator, frac.denominator)
+        number = sp.Rational(frac.numerator, frac.denominator)
+        if not self.track:
+            return number
+        literal = Literal(Symbol(f"literal{len(self.literals)}", real=True), number, places)
+        self.literals.append(literal)
+        return literal.symbol
 
     def fraction(self) -> Expr:
         token = self.take()
@@ -843,7 +862,15 @@ def parse_rhs(tokens: list[Token], words: Vocabulary | None) -> Rhs:
     if token.kind != "end":
         raise _fail(token.column, f"unexpected {_describe(token)}")
     written, decimals = _precision(tokens[:-1], parser.decimals)
-    return Rhs(expr, written, decimals)
+    constants = {s.name for s in expr.free_symbols} <= {"eta", "N"}       # a number worked out by hand
+    if written != "expression" or not constants:
+        return Rhs(expr, written, decimals)
+    tracking = _Parser(tokens, words, track=True)       # the same tokens again, each number a symbol
+    try:
+        tracked = tracking.expression()
+    except ClaimError:          # a form that needs its numbers as numbers (max(0, …)): no rounding to follow
+        return Rhs(expr, written, decimals)
+    return Rhs(expr, written, decimals, tuple(tracking.literals), tracked)
 
 
 def _precision(tokens: list[Token], literals: list[int]) -> tuple[str, int | None]:

@@ -37,6 +37,7 @@ from typing import Any, Iterable, Sequence
 import sympy as sp
 from sympy import Expr
 
+from derive.check.arithmetic import propagated, strays
 from derive.check.claims import Rhs, parse_lhs, parse_rhs, split_claim, tokenize
 from derive.check.diagnose import (
     Model,
@@ -174,12 +175,14 @@ def _check_number(m: Model, text: str, r: _Reading) -> Verdict:
     decimals = r.rhs.decimals
     exact = m.exact_value(q, n)
     truth = fraction(exact)
-    holds = _within(_claimed_exactly(m, r.rhs.expr, claimed), truth, decimals, exact.is_Rational)
     true = to_mpf(exact)
     full = value_text(truth, decimals)
+    correct = m.correct_text(q)
+    if _worked_by_hand(r.rhs):
+        return _check_arithmetic(m, text, r, q, n, claimed, truth, exact, correct)
+    holds = _within(_claimed_exactly(m, r.rhs.expr, claimed), truth, decimals, exact.is_Rational)
     expected = full + (f" ({rounded_text(truth, decimals)} to {places_phrase(decimals)})" if decimals is not None else "")
     precision = "exact" if decimals is None else places_phrase(decimals)
-    correct = m.correct_text(q)
     mistake = diagnosis = None
     if not holds:
         written = " ".join(r.written.split())
@@ -191,6 +194,40 @@ def _check_number(m: Model, text: str, r: _Reading) -> Verdict:
         diagnosis = sentence(reason, f"{q.label} = {shown_true}" + (f" ({full})" if decimals is not None else ""))
     return Verdict(text, holds, expected, diagnosis, q.label, "number", float(true), float(claimed), precision,
                    mistake, correct, None)
+
+
+def _worked_by_hand(rhs: Rhs) -> bool:
+    """An expression of numbers some of which are rounded: 0.74*0.19*0.59, 0.4 - 0.5*0.7*0.2*0.6."""
+    return rhs.written == "expression" and rhs.tracked is not None and any(
+        lit.decimals is not None for lit in rhs.literals)
+
+
+def _check_arithmetic(m: Model, text: str, r: _Reading, q, n: int, claimed, truth: Fraction, exact: Expr,
+                      correct: str) -> Verdict:
+    """A hand calculation holds when its computed value lies within what its factors' rounding allows
+    (error propagation, to first order) and each rounded factor is a value of the network."""
+    value, rational = _claimed_exactly(m, r.rhs.expr, claimed)
+    allowed = propagated(m, r.rhs)
+    slack = (0 if exact.is_Rational else abs(truth) / 10 ** 40) + (0 if rational else abs(value) / 10 ** 35)
+    off = strays(m, q, n, r.rhs)
+    holds = abs(value - truth) <= allowed + slack and not off
+    shown = value_text(value, None)
+    expected = value_text(truth, None)
+    precision = f"± {float(allowed):.2g}, what its factors' rounding allows"
+    diagnosis = mistake = None
+    if off:
+        lit = off[0].literal
+        places = places_phrase(lit.decimals or 0)
+        mistake = "wrong_intermediate"
+        diagnosis = (f"{float(lit.value):g} is no value of this network to {places}: it most likely stands for "
+                     f"{off[0].nearest} = {value_text(off[0].value, None)}, which is "
+                     f"{rounded_text(off[0].value, lit.decimals or 0)} to {places}; the rest follows from it.")
+    elif not holds:
+        mistake = "arithmetic"
+        diagnosis = (f"{r.written.strip()} = {shown}, but {q.label} = {expected}: more than the ± {float(allowed):.2g} "
+                     f"that rounding its factors can explain.")
+    return Verdict(text, holds, expected, diagnosis, q.label, "number", float(to_mpf(exact)), float(claimed),
+                   precision, mistake, correct, None)
 
 
 def _claimed_exactly(m: Model, expr: Expr, claimed) -> tuple[Fraction, bool]:
