@@ -173,15 +173,18 @@ def test_seed2_wrong_sigmoid(mazur, rows):
 
 
 def test_seed2_dL_dY_misses_2_over_N(rows, rows3):
-    # L = (1/N) Σ (Y − T)²: dL/dY = (2/N)(Y − T). With N = 2 that is Y − T: it holds, with a note.
+    # L = (1/N) Σ (Y − T)²: dL/dY = (2/N)(Y − T). With N = 2 that is Y − T: the second seed's own
+    # mistake, right here only (issue 10), so it does not hold, and the verdict says why
     v = check_claim(rows, "dL/do = o - y")
-    assert v.holds and v.note and "N = 2" in v.note
-    general = v.note.split("in general ", 1)[1]
+    assert (v.holds, v.mistake) == (False, "this_n_only") and v.diagnosis.startswith("Right here only")
+    assert "N = 2" in v.diagnosis and v.correct == "2*(o - y)/N"
+    general = v.diagnosis.split("in general ", 1)[1].rstrip(".")
     assert "N" in general.split("=")[1] and holds(rows, general) and holds(rows3, general)
     assert holds(rows, "dL/do = 2/N*(o - y)")
     v = diagnosed(rows3, "dL/do = o - y")
     assert v.mistake == "factor" and "2" in v.diagnosis and "N" in v.diagnosis
-    assert holds(rows3, "dL/do = 2/N*(o - y)") and holds(rows3, "dL/do = 2*(o - y)/3")
+    assert holds(rows3, "dL/do = 2/N*(o - y)")
+    assert check_claim(rows3, "dL/do = 2*(o - y)/3").mistake == "this_n_only"       # 1/N as this N: here only
 
 
 def test_seed2_dL_dW2_with_X_instead_of_H1(rows):
@@ -477,8 +480,8 @@ def test_no_note_on_a_claim_written_in_indexed_intermediates():
 def test_the_note_keeps_the_sample_index(rows, rows3):
     # mse, J = 1: dE/do_n = 2/N·(o_n − y_n); with N = 2 that is o_n − y_n, for this N only
     v = check_claim(rows, "dL/do[1] = o[1] - y[1]")
-    assert v.holds and v.note and "N = 2" in v.note
-    general = v.note.split("in general ", 1)[1]
+    assert not v.holds and "N = 2" in v.diagnosis
+    general = v.diagnosis.split("in general ", 1)[1].rstrip(".")
     assert "o[1]" in general.split("=")[1]
     assert holds(rows, general) and holds(rows3, general)
 
@@ -592,8 +595,10 @@ def bce():
 def test_bce_with_sigmoid_reads_o_minus_y(bce):
     # bce = −1/(N·J)·Σ[y ln o + (1 − y) ln(1 − o)] with σ: ∂E/∂z_o = (o − y)/(N·J) = (o − y)/2 here
     v = diagnosed(bce, "dE/dw5 = x1")
-    assert v.correct == "sum((o - y)/2 * h1)"
+    assert v.correct == "sum((o - y)/N * h1)"         # with N as a letter: the formula for any batch
     assert holds(bce, "dE/dw5 = " + v.correct)
+    here = check_claim(bce, "dE/dw5 = sum((o - y)/2 * h1)")
+    assert (here.holds, here.mistake) == (False, "this_n_only")
 
 
 def test_softmax_cross_entropy_reads_o_minus_y():
@@ -604,8 +609,8 @@ def test_softmax_cross_entropy_reads_o_minus_y():
 
 def test_the_note_writes_the_general_formula_with_N(rows, rows3):
     v = check_claim(rows, "dL/dw2_11 = sum((o - y)*o*(1 - o)*a1_1)")
-    general = v.note.split("in general ", 1)[1]
-    assert "2*(o - y)/N" in general and "/4" not in general and holds(rows3, general)
+    general = v.diagnosis.split("in general ", 1)[1].rstrip(".")
+    assert "2*(o - y)/N" in general and "/4" not in general and holds(rows3, general) and holds(rows, general)
 
 
 @pytest.mark.parametrize("claim, mistake, words", [
@@ -722,3 +727,16 @@ def test_a_hand_calculation_may_write_any_intermediate_it_needs():
     """1 − o1 is no named quantity, but it is a value a hand calculation writes down."""
     assert check_claim(solve("sigmoid-222"), "dE/dw5 = 0.7414*0.7514*0.2486*0.5933").holds
     assert check_claim(solve("sigmoid-222"), "w5' = 0.4 - 0.5*0.0822").holds
+
+
+def test_the_second_seeds_two_over_n_mistake_is_right_here_only():
+    """Issue 10: `de/do[1] = o[1] - y[1]` on the second seed's own example passed as 'holds for all values'.
+    It is right for N = 2 only; the general formula holds, and so does a claim naming every sample."""
+    s = solve("sigmoid-rows-mse")
+    v = check_claim(s, "de/do[1] = o[1] - y[1]")
+    assert (v.holds, v.mistake) == (False, "this_n_only") and "2*(o[1] - y[1])/N" in v.diagnosis
+    assert check_claim(s, "de/do[1] = 2*(o[1] - y[1])/N").holds
+    assert check_claim(s, "E = ((o[1] - y[1])^2 + (o[2] - y[2])^2)/2").holds      # this batch, sample by sample
+    # derive's own formulas are general: the JSON's and the exam's
+    assert s.json()["formulas"]["de/do"] == "2*(o - y)/N"
+    assert check_claim(s, "de/do[1] = " + s.json()["formulas"]["de/do"].replace("o", "o[1]").replace("y", "y[1]")).holds

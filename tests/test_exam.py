@@ -200,7 +200,8 @@ def check_against_reference(variant, decimals=4):
             names = [n.plain for n in sol.network.names.values()]
             functions = {"sigmoid": lambda u: 1 / (1 + sp.exp(-u)), "softplus": lambda u: sp.log(1 + sp.exp(u))}
             expr = sp.sympify(text.replace("relu'", "Heaviside"), locals={**{n: sp.Symbol(n) for n in names},
-                                                                          **functions})
+                                                                          **functions, "N": sp.Symbol("N")})
+            expr = expr.subs(sp.Symbol("N"), len(ref.x))         # the number of samples, written as N
             total = 0.0
             for n, passes in enumerate(ref.passes()):
                 values = {}

@@ -713,17 +713,25 @@ class Model:
         return SampleSum(inner) if self.summed(q) else inner
 
     @overload
-    def correct_text(self, q: Quantity, general: Literal[False] = False) -> str: ...
+    def correct_text(self, q: Quantity, general: None = None) -> str: ...
+    @overload
+    def correct_text(self, q: Quantity, general: Literal[False]) -> str: ...
     @overload
     def correct_text(self, q: Quantity, general: bool) -> str | None: ...
 
-    def correct_text(self, q: Quantity, general: bool = False) -> str | None:
+    def correct_text(self, q: Quantity, general: bool | None = None) -> str | None:
         """The correct expression as text a student can read and paste back, factors in chain order.
 
         For one named sample (``delta_h1[1]``) every per-sample name carries that sample's index.
         With ``general`` the loss's constant is written with N (2*(o - y)/N, not o - y for N = 2):
         the formula for any number of samples; None where the text is not a product of chains.
+        By default the general one wherever the loss averages over several samples (the one that
+        holds as a claim), else this spec's.
         """
+        if general is None:
+            if self.N > 1 and self.loss_rule.averages:
+                return self.correct_text(q, True) or self.correct_text(q, False)
+            general = False
         key = ("text", q.kind, q.target, q.sample if self.N > 1 else None, general)
         if key not in self._memo:
             self._memo[key] = self._correct_text(q, general)
@@ -745,9 +753,9 @@ class Model:
                     return None
                 text = self.printer.doprint(here(self.d.gradient[q.target]))
         else:
-            if general:
+            if general and q.kind != "loss":
                 return None
-            text = self.printer.doprint(here(sp.factor_terms(self.per_sample_truth(q))))
+            text = self.printer.doprint(here(sp.factor_terms(self.per_sample_truth(q) * scale)))
         return f"sum({text})" if self.summed(q) else text
 
     def _at_sample(self, sample: int | None) -> Callable[[Expr], Expr]:
@@ -788,6 +796,8 @@ class Model:
             # ∂E/∂o · ∂o/∂z in one piece where it cancels, as by hand: bce with σ gives (o − y)/4
             (_, loss), (_, act) = factors[:2]
             merged = sp.factor(sp.cancel(loss * act))
+            if merged.could_extract_minus_sign() and not (-merged).could_extract_minus_sign():
+                merged = sp.factor_terms(sp.expand(merged))      # (o - y)/N, not -(-o + y)/N
             if _occurrences(merged) < _occurrences(loss) + _occurrences(act):
                 factors[:2] = [(("loss",), merged)]
         if len(factors) == 1:

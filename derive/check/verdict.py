@@ -271,13 +271,24 @@ def _check_expression(m: Model, text: str, r: _Reading) -> Verdict:
     value_here = None if (q.per_sample and q.sample is None) else float(MP.re(m.at(q.symbol, m.spec_point, q.sample or 0)))
     note = mistake = diagnosis = None
     if holds:
-        note = generality_note(m, q, expr, contexts)
+        only_here = generality_note(m, q, expr, contexts)
+        if only_here is not None and _enumerates_the_batch(m, expr):
+            note = only_here            # ((o[1] - y[1])^2 + (o[2] - y[2])^2)/2 is about this batch by its very names
+        elif only_here is not None:     # right for this spec's N only: not the general formula it claims to be
+            holds, mistake = False, "this_n_only"
+            diagnosis = f"Right here only: {only_here}."
     else:
         mistake, reason = expression_diagnosis(m, q, expr, contexts, claim, truth)
         reason = with_letter(reason, r.loss)
         diagnosis = sentence(reason, f"{q.label} = {correct}")
     return Verdict(text, holds, correct, diagnosis, q.label, "expression", value_here, None,
                    "all values of its symbols", mistake, correct, note)
+
+
+def _enumerates_the_batch(m: Model, expr: Expr) -> bool:
+    """Whether a claim names every sample of the batch one by one (o[1], …, o[N]): a formula of this batch."""
+    named = {m.index_of[s][1] for s in expr.free_symbols if s in m.index_of}
+    return m.N > 1 and named >= set(range(m.N))          # index_of holds 0-based samples
 
 
 # -- explaining the true derivation ----------------------------------------------------------------

@@ -146,6 +146,18 @@ def _ordered_flat(*factors: Expr) -> Expr:
     return sp.Mul(*parts, evaluate=False)
 
 
+def mean_ratio(spec) -> Expr:
+    """What writes a formula of this spec with the number of samples as the letter N: scale(N)/scale(spec's N)
+    (2/N for MSE with two samples), 1 where the loss does not average or there is one sample.
+
+    A claim (or an exam's answer) with this spec's 1/N as a number holds for this N only.
+    """
+    rule = LOSSES[spec.loss]
+    if spec.samples == 1 or not rule.averages:
+        return sp.S.One
+    return rule.scale(N, spec.layers[-1]) / rule.scale(spec.samples, spec.layers[-1])
+
+
 def unit_short_delta(net: Network, j: int) -> Expr | None:
     """``short_output_delta`` for output unit j of this network, N and J its own numbers."""
     short = short_output_delta(net)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+import sympy as sp
 from sympy import Symbol
 
+from derive.derived.formulas import mean_ratio
 from derive.model.backprop import Derivation, Edge
 from derive.model.network import Network
 from derive.model.plain import plain
@@ -56,6 +58,7 @@ def _report(spec: Spec, net: Network, d: Derivation, tr: Training) -> dict[str, 
     per_sample = [s for l in range(len(net.nets)) for s in net.nets[l] + net.activations[l]]
     adjoints = [d.adjoint[v] for v in d.backward_order]
     edges = [e for v in d.backward_order for e in d.edges[v]]     # each local factor once, loss end first
+    ratio = mean_ratio(spec)
     return {
         "outputs": [[_float(env[o]) for o in net.outputs] for env in first.samples],
         "loss": _float(first.loss),
@@ -71,7 +74,9 @@ def _report(spec: Spec, net: Network, d: Derivation, tr: Training) -> dict[str, 
                                    "updated": _float(first.updated[p])} for p in net.parameters},
         "samples": [{**{names[s].plain: _float(env[s]) for s in per_sample + [net.loss]},
                      **{names[a].plain: _float(env[a]) for a in adjoints}} for env in first.samples],
-        "formulas": {names[d.adjoint[v]].plain: plain(d.gradient[v]) for v in d.backward_order},
+        # an output's ∂E/∂o with N as a letter (2*(o - y)/N): the formula that holds for any batch
+        "formulas": {names[d.adjoint[v]].plain: plain(sp.factor_terms(d.gradient[v] * ratio) if v in net.outputs
+                                                      else d.gradient[v]) for v in d.backward_order},
         "factors": {_local(names, e): plain(e.local) for e in edges},
         "factor_values": [{_local(names, e): _float(exact(d.safe(e.local).xreplace(env))) for e in edges}
                           for env in first.samples],

@@ -15,6 +15,7 @@ from sympy import Expr, Symbol
 
 from derive.check.verdict import check_claim
 from derive.derived.solution import Solution
+from derive.derived.formulas import N, mean_ratio
 from derive.errors import SpecError
 from derive.exam.variants import MAX_DECIMALS, Ask, ExamConfig
 from derive.model.backprop import Edge
@@ -27,6 +28,7 @@ from derive.text.printer import tex
 
 DISTRACTORS = 3             # wrong options of a multiple-choice question
 MAX_FORMULA = 160           # characters of a formula a student is asked to write down
+MEAN_DROPPED = "the 1/N of the mean dropped"
 STEP_SHARE = 4              # an update's tolerance is at most this share of its step η·|∂E/∂p|
 EXTRA_DECIMALS = 2          # an update with a small step may ask this many decimals beyond the exam's
 
@@ -392,7 +394,7 @@ def _mistakes(sol: Solution, p: Symbol) -> list[tuple[str, Expr]]:
         out.append((f"only the path through {net.names[first].plain} (the other paths left out)",
                     altered(sol, p, lambda e: None, keep=lambda chain: chain[0].parent == first)))
     if spec.samples > 1 and rule.averages:
-        out.append(("the 1/N of the mean dropped", right * spec.samples))
+        out.append((MEAN_DROPPED, right * spec.samples))
     return [(label, formula) for label, formula in out if sp.expand(formula - right) != 0]
 
 
@@ -625,15 +627,20 @@ class Asker:
                                     "the forward pass (no numbers)."]
         if self.sol.spec.samples > 1:
             prompt += [" Write the sum over the samples as ", Math(r"\sum_{n}", "sum(…)"), " (typed sum(…))."]
+        if mean_ratio(self.sol.spec) != 1:
+            prompt += [" Write the number of samples as ", Math("N", "N"), "."]
         right = found[0]
         return Question(id, "formula", m.plain, tuple(prompt), right.plain, right.plain, right.latex, None, found)
 
     def formula_options(self, p: Symbol) -> tuple[Option, ...]:
-        """The right formula and up to DISTRACTORS typical mistakes, each a different function."""
-        right = gradient_formula(self.sol, p)
+        """The right formula and up to DISTRACTORS typical mistakes, each a different function, written with
+        the number of samples as N where the loss averages (the formula that holds for any batch)."""
+        ratio = mean_ratio(self.sol.spec)
+        right = sp.factor_terms(gradient_formula(self.sol, p) * ratio)
         found = [(self.formula_option(right, None), right)]
         for label, wrong in mistakes(self.sol, p):
-            wrong = sp.factor_terms(wrong)
+            # the mean's 1/N dropped is the general formula times N, not this spec's times its N
+            wrong = sp.factor_terms(right * N if label == MEAN_DROPPED else wrong * ratio)
             if typeable(wrong) and all(sp.expand(wrong - f) != 0 for _, f in found):
                 found.append((self.formula_option(wrong, label), wrong))
         return tuple(o for o, _ in found[:DISTRACTORS + 1])
