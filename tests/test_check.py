@@ -740,3 +740,22 @@ def test_the_second_seeds_two_over_n_mistake_is_right_here_only():
     # derive's own formulas are general: the JSON's and the exam's
     assert s.json()["formulas"]["de/do"] == "2*(o - y)/N"
     assert check_claim(s, "de/do[1] = " + s.json()["formulas"]["de/do"].replace("o", "o[1]").replace("y", "y[1]")).holds
+
+
+def test_holds_for_all_values_only_after_a_proof():
+    """Issue 10: + 10^-30*x1 held on random points (relative tolerance 1e-25) and relu(z)/z passed for
+    relu'(z) as 'for all values'. A difference SymPy writes as a polynomial that is not 0 refutes a claim;
+    'all values' is said after a symbolic proof only, else how many points agreed."""
+    s = solve("sigmoid-222")
+    right = check_claim(s, "dE/dw5 = (o1 - y1)*o1*(1 - o1)*h1")
+    assert right.holds and right.precision == "all values of its symbols"
+    assert check_claim(s, "dE/dw5 = (o1 - y1)*sigmoid(z_o1)*(1 - sigmoid(z_o1))*h1").precision == \
+        "all values of its symbols"
+    assert check_claim(s, "dE/dw5 = delta_o1*h1").precision == "all values of its symbols"
+    tiny = check_claim(s, "dE/dw5 = (o1 - y1)*o1*(1 - o1)*h1 + 10^-30*x1")
+    assert (tiny.holds, tiny.mistake) == (False, "not_identical")
+    relu = solve("relu-231")
+    correct = check_claim(relu, "dE/dw1 = x1").correct
+    assert check_claim(relu, "dE/dw1 = " + correct).precision == "all values of its symbols"
+    piecewise = check_claim(relu, "dE/dw1 = " + correct.replace("relu'(z_h1)", "relu(z_h1)/z_h1"))
+    assert piecewise.holds and "random points" in piecewise.precision and "no proof" in piecewise.precision

@@ -39,6 +39,7 @@ from sympy import Expr
 
 from derive.check.arithmetic import propagated, strays
 from derive.check.claims import Rhs, parse_lhs, parse_rhs, split_claim, tokenize
+from derive.check.proof import Decided, decide
 from derive.check.diagnose import (
     Model,
     expression_diagnosis,
@@ -267,10 +268,16 @@ def _check_expression(m: Model, text: str, r: _Reading) -> Verdict:
     truth = m.values_of((q.kind, q.target, q.sample, "truth"), q.symbol, points, contexts)
     claim = values_at(m, expr, points, contexts)
     holds = all_close(claim, truth)
+    decided = decide(m, q, expr)
     correct = m.correct_text(q)
     value_here = None if (q.per_sample and q.sample is None) else float(MP.re(m.at(q.symbol, m.spec_point, q.sample or 0)))
     note = mistake = diagnosis = None
-    if holds:
+    if holds and decided is Decided.REFUTED:
+        # a term below what 40-digit points resolve (+ 10^-30*x1): equal at the points, not as formulas
+        holds, mistake = False, "not_identical"
+        diagnosis = sentence("it agrees with the true expression at every point tried, but as formulas they differ "
+                             "by a term too small to show there", f"{q.label} = {correct}")
+    elif holds:
         only_here = generality_note(m, q, expr, contexts)
         if only_here is not None and _enumerates_the_batch(m, expr):
             note = only_here            # ((o[1] - y[1])^2 + (o[2] - y[2])^2)/2 is about this batch by its very names
@@ -281,8 +288,10 @@ def _check_expression(m: Model, text: str, r: _Reading) -> Verdict:
         mistake, reason = expression_diagnosis(m, q, expr, contexts, claim, truth)
         reason = with_letter(reason, r.loss)
         diagnosis = sentence(reason, f"{q.label} = {correct}")
-    return Verdict(text, holds, correct, diagnosis, q.label, "expression", value_here, None,
-                   "all values of its symbols", mistake, correct, note)
+    shown = ("all values of its symbols" if decided is Decided.PROVED
+             else f"the {len(points) * max(1, len(contexts))} random points tried (SymPy found no proof for all values)")
+    return Verdict(text, holds, correct, diagnosis, q.label, "expression", value_here, None, shown, mistake, correct,
+                   note)
 
 
 def _enumerates_the_batch(m: Model, expr: Expr) -> bool:
@@ -498,7 +507,7 @@ def _text_report(results) -> str:
                     out.append(f"    holds: the true value {v.expected.split(' (')[0]} is {_plain_text(_shown(v))} "
                                f"to {v.precision}" if v.precision != "exact" else "    holds exactly")
                 else:
-                    out.append("    holds for all values of its symbols")
+                    out.append(f"    holds for {v.precision}")
                 if v.note:
                     out.append(f"    note: {v.note}")
             elif v.mistake == "unreadable":
