@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import tomllib
 
 import pytest
 import sympy as sp
@@ -262,3 +263,32 @@ def test_a_sigmoid_output_under_bce_shows_its_delta_as_o_minus_y_over_n():
         assert abs((o - y) / 2 - env[s.symbol("delta_o")]) < 1e-50
     # where nothing cancels (½(y − o)² with a sigmoid) the chain stays as it is
     assert r"\frac{o" not in render_solution(solve("sigmoid-451-batch"), "md").split("## 6.")[0]
+
+
+def test_several_steps_end_with_the_final_parameters_and_outputs():
+    """After N steps the document shows every parameter after step N and the outputs they give; the outputs
+    are checked by an independent forward pass (tests/test_properties.py's mpmath one) at the JSON's final
+    parameters, and the loss they give is the history's last one."""
+    import mpmath
+
+    from derive.model.spec import example_text
+    from tests.test_properties import forward
+
+    s = solve("tanh-231")
+    history = build(s).history
+    final = s.json()["final"]
+    raw = tomllib.loads(example_text("tanh-231"))
+    raw["network"].setdefault("convention", "column")
+    raw["network"].setdefault("bias", s.spec.bias)
+    with mpmath.workdps(30):
+        params = {k: ([[mpmath.mpf(repr(v)) for v in row] for row in value] if isinstance(value[0], list)
+                      else [mpmath.mpf(repr(v)) for v in value]) if isinstance(value, list) else mpmath.mpf(repr(value))
+                  for k, value in final.items()}
+        loss, outputs, _ = forward(raw, params)
+    shown = [float(c.after.plain) for c in history.outputs]
+    assert shown == pytest.approx([float(o) for row in outputs for o in row], rel=1e-5)
+    assert float(history.final.plain) == pytest.approx(float(loss), rel=1e-5)
+    assert len(history.parameters) == len(s.network.parameters)
+    from derive.text.render import render_solution
+
+    assert "### After the last step" in render_solution(s, "md")

@@ -15,7 +15,7 @@ from derive.derived.verification import Verification, verify
 from derive.model.network import Network
 from derive.model.registry import LOSSES
 from derive.numeric.rounding import DEFAULT_PRECISION, Number, Rounding, number
-from derive.numeric.values import Step, exact, frozen
+from derive.numeric.values import Step, evaluate, exact, frozen
 from derive.text.printer import tex
 from derive.version import __version__
 
@@ -188,6 +188,8 @@ class History:
     points: tuple[tuple[int, float], ...]       # for plots, at most a few hundred
     note: str
     final: Number
+    parameters: tuple[ParameterRow, ...] = ()  # every parameter after the last step
+    outputs: tuple[Comparison, ...] = ()        # the outputs at those parameters, beside the initial ones
 
 
 @dataclass(frozen=True)
@@ -825,7 +827,20 @@ def _history(b: _Builder) -> History | None:
             f"the steps run in double precision, so their losses are shown rounded.")
     if len(picked) < steps + 1:
         note += f" The table shows {len(picked)} of the {steps + 1} values, evenly spaced."
-    return History(tuple((i, shown(i)) for i in picked), points, note, shown(steps))
+    parameters, outputs = _final_state(b)
+    return History(tuple((i, shown(i)) for i in picked), points, note, shown(steps), parameters, outputs)
+
+
+def _final_state(b: _Builder) -> tuple[tuple[ParameterRow, ...], tuple[Comparison, ...]]:
+    """The parameters after the last step (the tape's doubles) and the outputs they give, sample by sample."""
+    final = b.tr.final
+    rows = tuple(ParameterRow(b.names[p], b.d.names[p].plain, b.d.names[p].meaning, b.num(final[p], inexact=True))
+                 for p in b.net.parameters)
+    # the forward pass at those doubles, exactly: the outputs a reader gets from the parameters shown unrounded
+    last = evaluate(b.d, {p: sp.Rational(final[p]) for p in b.net.parameters})
+    outputs = tuple(Comparison(b.names[o], b.d.names[o].plain, n, b.num(env0[o]), b.num(env[o], inexact=True))
+                    for n, (env0, env) in enumerate(zip(b.tr.first.samples, last.samples), 1) for o in b.net.outputs)
+    return rows, outputs
 
 
 
