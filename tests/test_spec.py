@@ -310,3 +310,57 @@ def test_a_flat_x_of_a_one_input_network_is_one_value_per_sample():
     """x = [0.5, -0.2] with one input can only be two samples, as y = [1, 0] is for one output."""
     spec = parse({"network": {"layers": [1, 2, 1]}, "data": {"x": [0.5, -0.2], "y": [1, 0]}, "init": {"seed": 1}})
     assert spec.x == ((Rational(1, 2),), (Rational(-1, 5),)) and spec.y == ((1,), (0,))
+
+
+# -- [network] reduction -------------------------------------------------------------------------
+
+def _reduced(loss: str, reduction: str | None, output: str = "sigmoid") -> dict:
+    net = {"layers": [2, 2, 2], "activation": ["tanh", output], "loss": loss, "bias": "neuron"}
+    if reduction is not None:
+        net["reduction"] = reduction
+    return {"network": net, "data": {"x": [[0.5, 0.1], [0.2, 0.7], [0.9, -0.3]],
+                                     "y": [[1, 0], [0, 1], [1, 0]]},
+            "init": {"W1": [[0.1, 0.2], [0.3, 0.4]], "b1": [0.1, 0.2], "W2": [[0.5, 0.6], [-0.2, 0.3]],
+                     "b2": [0.3, -0.1]}}
+
+
+def test_a_summed_loss_drops_exactly_the_mean():
+    """reduction = "sum": mse becomes sse, bce and cross-entropy N·J (N) times their mean, exactly."""
+    from derive import solve
+
+    summed, sse = solve(_reduced("mse", "sum")).training.first, solve(_reduced("sse", None)).training.first
+    assert summed.loss == sse.loss and summed.gradient == sse.gradient
+    for loss, output, factor in (("bce", "sigmoid", 3 * 2), ("cross_entropy", "softmax", 3)):
+        mean = solve(_reduced(loss, "mean", output)).training.first
+        total = solve(_reduced(loss, "sum", output)).training.first
+        assert abs(total.loss - factor * mean.loss) < 1e-50
+        assert all(abs(total.gradient[p] - factor * mean.gradient[p]) < 1e-50 for p in mean.gradient)
+    assert solve(_reduced("mse", None)).spec.reduction == "mean"
+
+
+def test_a_summed_loss_reaches_the_checker_and_the_exam(tmp_path):
+    from derive import solve
+    from derive.check import check_claim
+    from derive.cli import main
+
+    s = solve(_reduced("mse", "sum"))
+    assert check_claim(s, "de/do1[1] = 2*(o1[1] - y1[1])").holds          # no 1/N to write
+    assert main(["exam", str(_write(tmp_path, _reduced("mse", "sum"))), "--variants", "2", "--out",
+                 str(tmp_path / "exam"), "--format", "md"]) == 0
+
+
+def _write(folder, raw) -> str:
+    import json
+
+    path = folder / "summed.toml"
+    lines = []
+    for table, values in raw.items():
+        lines.append(f"[{table}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def test_an_unknown_reduction_is_one_line():
+    with pytest.raises(SpecError, match=r"\[network\].reduction: expected one of mean, sum"):
+        parse(_reduced("mse", "median"))

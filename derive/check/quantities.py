@@ -16,7 +16,7 @@ from sympy import Expr, Symbol
 from derive.check.claims import Lhs, NameRef, SampleSum
 from derive.errors import ClaimError
 from derive.model.plain import PlainPrinter
-from derive.model.registry import LOSSES, ReLU, Sigmoid, Softplus
+from derive.model.registry import ReLU, Sigmoid, Softplus
 from derive.numeric.rounding import fixed, round_decimals, round_significant
 from derive.numeric.values import evaluate, frozen, initial_parameters
 
@@ -345,7 +345,7 @@ class Model:
         d = self.d = solution.derivation
         spec = self.spec = net.spec
         self.N, self.J = spec.samples, spec.layers[-1]
-        self.loss_rule = LOSSES[spec.loss]
+        self.loss_rule = spec.rule
         self.n_symbol = Symbol("N", positive=True)
         self.eta = Symbol("eta", real=True)
         self.E = net.loss if self.N == 1 else Symbol("E", real=True)

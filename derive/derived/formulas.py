@@ -112,7 +112,7 @@ J = Symbol("J", integer=True, positive=True)        # outputs
 def loss_slope(net: Network) -> tuple[Expr, Symbol, Symbol]:
     """∂e/∂o of one output for one sample, with N and J symbolic: 2(o − y)/(N J) for MSE."""
     o, y = Symbol("o"), Symbol("y")
-    rule = LOSSES[net.spec.loss]
+    rule = net.spec.rule
     return sp.factor_terms(sp.cancel(sp.diff(rule.scale(N, J) * rule.term(o, y), o))), o, y
 
 
@@ -152,7 +152,7 @@ def mean_ratio(spec) -> Expr:
 
     A claim (or an exam's answer) with this spec's 1/N as a number holds for this N only.
     """
-    rule = LOSSES[spec.loss]
+    rule = spec.rule
     if spec.samples == 1 or not rule.averages:
         return sp.S.One
     return rule.scale(N, spec.layers[-1]) / rule.scale(spec.samples, spec.layers[-1])
@@ -426,7 +426,7 @@ def _loss_gradient(net: Network, A: MatrixSymbol, Y: MatrixSymbol, one) -> Matri
     """∂E/∂A^(L): the loss's scalar derivative in o and y, lifted to whole matrices entry by entry."""
     spec = net.spec
     o, y = Symbol("o"), Symbol("y")
-    rule = LOSSES[spec.loss]
+    rule = spec.rule
     scalar = sp.factor_terms(sp.cancel(sp.diff(rule.scale(spec.samples, spec.layers[-1]) * rule.term(o, y), o)))
     return entrywise(as_by_hand(scalar, o), {o: A, y: Y}, lambda: one(*A.shape))
 

@@ -377,7 +377,7 @@ def _mistakes(sol: Solution, p: Symbol) -> list[tuple[str, Expr]]:
     names = sorted({f"{a.word}′" for a in acts if a.df_factor})
     out.append((f"the activation derivative ({', '.join(names) or 'f′'}) left out", dropped))
     out.append(("the sign flipped", -right))
-    rule = LOSSES[spec.loss]
+    rule = spec.rule
     if rule.halved:
         out.append(("a factor 2 too many (the ½ of the loss not cancelled)", 2 * right))
     elif rule.square:
@@ -553,8 +553,8 @@ class Asker:
         """The loss with another constant in front: the ½ or the mean of a related loss, or the plain sum."""
         spec, E = self.sol.spec, self.sol.training.first.loss
         N, J = spec.samples, spec.layers[-1]
-        own = LOSSES[spec.loss].scale(N, J)
-        related = [rule for rule in LOSSES.values() if rule.square] if LOSSES[spec.loss].square else []
+        own = spec.rule.scale(N, J)
+        related = [rule for rule in LOSSES.values() if rule.square] if spec.rule.square else []
         scales = [rule.scale(N, J) for rule in related] + [own / abs(own)]
         return [(f"the constant {c} in front instead of {own}", E * c / own)
                 for c in dict.fromkeys(scales) if c != own]

@@ -20,7 +20,7 @@ from derive.exam.moodle import cloze, html_text, math_html
 from derive.exam.questions import Math, Question, Variant, parameter_pool
 from derive.exam.variants import build_spec, toml_text
 from derive.io import write_files
-from derive.model.registry import LOSSES, activation, takes_slope
+from derive.model.registry import activation, takes_slope
 from derive.model.spec import Spec
 from derive.numeric.rounding import number
 from derive.parallel import default_jobs, parallel_map
@@ -123,7 +123,7 @@ def _definitions(spec: Spec) -> tuple[str, ...]:
 
 def loss_latex(spec: Spec) -> str:
     """The loss of this network over its batch, with the constant in front written out."""
-    rule = LOSSES[spec.loss]
+    rule = spec.rule
     N, J = spec.samples, spec.layers[-1]
     scale = rule.scale(N, J)
     term = rule.term_latex

@@ -275,6 +275,8 @@ def draw(template: Spec, cfg: ExamConfig, rng: random.Random) -> dict[str, Any]:
                                "loss": loss, "convention": template.convention}
     if any(takes_slope(name) for name in activations):
         network["slope"] = plain_number(template.slope)
+    if template.reduction != "mean":
+        network["reduction"] = template.reduction
     # the template's description tells of the template's numbers, so a variant keeps only the title
     raw: dict[str, Any] = {"title": template.title} if template.title else {}
     raw.update({

@@ -9,7 +9,7 @@ import sympy as sp
 from sympy import Expr, Symbol
 
 from derive.model.notation import Name, Notation
-from derive.model.registry import LOSSES, Activation, activation
+from derive.model.registry import Activation, activation
 from derive.model.spec import Spec
 
 Layered = tuple[tuple[Symbol, ...], ...]
@@ -132,7 +132,7 @@ def build(spec: Spec) -> Network:
         acts.append(a)
         below = a
     loss = symbol(notation.loss(spec.samples))
-    rule = LOSSES[spec.loss]
+    rule = spec.rule
     n, J = spec.samples, spec.layers[-1]
     definitions[loss] = rule.scale(n, J) * sp.Add(*(rule.term(o, y) for o, y in zip(below, targets)))
     return Network(spec, notation, inputs, targets, tuple(weights), tuple(biases), tuple(nets), tuple(acts),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -376,6 +376,13 @@ class Loss:
     outputs: tuple[str, ...] = ()               # the only output activations it accepts (none: any)
     probabilities: bool = False                 # outputs and targets are probabilities in [0, 1]
     square: bool = False                        # a sum of squares (y − o)², with its own constant in front
+
+    def summed(self) -> "Loss":
+        """The same loss summed over the samples and outputs instead of averaged ([network] reduction =
+        "sum"): the constant without its 1/N and 1/J (mse → Σ(y − o)², bce → −Σ[…])."""
+        constant = self.scale(1, 1)
+        text = "" if constant == 1 else "-" if constant == -1 else sp.latex(constant)
+        return replace(self, scale=lambda n, j: constant, scale_latex=lambda n, j: text)
 
     @property
     def averages(self) -> bool:

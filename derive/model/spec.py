@@ -19,11 +19,12 @@ from derive.model.examples import example_names, example_text
 from derive.model.notation import (
     Notation,  # the names a user may freeze are the notation's names
 )
-from derive.model.registry import ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_LOSS, LOSSES, pairing_problem
+from derive.model.registry import ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_LOSS, LOSSES, Loss, pairing_problem
 
 BIASES = ("none", "neuron", "shared")
 STYLES = ("sequential", "indexed")
 CONVENTIONS = ("column", "row")
+REDUCTIONS = ("mean", "sum")     # mean: each loss as defined (today's); sum: without its 1/N and 1/J
 MAX_PARAMETERS = 5000        # 32-32-32-10 (2,442) derives in about a second; far beyond, minutes
 MAX_SAMPLES = 1000
 MAX_STEPS = 1_000_000
@@ -35,7 +36,7 @@ MAX_FLOAT_WORK = 50_000_000  # parameters × samples × steps
 LARGEST = 10 ** 12           # magnitude of any number in a spec
 SMALLEST_EXPONENT = -50      # 1e-50: a decimal exponent beyond this would be slow to make exact
 TABLES = {
-    "network": {"layers", "activation", "bias", "loss", "slope", "convention"},
+    "network": {"layers", "activation", "bias", "loss", "slope", "convention", "reduction"},
     "data": {"x", "y"},
     "init": None,            # W1, b1, … and seed: checked against the architecture
     "train": {"learning_rate", "steps", "freeze"},
@@ -73,6 +74,13 @@ class Spec:
     freeze: tuple[str, ...]
     style: str
     raw: Mapping[str, Any]
+    reduction: str = "mean"     # "sum": the loss sums over the samples instead of averaging (its 1/N dropped)
+
+    @property
+    def rule(self) -> Loss:
+        """The loss's registry entry as this spec uses it (summed over the samples with reduction = "sum")."""
+        entry = LOSSES[self.loss]
+        return entry.summed() if self.reduction == "sum" else entry
 
     @property
     def samples(self) -> int:
@@ -351,6 +359,7 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
         raise SpecError(source, "[network].loss", problem)
     bias = _choice(net, "bias", BIASES, "none", source, "[network].bias")
     convention = _choice(net, "convention", CONVENTIONS, "column", source, "[network].convention")
+    reduction = _choice(net, "reduction", REDUCTIONS, "mean", source, "[network].reduction")
     slope = number(net.get("slope", Rational(1, 100)), source, "[network].slope")
     style = _choice(notation, "style", STYLES, "sequential", source, "[notation].style")
 
@@ -361,7 +370,7 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
     rate, steps = _training(train, size, len(x), source)
     freeze = _freeze(train, layers, bias, style, convention, source)
     return Spec(source, raw.get("title", ""), raw.get("description", ""), layers, activations, slope, bias,
-                loss, convention, x, y, weights, biases, rate, steps, freeze, style, raw)
+                loss, convention, x, y, weights, biases, rate, steps, freeze, style, raw, reduction)
 
 
 def _check_top(raw: Any, source: str) -> None:

@@ -13,7 +13,6 @@ from derive.derived.checked import FormulaChecks, check_formulas
 from derive.derived.solution import Solution
 from derive.derived.verification import Verification, verify
 from derive.model.network import Network
-from derive.model.registry import LOSSES
 from derive.numeric.rounding import DEFAULT_PRECISION, Number, Rounding, number
 from derive.numeric.values import Step, evaluate, exact, frozen
 from derive.text.printer import tex
@@ -373,7 +372,7 @@ class _Builder:
 
     def loss_formula(self) -> tuple[Expr, Expr]:
         """One sample's loss as (scale, Σ_j term(o_j, y_j)), the sum kept in output order."""
-        rule = LOSSES[self.spec.loss]
+        rule = self.spec.rule
         scale = rule.scale(self.N, self.spec.layers[-1])
         with sp.evaluate(False):
             terms = [rule.term(o, y) for o, y in zip(self.net.outputs, self.net.targets)]
@@ -381,7 +380,7 @@ class _Builder:
 
     def loss_definition_tex(self) -> str | None:
         """One sample's loss with the definition's constant in letters (1/(N J) for MSE), where it has any."""
-        rule = LOSSES[self.spec.loss]
+        rule = self.spec.rule
         if not rule.scale(formulas.N, formulas.J).free_symbols:
             return None
         body = self.tex(self.loss_formula()[1], keep_order=True)
@@ -771,7 +770,8 @@ def _setup(b: _Builder) -> Setup:
     data = tuple(tuple(b.num(v) for v in x + y) for x, y in zip(spec.x, spec.y))
     params = tuple(ParameterRow(b.names[p], b.d.names[p].plain, b.d.names[p].meaning, b.num(first.parameters[p]))
                    for p in net.parameters)
-    return Setup(_architecture(spec.layers), _layer_rows(b), spec.loss, loss_tex, b.num(spec.learning_rate),
+    loss_name = spec.loss if spec.reduction == "mean" else f"{spec.loss}, reduction = sum"
+    return Setup(_architecture(spec.layers), _layer_rows(b), loss_name, loss_tex, b.num(spec.learning_rate),
                  spec.steps, _BIAS[spec.bias], tuple(b.names[p] for p in net.parameters if p in fixed),
                  header, data, params, b.setup_matrices(), _diagram(b))
 
