@@ -35,7 +35,13 @@ def _unit(literal: Literal) -> Fraction:
 
 
 def exact_numbers(m: Model) -> set[Fraction]:
-    """The spec's own numbers: a literal equal to one (w5 = 0.4, η = 0.5) is exact, not rounded."""
+    """The spec's own numbers: a literal equal to one (w5 = 0.4, η = 0.5) is exact, not rounded. Once per model."""
+    if ("exact numbers",) not in m._memo:
+        m._memo[("exact numbers",)] = _exact_numbers(m)
+    return m._memo[("exact numbers",)]
+
+
+def _exact_numbers(m: Model) -> set[Fraction]:
     spec = m.spec
     numbers = [spec.learning_rate, *(v for row in spec.x for v in row), *(v for row in spec.y for v in row)]
     numbers += list(m.exact_steps[0].parameters.values())
@@ -63,7 +69,9 @@ def strays(m: Model, q: Quantity, n: int, rhs: Rhs) -> tuple[Stray, ...]:
     """The rounded literals that are no value of the network rounded or cut to their decimals (a student
     who rounds or cuts 0.593270 writes 0.59 or 0.593, never 0.61)."""
     given = exact_numbers(m)
-    candidates = dict(_hand_values(m))
+    if ("hand values",) not in m._memo:        # the same for every claim of a class: evaluated once
+        m._memo[("hand values",)] = dict(_hand_values(m))
+    candidates = m._memo[("hand values",)]
     chain = dict(_chain_values(m, q))
     out, matched = [], set()
     for lit in rhs.literals:

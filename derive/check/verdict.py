@@ -209,9 +209,8 @@ def _check_arithmetic(m: Model, text: str, r: _Reading, q, n: int, claimed, trut
     (error propagation, to first order) and each rounded factor is a value of the network."""
     value, rational = _claimed_exactly(m, r.rhs.expr, claimed)
     allowed = propagated(m, r.rhs)
-    slack = (0 if exact.is_Rational else abs(truth) / 10 ** 40) + (0 if rational else abs(value) / 10 ** 35)
     off = strays(m, q, n, r.rhs)
-    holds = abs(value - truth) <= allowed + slack and not off
+    holds = abs(value - truth) <= allowed + _slack(truth, exact.is_Rational, value, rational) and not off
     shown = value_text(value, None)
     expected = value_text(truth, None)
     precision = f"± {float(allowed):.2g}, what its factors' rounding allows"
@@ -247,8 +246,12 @@ def _within(claimed: tuple[Fraction, bool], truth: Fraction, decimals: int | Non
     """
     value, rational = claimed
     half = Fraction(1, 2 * 10 ** decimals) if decimals is not None else Fraction(0)
-    slack = (0 if exact else abs(truth) / 10 ** 40) + (0 if rational else abs(value) / 10 ** 35)
-    return abs(value - truth) <= half + slack
+    return abs(value - truth) <= half + _slack(truth, exact, value, rational)
+
+
+def _slack(truth: Fraction, exact: bool, value: Fraction, rational: bool) -> Fraction:
+    """The error of a value that is not exact: the engine's 60-digit truth, a claim evaluated at 40 digits."""
+    return (Fraction(0) if exact else abs(truth) / 10 ** 40) + (Fraction(0) if rational else abs(value) / 10 ** 35)
 
 
 def _tolerance(decimals: int | None, true: Any, claimed: Any) -> Any:

@@ -14,7 +14,7 @@ from derive.derived.solution import Solution
 from derive.errors import DeriveError
 from derive.model.backprop import Derivation
 from derive.model.network import Network
-from derive.numeric.values import PRECISION, Step, digits, evaluate, exact
+from derive.numeric.values import PRECISION, Step, digits, exact
 
 
 class FormulaError(DeriveError):
@@ -79,15 +79,29 @@ class _Comparer:
         # the least precise input bounds a difference of nearly equal numbers (see ``same``); the
         # matrix form computes its products at PRECISION digits
         self.inputs = inputs or min((digits(v) for v in values if v.is_Float), default=self.work)
+        self.largest = max(abs(v) for v in values)          # the magnitude a whole-batch formula is made of
         self.agree = PRECISION // 2
         self.what = what
         self.count = 0
         self.unevaluable = 0
 
     def same(self, formula: str, ours: Expr, engine: Expr, inputs: Expr = sp.S.One) -> None:
+        """One evaluation of a scalar formula; ``inputs`` as in ``_entry``."""
+        self.count += 1
+        self._entry(formula, ours, engine, inputs)
+
+    def same_matrix(self, formula: str, ours: ImmutableMatrix, engine: ImmutableMatrix, inputs: Expr = sp.S.One) -> None:
+        """One evaluation of a matrix formula, entry by entry."""
+        if ours.shape != engine.shape:
+            raise FormulaError(f"internal error: {self.what} formula {formula} has shape {ours.shape}, "
+                               f"expected {engine.shape}")
+        self.count += 1
+        for x, y in zip(ours, engine):
+            self._entry(formula, x, y, inputs)
+
+    def _entry(self, formula: str, ours: Expr, engine: Expr, inputs: Expr) -> None:
         """``inputs``: the largest magnitude the formula was evaluated from; a difference of nearly equal
         numbers (o − y with o = 1 − 10⁻⁷⁸³) is as exact as they are, not as its result."""
-        self.count += 1
         ours, engine = exact(ours, self.work), exact(engine, self.work)
         if not ours.is_finite and engine.is_finite:
             # o = 1 − e^−400000 is 1 at any precision there is: (o − y)/(o(1 − o)) is 0/0 in plain
@@ -100,14 +114,6 @@ class _Comparer:
             return
         raise FormulaError(f"internal error: {self.what} formula {formula} gives {sp.N(ours, 12)} where the chain "
                            f"rule gives {sp.N(engine, 12)}; the document is not written")
-
-    def same_matrix(self, formula: str, ours: ImmutableMatrix, engine: ImmutableMatrix, inputs: Expr = sp.S.One) -> None:
-        if ours.shape != engine.shape:
-            raise FormulaError(f"internal error: {self.what} formula {formula} has shape {ours.shape}, "
-                               f"expected {engine.shape}")
-        for x, y in zip(ours, engine):
-            self.same(formula, x, y, inputs)
-        self.count -= len(ours) - 1     # one evaluation per matrix
 
 
 # -- the layer-wise recursion -----------------------------------------------------------------
@@ -183,9 +189,7 @@ def _check_equation(eq: GeneralEquation, l: int, net: Network, d: Derivation, st
         values = {m: _value(family, layer, net, d, step, env) for m, (family, layer) in writer.where.items()}
         return [ImmutableMatrix(f.xreplace(values).doit().as_explicit()) for f in forms]
 
-    largest = max(abs(v) for env in step.samples for v in env.values())
-
-    name = f"{eq.meaning} (layer {l})"
+    largest, name = compare.largest, f"{eq.meaning} (layer {l})"
     if eq.key == "batch":
         forms = [evaluate(env) for env in step.samples]
         total = sum((f[1] for f in forms[1:]), forms[0][1])
@@ -200,16 +204,13 @@ def _check_equation(eq: GeneralEquation, l: int, net: Network, d: Derivation, st
 def _value(family: general.Family, l: int, net: Network, d: Derivation, step: Step,
            env: Mapping[Symbol, Expr]) -> ImmutableMatrix:
     """The numbers of one quantity of layer l for one sample, laid out as the writer shaped it."""
-    per_sample = {p: env[d.adjoint[p]] for p in net.parameters}
-    tables = {general.W: step.parameters, general.DW: per_sample, general.DW_BATCH: step.gradient,
-              general.B: step.parameters, general.DB: per_sample}
-    if family.weights:
-        return formulas.weight_matrix(net, l).xreplace(tables[family])
-    if family.bias:
-        bias = formulas.bias_matrix(net, l)
-        if bias is None:
+    if family.weights or family.bias:
+        table = ({p: env[d.adjoint[p]] for p in net.parameters} if family in (general.DW, general.DB)
+                 else step.gradient if family is general.DW_BATCH else step.parameters)
+        matrix = formulas.weight_matrix(net, l) if family.weights else formulas.bias_matrix(net, l)
+        if matrix is None:
             raise AssertionError(f"a bias of layer {l} in a network without biases")
-        return bias.xreplace(tables[family])
+        return matrix.xreplace(table)
     entries = _entries(family, l, net, d, env)
     column = ImmutableMatrix(entries)
     return column.T if net.spec.convention == "row" else column
@@ -232,9 +233,8 @@ def _entries(family: general.Family, l: int, net: Network, d: Derivation, env: M
 def check_formulas(solution: Solution, layers, form: formulas.MatrixForm,
                    equations: tuple[GeneralEquation, ...]) -> FormulaChecks:
     """All three general sections, on the exact values of the first step."""
-    d, net, step = solution.derivation, solution.network, solution.training.first
-    if solution.carry is not None:      # the formulas hold for the exact values, not the rounded ones
-        step = evaluate(d, step.parameters)
+    # the formulas hold for the exact values, not for carried rounded ones
+    d, net, step = solution.derivation, solution.network, solution.exact_first
     recursion = check_recursion(d, step, layers)
     matrix = check_matrix_form(form, net, d, step)
     general_tally = check_general(equations, net, d, step)

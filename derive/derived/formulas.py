@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
+from weakref import WeakKeyDictionary
 
 import sympy as sp
 from sympy import (
@@ -117,6 +118,17 @@ def loss_slope(net: Network) -> tuple[Expr, Symbol, Symbol]:
 
 
 def short_output_delta(net: Network) -> tuple[Expr, Symbol, Symbol] | None:
+    """δ^(L) of one unit in its own o and y alone, where the loss and the activation allow it; once per network
+    (every output unit, the recursion, the backward pass and the general equations ask for it)."""
+    if net not in _SHORT:
+        _SHORT[net] = _short_output_delta(net)
+    return _SHORT[net]
+
+
+_SHORT: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _short_output_delta(net: Network) -> tuple[Expr, Symbol, Symbol] | None:
     """δ^(L) of one unit in its own o and y alone, where the loss and the activation allow it.
 
     A sigmoid: 2(o − y) o(1 − o)/(N J) under MSE; under BCE σ′ cancels, (o − y)/(N J). A softmax
@@ -142,8 +154,12 @@ def short_output_delta(net: Network) -> tuple[Expr, Symbol, Symbol] | None:
 
 def _ordered_flat(*factors: Expr) -> Expr:
     """One unevaluated product of the factors' own factors, each factor's sums last."""
-    parts = [g for f in factors for g in (sorted(f.args, key=lambda g: g.is_Add) if f.is_Mul else [f])]
-    return sp.Mul(*parts, evaluate=False)
+    return sp.Mul(*(g for f in factors for g in _sums_last(f)), evaluate=False)
+
+
+def _sums_last(f: Expr) -> tuple[Expr, ...]:
+    """A product's factors as by hand, its sums last: a(1 − a), not (1 − a)a; anything else alone."""
+    return tuple(sorted(f.args, key=lambda g: g.is_Add)) if f.is_Mul else (f,)
 
 
 def mean_ratio(spec) -> Expr:
@@ -742,12 +758,7 @@ def _ordered(*factors: Expr) -> Expr:
 
     A factor that is itself a product reads with its sums last, as by hand: a(1 − a), not (1 − a)a.
     """
-    def by_hand(f: Expr) -> Expr:
-        if not f.is_Mul:
-            return f
-        return sp.Mul(*sorted(f.args, key=lambda g: g.is_Add), evaluate=False)
-
-    return sp.Mul(*map(by_hand, factors), evaluate=False)
+    return sp.Mul(*(sp.Mul(*_sums_last(f), evaluate=False) if f.is_Mul else f for f in factors), evaluate=False)
 
 
 def _to_matrices(expr: Expr, layers: Sequence[int], names: dict[Basic, Name]) -> MatrixExpr:

@@ -127,6 +127,8 @@ class Writer:
         l = sp.sympify(l)
         if family is A and l == 0:
             symbol, latex = MatrixSymbol("x", *self.shape(A, l)), r"\mathbf{x}"
+        elif family is TARGET:          # shaped like the layer's activations, one vector (not one per layer)
+            symbol, latex = MatrixSymbol("y", *self.shape(A, l)), r"\mathbf{y}"
         else:
             symbol, latex = MatrixSymbol(f"{family.plain}({l})", *self.shape(family, l)), self.latex(family, l)
         self.names[symbol] = latex
@@ -169,15 +171,8 @@ class Writer:
         return sp.MatMul(*factors) if len(factors) > 1 else (factors[0] if factors else None)
 
     def output(self, family: Family) -> MatrixSymbol:
-        """A quantity of the output layer; the targets are shaped like its activations."""
-        if family is not TARGET:
-            return self.m(family, self.top)
-        symbol = MatrixSymbol("y", *self.shape(A, self.top))
-        self.names[symbol] = r"\mathbf{y}"
-        self.used.setdefault(r"\mathbf{y}", TARGET)
-        if self.concrete:
-            self.where[symbol] = (TARGET, int(self.top))
-        return symbol
+        """A quantity of the output layer."""
+        return self.m(family, self.top)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from derive.model import spec as specs
 from derive.model.backprop import Derivation, derive
 from derive.model.network import Network, build
 from derive.numeric.rounding import Rounding, check_precision
-from derive.numeric.values import Training, train
+from derive.numeric.values import Step, Training, evaluate, train
 
 KEYWORD_TABLES = {key: table for table, keys in specs.TABLES.items() if keys for key in keys}
 
@@ -41,6 +41,13 @@ class Solution:
     @cached_property
     def training(self) -> Training:
         return train(self.derivation, self.carry)
+
+    @cached_property
+    def exact_first(self) -> Step:
+        """The first step without rounding: the training's own, or recomputed where values were carried rounded.
+        What the verification and the general formulas are checked on."""
+        shown = self.training.first
+        return shown if self.carry is None else evaluate(self.derivation, shown.parameters)
 
     def symbol(self, plain: str) -> Symbol:
         """The symbol with the given plain-text name (``w5``, ``h1``, ``delta_o``, ``dE/dw5``)."""

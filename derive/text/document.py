@@ -307,6 +307,7 @@ class _Builder:
         self.is_net = {z for layer in self.net.nets for z in layer}
         self._local_cache: dict[tuple[Symbol, Symbol, int], Number] = {}
         self._short: dict[Symbol, Expr | None] = {}
+        self._scaled: dict[Symbol, Expr | None] = {}
         # carried rounding: the values rounding changed get ≈ (a sample's env dict is its key)
         self._rounded = {id(env): r for step in (self.tr.first, self.tr.after)
                          for env, r in zip(step.samples, step.rounded)}
@@ -389,7 +390,12 @@ class _Builder:
 
     def scaled_slope(self, o: Symbol) -> Expr | None:
         """∂e/∂o with the loss's N and J as letters (2(o − y)/(J N)), where its constant has them; checked
-        to be the engine's ∂e/∂o once N and J are this spec's numbers."""
+        to be the engine's ∂e/∂o once N and J are this spec's numbers. The same for every sample: once."""
+        if o not in self._scaled:
+            self._scaled[o] = self._scaled_slope(o)
+        return self._scaled[o]
+
+    def _scaled_slope(self, o: Symbol) -> Expr | None:
         scalar, o_, y_ = formulas.loss_slope(self.net)
         if not scalar.free_symbols & {formulas.N, formulas.J}:
             return None
@@ -398,7 +404,7 @@ class _Builder:
         written = sp.Mul(constant, formulas.as_by_hand(rest, o_).xreplace({o_: o, y_: self.net.targets[j]}),
                          evaluate=False)
         numbers = {formulas.N: sp.Integer(self.N), formulas.J: sp.Integer(self.spec.layers[-1])}
-        if sp.simplify(written.xreplace(numbers) - self.d.gradient[o]) != 0:
+        if sp.cancel(written.xreplace(numbers) - self.d.gradient[o]) != 0:      # rational in o and y
             raise AssertionError(f"∂e/∂o written with N and J is not the engine's: {written}")
         return written
 
@@ -858,7 +864,6 @@ class _Sections:
     matrix: formulas.MatrixForm
     general: tuple[general.GeneralEquation, ...]
     checks: FormulaChecks
-    net: Network
 
 
 def _checked_sections(solution: Solution) -> _Sections:
@@ -866,7 +871,7 @@ def _checked_sections(solution: Solution) -> _Sections:
     form = formulas.matrix_form(solution.network)
     equations = general.general_equations(solution.network)
     checks = check_formulas(solution, recursion, form, equations)
-    return _Sections(recursion, form, equations, checks, solution.network)
+    return _Sections(recursion, form, equations, checks)
 
 
 def _general(b: _Builder, sections: _Sections) -> General:
@@ -937,7 +942,7 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _notation_general(sections: _Sections) -> tuple[NameRow, ...]:
+def _notation_general(net: Network, sections: _Sections) -> tuple[NameRow, ...]:
     """The symbols of the matrix form and of the general formulas, which the notation table also lists."""
     rows = []
     seen = set()
@@ -945,7 +950,7 @@ def _notation_general(sections: _Sections) -> tuple[NameRow, ...]:
         if n.plain not in seen:
             seen.add(n.plain)
             rows.append(NameRow(n.latex, n.plain, n.meaning))
-    writer = general.Writer(sections.net, concrete=False)
+    writer = general.Writer(net, concrete=False)
     for eq in sections.general:
         eq.at(writer)
     for family in dict.fromkeys(writer.used.values()):     # each family once, at layer l (the outputs at L)
@@ -995,7 +1000,7 @@ def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION) -
         rounding=rounding_policy(precision, solution.carry),
         setup=_setup(b),
         notation=_notation(b),
-        notation_general=_notation_general(sections),
+        notation_general=_notation_general(b.net, sections),
         forward=forward,
         loss=b.loss_group(),
         backward=backward,
