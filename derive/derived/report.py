@@ -80,7 +80,25 @@ def _report(spec: Spec, net: Network, d: Derivation, tr: Training) -> dict[str, 
         "factors": {_local(names, e): plain(e.local) for e in edges},
         "factor_values": [{_local(names, e): _float(exact(d.safe(e.local).xreplace(env))) for e in edges}
                           for env in first.samples],
+        **_descent(spec, net, tr),
     }
+
+
+def _descent(spec: Spec, net: Network, tr: Training) -> dict[str, Any]:
+    """How [train] updated the parameters, where it is more than full-batch descent at one rate: the samples
+    of every update (0-based, in order), the gradient the first update followed, the velocity it left."""
+    optimizer = spec.optimizer
+    if optimizer.plain:
+        return {}
+    first = tr.first
+    out: dict[str, Any] = {"optimizer": {
+        "batch": optimizer.batch, "shuffle": optimizer.shuffle, "weight_decay": float(optimizer.weight_decay),
+        "decay_biases": optimizer.decay_biases, "momentum": float(optimizer.momentum),
+        "learning_rates": {g: float(r) for g, r in optimizer.rates.items() if g in layout(spec, net, first.gradient)}}}
+    if optimizer.stochastic:
+        out["batches"] = [list(b) for b in optimizer.batches(spec.steps)]
+        out["first_update"] = {"samples": list(first.batch), "gradients": layout(spec, net, first.descent)}
+    return out
 
 
 def _local(names, e: Edge) -> str:

@@ -284,7 +284,7 @@ def draw(template: Spec, cfg: ExamConfig, rng: random.Random) -> dict[str, Any]:
         "data": {"x": [[plain_number(v) for v in row] for row in x], "y": [[plain_number(v) for v in row] for row in y]},
         "init": init,
         "train": {"learning_rate": plain_number(rng.choice(rates)), "steps": template.steps,
-                  "freeze": list(template.freeze)},
+                  "freeze": list(template.freeze), "momentum": plain_number(template.optimizer.momentum)},
         "notation": {"style": template.style},
     })
     return raw

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import tomllib
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from sympy import Rational
 
@@ -39,13 +40,71 @@ TABLES = {
     "network": {"layers", "activation", "bias", "loss", "slope", "convention", "reduction"},
     "data": {"x", "y"},
     "init": None,            # W1, b1, … and seed: checked against the architecture
-    "train": {"learning_rate", "steps", "freeze"},
+    "train": {"learning_rate", "steps", "freeze", "batch", "shuffle", "weight_decay", "decay_biases", "momentum"},
     "notation": {"style"},
     "exam": None,            # read by derive.exam
 }
 TOP = {"title", "description", *TABLES}
 
 Matrix = tuple[tuple[Rational, ...], ...]
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """How [train] updates the parameters: rates, which samples each update uses, decay and momentum.
+
+    The defaults are plain full-batch gradient descent: every update on all the samples, no
+    weight decay, no momentum, one learning rate.
+    """
+
+    rates: Mapping[str, Rational]   # per layer group "W1", "b1", …: the rate of its parameters
+    samples: int                    # N, the number of samples in [data]
+    batch: int                      # samples per update: N (the whole batch), 1 (online) or a mini-batch size
+    shuffle: bool = False           # each pass over the data in an order drawn from [init].seed
+    seed: int = 0
+    weight_decay: Rational = Rational(0)        # λ: the loss gains λ/2 Σ w²
+    decay_biases: bool = False
+    momentum: Rational = Rational(0)            # μ: v ← μ v − η ∇E, w ← w + v
+
+    @property
+    def plain(self) -> bool:
+        """Whether this is today's full-batch descent with one rate and neither decay nor momentum."""
+        return not (self.stochastic or self.weight_decay or self.momentum or len(set(self.rates.values())) > 1)
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether an update uses fewer samples than the whole batch (online or mini-batches)."""
+        return self.batch < self.samples
+
+    def beyond_first_step(self, what: str, source: str) -> None:
+        """Refuse, for ``what`` (the worked solution, derive check, derive exam), a mode whose first update it
+        cannot show yet: each works the first update as plain full-batch descent at one rate. Momentum
+        passes: from v = 0 the first update is that descent's. JSON shows every mode."""
+        reasons = [("batch", self.stochastic, "full-batch updates (batch = \"full\")"),
+                   ("weight_decay", bool(self.weight_decay), "no weight decay"),
+                   ("learning_rate", len(set(self.rates.values())) > 1, "one learning rate for every layer")]
+        for key, found, expected in reasons:
+            if found:
+                raise SpecError(source, f"[train].{key}", f"{what} works {expected} only so far; expected that "
+                                                          f"here (derive solve --format json shows every mode)")
+
+    def order(self) -> Iterator[tuple[int, ...]]:
+        """The samples (0-based) of each update in turn, without end: consecutive mini-batches of one pass
+        over the data after another, the last of a pass smaller where N is no multiple of the size
+        (PyTorch's DataLoader with drop_last=False); shuffled, each pass in its own order drawn from the seed."""
+        for epoch in itertools.count():
+            order = list(range(self.samples))
+            if self.shuffle:
+                random.Random(f"derive-shuffle:{self.seed}:{epoch}").shuffle(order)
+            yield from (tuple(order[i:i + self.batch]) for i in range(0, self.samples, self.batch))
+
+    def batches(self, updates: int) -> tuple[tuple[int, ...], ...]:
+        """The samples of the first ``updates`` updates."""
+        return tuple(itertools.islice(self.order(), updates))
+
+    def rate(self, group: str) -> Rational:
+        """The learning rate of a layer group ("W2", "b1")."""
+        return self.rates[group]
 
 
 @dataclass(frozen=True)
@@ -69,9 +128,10 @@ class Spec:
     y: Matrix
     weights: tuple[Matrix, ...]
     biases: tuple[tuple[Rational, ...], ...]
-    learning_rate: Rational
-    steps: int
+    learning_rate: Rational     # the rate of every layer, or of the first where [train].learning_rate is a table
+    steps: int                  # updates
     freeze: tuple[str, ...]
+    optimizer: Optimizer        # rates per layer, batches, weight decay, momentum
     style: str
     raw: Mapping[str, Any]
     reduction: str = "mean"     # "sum": the loss sums over the samples instead of averaging (its 1/N dropped)
@@ -367,10 +427,12 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
     x, y = _data(data, layers, size, source)
     _check_targets(loss, y, source)
     weights, biases = _parameters(init, layers, bias, convention, source)
-    rate, steps = _training(train, size, len(x), source)
+    steps = _steps(train, size, len(x), source)
+    optimizer = _optimizer(train, len(layers) - 1, bias, len(x), init.get("seed", 0), source)
     freeze = _freeze(train, layers, bias, style, convention, source)
     return Spec(source, raw.get("title", ""), raw.get("description", ""), layers, activations, slope, bias,
-                loss, convention, x, y, weights, biases, rate, steps, freeze, style, raw, reduction)
+                loss, convention, x, y, weights, biases, optimizer.rate("W1"), steps, freeze, optimizer, style, raw,
+                reduction)
 
 
 def _check_top(raw: Any, source: str) -> None:
@@ -412,18 +474,77 @@ def _data(data: Mapping[str, Any], layers: tuple[int, ...], size: int, source: s
     return x, _samples(data["y"], layers[-1], source, "[data].y", len(x))
 
 
-def _training(train: Mapping[str, Any], size: int, samples: int, source: str) -> tuple[Rational, int]:
-    """[train].learning_rate (positive) and steps (as many as the float tape can take)."""
-    given = train.get("learning_rate", Rational(1, 10))
-    rate = number(given, source, "[train].learning_rate")
-    if rate <= 0:       # shown as the spec spells it
-        raise SpecError(source, "[train].learning_rate", f"expected a positive number; got {_show(given)}")
+def _steps(train: Mapping[str, Any], size: int, samples: int, source: str) -> int:
+    """[train].steps: as many updates as the float tape can take."""
     steps = _int(train, "steps", 1, 1, MAX_STEPS, source, "[train].steps")
     if size * samples * steps > MAX_FLOAT_WORK:
         most = max(1, MAX_FLOAT_WORK // (size * samples))
         raise SpecError(source, "[train].steps", f"expected at most {most} steps for {size} parameters and "
                                                  f"{samples} samples (training would take too long); got {steps}")
-    return rate, steps
+    return steps
+
+
+def _optimizer(train: Mapping[str, Any], depth: int, bias: str, samples: int, seed: int, source: str) -> Optimizer:
+    """[train]'s learning rate(s), batch, shuffle, weight decay and momentum."""
+    decay = number(train.get("weight_decay", 0), source, "[train].weight_decay")
+    if decay < 0:
+        raise SpecError(source, "[train].weight_decay", f"expected 0 or a positive number; got "
+                                                        f"{_show(train['weight_decay'])}")
+    momentum = number(train.get("momentum", 0), source, "[train].momentum")
+    if not 0 <= momentum < 1:
+        raise SpecError(source, "[train].momentum", f"expected a number from 0 up to (not including) 1; got "
+                                                    f"{_show(train['momentum'])}")
+    return Optimizer(_rates(train, depth, bias, source), samples, _batch(train, samples, source),
+                     _flag(train, "shuffle", source), seed, decay, _flag(train, "decay_biases", source), momentum)
+
+
+def _flag(train: Mapping[str, Any], key: str, source: str) -> bool:
+    value = train.get(key, False)
+    if not isinstance(value, bool):
+        raise SpecError(source, f"[train].{key}", f"expected true or false; got {_show(value)}")
+    return value
+
+
+def _batch(train: Mapping[str, Any], samples: int, source: str) -> int:
+    """[train].batch: "full" (every sample in each update), "online" (one) or a mini-batch size."""
+    value = train.get("batch", "full")
+    if value in ("full", "online"):
+        return samples if value == "full" else 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= samples:
+        raise SpecError(source, "[train].batch", f"expected \"full\", \"online\" or a mini-batch size from 1 to "
+                                                 f"{samples} (the number of samples); got {_show(value)}")
+    return value
+
+
+def _rates(train: Mapping[str, Any], depth: int, bias: str, source: str) -> dict[str, Rational]:
+    """[train].learning_rate: one positive rate, or a table of rates per layer ({W1 = 0.1, W2 = 0.05};
+    a layer's biases take its weights' rate unless b1, b2, … are given)."""
+    given = train.get("learning_rate", Rational(1, 10))
+    groups = [f"{kind}{l}" for l in range(1, depth + 1) for kind in ("W", "b")]
+    if not isinstance(given, Mapping):
+        rate = _rate(given, source, "[train].learning_rate")
+        return {g: rate for g in groups}
+    names = {f"W{l}" for l in range(1, depth + 1)} | ({f"b{l}" for l in range(1, depth + 1)} if bias != "none" else set())
+    for key in given:
+        if key not in names:
+            raise SpecError(source, f"[train].learning_rate.{_printable(str(key))}",
+                            f"unknown layer; expected {', '.join(sorted(names, key=lambda n: (n[1:], n)))}")
+    rates = {}
+    for l in range(1, depth + 1):
+        if f"W{l}" not in given:
+            raise SpecError(source, "[train].learning_rate", f"missing W{l}; expected a rate for every layer "
+                                                             f"(W1 … W{depth}; b1 … optional)")
+        rates[f"W{l}"] = _rate(given[f"W{l}"], source, f"[train].learning_rate.W{l}")
+        rates[f"b{l}"] = _rate(given[f"b{l}"], source, f"[train].learning_rate.b{l}") if f"b{l}" in given \
+            else rates[f"W{l}"]
+    return rates
+
+
+def _rate(given: Any, source: str, field: str) -> Rational:
+    rate = number(given, source, field)
+    if rate <= 0:       # shown as the spec spells it
+        raise SpecError(source, field, f"expected a positive number; got {_show(given)}")
+    return rate
 
 
 def _check_targets(loss: str, y: Matrix, source: str) -> None:

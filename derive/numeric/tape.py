@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Callable, Protocol, Sequence
 
@@ -13,6 +14,7 @@ from sympy.printing.pycode import MpmathPrinter, PythonCodePrinter
 from derive.errors import SpecError
 from derive.model.backprop import Derivation
 from derive.model.registry import NUMERIC
+from derive.numeric.rule import batch_ratio, decayed, learning_rates
 
 # One sample's loss contribution and parameter gradients from parameters, inputs and targets.
 Gradient = Callable[[Sequence[float], Sequence[float], Sequence[float]], tuple[float, list[float]]]
@@ -139,33 +141,72 @@ def _doubles(e: Any, g: Sequence[Any]) -> tuple[float, list[float]] | None:
 
 
 def descend(d: Derivation, params: list[float], steps: int, done: int = 0,
-            fixed: set[Symbol] | frozenset[Symbol] = frozenset()) -> tuple[list[float], list[float]]:
-    """Run ``steps`` gradient-descent steps from ``params``; the loss before and after each.
+            fixed: set[Symbol] | frozenset[Symbol] = frozenset(),
+            velocity: Sequence[float] | None = None) -> tuple[list[float], list[float]]:
+    """Run ``steps`` updates from ``params``; the loss over every sample before and after each.
 
-    ``done`` counts the steps already taken to reach ``params``, for the error message; the
-    parameters in ``fixed`` (frozen) are not updated.
+    ``done`` counts the updates already taken to reach ``params`` (the error message and the
+    batch order go on from there) and ``velocity`` is the momentum they left; the parameters in
+    ``fixed`` (frozen) are not updated.
     """
-    net, spec = d.network, d.network.spec
-    gradient = SampleGradient(d)
-    rate = float(spec.learning_rate)
-    trainable = [i for i, p in enumerate(net.parameters) if p not in fixed]
-    data = [([float(v) for v in x], [float(v) for v in y]) for x, y in zip(spec.x, spec.y)]
-    losses = []
+    spec = d.network.spec
+    descent = _Descent(d, fixed, velocity or [0.0] * len(params))
+    order = itertools.islice(spec.optimizer.order(), done, None)
+    losses: list[float] = []
     try:
         for step in range(steps + 1):
-            loss, total = 0.0, [0.0] * len(params)
-            for x, y in data:
-                e, g = gradient(params, x, y)
-                loss += e
-                total = [t + gi for t, gi in zip(total, g)]
-            if not (math.isfinite(loss) and all(map(math.isfinite, total))):
-                raise OverflowError
+            loss, gradients = descent.evaluate(params)
             losses.append(loss)
             if step < steps:
-                for i in trainable:
-                    params[i] -= rate * total[i]
+                descent.update(params, gradients, next(order))
     except OverflowError:
         raise SpecError(spec.source, "[train].learning_rate",
                         f"after step {done + len(losses)} the loss is no longer a finite double (the steps "
                         f"diverged); expected a smaller learning rate or fewer steps") from None
     return losses, params
+
+
+class _Descent:
+    """One update after another in doubles: the rule of [train] (rates per layer, batches, decay, momentum)."""
+
+    def __init__(self, d: Derivation, fixed: set[Symbol] | frozenset[Symbol], velocity: Sequence[float]):
+        net, spec = d.network, d.network.spec
+        self.gradient, self.optimizer = SampleGradient(d), spec.optimizer
+        self.data = [([float(v) for v in x], [float(v) for v in y]) for x, y in zip(spec.x, spec.y)]
+        rates = learning_rates(d)
+        self.rates = [float(rates[p]) for p in net.parameters]
+        self.trainable = [i for i, p in enumerate(net.parameters) if p not in fixed]
+        decay = decayed(d)
+        self.decay = [(i, float(decay[p])) for i, p in enumerate(net.parameters) if p in decay]
+        self.momentum, self.velocity = float(spec.optimizer.momentum), list(velocity)
+        self.ratio = {size: float(batch_ratio(spec, size)) for size in range(1, spec.samples + 1)}
+
+    def evaluate(self, params: list[float]) -> tuple[float, list[list[float]]]:
+        """The loss over every sample (with the decay's λ/2 Σ w²) and each sample's gradient of its e_n."""
+        loss, gradients = 0.0, []
+        for x, y in self.data:
+            e, g = self.gradient(params, x, y)
+            loss += e
+            gradients.append(g)
+        loss += sum(lam / 2 * params[i] ** 2 for i, lam in self.decay)
+        if not (math.isfinite(loss) and all(math.isfinite(v) for g in gradients for v in g)):
+            raise OverflowError
+        return loss, gradients
+
+    def update(self, params: list[float], gradients: list[list[float]], batch: Sequence[int]) -> None:
+        """One update on the samples of ``batch``: v ← μ v − η g, p ← p + v (p ← p − η g without momentum)."""
+        total = [0.0] * len(params)
+        for n in batch:
+            total = [t + gi for t, gi in zip(total, gradients[n])]
+        if len(batch) < len(self.data):
+            total = [self.ratio[len(batch)] * t for t in total]
+        for i, lam in self.decay:
+            total[i] += lam * params[i]
+        if not all(map(math.isfinite, total)):
+            raise OverflowError
+        for i in self.trainable:
+            if self.momentum:
+                self.velocity[i] = self.momentum * self.velocity[i] - self.rates[i] * total[i]
+                params[i] += self.velocity[i]
+            else:
+                params[i] -= self.rates[i] * total[i]

@@ -14,6 +14,7 @@ from derive.errors import SpecError
 from derive.model.backprop import Derivation
 from derive.model.network import Network
 from derive.numeric.rounding import Rounding, number
+from derive.numeric.rule import batch_ratio, decayed, frozen, learning_rates
 from derive.numeric.tape import descend
 
 PRECISION = 60          # significant digits kept for values that are not rational
@@ -29,13 +30,20 @@ class Step:
 
     parameters: dict[Symbol, Expr]
     samples: tuple[dict[Symbol, Expr], ...]
-    loss: Expr
-    gradient: dict[Symbol, Expr]
-    updated: dict[Symbol, Expr]
+    loss: Expr                      # over every sample, with the weight decay's λ/2 Σ w² where [train] asks
+    gradient: dict[Symbol, Expr]    # of that loss
+    updated: dict[Symbol, Expr]     # after one update on ``batch``
     # with carried rounding: per sample, the symbols whose value rounding changed, and of the
     # totals ("loss", None), ("gradient", p), ("updated", p) those it changed; a document writes ≈ there
     rounded: tuple[frozenset, ...] = ()
     rounded_totals: frozenset = frozenset()
+    batch: tuple[int, ...] = ()     # the samples the update used (0-based): all of them but online or in mini-batches
+    step_gradient: dict[Symbol, Expr] | None = None     # the gradient the update used, where not ``gradient``
+
+    @property
+    def descent(self) -> dict[Symbol, Expr]:
+        """The gradient the update followed: the whole loss's, or its batch's online and in mini-batches."""
+        return self.gradient if self.step_gradient is None else self.step_gradient
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,40 +83,33 @@ def initial_parameters(d: Derivation) -> dict[Symbol, Expr]:
     return values
 
 
-def frozen(d: Derivation) -> set[Symbol]:
-    """The parameters that [train].freeze keeps fixed (single names, or whole layers W2/b2).
-
-    A parameter's own name wins: with sequential per-unit biases ``b2`` is the second bias the
-    document shows, not layer 2's biases (which are then frozen by listing their names).
-    """
-    net, names = d.network, set(d.network.spec.freeze)
-    own = {net.names[p].plain: p for p in net.parameters}
-    out = {own[n] for n in names if n in own}
-    for l in range(len(net.weights)):
-        if f"W{l + 1}" in names:
-            out |= {w for row in net.weights[l] for w in row}
-        if f"b{l + 1}" in names and f"b{l + 1}" not in own:
-            out |= set(net.biases[l])
-    return out
-
-
 def evaluate(d: Derivation, parameters: Mapping[Symbol, Expr], carry: Rounding | None = None) -> Step:
-    """Forward pass, loss and backward pass for every sample, then the batch gradient and update.
+    """Forward pass, loss and backward pass for every sample, then the gradient and the first update.
 
     With ``carry``, every value is rounded (to significant digits or decimal places) as soon as it is
     computed and used rounded from then on, as in a hand calculation: the numbers a document
-    prints are then the numbers the next line uses.
+    prints are then the numbers the next line uses. The first update starts from velocity 0, so
+    momentum does not change it.
     """
     net, spec = d.network, d.network.spec
     keep = Carry(carry)
     samples = [keep.sample(_sample(d, {**parameters, **dict(zip(net.inputs, x)), **dict(zip(net.targets, y))}, keep))
                for x, y in zip(spec.x, spec.y)]
-    loss = keep(sp.Add(*(env[net.loss] for env in samples)), ("loss", None))
-    gradient = {p: keep(sp.Add(*(env[d.adjoint[p]] for env in samples)), ("gradient", p)) for p in net.parameters}
-    fixed = frozen(d)
-    updated = {p: v if p in fixed else keep(v - spec.learning_rate * gradient[p], ("updated", p))
-               for p, v in parameters.items()}
-    return Step(dict(parameters), tuple(samples), loss, gradient, updated, tuple(keep.rounded), frozenset(keep.changed))
+    decay = decayed(d)
+    penalty = [decay[p] / 2 * parameters[p] ** 2 for p in decay]
+    loss = keep(sp.Add(*(env[net.loss] for env in samples), *penalty), ("loss", None))
+    gradient = {p: keep(sp.Add(*(env[d.adjoint[p]] for env in samples)) + decay.get(p, 0) * parameters[p],
+                        ("gradient", p)) for p in net.parameters}
+    batch = next(spec.optimizer.order())
+    descent = None
+    if spec.optimizer.stochastic:
+        ratio = batch_ratio(spec, len(batch))
+        descent = {p: keep(ratio * sp.Add(*(samples[n][d.adjoint[p]] for n in batch)) + decay.get(p, 0) * parameters[p],
+                           ("step", p)) for p in net.parameters}
+    fixed, rates, slope = frozen(d), learning_rates(d), descent or gradient
+    updated = {p: v if p in fixed else keep(v - rates[p] * slope[p], ("updated", p)) for p, v in parameters.items()}
+    return Step(dict(parameters), tuple(samples), loss, gradient, updated, tuple(keep.rounded),
+                frozenset(keep.changed), batch, descent)
 
 
 class Carry:
@@ -197,6 +198,8 @@ def train(d: Derivation, carry: Rounding | None = None) -> Training:
     params = [float(after.parameters[p]) for p in d.network.parameters]
     steps = spec.steps
     if steps > 1:
-        losses, params = descend(d, params, steps - 1, done=1, fixed=frozen(d))
+        rates = learning_rates(d)
+        velocity = [-float(rates[p] * first.descent[p]) for p in d.network.parameters]     # from v = 0
+        losses, params = descend(d, params, steps - 1, done=1, fixed=frozen(d), velocity=velocity)
         history += losses[1:]
     return Training(first, after, tuple(history), dict(zip(d.network.parameters, params)))

@@ -637,6 +637,12 @@ class _Builder:
                    else "The new values are computed from the unrounded derivatives."))
         if fixed:
             note += " Frozen parameters keep their values."
+        momentum = self.spec.optimizer.momentum
+        if momentum:
+            mu = self.num(momentum).tex
+            note += (f" With momentum $\\mu = {mu}$ each update is $v \\leftarrow \\mu v - \\eta\\, \\partial E / "
+                     f"\\partial p$, $p \\leftarrow p + v$; the velocity $v$ starts at 0, so this first update is "
+                     f"the plain step above, and each later one adds ${mu}$ times the one before.")
         return Group("Update", note, tuple(eqs))
 
     # matrices -----------------------------------------------------------------------------------
@@ -985,6 +991,7 @@ def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION) -
     >>> doc.loss.equations[0].rows[-1].tex
     '0.3272405'
     """
+    solution.spec.optimizer.beyond_first_step("the worked solution", solution.spec.source)
     sections = _checked_sections(solution)         # first: a formula that does not hold stops here
     b = _Builder(solution, precision)
     first, after = b.tr.first, b.tr.after

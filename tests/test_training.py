@@ -1,0 +1,316 @@
+"""[train]'s update rules (online, mini-batches, shuffle, weight decay, momentum, rates per layer) against
+PyTorch float64 and against updates worked by hand.
+
+The PyTorch side is written here from the textbook definitions: the network with torch.nn.functional,
+the loss of each mini-batch from the DESIGN.md table with B in place of N, and torch.optim.SGD with
+one parameter group per layer (its own learning rate; weight decay on the weights, and on the biases
+where asked; momentum with PyTorch's buffer b ← μ b + g, p ← p − η b, which is derive's
+v ← μ v − η g, p ← p + v with v = −η b). derive's JSON gives the order of the samples; the order
+itself is checked on its own below.
+"""
+
+from __future__ import annotations
+
+import json
+
+import random
+
+import pytest
+import torch        # a test dependency ([test] extras): never skipped
+from hypothesis import given
+from hypothesis import strategies as st
+
+from derive import solve
+from derive.cli import main
+
+F = torch.nn.functional
+ACT = {"linear": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
+       "softplus": F.softplus, "softmax": lambda z: torch.softmax(z, dim=-1)}
+
+
+def batch_loss(name: str, reduction: str, o, y):
+    """The DESIGN.md loss of a batch of B samples (rows), B in place of N; summed without 1/N, 1/J."""
+    B, J = o.shape
+    sq = ((y - o) ** 2).sum()
+    if name in ("bce", "cross_entropy"):
+        terms = y * torch.log(o) + ((1 - y) * torch.log(1 - o) if name == "bce" else 0)
+        total = -terms.sum()
+        return total if reduction == "sum" else total / (B * J if name == "bce" else B)
+    scale = {"half_sse": 0.5, "sse": 1.0, "mse": 1 / (B * J), "quadratic": 1 / (2 * B)}[name]
+    if reduction == "sum":
+        scale = 1.0
+    return scale * sq
+
+
+class Torch:
+    """The spec's network in float64 torch tensors, initialised from derive's own `parameters`."""
+
+    def __init__(self, raw: dict, report: dict):
+        net, train = raw["network"], raw.get("train", {})
+        depth = len(net["layers"]) - 1
+        acts = net["activation"] if isinstance(net["activation"], list) else [net["activation"]] * depth
+        self.acts, self.loss, self.reduction = acts, net.get("loss", "half_sse"), net.get("reduction", "mean")
+        self.bias = net.get("bias", "none")
+        params = report["parameters"]
+        self.W = [torch.tensor(params[f"W{l}"], dtype=torch.float64, requires_grad=True) for l in range(1, depth + 1)]
+        self.b = [torch.tensor(params[f"b{l}"], dtype=torch.float64, requires_grad=True) for l in range(1, depth + 1)
+                  ] if self.bias != "none" else []
+        self.X = torch.tensor(raw["data"]["x"], dtype=torch.float64)
+        self.Y = torch.tensor(raw["data"]["y"], dtype=torch.float64)
+        self.decay = float(train.get("weight_decay", 0))
+        self.decay_biases = train.get("decay_biases", False)
+        rate = train.get("learning_rate", 0.1)
+        rates = rate if isinstance(rate, dict) else {f"W{l}": rate for l in range(1, depth + 1)}
+        groups = []
+        for l in range(depth):
+            w_rate = float(rates[f"W{l + 1}"])
+            groups.append({"params": [self.W[l]], "lr": w_rate, "weight_decay": self.decay})
+            if self.b:
+                groups.append({"params": [self.b[l]], "lr": float(rates.get(f"b{l + 1}", w_rate)),
+                               "weight_decay": self.decay if self.decay_biases else 0.0})
+        self.sgd = torch.optim.SGD(groups, lr=0.1, momentum=float(train.get("momentum", 0)))
+
+    def forward(self, X):
+        a = X
+        for l, W in enumerate(self.W):
+            z = a @ W.T
+            if self.b:
+                z = z + self.b[l]       # a shared bias is a 0-d tensor: broadcast to every unit
+            a = ACT[self.acts[l]](z)
+        return a
+
+    def objective(self) -> float:
+        """The loss over every sample with the decay's λ/2 Σ w²: what derive's history records."""
+        with torch.no_grad():
+            penalty = sum((W ** 2).sum() for W in self.W) + (sum((b ** 2).sum() for b in self.b)
+                                                             if self.decay_biases else 0)
+            return float(batch_loss(self.loss, self.reduction, self.forward(self.X), self.Y)
+                         + self.decay / 2 * penalty)
+
+    def update(self, samples: list[int]) -> None:
+        self.sgd.zero_grad()
+        batch_loss(self.loss, self.reduction, self.forward(self.X[samples]), self.Y[samples]).backward()
+        self.sgd.step()
+
+    def state(self) -> dict:
+        out = {f"W{l + 1}": W.detach().tolist() for l, W in enumerate(self.W)}
+        out.update({f"b{l + 1}": b.detach().tolist() for l, b in enumerate(self.b)})
+        return out
+
+
+def close(a, b, rel=1e-11, abs_=1e-14) -> bool:
+    if isinstance(a, list):
+        return len(a) == len(b) and all(close(x, y, rel, abs_) for x, y in zip(a, b))
+    return abs(a - b) <= abs_ + rel * abs(b)
+
+
+def against_torch(raw: dict) -> None:
+    """derive's history, first update and final parameters equal PyTorch's, update by update."""
+    report = solve(raw).json()
+    model = Torch(raw, report)
+    steps = raw.get("train", {}).get("steps", 1)
+    batches = report.get("batches", [list(range(len(raw["data"]["x"])))] * steps)
+    history = [model.objective()]
+    for k, samples in enumerate(batches):
+        model.update(samples)
+        history.append(model.objective())
+        if k == 0:
+            assert all(close(report["updated"][g], v) for g, v in model.state().items()), (report["updated"],
+                                                                                          model.state())
+    assert close(report["history"], history), (report["history"], history)
+    assert all(close(report["final"][g], v) for g, v in model.state().items()), (report["final"], model.state())
+
+
+def spec(layers, activation, loss, train, bias="neuron", reduction="mean", n=4, seed=0) -> dict:
+    rng = random.Random(seed)
+    x = [[round(rng.uniform(-1, 1), 2) for _ in range(layers[0])] for _ in range(n)]
+    if loss in ("cross_entropy",) and activation[-1] == "softmax":
+        y = [[1 if j == (i % layers[-1]) else 0 for j in range(layers[-1])] for i in range(n)]
+    elif loss in ("bce", "cross_entropy"):
+        y = [[rng.choice([0, 1]) for _ in range(layers[-1])] for _ in range(n)]
+    else:
+        y = [[round(rng.uniform(-1, 1), 2) for _ in range(layers[-1])] for _ in range(n)]
+    return {"network": {"layers": layers, "activation": activation, "loss": loss, "bias": bias,
+                        "reduction": reduction},
+            "data": {"x": x, "y": y}, "init": {"seed": seed}, "train": train}
+
+
+CASES = {
+    "online, half_sse": spec([2, 2, 1], ["sigmoid", "sigmoid"], "half_sse", {"batch": "online", "steps": 9}),
+    "online, mse over 3 samples": spec([2, 3, 2], ["tanh", "linear"], "mse",
+                                       {"batch": "online", "steps": 7, "learning_rate": 0.3}, n=3),
+    "mini-batches of 2 of 5, mse": spec([3, 2, 1], ["relu", "sigmoid"], "mse", {"batch": 2, "steps": 8}, n=5),
+    "mini-batches, shuffled, bce": spec([2, 2, 1], ["tanh", "sigmoid"], "bce",
+                                        {"batch": 2, "shuffle": True, "steps": 10, "learning_rate": 0.7}, n=5),
+    "online, softmax + cross-entropy": spec([2, 3, 3], ["sigmoid", "softmax"], "cross_entropy",
+                                            {"batch": "online", "steps": 6, "learning_rate": 0.5}, n=3),
+    "weight decay, full batch": spec([2, 2, 1], ["sigmoid", "sigmoid"], "mse",
+                                     {"weight_decay": 0.05, "steps": 5, "learning_rate": 0.5}),
+    "weight decay on the biases too": spec([2, 2, 2], ["softplus", "linear"], "quadratic",
+                                           {"weight_decay": 0.1, "decay_biases": True, "steps": 4}),
+    "momentum, full batch": spec([2, 2, 1], ["sigmoid", "sigmoid"], "half_sse",
+                                 {"momentum": 0.9, "steps": 12, "learning_rate": 0.5}),
+    "momentum, decay and mini-batches": spec([2, 3, 1], ["tanh", "sigmoid"], "bce",
+                                             {"momentum": 0.5, "weight_decay": 0.01, "batch": 3, "shuffle": True,
+                                              "steps": 9}, n=7),
+    "rates per layer": spec([2, 2, 1], ["sigmoid", "linear"], "sse",
+                            {"learning_rate": {"W1": 0.3, "W2": 0.05, "b2": 0.01}, "steps": 6}),
+    "rates per layer, shared bias, online": spec([2, 2, 1], ["sigmoid", "sigmoid"], "mse",
+                                                 {"learning_rate": {"W1": 0.3, "W2": 0.6}, "batch": "online",
+                                                  "steps": 5, "momentum": 0.3}, bias="shared"),
+    "summed mse, mini-batches": spec([2, 2, 1], ["sigmoid", "linear"], "mse", {"batch": 2, "steps": 5},
+                                     reduction="sum"),
+    "summed cross-entropy, online": spec([2, 2], ["softmax"], "cross_entropy",
+                                         {"batch": "online", "steps": 4}, reduction="sum", bias="none"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_updates_equal_pytorch_sgd(name):
+    against_torch(CASES[name])
+
+
+@given(st.sampled_from(["half_sse", "mse", "bce"]), st.sampled_from(["full", "online", 2, 3]),
+       st.sampled_from([0, 0.5, 0.9]), st.sampled_from([0, 0.01]), st.booleans(), st.integers(0, 10 ** 6))
+def test_generated_networks_equal_pytorch(loss, batch, momentum, decay, shuffle, seed):
+    acts = ["tanh", "sigmoid"] if loss == "bce" else ["sigmoid", "linear"]
+    against_torch(spec([2, 2, 1], acts, loss, {"batch": batch, "momentum": momentum, "weight_decay": decay,
+                                                "shuffle": shuffle, "steps": 6, "learning_rate": 0.4},
+                       n=4, seed=seed))
+
+
+# -- by hand ---------------------------------------------------------------------------------
+
+def tiny(**train) -> dict:
+    """o = w x, E = Σ ½(y − o)², w = 0.5, samples (x, y) = (1, 1) and (2, 1), η = 0.1."""
+    return {"network": {"layers": [1, 1], "activation": "linear", "loss": "half_sse"},
+            "data": {"x": [[1], [2]], "y": [[1], [1]]}, "init": {"W1": [[0.5]]},
+            "train": {"learning_rate": 0.1, "steps": 2, **train}}
+
+
+def test_online_updates_worked_by_hand():
+    # sample 1: o = 0.5, ∂e/∂w = (o − y) x = −0.5, w = 0.5 + 0.05 = 0.55
+    # sample 2: o = 1.1, ∂e/∂w = 0.1 · 2 = 0.2, w = 0.55 − 0.02 = 0.53
+    # E(0.5) = ½·0.25 + 0 = 0.125; E(0.55) = ½·0.45² + ½·0.1² = 0.10625; E(0.53) = ½·0.47² + ½·0.06² = 0.11225
+    report = solve(tiny(batch="online")).json()
+    assert report["batches"] == [[0], [1]]
+    assert report["first_update"]["gradients"]["W1"] == [[-0.5]]
+    assert report["updated"]["W1"] == [[0.55]]
+    assert report["final"]["W1"][0] == pytest.approx([0.53], abs=1e-15)
+    assert report["history"] == pytest.approx([0.125, 0.10625, 0.11225], abs=1e-15)
+    # the whole batch's gradient at the initial w: −0.5 + 0 (sample 2 fits exactly)
+    assert report["gradients"]["W1"] == [[-0.5]]
+
+
+def test_momentum_worked_by_hand():
+    # v = −0.1 · (−0.5) = 0.05, w = 0.55; then g = 0.2 (sample 2), v = 0.9 · 0.05 − 0.02 = 0.025, w = 0.575
+    report = solve(tiny(batch="online", momentum=0.9)).json()
+    assert report["final"]["W1"][0] == pytest.approx([0.575], abs=1e-15)
+
+
+def test_weight_decay_worked_by_hand():
+    # full batch, λ = 0.1: E = 0.125 + 0.05 · 0.25 = 0.1375; g = −0.5 + 0 + 0.1 · 0.5 = −0.45; w = 0.545
+    report = solve(tiny(weight_decay=0.1, steps=1)).json()
+    assert report["loss"] == 0.1375
+    assert report["gradients"]["W1"] == [[-0.45]]
+    assert report["updated"]["W1"] == [[0.545]]
+
+
+def test_rates_per_layer_worked_by_hand():
+    # o = w2·(w1 x) linear, one sample x = 1, y = 1, w1 = w2 = 0.5: o = 0.25, ∂E/∂w1 = (o − y) w2 x = −0.375,
+    # ∂E/∂w2 = (o − y) h = −0.375; with η_W1 = 0.1, η_W2 = 0.2: w1 = 0.5375, w2 = 0.575
+    raw = {"network": {"layers": [1, 1, 1], "activation": "linear"}, "data": {"x": [[1]], "y": [[1]]},
+           "init": {"W1": [[0.5]], "W2": [[0.5]]}, "train": {"learning_rate": {"W1": 0.1, "W2": 0.2}}}
+    report = solve(raw).json()
+    assert report["updated"] == {"W1": [[0.5375]], "W2": [[0.575]]}
+
+
+# -- the order of the samples ------------------------------------------------------------------
+
+@pytest.mark.parametrize("n, size", [(5, 2), (6, 3), (4, 1), (7, 7)])
+def test_each_pass_covers_every_sample_once_in_batches_of_the_size(n, size):
+    raw = spec([1, 1], ["linear"], "mse", {"batch": size, "shuffle": True, "steps": 4 * -(-n // size)}, n=n)
+    batches = solve(raw).json().get("batches", [list(range(n))] * 4)
+    per_pass = -(-n // size)
+    passes = [batches[i:i + per_pass] for i in range(0, len(batches), per_pass)]
+    for batch_list in passes:
+        assert sorted(s for b in batch_list for s in b) == list(range(n))
+        assert [len(b) for b in batch_list] == [size] * (n // size) + ([n % size] if n % size else [])
+    if size < n:
+        assert len({tuple(map(tuple, p)) for p in passes}) > 1     # shuffled: not every pass in one order
+    again = solve(raw).json().get("batches", [list(range(n))] * 4)
+    assert again == batches
+
+
+def test_the_seed_draws_the_order_and_without_shuffle_it_is_the_data_order():
+    def order(seed, shuffle):
+        raw = spec([1, 1], ["linear"], "mse", {"batch": 2, "shuffle": shuffle, "steps": 6}, n=6)
+        raw["init"]["seed"] = seed
+        return solve(raw).json()["batches"]
+
+    assert order(0, False) == [[0, 1], [2, 3], [4, 5]] * 2
+    assert order(0, True) != order(1, True)
+
+
+# -- refusals ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("train, field, expected", [
+    ({"batch": 0}, "[train].batch", "mini-batch size from 1 to 4"),
+    ({"batch": "half"}, "[train].batch", '"online"'),
+    ({"batch": 9}, "[train].batch", "from 1 to 4"),
+    ({"momentum": 1}, "[train].momentum", "up to (not including) 1"),
+    ({"weight_decay": -0.1}, "[train].weight_decay", "0 or a positive number"),
+    ({"shuffle": "yes"}, "[train].shuffle", "true or false"),
+    ({"learning_rate": {"W1": 0.1}}, "[train].learning_rate", "missing W2"),
+    ({"learning_rate": {"W1": 0.1, "W2": 0.1, "W3": 1}}, "[train].learning_rate.W3", "unknown layer"),
+    ({"learning_rate": {"W1": 0.1, "W2": -1}}, "[train].learning_rate.W2", "positive number"),
+])
+def test_bad_training_options_are_one_line_errors(tmp_path, capsys, train, field, expected):
+    path = tmp_path / "bad.toml"
+    path.write_text(toml({"network": {"layers": [2, 2, 1]}, "data": {"x": [[1, 2], [3, 4], [5, 6], [7, 8]],
+                                                                     "y": [[1], [0], [1], [0]]}, "train": train}))
+    assert main(["solve", str(path), "--format", "json"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and field in err and expected in err, err
+
+
+# -- where the first update is not yet worked in the documents --------------------------------
+
+@pytest.mark.parametrize("train, field", [({"batch": "online"}, "[train].batch"),
+                                          ({"weight_decay": 0.1}, "[train].weight_decay"),
+                                          ({"learning_rate": {"W1": 0.1, "W2": 0.2}}, "[train].learning_rate")])
+@pytest.mark.parametrize("command", [["solve", "--format", "md"], ["solve", "--format", "html"],
+                                     ["check", "--claim", "dE/dw1 = 0"], ["exam", "--variants", "1"]])
+def test_modes_the_documents_do_not_work_yet_are_refused_in_one_line(tmp_path, capsys, train, field, command):
+    raw = spec([1, 1, 1], ["linear", "linear"], "half_sse", {"steps": 2, **train}, bias="none", n=2)
+    path = tmp_path / "mode.toml"
+    path.write_text(toml(raw))
+    out = tmp_path / "out"
+    writes = ["--out", str(out)] if command[0] != "check" else []
+    assert main([command[0], str(path), *command[1:], *writes]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and field in err and "--format json" in err, err
+    assert not out.exists() or not any(out.iterdir())       # nothing half-written
+
+
+def test_momentum_documents_work_the_first_update_and_say_how_the_later_ones_differ():
+    raw = tiny(momentum=0.9, batch="full")
+    text = solve(raw)._repr_markdown_()
+    assert r"v \leftarrow \mu v" in text and r"\mu = 0.9" in text
+    # the first update is the plain step: 0.5 − 0.1 · (−0.5 + 0 · … ) with the whole batch's gradient −0.5
+    assert solve(raw).json()["updated"]["W1"] == [[0.55]]
+
+
+def test_plain_descent_adds_no_keys_to_the_json():
+    report = solve(tiny()).json()
+    assert not {"optimizer", "batches", "first_update"} & set(report)
+
+
+def toml(raw: dict) -> str:
+    """A spec dict as TOML (tables of numbers, strings, booleans, lists and inline tables)."""
+    def value(v):
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
+        return json.dumps(v)
+    return "".join(f"[{table}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in body.items())
+                   for table, body in raw.items())
