@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 
 from derive import solve
 from derive.cli import main
+from derive.numeric.rounding import number
+from derive.text.document import build
 
 F = torch.nn.functional
 ACT = {"linear": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
@@ -276,8 +278,7 @@ def test_bad_training_options_are_one_line_errors(tmp_path, capsys, train, field
 
 # -- where the first update is not yet worked in the documents --------------------------------
 
-@pytest.mark.parametrize("train, field", [({"batch": "online"}, "[train].batch"),
-                                          ({"weight_decay": 0.1}, "[train].weight_decay"),
+@pytest.mark.parametrize("train, field", [({"weight_decay": 0.1}, "[train].weight_decay"),
                                           ({"learning_rate": {"W1": 0.1, "W2": 0.2}}, "[train].learning_rate")])
 @pytest.mark.parametrize("command", [["solve", "--format", "md"], ["solve", "--format", "html"],
                                      ["check", "--claim", "dE/dw1 = 0"], ["exam", "--variants", "1"]])
@@ -291,6 +292,17 @@ def test_modes_the_documents_do_not_work_yet_are_refused_in_one_line(tmp_path, c
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and field in err and "--format json" in err, err
     assert not out.exists() or not any(out.iterdir())       # nothing half-written
+
+
+@pytest.mark.parametrize("command", [["check", "--claim", "dE/dw1 = 0"], ["exam", "--variants", "1"]])
+def test_online_specs_are_refused_by_check_and_exam_so_far(tmp_path, capsys, command):
+    raw = spec([1, 1, 1], ["linear", "linear"], "half_sse", {"steps": 2, "batch": "online"}, bias="none", n=2)
+    path = tmp_path / "mode.toml"
+    path.write_text(toml(raw))
+    writes = ["--out", str(tmp_path / "out")] if command[0] == "exam" else []
+    assert main([command[0], str(path), *command[1:], *writes]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "[train].batch" in err, err
 
 
 def test_momentum_documents_work_the_first_update_and_say_how_the_later_ones_differ():
@@ -314,3 +326,43 @@ def toml(raw: dict) -> str:
         return json.dumps(v)
     return "".join(f"[{table}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in body.items())
                    for table, body in raw.items())
+
+
+# -- the worked first step online and in mini-batches -------------------------------------------
+
+@pytest.mark.parametrize("name", ["online, half_sse", "mini-batches, shuffled, bce", "online, mse over 3 samples"])
+def test_the_worked_first_step_is_the_update_pytorch_takes(name):
+    raw = CASES[name]
+    solution = solve(raw)
+    doc = build(solution)
+    model = Torch(raw, solution.json())
+    first = solution.json()["batches"][0]
+    model.update(first)
+    after = [v for group in model.state().values() for v in flatten(group)]
+    # the update section's last row of each parameter, in the engine's order: W1, W2, …, then b1, b2, … (as state())
+    shown = [eq.rows[-1].tex for eq in doc.update.equations]
+    assert shown == [number(v, inexact=True).tex for v in after], (shown, after)
+    # the history is the whole data's, and the first step's loss the batch's own
+    model = Torch(raw, solution.json())
+    history = [model.objective()]
+    for samples in solution.json()["batches"]:
+        model.update(samples)
+        history.append(model.objective())
+    assert [n.tex for _, n in doc.history.rows] == [number(h, inexact=True).tex for h in history]
+    rows = [r for r in doc.setup.training.split(";")]
+    assert "first step is worked below, on " in rows[1]
+
+
+def flatten(value):
+    return [v for item in value for v in flatten(item)] if isinstance(value, list) else [value]
+
+
+def test_the_documents_say_which_samples_the_first_step_takes():
+    raw = CASES["mini-batches, shuffled, bce"]
+    solution = solve(raw)
+    first = solution.json()["batches"][0]
+    doc = build(solution)
+    rows = " and ".join(str(n + 1) for n in first)
+    assert f"on samples {rows} of the data" in doc.setup.training
+    assert len(doc.forward) == len(first) and len(doc.setup.data) == len(raw["data"]["x"])
+    assert f"loss of samples {rows} of the data alone" in doc.loss.note

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -41,6 +42,19 @@ class Solution:
     @cached_property
     def training(self) -> Training:
         return train(self.derivation, self.carry)
+
+    @cached_property
+    def first_update(self) -> "Solution":
+        """The Solution the first update is worked on: this one, or where an update takes fewer samples than
+        all (online, mini-batches), the first batch's samples as a whole batch of their own. Its loss is that
+        batch's (the loss's definition with B in place of N), so its gradient is the one the update follows."""
+        optimizer = self.spec.optimizer
+        if not optimizer.stochastic:
+            return self
+        rows = next(optimizer.order())
+        spec = replace(self.spec, x=tuple(self.spec.x[n] for n in rows), y=tuple(self.spec.y[n] for n in rows),
+                       steps=1, optimizer=replace(optimizer, samples=len(rows), batch=len(rows), shuffle=False))
+        return Solution(spec, self.carry)
 
     @cached_property
     def exact_first(self) -> Step:

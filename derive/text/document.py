@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping, NamedTuple, Sequence
+from dataclasses import dataclass, replace
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import sympy as sp
 from sympy import Expr, Symbol
@@ -13,6 +13,7 @@ from derive.derived.checked import FormulaChecks, check_formulas
 from derive.derived.solution import Solution
 from derive.derived.verification import Verification, verify
 from derive.model.network import Network
+from derive.model.spec import Optimizer
 from derive.numeric.rounding import DEFAULT_PRECISION, Number, Rounding, number
 from derive.numeric.values import Step, evaluate, exact, frozen
 from derive.text.printer import tex
@@ -129,7 +130,8 @@ class Setup:
     loss_name: str
     loss_formula: str           # LaTeX: the loss of this network, general over samples
     learning_rate: Number
-    steps: int
+    steps: int                  # updates
+    training: str               # prose with $math$: the updates, and which one this solution works
     bias: str                   # prose
     frozen: tuple[str, ...]     # LaTeX names of parameters that are not updated
     data_header: tuple[str, ...]
@@ -769,6 +771,7 @@ def _diagram(b: _Builder) -> Diagram:
 
 
 def _setup(b: _Builder) -> Setup:
+    """The network, the whole data and how it is trained."""
     spec, net, first = b.spec, b.net, b.tr.first
     fixed = frozen(b.d)
     loss, definition = b.loss_tex_formula()[0], b.loss_definition_tex()
@@ -784,8 +787,52 @@ def _setup(b: _Builder) -> Setup:
                    for p in net.parameters)
     loss_name = spec.loss if spec.reduction == "mean" else f"{spec.loss}, reduction = sum"
     return Setup(_architecture(spec.layers), _layer_rows(b), loss_name, loss_tex, b.num(spec.learning_rate),
-                 spec.steps, _BIAS[spec.bias], tuple(b.names[p] for p in net.parameters if p in fixed),
+                 spec.steps, _training(b), _BIAS[spec.bias], tuple(b.names[p] for p in net.parameters if p in fixed),
                  header, data, params, b.setup_matrices(), _diagram(b))
+
+
+def _step_loss(b: _Builder, whole: _Builder) -> Group:
+    """The loss the first step follows: the whole data's, or online and in mini-batches its own samples'."""
+    group = b.loss_group()
+    if b is whole:
+        return group
+    own = _samples(whole.tr.first.batch)
+    total = whole.num(whole.tr.first.loss)
+    note = (f"The first step follows the loss of {own} of the data alone, shown here; over the whole data, "
+            f"before any step, $E {total.relation} {total.tex}$.")
+    return replace(group, note=f"{group.note} {note}".strip())
+
+
+def _samples(rows: Sequence[int]) -> str:
+    """"sample 3", "samples 3 and 1": data rows (0-based) as the data table numbers them."""
+    return f"sample{'s' if len(rows) > 1 else ''} {_listing(n + 1 for n in rows)}"
+
+
+def _listing(items: Iterable[object]) -> str:
+    """"1", "1 and 2", "1, 2 and 3"."""
+    words = [str(i) for i in items]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _training(b: _Builder) -> str:
+    """How the parameters are updated, in words: full batch, online or in mini-batches, with momentum."""
+    optimizer, steps = b.spec.optimizer, b.spec.steps
+    text = f"{steps} step{'s' if steps > 1 else ''} of gradient descent"
+    if optimizer.momentum:
+        text += f" with momentum $\\mu = {b.num(optimizer.momentum).tex}$,"
+    return text + (_batches(optimizer) if optimizer.stochastic else " on the whole batch")
+
+
+def _batches(optimizer: Optimizer) -> str:
+    """Which samples each step takes, and which of them the worked first step is on."""
+    first = next(optimizer.order())
+    kind = "one sample per step (online)" if optimizer.batch == 1 else f"mini-batches of {optimizer.batch} samples"
+    order = "in an order drawn afresh for each pass over the data" if optimizer.shuffle else "in the order of the data"
+    text = (f" on {kind}, {order}; each step follows the gradient of the loss of its own samples alone. "
+            f"The first step is worked below, on {_samples(first)} of the data")
+    if first != tuple(range(len(first))):
+        text += f" (numbered {_listing(range(1, len(first) + 1))} there)"
+    return text + "; the loss history is of the whole data"
 
 
 def _notation(b: _Builder) -> tuple[NameRow, ...]:
@@ -839,6 +886,9 @@ def _history(b: _Builder) -> History | None:
             f"the steps run in double precision, so their losses are shown rounded.")
     if len(picked) < steps + 1:
         note += f" The table shows {len(picked)} of the {steps + 1} values, evenly spaced."
+    if b.spec.optimizer.stochastic:
+        note += (" Each is the loss over the whole data, while each step follows the loss of its own samples, "
+                 "so it need not fall at every step.")
     parameters, outputs = _final_state(b)
     return History(tuple((i, shown(i)) for i in picked), points, note, shown(steps), parameters, outputs)
 
@@ -991,9 +1041,11 @@ def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION) -
     >>> doc.loss.equations[0].rows[-1].tex
     '0.3272405'
     """
-    solution.spec.optimizer.beyond_first_step("the worked solution", solution.spec.source)
-    sections = _checked_sections(solution)         # first: a formula that does not hold stops here
-    b = _Builder(solution, precision)
+    shown = solution.first_update       # online and in mini-batches: the first batch, as a batch of its own
+    shown.spec.optimizer.beyond_first_step("the worked solution", shown.spec.source)
+    sections = _checked_sections(shown)         # first: a formula that does not hold stops here
+    b = _Builder(shown, precision)
+    whole = b if shown is solution else _Builder(solution, precision)      # the data, the history, the last step
     first, after = b.tr.first, b.tr.after
     forward = tuple(b.forward_part(env, n) for n, env in enumerate(first.samples, 1))
     backward = tuple(b.backward_part(env, n) for n, env in enumerate(first.samples, 1))
@@ -1005,11 +1057,11 @@ def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION) -
         generator=f"derive {__version__}",
         precision=precision,
         rounding=rounding_policy(precision, solution.carry),
-        setup=_setup(b),
+        setup=_setup(whole),
         notation=_notation(b),
         notation_general=_notation_general(b.net, sections),
         forward=forward,
-        loss=b.loss_group(),
+        loss=_step_loss(b, whole),
         backward=backward,
         batch=b.batch_group(),
         general=_general(b, sections),
@@ -1018,7 +1070,7 @@ def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION) -
         widest=max(b.weight_matrix(l).cols for l in range(b.spec.depth)),
         after=After(tuple(b.forward_part(env, n) for n, env in enumerate(after.samples, 1)), outputs,
                     Comparison("E", "E", 0, b.num(first.loss), b.num(after.loss))),
-        history=_history(b),
+        history=_history(whole),
         verification=verify(solution),
         formulas=sections.checks,
         samples=b.N,
