@@ -548,10 +548,14 @@ _MODELS: WeakKeyDictionary = WeakKeyDictionary()
 
 
 def model(solution) -> Model:
-    """The Model of a Solution, built on first use and kept while the Solution lives."""
+    """The Model of a Solution, built on first use and kept while the Solution lives.
+
+    Online and in mini-batches the claims are about the first update as the worked solution shows
+    it: on the first batch's samples, as a batch of their own.
+    """
     m = _MODELS.get(solution)
     if m is None:
-        m = _MODELS[solution] = Model(solution)
+        m = _MODELS[solution] = Model(solution.first_update)
     return m
 
 

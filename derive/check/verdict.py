@@ -378,6 +378,7 @@ def latex_explanation(solution, q: Quantity, precision: int = 6) -> str | None:
     """
     if q.kind not in ("gradient", "adjoint"):
         return None
+    solution = solution.first_update           # online and in mini-batches, what the claims are about
     samples = solution.training.first.samples
     chosen = range(len(samples)) if q.sample is None else [q.sample]
     template = environment("md").from_string('{% import "macros.md.j2" as m %}{{ m.equation(eq) }}')

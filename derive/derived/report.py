@@ -61,16 +61,16 @@ def _report(spec: Spec, net: Network, d: Derivation, tr: Training) -> dict[str, 
     ratio = mean_ratio(spec)
     return {
         "outputs": [[_float(env[o]) for o in net.outputs] for env in first.samples],
-        "loss": _float(first.loss),
-        "gradients": layout(spec, net, first.gradient),
+        "loss": _float(first.objective),
+        "gradients": layout(spec, net, first.objective_gradient),
         "updated": layout(spec, net, first.updated),
         # the first two from the exact steps: a loss below the doubles (1e−12541) is a string there, not 0.0
-        "history": [_float(first.loss), _float(tr.after.loss)] + [_float(h) for h in tr.history[2:]],
+        "history": [_float(first.objective), _float(tr.after.objective)] + [_float(h) for h in tr.history[2:]],
         "parameters": layout(spec, net, first.parameters),
         "final": layout(spec, net, tr.final),
         "new_outputs": [[_float(env[o]) for o in net.outputs] for env in tr.after.samples],
-        "new_loss": _float(tr.after.loss),
-        "names": {names[p].plain: {"initial": _float(first.parameters[p]), "gradient": _float(first.gradient[p]),
+        "new_loss": _float(tr.after.objective),
+        "names": {names[p].plain: {"initial": _float(first.parameters[p]), "gradient": _float(first.objective_gradient[p]),
                                    "updated": _float(first.updated[p])} for p in net.parameters},
         "samples": [{**{names[s].plain: _float(env[s]) for s in per_sample + [net.loss]},
                      **{names[a].plain: _float(env[a]) for a in adjoints}} for env in first.samples],
@@ -95,6 +95,8 @@ def _descent(spec: Spec, net: Network, tr: Training) -> dict[str, Any]:
         "batch": optimizer.batch, "shuffle": optimizer.shuffle, "weight_decay": float(optimizer.weight_decay),
         "decay_biases": optimizer.decay_biases, "momentum": float(optimizer.momentum),
         "learning_rates": {g: float(r) for g, r in optimizer.rates.items() if g in layout(spec, net, first.gradient)}}}
+    if optimizer.weight_decay:       # the data's own loss and gradient, beside those with λ/2 Σ w²
+        out["data_loss"], out["data_gradients"] = _float(first.loss), layout(spec, net, first.gradient)
     if optimizer.stochastic:
         out["batches"] = [list(b) for b in optimizer.batches(spec.steps)]
         out["first_update"] = {"samples": list(first.batch), "gradients": layout(spec, net, first.descent)}

@@ -76,13 +76,13 @@ class Optimizer:
         """Whether an update uses fewer samples than the whole batch (online or mini-batches)."""
         return self.batch < self.samples
 
-    def beyond_first_step(self, what: str, source: str) -> None:
-        """Refuse, for ``what`` (the worked solution, derive check, derive exam), a mode whose first update it
-        cannot show yet: each works the first update as plain full-batch descent at one rate. Momentum
-        passes: from v = 0 the first update is that descent's. JSON shows every mode."""
+    def beyond_first_step(self, what: str, source: str, decay: bool = False, rates: bool = False) -> None:
+        """Refuse, for ``what`` (derive check, derive exam, the worked solution of one batch), a mode whose
+        first update it cannot show yet: each works the first update as full-batch descent at one rate,
+        with weight decay where ``decay``, a rate per layer where ``rates``. Momentum passes: from v = 0 the first update is that descent's."""
         reasons = [("batch", self.stochastic, "full-batch updates (batch = \"full\")"),
-                   ("weight_decay", bool(self.weight_decay), "no weight decay"),
-                   ("learning_rate", len(set(self.rates.values())) > 1, "one learning rate for every layer")]
+                   ("weight_decay", bool(self.weight_decay) and not decay, "no weight decay"),
+                   ("learning_rate", len(set(self.rates.values())) > 1 and not rates, "one learning rate for every layer")]
         for key, found, expected in reasons:
             if found:
                 raise SpecError(source, f"[train].{key}", f"{what} works {expected} only so far; expected that "

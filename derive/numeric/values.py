@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 import mpmath
@@ -30,20 +30,33 @@ class Step:
 
     parameters: dict[Symbol, Expr]
     samples: tuple[dict[Symbol, Expr], ...]
-    loss: Expr                      # over every sample, with the weight decay's λ/2 Σ w² where [train] asks
-    gradient: dict[Symbol, Expr]    # of that loss
+    loss: Expr                      # E over every sample (the data's loss, without weight decay)
+    gradient: dict[Symbol, Expr]    # of E
     updated: dict[Symbol, Expr]     # after one update on ``batch``
     # with carried rounding: per sample, the symbols whose value rounding changed, and of the
     # totals ("loss", None), ("gradient", p), ("updated", p) those it changed; a document writes ≈ there
     rounded: tuple[frozenset, ...] = ()
     rounded_totals: frozenset = frozenset()
     batch: tuple[int, ...] = ()     # the samples the update used (0-based): all of them but online or in mini-batches
-    step_gradient: dict[Symbol, Expr] | None = None     # the gradient the update used, where not ``gradient``
+    step_gradient: dict[Symbol, Expr] | None = None     # the gradient the update used, where not ``objective_gradient``
+    penalty: Expr = sp.S.Zero       # weight decay: λ/2 Σ w², added to E in what the descent minimises
+    decay: dict[Symbol, Expr] | None = None     # weight decay: λw, added to each ∂E/∂w
+
+    @property
+    def objective(self) -> Expr:
+        """What the descent minimises: E, plus λ/2 Σ w² with weight decay."""
+        return self.loss + self.penalty
+
+    @property
+    def objective_gradient(self) -> dict[Symbol, Expr]:
+        """The objective's gradient: ∂E/∂p, plus λp for each decayed parameter."""
+        decay = self.decay or {}
+        return {p: g + decay[p] if p in decay else g for p, g in self.gradient.items()}
 
     @property
     def descent(self) -> dict[Symbol, Expr]:
-        """The gradient the update followed: the whole loss's, or its batch's online and in mini-batches."""
-        return self.gradient if self.step_gradient is None else self.step_gradient
+        """The gradient the update followed: the objective's, or its batch's online and in mini-batches."""
+        return self.objective_gradient if self.step_gradient is None else self.step_gradient
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,21 +108,24 @@ def evaluate(d: Derivation, parameters: Mapping[Symbol, Expr], carry: Rounding |
     keep = Carry(carry)
     samples = [keep.sample(_sample(d, {**parameters, **dict(zip(net.inputs, x)), **dict(zip(net.targets, y))}, keep))
                for x, y in zip(spec.x, spec.y)]
-    decay = decayed(d)
-    penalty = [decay[p] / 2 * parameters[p] ** 2 for p in decay]
-    loss = keep(sp.Add(*(env[net.loss] for env in samples), *penalty), ("loss", None))
-    gradient = {p: keep(sp.Add(*(env[d.adjoint[p]] for env in samples)) + decay.get(p, 0) * parameters[p],
-                        ("gradient", p)) for p in net.parameters}
+    loss = keep(sp.Add(*(env[net.loss] for env in samples)), ("loss", None))
+    gradient = {p: keep(sp.Add(*(env[d.adjoint[p]] for env in samples)), ("gradient", p)) for p in net.parameters}
+    lam = decayed(d)
+    decay = {p: keep(lam[p] * parameters[p], ("decay", p)) for p in lam} if lam else None
+    penalty = keep(sp.Add(*(lam[p] / 2 * parameters[p] ** 2 for p in lam)), ("penalty", None))
     batch = next(spec.optimizer.order())
     descent = None
     if spec.optimizer.stochastic:
         ratio = batch_ratio(spec, len(batch))
-        descent = {p: keep(ratio * sp.Add(*(samples[n][d.adjoint[p]] for n in batch)) + decay.get(p, 0) * parameters[p],
+        descent = {p: keep(ratio * sp.Add(*(samples[n][d.adjoint[p]] for n in batch)) + lam.get(p, 0) * parameters[p],
                            ("step", p)) for p in net.parameters}
-    fixed, rates, slope = frozen(d), learning_rates(d), descent or gradient
-    updated = {p: v if p in fixed else keep(v - rates[p] * slope[p], ("updated", p)) for p, v in parameters.items()}
-    return Step(dict(parameters), tuple(samples), loss, gradient, updated, tuple(keep.rounded),
-                frozenset(keep.changed), batch, descent)
+    step = Step(dict(parameters), tuple(samples), loss, gradient, {}, batch=batch, step_gradient=descent,
+                penalty=penalty, decay=decay)
+    fixed, rates, slope = frozen(d), learning_rates(d), step.descent
+    with_decay = {p: keep(g, ("total", p)) for p, g in slope.items()} if decay and descent is None else slope
+    updated = {p: v if p in fixed else keep(v - rates[p] * with_decay[p], ("updated", p))
+               for p, v in parameters.items()}
+    return replace(step, updated=updated, rounded=tuple(keep.rounded), rounded_totals=frozenset(keep.changed))
 
 
 class Carry:
@@ -189,10 +205,10 @@ def train(d: Derivation, carry: Rounding | None = None) -> Training:
     """Step 1 exactly (or with carried rounding), then the remaining steps in double precision."""
     first = evaluate(d, initial_parameters(d), carry)
     after = evaluate(d, first.updated, carry)
-    history = [float(first.loss), float(after.loss)]
+    history = [float(first.objective), float(after.objective)]
     spec = d.network.spec
     if not math.isfinite(history[0]):       # the data and initial values, not the steps, are too large
-        about = number(first.loss, 2, inexact=True).plain
+        about = number(first.objective, 2, inexact=True).plain
         raise SpecError(spec.source, "[init]", f"the initial loss is about {about}, beyond double precision "
                                                f"(about 1e308); expected smaller initial parameters or inputs")
     params = [float(after.parameters[p]) for p in d.network.parameters]

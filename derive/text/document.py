@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import sympy as sp
@@ -130,6 +131,7 @@ class Setup:
     loss_name: str
     loss_formula: str           # LaTeX: the loss of this network, general over samples
     learning_rate: Number
+    learning_rates: str         # LaTeX: η = 0.5, or one rate per layer η_{W^{(1)}} = 0.1, …
     steps: int                  # updates
     training: str               # prose with $math$: the updates, and which one this solution works
     bias: str                   # prose
@@ -554,7 +556,23 @@ class _Builder:
             eqs.append(Equation("E", _split_sum(rows)))
             note = (f"With {self.N} samples the loss is the sum of the samples' contributions $e_n$; "
                     f"each $e_n$ carries the factor of the loss's definition.")
+        if step.decay:
+            eqs.append(self.objective_equation(step))
         return Group("Loss", note, tuple(eqs))
+
+    def objective_equation(self, step: Step) -> Equation:
+        """What weight decay minimises: E + λ/2 Σ w² over the decayed parameters, with its numbers."""
+        lam = self.num(self.spec.optimizer.weight_decay)
+        decayed = [p for p in self.net.parameters if p in (step.decay or {})]
+        squares = self.num(sp.Add(*(step.parameters[p] ** 2 for p in decayed)))
+        loss, total = self.total(step, ("loss", None), step.loss), self.num(step.objective)
+        listed = " + ".join(f"{self.names[p]}^2" for p in decayed[:TERMS_PER_LINE])
+        listed += r" + \dots" if len(decayed) > TERMS_PER_LINE else ""
+        rows = (Row("=", rf"E + \frac{{\lambda}}{{2}} \left({listed}\right)"),
+                Row("=" if loss.exact and squares.exact else r"\approx",
+                    rf"{loss.factor} + \frac{{{lam.tex}}}{{2}} \cdot {squares.factor}"),
+                Row(total.relation, total.tex))
+        return Equation(r"E + \frac{\lambda}{2} \sum w^2", rows)
 
     def backward_part(self, env: Mapping, n: int) -> Part:
         net, L = self.net, self.spec.depth
@@ -616,36 +634,83 @@ class _Builder:
 
     def update_group(self) -> Group:
         step = self.tr.first
-        rate = self.num(self.spec.learning_rate)
         fixed = frozen(self.d)
         eqs = []
         for p in self.net.parameters:
             name = self.names[p]
-            grad = self.partial("E", p)
             if p in fixed:
                 value = self.num(step.parameters[p])
                 eqs.append(Equation(name, (Row(r"\leftarrow", rf"{name} \quad \text{{(frozen)}}"),
                                            Row(value.relation, value.tex))))
                 continue
-            old, g = self.num(step.parameters[p]), self.total(step, ("gradient", p), step.gradient[p])
-            new = self.total(step, ("updated", p), step.updated[p])
-            rel = "=" if old.exact and g.exact else r"\approx"
-            eqs.append(Equation(name, (Row(r"\leftarrow", rf"{name} - \eta\, {grad}"),
-                                       Row(rel, rf"{old.tex} - {rate.tex} \cdot {g.factor}"),
-                                       Row(new.relation, new.tex))))
-        note = (f"Gradient descent moves every parameter against its derivative, scaled by the learning rate "
-                f"$\\eta = {rate.tex}$: $p \\leftarrow p - \\eta\\, \\partial E / \\partial p$. "
+            eqs.append(Equation(name, self.update_rows(step, p)))
+        scaled = (f"its layer's learning rate (${self.rates_tex()}$)" if self.per_layer
+                  else f"the learning rate ${self.rates_tex()}$")
+        note = (f"Gradient descent moves every parameter against its derivative, scaled by {scaled}: "
+                f"$p \\leftarrow p - \\eta\\, \\partial E / \\partial p$. "
                 + ("The new values are computed from the derivatives as shown (rounded)." if self.s.carry is not None
                    else "The new values are computed from the unrounded derivatives."))
         if fixed:
             note += " Frozen parameters keep their values."
+        return Group("Update", note + self.decay_note() + self.momentum_note(), tuple(eqs))
+
+    @cached_property
+    def groups(self) -> dict[Symbol, str]:
+        """Each parameter's layer group, "W1" or "b2": what [train].learning_rate may give a rate of its own."""
+        out = {w: f"W{l + 1}" for l, layer in enumerate(self.net.weights) for row in layer for w in row}
+        out.update((b, f"b{l + 1}") for l, layer in enumerate(self.net.biases) for b in layer)
+        return out
+
+    @property
+    def per_layer(self) -> bool:
+        return len({self.spec.optimizer.rate(g) for g in set(self.groups.values())}) > 1
+
+    def eta(self, group: str) -> str:
+        """η, or with a rate per layer η_{W^{(1)}}, η_{b^{(2)}}."""
+        return rf"\eta_{{{group[0]}^{{({group[1:]})}}}}" if self.per_layer else r"\eta"
+
+    def rates_tex(self) -> str:
+        used = sorted(set(self.groups.values()), key=lambda g: (int(g[1:]), g[0] != "W"))     # W1, b1, W2, …
+        if not self.per_layer:
+            return rf"\eta = {self.num(self.spec.learning_rate).tex}"
+        return r",\ ".join(f"{self.eta(g)} = {self.num(self.spec.optimizer.rate(g)).tex}" for g in used)
+
+    def update_rows(self, step: Step, p: Symbol) -> tuple[Row, ...]:
+        """p ← p − η ∂E/∂p with its numbers; with weight decay on p, p ← p − η (∂E/∂p + λ p)."""
+        group = self.groups[p]
+        eta, rate = self.eta(group), self.num(self.spec.optimizer.rate(group))
+        name, grad = self.names[p], self.partial("E", p)
+        old, g = self.num(step.parameters[p]), self.total(step, ("gradient", p), step.gradient[p])
+        new = self.total(step, ("updated", p), step.updated[p])
+        decay = (step.decay or {}).get(p)
+        if decay is None:
+            rel = "=" if old.exact and g.exact else r"\approx"
+            return (Row(r"\leftarrow", rf"{name} - {eta}\, {grad}"), Row(rel, rf"{old.tex} - {rate.tex} \cdot {g.factor}"),
+                    Row(new.relation, new.tex))
+        lam = self.num(self.spec.optimizer.weight_decay)
+        rel = "=" if old.exact and g.exact else r"\approx"
+        return (Row(r"\leftarrow", rf"{name} - {eta} \left({grad} + \lambda\, {name}\right)"),
+                Row(rel, rf"{old.tex} - {rate.tex} \cdot \left({g.factor} + {lam.tex} \cdot {old.factor}\right)"),
+                Row(new.relation, new.tex))
+
+    def decay_note(self) -> str:
+        optimizer = self.spec.optimizer
+        if not optimizer.weight_decay:
+            return ""
+        lam = self.num(optimizer.weight_decay).tex
+        which = "weight and bias" if optimizer.decay_biases else "weight (not the biases)"
+        return (f" With weight decay $\\lambda = {lam}$ the descent minimises $E + \\frac{{\\lambda}}{{2}} "
+                f"\\sum w^2$, so each {which} also moves by $\\eta \\lambda$ times its own value toward 0: "
+                f"$w \\leftarrow w - \\eta \\left(\\partial E / \\partial w + \\lambda w\\right)$.")
+
+    def momentum_note(self) -> str:
         momentum = self.spec.optimizer.momentum
-        if momentum:
-            mu = self.num(momentum).tex
-            note += (f" With momentum $\\mu = {mu}$ each update is $v \\leftarrow \\mu v - \\eta\\, \\partial E / "
-                     f"\\partial p$, $p \\leftarrow p + v$; the velocity $v$ starts at 0, so this first update is "
-                     f"the plain step above, and each later one adds ${mu}$ times the one before.")
-        return Group("Update", note, tuple(eqs))
+        if not momentum:
+            return ""
+        mu = self.num(momentum).tex
+        return (f" With momentum $\\mu = {mu}$ each update is $v \\leftarrow \\mu v - \\eta\\, \\partial E / "
+                f"\\partial p$, $p \\leftarrow p + v$; the velocity $v$ starts at 0, so this first update is "
+                f"the plain step above, and each later one adds ${mu}$ times the one before.")
 
     # matrices -----------------------------------------------------------------------------------
     def weight_matrix(self, l: int) -> sp.Matrix:
@@ -677,7 +742,7 @@ class _Builder:
         return tuple(eqs)
 
     def update_matrices(self) -> tuple[Equation, ...]:
-        step, rate = self.tr.first, self.num(self.spec.learning_rate)
+        step = self.tr.first
         fixed = frozen(self.d)
         eqs = []
         blocks = []
@@ -689,11 +754,17 @@ class _Builder:
         for name, M in blocks:
             if all(p in fixed for p in M):
                 continue
+            group = self.groups[next(iter(M))]
+            eta, rate = self.eta(group), self.num(self.spec.optimizer.rate(group))
             old, old_exact = self.matrix_tex(M, step.parameters)
-            grad, grad_exact = self.matrix_tex(M, step.gradient)
+            decayed = any(p in (step.decay or {}) for p in M)
+            # with weight decay the matrix subtracted is ∂E/∂W + λW, entry by entry (a bias without decay: + 0)
+            grad, grad_exact = self.matrix_tex(M, step.objective_gradient if decayed else step.gradient)
             new, new_exact = self.matrix_tex(M, step.updated)
+            rule = (rf"{name} - {eta} \left(\frac{{\partial E}}{{\partial {name}}} + \lambda {name}\right)" if decayed
+                    else rf"{name} - {eta}\, \frac{{\partial E}}{{\partial {name}}}")
             eqs.append(Equation(name, (
-                Row(r"\leftarrow", rf"{name} - \eta\, \frac{{\partial E}}{{\partial {name}}}"),
+                Row(r"\leftarrow", rule),
                 Row("=" if old_exact and grad_exact else r"\approx", old),
                 Row("", rf"- {rate.tex} {grad}"),
                 Row("=" if new_exact else r"\approx", new))))
@@ -787,7 +858,7 @@ def _setup(b: _Builder) -> Setup:
                    for p in net.parameters)
     loss_name = spec.loss if spec.reduction == "mean" else f"{spec.loss}, reduction = sum"
     return Setup(_architecture(spec.layers), _layer_rows(b), loss_name, loss_tex, b.num(spec.learning_rate),
-                 spec.steps, _training(b), _BIAS[spec.bias], tuple(b.names[p] for p in net.parameters if p in fixed),
+                 b.rates_tex(), spec.steps, _training(b), _BIAS[spec.bias], tuple(b.names[p] for p in net.parameters if p in fixed),
                  header, data, params, b.setup_matrices(), _diagram(b))
 
 
@@ -820,6 +891,9 @@ def _training(b: _Builder) -> str:
     text = f"{steps} step{'s' if steps > 1 else ''} of gradient descent"
     if optimizer.momentum:
         text += f" with momentum $\\mu = {b.num(optimizer.momentum).tex}$,"
+    if optimizer.weight_decay:
+        which = "weights and biases" if optimizer.decay_biases else "weights"
+        text += f" with weight decay $\\lambda = {b.num(optimizer.weight_decay).tex}$ on the {which},"
     return text + (_batches(optimizer) if optimizer.stochastic else " on the whole batch")
 
 
@@ -871,7 +945,7 @@ def _history(b: _Builder) -> History | None:
     if steps == 1:
         return None
     history = b.tr.history
-    exact_values = {0: b.tr.first.loss, 1: b.tr.after.loss}
+    exact_values = {0: b.tr.first.objective, 1: b.tr.after.objective}
 
     def shown(i: int) -> Number:
         return b.num(exact_values[i]) if i in exact_values else b.num(history[i], inexact=True)
@@ -886,6 +960,8 @@ def _history(b: _Builder) -> History | None:
             f"the steps run in double precision, so their losses are shown rounded.")
     if len(picked) < steps + 1:
         note += f" The table shows {len(picked)} of the {steps + 1} values, evenly spaced."
+    if b.spec.optimizer.weight_decay:
+        note += r" With weight decay each is what the descent minimises, $E + \frac{\lambda}{2} \sum w^2$."
     if b.spec.optimizer.stochastic:
         note += (" Each is the loss over the whole data, while each step follows the loss of its own samples, "
                  "so it need not fall at every step.")
@@ -1042,7 +1118,7 @@ def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION) -
     '0.3272405'
     """
     shown = solution.first_update       # online and in mini-batches: the first batch, as a batch of its own
-    shown.spec.optimizer.beyond_first_step("the worked solution", shown.spec.source)
+    shown.spec.optimizer.beyond_first_step("the worked solution", shown.spec.source, decay=True, rates=True)
     sections = _checked_sections(shown)         # first: a formula that does not hold stops here
     b = _Builder(shown, precision)
     whole = b if shown is solution else _Builder(solution, precision)      # the data, the history, the last step
