@@ -141,6 +141,7 @@ SYMBOLIC = [   # one sample; inputs and targets stay symbols
     ("sigmoid 2-2-1 neuron bce", spec([2, 2, 1], "sigmoid", "bce")),
     ("sigmoid 2-2-2 none cross_entropy", spec([2, 2, 2], "sigmoid", "cross_entropy", bias="none")),
     ("softmax 2-2-3 neuron cross_entropy", spec([2, 2, 3], ["tanh", "softmax"], "cross_entropy")),
+    ("softmax 2-2-3 neuron mse", spec([2, 2, 3], ["tanh", "softmax"], "mse")),
     ("linear 1-1-1-1 shared quadratic", spec([1, 1, 1, 1], "linear", "quadratic", bias="shared")),
     ("row convention sigmoid 2-2-1 mse", spec([2, 2, 1], "sigmoid", "mse", convention="row")),
 ]
@@ -150,6 +151,8 @@ BATCHED = [    # numeric data, a batch of samples
     ("sigmoid 2-2-1 neuron bce batch", spec([2, 2, 1], "sigmoid", "bce", y=[[0], [1]], **TWO)),
     ("softmax 2-1-2 shared cross_entropy batch", spec([2, 1, 2], ["sigmoid", "softmax"], "cross_entropy",
                                                       bias="shared", y=[[1, 0], [0.3, 0.7]], **TWO)),
+    ("softmax 2-2-3 shared half_sse batch", spec([2, 2, 3], ["sigmoid", "softmax"], "half_sse", bias="shared",
+                                                 y=[[1, 0, 0], [0.2, 0.3, 0.5]], **TWO)),
     ("softplus/linear 2-2-2 none quadratic batch", spec([2, 2, 2], ["softplus", "linear"], "quadratic",
                                                          bias="none", y=[[1, 0], [-1, 2]], **TWO)),
     ("sigmoid 1-2-1-1 neuron half_sse, three layers", spec([1, 2, 1, 1], ["sigmoid", "tanh", "sigmoid"],

@@ -303,7 +303,7 @@ ACTIVATIONS: dict[str, Activation] = {
                    saturation=Saturation(flat_below=-4.0)),
         # softmax couples the units of a layer: f and df act on the whole layer (see Activation.layer)
         Activation("softmax", r"\operatorname{softmax}", sp.exp, lambda z, a: a, r"a_i(\delta_{ij}-a_j)",
-                   elementwise=False, output_only=True, losses=("cross_entropy",), positive=True, bounded=True,
+                   elementwise=False, output_only=True, losses=("cross_entropy", "mse", "half_sse", "sse", "quadratic"), positive=True, bounded=True,
                    complements=_softmax_complements, targets=None, saturation=Saturation(peak=0.98), sums_to_one=True),
     )
 }
@@ -420,7 +420,8 @@ def pairing_problem(loss: str, output: str) -> str | None:
     """Why ``loss`` cannot follow an ``output`` activation, or None when the pair is allowed."""
     act, rule = ACTIVATIONS[output], LOSSES[loss]
     if act.losses and loss not in act.losses:
-        return f"expected {act.losses[0]} with a {output} output; got {loss!r}"
+        options = act.losses[0] if len(act.losses) == 1 else f"one of {', '.join(act.losses)}"
+        return f"expected {options} with a {output} output; got {loss!r}"
     if rule.outputs and output not in rule.outputs:
         return f"{loss} needs outputs in (0, 1): expected a {rule.outputs[0]} output layer; got {output!r}"
     return None
