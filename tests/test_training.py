@@ -281,10 +281,11 @@ def test_bad_training_options_are_one_line_errors(tmp_path, capsys, train, field
 
 # -- where the first update is not yet worked in the documents --------------------------------
 
-@pytest.mark.parametrize("train, field", [({"weight_decay": 0.1}, "[train].weight_decay"),
+@pytest.mark.parametrize("train, field", [({"batch": "online"}, "[train].batch"),
+                                          ({"weight_decay": 0.1}, "[train].weight_decay"),
                                           ({"learning_rate": {"W1": 0.1, "W2": 0.2}}, "[train].learning_rate")])
-@pytest.mark.parametrize("command", [["check", "--claim", "dE/dw1 = 0"], ["exam", "--variants", "1"]])
-def test_modes_check_and_exam_do_not_work_yet_are_refused_in_one_line(tmp_path, capsys, command, train, field):
+@pytest.mark.parametrize("command", [["exam", "--variants", "1"]])
+def test_modes_the_exam_does_not_work_yet_are_refused_in_one_line(tmp_path, capsys, command, train, field):
     raw = spec([1, 1, 1], ["linear", "linear"], "half_sse", {"steps": 2, **train}, bias="none", n=2)
     path = tmp_path / "mode.toml"
     path.write_text(toml(raw))
@@ -305,6 +306,32 @@ def test_derive_check_judges_online_claims_on_the_first_update(tmp_path, capsys)
     path.write_text(toml(raw))
     assert main(["check", str(path), "--claim", "w1' = 0.55", "--claim", "dE/dw1 = -0.5"]) == 0
     assert main(["check", str(path), "--claim", "w1' = 0.75"]) != 0
+
+
+def test_derive_check_judges_updates_with_weight_decay(tmp_path, capsys):
+    # w = 0.5, λ = 0.1, η = 0.1, samples (1, 1) and (2, 1): ∂E/∂w = −0.5 + 0 (the data's), w′ = 0.5 − 0.1·(−0.5 + 0.05) = 0.545
+    path = tmp_path / "decay.toml"
+    path.write_text(toml(tiny(weight_decay=0.1, steps=1)))
+    claims = ["dE/dw1 = -0.5", "w1' = 0.545", "w1' = w1 - eta*(dE/dw1 + lambda*w1)"]
+    assert main(["check", str(path), *(a for c in claims for a in ("--claim", c))]) == 0
+    capsys.readouterr()
+    assert main(["check", str(path), "--claim", "w1' = 0.55000"]) != 0        # the step without the decay
+    assert "weight decay" in capsys.readouterr().out
+
+
+def test_derive_check_judges_updates_with_a_rate_per_layer(tmp_path, capsys):
+    # o = w2 (w1 x), x = y = 1, w1 = w2 = 0.5: both gradients −0.375; η_W1 = 0.1, η_W2 = 0.2: w1′ = 0.5375, w2′ = 0.575
+    raw = {"network": {"layers": [1, 1, 1], "activation": "linear"}, "data": {"x": [[1]], "y": [[1]]},
+           "init": {"W1": [[0.5]], "W2": [[0.5]]}, "train": {"learning_rate": {"W1": 0.1, "W2": 0.2}}}
+    path = tmp_path / "rates.toml"
+    path.write_text(toml(raw))
+    assert main(["check", str(path), "--claim", "w1' = 0.5375", "--claim", "w2' = 0.575",
+                 "--claim", "w2' = w2 - 0.2*dE/dw2"]) == 0
+    capsys.readouterr()
+    assert main(["check", str(path), "--claim", "w2' = 0.5375"]) != 0        # layer 1's rate on w2
+    assert "learning rate 0.2, not 0.1" in capsys.readouterr().out
+    assert main(["check", str(path), "--claim", "w2' = w2 - eta*dE/dw2"]) == 1
+    assert "its own rate" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("fmt", ["md", "tex", "html"])

@@ -43,7 +43,8 @@ def exact_numbers(m: Model) -> set[Fraction]:
 
 def _exact_numbers(m: Model) -> set[Fraction]:
     spec = m.spec
-    numbers = [spec.learning_rate, *(v for row in spec.x for v in row), *(v for row in spec.y for v in row)]
+    numbers = [*spec.optimizer.rates.values(), spec.optimizer.weight_decay, *(v for row in spec.x for v in row),
+               *(v for row in spec.y for v in row)]
     numbers += list(m.exact_steps[0].parameters.values())
     return {abs(_fraction(sp.sympify(v))) for v in numbers}
 
@@ -55,7 +56,7 @@ def propagated(m: Model, rhs: Rhs) -> Fraction:
         return Fraction(0)
     given = exact_numbers(m)
     values: dict[Symbol, Expr] = {lit.symbol: lit.value for lit in rhs.literals}
-    values.update({m.eta: m.spec.learning_rate, m.n_symbol: sp.Integer(m.N)})
+    values.update(m.constants)
     total = Fraction(0)
     for lit in rhs.literals:
         if lit.decimals is None or abs(Fraction(int(lit.value.p), int(lit.value.q))) in given:

@@ -30,6 +30,7 @@ from derive.check.quantities import (
     values_at,
 )
 from derive.model.registry import ACTIVATIONS, Activation, Sigmoid
+from derive.numeric.rounding import number
 
 
 @dataclass(frozen=True)
@@ -462,20 +463,29 @@ class Model(quantities.Model):
         p = q.target
         name = self.plain[p]
         g = self.truth(Quantity("gradient", "", self.grad[p], p, False, None))
+        rule = f"{name}' = {name} - {self.rate_text(p)}*dE/d{name}"
         if p in self.frozen:
             yield Candidate("frozen", f"{name} is frozen ([train].freeze), so the update leaves it unchanged",
-                            p - self.eta * g)
+                            p - self.step(p, g))
             return
-        yield Candidate("update_sign", f"gradient descent steps against the gradient: {name}' = {name} - eta*dE/d{name}",
-                        p + self.eta * g)
+        if p in self.decay:
+            rule = f"{name}' = {name} - {self.rate_text(p)}*(dE/d{name} + lambda*{name})"
+            yield Candidate("decay_dropped", f"with weight decay the step adds lambda*{name} to the gradient: {rule}",
+                            p - self.rate(p) * g)
+        for other in sorted(set(self.rates.values()) - {self.rates[p]}):      # another layer's learning rate
+            yield Candidate("wrong_rate", f"{name}'s layer has the learning rate {number(self.rates[p]).plain}, "
+                                          f"not {number(other).plain}",
+                            p - other / self.rates[p] * self.step(p, g))
+        yield Candidate("update_sign", f"gradient descent steps against the gradient: {rule}", p + self.step(p, g))
         yield Candidate("missing_learning_rate",
-                        f"the step is the gradient times the learning rate eta = {self.spec.learning_rate}", p - g)
+                        f"the step is the gradient times the learning rate {self.rate_text(p)} = "
+                        f"{number(self.rates[p]).plain}",
+                        p - self.step(p, g) / self.rate(p))
         yield Candidate("no_update", f"{name}' is {name} after one step of gradient descent", p)
-        yield Candidate("missing_parameter", f"the update starts from the current value: {name}' = {name} - eta*dE/d{name}",
-                        -self.eta * g)
+        yield Candidate("missing_parameter", f"the update starts from the current value: {rule}", -self.step(p, g))
         for c in self.candidates(Quantity("gradient", f"dE/d{name}", self.grad[p], p, False, None), self.N > 1):
             if c.key != "mislabel":
-                yield Candidate(c.key, "in the gradient, " + c.reason, p - self.eta * c.expr)
+                yield Candidate(c.key, "in the gradient, " + c.reason, p - self.step(p, c.expr))
 
     def _others(self, q: Quantity) -> Iterable[Candidate]:
         """Other quantities of the same kind: an answer computed right but for the wrong name."""
@@ -872,7 +882,7 @@ def _ratio(m: Model, q: Quantity, claim, truth) -> tuple[str, str] | None:
     if q.kind == "update":
         p = q.target
         ps = [pt for pt in m.points for _ in range(len(claim) // len(m.points))]
-        implied = [(pt.batch[p] - c) / pt.batch[m.eta] for pt, c in zip(ps, claim)]
+        implied = [m.implied_gradient(pt.batch, p, c) for pt, c in zip(ps, claim)]
         grad = [pt.batch[m.grad[p]] for pt in ps]
         found = _ratio(m, Quantity("gradient", f"dE/d{m.plain[p]}", m.grad[p], p, False, None), implied, grad)
         return (found[0], "in the gradient, " + found[1]) if found else None
@@ -896,10 +906,10 @@ def _factor_match(m: Model, q: Quantity, claimed, true, tol) -> tuple[str, str] 
     if q.kind == "update":
         p = q.target
         point = m.spec_point
-        eta, start, g = point.batch[m.eta], point.batch[p], point.batch[m.grad[p]]
+        g = point.batch[m.grad[p]]
         gq = Quantity("gradient", f"dE/d{m.plain[p]}", m.grad[p], p, False, None)
         for c, text in _factor_explanations(m, gq):
-            v = start - eta * to_mpf(sp.Rational(c.numerator, c.denominator)) * g
+            v = point.batch[p] - m.numeric_step(point.batch, p, to_mpf(sp.Rational(c.numerator, c.denominator)) * g)
             if abs(v - claimed) <= tol and abs(v - true) > tol:
                 return ("sign" if c == -1 else "factor"), "in the gradient, " + text
         return None

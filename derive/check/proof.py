@@ -37,7 +37,7 @@ def _decide(m: Model, q: Quantity, claim: Expr) -> Decided:
         truth, claim = truth.args[0], claim.args[0]
     if claim.free_symbols & set(m.index_of) or claim.has(SampleSum):
         return Decided.OPEN                 # names of one sample (o[2]): only the points know them apart
-    constants = {m.n_symbol: sp.Integer(m.N), m.eta: m.spec.learning_rate}
+    constants = m.constants
     adjoints = {m.d.adjoint[v]: m.d.gradient[v] for v in m.d.backward_order}
     # a written-out definition back to its name (sigmoid(z_o1) is o1): cheap, where expanding names into
     # their definitions makes expressions that no expansion finishes

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
-from typing import Any, Callable, Iterator, Literal, NamedTuple, Sequence, overload
+from typing import Any, Callable, Iterator, Literal, Mapping, NamedTuple, Sequence, overload
 
 import mpmath
 import sympy as sp
@@ -17,7 +17,8 @@ from derive.check.claims import Lhs, NameRef, SampleSum
 from derive.errors import ClaimError
 from derive.model.plain import PlainPrinter
 from derive.model.registry import ReLU, Sigmoid, Softplus
-from derive.numeric.rounding import fixed, round_decimals, round_significant
+from derive.numeric.rounding import fixed, number, round_decimals, round_significant
+from derive.numeric.rule import decayed, learning_rates
 from derive.numeric.values import evaluate, frozen, initial_parameters
 
 DIGITS = 40                 # working precision of every check
@@ -340,7 +341,7 @@ class Model:
     """Symbols, names and evaluation points of one Solution, built once and reused by every claim."""
 
     def __init__(self, solution):
-        solution.spec.optimizer.beyond_first_step("derive check", solution.spec.source)
+        solution.spec.optimizer.beyond_first_step("derive check", solution.spec.source, decay=True, rates=True)
         self.solution = solution
         net = self.net = solution.network
         d = self.d = solution.derivation
@@ -349,6 +350,9 @@ class Model:
         self.loss_rule = spec.rule
         self.n_symbol = Symbol("N", positive=True)
         self.eta = Symbol("eta", real=True)
+        self.lam = Symbol("lambda", real=True)          # weight decay's λ
+        self.rates, self.decay = learning_rates(d), decayed(d)
+        self.one_rate = len(set(self.rates.values())) == 1     # else a claim writes each layer's rate as a number
         self.E = net.loss if self.N == 1 else Symbol("E", real=True)
         self.plain = {s: name.plain for s, name in net.names.items()}
         self.grad = {p: Symbol(f"dE/d{self.plain[p]}", real=True) for p in net.parameters}
@@ -364,7 +368,7 @@ class Model:
         self.wpos = {w: (l, j, k) for l, layer in enumerate(net.weights) for j, row in enumerate(layer)
                      for k, w in enumerate(row)}
         self.bpos = {b: (l, j) for l, layer in enumerate(net.biases) for j, b in enumerate(layer)}
-        self.display: dict[Symbol, str] = {self.eta: "eta", self.n_symbol: "N"}
+        self.display: dict[Symbol, str] = {self.eta: "eta", self.n_symbol: "N", self.lam: "lambda"}
         for v in forward:
             self.display[d.adjoint[v]] = (net.notation.delta(*self.unit[v][1:]).plain if self.unit[v][0] == "z"
                                           else f"dE/d{self.plain[v]}")
@@ -391,8 +395,10 @@ class Model:
         """Every name a claim may use, in the order the error messages list them."""
         net = self.net
         out: dict[str, Entry] = {"N": Entry("const", self.n_symbol)}
-        for word in ("eta", "alpha", "lr"):
+        for word in ("eta", "alpha", "lr") if self.one_rate else ():
             out[word] = Entry("const", self.eta)
+        for word in ("lambda", "lam") if self.decay else ():
+            out[word] = Entry("const", self.lam)
         for kind, symbols in (("input", net.inputs), ("target", net.targets), ("param", net.parameters)):
             for s in symbols:
                 out[self.plain[s]] = Entry(kind, s)
@@ -439,6 +445,10 @@ class Model:
         hint = ""
         if re.fullmatch(r"[A-Z]\d*", ref.text.rstrip("'")):
             hint = "; capital names are matrices or the loss: claim one entry at a time"
+        elif ref.text in ("eta", "alpha", "lr"):
+            hint = "; [train].learning_rate gives each layer its own rate: write the layer's rate as a number"
+        elif ref.text in ("lambda", "lam"):
+            hint = "; this spec has no weight decay ([train].weight_decay)"
         raise ClaimError(f"column {ref.column}: unknown name {ref.text!r}{hint} (this network has "
                          f"{self.known_names()})")
 
@@ -466,8 +476,7 @@ class Model:
         """
         net, d = self.net, self.d
         r = rnd or (lambda v: v)
-        rate = to_mpf(self.spec.learning_rate)
-        batch: dict[Symbol, Any] = {**params, self.eta: rate, self.n_symbol: MP.mpf(self.N)}
+        batch: dict[Symbol, Any] = {**params, **{c: to_mpf(v) for c, v in self.constants.items()}}
         samples = []
         for xs, ys in data:
             env = {**params, **dict(zip(net.inputs, xs)), **dict(zip(net.targets, ys))}
@@ -480,7 +489,7 @@ class Model:
         updated = {}
         for p in net.parameters:
             batch[self.grad[p]] = g = r(MP.fsum(env[d.adjoint[p]] for env in samples))
-            updated[p] = params[p] if p in self.frozen else r(params[p] - rate * g)
+            updated[p] = params[p] if p in self.frozen else r(params[p] - self.numeric_step(batch, p, g))
             batch[self.after[p]] = updated[p]
         after_loss = []
         for env, (xs, ys) in zip(samples, data):
@@ -500,7 +509,7 @@ class Model:
         first, after = self.exact_steps
         net = self.net
         batch: dict[Symbol, Any] = {**{p: to_mpf(v) for p, v in first.parameters.items()},
-                                    self.eta: to_mpf(self.spec.learning_rate), self.n_symbol: MP.mpf(self.N),
+                                    **{c: to_mpf(v) for c, v in self.constants.items()},
                                     self.E: to_mpf(first.loss), self.after[self.E]: to_mpf(after.loss)}
         for p in net.parameters:
             batch[self.grad[p]], batch[self.after[p]] = to_mpf(first.gradient[p]), to_mpf(first.updated[p])
@@ -703,13 +712,41 @@ class Model:
             return self.d.gradient[v]
         return sp.Add(*(sp.Mul(*(f for _, f in chain)) for chain in chains))
 
+    # -- the update rule: p' = p − η (∂E/∂p + λp), η per layer where [train] gives one per layer --------
+    @property
+    def constants(self) -> dict[Symbol, Expr]:
+        """The values of the constants a claim may name: N, η (one rate for every layer), λ."""
+        return {self.n_symbol: sp.Integer(self.N), self.eta: self.spec.learning_rate,
+                self.lam: self.spec.optimizer.weight_decay}
+
+    def rate(self, p: Symbol) -> Expr:
+        """p's learning rate as a claim writes it: eta, or with a rate per layer its number."""
+        return self.eta if self.one_rate else self.rates[p]
+
+    def rate_text(self, p: Symbol) -> str:
+        return "eta" if self.one_rate else number(self.rates[p]).plain
+
+    def step(self, p: Symbol, gradient: Expr) -> Expr:
+        """What the first update subtracts from p: η ∂E/∂p, with weight decay η (∂E/∂p + λp)."""
+        return self.rate(p) * (gradient + self.lam * p if p in self.decay else gradient)
+
+    def numeric_step(self, batch: Mapping[Symbol, Any], p: Symbol, gradient: Any) -> Any:
+        """The same at a point's values (``batch`` holds p, η and λ)."""
+        rate = batch[self.eta] if self.one_rate else to_mpf(self.rates[p])
+        return rate * (gradient + batch[self.lam] * batch[p] if p in self.decay else gradient)
+
+    def implied_gradient(self, batch: Mapping[Symbol, Any], p: Symbol, updated: Any) -> Any:
+        """The ∂E/∂p that an updated value p' implies: (p − p')/η, less λp with weight decay."""
+        implied = (batch[p] - updated) / (batch[self.eta] if self.one_rate else to_mpf(self.rates[p]))
+        return implied - batch[self.lam] * batch[p] if p in self.decay else implied
+
     def truth(self, q: Quantity) -> Expr:
         """The correct expression, written in the claim's symbols."""
         if q.kind == "update":
             p = q.target
             if p in self.frozen:
                 return p
-            return p - self.eta * self.truth(Quantity("gradient", "", self.grad[p], p, False, None))
+            return p - self.step(p, self.truth(Quantity("gradient", "", self.grad[p], p, False, None)))
         inner = self.per_sample_truth(q)
         return SampleSum(inner) if self.summed(q) else inner
 
@@ -743,7 +780,10 @@ class Model:
             p = q.target
             if p in self.frozen:
                 return self.plain[p]
-            return f"{self.plain[p]} - eta*{self._paren(self.correct_text(Quantity('gradient', '', self.grad[p], p, False, None)))}"
+            gradient = self.correct_text(Quantity('gradient', '', self.grad[p], p, False, None))
+            if p in self.decay:
+                return f"{self.plain[p]} - {self.rate_text(p)}*({gradient} + lambda*{self.plain[p]})"
+            return f"{self.plain[p]} - {self.rate_text(p)}*{self._paren(gradient)}"
         here = self._at_sample(q.sample)
         scale = self.loss_rule.scale(self.n_symbol, self.J) / self.loss_rule.scale(self.N, self.J) if general else 1
         if q.kind in ("gradient", "adjoint"):

@@ -32,10 +32,9 @@ import tomllib
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-import sympy as sp
-from sympy import Expr
+from sympy import Expr, Symbol
 
 from derive.check.arithmetic import propagated, strays
 from derive.check.claims import Rhs, parse_lhs, parse_rhs, split_claim, tokenize
@@ -148,7 +147,7 @@ def check_claim(solution, text: str) -> Verdict:
     except ClaimError as exc:
         raise ClaimError(f"claim {_echo(text)}: {exc}") from None
     m = model(solution)
-    constant = reading.rhs.expr.free_symbols <= {m.eta, m.n_symbol}
+    constant = reading.rhs.expr.free_symbols <= set(m.constants)
     if constant:
         return _check_number(m, text, reading)
     return _check_expression(m, text, reading)
@@ -232,7 +231,7 @@ def _check_arithmetic(m: Model, text: str, r: _Reading, q, n: int, claimed, trut
 
 def _claimed_exactly(m: Model, expr: Expr, claimed) -> tuple[Fraction, bool]:
     """The claimed number exactly (True) where it is rational, else its 40-digit value (False)."""
-    value = expr.xreplace({m.eta: m.spec.learning_rate, m.n_symbol: sp.Integer(m.N)})
+    value = expr.xreplace(m.constants)
     if value.is_Rational:
         return fraction(value), True
     return fraction(claimed), False
@@ -311,6 +310,22 @@ def explain(solution, text: str) -> str:
     return explain_quantity(model(solution), r.quantity)
 
 
+def _update_lines(m: Model, q: Quantity, b: Mapping[Symbol, Any]) -> list[str]:
+    """p' = p − η ∂E/∂p (with weight decay η (∂E/∂p + λp)) with its numbers, then how ∂E/∂p comes about."""
+    p, label = q.target, q.label
+    if p in m.frozen:
+        return [f"{label} = {m.plain[p]} = {show_number(b[p], 10)}   ({m.plain[p]} is frozen)"]
+    rate = show_number(b[m.eta] if m.one_rate else to_mpf(m.rates[p]), 6)
+    if p in m.decay:
+        rule = f"{label} = {m.plain[p]} - {m.rate_text(p)}*(dE/d{m.plain[p]} + lambda*{m.plain[p]})"
+        step = f"({show_number(b[m.grad[p]], 10)} + {show_number(b[m.lam], 6)}*{show_number(b[p], 10)})"
+    else:
+        rule = f"{label} = {m.plain[p]} - {m.rate_text(p)}*dE/d{m.plain[p]}"
+        step = show_number(b[m.grad[p]], 10)
+    return [rule, f"{' ' * len(label)} = {show_number(b[p], 10)} - {rate}*{step} = {show_number(b[q.symbol], 10)}", "",
+            explain_quantity(m, Quantity("gradient", f"dE/d{m.plain[p]}", m.grad[p], p, False, None))]
+
+
 def explain_quantity(m: Model, q: Quantity) -> str:
     net, d = m.net, m.d
     n = q.sample or 0
@@ -349,16 +364,7 @@ def explain_quantity(m: Model, q: Quantity) -> str:
         else:
             lines.append(f"{label} = {show_number(m.at(q.symbol, point, n), 10)}")
     elif q.kind == "update":
-        p = q.target
-        b = point.batch
-        if p in m.frozen:
-            lines.append(f"{label} = {m.plain[p]} = {show_number(b[p], 10)}   ({m.plain[p]} is frozen)")
-        else:
-            lines.append(f"{label} = {m.plain[p]} - eta*dE/d{m.plain[p]}")
-            lines.append(f"{' ' * len(label)} = {show_number(b[p], 10)} - {show_number(b[m.eta], 6)}*{show_number(b[m.grad[p]], 10)} "
-                         f"= {show_number(b[q.symbol], 10)}")
-            lines.append("")
-            lines.append(explain_quantity(m, Quantity("gradient", f"dE/d{m.plain[p]}", m.grad[p], p, False, None)))
+        lines += _update_lines(m, q, point.batch)
     else:
         formula = m.per_sample_truth(q)
         samples = range(m.N) if m.summed(q) else [n]
