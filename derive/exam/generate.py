@@ -56,8 +56,8 @@ def make_variant(template: Spec, cfg: ExamConfig, exam_seed: int, number: int, r
             found = degenerate(spec, lambda l, j: sol.network.names[sol.network.activations[l][j]].plain)
             if found is None and solved < EXACT_TRIES:
                 solved += 1
-                try:
-                    questions = ask_all(sol, cfg, rng)
+                try:        # online and in mini-batches: about the first update, on its own samples
+                    questions = ask_all(sol.first_update, cfg, rng)
                 except Degenerate as exc:
                     reason = str(exc)
                 else:
@@ -84,7 +84,7 @@ MAX_VARIANTS = 10_000
 def prepare(template: Spec) -> ExamConfig:
     """The [exam] table of a template, checked against its network; default questions fitted to it."""
     cfg = config(template)
-    sol = Solution(template)
+    sol = Solution(template).first_update
     validate_targets(sol, cfg)
     if len(cfg.activations) == 1 and cfg.asked:
         for ask in cfg.questions:
@@ -159,7 +159,7 @@ def generate(spec: Spec, variants: int = 1, seed: int = 0, only: int | None = No
     >>> [v.number for v in exam.variants]
     [1, 2]
     """
-    spec.optimizer.beyond_first_step("derive exam", spec.source)
+    spec.optimizer.beyond_first_step("derive exam", spec.source, batches=True, decay=True)
     if not 1 <= variants <= MAX_VARIANTS:
         raise ExamError(f"--variants: expected a whole number from 1 to {MAX_VARIANTS}; got {variants}")
     if only is not None and not 1 <= only <= variants:

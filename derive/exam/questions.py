@@ -580,9 +580,13 @@ class Asker:
                   Math(f"{{{name.latex}}}'", f"{name.plain}'"),       # braces: w^{(1)}_{12}' is a double superscript
                   " after one step of gradient descent with learning rate ",
                   Math(rf"\eta = {_short(rate)}", f"eta = {_short(rate)}"), "."]
+        decay = (step.decay or {}).get(p, sp.S.Zero)       # λp with weight decay: the step is η (∂E/∂p + λp)
         wrong = [("the answer 0", sp.S.Zero), (f"{name.plain} before the update", old),
-                 ("the step taken uphill", old + rate * g)]
-        wrong += [(f"{label} in dE/d{name.plain}", old - rate * value) for label, value in self.gradient_mistakes(p)]
+                 ("the step taken uphill", old + rate * (g + decay))]
+        if decay:
+            wrong.append(("the weight decay dropped", old - rate * g))
+        wrong += [(f"{label} in dE/d{name.plain}", old - rate * (value + decay))
+                  for label, value in self.gradient_mistakes(p)]
         value = step.updated[p]
         # a small step is asked with a decimal or two more than the exam's, so that it and its mistakes show
         for places in range(self.cfg.decimals, min(self.cfg.decimals + extra, MAX_DECIMALS) + 1):

@@ -100,13 +100,37 @@ def training_text(sol: Solution) -> tuple[str | Math, ...]:
     rate = number(sol.spec.learning_rate)
     out: list[str | Math] = ["It is trained by gradient descent with learning rate ",
                              Math(rf"\eta = {rate.tex}", f"eta = {rate.plain}")]
+    optimizer = sol.spec.optimizer
+    if optimizer.weight_decay:
+        lam = number(optimizer.weight_decay)
+        out += [" and weight decay ", Math(rf"\lambda = {lam.tex}", f"lambda = {lam.plain}"), " on the weights"
+                + (" and biases" if optimizer.decay_biases else ""), ": an update is ",
+                Math(r"w \leftarrow w - \eta \left(\partial E / \partial w + \lambda w\right)",
+                     "w <- w - eta*(dE/dw + lambda*w)")]
     fixed_ = [p for p in sol.network.parameters if p not in _trainable(sol)]
     if fixed_:
         names = [sol.network.names[p] for p in fixed_]
         out += ["; ", Math(", ".join(n.latex for n in names), ", ".join(n.plain for n in names)),
                 " stay fixed" if len(names) > 1 else " stays fixed"]
     out.append(".")
+    if optimizer.stochastic:
+        out.append(_batches_text(sol))
     return tuple(out)
+
+
+def _batches_text(sol: Solution) -> str:
+    """Online or in mini-batches: which samples the first update (the one asked about) takes, and its loss."""
+    optimizer, rule = sol.spec.optimizer, sol.spec.rule
+    first = next(optimizer.order())
+    rows = ", ".join(str(n + 1) for n in first)
+    kind = "online, one sample per update" if optimizer.batch == 1 else f"in mini-batches of {optimizer.batch} samples"
+    own = "that sample's" if len(first) == 1 else "those samples'"
+    text = (f" It is trained {kind}: every question is about the first update, which takes sample"
+            f"{'s' if len(first) > 1 else ''} {rows} of the data alone; E above is {own} loss"
+            + (f" (N = {len(first)})" if rule.averages else "") + ", whose gradient the update follows")
+    if len(first) > 1 and first != tuple(range(len(first))):
+        text += f"; sample n of the questions is the n-th of {rows}"
+    return text + "."
 
 
 def _trainable(sol: Solution) -> set[Symbol]:
@@ -162,7 +186,7 @@ def sheet(exam: Exam, variant: Variant, sol: Solution, solution_text: str | None
            if cfg.relative else format(Decimal(str(cfg.tolerance_for(1.0))), "f") + (f" ({update})" if update else ""))
     return Sheet(cfg.title, cfg.intro, variant.number, exam.count, variant.seed, exam.seed,
                  exam.command(variant.number), cfg.decimals, tol, setup_text(sol), training_text(sol), functions, tuple(lines),
-                 loss_latex(spec), header, data, parameters, variant.questions,
+                 loss_latex(sol.first_update.spec), header, data, parameters, variant.questions,
                  f"variant-{_stem(exam, variant.number)}.toml", solution_text)
 
 

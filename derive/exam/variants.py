@@ -238,6 +238,16 @@ def variant_seed(seed: int, variant: int, retry: int = 0) -> int:
     return int.from_bytes(digest[:8], "big") % 1_000_000_000
 
 
+def _descent(template: Spec) -> dict[str, Any]:
+    """The template's [train] options besides the rate, as spelled: a variant is trained as its template is."""
+    given = template.raw.get("train", {})
+    optimizer = template.optimizer
+    out: dict[str, Any] = {key: given[key] for key in ("batch", "shuffle", "decay_biases") if key in given}
+    out.update({key: plain_number(value) for key, value in (("momentum", optimizer.momentum),
+                                                             ("weight_decay", optimizer.weight_decay)) if value})
+    return out
+
+
 def plain_number(value: Rational) -> int | float | str:
     """A JSON/TOML value that spec.number reads back exactly: an int, a float whose repr is exact, or "p/q"."""
     if value.q == 1:
@@ -258,7 +268,7 @@ def draw(template: Spec, cfg: ExamConfig, rng: random.Random) -> dict[str, Any]:
         y = [[Rational(int(j == hot)) for j in range(layers[-1])] for hot in _classes(rng, layers[-1], template.samples)]
     else:
         y = [[rng.choice(targets) for _ in range(layers[-1])] for _ in range(template.samples)]
-    init: dict[str, Any] = {}
+    init: dict[str, Any] = {"seed": template.optimizer.seed} if template.optimizer.shuffle else {}
     for l in range(1, len(layers)):
         values = cfg.sets.get(f"W{l}", cfg.sets["W"])
         W = [[rng.choice(values) for _ in range(layers[l - 1])] for _ in range(layers[l])]
@@ -284,7 +294,7 @@ def draw(template: Spec, cfg: ExamConfig, rng: random.Random) -> dict[str, Any]:
         "data": {"x": [[plain_number(v) for v in row] for row in x], "y": [[plain_number(v) for v in row] for row in y]},
         "init": init,
         "train": {"learning_rate": plain_number(rng.choice(rates)), "steps": template.steps,
-                  "freeze": list(template.freeze), "momentum": plain_number(template.optimizer.momentum)},
+                  "freeze": list(template.freeze), **_descent(template)},
         "notation": {"style": template.style},
     })
     return raw

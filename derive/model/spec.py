@@ -76,11 +76,13 @@ class Optimizer:
         """Whether an update uses fewer samples than the whole batch (online or mini-batches)."""
         return self.batch < self.samples
 
-    def beyond_first_step(self, what: str, source: str, decay: bool = False, rates: bool = False) -> None:
+    def beyond_first_step(self, what: str, source: str, *, batches: bool = False, decay: bool = False,
+                          rates: bool = False) -> None:
         """Refuse, for ``what`` (derive check, derive exam, the worked solution of one batch), a mode whose
         first update it cannot show yet: each works the first update as full-batch descent at one rate,
-        with weight decay where ``decay``, a rate per layer where ``rates``. Momentum passes: from v = 0 the first update is that descent's."""
-        reasons = [("batch", self.stochastic, "full-batch updates (batch = \"full\")"),
+        online or in mini-batches where ``batches``, with weight decay where ``decay``, a rate per layer where
+        ``rates``. Momentum passes: from v = 0 the first update is that descent's."""
+        reasons = [("batch", self.stochastic and not batches, "full-batch updates (batch = \"full\")"),
                    ("weight_decay", bool(self.weight_decay) and not decay, "no weight decay"),
                    ("learning_rate", len(set(self.rates.values())) > 1 and not rates, "one learning rate for every layer")]
         for key, found, expected in reasons:
