@@ -42,9 +42,9 @@ def shapes(spec) -> dict:
     for l in range(1, len(spec.layers)):
         rows, cols = spec.layers[l], spec.layers[l - 1]
         out[f"W{l}"] = (cols, rows) if spec.convention == "row" else (rows, cols)
-        if spec.bias == "neuron":
+        if spec.bias.of(l - 1) == "neuron":
             out[f"b{l}"] = rows
-        elif spec.bias == "shared":
+        elif spec.bias.of(l - 1) == "shared":
             out[f"b{l}"] = None                      # a number
     return out
 

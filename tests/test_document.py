@@ -279,7 +279,7 @@ def test_several_steps_end_with_the_final_parameters_and_outputs():
     final = s.json()["final"]
     raw = tomllib.loads(example_text("tanh-231"))
     raw["network"].setdefault("convention", "column")
-    raw["network"].setdefault("bias", s.spec.bias)
+    raw["network"].setdefault("bias", s.spec.bias.uniform)
     with mpmath.workdps(30):
         params = {k: ([[mpmath.mpf(repr(v)) for v in row] for row in value] if isinstance(value[0], list)
                       else [mpmath.mpf(repr(v)) for v in value]) if isinstance(value, list) else mpmath.mpf(repr(value))

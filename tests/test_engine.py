@@ -144,6 +144,8 @@ SYMBOLIC = [   # one sample; inputs and targets stay symbols
     ("softmax 2-2-3 neuron mse", spec([2, 2, 3], ["tanh", "softmax"], "mse")),
     ("linear 1-1-1-1 shared quadratic", spec([1, 1, 1, 1], "linear", "quadratic", bias="shared")),
     ("row convention sigmoid 2-2-1 mse", spec([2, 2, 1], "sigmoid", "mse", convention="row")),
+    ("a bias type per layer: none, neuron, shared", spec([2, 2, 2, 1], ["tanh", "sigmoid", "linear"], "half_sse",
+                                                         bias=["none", "neuron", "shared"])),
 ]
 BATCHED = [    # numeric data, a batch of samples
     ("tanh/sigmoid 2-2-1 shared mse batch", spec([2, 2, 1], ["tanh", "sigmoid"], "mse", bias="shared",

@@ -169,7 +169,7 @@ def test_missing_initial_values_are_drawn_from_the_seed():
 
 def test_defaults():
     spec = parse({"network": {"layers": [1, 1]}, "data": {"x": [1], "y": [1]}})
-    assert (spec.activations, spec.bias, spec.loss, spec.convention, spec.style) == (
+    assert (spec.activations, spec.bias.uniform, spec.loss, spec.convention, spec.style) == (
         ("sigmoid",), "none", "half_sse", "column", "sequential")
     assert spec.learning_rate == Rational(1, 10) and spec.steps == 1 and spec.freeze == ()
     assert spec.slope == Rational(1, 100)
@@ -183,9 +183,9 @@ def test_examples_load():
         assert spec.source == name and spec.title
         build(spec)
     seed3 = load("sigmoid-451-batch")
-    assert seed3.layers == (4, 5, 1) and seed3.bias == "shared" and seed3.samples == 5
+    assert seed3.layers == (4, 5, 1) and seed3.bias.uniform == "shared" and seed3.samples == 5
     seed2 = load("sigmoid-rows-mse")
-    assert seed2.convention == "row" and seed2.loss == "mse" and seed2.bias == "neuron"
+    assert seed2.convention == "row" and seed2.loss == "mse" and seed2.bias.uniform == "neuron"
 
 
 def test_load_reads_a_file(tmp_path):
@@ -216,6 +216,7 @@ BAD = [
     (with_(network={"activation": "linear", "loss": "bce"}), "[network].loss", "sigmoid output"),
     (with_(network={"activation": "tanh", "loss": "cross_entropy"}), "[network].loss", "softmax output"),
     (with_(network={"bias": "yes"}), "[network].bias", "none, neuron, shared"),
+    (with_(network={"bias": ["neuron"]}), "[network].bias", "a list of 2 of them (one per layer after the input); got [\"neuron\"]"),
     (with_(network={"convention": "rows"}), "[network].convention", "column, row"),
     (with_(network={"slope": "steep"}), "[network].slope", "finite number"),
     (with_(network={"layer": [2, 1]}), "[network].layer", "unknown key"),

@@ -53,11 +53,12 @@ class Torch:
         depth = len(net["layers"]) - 1
         acts = net["activation"] if isinstance(net["activation"], list) else [net["activation"]] * depth
         self.acts, self.loss, self.reduction = acts, net.get("loss", "half_sse"), net.get("reduction", "mean")
-        self.bias = net.get("bias", "none")
+        bias = net.get("bias", "none")
+        kinds = bias if isinstance(bias, list) else [bias] * depth
         params = report["parameters"]
         self.W = [torch.tensor(params[f"W{l}"], dtype=torch.float64, requires_grad=True) for l in range(1, depth + 1)]
-        self.b = [torch.tensor(params[f"b{l}"], dtype=torch.float64, requires_grad=True) for l in range(1, depth + 1)
-                  ] if self.bias != "none" else []
+        self.biased = [l for l in range(depth) if kinds[l] != "none"]        # the layers with a bias
+        self.b = [torch.tensor(params[f"b{l + 1}"], dtype=torch.float64, requires_grad=True) for l in self.biased]
         self.X = torch.tensor(raw["data"]["x"], dtype=torch.float64)
         self.Y = torch.tensor(raw["data"]["y"], dtype=torch.float64)
         self.decay = float(train.get("weight_decay", 0))
@@ -68,8 +69,8 @@ class Torch:
         for l in range(depth):
             w_rate = float(rates[f"W{l + 1}"])
             groups.append({"params": [self.W[l]], "lr": w_rate, "weight_decay": self.decay})
-            if self.b:
-                groups.append({"params": [self.b[l]], "lr": float(rates.get(f"b{l + 1}", w_rate)),
+            if l in self.biased:
+                groups.append({"params": [self.b[self.biased.index(l)]], "lr": float(rates.get(f"b{l + 1}", w_rate)),
                                "weight_decay": self.decay if self.decay_biases else 0.0})
         self.sgd = torch.optim.SGD(groups, lr=0.1, momentum=float(train.get("momentum", 0)))
 
@@ -77,8 +78,8 @@ class Torch:
         a = X
         for l, W in enumerate(self.W):
             z = a @ W.T
-            if self.b:
-                z = z + self.b[l]       # a shared bias is a 0-d tensor: broadcast to every unit
+            if l in self.biased:        # a shared bias is a 0-d tensor: broadcast to every unit
+                z = z + self.b[self.biased.index(l)]
             a = ACT[self.acts[l]](z)
         return a
 
@@ -97,7 +98,7 @@ class Torch:
 
     def state(self) -> dict:
         out = {f"W{l + 1}": W.detach().tolist() for l, W in enumerate(self.W)}
-        out.update({f"b{l + 1}": b.detach().tolist() for l, b in enumerate(self.b)})
+        out.update({f"b{l + 1}": b.detach().tolist() for l, b in zip(self.biased, self.b)})
         return out
 
 
@@ -164,6 +165,9 @@ CASES = {
     "softmax + mse": spec([2, 2, 3], ["tanh", "softmax"], "mse", {"steps": 5, "learning_rate": 0.8}),
     "softmax + half_sse, online": spec([2, 3, 2], ["sigmoid", "softmax"], "half_sse",
                                        {"batch": "online", "steps": 5}, n=3),
+    "a bias type per layer": spec([2, 3, 2, 2], ["tanh", "sigmoid", "softmax"], "cross_entropy",
+                                  {"steps": 6, "batch": 2, "weight_decay": 0.01, "decay_biases": True},
+                                  bias=["shared", "none", "neuron"], n=4),
     "summed mse, mini-batches": spec([2, 2, 1], ["sigmoid", "linear"], "mse", {"batch": 2, "steps": 5},
                                      reduction="sum"),
     "summed cross-entropy, online": spec([2, 2], ["softmax"], "cross_entropy",
@@ -372,7 +376,8 @@ def toml(raw: dict) -> str:
 
 @pytest.mark.parametrize("name", ["online, half_sse", "mini-batches, shuffled, bce", "online, mse over 3 samples",
                                   "weight decay, full batch", "weight decay on the biases too",
-                                  "momentum, full batch", "rates per layer", "rates per layer, shared bias, online"])
+                                  "momentum, full batch", "rates per layer", "rates per layer, shared bias, online",
+                                  "a bias type per layer"])
 def test_the_worked_first_step_is_the_update_pytorch_takes(name):
     raw = CASES[name]
     solution = solve(raw)
@@ -392,7 +397,7 @@ def test_the_worked_first_step_is_the_update_pytorch_takes(name):
         model.update(samples)
         history.append(model.objective())
     assert [n.tex for _, n in doc.history.rows] == [number(h, inexact=True).tex for h in history]
-    if raw["train"].get("weight_decay"):       # the loss section ends with what the descent minimises
+    if raw["train"].get("weight_decay") and "batch" not in raw["train"]:   # the loss section ends with E + λ/2 Σ w²
         assert doc.loss.equations[-1].rows[-1].tex == number(history[0], inexact=True).tex
 
 
@@ -446,3 +451,22 @@ def test_an_online_exam_with_weight_decay_asks_about_pytorchs_first_update(tmp_p
     assert main(["exam", str(path), "--variants", "1", "--out", str(sheet)]) == 0
     text = (sheet / "sheet-01.md").read_text()
     assert "takes sample 1 of the data alone" in text and r"\lambda = 0.01" in text
+
+
+def test_a_bias_type_per_layer_goes_everywhere(tmp_path, capsys):
+    raw = spec([2, 2, 2], ["tanh", "sigmoid"], "mse", {"steps": 2}, bias=["neuron", "shared"], n=2)
+    path = tmp_path / "mixed.toml"
+    path.write_text(toml(raw))
+    solution = solve(raw)
+    names = [solution.network.names[b].plain for layer in solution.network.biases for b in dict.fromkeys(layer)]
+    assert names == ["b1", "b2", "b3"]          # b3: the output layer's one shared bias, after layer 1's two
+    truth = solution.json()["gradients"]["b2"]
+    for fmt in ("md", "tex", "html"):
+        assert main(["solve", str(path), "--format", fmt, "--out", str(tmp_path / fmt)]) == 0
+    md = (tmp_path / "md" / "mixed.md").read_text()
+    assert "layer 1: one bias per unit; layer 2: one bias per layer" in md
+    assert "layers with one bias shared by their units (here layer $2$)" in md
+    assert main(["check", str(path), "--claim", f"dE/db3 = {truth:.6f}"]) == 0
+    assert main(["exam", str(path), "--variants", "2", "--out", str(tmp_path / "exam")]) == 0
+    assert "Layer 1 has a bias per unit. Layer 2 has one bias shared by its units." in (
+        tmp_path / "exam" / "sheet-01.md").read_text()

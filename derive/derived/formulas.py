@@ -343,12 +343,13 @@ def _layer_symbols(net: Network, l: int, below: MatrixSymbol, matrix, batch) -> 
     s["W"] = matrix(f"W{l}", w_shape, f"W{sup}", f"weights of layer {l}: {w_meaning}")
     s["dW"] = matrix(f"dE/dW{l}", w_shape, rf"\frac{{\partial E}}{{\partial W{sup}}}",
                      f"derivative of the loss with respect to every weight of layer {l}")
-    b_shape = (1, 1) if spec.bias == "shared" else (1, n) if row else (n, 1)
-    b_meaning = f"bias shared by the units of layer {l}" if spec.bias == "shared" else f"biases of layer {l}"
-    s["b"] = None if spec.bias == "none" else matrix(f"b{l}", b_shape, f"b{sup}", b_meaning)
-    s["db"] = None if spec.bias == "none" else matrix(
+    kind = spec.bias.of(l - 1)
+    b_shape = (1, 1) if kind == "shared" else (1, n) if row else (n, 1)
+    b_meaning = f"bias shared by the units of layer {l}" if kind == "shared" else f"biases of layer {l}"
+    s["b"] = None if kind == "none" else matrix(f"b{l}", b_shape, f"b{sup}", b_meaning)
+    s["db"] = None if kind == "none" else matrix(
         f"dE/db{l}", b_shape, rf"\frac{{\partial E}}{{\partial b{sup}}}",
-        f"derivative of the loss with respect to the bias{'' if spec.bias == 'shared' else 'es'} of layer {l}")
+        f"derivative of the loss with respect to the bias{'' if kind == 'shared' else 'es'} of layer {l}")
     s["Z"] = matrix(f"Z{l}", batch(n), f"Z{sup}", f"net inputs of layer {l}")
     what = "outputs" if l == spec.depth else f"activations of layer {l}"
     s["A"] = matrix(f"A{l}", batch(n), f"A{sup}", what)
@@ -369,7 +370,8 @@ def _matrix_layer(net: Network, l: int, symbols: list[dict], Y: MatrixSymbol, ma
 
     # all-ones vectors spread a bias over the samples (and a shared one over the units); size 1 needs none
     samples = one(N) if N > 1 else None
-    units = one(n) if spec.bias == "shared" and n > 1 else None
+    shared = spec.bias.of(l - 1) == "shared"
+    units = one(n) if shared and n > 1 else None
     product = MatMul(below, W) if row else MatMul(W, below)
     if b is None:
         z_rhs: MatrixExpr = product
@@ -410,9 +412,9 @@ def _matrix_layer(net: Network, l: int, symbols: list[dict], Y: MatrixSymbol, ma
                              f"gradient of the weights of layer {l}, summed over the samples"))
     if b is not None:
         db = _product(_T(samples), Delta, units) if row else _product(_T(units), Delta, samples)
-        backward.append(Equation(s["db"], db, f"gradient of the bias{'' if spec.bias == 'shared' else 'es'} "
+        backward.append(Equation(s["db"], db, f"gradient of the bias{'' if shared else 'es'} "
                                               f"of layer {l}, summed over the samples"
-                                              + (" and the units" if spec.bias == "shared" else "")))
+                                              + (" and the units" if shared else "")))
     return MatrixLayer(l, spec.activations[l - 1], W, b, below, Z, A, s["f_Z"], s["df_Z"], Delta, s["dW"], s["db"],
                        upstream, column, forward, tuple(backward))
 
@@ -485,10 +487,11 @@ def weight_matrix(net: Network, l: int) -> ImmutableMatrix:
 
 def bias_matrix(net: Network, l: int) -> ImmutableMatrix | None:
     """The symbols of b^(l): a column (row) vector, 1×1 when shared, None without biases."""
-    if net.spec.bias == "none":
+    kind = net.spec.bias.of(l - 1)
+    if kind == "none":
         return None
-    b = ImmutableMatrix([[net.biases[l - 1][0]]] if net.spec.bias == "shared" else [net.biases[l - 1]])
-    return b if net.spec.convention == "row" or net.spec.bias == "shared" else b.T
+    b = ImmutableMatrix([[net.biases[l - 1][0]]] if kind == "shared" else [net.biases[l - 1]])
+    return b if net.spec.convention == "row" or kind == "shared" else b.T
 
 
 def batch_matrix(net: Network, step: Step, symbols: Sequence[Symbol]) -> ImmutableMatrix:

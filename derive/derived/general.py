@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Callable
+from typing import Callable, Sequence
 
 import sympy as sp
 from sympy import Basic, Expr, MatrixSymbol, Symbol
@@ -101,6 +101,14 @@ class Writer:
     names: dict[Basic, str] = field(default_factory=dict)
     where: dict[MatrixSymbol, tuple[Family, int]] = field(default_factory=dict)
     used: dict[str, Family] = field(default_factory=dict)      # latex → the family it writes, in order
+    bias: str | None = None     # at a symbolic layer of a network whose layers' biases differ: the kind written
+
+    def kind(self, l: Expr) -> str:
+        """The bias of layer l: "none", "neuron" or "shared"."""
+        kinds = self.net.spec.bias
+        if self.concrete:
+            return kinds.of(int(l) - 1)
+        return self.bias or kinds.uniform or "neuron"
 
     @property
     def row(self) -> bool:
@@ -118,7 +126,7 @@ class Writer:
         if family.weights:
             m = self.width(l - 1)
             return (m, n) if self.row else (n, m)
-        if family.bias and self.net.spec.bias == "shared":
+        if family.bias and self.kind(l) == "shared":
             return sp.S.One, sp.S.One
         return (sp.S.One, n) if self.row else (n, sp.S.One)
 
@@ -184,11 +192,17 @@ class GeneralEquation:
     layers: Layers
     build: Callable[[Writer, Expr], tuple[MatrixExpr, ...]]
 
+    bias: str | None = None     # where the layers' biases differ: the kind this equation is written for
+    only: tuple[int, ...] = ()  # then the layers (from 1) that have it
+
     def at(self, writer: Writer, l: Expr | None = None) -> tuple[MatrixExpr, ...]:
         index = {Layers.OUTPUT: writer.top, Layers.CLOSED: K}.get(self.layers, LAYER) if l is None else l
+        writer.bias = self.bias
         return self.build(writer, index)
 
-    def concrete_layers(self, depth: int) -> range:
+    def concrete_layers(self, depth: int) -> Sequence[int]:
+        if self.only:
+            return self.only
         return {Layers.OUTPUT: range(depth, depth + 1), Layers.HIDDEN: range(1, depth)}.get(
             self.layers, range(1, depth + 1))
 
@@ -197,10 +211,10 @@ class GeneralEquation:
 
 def _forward(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
     product = w.times(w.m(W, l), w.m(A, l - 1))
-    if w.net.spec.bias == "none":
+    if w.kind(l) == "none":
         return w.m(Z, l), product
     b = w.m(B, l)
-    if w.net.spec.bias == "shared":
+    if w.kind(l) == "shared":
         b = w.times(w.m(ONES, l), b)
     return w.m(Z, l), sp.MatAdd(product, b, evaluate=False)
 
@@ -216,7 +230,7 @@ def _weight_gradient(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
 
 def _bias_gradient(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
     delta = w.m(DELTA, l)
-    if w.net.spec.bias == "shared":
+    if w.kind(l) == "shared":
         return w.m(DB, l), w.times(w.m(ONES, l).T, delta)
     return w.m(DB, l), delta
 
@@ -259,18 +273,38 @@ def _output_delta(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
     return (w.output(DELTA), *forms)
 
 
+BIAS_WORDS = {"none": "layers without biases", "neuron": "layers with one bias per unit",
+              "shared": "layers with one bias shared by their units"}
+
+
+def _by_bias(net: Network, eq: GeneralEquation) -> list[GeneralEquation]:
+    """``eq`` as it is, or where the layers' biases differ, once for each kind with the layers that have it."""
+    kinds = net.spec.bias
+    if kinds.uniform is not None:
+        return [eq]
+    out = []
+    for kind in dict.fromkeys(kinds.kinds):
+        layers = tuple(l + 1 for l, k in enumerate(kinds.kinds) if k == kind)
+        meaning = (f"{eq.meaning}, {BIAS_WORDS[kind]}" if eq.key == "forward" else
+                   "the shared bias's gradient: the sum of the layer's δ" if kind == "shared" else eq.meaning)
+        out.append(replace(eq, meaning=meaning, bias=kind, only=layers))
+    return out
+
+
 def general_equations(net: Network) -> tuple[GeneralEquation, ...]:
     """The equations of backpropagation for a network of this kind at any depth, in the order a lecture writes them."""
-    equations = [GeneralEquation("forward", "the net inputs", Layers.EVERY, _forward),
+    equations = [*_by_bias(net, GeneralEquation("forward", "the net inputs", Layers.EVERY, _forward)),
                  GeneralEquation("upstream", "the derivative of one sample's loss for the outputs", Layers.OUTPUT, _upstream),
                  GeneralEquation("output", "the error signal δ of the output layer", Layers.OUTPUT, _output_delta)]
     if net.spec.depth > 1:
         equations.append(GeneralEquation("hidden", "the error signal δ of a hidden layer, from the layer above", Layers.HIDDEN,
                                          _hidden_delta))
     equations.append(GeneralEquation("weights", "the weights' gradient, from the layer's δ", Layers.EVERY, _weight_gradient))
-    if net.spec.bias != "none":
-        what = "the shared bias's gradient: the sum of the layer's δ" if net.spec.bias == "shared" else "the biases' gradient"
-        equations.append(GeneralEquation("bias", what, Layers.EVERY, _bias_gradient))
+    if net.spec.bias.any:
+        what = ("the shared bias's gradient: the sum of the layer's δ" if net.spec.bias.uniform == "shared"
+                else "the biases' gradient")
+        equations += [eq for eq in _by_bias(net, GeneralEquation("bias", what, Layers.EVERY, _bias_gradient))
+                      if eq.bias != "none"]
     if net.spec.depth > 1:
         equations.append(GeneralEquation("closed", "the recursion unrolled: δ of layer k as an ordered product",
                                          Layers.CLOSED, _closed))

@@ -23,9 +23,9 @@ def layout(spec: Spec, net: Network, values: Mapping[Symbol, Any]) -> dict[str, 
     for l, layer in enumerate(net.weights):
         rows = [[_float(values[w]) for w in row] for row in layer]
         out[f"W{l + 1}"] = [list(c) for c in zip(*rows)] if spec.convention == "row" else rows
-        if spec.bias == "shared":
+        if spec.bias.of(l) == "shared":
             out[f"b{l + 1}"] = _float(values[net.biases[l][0]])
-        elif spec.bias == "neuron":
+        elif spec.bias.of(l) == "neuron":
             out[f"b{l + 1}"] = [_float(values[b]) for b in net.biases[l]]
     return out
 

@@ -88,11 +88,19 @@ def setup_text(sol: Solution) -> tuple[str | Math, ...]:
               "hidden layers of " + ", ".join(hidden) + " units" if hidden else "no hidden layer")
     out_act = spec.activations[-1].replace("_", " ")
     outputs = f"{_count(spec.layers[-1], out_act + ' output unit')}"
-    bias = {"none": "It has no biases.", "neuron": "Every unit has its own bias.",
-            "shared": "Each layer has one bias shared by all its units."}[spec.bias]
+    bias = _bias_words(spec)
     segments: list[str | Math] = [f"The network has {_count(spec.layers[0], 'input')}, {layers} and {outputs}. "
                                   f"{bias} It computes, for each sample,"]
     return tuple(segments)
+
+
+def _bias_words(spec: Spec) -> str:
+    kind = spec.bias.uniform
+    if kind is not None:
+        return {"none": "It has no biases.", "neuron": "Every unit has its own bias.",
+                "shared": "Each layer has one bias shared by all its units."}[kind]
+    words = {"none": "no biases", "neuron": "a bias per unit", "shared": "one bias shared by its units"}
+    return " ".join(f"Layer {l + 1} has {words[k]}." for l, k in enumerate(spec.bias.kinds))
 
 
 def training_text(sol: Solution) -> tuple[str | Math, ...]:

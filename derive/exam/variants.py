@@ -71,8 +71,8 @@ def config(spec: Spec) -> ExamConfig:
         if key not in KEYS | layer_keys:
             raise SpecError(source, f"[exam].{key}", "unknown key; expected one of "
                                                      f"{', '.join(sorted(KEYS))}, or W1, b1, … per layer")
-        if key[0] == "b" and spec.bias == "none":
-            raise SpecError(source, f"[exam].{key}", "the spec has no biases ([network].bias = \"none\")")
+        if key[0] == "b" and (not spec.bias.any or key[1:] and spec.bias.of(int(key[1:]) - 1) == "none"):
+            raise SpecError(source, f"[exam].{key}", "the spec has no biases there ([network].bias = \"none\")")
     title = table.get("title", spec.title or "Backpropagation")
     if not isinstance(title, str) or len(title) > 200:
         raise SpecError(source, "[exam].title", "expected a string of at most 200 characters")
@@ -276,12 +276,12 @@ def draw(template: Spec, cfg: ExamConfig, rng: random.Random) -> dict[str, Any]:
             W = [list(col) for col in zip(*W)]
         init[f"W{l}"] = [[plain_number(v) for v in row] for row in W]
         values = cfg.sets.get(f"b{l}", cfg.sets["b"])
-        if template.bias == "neuron":
+        if template.bias.of(l - 1) == "neuron":
             init[f"b{l}"] = [plain_number(rng.choice(values)) for _ in range(layers[l])]
-        elif template.bias == "shared":
+        elif template.bias.of(l - 1) == "shared":
             init[f"b{l}"] = plain_number(rng.choice(values))
     rates = cfg.sets.get("learning_rate", (template.learning_rate,))
-    network: dict[str, Any] = {"layers": list(layers), "activation": list(activations), "bias": template.bias,
+    network: dict[str, Any] = {"layers": list(layers), "activation": list(activations), "bias": template.bias.uniform or list(template.bias.kinds),
                                "loss": loss, "convention": template.convention}
     if any(takes_slope(name) for name in activations):
         network["slope"] = plain_number(template.slope)
@@ -315,7 +315,7 @@ def forward(spec: Spec) -> list[list[tuple[list[float], list[float]]]]:
         a, layers = [float(v) for v in x], []
         for l in range(spec.depth):
             bias = [float(b) for b in spec.biases[l]]
-            z = [sum(float(w) * ak for w, ak in zip(row, a)) + (bias[0 if spec.bias == "shared" else j] if bias else 0.0)
+            z = [sum(float(w) * ak for w, ak in zip(row, a)) + (bias[0 if spec.bias.of(l) == "shared" else j] if bias else 0.0)
                  for j, row in enumerate(spec.weights[l])]
             a = acts[l].layer_double(z)
             layers.append((z, a))

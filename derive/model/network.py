@@ -99,7 +99,7 @@ class Network:
 
 def build(spec: Spec) -> Network:
     """Create the symbols of ``spec`` and define every z, a and the loss in terms of them."""
-    notation = Notation(spec.layers, spec.bias, spec.style, spec.convention)
+    notation = Notation(spec.layers, spec.bias.kinds, spec.style, spec.convention)
     names: dict[Symbol, Name] = {}
 
     def symbol(name: Name) -> Symbol:
@@ -115,9 +115,9 @@ def build(spec: Spec) -> Network:
     for l in range(spec.depth):
         units = range(spec.layers[l + 1])
         W = tuple(tuple(symbol(notation.weight(l, j, k)) for k in range(len(below))) for j in units)
-        if spec.bias == "none":
+        if spec.bias.of(l) == "none":
             b: tuple[Symbol, ...] = ()
-        elif spec.bias == "shared":
+        elif spec.bias.of(l) == "shared":
             b = (symbol(notation.bias_name(l, 0)),) * len(units)
         else:
             b = tuple(symbol(notation.bias_name(l, j)) for j in units)

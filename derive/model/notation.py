@@ -34,7 +34,7 @@ class Notation:
     """
 
     layers: tuple[int, ...]
-    bias: str
+    bias: tuple[str, ...]           # per layer after the input: "none", "neuron" or "shared"
     style: str
     convention: str
 
@@ -67,15 +67,17 @@ class Notation:
         return Name(f"w^{{({l + 1})}}_{{{_pair(r + 1, c + 1)}}}", f"w{l + 1}_{_pair(r + 1, c + 1)}", meaning)
 
     def bias_name(self, l: int, j: int) -> Name:
-        """Bias of unit j of layer l+1 (the layer's single bias when shared)."""
-        if self.bias == "shared":
+        """Bias of unit j of layer l+1 (the layer's single bias when shared). Sequential names count the
+        biases of the layers below: b1, b2 for two units, then b3 for a shared bias above them."""
+        below = sum({"neuron": self.layers[m + 1], "shared": 1}.get(self.bias[m], 0) for m in range(l))
+        if self.bias[l] == "shared":
             meaning = f"bias shared by the units of layer {l + 1}"
             if self.style == "sequential":
-                return Name(f"b_{{{l + 1}}}", f"b{l + 1}", meaning)
+                return Name(f"b_{{{below + 1}}}", f"b{below + 1}", meaning)
             return Name(f"b^{{({l + 1})}}", f"b{l + 1}", meaning)
         meaning = f"bias of unit {j + 1} of layer {l + 1}"
         if self.style == "sequential":
-            i = sum(self.layers[m + 1] for m in range(l)) + j + 1
+            i = below + j + 1
             return Name(f"b_{{{i}}}", f"b{i}", meaning)
         return Name(f"b^{{({l + 1})}}_{{{j + 1}}}", f"b{l + 1}_{j + 1}", meaning)
 

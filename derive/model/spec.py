@@ -50,6 +50,31 @@ Matrix = tuple[tuple[Rational, ...], ...]
 
 
 @dataclass(frozen=True)
+class Bias:
+    """The biases of each layer after the input (0-based): "none", "neuron" (one per unit) or "shared" (one
+    per layer); [network].bias gives one for every layer or a list of one per layer."""
+
+    kinds: tuple[str, ...]
+
+    def of(self, l: int) -> str:
+        return self.kinds[l]
+
+    @property
+    def any(self) -> bool:
+        """Whether some layer has a bias."""
+        return any(k != "none" for k in self.kinds)
+
+    @property
+    def uniform(self) -> str | None:
+        """The one kind of every layer, or None where the layers differ."""
+        return self.kinds[0] if len(set(self.kinds)) == 1 else None
+
+    def count(self, l: int, units: int) -> int:
+        """How many bias parameters layer l has with ``units`` units."""
+        return {"none": 0, "neuron": units, "shared": 1}[self.kinds[l]]
+
+
+@dataclass(frozen=True)
 class Optimizer:
     """How [train] updates the parameters: rates, which samples each update uses, decay and momentum.
 
@@ -114,7 +139,8 @@ class Spec:
     """A validated network description; all numbers are exact Rationals.
 
     Weights are stored as ``weights[l][j][k]`` (layer l+1, from unit k to unit j) whatever the
-    convention; ``biases[l]`` has one entry per unit ("neuron"), one entry ("shared"), or none.
+    convention; ``biases[l]`` has one entry per unit ("neuron"), one entry ("shared"), or none, as
+    ``bias.of(l)`` says.
     """
 
     source: str
@@ -123,7 +149,7 @@ class Spec:
     layers: tuple[int, ...]
     activations: tuple[str, ...]
     slope: Rational
-    bias: str
+    bias: Bias
     loss: str
     convention: str
     x: Matrix
@@ -355,8 +381,7 @@ def _parameters(init, layers, bias, convention, source):
     rng = random.Random(init.get("seed", 0))
     depth = len(layers) - 1
     known = {f"W{l}" for l in range(1, depth + 1)} | {"seed"}
-    if bias != "none":
-        known |= {f"b{l}" for l in range(1, depth + 1)}
+    known |= {f"b{l}" for l in range(1, depth + 1) if bias.of(l - 1) != "none"}
     for key in init:
         if key not in known:
             raise SpecError(source, f"[init].{key}", f"unknown parameter; expected one of "
@@ -376,9 +401,9 @@ def _parameters(init, layers, bias, convention, source):
             weights.append(_matrix(init[f"W{l}"], rows, cols, source, field))
         drawn_b = [_draw(rng) for _ in range(rows)]
         field = f"[init].b{l}"
-        if bias == "none":
+        if bias.of(l - 1) == "none":
             biases.append(())
-        elif bias == "shared":
+        elif bias.of(l - 1) == "shared":
             biases.append((number(init[f"b{l}"], source, field),) if f"b{l}" in init else (drawn_b[0],))
         else:
             biases.append(_vector(init[f"b{l}"], rows, source, field) if f"b{l}" in init else tuple(drawn_b))
@@ -389,14 +414,13 @@ def _freeze(train, layers, bias, style, convention, source) -> tuple[str, ...]:
     value = train.get("freeze", [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SpecError(source, "[train].freeze", f"expected a list of parameter names; got {_show(value)}")
-    notation = Notation(layers, bias, style, convention)
+    notation = Notation(layers, bias.kinds, style, convention)
     names = {f"W{l}" for l in range(1, len(layers))}
-    if bias != "none":
-        names |= {f"b{l}" for l in range(1, len(layers))}
+    names |= {f"b{l}" for l in range(1, len(layers)) if bias.of(l - 1) != "none"}
     for l in range(len(layers) - 1):
         for j in range(layers[l + 1]):
             names |= {notation.weight(l, j, k).plain for k in range(layers[l])}
-            if bias != "none":
+            if bias.of(l) != "none":
                 names.add(notation.bias_name(l, j).plain)
     for name in value:
         if name not in names:
@@ -419,7 +443,7 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
     problem = pairing_problem(loss, activations[-1])
     if problem:
         raise SpecError(source, "[network].loss", problem)
-    bias = _choice(net, "bias", BIASES, "none", source, "[network].bias")
+    bias = _bias(net, len(layers) - 1, source)
     convention = _choice(net, "convention", CONVENTIONS, "column", source, "[network].convention")
     reduction = _choice(net, "reduction", REDUCTIONS, "mean", source, "[network].reduction")
     slope = number(net.get("slope", Rational(1, 100)), source, "[network].slope")
@@ -437,6 +461,16 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
                 reduction)
 
 
+def _bias(net: Mapping[str, Any], depth: int, source: str) -> Bias:
+    """[network].bias: one of BIASES for every layer, or a list of one per layer after the input."""
+    value = net.get("bias", "none")
+    kinds = value if isinstance(value, list) else [value] * depth
+    expected = f"one of {', '.join(BIASES)}, or a list of {depth} of them (one per layer after the input)"
+    if len(kinds) != depth or any(not isinstance(k, str) or k not in BIASES for k in kinds):
+        raise SpecError(source, "[network].bias", f"expected {expected}; got {_show(value)}")
+    return Bias(tuple(kinds))
+
+
 def _check_top(raw: Any, source: str) -> None:
     """The top level: a table of known tables, short title and description, a [network]."""
     if not isinstance(raw, Mapping):
@@ -451,10 +485,9 @@ def _check_top(raw: Any, source: str) -> None:
         raise SpecError(source, "[network]", "missing; expected a [network] table with layers")
 
 
-def _size(layers: tuple[int, ...], bias: str, source: str) -> int:
+def _size(layers: tuple[int, ...], bias: Bias, source: str) -> int:
     """The number of parameters, at most MAX_PARAMETERS."""
-    size = sum(layers[l] * layers[l - 1] + layers[l] * (bias == "neuron") + (bias == "shared")
-               for l in range(1, len(layers)))
+    size = sum(layers[l] * layers[l - 1] + bias.count(l - 1, layers[l]) for l in range(1, len(layers)))
     if size > MAX_PARAMETERS:
         raise SpecError(source, "[network].layers", f"expected at most {MAX_PARAMETERS} parameters so the "
                                                    f"derivation finishes in reasonable time; {_show(layers)} has {size}")
@@ -486,7 +519,7 @@ def _steps(train: Mapping[str, Any], size: int, samples: int, source: str) -> in
     return steps
 
 
-def _optimizer(train: Mapping[str, Any], depth: int, bias: str, samples: int, seed: int, source: str) -> Optimizer:
+def _optimizer(train: Mapping[str, Any], depth: int, bias: Bias, samples: int, seed: int, source: str) -> Optimizer:
     """[train]'s learning rate(s), batch, shuffle, weight decay and momentum."""
     decay = number(train.get("weight_decay", 0), source, "[train].weight_decay")
     if decay < 0:
@@ -518,7 +551,7 @@ def _batch(train: Mapping[str, Any], samples: int, source: str) -> int:
     return value
 
 
-def _rates(train: Mapping[str, Any], depth: int, bias: str, source: str) -> dict[str, Rational]:
+def _rates(train: Mapping[str, Any], depth: int, bias: Bias, source: str) -> dict[str, Rational]:
     """[train].learning_rate: one positive rate, or a table of rates per layer ({W1 = 0.1, W2 = 0.05};
     a layer's biases take its weights' rate unless b1, b2, … are given)."""
     given = train.get("learning_rate", Rational(1, 10))
@@ -526,7 +559,7 @@ def _rates(train: Mapping[str, Any], depth: int, bias: str, source: str) -> dict
     if not isinstance(given, Mapping):
         rate = _rate(given, source, "[train].learning_rate")
         return {g: rate for g in groups}
-    names = {f"W{l}" for l in range(1, depth + 1)} | ({f"b{l}" for l in range(1, depth + 1)} if bias != "none" else set())
+    names = {f"W{l}" for l in range(1, depth + 1)} | {f"b{l}" for l in range(1, depth + 1) if bias.of(l - 1) != "none"}
     for key in given:
         if key not in names:
             raise SpecError(source, f"[train].learning_rate.{_printable(str(key))}",

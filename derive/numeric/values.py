@@ -92,7 +92,7 @@ def initial_parameters(d: Derivation) -> dict[Symbol, Expr]:
         for j, row in enumerate(layer):
             values.update(zip(row, spec.weights[l][j]))
         for j, b in enumerate(net.biases[l]):
-            values[b] = spec.biases[l][0 if spec.bias == "shared" else j]
+            values[b] = spec.biases[l][0 if spec.bias.of(l) == "shared" else j]
     return values
 
 

@@ -14,7 +14,7 @@ from derive.derived.checked import FormulaChecks, check_formulas
 from derive.derived.solution import Solution
 from derive.derived.verification import Verification, verify
 from derive.model.network import Network
-from derive.model.spec import Optimizer
+from derive.model.spec import Optimizer, Spec
 from derive.numeric.rounding import DEFAULT_PRECISION, Number, Rounding, number
 from derive.numeric.values import Step, evaluate, exact, frozen
 from derive.text.printer import tex
@@ -734,7 +734,7 @@ class _Builder:
             symbolic, _ = self.matrix_tex(W)
             numeric, exact_all = self.matrix_tex(W, step.parameters)
             eqs.append(Equation(f"W^{{({l + 1})}}", (Row("=", symbolic), Row("=" if exact_all else r"\approx", numeric))))
-            if self.spec.bias == "neuron":
+            if self.spec.bias.of(l) == "neuron":
                 b = sp.Matrix(self.net.biases[l])
                 b = b.T if self.spec.convention == "row" else b
                 eqs.append(Equation(f"b^{{({l + 1})}}", (Row("=", self.matrix_tex(b)[0]),
@@ -748,7 +748,7 @@ class _Builder:
         blocks = []
         for l in range(self.spec.depth):
             blocks.append((f"W^{{({l + 1})}}", self.weight_matrix(l)))
-            if self.spec.bias == "neuron":
+            if self.spec.bias.of(l) == "neuron":
                 b = sp.Matrix(self.net.biases[l])
                 blocks.append((f"b^{{({l + 1})}}", b.T if self.spec.convention == "row" else b))
         for name, M in blocks:
@@ -791,6 +791,13 @@ _BIAS = {"none": "no biases", "neuron": "one bias per unit",
          "shared": "one bias per layer, shared by all its units"}
 
 
+def _bias_text(spec: Spec) -> str:
+    """The biases in words: one kind for every layer, or layer by layer."""
+    if spec.bias.uniform is not None:
+        return _BIAS[spec.bias.uniform]
+    return "; ".join(f"layer {l + 1}: {_BIAS[k]}" for l, k in enumerate(spec.bias.kinds))
+
+
 def _layer_rows(b: _Builder) -> tuple[LayerRow, ...]:
     z, a = sp.Symbol("z"), sp.Symbol("a")
     rows = []
@@ -825,8 +832,8 @@ def _diagram(b: _Builder) -> Diagram:
         kind = "input" if l == 0 else "output" if l == spec.depth else "hidden"
         for j, u in enumerate(units):
             nodes.append(Node(f"n{l}_{j}", b.names[u], b.d.names[u].plain, kind, float(l), (n - 1) / 2 - j))
-    if spec.bias != "none":
-        for l in range(spec.depth):
+    for l in range(spec.depth):
+        if spec.bias.of(l) != "none":
             nodes.append(Node(f"bias{l}", "1", "1", "bias", l + 0.35, top + 1.0))
     for l in range(spec.depth):
         for j, row in enumerate(net.weights[l]):
@@ -837,7 +844,7 @@ def _diagram(b: _Builder) -> Diagram:
         for j, bias in enumerate(net.biases[l]):
             links.append(Link(f"bias{l}", f"n{l + 1}_{j}", b.names[bias], b.d.names[bias].plain,
                               b.num(first[bias]), 0.5))
-    height = top * 2 + (1.0 if spec.bias != "none" else 0.0)
+    height = top * 2 + (1.0 if spec.bias.any else 0.0)
     return Diagram(tuple(nodes), tuple(links), float(spec.depth), height, len(links) <= 48)
 
 
@@ -858,7 +865,7 @@ def _setup(b: _Builder) -> Setup:
                    for p in net.parameters)
     loss_name = spec.loss if spec.reduction == "mean" else f"{spec.loss}, reduction = sum"
     return Setup(_architecture(spec.layers), _layer_rows(b), loss_name, loss_tex, b.num(spec.learning_rate),
-                 b.rates_tex(), spec.steps, _training(b), _BIAS[spec.bias], tuple(b.names[p] for p in net.parameters if p in fixed),
+                 b.rates_tex(), spec.steps, _training(b), _bias_text(spec), tuple(b.names[p] for p in net.parameters if p in fixed),
                  header, data, params, b.setup_matrices(), _diagram(b))
 
 
@@ -1050,8 +1057,8 @@ def _any_depth(b: _Builder, equations: Sequence[general.GeneralEquation]) -> tup
         writer = general.Writer(b.net, concrete=False)
         lhs, *forms = eq.at(writer)
         rows = tuple(Row("=", tex(f, writer.names, keep_order=True)) for f in forms)
-        formulas_.append(Formula(Equation(tex(lhs, writer.names), rows), _sentence(eq.meaning)
-                                 + f" ({_WHERE[eq.layers]})"))
+        where = _WHERE[eq.layers] if not eq.only else f"here layer{'s' if len(eq.only) > 1 else ''} ${_listing(eq.only)}$"
+        formulas_.append(Formula(Equation(tex(lhs, writer.names), rows), _sentence(eq.meaning) + f" ({where})"))
     each = "row vector" if spec.convention == "row" else "column vector"
     note = (f"The same recursion for a network of any depth $L$ with layers like these, one sample at a time: "
             f"every quantity of a layer is a {each}, as in the matrix form, $n_l$ is the width of layer $l$, and "
