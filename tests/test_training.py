@@ -286,17 +286,15 @@ def test_bad_training_options_are_one_line_errors(tmp_path, capsys, train, field
 
 # -- where the first update is not yet worked in the documents --------------------------------
 
-@pytest.mark.parametrize("train, field", [({"learning_rate": {"W1": 0.1, "W2": 0.2}}, "[train].learning_rate")])
-@pytest.mark.parametrize("command", [["exam", "--variants", "1"]])
-def test_modes_the_exam_does_not_work_yet_are_refused_in_one_line(tmp_path, capsys, command, train, field):
-    raw = spec([1, 1, 1], ["linear", "linear"], "half_sse", {"steps": 2, **train}, bias="none", n=2)
+def test_an_exam_rate_range_beside_rates_per_layer_is_a_one_line_error(tmp_path, capsys):
+    raw = spec([1, 1, 1], ["linear", "linear"], "half_sse", {"learning_rate": {"W1": 0.1, "W2": 0.2}}, bias="none", n=2)
+    raw["exam"] = {"learning_rate": [0.1, 0.2]}
     path = tmp_path / "mode.toml"
     path.write_text(toml(raw))
     out = tmp_path / "out"
-    writes = ["--out", str(out)] if command[0] == "exam" else []
-    assert main([command[0], str(path), *command[1:], *writes]) == 1
+    assert main(["exam", str(path), "--variants", "1", "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and field in err and "--format json" in err, err
+    assert "\n" not in err and "[exam].learning_rate" in err and "its own rate" in err, err
     assert not out.exists() or not any(out.iterdir())       # nothing half-written
 
 
@@ -418,18 +416,24 @@ def test_the_documents_say_which_samples_the_first_step_takes():
 
 # -- derive exam, online and with weight decay ------------------------------------------------------
 
-def test_an_online_exam_with_weight_decay_asks_about_pytorchs_first_update(tmp_path):
-    raw = spec([2, 2, 1], ["sigmoid", "sigmoid"], "half_sse", {"batch": "online", "weight_decay": 0.01,
-                                                               "learning_rate": 0.5}, n=3)
-    path = tmp_path / "online.toml"
+EXAMS = {
+    "online, weight decay": {"batch": "online", "weight_decay": 0.01, "learning_rate": 0.5},
+    "rates per layer, momentum": {"learning_rate": {"W1": 0.5, "W2": 0.25, "b2": 0.1}, "momentum": 0.9},
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMS))
+def test_an_exam_asks_about_pytorchs_first_update(tmp_path, name):
+    raw = spec([2, 2, 1], ["sigmoid", "sigmoid"], "half_sse", EXAMS[name], n=3)
+    path = tmp_path / "template.toml"
     path.write_text(toml(raw))
     exam = generate(load(str(path)), variants=4, seed=3)
     asked = set()
     for variant in exam.variants:
         solution = solve(variant.raw)
         model = Torch(variant.raw, solution.json())
-        first = solution.json()["batches"][0]
-        assert first == [0]
+        first = solution.json().get("batches", [[0, 1, 2]])[0]
+        assert first == ([0] if "batch" in EXAMS[name] else [0, 1, 2])
         model.sgd.zero_grad()
         o = model.forward(model.X[first])
         loss = batch_loss(model.loss, model.reduction, o, model.Y[first])
@@ -438,7 +442,7 @@ def test_an_online_exam_with_weight_decay_asks_about_pytorchs_first_update(tmp_p
         model.sgd.step()
         updated = [float(v) for t in model.W + model.b for v in t.detach().flatten()]
         index = {solution.network.names[p].plain: i for i, p in enumerate(solution.network.parameters)}
-        truth = {"o": float(o[0, 0].detach()), "E": float(loss.detach())}
+        truth = {"o": float(o[0, 0].detach()), "o[1]": float(o[0, 0].detach()), "E": float(loss.detach())}
         truth.update({f"dE/d{name}": gradient[i] for name, i in index.items()})
         truth.update({f"{name}'": updated[i] for name, i in index.items()})
         for q in variant.questions:
@@ -450,7 +454,10 @@ def test_an_online_exam_with_weight_decay_asks_about_pytorchs_first_update(tmp_p
     sheet = (tmp_path / "out")
     assert main(["exam", str(path), "--variants", "1", "--out", str(sheet)]) == 0
     text = (sheet / "sheet-01.md").read_text()
-    assert "takes sample 1 of the data alone" in text and r"\lambda = 0.01" in text
+    if "batch" in EXAMS[name]:
+        assert "takes sample 1 of the data alone" in text and r"\lambda = 0.01" in text
+    else:
+        assert r"\eta_{W^{(2)}} = 0.25" in text
 
 
 def test_a_bias_type_per_layer_goes_everywhere(tmp_path, capsys):

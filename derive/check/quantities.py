@@ -341,7 +341,6 @@ class Model:
     """Symbols, names and evaluation points of one Solution, built once and reused by every claim."""
 
     def __init__(self, solution):
-        solution.spec.optimizer.beyond_first_step("derive check", solution.spec.source, decay=True, rates=True)
         self.solution = solution
         net = self.net = solution.network
         d = self.d = solution.derivation

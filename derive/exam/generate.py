@@ -159,7 +159,6 @@ def generate(spec: Spec, variants: int = 1, seed: int = 0, only: int | None = No
     >>> [v.number for v in exam.variants]
     [1, 2]
     """
-    spec.optimizer.beyond_first_step("derive exam", spec.source, batches=True, decay=True)
     if not 1 <= variants <= MAX_VARIANTS:
         raise ExamError(f"--variants: expected a whole number from 1 to {MAX_VARIANTS}; got {variants}")
     if only is not None and not 1 <= only <= variants:

@@ -23,6 +23,7 @@ from derive.model.plain import plain as plain_formula
 from derive.model.registry import LOSSES
 from derive.model.spec import Spec
 from derive.numeric.rounding import fixed, number
+from derive.numeric.rule import learning_rates
 from derive.numeric.values import exact
 from derive.text.printer import tex
 
@@ -575,7 +576,7 @@ class Asker:
         if not significant(g, self.cfg.decimals):
             raise Degenerate(f"no answer that rounds to (almost) zero at {self.cfg.decimals} decimals "
                              f"(dE/d{name.plain} = {float(g):.2g}, asked through {name.plain}')")
-        rate = self.sol.spec.learning_rate
+        rate = learning_rates(self.sol.derivation)[p]
         prompt = ["Compute the weight " if p not in self._biases() else "Compute the bias ",
                   Math(f"{{{name.latex}}}'", f"{name.plain}'"),       # braces: w^{(1)}_{12}' is a double superscript
                   " after one step of gradient descent with learning rate ",
@@ -608,7 +609,7 @@ class Asker:
         of the step η·|∂E/∂p| and half the way to the nearest typical wrong value, so that neither p nor
         p + η·∂E/∂p passes; yet at least what a student who takes the gradient as answered (right within its
         tolerance) and rounds p′ can be off: η·(tol + its rounding) + one unit of the last decimal."""
-        cfg, step, rate = self.cfg, self.sol.training.first, self.sol.spec.learning_rate
+        cfg, step, rate = self.cfg, self.sol.training.first, learning_rates(self.sol.derivation)[p]
         g = step.gradient[p]
         a = Decimal(answer)
         nearest = min(min(abs(_decimal(w) - a), abs(Decimal(fixed(w, places)) - a))

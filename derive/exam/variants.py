@@ -60,6 +60,15 @@ VALUE_KEYS = {"x", "y", "W", "b", "learning_rate"}
 KEYS = {"title", "intro", "decimals", "tolerance", "questions", "activation", "loss", "tries"} | VALUE_KEYS
 
 
+def _check_rates(sets: Mapping[str, tuple[Rational, ...]], spec: Spec, source: str) -> None:
+    """[exam].learning_rate: positive rates, and none where the template gives each layer its own."""
+    if any(v <= 0 for v in sets.get("learning_rate", ())):
+        raise SpecError(source, "[exam].learning_rate", "expected positive learning rates")
+    if "learning_rate" in sets and len(set(spec.optimizer.rates.values())) > 1:
+        raise SpecError(source, "[exam].learning_rate", "the template's [train].learning_rate gives each layer its "
+                                                         "own rate; expected no [exam].learning_rate beside it")
+
+
 def config(spec: Spec) -> ExamConfig:
     """Validate ``spec.raw["exam"]`` against the template spec; defaults vary the numbers only."""
     source = spec.source
@@ -86,8 +95,7 @@ def config(spec: Spec) -> ExamConfig:
             for key in sorted(VALUE_KEYS | layer_keys) if key in table}
     for key in ("x", "W", "b"):
         sets.setdefault(key, DEFAULTS[key])
-    if any(v <= 0 for v in sets.get("learning_rate", ())):
-        raise SpecError(source, "[exam].learning_rate", "expected positive learning rates")
+    _check_rates(sets, spec, source)
     activations = _activation_options(table.get("activation"), spec, source)
     losses = _loss_options(table.get("loss"), spec, source)
     combos = tuple((a, l) for a in activations for l in losses if _allowed(spec, a, l))
@@ -238,6 +246,15 @@ def variant_seed(seed: int, variant: int, retry: int = 0) -> int:
     return int.from_bytes(digest[:8], "big") % 1_000_000_000
 
 
+def _rate(template: Spec, drawn: Rational) -> Any:
+    """The variant's learning rate: the one drawn, or the template's rate per layer, kept."""
+    rates = template.optimizer.rates
+    if len(set(rates.values())) == 1:
+        return plain_number(drawn)
+    groups = [f"{kind}{l}" for l in range(1, template.depth + 1) for kind in "Wb"]
+    return {g: plain_number(rates[g]) for g in groups if g[0] == "W" or template.bias.of(int(g[1:]) - 1) != "none"}
+
+
 def _descent(template: Spec) -> dict[str, Any]:
     """The template's [train] options besides the rate, as spelled: a variant is trained as its template is."""
     given = template.raw.get("train", {})
@@ -293,7 +310,7 @@ def draw(template: Spec, cfg: ExamConfig, rng: random.Random) -> dict[str, Any]:
         "network": network,
         "data": {"x": [[plain_number(v) for v in row] for row in x], "y": [[plain_number(v) for v in row] for row in y]},
         "init": init,
-        "train": {"learning_rate": plain_number(rng.choice(rates)), "steps": template.steps,
+        "train": {"learning_rate": _rate(template, rng.choice(rates)), "steps": template.steps,
                   "freeze": list(template.freeze), **_descent(template)},
         "notation": {"style": template.style},
     })
@@ -387,6 +404,8 @@ def _toml_value(value: Any) -> str:
         return _toml_string(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):         # an inline table of our own keys (a learning rate per layer: W1, b1, …)
+        return "{" + ", ".join(f"{key} = {_toml_value(v)}" for key, v in value.items()) + "}"
     raise TypeError(f"no TOML for {value!r}")
 
 

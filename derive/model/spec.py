@@ -101,20 +101,6 @@ class Optimizer:
         """Whether an update uses fewer samples than the whole batch (online or mini-batches)."""
         return self.batch < self.samples
 
-    def beyond_first_step(self, what: str, source: str, *, batches: bool = False, decay: bool = False,
-                          rates: bool = False) -> None:
-        """Refuse, for ``what`` (derive check, derive exam, the worked solution of one batch), a mode whose
-        first update it cannot show yet: each works the first update as full-batch descent at one rate,
-        online or in mini-batches where ``batches``, with weight decay where ``decay``, a rate per layer where
-        ``rates``. Momentum passes: from v = 0 the first update is that descent's."""
-        reasons = [("batch", self.stochastic and not batches, "full-batch updates (batch = \"full\")"),
-                   ("weight_decay", bool(self.weight_decay) and not decay, "no weight decay"),
-                   ("learning_rate", len(set(self.rates.values())) > 1 and not rates, "one learning rate for every layer")]
-        for key, found, expected in reasons:
-            if found:
-                raise SpecError(source, f"[train].{key}", f"{what} works {expected} only so far; expected that "
-                                                          f"here (derive solve --format json shows every mode)")
-
     def order(self) -> Iterator[tuple[int, ...]]:
         """The samples (0-based) of each update in turn, without end: consecutive mini-batches of one pass
         over the data after another, the last of a pass smaller where N is no multiple of the size

@@ -683,13 +683,14 @@ class _Builder:
         old, g = self.num(step.parameters[p]), self.total(step, ("gradient", p), step.gradient[p])
         new = self.total(step, ("updated", p), step.updated[p])
         decay = (step.decay or {}).get(p)
-        if decay is None:
-            rel = "=" if old.exact and g.exact else r"\approx"
-            return (Row(r"\leftarrow", rf"{name} - {eta}\, {grad}"), Row(rel, rf"{old.tex} - {rate.tex} \cdot {g.factor}"),
-                    Row(new.relation, new.tex))
-        lam = self.num(self.spec.optimizer.weight_decay)
         rel = "=" if old.exact and g.exact else r"\approx"
-        return (Row(r"\leftarrow", rf"{name} - {eta} \left({grad} + \lambda\, {name}\right)"),
+        # with momentum the first update is p + v with v = μ·0 − η ∂E/∂p: written so that the velocity shows
+        moved = rf"{name} + v_{{{name}}} = " if self.spec.optimizer.momentum else ""
+        if decay is None:
+            return (Row(r"\leftarrow", rf"{moved}{name} - {eta}\, {grad}"),
+                    Row(rel, rf"{old.tex} - {rate.tex} \cdot {g.factor}"), Row(new.relation, new.tex))
+        lam = self.num(self.spec.optimizer.weight_decay)
+        return (Row(r"\leftarrow", rf"{moved}{name} - {eta} \left({grad} + \lambda\, {name}\right)"),
                 Row(rel, rf"{old.tex} - {rate.tex} \cdot \left({g.factor} + {lam.tex} \cdot {old.factor}\right)"),
                 Row(new.relation, new.tex))
 
@@ -710,7 +711,8 @@ class _Builder:
         mu = self.num(momentum).tex
         return (f" With momentum $\\mu = {mu}$ each update is $v \\leftarrow \\mu v - \\eta\\, \\partial E / "
                 f"\\partial p$, $p \\leftarrow p + v$; the velocity $v$ starts at 0, so this first update is "
-                f"the plain step above, and each later one adds ${mu}$ times the one before.")
+                f"the plain step ($v_p = -\\eta\\, \\partial E / \\partial p$), and each later one adds ${mu}$ "
+                f"times the velocity before.")
 
     # matrices -----------------------------------------------------------------------------------
     def weight_matrix(self, l: int) -> sp.Matrix:
@@ -1125,7 +1127,6 @@ def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION) -
     '0.3272405'
     """
     shown = solution.first_update       # online and in mini-batches: the first batch, as a batch of its own
-    shown.spec.optimizer.beyond_first_step("the worked solution", shown.spec.source, decay=True, rates=True)
     sections = _checked_sections(shown)         # first: a formula that does not hold stops here
     b = _Builder(shown, precision)
     whole = b if shown is solution else _Builder(solution, precision)      # the data, the history, the last step
