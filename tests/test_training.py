@@ -212,6 +212,22 @@ def test_online_updates_worked_by_hand():
     assert report["gradients"]["W1"] == [[-0.5]]
 
 
+def test_mini_batches_worked_by_hand():
+    # o = w x, mse, w = 0.5, (x, y) = (1, 1), (2, 1), (3, 1), η = 0.1, batches of 2: [1, 2], then [3]
+    # batch 1, B = 2: ∂/∂w (1/2) Σ (y − o)² = Σ (o − y) x = (−0.5)(1) + (0)(2) = −0.5, w = 0.55
+    # batch 2, B = 1: 2 (o − y) x = 2 (1.65 − 1)(3) = 3.9, w = 0.55 − 0.39 = 0.16
+    # the whole data's gradient at w = 0.5: (2/3)((−0.5)(1) + 0 + (0.5)(3)) = 2/3
+    raw = {"network": {"layers": [1, 1], "activation": "linear", "loss": "mse"},
+           "data": {"x": [[1], [2], [3]], "y": [[1], [1], [1]]}, "init": {"W1": [[0.5]]},
+           "train": {"learning_rate": 0.1, "steps": 2, "batch": 2}}
+    report = solve(raw).json()
+    assert report["batches"] == [[0, 1], [2]]
+    assert report["first_update"]["gradients"]["W1"] == [[-0.5]]
+    assert report["updated"]["W1"] == [[0.55]]
+    assert report["final"]["W1"][0] == pytest.approx([0.16], abs=1e-15)
+    assert report["gradients"]["W1"][0] == pytest.approx([2 / 3], abs=1e-15)
+
+
 def test_momentum_worked_by_hand():
     # v = −0.1 · (−0.5) = 0.05, w = 0.55; then g = 0.2 (sample 2), v = 0.9 · 0.05 − 0.02 = 0.025, w = 0.575
     report = solve(tiny(batch="online", momentum=0.9)).json()

@@ -691,7 +691,7 @@ class _Builder:
                     Row(rel, rf"{old.tex} - {rate.tex} \cdot {g.factor}"), Row(new.relation, new.tex))
         lam = self.num(self.spec.optimizer.weight_decay)
         return (Row(r"\leftarrow", rf"{moved}{name} - {eta} \left({grad} + \lambda\, {name}\right)"),
-                Row(rel, rf"{old.tex} - {rate.tex} \cdot \left({g.factor} + {lam.tex} \cdot {old.factor}\right)"),
+                Row(rel, rf"{old.tex} - {rate.tex} \cdot \left({g.tex} + {lam.tex} \cdot {old.factor}\right)"),
                 Row(new.relation, new.tex))
 
     def decay_note(self) -> str:
