@@ -493,3 +493,20 @@ def test_a_bias_type_per_layer_goes_everywhere(tmp_path, capsys):
     assert main(["exam", str(path), "--variants", "2", "--out", str(tmp_path / "exam")]) == 0
     assert "Layer 1 has a bias per unit. Layer 2 has one bias shared by its units." in (
         tmp_path / "exam" / "sheet-01.md").read_text()
+
+
+def test_derive_check_reads_the_velocity_of_a_momentum_step(tmp_path, capsys):
+    # w = 0.5 on (1, 1) and (2, 2), η = 0.1, μ = 0.9: ∂E/∂w = (0.5 − 1)·1 + (1 − 2)·2 = −2.5, v = 0.9·0 − 0.1·(−2.5) = 0.25
+    raw = tiny(momentum=0.9)
+    raw["data"]["y"] = [[1], [2]]
+    path = tmp_path / "momentum.toml"
+    path.write_text(toml(raw))
+    assert main(["check", str(path), "--claim", "v_w1 = 0.25", "--claim", "v_w1 = -eta*dE/dw1",
+                 "--claim", "w1' = w1 + v_w1"]) == 0
+    capsys.readouterr()
+    assert main(["check", str(path), "--claim", "v_w1 = 0.75"]) != 0
+    assert "the change of w1, not its new value" in capsys.readouterr().out
+    assert main(["check", str(path), "--claim", "v_w1 = -0.25"]) != 0
+    plain = tmp_path / "plain.toml"
+    plain.write_text(toml(tiny()))
+    assert main(["check", str(plain), "--claim", "v_w1 = 0.25"]) == 1      # no momentum: no velocity to claim

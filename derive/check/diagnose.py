@@ -145,6 +145,8 @@ class Model(quantities.Model):
         wrap = (lambda e: SampleSum(e)) if summed else (lambda e: e)
         if q.kind == "update":
             yield from self._update_candidates(q)
+        elif q.kind == "velocity":
+            yield from self._velocity_candidates(q)
         elif q.kind in ("gradient", "adjoint"):
             chains = self.chains(q.target)
             if chains is not None:
@@ -486,6 +488,15 @@ class Model(quantities.Model):
         for c in self.candidates(Quantity("gradient", f"dE/d{name}", self.grad[p], p, False, None), self.N > 1):
             if c.key != "mislabel":
                 yield Candidate(c.key, "in the gradient, " + c.reason, p - self.step(p, c.expr))
+
+    def _velocity_candidates(self, q: Quantity) -> Iterable[Candidate]:
+        """v_w5 after the first update: the step, so its mistakes are the update's less the parameter."""
+        p = q.target
+        for c in self._update_candidates(q):
+            if c.key not in ("no_update", "missing_parameter"):
+                yield Candidate(c.key, c.reason, c.expr - p)
+        yield Candidate("velocity_is_update", f"v_{self.plain[p]} is the change of {self.plain[p]}, not its new value "
+                                              f"{self.plain[p]}'", p - self.step(p, self.truth(self.gradient_of(p))))
 
     def _others(self, q: Quantity) -> Iterable[Candidate]:
         """Other quantities of the same kind: an answer computed right but for the wrong name."""

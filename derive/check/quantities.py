@@ -355,6 +355,8 @@ class Model:
         self.E = net.loss if self.N == 1 else Symbol("E", real=True)
         self.plain = {s: name.plain for s, name in net.names.items()}
         self.grad = {p: Symbol(f"dE/d{self.plain[p]}", real=True) for p in net.parameters}
+        # with momentum, v_w5: the velocity the first update leaves, v = μ·0 − η ∂E/∂w5
+        self.velocity = {p: Symbol(f"v_{self.plain[p]}", real=True) for p in net.parameters}
         forward = [s for l in range(spec.depth) for s in net.nets[l] + net.activations[l]]
         self.forward = tuple(forward)
         self.after = {s: Symbol(self.plain[s] + "'", real=True) for s in list(net.parameters) + forward + [net.loss]}
@@ -398,6 +400,8 @@ class Model:
             out[word] = Entry("const", self.eta)
         for word in ("lambda", "lam") if self.decay else ():
             out[word] = Entry("const", self.lam)
+        for p in net.parameters if self.spec.optimizer.momentum else ():
+            out[f"v_{self.plain[p]}"] = Entry("velocity", p)
         for kind, symbols in (("input", net.inputs), ("target", net.targets), ("param", net.parameters)):
             for s in symbols:
                 out[self.plain[s]] = Entry(kind, s)
@@ -490,6 +494,7 @@ class Model:
             batch[self.grad[p]] = g = r(MP.fsum(env[d.adjoint[p]] for env in samples))
             updated[p] = params[p] if p in self.frozen else r(params[p] - self.numeric_step(batch, p, g))
             batch[self.after[p]] = updated[p]
+            batch[self.velocity[p]] = updated[p] - params[p]
         after_loss = []
         for env, (xs, ys) in zip(samples, data):
             new = {**updated, **dict(zip(net.inputs, xs)), **dict(zip(net.targets, ys))}
@@ -512,6 +517,7 @@ class Model:
                                     self.E: to_mpf(first.loss), self.after[self.E]: to_mpf(after.loss)}
         for p in net.parameters:
             batch[self.grad[p]], batch[self.after[p]] = to_mpf(first.gradient[p]), to_mpf(first.updated[p])
+            batch[self.velocity[p]] = to_mpf(first.updated[p] - first.parameters[p])
         samples = []
         for env, new in zip(first.samples, after.samples):
             sample = {s: to_mpf(v) for s, v in env.items()}
@@ -555,6 +561,8 @@ class Model:
             return first.gradient[q.target]
         if q.kind == "update":
             return first.updated[q.target]
+        if q.kind == "velocity":
+            return first.updated[q.target] - first.parameters[q.target]
         if q.kind == "loss":
             return first.loss
         if q.kind == "loss_after":
@@ -604,7 +612,8 @@ class Model:
         if lhs.kind == "derivative":
             return self._derivative_quantity(lhs, meaning, place)
         named = {"loss": self._loss_quantity, "param": self._update_quantity, "forward": self._computed_quantity,
-                 "sample_loss": self._computed_quantity, "delta": self._delta_quantity}
+                 "sample_loss": self._computed_quantity, "delta": self._delta_quantity,
+                 "velocity": self._velocity_quantity}
         return named.get(meaning.kind, self._not_computed)(ref, meaning, place)
 
     def _derivative_quantity(self, lhs: Lhs, meaning: Meaning, place: Place) -> Quantity:
@@ -641,6 +650,15 @@ class Model:
             raise ClaimError(f"column {ref.column}: {self.plain[s]} is given by the spec; claim dE/d{self.plain[s]} "
                              f"or {self.plain[s]}' (its value after the update)")
         return Quantity("update", f"{self.plain[s]}'", self.after[s], s, False, None)
+
+    def _velocity_quantity(self, ref: NameRef, meaning: Meaning, place: Place) -> Quantity:
+        """v_w5: the velocity of a parameter after the first update (from v = 0)."""
+        s = meaning.symbol
+        self._no_sample(ref, meaning.sample_index, s)
+        if ref.prime:
+            raise ClaimError(f"column {ref.column}: v_{self.plain[s]} is the velocity after the first update; "
+                             f"write it without a prime")
+        return Quantity("velocity", f"v_{self.plain[s]}", self.velocity[s], s, False, None)
 
     def _computed_quantity(self, ref: NameRef, meaning: Meaning, place: Place) -> Quantity:
         """o, z_h1, e[2]: a value of the forward pass, or with a prime its value after the update."""
@@ -691,7 +709,7 @@ class Model:
         return ("weight", l, j, self.net.layer_input(l).index(parent))
 
     def summed(self, q: Quantity) -> bool:
-        return self.N > 1 and q.kind in ("gradient", "loss", "update", "loss_after")
+        return self.N > 1 and q.kind in ("gradient", "loss", "update", "loss_after", "velocity")
 
     def per_sample_truth(self, q: Quantity) -> Expr:
         """The true expression for one sample (one sample's part of a batch sum)."""
@@ -741,11 +759,10 @@ class Model:
 
     def truth(self, q: Quantity) -> Expr:
         """The correct expression, written in the claim's symbols."""
-        if q.kind == "update":
+        if q.kind in ("update", "velocity"):
             p = q.target
-            if p in self.frozen:
-                return p
-            return p - self.step(p, self.truth(Quantity("gradient", "", self.grad[p], p, False, None)))
+            moved = sp.S.Zero if p in self.frozen else -self.step(p, self.truth(self.gradient_of(p)))
+            return p + moved if q.kind == "update" else moved
         inner = self.per_sample_truth(q)
         return SampleSum(inner) if self.summed(q) else inner
 
@@ -774,15 +791,18 @@ class Model:
             self._memo[key] = self._correct_text(q, general)
         return self._memo[key]
 
+    def gradient_of(self, p: Symbol) -> Quantity:
+        return Quantity("gradient", f"dE/d{self.plain[p]}", self.grad[p], p, False, None)
+
     def _correct_text(self, q: Quantity, general: bool) -> str | None:
-        if q.kind == "update":
+        if q.kind in ("update", "velocity"):
             p = q.target
             if p in self.frozen:
-                return self.plain[p]
-            gradient = self.correct_text(Quantity('gradient', '', self.grad[p], p, False, None))
-            if p in self.decay:
-                return f"{self.plain[p]} - {self.rate_text(p)}*({gradient} + lambda*{self.plain[p]})"
-            return f"{self.plain[p]} - {self.rate_text(p)}*{self._paren(gradient)}"
+                return self.plain[p] if q.kind == "update" else "0"
+            gradient = self.correct_text(self.gradient_of(p))
+            step = (f"{self.rate_text(p)}*({gradient} + lambda*{self.plain[p]})" if p in self.decay
+                    else f"{self.rate_text(p)}*{self._paren(gradient)}")
+            return f"{self.plain[p]} - {step}" if q.kind == "update" else f"-{step}"
         here = self._at_sample(q.sample)
         scale = self.loss_rule.scale(self.n_symbol, self.J) / self.loss_rule.scale(self.N, self.J) if general else 1
         if q.kind in ("gradient", "adjoint"):
@@ -908,15 +928,25 @@ class Words:
             if index is not None:
                 raise ClaimError(f"column {ref.column}: the loss E is one number for the whole batch")
             return m.after[m.E] if ref.prime else m.E
-        if kind == "param":
-            if index:
-                raise ClaimError(f"column {ref.column}: {m.plain[s]} is the same for every sample; drop the index")
-            return m.after[s] if ref.prime else s
+        if kind in ("param", "velocity"):
+            return self._parameter(ref, kind, s, index)
         if kind in ("input", "target", "delta") and ref.prime:
             raise ClaimError(f"column {ref.column}: {ref.text}: only parameters and computed values change with the update")
         if ref.prime:
             s = m.after[s]
         return m.indexed(s, index, ref)
+
+    def _parameter(self, ref: NameRef, kind: str, s: Symbol, index: int | None) -> Expr:
+        """w5 or w5' (after the update), or with momentum v_w5: one number for the whole batch."""
+        m = self.m
+        if kind == "velocity":
+            if index or ref.prime:
+                raise ClaimError(f"column {ref.column}: v_{m.plain[s]} is one number, the velocity after the first "
+                                 f"update")
+            return m.velocity[s]
+        if index:
+            raise ClaimError(f"column {ref.column}: {m.plain[s]} is the same for every sample; drop the index")
+        return m.after[s] if ref.prime else s
 
     def derivative(self, loss: str, ref: NameRef, in_sum: bool) -> Expr:
         m = self.m

@@ -314,16 +314,26 @@ def _update_lines(m: Model, q: Quantity, b: Mapping[Symbol, Any]) -> list[str]:
     """p' = p − η ∂E/∂p (with weight decay η (∂E/∂p + λp)) with its numbers, then how ∂E/∂p comes about."""
     p, label = q.target, q.label
     if p in m.frozen:
-        return [f"{label} = {m.plain[p]} = {show_number(b[p], 10)}   ({m.plain[p]} is frozen)"]
+        shown = f"0   ({m.plain[p]} is frozen)" if q.kind == "velocity" else \
+            f"{m.plain[p]} = {show_number(b[p], 10)}   ({m.plain[p]} is frozen)"
+        return [f"{label} = {shown}"]
+    minus, minus_value = (f"{m.plain[p]} - ", f"{show_number(b[p], 10)} - ") if q.kind == "update" else ("-", "-")
     rate = show_number(b[m.eta] if m.one_rate else to_mpf(m.rates[p]), 6)
+    g, w = _signed(b[m.grad[p]], 10), _signed(b[p], 10)
     if p in m.decay:
-        rule = f"{label} = {m.plain[p]} - {m.rate_text(p)}*(dE/d{m.plain[p]} + lambda*{m.plain[p]})"
-        step = f"({show_number(b[m.grad[p]], 10)} + {show_number(b[m.lam], 6)}*{show_number(b[p], 10)})"
+        rule = f"{label} = {minus}{m.rate_text(p)}*(dE/d{m.plain[p]} + lambda*{m.plain[p]})"
+        step = f"({show_number(b[m.grad[p]], 10)} + {show_number(b[m.lam], 6)}*{w})"
     else:
-        rule = f"{label} = {m.plain[p]} - {m.rate_text(p)}*dE/d{m.plain[p]}"
-        step = show_number(b[m.grad[p]], 10)
-    return [rule, f"{' ' * len(label)} = {show_number(b[p], 10)} - {rate}*{step} = {show_number(b[q.symbol], 10)}", "",
+        rule = f"{label} = {minus}{m.rate_text(p)}*dE/d{m.plain[p]}"
+        step = g
+    return [rule, f"{' ' * len(label)} = {minus_value}{rate}*{step} = {show_number(b[q.symbol], 10)}", "",
             explain_quantity(m, Quantity("gradient", f"dE/d{m.plain[p]}", m.grad[p], p, False, None))]
+
+
+def _signed(value: Any, digits: int) -> str:
+    """A number as a factor: in parentheses when negative, so that 0.1*(-2.5) reads as a product."""
+    text = show_number(value, digits)
+    return f"({text})" if text.startswith("-") else text
 
 
 def explain_quantity(m: Model, q: Quantity) -> str:
@@ -363,7 +373,7 @@ def explain_quantity(m: Model, q: Quantity) -> str:
             lines.append(f"{label} = sum over the {m.N} samples = {show_number(m.at(q.symbol, point, 0), 10)}")
         else:
             lines.append(f"{label} = {show_number(m.at(q.symbol, point, n), 10)}")
-    elif q.kind == "update":
+    elif q.kind in ("update", "velocity"):
         lines += _update_lines(m, q, point.batch)
     else:
         formula = m.per_sample_truth(q)
