@@ -59,10 +59,17 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if args.format == "json":
         emit(json.dumps(solution.json(), indent=2) + "\n", args.out, f"{stem(args.spec)}.json")
         return 0
-    load_stage("derive.text.render").write_solution(solution, args.format, args.out, stem(args.spec),
-                                                    precision=shown, template_dir=args.template_dir,
-                                                    reveal=args.reveal)
+    render = load_stage("derive.text.render")
+    sections, focus = tuple(_listed(args.sections)), tuple(_listed(args.focus))
+    view = render.View(sections, focus) if sections else render.View(focus=focus)
+    render.write_solution(solution, args.format, args.out, stem(args.spec), precision=shown,
+                          template_dir=args.template_dir, reveal=args.reveal, view=view)
     return 0
+
+
+def _listed(text: str | None) -> list[str]:
+    """A comma-separated option's items, blanks dropped."""
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -117,6 +124,12 @@ def _add_solve(sub: argparse._SubParsersAction) -> None:
                          "value to N digits (or places) as it is computed and go on with the rounded value, as by hand")
     so.add_argument("--reveal", choices=("open", "folded"), default="open",
                     help="html: every step open (default), or folded for a student to try each one first")
+    so.add_argument("--sections", metavar="LIST",
+                    help="comma-separated, the sections to show, numbered in order (setup, notation, forward, loss, "
+                         "backward, general, update, after, history, verification; default all)")
+    so.add_argument("--focus", metavar="LIST",
+                    help="comma-separated parameters (w1,b2): the backward pass and the update follow only them "
+                         "and what their gradients need")
     so.add_argument("--template-dir", metavar="DIR", help="templates that override the built-in ones")
     so.set_defaults(run=cmd_solve)
 

@@ -13,6 +13,7 @@ from derive.derived import formulas, general
 from derive.derived.checked import FormulaChecks, check_formulas
 from derive.derived.solution import Solution
 from derive.derived.verification import Verification, verify
+from derive.errors import RenderError
 from derive.model.network import Network
 from derive.model.spec import Optimizer, Spec
 from derive.numeric.rounding import DEFAULT_PRECISION, Number, Rounding, number
@@ -195,6 +196,37 @@ class History:
     outputs: tuple[Comparison, ...] = ()        # the outputs at those parameters, beside the initial ones
 
 
+SECTIONS = ("setup", "notation", "forward", "loss", "backward", "general", "update", "after", "history",
+            "verification")         # the template blocks, in the order the documents print them
+
+
+@dataclass(frozen=True)
+class Outline:
+    """Which sections a document shows (``--sections``), each numbered in order whatever is left out.
+
+    The loss history is part of "after" (the forward pass with the new parameters); shown without
+    it, it is a numbered section of its own.
+    """
+
+    shown: tuple[str, ...] = SECTIONS
+
+    def shows(self, key: str) -> bool:
+        return key in self.shown
+
+    def number(self, key: str) -> int:
+        """The section's number, or 0 where it is not shown or is part of another."""
+        numbered = [k for k in self.shown if k != "history" or "after" not in self.shown]
+        return numbered.index(key) + 1 if key in numbered else 0
+
+
+@dataclass(frozen=True)
+class View:
+    """What a reader asked to see: some sections only (``--sections``), some parameters only (``--focus``)."""
+
+    sections: tuple[str, ...] = SECTIONS
+    focus: tuple[str, ...] = ()         # plain names of parameters; empty: all of them
+
+
 @dataclass(frozen=True)
 class Document:
     title: str                  # user text
@@ -218,6 +250,8 @@ class Document:
     verification: Verification
     formulas: FormulaChecks     # how the general sections' formulas were checked
     samples: int
+    outline: Outline = Outline()
+    focus: tuple[str, ...] = ()     # LaTeX names of the parameters the backward pass and the update follow
 
 
 # -- chains of partial derivatives -----------------------------------------------------------
@@ -302,8 +336,9 @@ def _rows(views: Sequence[tuple[str, str]], value: Number, lhs: str = "") -> tup
 class _Builder:
     """Everything the document needs from one solution, at one precision."""
 
-    def __init__(self, solution: "Solution", precision: int | Rounding):
+    def __init__(self, solution: "Solution", precision: int | Rounding, focus: Sequence[Symbol] = ()):
         self.s, self.p = solution, precision
+        self.focus = frozenset(focus) or frozenset(solution.network.parameters)
         self.net, self.d, self.tr = solution.network, solution.derivation, solution.training
         self.spec = solution.spec
         self.names = {sym: n.latex for sym, n in self.d.names.items()}
@@ -596,7 +631,12 @@ class _Builder:
                         f"above and are reused here, not derived again: {deltas}. "
                         f"A unit that feeds several units of layer {l + 2} collects one term per path: "
                         f"its chain contains a sum over those paths.")
-            eqs += [self.chain_equation(z, stops, env, n) for z in net.nets[l]]
+            eqs += [self.chain_equation(z, stops, env, n) for z in net.nets[l] if z in self.needed]
+            if not eqs:
+                continue                # below every parameter that --focus follows
+            if self.focused and l == L - 1:
+                note += (f" Only what the gradient of ${', '.join(self.names[p] for p in self.focus_order)}$ needs "
+                         f"is shown: the $\\delta$ of its unit and of every unit above.")
             narrow = True
             for p in self.layer_parameters(l):
                 tree = self.chain(p, stops, env, n)
@@ -613,15 +653,37 @@ class _Builder:
         return Part(n, self.sample_title(n), tuple(groups))
 
     def layer_parameters(self, l: int) -> list[Symbol]:
+        """Layer l's weights and biases that the document follows (every one, or those of --focus)."""
         ws = [w for row in self.net.weights[l] for w in row]
-        return ws + list(dict.fromkeys(self.net.biases[l]))
+        return [p for p in ws + list(dict.fromkeys(self.net.biases[l])) if p in self.focus]
+
+    @property
+    def focused(self) -> bool:
+        return len(self.focus) < len(self.net.parameters)
+
+    @cached_property
+    def needed(self) -> frozenset[Symbol]:
+        """The net inputs whose δ the followed parameters' gradients need: their own units' and every one above."""
+        net = self.net
+        units: dict[Symbol, tuple[int, set[Symbol]]] = {}
+        for l, layer in enumerate(net.weights):
+            units.update((w, (l, {net.nets[l][j]})) for j, row in enumerate(layer) for w in row)
+            for j, b in enumerate(net.biases[l]):
+                units.setdefault(b, (l, set()))[1].add(net.nets[l][j])     # a shared bias feeds every unit
+        lowest = min(units[p][0] for p in self.focus)
+        out = {z for l in range(lowest + 1, self.spec.depth) for z in net.nets[l]}
+        return frozenset(out.union(*(units[p][1] for p in self.focus)))
+
+    @property
+    def focus_order(self) -> list[Symbol]:
+        return [p for p in self.net.parameters if p in self.focus]
 
     def batch_group(self) -> Group | None:
         if self.N == 1:
             return None
         step = self.tr.first
         eqs = []
-        for p in self.net.parameters:
+        for p in self.focus_order:
             parts = [self.value(env, self.d.adjoint[p]) for env in step.samples]
             total = self.total(step, ("gradient", p), step.gradient[p])
             rows = [Row("=", rf"\sum_{{n=1}}^{{{self.N}}} " + self.partial("e_{n}", p)),
@@ -636,7 +698,7 @@ class _Builder:
         step = self.tr.first
         fixed = frozen(self.d)
         eqs = []
-        for p in self.net.parameters:
+        for p in self.focus_order:
             name = self.names[p]
             if p in fixed:
                 value = self.num(step.parameters[p])
@@ -744,6 +806,8 @@ class _Builder:
         return tuple(eqs)
 
     def update_matrices(self) -> tuple[Equation, ...]:
+        if self.focused:        # the followed parameters' own updates say it all
+            return ()
         step = self.tr.first
         fixed = frozen(self.d)
         eqs = []
@@ -1118,8 +1182,9 @@ def _split_sum(rows: list[Row]) -> tuple[Row, ...]:
     return tuple(out)
 
 
-def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION) -> Document:
-    """The document model of a solution: every section of the worked solution, as data.
+def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION, view: View = View()) -> Document:
+    """The document model of a solution: every section of the worked solution, as data (``view``: the sections
+    and parameters a reader asked for).
 
     >>> from derive import solve
     >>> doc = build(solve("linear-221"))
@@ -1128,7 +1193,8 @@ def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION) -
     """
     shown = solution.first_update       # online and in mini-batches: the first batch, as a batch of its own
     sections = _checked_sections(shown)         # first: a formula that does not hold stops here
-    b = _Builder(shown, precision)
+    focus = _focus(shown, view.focus)
+    b = _Builder(shown, precision, focus)
     whole = b if shown is solution else _Builder(solution, precision)      # the data, the history, the last step
     first, after = b.tr.first, b.tr.after
     forward = tuple(b.forward_part(env, n) for n, env in enumerate(first.samples, 1))
@@ -1158,7 +1224,30 @@ def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION) -
         verification=verify(solution),
         formulas=sections.checks,
         samples=b.N,
+        outline=_outline(view.sections, whole),
+        focus=tuple(b.names[p] for p in focus),
     )
+
+
+def _focus(solution: "Solution", names: Sequence[str]) -> tuple[Symbol, ...]:
+    """The parameters ``--focus`` names, in the network's order; a name that is none is a one-line error."""
+    known = {solution.network.names[p].plain: p for p in solution.network.parameters}
+    for name in names:
+        if name not in known:
+            listed = ", ".join(list(known)[:12]) + (", …" if len(known) > 12 else "")
+            raise RenderError(f"--focus: no parameter is named {name!r}; expected names like {listed}")
+    return tuple(p for p in solution.network.parameters if known and p in {known[n] for n in names})
+
+
+def _outline(sections: Sequence[str], b: _Builder) -> Outline:
+    """The sections ``--sections`` asks for, in the documents' order; an unknown or empty one is an error."""
+    for key in sections:
+        if key not in SECTIONS:
+            raise RenderError(f"--sections: no section is named {key!r}; expected some of {', '.join(SECTIONS)}")
+    if "history" in sections and b.spec.steps == 1 and tuple(sections) != SECTIONS:
+        raise RenderError("--sections: history: the spec trains one step ([train].steps = 1), so there is no "
+                          "loss history to show")
+    return Outline(tuple(k for k in SECTIONS if k in sections))
 
 
 def chain_equation(solution: "Solution", v: Symbol, n: int, precision: int | Rounding = DEFAULT_PRECISION) -> Equation:

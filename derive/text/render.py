@@ -21,7 +21,7 @@ from derive.derived.solution import Solution
 from derive.errors import RenderError
 from derive.io import write_files
 from derive.numeric.rounding import DEFAULT_PRECISION, Rounding, check_precision
-from derive.text.document import Document, build
+from derive.text.document import Document, View, build
 from derive.text.escape import escape_latex, escape_markdown, escape_xml, markdown_chars
 from derive.text.mathml import mathml
 
@@ -230,9 +230,9 @@ def drawing(diagram, dx: int = 240, dy: int = 72, margin: int = 50) -> Drawing:
 
 # -- solutions -----------------------------------------------------------------------------------
 
-def document(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION) -> "Document":
+def document(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION, view: View = View()) -> "Document":
 
-    return build(solution, check_precision(precision))
+    return build(solution, check_precision(precision), view)
 
 
 def render_solution(solution: "Solution", fmt: str, precision: int | Rounding = DEFAULT_PRECISION,
@@ -323,9 +323,10 @@ def _tex_error(log: Path) -> str:
 
 
 def solution_files(solution: "Solution", fmt: str, name: str, precision: int | Rounding = DEFAULT_PRECISION,
-                   template_dir: str | Path | None = None, reveal: str = "open") -> dict[str, str | bytes]:
+                   template_dir: str | Path | None = None, reveal: str = "open",
+                   view: View = View()) -> dict[str, str | bytes]:
     """Every file ``derive solve --format FMT --out DIR`` writes, by file name."""
-    doc = document(solution, precision)
+    doc = document(solution, precision, view)
     if fmt == "md":
         files: dict[str, str | bytes] = {f"{name}.md": render_solution(solution, "md", template_dir=template_dir,
                                                                        assets=name, doc=doc)}
@@ -343,7 +344,7 @@ def solution_files(solution: "Solution", fmt: str, name: str, precision: int | R
 
 def write_solution(solution: "Solution", fmt: str, out: str | Path | None, name: str,
                    precision: int | Rounding = DEFAULT_PRECISION, template_dir: str | Path | None = None,
-                   reveal: str = "open") -> list[Path]:
+                   reveal: str = "open", view: View = View()) -> list[Path]:
     """What ``derive solve`` does for md, tex and pdf: print, or write every file or none of them.
 
     Without ``out``, Markdown and LaTeX go to standard output (Markdown then draws its figures
@@ -353,9 +354,10 @@ def write_solution(solution: "Solution", fmt: str, out: str | Path | None, name:
     if out is None:
         if fmt == "pdf":
             raise RenderError("--format pdf needs --out DIR (a PDF is not written to the terminal)")
-        sys.stdout.write(render_solution(solution, fmt, precision, template_dir, reveal=reveal))
+        sys.stdout.write(render_solution(solution, fmt, precision, template_dir, reveal=reveal,
+                                         doc=document(solution, precision, view)))
         return []
-    written = write_files(solution_files(solution, fmt, name, precision, template_dir, reveal), out)
+    written = write_files(solution_files(solution, fmt, name, precision, template_dir, reveal, view), out)
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return written
