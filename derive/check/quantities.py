@@ -351,7 +351,7 @@ class Model:
         self.eta = Symbol("eta", real=True)
         self.lam = Symbol("lambda", real=True)          # weight decay's λ
         self.rates, self.decay = learning_rates(d), decayed(d)
-        self.one_rate = len(set(self.rates.values())) == 1     # else a claim writes each layer's rate as a number
+        self.one_rate = not solution.spec.optimizer.per_layer     # else a claim writes each layer's rate as a number
         self.E = net.loss if self.N == 1 else Symbol("E", real=True)
         self.plain = {s: name.plain for s, name in net.names.items()}
         self.grad = {p: Symbol(f"dE/d{self.plain[p]}", real=True) for p in net.parameters}

@@ -94,7 +94,7 @@ def _descent(spec: Spec, net: Network, tr: Training) -> dict[str, Any]:
     out: dict[str, Any] = {"optimizer": {
         "batch": optimizer.batch, "shuffle": optimizer.shuffle, "weight_decay": float(optimizer.weight_decay),
         "decay_biases": optimizer.decay_biases, "momentum": float(optimizer.momentum),
-        "learning_rates": {g: float(r) for g, r in optimizer.rates.items() if g in layout(spec, net, first.gradient)}}}
+        "learning_rates": {g: float(optimizer.rate(g)) for g in spec.groups}}}
     if optimizer.weight_decay:       # the data's own loss and gradient, beside those with λ/2 Σ w²
         out["data_loss"], out["data_gradients"] = _float(first.loss), layout(spec, net, first.gradient)
     if optimizer.stochastic:

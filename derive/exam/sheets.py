@@ -106,15 +106,13 @@ def _bias_words(spec: Spec) -> str:
 def training_text(sol: Solution) -> tuple[str | Math, ...]:
     """The learning rate, and which parameters gradient descent leaves alone."""
     rates = sol.spec.optimizer.rates
-    if len(set(rates.values())) == 1:
+    if not sol.spec.optimizer.per_layer:
         rate = number(sol.spec.learning_rate)
         out: list[str | Math] = ["It is trained by gradient descent with learning rate ",
                                  Math(rf"\eta = {rate.tex}", f"eta = {rate.plain}")]
     else:       # a rate per layer: of its weights and of its biases
-        used = sorted({g for g in rates if g[0] == "W" or sol.spec.bias.of(int(g[1:]) - 1) != "none"},
-                      key=lambda g: (int(g[1:]), g[0] != "W"))
-        tex = r",\ ".join(rf"\eta_{{{g[0]}^{{({g[1:]})}}}} = {number(rates[g]).tex}" for g in used)
-        plain = ", ".join(f"eta_{g} = {number(rates[g]).plain}" for g in used)
+        tex = r",\ ".join(rf"\eta_{{{g[0]}^{{({g[1:]})}}}} = {number(rates[g]).tex}" for g in sol.spec.groups)
+        plain = ", ".join(f"eta_{g} = {number(rates[g]).plain}" for g in sol.spec.groups)
         out = ["It is trained by gradient descent with a learning rate per layer, ", Math(tex, plain)]
     optimizer = sol.spec.optimizer
     if optimizer.weight_decay:

@@ -64,7 +64,7 @@ def _check_rates(sets: Mapping[str, tuple[Rational, ...]], spec: Spec, source: s
     """[exam].learning_rate: positive rates, and none where the template gives each layer its own."""
     if any(v <= 0 for v in sets.get("learning_rate", ())):
         raise SpecError(source, "[exam].learning_rate", "expected positive learning rates")
-    if "learning_rate" in sets and len(set(spec.optimizer.rates.values())) > 1:
+    if "learning_rate" in sets and spec.optimizer.per_layer:
         raise SpecError(source, "[exam].learning_rate", "the template's [train].learning_rate gives each layer its "
                                                          "own rate; expected no [exam].learning_rate beside it")
 
@@ -248,11 +248,9 @@ def variant_seed(seed: int, variant: int, retry: int = 0) -> int:
 
 def _rate(template: Spec, drawn: Rational) -> Any:
     """The variant's learning rate: the one drawn, or the template's rate per layer, kept."""
-    rates = template.optimizer.rates
-    if len(set(rates.values())) == 1:
+    if not template.optimizer.per_layer:
         return plain_number(drawn)
-    groups = [f"{kind}{l}" for l in range(1, template.depth + 1) for kind in "Wb"]
-    return {g: plain_number(rates[g]) for g in groups if g[0] == "W" or template.bias.of(int(g[1:]) - 1) != "none"}
+    return {g: plain_number(template.optimizer.rate(g)) for g in template.groups}
 
 
 def _descent(template: Spec) -> dict[str, Any]:

@@ -92,9 +92,14 @@ class Optimizer:
     momentum: Rational = Rational(0)            # μ: v ← μ v − η ∇E, w ← w + v
 
     @property
+    def per_layer(self) -> bool:
+        """Whether the layers' learning rates differ."""
+        return len(set(self.rates.values())) > 1
+
+    @property
     def plain(self) -> bool:
         """Whether this is today's full-batch descent with one rate and neither decay nor momentum."""
-        return not (self.stochastic or self.weight_decay or self.momentum or len(set(self.rates.values())) > 1)
+        return not (self.stochastic or self.weight_decay or self.momentum or self.per_layer)
 
     @property
     def stochastic(self) -> bool:
@@ -159,6 +164,12 @@ class Spec:
     @property
     def samples(self) -> int:
         return len(self.x)
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The layer groups that have parameters, in order: W1, b1, W2, … (no b_l for a layer without biases)."""
+        return tuple(g for l in range(1, self.depth + 1) for g in (f"W{l}", f"b{l}")
+                     if g[0] == "W" or self.bias.of(l - 1) != "none")
 
     @property
     def depth(self) -> int:

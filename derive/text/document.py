@@ -725,17 +725,16 @@ class _Builder:
 
     @property
     def per_layer(self) -> bool:
-        return len({self.spec.optimizer.rate(g) for g in set(self.groups.values())}) > 1
+        return self.spec.optimizer.per_layer
 
     def eta(self, group: str) -> str:
         """η, or with a rate per layer η_{W^{(1)}}, η_{b^{(2)}}."""
         return rf"\eta_{{{group[0]}^{{({group[1:]})}}}}" if self.per_layer else r"\eta"
 
     def rates_tex(self) -> str:
-        used = sorted(set(self.groups.values()), key=lambda g: (int(g[1:]), g[0] != "W"))     # W1, b1, W2, …
         if not self.per_layer:
             return rf"\eta = {self.num(self.spec.learning_rate).tex}"
-        return r",\ ".join(f"{self.eta(g)} = {self.num(self.spec.optimizer.rate(g)).tex}" for g in used)
+        return r",\ ".join(f"{self.eta(g)} = {self.num(self.spec.optimizer.rate(g)).tex}" for g in self.spec.groups)
 
     def update_rows(self, step: Step, p: Symbol) -> tuple[Row, ...]:
         """p ← p − η ∂E/∂p with its numbers; with weight decay on p, p ← p − η (∂E/∂p + λ p)."""
