@@ -61,7 +61,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         return 0
     render = load_stage("derive.text.render")
     sections, focus = tuple(_listed(args.sections)), tuple(_listed(args.focus))
-    view = render.View(sections, focus) if sections else render.View(focus=focus)
+    view = render.View(sections, focus, args.detail) if sections else render.View(focus=focus, detail=args.detail)
     render.write_solution(solution, args.format, args.out, stem(args.spec), precision=shown,
                           template_dir=args.template_dir, reveal=args.reveal, view=view)
     return 0
@@ -130,6 +130,10 @@ def _add_solve(sub: argparse._SubParsersAction) -> None:
     so.add_argument("--focus", metavar="LIST",
                     help="comma-separated parameters (w1,b2): the backward pass and the update follow only them "
                          "and what their gradients need")
+    so.add_argument("--detail", choices=("short", "full"), default="short",
+                    help="short (default): each delta once, one parameter per layer by its whole chain, the rest one "
+                         "line from their delta; full: every chain in full, the layer-wise recursion, the forward "
+                         "pass again with the new parameters")
     so.add_argument("--template-dir", metavar="DIR", help="templates that override the built-in ones")
     so.set_defaults(run=cmd_solve)
 

@@ -9,12 +9,14 @@ import pytest
 import sympy as sp
 
 from derive.derived.solution import solve
-from derive.text.document import Document, Equation, build
+from derive.text.document import Document, Equation, View, build
+
+FULL = View(detail="full")      # these tests read every chain; tests/test_view.py tests the short document
 
 
 @functools.cache
 def doc(name: str, precision: int = 6) -> Document:
-    return build(solve(name), precision)
+    return build(solve(name), precision, FULL)
 
 
 def equations(d: Document, section: str) -> list[Equation]:
@@ -256,8 +258,9 @@ def test_a_sigmoid_output_under_bce_shows_its_delta_as_o_minus_y_over_n():
     from derive.text.render import render_solution
 
     s = solve("bce-221")
-    text = render_solution(s, "md")
-    assert text.count(r"&= \frac{o - y}{2} \\") == 2
+    text = render_solution(s, "md", doc=build(s, view=FULL))
+    assert text.count(r"&= \frac{o - y}{2} \\") == 2             # both samples worked in full
+    assert render_solution(s, "md").count(r"&= \frac{o - y}{2} \\") == 1  # short: sample 1, the rest in a table
     for env in s.training.first.samples:
         o, y = env[s.symbol("o")], env[s.symbol("y")]
         assert abs((o - y) / 2 - env[s.symbol("delta_o")]) < 1e-50

@@ -11,6 +11,7 @@ from sympy import ImmutableMatrix
 from derive import solve
 from derive.derived import checked, formulas, general
 from derive.derived.general import Writer, general_equations
+from derive.text.document import View, build
 from derive.text.render import render_solution
 from tests.test_properties import DIGITS, H, away_from_kinks, entries, forward, initial, moved, networks
 
@@ -52,7 +53,8 @@ def test_softmax_with_cross_entropy_uses_the_jacobian_and_a_minus_y():
 
 
 def test_softmax_recursion_collapses_to_o_minus_y_when_the_targets_sum_to_one():
-    text = section(render_solution(solve("softmax-233"), "md"), "### The layer-wise recursion")
+    s = solve("softmax-233")
+    text = section(render_solution(s, "md", doc=build(s, view=View(detail="full"))), "### The layer-wise recursion")
     for j in (1, 2, 3):
         assert f"&= o_{{{j}}} - y_{{{j}}}" in text
 

@@ -24,7 +24,7 @@ from derive import load, solve
 from derive.cli import main
 from derive.exam.generate import generate
 from derive.numeric.rounding import number
-from derive.text.document import build
+from derive.text.document import View, build
 
 F = torch.nn.functional
 ACT = {"linear": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
@@ -395,7 +395,7 @@ def toml(raw: dict) -> str:
 def test_the_worked_first_step_is_the_update_pytorch_takes(name):
     raw = CASES[name]
     solution = solve(raw)
-    doc = build(solution)
+    doc = build(solution, view=View(detail="full"))        # every parameter's update (short: one per layer group)
     model = Torch(raw, solution.json())
     every = list(range(len(raw["data"]["x"])))
     batches = solution.json().get("batches", [every] * raw["train"]["steps"])
@@ -426,7 +426,9 @@ def test_the_documents_say_which_samples_the_first_step_takes():
     doc = build(solution)
     rows = " and ".join(str(n + 1) for n in first)
     assert f"on samples {rows} of the data" in doc.setup.training
-    assert len(doc.forward) == len(first) and len(doc.setup.data) == len(raw["data"]["x"])
+    assert len(doc.forward) == 1 and len(doc.setup.data) == len(raw["data"]["x"])      # short: one sample worked
+    assert [t.samples for t in doc.forward_table] == [tuple(range(1, len(first) + 1))]  # the step's samples, tabulated
+    assert len(build(solution, view=View(detail="full")).forward) == len(first)
     assert f"loss of samples {rows} of the data alone" in doc.loss.note
 
 

@@ -10,7 +10,7 @@ import sympy as sp
 from sympy import Expr, Symbol
 
 from derive.derived import formulas, general
-from derive.derived.checked import FormulaChecks, check_formulas
+from derive.derived.checked import FormulaChecks, FormulaError, check_formulas
 from derive.derived.solution import Solution
 from derive.derived.verification import Verification, verify
 from derive.errors import RenderError
@@ -18,12 +18,15 @@ from derive.model.network import Network
 from derive.model.spec import Optimizer, Spec
 from derive.numeric.rounding import DEFAULT_PRECISION, Number, Rounding, number
 from derive.numeric.values import Step, evaluate, exact, frozen
-from derive.text.printer import tex
+from derive.text.printer import tex, width
 from derive.version import __version__
 
 BREAK = "\x00"          # where a long sum may wrap onto a continuation line
 TERMS_PER_LINE = 3      # terms of a sum on one line before it wraps
 MAX_PATH_TERMS = 3      # a chain with a longer sum is written in the δ form instead
+SHORT_UPDATES = 12      # more parameters than this: the short update writes one per layer group, then the matrices
+SAMPLE_COLUMNS = 5      # samples side by side in one table of the short document
+LINE = 64               # characters of a formula (printer.width) that fit on one line of the page
 
 
 # -- the model -----------------------------------------------------------------------------
@@ -45,6 +48,7 @@ class Equation:
 
     lhs: str
     rows: tuple[Row, ...]
+    inline: bool = False        # short detail: its rows fit on one line, and are written one after the other
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,26 @@ class Part:
     sample: int                 # 1-based
     title: str
     groups: tuple[Group, ...]
+
+
+@dataclass(frozen=True)
+class ValueRow:
+    """One quantity's value in each sample of a table, and for a parameter's derivative the batch's sum."""
+
+    tex: str
+    values: tuple[Number, ...]
+    total: Number | None = None
+
+
+@dataclass(frozen=True)
+class SampleTable:
+    """A batch's values sample by sample (the short document works sample 1 and tabulates them all)."""
+
+    title: str
+    note: str
+    samples: tuple[int, ...]        # 1-based, the table's columns
+    rows: tuple[ValueRow, ...]
+    total: str = ""                 # the heading of the sum's column, in the last table of a run
 
 
 @dataclass(frozen=True)
@@ -198,6 +222,9 @@ class History:
 
 SECTIONS = ("setup", "notation", "forward", "loss", "backward", "general", "update", "after", "history",
             "verification")         # the template blocks, in the order the documents print them
+# short: each δ derived once, one parameter per layer by its whole chain, the rest one line from their δ;
+# full: every parameter's chain in full, the layer-wise recursion, the forward pass with the new parameters
+DETAILS = ("short", "full")
 
 
 @dataclass(frozen=True)
@@ -221,10 +248,16 @@ class Outline:
 
 @dataclass(frozen=True)
 class View:
-    """What a reader asked to see: some sections only (``--sections``), some parameters only (``--focus``)."""
+    """What a reader asked to see: some sections only (``--sections``), some parameters only (``--focus``),
+    the careful author's length or every chain in full (``--detail``)."""
 
     sections: tuple[str, ...] = SECTIONS
     focus: tuple[str, ...] = ()         # plain names of parameters; empty: all of them
+    detail: str = "short"               # one of DETAILS
+
+    @property
+    def full(self) -> bool:
+        return self.detail == "full"
 
 
 @dataclass(frozen=True)
@@ -252,6 +285,8 @@ class Document:
     samples: int
     outline: Outline = Outline()
     focus: tuple[str, ...] = ()     # LaTeX names of the parameters the backward pass and the update follow
+    forward_table: tuple[SampleTable, ...] = ()     # short, with a batch: every sample's forward pass and loss
+    backward_table: tuple[SampleTable, ...] = ()    # … and every sample's δ and derivatives
 
 
 # -- chains of partial derivatives -----------------------------------------------------------
@@ -336,8 +371,9 @@ def _rows(views: Sequence[tuple[str, str]], value: Number, lhs: str = "") -> tup
 class _Builder:
     """Everything the document needs from one solution, at one precision."""
 
-    def __init__(self, solution: "Solution", precision: int | Rounding, focus: Sequence[Symbol] = ()):
-        self.s, self.p = solution, precision
+    def __init__(self, solution: "Solution", precision: int | Rounding, focus: Sequence[Symbol] = (),
+                 full: bool = True):
+        self.s, self.p, self.full = solution, precision, full
         self.focus = frozenset(focus) or frozenset(solution.network.parameters)
         self.net, self.d, self.tr = solution.network, solution.derivation, solution.training
         self.spec = solution.spec
@@ -577,7 +613,7 @@ class _Builder:
         step = self.tr.first
         eqs = []
         formula, definition = self.loss_tex_formula()[0], self.loss_definition_tex()
-        for n, env in enumerate(step.samples, 1):
+        for n, env in enumerate(step.samples if self.full else step.samples[:1], 1):    # short: the rest in a table
             numbers, exact_inputs = self.loss_tex_formula(env)
             views = [("=", definition or ""), ("=", formula), ("=" if exact_inputs else r"\approx", numbers)]
             eqs.append(Equation(self.loss_tex(n), _rows(views, self.value(env, self.net.loss))))
@@ -637,20 +673,56 @@ class _Builder:
             if self.focused and l == L - 1:
                 note += (f" Only what the gradient of ${', '.join(self.names[p] for p in self.focus_order)}$ needs "
                          f"is shown: the $\\delta$ of its unit and of every unit above.")
+            parameters = self.layer_parameters(l)
+            in_full = parameters if self.full else parameters[:1]
             narrow = True
-            for p in self.layer_parameters(l):
+            for p in in_full:
                 tree = self.chain(p, stops, env, n)
-                if _width(tree) > MAX_PATH_TERMS:
-                    narrow = False
-                    eqs.append(self.chain_equation(p, set(net.nets[l]), env, n))
-                else:
-                    eqs.append(self.chain_equation(p, stops, env, n))
-            if not narrow:
-                note += (f" Where a chain would contain a sum of more than {MAX_PATH_TERMS} paths, the "
-                         f"parameter's line starts from the $\\delta$ of its own unit, computed just above "
-                         f"(the sum is written out once, in that $\\delta$).")
+                narrow = narrow and _width(tree) <= MAX_PATH_TERMS
+                eqs.append(self.chain_equation(p, stops if _width(tree) <= MAX_PATH_TERMS else set(net.nets[l]), env, n))
+            if self.N == 1 or self.full:     # short with a batch: the table after the pass holds them
+                eqs += [self.gradient_line(p, env, n) for p in parameters[len(in_full):]]
+            note += self.parameters_note(l, parameters, narrow)
             groups.append(Group(self.layer_title(l), note, tuple(eqs)))
         return Part(n, self.sample_title(n), tuple(groups))
+
+    def parameters_note(self, l: int, parameters: Sequence[Symbol], narrow: bool) -> str:
+        note = ""
+        if not narrow:
+            note += (f" Where a chain would contain a sum of more than {MAX_PATH_TERMS} paths, the "
+                     f"parameter's line starts from the $\\delta$ of its own unit, computed just above "
+                     f"(the sum is written out once, in that $\\delta$).")
+        if not self.full and len(parameters) > 1:
+            first = self.names[parameters[0]]
+            note += (f" The chain of ${first}$ is written out in full; every other parameter of layer {l + 1} "
+                     f"ends in the same $\\delta$, so its derivative is that $\\delta$ times what the parameter "
+                     f"multiplies (1 for a bias)" + (": the table after this pass lists them for every sample."
+                                                     if self.N > 1 else "."))
+        return note
+
+    def gradient_line(self, p: Symbol, env: Mapping, n: int) -> Equation:
+        """∂E/∂p in one line from the δ above: δ_j a_k (δ_j for a bias, Σ_j δ_j for a shared one), with its numbers.
+
+        The rule is the derivation's own expression for ∂E/∂p, the one its value was computed from and the
+        layer-wise recursion checks at every sample."""
+        # δ before what it multiplies, as the chain reads (SymPy's own order would put a before δ)
+        terms = [sp.Mul(self.d.adjoint[e.child], e.local, evaluate=False) if e.local != 1 else self.d.adjoint[e.child]
+                 for e in self.d.edges[p]]
+        rule = sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+        self.check_line(p, rule, env)
+        numbers, exact_inputs = self.substituted(rule, env, keep_order=True)
+        lhs = self.adjoint_tex(p, n)
+        views = [("=", self.tex(rule, keep_order=True)), ("=" if exact_inputs else r"\approx", numbers)]
+        return Equation(lhs, _rows(views, self.value(env, self.d.adjoint[p]), lhs))
+
+    def check_line(self, p: Symbol, rule: Expr, env: Mapping) -> None:
+        """The one-line rule gives the chain rule's value (to the carried rounding's last digit where values are
+        rounded as they go), or the document is not written."""
+        ours, engine = exact(rule.xreplace(env)), exact(env[self.d.adjoint[p]])
+        digits = self.s.carry.n - 1 if self.s.carry is not None else 25
+        if abs(ours - engine) > max(abs(ours), abs(engine), sp.Integer(1)) / sp.Integer(10) ** digits:
+            raise FormulaError(f"internal error: the line for {self.d.names[p].plain} gives {sp.N(ours, 12)} where "
+                               f"the chain rule gives {sp.N(engine, 12)}; the document is not written")
 
     def layer_parameters(self, l: int) -> list[Symbol]:
         """Layer l's weights and biases that the document follows (every one, or those of --focus)."""
@@ -678,27 +750,67 @@ class _Builder:
     def focus_order(self) -> list[Symbol]:
         return [p for p in self.net.parameters if p in self.focus]
 
+    # a batch's samples in tables ----------------------------------------------------------------
+    def forward_table(self) -> tuple[SampleTable, ...]:
+        if self.N == 1:
+            return ()
+        net = self.net
+        quantities = [v for l in range(self.spec.depth) for v in net.nets[l] + net.activations[l]]
+        note = (f"Sample 1 is worked out above; each of the {self.N} samples goes through the same steps with its "
+                f"own $x$ and $y$. Every sample's values, sample 1 again in the first column:")
+        return self.sample_tables("Every sample", note, [(self.names[v], v) for v in quantities])
+
+    def backward_table(self) -> tuple[SampleTable, ...]:
+        if self.N == 1:
+            return ()
+        net, d = self.net, self.d
+        slopes = [(self.partial("e_{n}", o), o) for o in net.outputs]
+        deltas = [(self.adjoint_tex(z, None), z) for l in reversed(range(self.spec.depth)) for z in net.nets[l]
+                  if z in self.needed]
+        grads = [(self.partial("e_{n}", p), p) for p in self.focus_order]
+        note = ("Sample 1's derivatives are worked out above; every sample's, and in the last column the batch's "
+                "$\\partial E/\\partial p$, their sum:")
+        tables = self.sample_tables("Every sample", note, [(tex, d.adjoint[v]) for tex, v in slopes + deltas + grads])
+        step = self.tr.first
+        sums = {self.partial("e_{n}", p): self.total(step, ("gradient", p), step.gradient[p]) for p in self.focus_order}
+        last = tables[-1]
+        rows = tuple(replace(r, total=sums.get(r.tex)) for r in last.rows)
+        return tables[:-1] + (replace(last, rows=rows, total=r"\frac{\partial E}{\partial p}"),)
+
+    def sample_tables(self, title: str, note: str, quantities: Sequence[tuple[str, Symbol]]) -> tuple[SampleTable, ...]:
+        """Tables of SAMPLE_COLUMNS samples each, the values of one step's samples."""
+        samples = self.tr.first.samples
+        out = []
+        for start in range(0, self.N, SAMPLE_COLUMNS):
+            columns = range(start, min(start + SAMPLE_COLUMNS, self.N))
+            rows = tuple(ValueRow(tex_, tuple(self.value(samples[n], v) for n in columns)) for tex_, v in quantities)
+            out.append(SampleTable(title if not start else "", note if not start else "",
+                                   tuple(n + 1 for n in columns), rows))
+        return tuple(out)
+
     def batch_group(self) -> Group | None:
         if self.N == 1:
             return None
         step = self.tr.first
         eqs = []
-        for p in self.focus_order:
+        for p in self.focus_order if self.full else self.focus_order[:1]:
             parts = [self.value(env, self.d.adjoint[p]) for env in step.samples]
             total = self.total(step, ("gradient", p), step.gradient[p])
             rows = [Row("=", rf"\sum_{{n=1}}^{{{self.N}}} " + self.partial("e_{n}", p)),
                     Row("=" if all(q.exact for q in parts) else r"\approx", " + ".join(q.factor for q in parts)),
                     Row(total.relation, total.tex)]
             eqs.append(Equation(self.partial("E", p), _split_sum(rows)))
-        return Group("The gradient of the whole batch",
-                     f"$E$ is the sum of the {self.N} samples' contributions, so each derivative of $E$ "
-                     f"is the sum of the samples' derivatives computed above.", tuple(eqs))
+        note = (f"$E$ is the sum of the {self.N} samples' contributions, so each derivative of $E$ "
+                f"is the sum of the samples' derivatives computed above.")
+        if not self.full and len(self.focus_order) > 1:
+            note += " The table's last column holds each sum; the first, written out:"
+        return Group("The gradient of the whole batch", note, tuple(eqs))
 
     def update_group(self) -> Group:
         step = self.tr.first
         fixed = frozen(self.d)
         eqs = []
-        for p in self.focus_order:
+        for p in self.updates_shown:
             name = self.names[p]
             if p in fixed:
                 value = self.num(step.parameters[p])
@@ -714,7 +826,19 @@ class _Builder:
                    else "The new values are computed from the unrounded derivatives."))
         if fixed:
             note += " Frozen parameters keep their values."
+        if len(self.updates_shown) < len(self.focus_order):
+            note += (" One parameter of each layer's weights and biases is written out; the matrix form below "
+                     "updates every one.")
         return Group("Update", note + self.decay_note() + self.momentum_note(), tuple(eqs))
+
+    @property
+    def updates_shown(self) -> list[Symbol]:
+        """Every followed parameter; short with more than SHORT_UPDATES of them (and the matrix form below), the
+        first of each layer's weights and of its biases."""
+        if self.full or len(self.focus_order) <= SHORT_UPDATES or self.focused:
+            return self.focus_order
+        firsts = {self.groups[p]: p for p in reversed(self.focus_order)}
+        return [p for p in self.focus_order if firsts[self.groups[p]] == p]
 
     @cached_property
     def groups(self) -> dict[Symbol, str]:
@@ -981,7 +1105,9 @@ def _batches(optimizer: Optimizer) -> str:
     return text + "; the loss history is of the whole data"
 
 
-def _notation(b: _Builder) -> tuple[NameRow, ...]:
+def _notation(b: _Builder, brief: bool) -> tuple[NameRow, ...]:
+    """Every symbol with its plain name; ``brief``: the parameters, which the setup lists, left out and their
+    derivatives as one row that says how their names are made."""
     net, d = b.net, b.d
     rows: list[NameRow] = []
 
@@ -989,19 +1115,18 @@ def _notation(b: _Builder) -> tuple[NameRow, ...]:
         n = d.names[sym]
         rows.append(NameRow(n.latex, n.plain, n.meaning))
 
-    for s in net.inputs + net.targets + net.parameters:
+    for s in net.inputs + net.targets + (() if brief else net.parameters):
         add(s)
     for l in range(len(net.nets)):
         for s in net.nets[l] + net.activations[l]:
             add(s)
-    if b.N > 1:
-        rows.append(NameRow("E", "E", f"loss of the whole batch, the sum of the {b.N} samples' e_n"))
-        rows.append(NameRow("e_{n}", "e", "loss contribution of sample n"))
-    else:
-        add(net.loss)
-    for v in d.backward_order:
-        add(d.adjoint[v])
-    if b.N > 1:
+    rows += _loss_names(b)
+    for v in _reading_order(net, d.backward_order):
+        if not (brief and v in net.parameters):
+            add(d.adjoint[v])
+    if brief:
+        rows += _gradient_names(b)
+    elif b.N > 1:
         for p in net.parameters:
             rows.append(NameRow(b.partial("E", p), f"dE/d{d.names[p].plain}",
                                 f"derivative of the batch loss E with respect to {d.names[p].plain}"))
@@ -1010,6 +1135,36 @@ def _notation(b: _Builder) -> tuple[NameRow, ...]:
     rows.append(NameRow(rf"{b.names[net.parameters[0]]} \leftarrow \dots", f"{p0}'",
                         f"a parameter after the update: its name followed by ' (so {p0}' is {p0} after one step)"))
     return tuple(rows)
+
+
+def _loss_names(b: _Builder) -> tuple[NameRow, ...]:
+    if b.N == 1:
+        n = b.d.names[b.net.loss]
+        return (NameRow(n.latex, n.plain, n.meaning),)
+    return (NameRow("E", "E", f"loss of the whole batch, the sum of the {b.N} samples' e_n"),
+            NameRow("e_{n}", "e", "loss contribution of sample n"))
+
+
+def _reading_order(net: Network, quantities: Iterable[Symbol]) -> list[Symbol]:
+    """A layer's activations then its net inputs, unit 1 first, from the output down; then the parameters."""
+    natural = [v for l in reversed(range(len(net.nets))) for v in net.activations[l] + net.nets[l]]
+    rank = {v: i for i, v in enumerate(natural + list(net.parameters))}
+    return sorted(quantities, key=lambda v: rank.get(v, -1))
+
+
+def _gradient_names(b: _Builder) -> tuple[NameRow, ...]:
+    """A row for the derivatives of the loss by every parameter (dE/d and the parameter's name), and with a
+    batch one for each sample's (de/d and the name, [n] for sample n)."""
+    first = b.net.parameters[0]
+    plain = b.d.names[first].plain
+    if b.N == 1:
+        return (NameRow(rf"{b.partial('E', first)}, \dots", f"dE/d{plain}, …",
+                        "derivative of the loss with respect to a parameter: dE/d followed by its name"),)
+    return (NameRow(rf"{b.partial('e', first)}, \dots", f"de/d{plain}, …",
+                    "derivative of one sample's loss with respect to a parameter: de/d followed by its name "
+                    f"(de/d{plain}[2] for sample 2)"),
+            NameRow(rf"{b.partial('E', first)}, \dots", f"dE/d{plain}, …",
+                    "derivative of the batch loss E with respect to a parameter: dE/d followed by its name"))
 
 
 def _history(b: _Builder) -> History | None:
@@ -1082,7 +1237,7 @@ def _general(b: _Builder, sections: _Sections) -> General:
     spec = b.spec
     one = "one sample" if b.N == 1 else "one sample (the batch sums them)"
     groups = []
-    for layer in sections.recursion:
+    for layer in sections.recursion if b.full else ():     # short: the backward pass above is this recursion in numbers
         eqs = []
         for u in layer.units:
             rows = [Row("=", b.tex(u.rule))]
@@ -1101,8 +1256,10 @@ def _general(b: _Builder, sections: _Sections) -> General:
     form = sections.matrix
     names = {**b.names, **{k: n.latex for k, n in form.names.items()}}
     # in the order formulas.py wrote them: W X + b, ∂E/∂A ⊙ f′(Z), not sympy's alphabetical 1 b + W X
+    # short: the formulas for any depth below are this matrix form, a layer at a time
     matrix = tuple(Formula(Equation(tex(eq.lhs, names), (Row("=", tex(eq.rhs, names, keep_order=True)),)),
-                           _sentence(eq.meaning), _shapes(eq, names)) for eq in form.forward + form.backward)
+                           _sentence(eq.meaning), _shapes(eq, names))
+                   for eq in (form.forward + form.backward if b.full else ()))
     each = "row" if spec.convention == "row" else "column"
     matrix_note = (f"The same computation for {f'all {b.N} samples' if b.N > 1 else 'the sample'} at once, one "
                    f"{each} per sample, in the {spec.convention}-vector convention of this network. $\\odot$ multiplies "
@@ -1126,7 +1283,7 @@ def _any_depth(b: _Builder, equations: Sequence[general.GeneralEquation]) -> tup
         formulas_.append(Formula(Equation(tex(lhs, writer.names), rows), _sentence(eq.meaning) + f" ({where})"))
     each = "row vector" if spec.convention == "row" else "column vector"
     note = (f"The same recursion for a network of any depth $L$ with layers like these, one sample at a time: "
-            f"every quantity of a layer is a {each}, as in the matrix form, $n_l$ is the width of layer $l$, and "
+            f"every quantity of a layer is a {each}{', as in the matrix form' if b.full else ''}, $n_l$ is the width of layer $l$, and "
             rf"$\mathbf{{a}}^{{(l)}} = f_l(\mathbf{{z}}^{{(l)}})$ with $\mathbf{{a}}^{{(0)}} = \mathbf{{x}}$. The "
             rf"layer is written on top ($W^{{(l)}}$, $\boldsymbol{{\delta}}^{{(l)}}$), so it cannot be mistaken "
             rf"for one unit's name; $e$ is one sample's loss and $E = \sum_n e_n$.")
@@ -1146,11 +1303,12 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _notation_general(net: Network, sections: _Sections) -> tuple[NameRow, ...]:
-    """The symbols of the matrix form and of the general formulas, which the notation table also lists."""
+def _notation_general(net: Network, sections: _Sections, matrix: bool) -> tuple[NameRow, ...]:
+    """The symbols of the matrix form (where it is shown) and of the general formulas, which the notation
+    table also lists."""
     rows = []
     seen = set()
-    for n in sections.matrix.names.values():
+    for n in sections.matrix.names.values() if matrix else ():
         if n.plain not in seen:
             seen.add(n.plain)
             rows.append(NameRow(n.latex, n.plain, n.meaning))
@@ -1193,22 +1351,24 @@ def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION, v
     shown = solution.first_update       # online and in mini-batches: the first batch, as a batch of its own
     sections = _checked_sections(shown)         # first: a formula that does not hold stops here
     focus = _focus(shown, view.focus)
-    b = _Builder(shown, precision, focus)
+    _detail(view.detail)
+    b = _Builder(shown, precision, focus, view.full)
     whole = b if shown is solution else _Builder(solution, precision)      # the data, the history, the last step
     first, after = b.tr.first, b.tr.after
-    forward = tuple(b.forward_part(env, n) for n, env in enumerate(first.samples, 1))
-    backward = tuple(b.backward_part(env, n) for n, env in enumerate(first.samples, 1))
+    worked = first.samples if view.full else first.samples[:1]      # short: sample 1, the rest in tables
+    forward = tuple(b.forward_part(env, n) for n, env in enumerate(worked, 1))
+    backward = tuple(b.backward_part(env, n) for n, env in enumerate(worked, 1))
     outputs = tuple(Comparison(b.names[o], b.d.names[o].plain, n, b.num(env[o]), b.num(env2[o]))
                     for n, (env, env2) in enumerate(zip(first.samples, after.samples), 1) for o in b.net.outputs)
-    return Document(
+    doc = Document(
         title=solution.spec.title or "Backpropagation, step by step",
         description=solution.spec.description,
         generator=f"derive {__version__}",
         precision=precision,
         rounding=rounding_policy(precision, solution.carry),
         setup=_setup(whole),
-        notation=_notation(b),
-        notation_general=_notation_general(b.net, sections),
+        notation=_notation(b, brief=not view.full and "setup" in view.sections),
+        notation_general=_notation_general(b.net, sections, view.full),
         forward=forward,
         loss=_step_loss(b, whole),
         backward=backward,
@@ -1217,7 +1377,8 @@ def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION, v
         update=b.update_group(),
         update_matrices=b.update_matrices(),
         widest=max(b.weight_matrix(l).cols for l in range(b.spec.depth)),
-        after=After(tuple(b.forward_part(env, n) for n, env in enumerate(after.samples, 1)), outputs,
+        # short: the new outputs and loss in the table; the forward pass that gives them is the one above again
+        after=After(tuple(b.forward_part(env, n) for n, env in enumerate(after.samples, 1)) if view.full else (), outputs,
                     Comparison("E", "E", 0, b.num(first.loss), b.num(after.loss))),
         history=_history(whole),
         verification=verify(solution),
@@ -1226,6 +1387,30 @@ def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION, v
         outline=_outline(view.sections, whole),
         focus=tuple(b.names[p] for p in focus),
     )
+    if view.full:
+        return doc
+    return replace(_on_lines(doc), forward_table=b.forward_table(), backward_table=b.backward_table())
+
+
+def _on_lines(doc: Document) -> Document:
+    """The short document's derivations with each equation that fits on one line written on one line."""
+    def group(g: Group) -> Group:
+        return replace(g, equations=tuple(_on_one_line(eq) for eq in g.equations))
+
+    def parts(items: tuple[Part, ...]) -> tuple[Part, ...]:
+        return tuple(replace(p, groups=tuple(group(g) for g in p.groups)) for p in items)
+
+    return replace(doc, forward=parts(doc.forward), loss=group(doc.loss), backward=parts(doc.backward),
+                   batch=doc.batch and group(doc.batch), update=group(doc.update),
+                   setup=replace(doc.setup, matrices=tuple(_on_one_line(eq) for eq in doc.setup.matrices)),
+                   update_matrices=tuple(_on_one_line(eq) for eq in doc.update_matrices))
+
+
+def _on_one_line(eq: Equation) -> Equation:
+    """A derivation whose rows fit on one line, written on one (a wrapped sum stays on its lines)."""
+    if not all(row.relation for row in eq.rows):
+        return eq
+    return replace(eq, inline=width(eq.lhs + " ".join(f"{r.relation} {r.tex}" for r in eq.rows)) <= LINE)
 
 
 def _focus(solution: "Solution", names: Sequence[str]) -> tuple[Symbol, ...]:
@@ -1236,6 +1421,11 @@ def _focus(solution: "Solution", names: Sequence[str]) -> tuple[Symbol, ...]:
             listed = ", ".join(list(known)[:12]) + (", …" if len(known) > 12 else "")
             raise RenderError(f"--focus: no parameter is named {name!r}; expected names like {listed}")
     return tuple(p for p in solution.network.parameters if known and p in {known[n] for n in names})
+
+
+def _detail(detail: str) -> None:
+    if detail not in DETAILS:
+        raise RenderError(f"--detail: no detail is named {detail!r}; expected {' or '.join(DETAILS)}")
 
 
 def _outline(sections: Sequence[str], b: _Builder) -> Outline:

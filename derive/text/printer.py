@@ -153,3 +153,66 @@ def tex(expr: Basic, names: Mapping[Basic, str] | None = None, *, numbers: bool 
 
 
 _printers: dict[tuple[bool, bool], Printer] = {}     # building a printer costs more than printing
+
+
+# -- how wide a formula prints -------------------------------------------------------------------
+
+_ZERO_WIDTH = {r"\left", r"\right", r"\bigl", r"\bigr", r"\Bigl", r"\Bigr", r"\displaystyle", r"\,", r"\!",
+               r"\mathrm", r"\operatorname", r"\mathbf", r"\boldsymbol", r"\text", r"\limits"}
+_WIDE = {r"\qquad": 2.0, r"\quad": 1.0, r"\sum": 1.5, r"\prod": 1.5, r"\leftarrow": 1.5, r"\approx": 1.2}
+_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|[{}_^]|[^\\{}_^]")
+
+
+def width(latex: str) -> float:
+    """Roughly how many characters wide ``latex`` prints (a fraction as its wider line, a sub- or superscript
+    at two thirds, ``\\left``/``\\right`` as nothing): enough to tell whether a formula fits on one line.
+
+    >>> width(r"\\frac{a + b}{c} = x_{1}")
+    6.166666666666667
+    >>> width(r"\\begin{bmatrix}1 & 2\\\\3 & 4\\end{bmatrix}")
+    5.0
+    """
+    return _measure(_TOKEN.findall(_MATRIX.sub(_matrix_stand_in, latex)), 0)[0]
+
+
+_MATRIX = re.compile(r"\\begin\{([bp]?matrix)\}((?:(?!\\begin\{).)*?)\\end\{\1\}", re.S)    # innermost first
+
+
+def _matrix_stand_in(match: re.Match) -> str:
+    """A matrix as wide as its widest row and its brackets, in characters a width measure counts as such."""
+    rows = match.group(2).split(r"\\")
+    widest = max(sum(width(cell) for cell in row.split("&")) + row.count("&") + 1 for row in rows)
+    return "M" * round(widest + 1)
+
+
+def _measure(tokens: list[str], i: int, scale: float = 1.0) -> tuple[float, int]:
+    """The width of tokens[i:] up to the closing brace of the group they are in, and where that group ends."""
+    total = 0.0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "}":
+            return total, i + 1
+        part, i = _item(tokens, i, scale)
+        total += part
+    return total, i
+
+
+def _item(tokens: list[str], i: int, scale: float) -> tuple[float, int]:
+    """The width of the one item at tokens[i] (a group, a fraction, a script, a command, a character)."""
+    token = tokens[i]
+    if token == "{":
+        return _measure(tokens, i + 1, scale)
+    if token in ("_", "^"):
+        return _item(tokens, i + 1, scale * 2 / 3) if i + 1 < len(tokens) else (0.0, i + 1)
+    if token in (r"\frac", r"\dfrac", r"\tfrac"):
+        top, i = _item(tokens, i + 1, scale)
+        bottom, i = _item(tokens, i, scale) if i < len(tokens) else (0.0, i)
+        return max(top, bottom) + scale / 2, i
+    if token == r"\underbrace":         # the label below takes no width of its own
+        inside, i = _item(tokens, i + 1, scale)
+        if i < len(tokens) and tokens[i] == "_":
+            _, i = _item(tokens, i + 1, scale)
+        return inside, i
+    if token in _ZERO_WIDTH or token.isspace():
+        return 0.0, i + 1
+    return _WIDE.get(token, 1.0) * scale, i + 1

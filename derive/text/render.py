@@ -24,6 +24,7 @@ from derive.numeric.rounding import DEFAULT_PRECISION, Rounding, check_precision
 from derive.text.document import Document, View, build
 from derive.text.escape import escape_latex, escape_markdown, escape_xml, markdown_chars
 from derive.text.mathml import mathml
+from derive.text.printer import width
 
 TEMPLATES = {"md": "solution.md.j2", "tex": "solution.tex.j2", "html": "solution.html.j2"}
 REVEALS = ("open", "folded")    # HTML: every step open, or folded for a student to try first
@@ -103,7 +104,7 @@ def environment(fmt: str, template_dir: str | Path | None = None) -> jinja2.Envi
                                autoescape=False, trim_blocks=True, lstrip_blocks=True,
                                keep_trailing_newline=True, **options)
     env.filters.update(text=_text(fmt), prose=_prose(fmt), md=escape_markdown, latex=escape_latex, xml=escape_xml,
-                       coord=lambda v: format(float(v), ".8g"), math=lambda t: _inline_math(str(t)))
+                       coord=lambda v: format(float(v), ".8g"), math=lambda t: _inline_math(str(t)), width=width)
     env.globals.update(chart=chart)
     return env
 
