@@ -257,3 +257,30 @@ def test_the_short_pdf_fits_its_page_budget_and_the_page_width(name, tmp_path):
     assert "Overfull \\hbox" not in log
     pages = int(re.search(r"Output written on .*?\((\d+) pages?", log).group(1))
     assert pages <= PAGES[name]
+
+
+@pytest.mark.parametrize("detail", ["short", "full"])
+def test_no_page_break_between_a_result_and_its_computation(detail):
+    """In LaTeX every row that continues a derivation follows a starred break (\\\\*: no page break there);
+    only between two derivations may a page end."""
+    s = solve("sigmoid-451-batch")
+    tex = render_solution(s, "tex", doc=build(s, view=View(detail=detail)))
+    continued = re.findall(r"(\\\\\*?|\\\\\[3pt\])\n&", tex)
+    assert continued and set(continued) == {"\\\\*"}
+
+
+def test_the_full_matrix_form_shows_each_matrix_of_values():
+    """--detail full: Z^(1) of sigmoid-451-batch as a matrix of numbers, one column per sample, each entry the
+    net input the independent mpmath forward pass gives."""
+    name = "sigmoid-451-batch"
+    s, raw = solve(name), _raw(name)
+    d = build(s, view=View(detail="full"))
+    with mpmath.workdps(50):
+        _, _, nets = forward(raw, initial(raw))
+    z1 = next(f.equation for f in d.general.matrix if f.equation.lhs == "Z^{(1)}")
+    body = z1.rows[-1].tex.removeprefix(r"\begin{bmatrix}").removesuffix(r"\end{bmatrix}")
+    shown = [[_value(v) for v in row.split("&")] for row in body.split(r"\\")]
+    width = 6                                               # units per sample in nets: 5 hidden, 1 output
+    assert shown == [pytest.approx([float(nets[n * width + j]) for n in range(5)], rel=1e-5) for j in range(5)]
+    assert all(f.equation.rows[-1].tex.startswith(r"\begin{bmatrix}") for f in d.general.matrix
+               if f.equation.lhs.startswith(("Z", "A", r"\Delta")))

@@ -1256,8 +1256,11 @@ def _general(b: _Builder, sections: _Sections) -> General:
     form = sections.matrix
     names = {**b.names, **{k: n.latex for k, n in form.names.items()}}
     # in the order formulas.py wrote them: W X + b, ∂E/∂A ⊙ f′(Z), not sympy's alphabetical 1 b + W X
-    # short: the formulas for any depth below are this matrix form, a layer at a time
-    matrix = tuple(Formula(Equation(tex(eq.lhs, names), (Row("=", tex(eq.rhs, names, keep_order=True)),)),
+    # short: the formulas for any depth below are this matrix form, a layer at a time; full: with the numbers
+    # of every matrix, computed by matrix algebra alone and checked against the chain rule's (derived.checked)
+    values = formulas.matrix_values(form, b.net, b.tr.first) if b.full else {}
+    matrix = tuple(Formula(Equation(tex(eq.lhs, names), (Row("=", tex(eq.rhs, names, keep_order=True)),)
+                                    + _matrix_numbers(b, values.get(eq.lhs))),
                            _sentence(eq.meaning), _shapes(eq, names))
                    for eq in (form.forward + form.backward if b.full else ()))
     each = "row" if spec.convention == "row" else "column"
@@ -1265,10 +1268,21 @@ def _general(b: _Builder, sections: _Sections) -> General:
                    f"{each} per sample, in the {spec.convention}-vector convention of this network. $\\odot$ multiplies "
                    f"entry by entry; $\\mathbf{{1}}$ is a vector of ones. Each product's shapes "
                    f"agree (SymPy checks them when it builds the equation); the table beside each "
-                   f"equation lists them.")
+                   f"equation lists them. Each equation ends with its matrix of values, computed by matrix algebra "
+                   f"alone and compared with the chain rule's, entry by entry, before it is printed.")
 
     any_depth, any_depth_note = _any_depth(b, sections.general)
     return General(recursion_note, tuple(groups), matrix_note, matrix, any_depth_note, any_depth)
+
+
+def _matrix_numbers(b: _Builder, M: sp.ImmutableMatrix | None) -> tuple[Row, ...]:
+    """A matrix of values as the equation's last row (none where the form has no matrix of its own there)."""
+    if M is None:
+        return ()
+    shown = [[b.num(M[i, j]) for j in range(M.cols)] for i in range(M.rows)]
+    body = r"\\".join(" & ".join(n.tex for n in row) for row in shown)
+    exact_ = all(n.exact for row in shown for n in row)
+    return (Row("=" if exact_ else r"\approx", rf"\begin{{bmatrix}}{body}\end{{bmatrix}}"),)
 
 
 def _any_depth(b: _Builder, equations: Sequence[general.GeneralEquation]) -> tuple[tuple[Formula, ...], str]:
@@ -1407,9 +1421,8 @@ def _on_lines(doc: Document) -> Document:
 
 
 def _on_one_line(eq: Equation) -> Equation:
-    """A derivation whose rows fit on one line, written on one (a wrapped sum stays on its lines)."""
-    if not all(row.relation for row in eq.rows):
-        return eq
+    """A derivation whose rows fit on one line, written on one (a row without a relation continues the one
+    before it: − η times the gradient matrix)."""
     return replace(eq, inline=width(eq.lhs + " ".join(f"{r.relation} {r.tex}" for r in eq.rows)) <= LINE)
 
 
