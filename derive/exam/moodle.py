@@ -46,6 +46,13 @@ def _number(value: float) -> str:
     return format(Decimal(repr(value)), "f")
 
 
+def shape_spellings(shape: str) -> tuple[str, ...]:
+    """The ways a student types a shape "2x3" that count: 2x3, 2 x 3, 2×3, 2X3, 2*3, (2, 3)."""
+    rows, cols = shape.split("x")
+    return tuple(dict.fromkeys([f"{rows}x{cols}", f"{rows} x {cols}", f"{rows}×{cols}", f"{rows} × {cols}",
+                                f"{rows}X{cols}", f"{rows}*{cols}", f"({rows}, {cols})", f"({rows},{cols})"]))
+
+
 def cloze(q: "Question") -> str:
     """One embedded answer field: {1:NUMERICAL:=…:tol}, {1:MULTICHOICE_V:…}, {1:SHORTANSWER:…}."""
     if q.kind == "choice":
@@ -59,10 +66,7 @@ def cloze(q: "Question") -> str:
                            for o in q.options)
         return "{1:MULTICHOICE_VS:" + options + "}"        # shuffled: the right formula is listed first
     if q.kind == "shape":
-        rows, cols = str(q.answer).split("x")
-        spellings = dict.fromkeys([f"{rows}x{cols}", f"{rows} x {cols}", f"{rows}×{cols}", f"{rows} × {cols}",
-                                   f"{rows}X{cols}", f"{rows}*{cols}", f"({rows}, {cols})", f"({rows},{cols})"])
-        return "{1:SHORTANSWER:" + "~".join("=" + cloze_escape(s, shown=False) for s in spellings) + "}"
+        return "{1:SHORTANSWER:" + "~".join("=" + cloze_escape(s, shown=False) for s in shape_spellings(str(q.answer))) + "}"
     if not isinstance(q.answer, float) or q.tolerance is None:
         raise AssertionError(f"a {q.kind} question without a numerical answer and tolerance")
     return "{1:NUMERICAL:=" + _number(q.answer) + ":" + _number(q.tolerance) + "}"

@@ -16,6 +16,7 @@ from sympy import Symbol
 from derive.derived.solution import Solution
 from derive.errors import ExamError
 from derive.exam.model import Exam
+from derive.exam import qti
 from derive.exam.moodle import cloze, html_text, math_html
 from derive.exam.questions import Math, Question, Variant, parameter_pool
 from derive.exam.variants import build_spec, toml_text
@@ -269,7 +270,7 @@ def render(fmt: str, name: str, template_dir: str | None = None, **context: Any)
 
 # -- files -------------------------------------------------------------------------------------------
 
-FORMATS = ("tex", "md", "html", "moodle", "pdf")
+FORMATS = ("tex", "md", "html", "moodle", "qti12", "pdf")
 DEFAULT_FORMATS = ("tex", "md", "moodle")
 
 
@@ -354,9 +355,10 @@ def json_text(value: Any, indent: str = "") -> str:
 
 
 def documents(exam: Exam, opts: Options = Options(), jobs: int | None = None,
-              progress: Callable[[str, int, int], None] | None = None) -> dict[str, str]:
-    """Every file of the exam by name: answers.json, per variant its spec, sheet and key, sheets, Moodle XML."""
-    files: dict[str, str] = {"answers.json": json_text(exam.json()) + "\n"}
+              progress: Callable[[str, int, int], None] | None = None) -> dict[str, str | bytes]:
+    """Every file of the exam by name: answers.json, per variant its spec, sheet and key, sheets, Moodle XML,
+    the QTI 1.2 package."""
+    files: dict[str, str | bytes] = {"answers.json": json_text(exam.json()) + "\n"}
     jobs = default_jobs() if jobs is None else jobs
     report = (lambda done, total: progress("writing", done, total)) if progress else None
     sheets = []
@@ -369,7 +371,21 @@ def documents(exam: Exam, opts: Options = Options(), jobs: int | None = None,
         files["sheets.html"] = render("html", "exam.sheet.html.j2", opts.template_dir, sheets=sheets)
     if "moodle" in opts.formats:
         files["moodle.xml"] = moodle_xml(exam, sheets, opts)
+    if "qti12" in opts.formats:
+        files["qti12.zip"] = qti12_zip(exam, sheets, opts)
     return dict(sorted(files.items()))
+
+
+def qti12_zip(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> bytes:
+    """The QTI 1.2 package for Canvas: a question group per question, each drawing one variant's item."""
+    ident = f"derive_exam_{exam.seed}".replace("-", "m")       # a negative seed: no dash in the folder's name
+    groups = qti.groups([s.questions for s in sheets], ident)
+    context = dict(ident=ident, title=exam.cfg.title, groups=groups, sheets=sheets,
+                   description=f"{len(sheets)} variant(s) of {exam.name}, exam seed {exam.seed}, made by derive exam.",
+                   points=sum(g.points for g in groups))
+    return qti.package(ident, {part: render("xml", f"exam.qti12.{part}.xml.j2", opts.template_dir, **context)
+                               for part in ("manifest", "meta")}
+                       | {"assessment": render("xml", "exam.qti12.xml.j2", opts.template_dir, **context)})
 
 
 def moodle_xml(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> str:
@@ -382,7 +398,7 @@ def moodle_xml(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> str:
 
 
 VARIANT_FILE = re.compile(r"(variant|sheet|key)-\d+\.(toml|md|tex|html|pdf)")
-EXAM_FILE = re.compile(rf"{VARIANT_FILE.pattern}|sheets\.(tex|pdf|html)|answers\.json|moodle\.xml")
+EXAM_FILE = re.compile(rf"{VARIANT_FILE.pattern}|sheets\.(tex|pdf|html)|answers\.json|moodle\.xml|qti12\.zip")
 
 
 def write(files: dict[str, str | bytes], out: str, replace: bool = True) -> None:
@@ -391,9 +407,9 @@ def write(files: dict[str, str | bytes], out: str, replace: bool = True) -> None
     write_files(files, out, stale=EXAM_FILE if replace else None)
 
 
-def pdfs(files: dict[str, str], jobs: int | None = None) -> dict[str, bytes]:
+def pdfs(files: dict[str, str | bytes], jobs: int | None = None) -> dict[str, bytes]:
     """The PDF of every LaTeX file (sheets.tex, each sheet and key), with render.py's TeX runner, TeX runs in parallel."""
-    names = [name for name in files if name.endswith(".tex")]
+    sources = {name: text for name, text in files.items() if name.endswith(".tex") and isinstance(text, str)}
     with ThreadPoolExecutor(max_workers=jobs or default_jobs()) as pool:     # each run is a pdflatex process
-        built = list(pool.map(lambda name: build_pdf(files[name], name[:-4]), names))
-    return {name[:-4] + ".pdf": pdf for name, pdf in zip(names, built)}
+        built = list(pool.map(lambda name: build_pdf(sources[name], name[:-4]), sources))
+    return {name[:-4] + ".pdf": pdf for name, pdf in zip(sources, built)}

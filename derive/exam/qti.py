@@ -1,0 +1,120 @@
+"""QTI 1.2 for Canvas: each question of the exam a question group that draws one variant, with the answer forms Canvas reads.
+
+Canvas (Classic Quizzes) runs Instructure's QTIMigrationTool on a QTI 1.2 package, then reads its QTI 2.1
+output (canvas-lms gems/plugins/qti_exporter). What that reading implies, and this module follows:
+
+- A numerical answer is a condition ``or(varequal E, and(vargte E − m, varlte E + m))``: Canvas takes E
+  from the ``varequal`` and the margin as ``varlte − E``; a bare ``varequal`` imports as no answer, and
+  every numerical condition imports as a correct answer, so a wrong value cannot carry feedback there.
+- A choice is right where its condition sets SCORE above 0; feedback-only conditions come before the
+  scoring one (a later match would reset the choice to wrong).
+- Identifiers are ``[A-Za-z_][A-Za-z0-9_-]*`` and never end in ``_ans`` or ``_str`` (the tool strips those
+  suffixes from labels but not from the values that refer to them).
+- The quiz settings (assessment_meta.xml) apply only from a folder named as the assessment's ident.
+
+A student meets each question as an item of its own group, so every item carries the network it is about.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Mapping, Sequence
+
+from derive.exam.moodle import shape_spellings
+from derive.exam.questions import Question
+
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+QUESTION_TYPES = {"choice": "multiple_choice_question", "formula": "multiple_choice_question",
+                  "shape": "short_answer_question"}         # every other kind: numerical_question
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)                            # the same bytes for the same exam
+
+
+@dataclass(frozen=True)
+class Choice:
+    ident: str                  # c1, c2, … within its item
+    latex: str
+    mistake: str | None         # None for the right one; else the typical mistake, shown as its feedback
+
+
+@dataclass(frozen=True)
+class Item:
+    """One variant's question, in the form Canvas grades it."""
+
+    ident: str
+    variant: int                # which sheet (1-based) the item's network is
+    question: Question
+    question_type: str
+    exact: str = ""             # numerical: the answer and its bounds, plain decimals
+    lower: str = ""
+    upper: str = ""
+    choices: tuple[Choice, ...] = ()
+    accepted: tuple[str, ...] = ()      # short answer: every spelling that counts
+
+
+@dataclass(frozen=True)
+class Group:
+    """The i-th question of every variant: Canvas draws one of them for each student."""
+
+    ident: str
+    title: str
+    points: int
+    items: tuple[Item, ...]
+
+
+def decimal(value: Decimal) -> str:
+    """A plain decimal with a point, never an exponent (Canvas reads 2,5 as 2 and 1e-05 as 1)."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def item(ident: str, variant: int, q: Question) -> Item:
+    """The Canvas form of one question: numerical with its bounds, a choice with feedback, or accepted spellings."""
+    question_type = QUESTION_TYPES.get(q.kind, "numerical_question")
+    if q.kind in ("choice", "formula"):
+        options = q.options
+        if q.kind == "formula":     # the pool lists the right formula first: a fixed order of its own per item
+            options = tuple(sorted(options, key=lambda o: hashlib.sha256(f"{ident}:{o.plain}".encode()).hexdigest()))
+        choices = tuple(Choice(f"c{i}", o.latex, o.mistake) for i, o in enumerate(options, 1))
+        return Item(ident, variant, q, question_type, choices=choices)
+    if q.kind == "shape":
+        return Item(ident, variant, q, question_type, accepted=shape_spellings(str(q.answer)))
+    if not isinstance(q.answer, float) or q.tolerance is None:
+        raise AssertionError(f"a {q.kind} question without a numerical answer and tolerance")
+    exact, margin = Decimal(repr(q.answer)), abs(Decimal(repr(q.tolerance)))
+    return Item(ident, variant, q, question_type, decimal(exact), decimal(exact - margin), decimal(exact + margin))
+
+
+def groups(variants: Sequence[Sequence[Question]], prefix: str, points: int = 1) -> tuple[Group, ...]:
+    """One group per question position, holding that question of every variant, in variant order."""
+    count = len(variants[0])
+    if any(len(qs) != count for qs in variants):
+        raise AssertionError("the variants of one exam ask different numbers of questions")
+    out = []
+    for i in range(count):
+        items = tuple(item(f"{prefix}_v{v}_q{i + 1}", v, qs[i]) for v, qs in enumerate(variants, 1))
+        kinds = {it.question.kind for it in items}
+        title = f"Question {i + 1}" + (f" ({kinds.pop()})" if len(kinds) == 1 else "")
+        out.append(Group(f"{prefix}_q{i + 1}", title, points, items))
+    return tuple(out)
+
+
+def package(ident: str, files: Mapping[str, str]) -> bytes:
+    """The zip Canvas imports: imsmanifest.xml at the top, the assessment and its settings in a folder named
+    as the assessment's ident. Fixed times and order, so the same exam gives the same bytes."""
+    if not IDENT.fullmatch(ident) or ident.lower().endswith(("_ans", "_str")):
+        raise AssertionError(f"not an identifier Canvas keeps: {ident!r}")
+    names = {"imsmanifest.xml": files["manifest"], f"{ident}/{ident}.xml": files["assessment"],
+             f"{ident}/assessment_meta.xml": files["meta"]}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in names.items():
+            info = zipfile.ZipInfo(name, ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, text.encode("utf-8"), compresslevel=9)
+    return buffer.getvalue()
