@@ -84,8 +84,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_exam(args: argparse.Namespace) -> int:
     exam = load_stage("derive.exam.command")
     opts = exam.Options(args.format, args.precision, args.template_dir)
-    print(exam.run(args.spec, args.variants, args.seed, args.out, opts, only=args.only, jobs=args.jobs),
-          file=sys.stderr)
+    print(exam.run(args.spec, args.variants, args.seed, args.out, opts, only=args.only, jobs=args.jobs,
+                   roster=args.roster), file=sys.stderr)
     return 0
 
 
@@ -164,7 +164,11 @@ def _add_exam(sub: argparse._SubParsersAction) -> None:
                     "as a Moodle Cloze question in moodle.xml; every answer in answers.json. What varies and which "
                     "questions are asked comes from the spec's [exam] table.")
     p.add_argument("spec", metavar="SPEC", help="a TOML file or a built-in example's name: the template")
-    p.add_argument("--variants", type=_positive, default=1, metavar="N", help="how many variants (default 1)")
+    p.add_argument("--variants", type=_positive, metavar="N",
+                   help="how many variants (default 1; with --roster, one per student)")
+    p.add_argument("--roster", metavar="FILE.csv",
+                   help="a class list with the columns name and id: a named sheet per student (student-ID.*, all in "
+                        "sheets.tex), student k getting variant k (round robin over --variants), listed in roster.csv")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="the exam's seed (default 0)")
     p.add_argument("--out", required=True, metavar="DIR", help="the folder to write into (made if missing)")
     p.add_argument("--format", type=_formats, default=EXAM_DEFAULT_FORMATS, metavar="LIST",

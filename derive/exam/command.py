@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TextIO
 
 from derive.exam.generate import generate
-from derive.exam.sheets import VARIANT_FILE, Options, documents, pdfs, write
+from derive.exam.roster import load_roster
+from derive.exam.sheets import STUDENT_FILE, VARIANT_FILE, Options, documents, pdfs, write
 from derive.model.spec import load
 
 
@@ -42,15 +43,21 @@ def from_folder(spec: str, out: str) -> str:
         return path.resolve().as_posix()
 
 
-def run(spec: str, variants: int, seed: int, out: str, opts: Options, only: int | None = None,
-        jobs: int | None = None) -> str:
-    """Write the exam of template ``spec`` into ``out`` (only variant ``only``'s own files with it); say what was written."""
+def run(spec: str, variants: int | None, seed: int, out: str, opts: Options, only: int | None = None,
+        jobs: int | None = None, roster: str | None = None) -> str:
+    """Write the exam of template ``spec`` into ``out`` (only variant ``only``'s own files with it); say what was
+    written. With a ``roster`` (a CSV class list) each student gets a named sheet, and without ``variants`` a
+    variant of their own."""
+    if roster is not None:          # before any work: a broken class list is refused in a line
+        students = load_roster(roster, variants)
+        variants, opts = variants or len(students), replace(opts, roster=students)
+    variants = variants or 1
     progress = Progress(sys.stderr)
     exam = replace(generate(load(spec), variants, seed, only=only, jobs=jobs, progress=progress),
                    spec_from_out=from_folder(spec, out))
     texts = documents(exam, opts, jobs=jobs, progress=progress)
     if only:       # the variant's own files only: the folder of the full run keeps its answers.json
-        texts = {name: data for name, data in texts.items() if VARIANT_FILE.fullmatch(name)}
+        texts = {name: data for name, data in texts.items() if VARIANT_FILE.fullmatch(name) or STUDENT_FILE.fullmatch(name)}
     files: dict[str, str | bytes] = dict(texts)
     if "pdf" in opts.formats:
         files.update(pdfs(texts, jobs))

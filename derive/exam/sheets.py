@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +21,7 @@ from derive.exam.model import Exam
 from derive.exam import qti
 from derive.exam.moodle import cloze, html_text, math_html
 from derive.exam.questions import Math, Question, Variant, parameter_pool
+from derive.exam.roster import Student
 from derive.exam.variants import build_spec, toml_text
 from derive.io import write_files
 from derive.model.registry import activation, takes_slope
@@ -75,6 +78,7 @@ class Sheet:
     spec_file: str               # the variant's spec beside the sheet: variant-07.toml
     solution: str | None = None  # the full worked solution (keys only); in LaTeX its document body
     preamble: str | None = None  # LaTeX keys: the worked solution's preamble, which the key adopts
+    student: Student | None = None   # --roster: whose sheet it is (user text)
 
 
 def _count(n: int, word: str) -> str:
@@ -281,6 +285,7 @@ class Options:
     formats: tuple[str, ...] = DEFAULT_FORMATS
     precision: int = 6
     template_dir: str | None = None
+    roster: tuple[Student, ...] = ()        # --roster: a named sheet per student
 
 
 def _stem(exam: Exam, number: int) -> str:
@@ -365,15 +370,42 @@ def documents(exam: Exam, opts: Options = Options(), jobs: int | None = None,
     for base, own in parallel_map(_render_one, list(exam.variants), jobs, _init_render, (exam, opts), report):
         sheets.append(base)
         files.update(own)
+    printed = named_sheets(sheets, opts) or sheets     # with a roster, every student's sheet in its order
+    files.update(student_files(printed if opts.roster else [], opts))
     if "tex" in opts.formats or "pdf" in opts.formats:
-        files["sheets.tex"] = render("tex", "exam.sheet.tex.j2", opts.template_dir, sheets=sheets)
+        files["sheets.tex"] = render("tex", "exam.sheet.tex.j2", opts.template_dir, sheets=printed)
     if "html" in opts.formats:          # every sheet in one page, one printed page each
-        files["sheets.html"] = render("html", "exam.sheet.html.j2", opts.template_dir, sheets=sheets)
+        files["sheets.html"] = render("html", "exam.sheet.html.j2", opts.template_dir, sheets=printed)
+    if opts.roster:
+        files["roster.csv"] = roster_csv(opts.roster)
     if "moodle" in opts.formats:
         files["moodle.xml"] = moodle_xml(exam, sheets, opts)
     if "qti12" in opts.formats:
         files["qti12.zip"] = qti12_zip(exam, sheets, opts)
     return dict(sorted(files.items()))
+
+
+def named_sheets(sheets: Sequence[Sheet], opts: Options) -> list[Sheet]:
+    """Each student's sheet, the variant's with the student's name and id, in the roster's order (--only: the
+    students of the variants written)."""
+    by_number = {s.number: s for s in sheets}
+    return [replace(by_number[s.variant], student=s) for s in opts.roster if s.variant in by_number]
+
+
+def student_files(named: Sequence[Sheet], opts: Options) -> dict[str, str | bytes]:
+    """student-ID.tex/md/html: one named sheet per student."""
+    formats = [f for f in ("tex", "md", "html") if f in opts.formats or (f == "tex" and "pdf" in opts.formats)]
+    return {f"student-{s.student.id}.{fmt}": render(fmt, f"exam.sheet.{fmt}.j2", opts.template_dir, sheets=[s])
+            for s in named if s.student is not None for fmt in formats}
+
+
+def roster_csv(students: Sequence[Student]) -> str:
+    """Which variant each student got, to merge with the marks: name, id, variant, and the sheet's file."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["name", "id", "variant"])
+    writer.writerows([s.name, s.id, s.variant] for s in students)
+    return out.getvalue()
 
 
 def qti12_zip(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> bytes:
@@ -398,7 +430,9 @@ def moodle_xml(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> str:
 
 
 VARIANT_FILE = re.compile(r"(variant|sheet|key)-\d+\.(toml|md|tex|html|pdf)")
-EXAM_FILE = re.compile(rf"{VARIANT_FILE.pattern}|sheets\.(tex|pdf|html)|answers\.json|moodle\.xml|qti12\.zip")
+STUDENT_FILE = re.compile(r"student-[A-Za-z0-9._-]+\.(md|tex|html|pdf)")
+EXAM_FILE = re.compile(rf"{VARIANT_FILE.pattern}|{STUDENT_FILE.pattern}|sheets\.(tex|pdf|html)|answers\.json|moodle\.xml|"
+                       rf"qti12\.zip|roster\.csv")
 
 
 def write(files: dict[str, str | bytes], out: str, replace: bool = True) -> None:
