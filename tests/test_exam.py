@@ -490,7 +490,7 @@ def test_moodle_xml_parses_and_carries_every_variant(written):
         assert text.count("{1:") == len(variant["questions"])     # the user's "{1:…}" opened no field
         for q in variant["questions"]:
             if q["kind"] in ("forward", "loss", "gradient", "update"):
-                fields = re.findall(r"\{1:NUMERICAL:=([-0-9.]+):([0-9.]+)\}", text)   # plain decimals, no 5e-05
+                fields = re.findall(r"\{1:NUMERICAL:=([-0-9.]+):([0-9.]+)[~}]", text)   # plain decimals, no 5e-05
                 assert (q["answer"], q["tolerance"]) in [(float(a), float(t)) for a, t in fields], q
             if q["kind"] == "choice":
                 assert f"={q['display']}" in text
@@ -827,14 +827,14 @@ def test_moodle_reads_every_cloze_field_back_as_written(tmp_path):
     root = ET.parse(out / "moodle.xml").getroot()
     variants = json.loads((out / "answers.json").read_text(encoding="utf-8"))
     questions = [q for q in root if q.get("type") == "cloze"]
-    kinds = set()
+    kinds, mistaken = set(), 0
     for element, variant in zip(questions, variants):
         fields = moodle_fields(element.find("questiontext/text").text)
         assert len(fields) == len(variant["questions"])
         for (kind, alternatives), q in zip(fields, variant["questions"]):
             kinds.add(q["kind"])
             right = [a for f, a, _ in alternatives if f == "="]
-            assert (len(right) == 1 or q["kind"] == "shape") and all(f in ("=", "") for f, _, _ in alternatives)
+            assert (len(right) == 1 or q["kind"] == "shape") and all(f in ("=", "", "%0%") for f, _, _ in alternatives)
             for _, answer, feedback in alternatives:
                 assert "\\/" not in answer + feedback and '\\"' not in answer + feedback
             if q["kind"] == "choice":
@@ -853,10 +853,18 @@ def test_moodle_reads_every_cloze_field_back_as_written(tmp_path):
                 for typed in (f"{rows}x1{cols}", f"{rows}*{cols}0", f"{cols}x{rows}" if rows != cols else "0x0"):
                     assert not any(moodle_wildcard(p, typed) for p in patterns), typed
             else:
-                assert kind == "NUMERICAL"
+                assert kind == "NUMERICAL" and alternatives[0][0] == "="   # Moodle takes the first that matches
                 value, tol = right[0].split(":")
                 assert (float(value), float(tol)) == (q["answer"], q["tolerance"])
+                # each typical mistake at 0 % with its diagnosis, its window clear of the right answer's
+                wrong = [(a.split(":"), fb) for f, a, fb in alternatives if f == "%0%"]
+                assert [(float(v), fb) for (v, _), fb in wrong] == \
+                    [(m["value"], f"Not quite: {m['mistake']}.") for m in q.get("mistakes", [])]
+                for (v, t), _ in wrong:
+                    assert abs(float(v) - q["answer"]) > q["tolerance"] and float(t) == q["tolerance"]
+                mistaken += len(wrong)
     assert kinds == {"forward", "loss", "gradient", "update", "formula", "shape", "choice"}
+    assert mistaken >= 6 * 5           # every numerical part has at least one typical mistake to catch
 
 
 def test_choice_options_are_far_apart_and_never_another_questions_answer():

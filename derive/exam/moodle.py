@@ -69,4 +69,9 @@ def cloze(q: "Question") -> str:
         return "{1:SHORTANSWER:" + "~".join("=" + cloze_escape(s, shown=False) for s in shape_spellings(str(q.answer))) + "}"
     if not isinstance(q.answer, float) or q.tolerance is None:
         raise AssertionError(f"a {q.kind} question without a numerical answer and tolerance")
-    return "{1:NUMERICAL:=" + _number(q.answer) + ":" + _number(q.tolerance) + "}"
+    # the right answer first: Moodle grades by the first answer whose tolerance holds the response (qtype_numerical's
+    # question_first_matching_answer_grading_strategy), so a typical mistake (never within the right answer's
+    # tolerance, questions.py) takes only what the right one does not, at 0 % with its diagnosis
+    mistakes = "".join("~%0%" + _number(o.value) + ":" + _number(q.tolerance) + "#"
+                       + cloze_escape(f"Not quite: {o.mistake}.") for o in q.mistakes if o.value is not None)
+    return "{1:NUMERICAL:=" + _number(q.answer) + ":" + _number(q.tolerance) + mistakes + "}"

@@ -77,6 +77,7 @@ class Question:
     options: tuple[Option, ...] = ()     # choice: in the order shown; formula: right answer and mistakes
     context: tuple[str | Math, ...] = () # text shown before the prompt (the matrix form of a shape question)
     displays: tuple[str, ...] = ()       # displayed equations after the context
+    mistakes: tuple[Option, ...] = ()    # a numerical question: the values typical mistakes give, for LMS feedback
 
     @property
     def text(self) -> str:
@@ -109,6 +110,8 @@ class Question:
                                   for o in self.options if o.mistake]
         elif self.options:
             out["distractors"] = [{"formula": o.plain, "mistake": o.mistake} for o in self.options if o.mistake]
+        if self.mistakes:
+            out["mistakes"] = [{"value": o.value, "display": o.plain, "mistake": o.mistake} for o in self.mistakes]
         return out
 
 
@@ -169,6 +172,21 @@ def same(a: Expr, b: Expr) -> bool:
     """Equal up to the noise of 60-digit arithmetic: a mistake that gives the right number is none for these data
     (only the path through o1 where y = (1, 0, 0) and the other outputs' paths are exactly 0)."""
     return abs(_decimal(a) - _decimal(b)) <= Decimal("1e-40") * max(Decimal(1), abs(_decimal(b)))
+
+
+MAX_MISTAKES = 5            # typical wrong values a numerical question carries for the LMS's feedback
+
+
+def _mistaken(display: str, value: Expr, wrong: Iterable[tuple[str, Expr]], places: int) -> tuple[Option, ...]:
+    """The values typical mistakes give, as a student would round them: each once, none the answer itself."""
+    out: dict[str, Option] = {}
+    for label, w in wrong:
+        if label == "the answer 0" or same(w, value) or sp.S(w).is_finite is False:
+            continue
+        shown = fixed(w, places)
+        if shown != display and shown not in out and float(shown) != 0:
+            out[shown] = Option(shown, shown, float(shown), label)
+    return tuple(out.values())[:MAX_MISTAKES]
 
 
 def accepted(answer: str, tol: float, value: Expr, decimals: int) -> bool:
@@ -509,11 +527,13 @@ class Asker:
                              f"both roundings and the exact value lie on the edge of the tolerance)")
         answer = float(display)
         tol = tolerance(self.cfg, answer) if tol is None else tol
+        wrong = list(wrong)
         for label, w in itertools.chain([("the answer 0", sp.S.Zero)], wrong):
             if accepted(display, tol, w, places) and not same(w, value):
                 raise Degenerate(f"no typical mistake within the tolerance ({what} = {display} ± "
                                  f"{Decimal(repr(tol)):f} also accepts {fixed(w, places)}, {label})")
-        return Question(id, kind, quantity, tuple(prompt), answer, display, display, tol, **extra)
+        mistaken = _mistaken(display, value, wrong, places) if kind != "choice" else ()
+        return Question(id, kind, quantity, tuple(prompt), answer, display, display, tol, mistakes=mistaken, **extra)
 
     def gradient_math(self, p: Symbol) -> Math:
         name = self.name(p)
