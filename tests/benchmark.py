@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -193,6 +194,33 @@ def render_markdown_4881() -> list[Row]:
     seconds, text = best(lambda: render_solution(solve(raw), "md"), repeat=2)
     return [Row("derive solve --format md (in-process)", shape(raw), size(raw), seconds, "a few seconds",
                 f"{len(text):,} characters")]
+
+
+@benchmark
+def render_growth() -> list[Row]:
+    """Documents against the JSON of the same network (in-process, the solution made afresh each time): the
+    default (short) Markdown, LaTeX and HTML, their ratio to the JSON and the time's growth with the parameters."""
+    rows, points = [], []
+    for width in (8, 12, 16):
+        raw = sigmoid_net([width] * 4)
+        n = size(raw)
+        json_s, _ = best(lambda: solve_json(raw), repeat=2)
+        for fmt in ("md", "tex", "html"):
+            seconds, _ = best(lambda: render_solution(solve(raw), fmt), repeat=1)
+            default = width == 16 and fmt == "md"          # the default document of a 16-16-16-16 network
+            target = "≤ 2× its JSON" + ("; < 3 s" if default else "")
+            ratio = seconds / json_s
+            result = f"{ratio:.1f}× its JSON ({json_s:.2f} s): {'met' if ratio <= 2 else 'not met yet'}"
+            if default:
+                result += f"; under 3 s: {'met' if seconds < 3 else 'not met yet'}"
+            rows.append(Row(f"derive solve --format {fmt} (in-process, short)", shape(raw), n, seconds, target, result))
+            if fmt == "md":
+                points.append((n, seconds))
+    (n0, t0), (n1, t1) = points[0], points[-1]
+    exponent = math.log(t1 / t0) / math.log(n1 / n0)
+    rows.append(Row("growth: Markdown, fitted exponent t ∝ n^k", f"{shape(sigmoid_net([8] * 4))} … "
+                    f"{shape(sigmoid_net([16] * 4))}", n1, t1, "about linear (k ≈ 1)", f"k = {exponent:.2f}"))
+    return rows
 
 
 @benchmark

@@ -295,3 +295,20 @@ def test_several_steps_end_with_the_final_parameters_and_outputs():
     from derive.text.render import render_solution
 
     assert "### After the last step" in render_solution(s, "md")
+
+
+def test_a_large_network_is_checked_one_by_one_and_along_random_directions():
+    """Beyond 32 parameters the finite differences take 32 of them one by one and 4 random directions that move
+    every parameter: a gradient wrong in one component outside the 32 still shows, in ∇E·v."""
+    from derive.derived import verification
+
+    spec = {"network": {"layers": [8, 8, 2], "activation": "sigmoid", "bias": "neuron", "loss": "half_sse"},
+            "data": {"x": [[0.1 * k - 0.3 for k in range(8)]], "y": [[0.2, 0.7]]}, "init": {"seed": 4}}
+    s = solve(spec)
+    checked = verification.verify(s)
+    assert "for 32 of the 90 parameters one by one" in checked.finite_note and "4 random directions" in checked.finite_note
+    assert float(checked.finite.plain) < 1e-30
+    singles, _ = verification._probes(s.network.parameters)
+    outside = next(p for p in s.network.parameters if p not in singles)
+    s.exact_first.gradient[outside] += sp.Rational(1, 1000)     # a wrong component none of the 32 is
+    assert float(verification.verify(s).finite.plain) > 1e-5

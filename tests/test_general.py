@@ -108,10 +108,17 @@ def test_the_softmax_forward_pass_computes_every_net_input_before_the_outputs():
 
 
 def test_the_verification_says_how_many_formulas_were_checked():
-    text = render_solution(solve("sigmoid-222"), "md")
+    s = solve("sigmoid-222")
+    text = render_solution(s, "md", doc=build(s, view=View(detail="full")))
     doc_checks = checked.check_formulas(*_sections(solve("sigmoid-222")))
     assert doc_checks.formulas > 30 and doc_checks.evaluations >= doc_checks.formulas
     assert f"each of the {doc_checks.formulas} formulas of the general section" in text
+    # short prints the formulas for any depth only, and checks those
+    s, recursion, form, equations = _sections(solve("sigmoid-222"))
+    any_depth = checked.check_formulas(s, (), None, equations)
+    assert any_depth.formulas >= len(build(s).general.any_depth) and any_depth.recursion.formulas == 0
+    assert f"each of the {any_depth.formulas} formulas of the general section (for any depth)" in \
+        render_solution(s, "md")
 
 
 def _sections(s):
@@ -131,12 +138,16 @@ def test_a_wrong_general_formula_stops_the_document(monkeypatch):
         render_solution(solve("sigmoid-222"), "md")
 
 
-def test_a_wrong_recursion_formula_stops_the_document(monkeypatch):
+@pytest.mark.parametrize("detail, message", [("full", "recursion formula"), ("short", "the short form of z_o")])
+def test_a_wrong_recursion_formula_stops_the_document(monkeypatch, detail, message):
+    """A wrong short form of the output δ (o + y for o − y) is caught by the recursion's check (full) or, where
+    only the backward pass prints it (short), by the check of the formula there."""
     real = formulas.unit_short_delta
     monkeypatch.setattr(formulas, "unit_short_delta", lambda net, j: None if real(net, j) is None
                         else net.outputs[j] + net.targets[j])
-    with pytest.raises(checked.FormulaError, match="recursion formula"):
-        render_solution(solve("softmax-233"), "md")
+    s = solve("softmax-233")
+    with pytest.raises(checked.FormulaError, match=message):
+        render_solution(s, "md", doc=build(s, view=View(detail=detail)))
 
 
 def test_the_cli_refuses_in_one_line_and_writes_nothing(monkeypatch, tmp_path, capsys):

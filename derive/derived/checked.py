@@ -54,9 +54,11 @@ class FormulaChecks:
     @property
     def note(self) -> str:
         """What was checked, in a sentence for the verification section."""
-        return (f"each of the {self.formulas} formulas of the general section ({self.recursion.formulas} of the "
-                f"layer-wise recursion, {self.matrix.formulas} of the matrix form, {self.general.formulas} for any "
-                f"depth) was evaluated at this network's numbers, at every sample and every layer it stands for "
+        shown = [(t, what) for t, what in ((self.recursion, "of the layer-wise recursion"),
+                                           (self.matrix, "of the matrix form"), (self.general, "for any depth"))
+                 if t.formulas]
+        parts = ", ".join(f"{t.formulas} {what}" for t, what in shown) if len(shown) != 1 else shown[0][1]
+        return (f"each of the {self.formulas} formulas of the general section ({parts}) was evaluated at this network's numbers, at every sample and every layer it stands for "
                 f"({self.evaluations} evaluations), and agreed with the chain rule's values to {self.digits} "
                 f"significant digits (where a difference of nearly equal numbers leaves fewer, to the precision "
                 f"of the numbers it is made of) before the document was written" + self._saturated)
@@ -230,12 +232,13 @@ def _entries(family: general.Family, l: int, net: Network, d: Derivation, env: M
     return [env[s] for s in symbols]
 
 
-def check_formulas(solution: Solution, layers, form: formulas.MatrixForm,
+def check_formulas(solution: Solution, layers, form: formulas.MatrixForm | None,
                    equations: tuple[GeneralEquation, ...]) -> FormulaChecks:
-    """All three general sections, on the exact values of the first step."""
+    """The general sections a document prints, on the exact values of the first step (the short document
+    prints no layer-wise recursion, ``layers`` empty, and no matrix form, ``form`` None)."""
     # the formulas hold for the exact values, not for carried rounded ones
     d, net, step = solution.derivation, solution.network, solution.exact_first
     recursion = check_recursion(d, step, layers)
-    matrix = check_matrix_form(form, net, d, step)
+    matrix = check_matrix_form(form, net, d, step) if form is not None else Tally(0, 0)
     general_tally = check_general(equations, net, d, step)
     return FormulaChecks(recursion, matrix, general_tally, _Comparer(step, "").agree)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import mpmath
 import sympy as sp
@@ -72,20 +73,27 @@ def verify(solution: "Solution") -> Verification:
     # where the engine needed more than 60 digits (a saturated unit: ln(1 − o) with o = 1 − 1e-45),
     # so does the loss the differences are taken of
     work = max([FD_DIGITS] + [digits(v) for env in step.samples for v in env.values()])
+    singles, directions = _probes(params)
     with mpmath.workdps(work):
         loss = _loss_function(solution)
         base = {p: _mp(step.parameters[p]) for p in params}
-        h = mpmath.mpf(10) ** -FD_STEP
-        worst = mpmath.mpf(0)
-        for p in params:
-            up, down = dict(base), dict(base)
-            up[p] += h
-            down[p] -= h
-            estimate = (loss(up) - loss(down)) / (2 * h)
-            worst = max(worst, abs(estimate - _mp(step.gradient[p])))
+        gradient = {p: _mp(step.gradient[p]) for p in params}
+        differences = [_directional(loss, base, gradient, v) for v in [{p: 1} for p in singles] + directions]
+        # a saturated unit's loss can be ±∞ or 0/0 at every precision there is: such a difference is no evidence
+        unevaluable = sum(1 for d in differences if not mpmath.isfinite(d))
+        worst = max([d for d in differences if mpmath.isfinite(d)], default=mpmath.mpf(0))
         finite = number(sp.Float(worst, work), 2, inexact=True) if worst else number(0)
     finite_note = (f"central differences $(E(p + h) - E(p - h))/(2h)$ with $h = 10^{{-{FD_STEP}}}$, computed "
                    f"with {work} significant digits, for each of the {len(params)} parameters")
+    if directions:
+        finite_note = (f"central differences with $h = 10^{{-{FD_STEP}}}$, computed with {work} significant digits, "
+                       f"for {len(singles)} of the {len(params)} parameters one by one (spread over every layer) and "
+                       f"along {len(directions)} random directions $v$ that move every parameter at once, each "
+                       f"$(E(p + hv) - E(p - hv))/(2h)$ against $\\nabla E \\cdot v$")
+    if unevaluable:
+        finite_note += (f"; {unevaluable} of the {len(differences)} differences could not be taken, because a "
+                        f"saturated unit makes the loss infinite or 0/0 in plain arithmetic at every precision "
+                        f"(the chain rule's saturation-safe values stand there alone)")
     direct = None
     if len(params) * n <= DIRECT_LIMIT and spec.depth <= 2:
         direct_value = _direct_difference(solution, step)
@@ -102,6 +110,36 @@ def verify(solution: "Solution") -> Verification:
         worst_carried = max(abs(exact(shown.gradient[p] - step.gradient[p])) for p in params)
         carried = number(worst_carried, 2, inexact=not worst_carried.is_Rational) if worst_carried else number(0)
     return Verification(len(params), direct, direct_note, finite, finite_note, carried)
+
+
+FD_SINGLE = 32          # up to this many parameters, each by a central difference of its own
+FD_DIRECTIONS = 4       # beyond: FD_SINGLE of them, and random directions that move all (a wrong component
+                        # shows in ∇E·v for almost every v, and each direction costs two losses, not 2P)
+
+
+def _probes(params: Sequence[Symbol]) -> tuple[list[Symbol], list[dict[Symbol, sp.Rational]]]:
+    """The parameters checked one by one, and the random directions (seeded: the same document every run)."""
+    if len(params) <= FD_SINGLE:
+        return list(params), []
+    spread = dict.fromkeys(params[round(i * (len(params) - 1) / (FD_SINGLE - 1))] for i in range(FD_SINGLE))
+    directions = []
+    for k in range(FD_DIRECTIONS):
+        rng = random.Random(f"derive-verify:{k}")
+        directions.append({p: sp.Rational(rng.randint(-1000, 1000), 1000) for p in params})
+    return list(spread), directions
+
+
+def _directional(loss, base: Mapping[Symbol, object], gradient: Mapping[Symbol, object],
+                 v: Mapping[Symbol, object]):
+    """|(E(p + hv) − E(p − hv))/(2h) − ∇E·v| at mpmath's working precision."""
+    h = mpmath.mpf(10) ** -FD_STEP
+    up, down = dict(base), dict(base)
+    for p, vp in v.items():
+        step = h * _mp(vp)
+        up[p] += step
+        down[p] -= step
+    estimate = (loss(up) - loss(down)) / (2 * h)
+    return abs(estimate - mpmath.fsum(gradient[p] * _mp(vp) for p, vp in v.items()))
 
 
 def _direct_difference(solution: "Solution", step: Step) -> Expr:

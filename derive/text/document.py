@@ -554,6 +554,9 @@ class _Builder:
             written = self.d.gradient[v].xreplace(upstream)
             short = formulas.unit_short_delta(self.net, self.net.nets[-1].index(v))
             self._short[v] = short if short is not None and sp.count_ops(short) + 3 < sp.count_ops(written) else None
+            if self._short[v] is not None:      # printed in the backward pass: checked there at every sample
+                for env in self.tr.first.samples:
+                    self.check_line(v, self._short[v], env, "the short form of")
         return self._short[v]
 
     def _relations(self, node: Chain) -> set[str]:
@@ -715,13 +718,13 @@ class _Builder:
         views = [("=", self.tex(rule, keep_order=True)), ("=" if exact_inputs else r"\approx", numbers)]
         return Equation(lhs, _rows(views, self.value(env, self.d.adjoint[p]), lhs))
 
-    def check_line(self, p: Symbol, rule: Expr, env: Mapping) -> None:
-        """The one-line rule gives the chain rule's value (to the carried rounding's last digit where values are
-        rounded as they go), or the document is not written."""
-        ours, engine = exact(rule.xreplace(env)), exact(env[self.d.adjoint[p]])
+    def check_line(self, v: Symbol, rule: Expr, env: Mapping, what: str = "the line for") -> None:
+        """A formula for ∂E/∂v that the document prints gives the chain rule's value (to the carried rounding's
+        last digit where values are rounded as they go), or the document is not written."""
+        ours, engine = exact(rule.xreplace(env)), exact(env[self.d.adjoint[v]])
         digits = self.s.carry.n - 1 if self.s.carry is not None else 25
         if abs(ours - engine) > max(abs(ours), abs(engine), sp.Integer(1)) / sp.Integer(10) ** digits:
-            raise FormulaError(f"internal error: the line for {self.d.names[p].plain} gives {sp.N(ours, 12)} where "
+            raise FormulaError(f"internal error: {what} {self.d.names[v].plain} gives {sp.N(ours, 12)} where "
                                f"the chain rule gives {sp.N(engine, 12)}; the document is not written")
 
     def layer_parameters(self, l: int) -> list[Symbol]:
@@ -1225,11 +1228,12 @@ class _Sections:
     checks: FormulaChecks
 
 
-def _checked_sections(solution: Solution) -> _Sections:
+def _checked_sections(solution: Solution, full: bool) -> _Sections:
+    """The general formulas this document prints, each checked first (short: those for any depth only)."""
     recursion = formulas.layer_recursion(solution.derivation)
     form = formulas.matrix_form(solution.network)
     equations = general.general_equations(solution.network)
-    checks = check_formulas(solution, recursion, form, equations)
+    checks = check_formulas(solution, recursion if full else (), form if full else None, equations)
     return _Sections(recursion, form, equations, checks)
 
 
@@ -1363,9 +1367,9 @@ def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION, v
     '0.3272405'
     """
     shown = solution.first_update       # online and in mini-batches: the first batch, as a batch of its own
-    sections = _checked_sections(shown)         # first: a formula that does not hold stops here
-    focus = _focus(shown, view.focus)
     _detail(view.detail)
+    sections = _checked_sections(shown, view.full)         # first: a formula that does not hold stops here
+    focus = _focus(shown, view.focus)
     b = _Builder(shown, precision, focus, view.full)
     whole = b if shown is solution else _Builder(solution, precision)      # the data, the history, the last step
     first, after = b.tr.first, b.tr.after

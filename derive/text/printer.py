@@ -34,10 +34,10 @@ class Printer(LatexPrinter):
                  keep_order: bool = False):
         names = dict(names or {})
         self._keep_order, self._top = keep_order, None
-        # undefined functions (f′, diag) are named like symbols: by their class
-        self._functions = {k: v for k, v in names.items() if isinstance(k, type)}
+        # undefined functions (f′, diag) are named like symbols: by their class, in the same table
+        self._functions: Mapping[object, str] = names
         super().__init__({
-            "symbol_names": {k: v for k, v in names.items() if not isinstance(k, type)},
+            "symbol_names": names,
             "ln_notation": True,
             "mul_symbol": "dot" if numbers else None,
             "order": "none" if keep_order else None,
@@ -46,10 +46,11 @@ class Printer(LatexPrinter):
         })
 
     def use(self, names: Mapping[Basic, str] | None) -> None:
-        """Print with these names from now on."""
+        """Print with these names from now on. The one mapping serves both lookups (a class is never equal to
+        a symbol), so switching costs nothing: a document prints thousands of formulas with large tables."""
         names = names or {}
-        self._functions = {k: v for k, v in names.items() if isinstance(k, type)}
-        self._settings["symbol_names"] = {k: v for k, v in names.items() if not isinstance(k, type)}
+        self._functions = names
+        self._settings["symbol_names"] = names
 
     def _call(self, name: str, e: Expr, exp: str | None) -> str:
         text = rf"{name}\left({self._print(e.args[0])}\right)"
