@@ -1,4 +1,4 @@
-"""QTI 1.2 for Canvas: each question of the exam a question group that draws one variant, with the answer forms Canvas reads.
+"""QTI for the LMSs: 1.2 as Canvas reads it, 2.1 for OpenOlat, ILIAS, Inspera and ONYX; each question a group drawing one variant.
 
 Canvas (Classic Quizzes) runs Instructure's QTIMigrationTool on a QTI 1.2 package, then reads its QTI 2.1
 output (canvas-lms gems/plugins/qti_exporter). What that reading implies, and this module follows:
@@ -13,6 +13,10 @@ output (canvas-lms gems/plugins/qti_exporter). What that reading implies, and th
 - The quiz settings (assessment_meta.xml) apply only from a folder named as the assessment's ident.
 
 A student meets each question as an item of its own group, so every item carries the network it is about.
+
+QTI 2.1 (the IMS specification itself, imsqti_v2p1) grades in the item's responseProcessing: a float response
+``equal`` to the correct one within an absolute tolerance, then each typical mistake's value (or wrong choice)
+setting the FEEDBACK outcome that shows its modalFeedback; the test selects one item per section.
 """
 
 from __future__ import annotations
@@ -42,8 +46,17 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Feedback:
+    """A typical mistake a QTI 2.1 item recognises: the response it gives, and what the student is told."""
+
+    ident: str                  # the FEEDBACK outcome's value: M1, M2, …
+    value: str                  # a choice's identifier, or the mistaken number as a plain decimal
+    mistake: str
+
+
+@dataclass(frozen=True)
 class Item:
-    """One variant's question, in the form Canvas grades it."""
+    """One variant's question, in the forms Canvas (QTI 1.2) and QTI 2.1 players grade it."""
 
     ident: str
     variant: int                # which sheet (1-based) the item's network is
@@ -54,6 +67,19 @@ class Item:
     upper: str = ""
     choices: tuple[Choice, ...] = ()
     accepted: tuple[str, ...] = ()      # short answer: every spelling that counts
+    margin: str = ""                    # numerical: the absolute tolerance
+    mistaken: tuple[Feedback, ...] = () # what typical mistakes answer, for QTI 2.1's feedback
+
+    @property
+    def base_type(self) -> str:
+        """QTI 2.1's type of the response."""
+        return "identifier" if self.choices else "string" if self.accepted else "float"
+
+    @property
+    def correct(self) -> str:
+        if self.choices:
+            return next(c.ident for c in self.choices if c.mistake is None)
+        return self.accepted[0] if self.accepted else self.exact
 
 
 @dataclass(frozen=True)
@@ -80,13 +106,18 @@ def item(ident: str, variant: int, q: Question) -> Item:
         if q.kind == "formula":     # the pool lists the right formula first: a fixed order of its own per item
             options = tuple(sorted(options, key=lambda o: hashlib.sha256(f"{ident}:{o.plain}".encode()).hexdigest()))
         choices = tuple(Choice(f"c{i}", o.latex, o.mistake) for i, o in enumerate(options, 1))
-        return Item(ident, variant, q, question_type, choices=choices)
+        mistaken = tuple(Feedback(f"M{k}", c.ident, c.mistake or "") for k, c in enumerate(
+            (c for c in choices if c.mistake is not None), 1))
+        return Item(ident, variant, q, question_type, choices=choices, mistaken=mistaken)
     if q.kind == "shape":
         return Item(ident, variant, q, question_type, accepted=shape_spellings(str(q.answer)))
     if not isinstance(q.answer, float) or q.tolerance is None:
         raise AssertionError(f"a {q.kind} question without a numerical answer and tolerance")
     exact, margin = Decimal(repr(q.answer)), abs(Decimal(repr(q.tolerance)))
-    return Item(ident, variant, q, question_type, decimal(exact), decimal(exact - margin), decimal(exact + margin))
+    mistaken = tuple(Feedback(f"M{k}", decimal(Decimal(repr(o.value))), o.mistake or "")
+                     for k, o in enumerate(q.mistakes, 1) if o.value is not None)
+    return Item(ident, variant, q, question_type, decimal(exact), decimal(exact - margin), decimal(exact + margin),
+                margin=decimal(margin), mistaken=mistaken)
 
 
 def groups(variants: Sequence[Sequence[Question]], prefix: str, points: int = 1) -> tuple[Group, ...]:
@@ -105,11 +136,15 @@ def groups(variants: Sequence[Sequence[Question]], prefix: str, points: int = 1)
 
 def package(ident: str, files: Mapping[str, str]) -> bytes:
     """The zip Canvas imports: imsmanifest.xml at the top, the assessment and its settings in a folder named
-    as the assessment's ident. Fixed times and order, so the same exam gives the same bytes."""
+    as the assessment's ident."""
     if not IDENT.fullmatch(ident) or ident.lower().endswith(("_ans", "_str")):
         raise AssertionError(f"not an identifier Canvas keeps: {ident!r}")
-    names = {"imsmanifest.xml": files["manifest"], f"{ident}/{ident}.xml": files["assessment"],
-             f"{ident}/assessment_meta.xml": files["meta"]}
+    return zipped({"imsmanifest.xml": files["manifest"], f"{ident}/{ident}.xml": files["assessment"],
+                   f"{ident}/assessment_meta.xml": files["meta"]})
+
+
+def zipped(names: Mapping[str, str]) -> bytes:
+    """A zip of text files in the given order, with fixed times, so the same exam gives the same bytes."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, text in names.items():

@@ -274,7 +274,7 @@ def render(fmt: str, name: str, template_dir: str | None = None, **context: Any)
 
 # -- files -------------------------------------------------------------------------------------------
 
-FORMATS = ("tex", "md", "html", "moodle", "qti12", "pdf")
+FORMATS = ("tex", "md", "html", "moodle", "qti12", "qti21", "pdf")
 DEFAULT_FORMATS = ("tex", "md", "moodle")
 
 
@@ -382,7 +382,26 @@ def documents(exam: Exam, opts: Options = Options(), jobs: int | None = None,
         files["moodle.xml"] = moodle_xml(exam, sheets, opts)
     if "qti12" in opts.formats:
         files["qti12.zip"] = qti12_zip(exam, sheets, opts)
+    if "qti21" in opts.formats:
+        files["qti21.zip"] = qti21_zip(exam, sheets, opts)
     return dict(sorted(files.items()))
+
+
+def qti21_zip(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> bytes:
+    """The QTI 2.1 package: the test (a section per question selecting one variant's item) and every item, each
+    with its network in XHTML and MathML and the typical mistakes' feedback."""
+    ident = f"derive_exam_{exam.seed}".replace("-", "m")
+    groups = qti.groups([s.questions for s in sheets], ident)
+    files = {"imsmanifest.xml": render("xml", "exam.qti21.manifest.xml.j2", opts.template_dir, ident=ident,
+                                       groups=groups),
+             f"{ident}.xml": render("html", "exam.qti21.test.xml.j2", opts.template_dir, ident=ident,
+                                    title=exam.cfg.title, groups=groups)}
+    for g in groups:
+        for it in g.items:
+            files[f"items/{it.ident}.xml"] = render("html", "exam.qti21.item.xml.j2", opts.template_dir, it=it,
+                                                    sheet=sheets[it.variant - 1], points=g.points,
+                                                    title=f"{g.title}, variant {it.variant}")
+    return qti.zipped(files)
 
 
 def named_sheets(sheets: Sequence[Sheet], opts: Options) -> list[Sheet]:
@@ -432,7 +451,7 @@ def moodle_xml(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> str:
 VARIANT_FILE = re.compile(r"(variant|sheet|key)-\d+\.(toml|md|tex|html|pdf)")
 STUDENT_FILE = re.compile(r"student-[A-Za-z0-9._-]+\.(md|tex|html|pdf)")
 EXAM_FILE = re.compile(rf"{VARIANT_FILE.pattern}|{STUDENT_FILE.pattern}|sheets\.(tex|pdf|html)|answers\.json|moodle\.xml|"
-                       rf"qti12\.zip|roster\.csv")
+                       rf"qti12\.zip|qti21\.zip|roster\.csv")
 
 
 def write(files: dict[str, str | bytes], out: str, replace: bool = True) -> None:
