@@ -113,3 +113,60 @@ def test_a_named_sheet_with_every_special_character_compiles(tmp_path):
     result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "student-s-002.tex"], cwd=out,
                             capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stdout[-2000:]
+
+
+# -- [exam].points: what each question is worth, on paper and in every LMS -------------------------------------
+
+POINTED = """
+[exam]
+questions = ["loss", "gradient:W2", "choice:W1", "shape"]
+points = [1, 3, 2, 1]
+"""
+
+
+def test_points_reach_the_sheets_moodle_and_both_qti_packages(tmp_path):
+    import io
+    import json
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    from derive.model.examples import example_text
+
+    spec = tmp_path / "t.toml"
+    spec.write_text(example_text("sigmoid-222") + POINTED, encoding="utf-8")
+    out = tmp_path / "exam"
+    assert main(["exam", str(spec), "--variants", "2", "--out", str(out), "--format", "md,tex,html,moodle,qti12,qti21"]) == 0
+    answers = json.loads((out / "answers.json").read_text(encoding="utf-8"))
+    assert [q["points"] for q in answers[0]["questions"]] == [1, 3, 2, 1]
+    md = (out / "sheet-01.md").read_text(encoding="utf-8")
+    assert "7 points in all." in md and md.count("(3 points)") == 1 and md.count("(1 point)") == 2
+    assert "7 points in all." in (out / "sheet-01.tex").read_text(encoding="utf-8")
+    assert "(2 points)" in (out / "sheet-01.html").read_text(encoding="utf-8")
+    cloze = ET.parse(out / "moodle.xml").getroot().findall("question")[1].find("questiontext/text").text
+    assert re.findall(r"\{(\d+):(NUMERICAL|MULTICHOICE_V|SHORTANSWER):", cloze) == \
+        [("1", "NUMERICAL"), ("3", "NUMERICAL"), ("2", "MULTICHOICE_V"), ("1", "SHORTANSWER")]
+    with zipfile.ZipFile(out / "qti12.zip") as archive:
+        xml = next(archive.read(n) for n in archive.namelist() if n.count("/") == 1 and "meta" not in n)
+    per_item = [e.text for e in ET.fromstring(xml).iter() if e.tag.endswith("points_per_item")]
+    assert per_item == ["1", "3", "2", "1"]
+    with zipfile.ZipFile(out / "qti21.zip") as archive:
+        item = ET.fromstring(archive.read(next(n for n in archive.namelist() if n.endswith("_v1_q2.xml"))))
+    ns = "{http://www.imsglobal.org/xsd/imsqti_v2p1}"
+    maxscore = [d for d in item.iter(f"{ns}outcomeDeclaration") if d.get("identifier") == "MAXSCORE"][0]
+    assert "".join(maxscore.itertext()) == "3"
+
+
+@pytest.mark.parametrize("table, message", [
+    ("points = [1, 2]", r"\[exam\].points: a list of points needs \[exam\].questions"),
+    ('questions = ["loss", "shape"]\npoints = [1]', r"one number per question \(2\); got 1"),
+    ('questions = ["loss", "shape"]\npoints = [1, 0.5]', r"expected whole numbers from 1 to 100; got 0.5"),
+    ("points = 0", r"\[exam\].points: expected a whole number from 1 to 100; got 0"),
+])
+def test_bad_points_are_one_line(tmp_path, capsys, table, message):
+    from derive.model.examples import example_text
+
+    spec = tmp_path / "t.toml"
+    spec.write_text(example_text("sigmoid-222") + "\n[exam]\n" + table + "\n", encoding="utf-8")
+    assert main(["exam", str(spec), "--out", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert re.search(message, err) and len(err.strip().splitlines()) == 1, err

@@ -54,19 +54,19 @@ def shape_spellings(shape: str) -> tuple[str, ...]:
 
 
 def cloze(q: "Question") -> str:
-    """One embedded answer field: {1:NUMERICAL:=…:tol}, {1:MULTICHOICE_V:…}, {1:SHORTANSWER:…}."""
+    """One embedded answer field, weighted by the question's points: {2:NUMERICAL:=…:tol}, {1:MULTICHOICE_V:…}."""
     if q.kind == "choice":
         options = "~".join(("=" if o.mistake is None else "") + cloze_escape(o.plain)
                            + ("" if o.mistake is None else "#" + cloze_escape(f"Not quite: {o.mistake}."))
                            for o in q.options)
-        return "{1:MULTICHOICE_V:" + options + "}"
+        return "{" + str(q.points) + ":MULTICHOICE_V:" + options + "}"
     if q.kind == "formula":
         options = "~".join(("=" if o.mistake is None else "") + cloze_escape(o.plain)
                            + ("" if o.mistake is None else "#" + cloze_escape(f"Not quite: {o.mistake}."))
                            for o in q.options)
-        return "{1:MULTICHOICE_VS:" + options + "}"        # shuffled: the right formula is listed first
+        return "{" + str(q.points) + ":MULTICHOICE_VS:" + options + "}"    # shuffled: the right one is listed first
     if q.kind == "shape":
-        return "{1:SHORTANSWER:" + "~".join("=" + cloze_escape(s, shown=False) for s in shape_spellings(str(q.answer))) + "}"
+        return "{" + str(q.points) + ":SHORTANSWER:" + "~".join("=" + cloze_escape(s, shown=False) for s in shape_spellings(str(q.answer))) + "}"
     if not isinstance(q.answer, float) or q.tolerance is None:
         raise AssertionError(f"a {q.kind} question without a numerical answer and tolerance")
     # the right answer first: Moodle grades by the first answer whose tolerance holds the response (qtype_numerical's
@@ -74,4 +74,4 @@ def cloze(q: "Question") -> str:
     # tolerance, questions.py) takes only what the right one does not, at 0 % with its diagnosis
     mistakes = "".join("~%0%" + _number(o.value) + ":" + _number(q.tolerance) + "#"
                        + cloze_escape(f"Not quite: {o.mistake}.") for o in q.mistakes if o.value is not None)
-    return "{1:NUMERICAL:=" + _number(q.answer) + ":" + _number(q.tolerance) + mistakes + "}"
+    return "{" + str(q.points) + ":NUMERICAL:=" + _number(q.answer) + ":" + _number(q.tolerance) + mistakes + "}"

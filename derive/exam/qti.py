@@ -120,7 +120,7 @@ def item(ident: str, variant: int, q: Question) -> Item:
                 margin=decimal(margin), mistaken=mistaken)
 
 
-def groups(variants: Sequence[Sequence[Question]], prefix: str, points: int = 1) -> tuple[Group, ...]:
+def groups(variants: Sequence[Sequence[Question]], prefix: str) -> tuple[Group, ...]:
     """One group per question position, holding that question of every variant, in variant order."""
     count = len(variants[0])
     if any(len(qs) != count for qs in variants):
@@ -130,7 +130,7 @@ def groups(variants: Sequence[Sequence[Question]], prefix: str, points: int = 1)
         items = tuple(item(f"{prefix}_v{v}_q{i + 1}", v, qs[i]) for v, qs in enumerate(variants, 1))
         kinds = {it.question.kind for it in items}
         title = f"Question {i + 1}" + (f" ({kinds.pop()})" if len(kinds) == 1 else "")
-        out.append(Group(f"{prefix}_q{i + 1}", title, points, items))
+        out.append(Group(f"{prefix}_q{i + 1}", title, variants[0][i].points, items))
     return tuple(out)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from math import prod
 from typing import Any, Callable, Iterable, Sequence, overload
@@ -78,6 +78,7 @@ class Question:
     context: tuple[str | Math, ...] = () # text shown before the prompt (the matrix form of a shape question)
     displays: tuple[str, ...] = ()       # displayed equations after the context
     mistakes: tuple[Option, ...] = ()    # a numerical question: the values typical mistakes give, for LMS feedback
+    points: int = 1                      # [exam].points: what the question is worth
 
     @property
     def text(self) -> str:
@@ -102,7 +103,8 @@ class Question:
 
     def json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "kind": self.kind, "prompt": self.text, "quantity": self.quantity,
-                               "answer": self.answer, "display": self.display, "tolerance": self.tolerance}
+                               "answer": self.answer, "display": self.display, "tolerance": self.tolerance,
+                               "points": self.points}
         if self.kind == "choice":
             out["options"] = [o.value for o in self.options]
             out["correct"] = self.letter
@@ -825,7 +827,7 @@ def ask_all(sol: Solution, cfg: ExamConfig, rng: random.Random) -> tuple[Questio
         asked[i] = asker.ask(f"q{i + 1}", cfg.questions[i])
         asker.answers.add(asked[i].display)
     _no_hints(list(asked.values()))
-    return tuple(asked[i] for i in range(len(cfg.questions)))
+    return tuple(replace(asked[i], points=cfg.points_of(i)) for i in range(len(cfg.questions)))
 
 
 def _no_hints(questions: Sequence[Question]) -> None:

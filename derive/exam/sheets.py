@@ -79,6 +79,11 @@ class Sheet:
     solution: str | None = None  # the full worked solution (keys only); in LaTeX its document body
     preamble: str | None = None  # LaTeX keys: the worked solution's preamble, which the key adopts
     student: Student | None = None   # --roster: whose sheet it is (user text)
+    show_points: bool = False        # [exam].points given: each question says what it is worth
+
+    @property
+    def total_points(self) -> int:
+        return sum(q.points for q in self.questions)
 
 
 def _count(n: int, word: str) -> str:
@@ -206,7 +211,8 @@ def sheet(exam: Exam, variant: Variant, sol: Solution, solution_text: str | None
     return Sheet(cfg.title, cfg.intro, variant.number, exam.count, variant.seed, exam.seed,
                  exam.command(variant.number), cfg.decimals, tol, setup_text(sol), training_text(sol), functions, tuple(lines),
                  loss_latex(sol.first_update.spec), header, data, parameters, variant.questions,
-                 f"variant-{_stem(exam, variant.number)}.toml", solution_text)
+                 f"variant-{_stem(exam, variant.number)}.toml", solution_text,
+                 show_points=isinstance(cfg.points, tuple) or cfg.points != 1)
 
 
 def _edge(sol: Solution, p: Symbol) -> Math:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Mapping, Sequence
 
@@ -46,6 +47,11 @@ class ExamConfig:
     combos: tuple[tuple[tuple[str, ...], str], ...]   # (activations, loss) pairs the spec allows
     tries: int
     asked: bool                          # the questions come from [exam].questions, not the defaults
+    points: int | tuple[int, ...] = 1    # each question's, or one per question of [exam].questions
+
+    def points_of(self, i: int) -> int:
+        """The points of question i (from 0)."""
+        return self.points if isinstance(self.points, int) else self.points[i]
 
     def tolerance_for(self, answer: float, decimals: int | None = None) -> float:
         """The absolute tolerance of a numerical answer: never below half a unit of the last decimal."""
@@ -57,7 +63,8 @@ class ExamConfig:
 # -- reading the [exam] table ---------------------------------------------------------------
 
 VALUE_KEYS = {"x", "y", "W", "b", "learning_rate"}
-KEYS = {"title", "intro", "decimals", "tolerance", "questions", "activation", "loss", "tries"} | VALUE_KEYS
+KEYS = {"title", "intro", "decimals", "tolerance", "questions", "points", "activation", "loss", "tries"} | VALUE_KEYS
+MAX_POINTS = 100
 
 
 def _check_rates(sets: Mapping[str, tuple[Rational, ...]], spec: Spec, source: str) -> None:
@@ -104,15 +111,36 @@ def config(spec: Spec) -> ExamConfig:
                                                "(softmax needs cross_entropy, bce a sigmoid output)")
     questions = _questions(table.get("questions"), spec, source)
     tries = _whole(table, "tries", DEFAULT_TRIES, 1, 100_000, source)
+    points = _points(table, len(questions), source)
     return ExamConfig(title, intro, decimals, tolerance, relative, questions, sets, activations, losses, combos,
-                      tries, "questions" in table)
+                      tries, "questions" in table, points)
+
+
+def _points(table: Mapping[str, Any], count: int, source: str) -> int | tuple[int, ...]:
+    """[exam].points: a whole number for every question, or a list of one per question of [exam].questions
+    (whole numbers: Moodle weighs a Cloze field by one)."""
+    value = table.get("points", 1)
+    if not isinstance(value, list):
+        return _whole(table, "points", 1, 1, MAX_POINTS, source)
+    if "questions" not in table or len(value) != count:
+        raise SpecError(source, "[exam].points", f"a list of points needs [exam].questions and one number per "
+                                                 f"question ({count}); got {len(value)}, or one number for all")
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_POINTS:
+            raise SpecError(source, "[exam].points", f"expected whole numbers from 1 to {MAX_POINTS}; got {_shown(v)}"[:160])
+    return tuple(value)
 
 
 def _whole(table: Mapping[str, Any], key: str, default: int, low: int, high: int, source: str) -> int:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise SpecError(source, f"[exam].{key}", f"expected a whole number from {low} to {high}; got {value!r}"[:160])
+        raise SpecError(source, f"[exam].{key}", f"expected a whole number from {low} to {high}; got {_shown(value)}"[:160])
     return value
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it: 0.5 (TOML reads a Decimal), "a" with its quotes."""
+    return str(value) if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) else repr(value)
 
 
 def _tolerance(value: Any, source: str) -> tuple[Rational, bool]:
