@@ -237,8 +237,8 @@ def test_an_unknown_detail_is_a_one_line_error():
 
 # the page budgets of the short PDF: issue 9's targets (linear-221 ≤ 5, sigmoid-222 ≤ 7, sigmoid-rows-mse ≤ 9,
 # sigmoid-451-batch ≤ 15) where they are met, today's count where not yet (linear-221: README, "Length")
-PAGES = {"linear-221": 6, "sigmoid-222": 7, "sigmoid-rows-mse": 9, "sigmoid-451-batch": 12, "softmax-233": 12,
-         "bce-221": 10, "relu-231": 10, "tanh-231": 9}
+PAGES = {"linear-221": 6, "sigmoid-222": 7, "sigmoid-rows-mse": 9, "sigmoid-451-batch": 12, "softmax-233": 11,
+         "bce-221": 9, "relu-231": 9, "tanh-231": 9}
 
 
 @pytest.mark.slow
