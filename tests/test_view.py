@@ -284,3 +284,22 @@ def test_the_full_matrix_form_shows_each_matrix_of_values():
     assert shown == [pytest.approx([float(nets[n * width + j]) for n in range(5)], rel=1e-5) for j in range(5)]
     assert all(f.equation.rows[-1].tex.startswith(r"\begin{bmatrix}") for f in d.general.matrix
                if f.equation.lhs.startswith(("Z", "A", r"\Delta")))
+
+
+@pytest.mark.parametrize("fmt, template, title, heading", [
+    ("md", '{% extends "default/solution.md.j2" %}{% block title %}# Homework 3, problem 2\n\n{% endblock %}',
+     "# Homework 3, problem 2", "# A 2-2-1"),
+    ("tex", '((* extends "default/solution.tex.j2" *))((* block title *))\\section*{Homework 3}((* endblock *))',
+     "\\section*{Homework 3}", "\\LARGE A 2-2-1"),
+    ("html", '{% extends "default/solution.html.j2" %}{% block title %}<h1>Homework 3</h1>{% endblock %}',
+     "<h1>Homework 3</h1>", "<h1>A 2-2-1"),
+])
+def test_a_template_that_overrides_the_title_keeps_the_description_and_the_rounding(tmp_path, fmt, template, title,
+                                                                                     heading):
+    """The README's own example: the title block is the heading alone; the description, the generator and the
+    rounding statement are the block `intro`, kept unless a template overrides that too."""
+    (tmp_path / f"solution.{fmt}.j2").write_text(template, encoding="utf-8")
+    s = solve("linear-221")
+    text = render_solution(s, fmt, template_dir=tmp_path)
+    assert title in text and "hmkcode" in text and "half away from zero" in text
+    assert heading not in text                        # the built-in heading is replaced, not added to
