@@ -287,7 +287,7 @@ def test_the_full_matrix_form_shows_each_matrix_of_values():
 
 
 @pytest.mark.parametrize("fmt, template, title, heading", [
-    ("md", '{% extends "default/solution.md.j2" %}{% block title %}# Homework 3, problem 2\n\n{% endblock %}',
+    ("md", '{% extends "default/solution.md.j2" %}{% block title %}# Homework 3, problem 2{% endblock %}',
      "# Homework 3, problem 2", "# A 2-2-1"),
     ("tex", '((* extends "default/solution.tex.j2" *))((* block title *))\\section*{Homework 3}((* endblock *))',
      "\\section*{Homework 3}", "\\LARGE A 2-2-1"),
