@@ -92,6 +92,11 @@ class Group:
     items: tuple[Item, ...]
 
 
+def assessment_ident(seed: int) -> str:
+    """The assessment's identifier (and, for Canvas, its folder's name): no dash, which a negative seed has."""
+    return f"derive_exam_{seed}".replace("-", "m")
+
+
 def decimal(value: Decimal) -> str:
     """A plain decimal with a point, never an exponent (Canvas reads 2,5 as 2 and 1e-05 as 1)."""
     text = format(value.normalize(), "f")

@@ -396,7 +396,7 @@ def documents(exam: Exam, opts: Options = Options(), jobs: int | None = None,
 def qti21_zip(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> bytes:
     """The QTI 2.1 package: the test (a section per question selecting one variant's item) and every item, each
     with its network in XHTML and MathML and the typical mistakes' feedback."""
-    ident = f"derive_exam_{exam.seed}".replace("-", "m")
+    ident = qti.assessment_ident(exam.seed)
     groups = qti.groups([s.questions for s in sheets], ident)
     files = {"imsmanifest.xml": render("xml", "exam.qti21.manifest.xml.j2", opts.template_dir, ident=ident,
                                        groups=groups),
@@ -435,7 +435,7 @@ def roster_csv(students: Sequence[Student]) -> str:
 
 def qti12_zip(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> bytes:
     """The QTI 1.2 package for Canvas: a question group per question, each drawing one variant's item."""
-    ident = f"derive_exam_{exam.seed}".replace("-", "m")       # a negative seed: no dash in the folder's name
+    ident = qti.assessment_ident(exam.seed)
     groups = qti.groups([s.questions for s in sheets], ident)
     context = dict(ident=ident, title=exam.cfg.title, groups=groups, sheets=sheets,
                    description=f"{len(sheets)} variant(s) of {exam.name}, exam seed {exam.seed}, made by derive exam.",

@@ -680,9 +680,9 @@ class _Builder:
             in_full = parameters if self.full else parameters[:1]
             narrow = True
             for p in in_full:
-                tree = self.chain(p, stops, env, n)
-                narrow = narrow and _width(tree) <= MAX_PATH_TERMS
-                eqs.append(self.chain_equation(p, stops if _width(tree) <= MAX_PATH_TERMS else set(net.nets[l]), env, n))
+                fits = _width(self.chain(p, stops, env, n)) <= MAX_PATH_TERMS
+                narrow = narrow and fits
+                eqs.append(self.chain_equation(p, stops if fits else set(net.nets[l]), env, n))
             if self.N == 1 or self.full:     # short with a batch: the table after the pass holds them
                 eqs += [self.gradient_line(p, env, n) for p in parameters[len(in_full):]]
             note += self.parameters_note(l, parameters, narrow)
@@ -706,8 +706,8 @@ class _Builder:
     def gradient_line(self, p: Symbol, env: Mapping, n: int) -> Equation:
         """∂E/∂p in one line from the δ above: δ_j a_k (δ_j for a bias, Σ_j δ_j for a shared one), with its numbers.
 
-        The rule is the derivation's own expression for ∂E/∂p, the one its value was computed from and the
-        layer-wise recursion checks at every sample."""
+        The rule is the sum over the derivation's edges from p, δ of the child times its local derivative; it is
+        checked against the chain rule's value before it is printed."""
         # δ before what it multiplies, as the chain reads (SymPy's own order would put a before δ)
         terms = [sp.Mul(self.d.adjoint[e.child], e.local, evaluate=False) if e.local != 1 else self.d.adjoint[e.child]
                  for e in self.d.edges[p]]
@@ -1280,13 +1280,13 @@ def _general(b: _Builder, sections: _Sections) -> General:
 
 
 def _matrix_numbers(b: _Builder, M: sp.ImmutableMatrix | None) -> tuple[Row, ...]:
-    """A matrix of values as the equation's last row (none where the form has no matrix of its own there)."""
+    """A matrix of values as the equation's last row (none where the form has no matrix of its own there),
+    printed like every matrix with numbers: placeholders the builder fills with the shown values."""
     if M is None:
         return ()
-    shown = [[b.num(M[i, j]) for j in range(M.cols)] for i in range(M.rows)]
-    body = r"\\".join(" & ".join(n.tex for n in row) for row in shown)
-    exact_ = all(n.exact for row in shown for n in row)
-    return (Row("=" if exact_ else r"\approx", rf"\begin{{bmatrix}}{body}\end{{bmatrix}}"),)
+    slots = sp.Matrix(M.rows, M.cols, lambda i, j: sp.Dummy())
+    text, exact_ = b.matrix_tex(slots, {slots[i, j]: M[i, j] for i in range(M.rows) for j in range(M.cols)})
+    return (Row("=" if exact_ else r"\approx", text),)
 
 
 def _any_depth(b: _Builder, equations: Sequence[general.GeneralEquation]) -> tuple[tuple[Formula, ...], str]:
