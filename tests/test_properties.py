@@ -22,7 +22,7 @@ from derive.numeric.tape import compile_gradient
 from derive.numeric.values import evaluate
 from derive.text.render import render_solution
 
-ELEMENTWISE = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
+ELEMENTWISE = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "elu"]
 DIGITS = 50
 H = mpmath.mpf(10) ** -20          # central differences: error ~H² ≈ 1e-40, rounding ~1e-50/H = 1e-30
 
@@ -91,6 +91,7 @@ def activation(name: str, z: list, slope) -> list:
         "relu": lambda v: v if v > 0 else mpmath.mpf(0),
         "leaky_relu": lambda v: v if v > 0 else slope * v,
         "softplus": lambda v: mpmath.log(1 + mpmath.exp(v)),
+        "elu": lambda v: v if v > 0 else mpmath.expm1(v),
     }[name]
     return [f(v) for v in z]
 
@@ -184,7 +185,7 @@ def moved(params: dict, name: str, index: tuple, delta) -> dict:
 
 
 def away_from_kinks(raw: dict, nets: list) -> bool:
-    if not {"relu", "leaky_relu"} & set(raw["network"]["activation"]):
+    if not {"relu", "leaky_relu", "elu"} & set(raw["network"]["activation"]):      # ELU: f″ jumps at 0
         return True
     return all(abs(z) > mpmath.mpf(10) ** -6 for z in nets)
 

@@ -28,7 +28,7 @@ from derive.text.document import View, build
 
 F = torch.nn.functional
 ACT = {"linear": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
-       "softplus": F.softplus, "softmax": lambda z: torch.softmax(z, dim=-1)}
+       "softplus": F.softplus, "elu": F.elu, "softmax": lambda z: torch.softmax(z, dim=-1)}
 
 
 def batch_loss(name: str, reduction: str, o, y):

@@ -29,7 +29,7 @@ from derive.check.quantities import (
     to_mpf,
     values_at,
 )
-from derive.model.registry import ACTIVATIONS, Activation, Sigmoid
+from derive.model.registry import ACTIVATIONS, Activation, confusable
 from derive.numeric.rounding import number
 
 
@@ -88,11 +88,6 @@ def _one(z: Expr, a: Expr) -> Expr:
     return sp.S.One
 
 
-def _one_minus_output(z: Expr, a: Expr) -> Expr:
-    """1 − a: σ' = a(1 − a) without its a, or tanh' = 1 − a² without its square."""
-    return 1 - a
-
-
 def _output(z: Expr, a: Expr) -> Expr:
     """The activation itself instead of its derivative."""
     return a
@@ -117,7 +112,7 @@ class _LayerUnits:
     """The activation factors of one layer in the chains, as the reasons name them (by their first unit)."""
 
     l: int
-    name: str                 # the activation, e.g. sigmoid
+    name: str                 # the activation's name in the spec, e.g. sigmoid
     act: Activation
     z: Symbol                 # the first unit's net input and activation
     a: Symbol
@@ -203,22 +198,21 @@ class Model(quantities.Model):
     def _activation_candidates(self, chains, l: int, units: list[int]) -> Iterable[Candidate]:
         """Mistakes in the activation factors of layer l, those of ``units`` (the first one names them)."""
         layer = self._layer_units(l, units)
-        if layer.name != "linear":
+        if not layer.act.identity:
             expr = self._mutate(chains, self._unit_change(l, _one))
             if expr is not None:
                 yield Candidate("missing_activation_derivative",
                                 f"the factor {layer.what} from the activation of {layer.who} is missing", expr)
-        if layer.name == "softmax":
-            yield from self._softmax_candidates(chains, layer)
+        if not layer.act.elementwise:
+            yield from self._coupled_candidates(chains, layer)
             return
         yield from self._other_derivative_candidates(chains, layer)
-        if layer.name in ("sigmoid", "tanh"):
-            o = self.plain[layer.a]
-            part = (f"the factor {o} of {layer.what} is missing" if layer.name == "sigmoid" else
-                    f"the square is missing: {layer.what}, not 1 - {o}")
-            expr = self._mutate(chains, self._unit_change(l, _one_minus_output))
-            yield Candidate("incomplete_activation_derivative", part, expr)
-        if layer.name in ("sigmoid", "tanh", "softplus"):
+        slip = layer.act.slip
+        if slip is not None:
+            expr = self._mutate(chains, self._unit_change(l, slip.factor))
+            yield Candidate("incomplete_activation_derivative",
+                            slip.reason.format(a=self.plain[layer.a], what=layer.what), expr)
+        if layer.act.misplaced:
             yield from self._misplaced_derivative_candidates(chains, layer)
 
     def _layer_units(self, l: int, units: list[int]) -> _LayerUnits:
@@ -240,9 +234,10 @@ class Model(quantities.Model):
             return factor(zs[r[2]], acts[r[2]]) if _in_layer(r, l) else None
         return change
 
-    def _softmax_candidates(self, chains, layer: _LayerUnits) -> Iterable[Candidate]:
-        """A softmax layer: a sigmoid's derivative after the cross-entropy's δ, or only its diagonal kept."""
-        if self.spec.loss == "cross_entropy":
+    def _coupled_candidates(self, chains, layer: _LayerUnits) -> Iterable[Candidate]:
+        """A layer whose units are coupled (softmax): a sigmoid's derivative after the loss's δ = o − y, where the
+        two cancel, or only the Jacobian's diagonal kept."""
+        if layer.name in self.loss_rule.cancels:
             expr = self._mutate(chains, _times_sigmoid_derivative(layer.l, self.net.activations[layer.l]))
             o = self.plain[layer.a]
             yield Candidate("sigmoid_derivative_on_softmax",
@@ -258,12 +253,12 @@ class Model(quantities.Model):
 
     def _other_derivative_candidates(self, chains, layer: _LayerUnits) -> Iterable[Candidate]:
         """The derivative of another activation (sigmoid, tanh, ReLU) in place of the layer's own."""
-        for other in ("sigmoid", "tanh", "relu"):
+        for entry in confusable():
+            other, odf = entry.name, entry.df
             if other == layer.name:
                 continue
-            odf = ACTIVATIONS[other].df
             expr = self._mutate(chains, self._unit_change(layer.l, odf))
-            if layer.name == "linear":
+            if layer.act.identity:
                 reason = (f"{layer.who} is linear (its derivative is 1), but you multiplied by the derivative of "
                           f"{other}, {self.show(odf(layer.z, layer.a))}")
             else:
@@ -376,10 +371,10 @@ class Model(quantities.Model):
             return
         keys = list(groups)
         common = set.intersection(*(set(k) for k in keys))
-        softmax = {l for l, name in enumerate(self.spec.activations) if name == "softmax"}
+        coupled = {l for l in range(self.spec.depth) if not self.net.activation(l).elementwise}
 
         def unit(l: int, i: int) -> str:
-            return self.plain[self.net.nets[l][i] if l in softmax else self.net.activations[l][i]]
+            return self.plain[self.net.nets[l][i] if l in coupled else self.net.activations[l][i]]
         names = [" and ".join(unit(l, i) for l, i in sorted(set(k) - common, key=lambda u: (-u[0], u[1])))
                  or "another unit" for k in keys]
         total = len(keys)
@@ -443,23 +438,20 @@ class Model(quantities.Model):
     def _activation_function_candidates(self, s: Symbol, l: int, j: int) -> Iterable[Candidate]:
         """a = f(z) with the sigmoid written wrong, with another activation, or with none."""
         name = self.plain
-        act_name = self.spec.activations[l]
+        act_name, act = self.spec.activations[l], self.net.activation(l)
         z = self.net.nets[l][j]
-        if act_name == "softmax":
+        if not act.elementwise:
             return
-        if act_name == "sigmoid":
-            yield Candidate("wrong_sigmoid",
-                            "the sigmoid is 1/(1 + exp(-z)), not exp(z)/(1 + exp(-z))", sp.exp(z) / (1 + sp.exp(-z)))
-            yield Candidate("wrong_sigmoid", "the sigmoid has a minus sign in the exponent: 1/(1 + exp(-z))",
-                            1 / (1 + sp.exp(z)))
-        for other in ("linear", "sigmoid", "tanh", "relu"):
-            if other == act_name:
+        for wrong in act.miswritten:
+            yield Candidate(wrong.key, wrong.reason, wrong.f(z))
+        for other in (entry for entry in ACTIVATIONS.values() if entry.identity or entry.confusable):
+            if other.name == act_name:
                 continue
-            if other == "linear":
+            if other.identity:
                 reason = f"the activation is missing: {name[s]} = {act_name}({name[z]}), not the net input {name[z]} itself"
             else:
-                reason = f"{name[s]} = {act_name}({name[z]}), not {other}({name[z]})"
-            yield Candidate("wrong_activation", reason, ACTIVATIONS[other].f(z))
+                reason = f"{name[s]} = {act_name}({name[z]}), not {other.name}({name[z]})"
+            yield Candidate("wrong_activation", reason, other.f(z))
 
     def _update_candidates(self, q: Quantity) -> Iterable[Candidate]:
         p = q.target
@@ -760,34 +752,20 @@ def generality_note(m: Model, q: Quantity, expr: Expr, contexts) -> str | None:
 
 
 def _repairs(expr: Expr, show: Callable[[Expr], str]) -> list[tuple[str, str, Expr]]:
-    """Known wrong formulas written inside a claim, each with the claim as it should have been."""
+    """Known wrong formulas written inside a claim (a registry entry's ``repair``), each with the claim as it
+    should have been; the first one found."""
     found: list[tuple[str, str]] = []
+    repairs = [entry.repair for entry in ACTIVATIONS.values() if entry.repair is not None]
 
     def fix(e: Expr) -> Expr:
         if not e.args:
             return e
         e = e.func(*(fix(a) for a in e.args)) if not isinstance(e, SampleSum) else SampleSum(fix(e.args[0]))
-        if e.is_Mul:
-            factors = list(e.args)
-            for f in factors:
-                if isinstance(f, sp.exp):
-                    u = f.args[0]
-                    target = (1 + sp.exp(-u)) ** -1
-                    if target in factors:
-                        u_ = show(u)
-                        found.append(("wrong_sigmoid", f"exp({u_})/(1 + exp(-{u_})) is not the sigmoid: "
-                                                       f"sigmoid({u_}) = 1/(1 + exp(-{u_}))"))
-                        rest = list(factors)
-                        rest.remove(f)
-                        rest.remove(target)
-                        return sp.Mul(*rest) * Sigmoid(u)
-        if e.is_Pow and e.exp == -1 and e.base.is_Add and len(e.base.args) == 2 and sp.S.One in e.base.args:
-            other = next(a for a in e.base.args if a != 1)
-            if isinstance(other, sp.exp) and not other.args[0].could_extract_minus_sign():
-                u_ = show(other.args[0])
-                found.append(("wrong_sigmoid", f"the sigmoid has a minus sign in the exponent: "
-                                               f"sigmoid({u_}) = 1/(1 + exp(-{u_}))"))
-                return Sigmoid(other.args[0])
+        for repair in repairs:
+            repaired = repair(e, show)
+            if repaired is not None:
+                found.append(repaired[:2])
+                return repaired[2]
         return e
 
     repaired = fix(expr)
@@ -798,11 +776,8 @@ def _repairs(expr: Expr, show: Callable[[Expr], str]) -> list[tuple[str, str, Ex
 
 def _factor_parts(m: Model) -> list[tuple[Fraction, int, str]]:
     """Single mistaken factors (the claim is c × the truth), each with its cost and its reason."""
-    rule = m.spec.loss
-    squared = rule in ("half_sse", "sse", "mse", "quadratic")
-    half = rule in ("half_sse", "quadratic")
-    mean_n = rule in ("mse", "quadratic", "bce", "cross_entropy")
-    mean_j = rule in ("mse", "bce")
+    rule = m.loss_rule
+    squared, half, mean_n, mean_j = rule.square, rule.halved, rule.averages, rule.averages_outputs
     parts = []
     if squared:
         parts.append((Fraction(1, 2), 1, "the factor 2 from differentiating the square is missing"))
@@ -860,16 +835,10 @@ def is_loss(m: Model, q: Quantity) -> bool:
     return q.kind in ("loss", "loss_after") or (q.kind in ("forward", "after") and q.target == m.net.loss)
 
 
-_LOSS_FORMULAS = {
-    "half_sse": "½·Σ(y - o)²", "sse": "Σ(y - o)²", "mse": "1/(N·J)·Σ(y - o)²", "quadratic": "1/(2N)·Σ(y - o)²",
-    "bce": "-1/(N·J)·Σ[y·ln(o) + (1 - y)·ln(1 - o)]", "cross_entropy": "-1/N·Σ y·ln(o)",
-}
-
-
 def loss_factor_text(m: Model, c: Fraction) -> str:
     """A loss off by the constant factor c: the constant in front of its sum, and what it should be."""
     rule = m.spec.loss
-    formula = _LOSS_FORMULAS[rule]
+    formula = m.loss_rule.plain_formula
     where = ""
     if "N" in formula or "J" in formula:
         where = (f" with N = {m.N} sample{'s' if m.N != 1 else ''} and J = {m.J} output{'s' if m.J != 1 else ''}")
@@ -883,7 +852,7 @@ def loss_factor_text(m: Model, c: Fraction) -> str:
 def _sign_hint(m: Model, q: Quantity) -> str:
     if q.kind == "update":
         return ""
-    if m.spec.loss in ("half_sse", "sse", "mse", "quadratic"):
+    if m.loss_rule.square:
         return " (the derivative of (y - o)^2 with respect to o is -2*(y - o) = 2*(o - y))"
     return ""
 

@@ -16,7 +16,7 @@ from sympy import Expr, Symbol
 from derive.check.claims import Lhs, NameRef, SampleSum
 from derive.errors import ClaimError
 from derive.model.plain import PlainPrinter
-from derive.model.registry import ReLU, Sigmoid, Softplus
+from derive.model.registry import wide_forms
 from derive.numeric.rounding import fixed, number, round_decimals, round_significant
 from derive.numeric.rule import decayed, learning_rates
 from derive.numeric.values import evaluate, frozen, initial_parameters
@@ -123,12 +123,6 @@ def _exp(x: Any) -> Any:
     return MP.exp(x)
 
 
-def _sigmoid(x: Any) -> Any:
-    if abs(x) > 10_000:
-        return MP.mpf(1 if MP.re(x) > 0 else 0)
-    return 1 / (1 + MP.exp(-x))
-
-
 def _log(x: Any) -> Any:
     if x == 0:
         raise Undefined
@@ -208,14 +202,6 @@ def _tanh(x: Any) -> Any:
     return MP.tanh(x) if abs(x) < 10_000 else MP.mpf(1 if _truth(x) else -1)
 
 
-def _relu(x: Any) -> Any:
-    return x if _truth(x) else MP.mpf(0)
-
-
-def _softplus(x: Any) -> Any:
-    return finite(_log(1 + _exp(x))) if MP.re(x) < 100 else x
-
-
 def _heaviside(args: list[Any]) -> Any:
     """H(z), with its value at 0 as the second argument (½ without one)."""
     z = MP.re(args[0])
@@ -228,9 +214,8 @@ _COMPOSITE: dict[type, Callable[[Any, Getter, Summer | None], Any]] = {
 }
 # functions of one argument, applied to its value
 _UNARY: dict[type, Callable[[Any], Any]] = {
-    sp.exp: lambda x: finite(_exp(x)), sp.log: lambda x: finite(_log(x)), sp.tanh: _tanh, Sigmoid: _sigmoid,
-    ReLU: _relu, Softplus: _softplus, sp.Abs: abs,
-}
+    sp.exp: lambda x: finite(_exp(x)), sp.log: lambda x: finite(_log(x)), sp.tanh: _tanh, sp.Abs: abs,
+} | wide_forms(MP)        # the registry's own functions (σ, ReLU, softplus) as its entries compute them
 
 
 def value(expr: Expr, get: Getter, summed: Summer | None = None) -> Any:
@@ -385,7 +370,7 @@ class Model:
         # symbols whose values carry the loss's 1/N: a claim using them scales with N by itself
         self.scaled = frozenset([*d.adjoint.values(), *self.grad.values(), self.E, net.loss, self.after[self.E],
                                  self.after[net.loss]]) - {sp.S.One}
-        self.piecewise = any(net.activation(l).saturation.kink for l in range(spec.depth))     # ReLU, leaky ReLU
+        self.piecewise = any(net.activation(l).piecewise for l in range(spec.depth))     # ReLU, leaky ReLU, ELU
         # targets that sum to 1 (one-hot): the checker's random targets do too, as cross-entropy with softmax assumes
         self.normalized = spec.layers[-1] > 1 and all(sum(row) == 1 for row in spec.y)
         self._memo: dict[tuple, Any] = {}

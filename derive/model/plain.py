@@ -8,7 +8,7 @@ import sympy as sp
 from sympy import Basic, Expr
 from sympy.printing.str import StrPrinter
 
-from derive.model.registry import function_entry, piecewise_name
+from derive.model.registry import function_entry, piecewise_entry, piecewise_name
 
 
 class PlainPrinter(StrPrinter):
@@ -41,6 +41,10 @@ class PlainPrinter(StrPrinter):
     def _print_Piecewise(self, e):
         # the leaky ReLU (z if z > 0, else c·z) and its derivative (1 if z > 0, else c), c the spec's slope
         u = self._positive_part(e)
+        found = piecewise_entry(e, u) if u is not None else None
+        if found is not None:                   # elu(z), elu'(z): a registry entry defined in pieces
+            entry, prime = found
+            return f"{entry.name}{chr(39) if prime else ''}({self._print(u)})"
         if u is not None:
             (first, _), (second, _) = e.args
             c = sp.cancel(second / u) if u != 0 else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, Callable, NamedTuple, Sequence
 
 import mpmath
@@ -166,6 +166,83 @@ NUMERIC: dict[str, Numeric] = {
 }
 
 
+# beyond |z| = 10⁴ a sigmoid is its limit to any precision a check needs, and e^(−z) is not worth computing
+_WIDE_LIMIT = 10_000
+
+
+def _sigmoid_wide(ctx: Any, z: Any) -> Any:
+    if abs(z) > _WIDE_LIMIT:
+        return ctx.mpf(1 if ctx.re(z) > 0 else 0)
+    return 1 / (1 + ctx.exp(-z))
+
+
+def _relu_wide(ctx: Any, z: Any) -> Any:
+    return z if ctx.re(z) > 0 else ctx.mpf(0)
+
+
+def _softplus_wide(ctx: Any, z: Any) -> Any:
+    return ctx.log(1 + ctx.exp(z)) if ctx.re(z) < 100 else z      # ln(1 + e^z) = z to 40 digits from z ≈ 92
+
+
+def wide_forms(ctx: Any) -> dict[type, Callable[[Any], Any]]:
+    """Our one-argument functions in the mpmath context ``ctx``, for real or complex arguments (the checker's
+    random points), by their SymPy class; a non-finite result is the caller's to refuse."""
+    return {Sigmoid: partial(_sigmoid_wide, ctx), ReLU: partial(_relu_wide, ctx),
+            Softplus: partial(_softplus_wide, ctx)}
+
+
+class Slip(NamedTuple):
+    """A typical wrong way to write f′: the factor written instead, in z and a, and the reason in words
+    ({a}: the unit's activation, {what}: the true factor)."""
+
+    factor: Callable[[Expr, Expr], Expr]
+    reason: str
+
+
+class Miswriting(NamedTuple):
+    """A typical wrong way to write a = f(z): the mistake's key, the reason in words, and the wrong f."""
+
+    key: str
+    reason: str
+    f: Callable[[Expr], Expr]
+
+
+# a wrong f found inside a claim's node: (key, reason, the node with f written right), or None; ``show`` prints
+Repair = Callable[[Expr, Callable[[Expr], str]], tuple[str, str, Expr] | None]
+
+
+def _sigmoid_text(u: str) -> str:
+    return f"sigmoid({u}) = 1/(1 + exp(-{u}))"
+
+
+def _sigmoid_repair(e: Expr, show: Callable[[Expr], str]) -> tuple[str, str, Expr] | None:
+    """exp(u)/(1 + exp(−u)) or 1/(1 + exp(u)) written for σ(u): the reason, and the node with σ(u) in its place."""
+    if e.is_Mul:
+        for f in e.args:
+            target = (1 + sp.exp(-f.args[0])) ** -1 if isinstance(f, sp.exp) else None
+            if target is not None and target in e.args:
+                rest = list(e.args)
+                rest.remove(f)
+                rest.remove(target)
+                u = show(f.args[0])
+                return ("wrong_sigmoid", f"exp({u})/(1 + exp(-{u})) is not the sigmoid: {_sigmoid_text(u)}",
+                        sp.Mul(*rest) * Sigmoid(f.args[0]))
+    if e.is_Pow and e.exp == -1 and e.base.is_Add and len(e.base.args) == 2 and sp.S.One in e.base.args:
+        other = next(a for a in e.base.args if a != 1)
+        if isinstance(other, sp.exp) and not other.args[0].could_extract_minus_sign():
+            return ("wrong_sigmoid", f"the sigmoid has a minus sign in the exponent: {_sigmoid_text(show(other.args[0]))}",
+                    Sigmoid(other.args[0]))
+    return None
+
+
+_SIGMOID_MISWRITTEN = (
+    Miswriting("wrong_sigmoid", "the sigmoid is 1/(1 + exp(-z)), not exp(z)/(1 + exp(-z))",
+               lambda z: sp.exp(z) / (1 + sp.exp(-z))),
+    Miswriting("wrong_sigmoid", "the sigmoid has a minus sign in the exponent: 1/(1 + exp(-z))",
+               lambda z: 1 / (1 + sp.exp(z))),
+)
+
+
 @dataclass(frozen=True)
 class Activation:
     """One activation: f(z) and f'(z) written with the unit's own z and a = f(z), and what follows from it.
@@ -198,6 +275,12 @@ class Activation:
     spellings: tuple[str, ...] = ()             # how a claim calls it, NAME(z) and NAME'(z); none: it cannot
     max_form: bool = False                      # max(0, z) in a claim is this function
     sums_to_one: bool = False                   # the layer's outputs sum to 1 for every z (a shared bias has ∂E/∂b = 0)
+    # the checker's typical mistakes and the exam's distractors about this activation
+    confusable: bool = False                    # one a student mixes up with another (σ, tanh, ReLU: f or f′ swapped)
+    slip: Slip | None = None                    # f′ written with a piece missing (σ′ without its a, tanh′ without the square)
+    misplaced: bool = False                     # f′ is smooth in z: a for f′, f′ taken at a, z written for a are typical
+    miswritten: tuple[Miswriting, ...] = ()     # f itself written wrong
+    repair: Repair | None = None                # finds such a wrong f inside a claim
 
     def layer(self, zs: Sequence[Expr]) -> list[Expr]:
         """The activations of a whole layer of net inputs."""
@@ -216,6 +299,12 @@ class Activation:
         """Whether f' is a factor of its own in a chain a student writes (not for a linear unit or a softmax)."""
         z, a = sp.symbols("z a")
         return self.elementwise and self.df(z, a) != 1
+
+    @cached_property
+    def piecewise(self) -> bool:
+        """Whether f′ changes its formula at z = 0 (ReLU, leaky ReLU, ELU): a claim is tried at more points."""
+        z, a = sp.symbols("z a")
+        return self.df(z, a).has(sp.Piecewise, sp.Heaviside)
 
     @cached_property
     def identity(self) -> bool:
@@ -284,23 +373,35 @@ ACTIVATIONS: dict[str, Activation] = {
                    positive=True, bounded=True, complements=_sigmoid_complements, exp_form=True, df_in_a=True,
                    word="σ", definition=lambda c: r"\sigma(z) = \frac{1}{1 + e^{-z}}", double=_sigmoid_double,
                    spellings=("sigmoid", "sigma"),
-                   targets=TargetRange("0.1", "0.9", "0.1", True), saturation=Saturation(limit=4.0)),
+                   targets=TargetRange("0.1", "0.9", "0.1", True), saturation=Saturation(limit=4.0),
+                   confusable=True, slip=Slip(lambda z, a: 1 - a, "the factor {a} of {what} is missing"),
+                   misplaced=True, miswritten=_SIGMOID_MISWRITTEN, repair=_sigmoid_repair),
         Activation("tanh", r"\tanh", sp.tanh, lambda z, a: 1 - a**2, r"1-\tanh^2(z)",
                    bounded=True, complements=_tanh_complements, df_in_a=True, word="tanh",
                    definition=lambda c: r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}", double=math.tanh,
                    spellings=("tanh",),
-                   targets=TargetRange("-0.9", "0.9", "0.1", True), saturation=Saturation(limit=2.0)),
+                   targets=TargetRange("-0.9", "0.9", "0.1", True), saturation=Saturation(limit=2.0),
+                   confusable=True, slip=Slip(lambda z, a: 1 - a, "the square is missing: {what}, not 1 - {a}"),
+                   misplaced=True),
         Activation("relu", r"\operatorname{ReLU}", ReLU, lambda z, a: sp.Heaviside(z, 0),
                    r"1 \text{ if } z>0 \text{, else } 0", word="ReLU",
                    definition=lambda c: r"\operatorname{ReLU}(z) = \max(0, z)", double=lambda z: max(z, 0.0),
-                   spellings=("relu", "ReLU"), max_form=True,
+                   spellings=("relu", "ReLU"), max_form=True, confusable=True,
                    targets=TargetRange("0.1", "1", "0.1", False), saturation=Saturation(kink=True, dies=True)),
         leaky_relu(Rational(1, 100)),
         Activation("softplus", r"\operatorname{softplus}", Softplus, lambda z, a: Sigmoid(z), r"\sigma(z)",
                    positive=True, exp_form=True, word="softplus",
                    definition=lambda c: r"\operatorname{softplus}(z) = \ln\left(1 + e^{z}\right)",
                    double=_softplus_double, targets=TargetRange("0.1", "1", "0.1", False), spellings=("softplus",),
-                   saturation=Saturation(flat_below=-4.0)),
+                   saturation=Saturation(flat_below=-4.0), misplaced=True),
+        # ELU with α = 1: smooth at 0 (both pieces have slope 1); f′ = e^z below 0, written in z as PyTorch takes
+        # it (a + 1 from a rounded a = e^z − 1 would be 0 for a saturated unit)
+        Activation("elu", r"\operatorname{ELU}", lambda z: sp.Piecewise((z, z > 0), (sp.exp(z) - 1, True)),
+                   lambda z, a: sp.Piecewise((1, z > 0), (sp.exp(z), True)), r"1 \text{ if } z>0 \text{, else } e^{z}",
+                   written=lambda z: sp.Function("ELU")(z), word="ELU",
+                   definition=lambda c: r"\operatorname{ELU}(z) = z \text{ for } z > 0 \text{, else } e^{z} - 1",
+                   double=lambda z: z if z > 0 else math.expm1(z), spellings=("elu", "ELU"),
+                   targets=TargetRange("-0.5", "1", "0.1", True), saturation=Saturation(flat_below=-4.0)),
         # softmax couples the units of a layer: f and df act on the whole layer (see Activation.layer)
         Activation("softmax", r"\operatorname{softmax}", sp.exp, lambda z, a: a, r"a_i(\delta_{ij}-a_j)",
                    elementwise=False, output_only=True, losses=("cross_entropy", "mse", "half_sse", "sse", "quadratic"), positive=True, bounded=True,
@@ -310,6 +411,23 @@ ACTIVATIONS: dict[str, Activation] = {
 # the activations that are one SymPy function (σ, tanh, ReLU, softplus), by that function, for the printers
 # (softmax's f is exp applied to a whole layer, so exp itself stays exp)
 _BY_FUNCTION: dict[type, Activation] = {a.f: a for a in ACTIVATIONS.values() if isinstance(a.f, type) and a.elementwise}
+
+
+def confusable() -> list[Activation]:
+    """The activations a student mixes up with one another, in the registry's order."""
+    return [a for a in ACTIVATIONS.values() if a.confusable]
+
+
+def piecewise_entry(e: Expr, u: Expr) -> tuple[Activation, bool] | None:
+    """The activation whose f(u) (False) or f′(u) (True) the Piecewise ``e`` is, for those defined in pieces
+    whose f′ is written in z alone (ELU); None for any other."""
+    for entry in ACTIVATIONS.values():
+        if entry.elementwise and isinstance(entry.f(u), sp.Piecewise):
+            if e == entry.f(u):
+                return entry, False
+            if e == entry.df(u, sp.Dummy()):
+                return entry, True
+    return None
 
 
 def function_entry(function: type) -> Activation | None:
@@ -376,13 +494,22 @@ class Loss:
     outputs: tuple[str, ...] = ()               # the only output activations it accepts (none: any)
     probabilities: bool = False                 # outputs and targets are probabilities in [0, 1]
     square: bool = False                        # a sum of squares (y − o)², with its own constant in front
+    cancels: tuple[str, ...] = ()               # output activations whose derivative cancels the loss's: δ = o − y
+    plain_scale: str = ""                       # the constant in front as a sentence writes it: 1/(N·J)·
+    plain_term: str = ""                        # the sum as a sentence writes it: Σ(y - o)²
 
     def summed(self) -> "Loss":
         """The same loss summed over the samples and outputs instead of averaged ([network] reduction =
         "sum"): the constant without its 1/N and 1/J (mse → Σ(y − o)², bce → −Σ[…])."""
         constant = self.scale(1, 1)
         text = "" if constant == 1 else "-" if constant == -1 else sp.latex(constant)
-        return replace(self, scale=lambda n, j: constant, scale_latex=lambda n, j: text)
+        plain = "" if constant == 1 else "-" if constant == -1 else "½·"
+        return replace(self, scale=lambda n, j: constant, scale_latex=lambda n, j: text, plain_scale=plain)
+
+    @property
+    def plain_formula(self) -> str:
+        """The loss in a sentence: ½·Σ(y - o)², -1/N·Σ y·ln(o)."""
+        return self.plain_scale + self.plain_term
 
     @property
     def averages(self) -> bool:
@@ -390,27 +517,38 @@ class Loss:
         return self.scale(2, 1) != self.scale(1, 1)
 
     @property
+    def averages_outputs(self) -> bool:
+        """Whether the constant in front divides by the number of outputs J (a mean over the outputs)."""
+        return self.scale(1, 2) != self.scale(1, 1)
+
+    @property
     def halved(self) -> bool:
         """Whether the constant carries the ½ that cancels the 2 of the square's derivative."""
         return self.square and self.scale(1, 1) == Rational(1, 2)
 
 
+_SQUARES = "Σ(y - o)²"
 LOSSES: dict[str, Loss] = {
     l.name: l
     for l in (
         Loss("half_sse", lambda n, j: Rational(1, 2), lambda o, y: (y - o) ** 2,
-             lambda n, j: r"\frac{1}{2}", "(y_{nj} - o_{nj})^2", square=True),
+             lambda n, j: r"\frac{1}{2}", "(y_{nj} - o_{nj})^2", square=True,
+             plain_scale="½·", plain_term=_SQUARES),
         Loss("sse", lambda n, j: sp.S.One, lambda o, y: (y - o) ** 2,
-             lambda n, j: "", "(y_{nj} - o_{nj})^2", square=True),
+             lambda n, j: "", "(y_{nj} - o_{nj})^2", square=True, plain_term=_SQUARES),
         Loss("mse", lambda n, j: sp.S.One / (n * j), lambda o, y: (y - o) ** 2,
-             lambda n, j: r"\frac{1}{N J}", "(y_{nj} - o_{nj})^2", square=True),
+             lambda n, j: r"\frac{1}{N J}", "(y_{nj} - o_{nj})^2", square=True,
+             plain_scale="1/(N·J)·", plain_term=_SQUARES),
         Loss("quadratic", lambda n, j: sp.S.One / (2 * n), lambda o, y: (y - o) ** 2,
-             lambda n, j: r"\frac{1}{2N}", "(y_{nj} - o_{nj})^2", square=True),
+             lambda n, j: r"\frac{1}{2N}", "(y_{nj} - o_{nj})^2", square=True,
+             plain_scale="1/(2N)·", plain_term=_SQUARES),
         Loss("bce", lambda n, j: -sp.S.One / (n * j), lambda o, y: y * sp.log(o) + (1 - y) * sp.log(1 - o),
              lambda n, j: r"-\frac{1}{N J}", r"\left[y_{nj} \ln o_{nj} + (1 - y_{nj}) \ln(1 - o_{nj})\right]",
-             outputs=("sigmoid",), probabilities=True),
+             outputs=("sigmoid",), probabilities=True, cancels=("sigmoid",),
+             plain_scale="-1/(N·J)·", plain_term="Σ[y·ln(o) + (1 - y)·ln(1 - o)]"),
         Loss("cross_entropy", lambda n, j: -sp.S.One / n, lambda o, y: y * sp.log(o),
-             lambda n, j: r"-\frac{1}{N}", r"y_{nj} \ln o_{nj}", outputs=("softmax", "sigmoid"), probabilities=True),
+             lambda n, j: r"-\frac{1}{N}", r"y_{nj} \ln o_{nj}", outputs=("softmax", "sigmoid"), probabilities=True,
+             cancels=("softmax",), plain_scale="-1/N·", plain_term="Σ y·ln(o)"),
     )
 }
 DEFAULT_LOSS = "half_sse"
