@@ -18,7 +18,7 @@ import pytest
 import sympy as sp
 
 from derive import solve
-from derive.check.diagnose import model
+from derive.check.diagnose import gradient_mistakes, model
 from derive.check.quantities import fraction
 from derive.check.verdict import Verdict, benchmark_grading, check_claim, check_claims, explain, load_claims
 from derive.cli import main
@@ -759,3 +759,37 @@ def test_holds_for_all_values_only_after_a_proof():
     assert check_claim(relu, "dE/dw1 = " + correct).precision == "all values of its symbols"
     piecewise = check_claim(relu, "dE/dw1 = " + correct.replace("relu'(z_h1)", "relu(z_h1)/z_h1"))
     assert piecewise.holds and "random points" in piecewise.precision and "no proof" in piecewise.precision
+
+
+# -- one catalogue of mistakes: the exam's distractors are the checker's diagnoses ----------------
+
+@pytest.mark.parametrize("name", ["sigmoid-222", "sigmoid-rows-mse", "softmax-233", "tanh-231"])
+def test_every_exam_distractor_is_a_mistake_the_checker_names(name):
+    # an exam's typical wrong gradient, typed into derive check, gets the mistake the exam's feedback names
+    # (before the one catalogue, every σ′ dropped at once was "matches none of the usual mistakes")
+    sol = solve(name)
+    m = model(sol)
+    keys = {"sign": {"sign"}, "factor": {"factor"}}
+    for p in sol.network.parameters[:4]:
+        for mistake in gradient_mistakes(m, p):
+            formula = m.show(mistake.formula)
+            claim = f"dE/d{m.plain[p]} = " + (f"sum({formula})" if m.N > 1 else formula)
+            v = check_claim(sol, claim)
+            assert not v.holds and v.mistake in keys.get(mistake.key, {mistake.key}), (claim, v.mistake, v.diagnosis)
+
+
+def test_the_catalogue_writes_the_whole_chain_slips_as_a_hand_derivation_does():
+    # sigmoid-222, dE/dw1 by hand: Σ over both outputs of (o_j − y_j)·σ′(z_oj)·w·σ′(z_h1)·x1, with w5, w7
+    sol = solve("sigmoid-222")
+    m = model(sol)
+    x1, h1, o1, o2, y1, y2, w5, w7 = (sp.Symbol(n) for n in "x1 h1 o1 o2 y1 y2 w5 w7".split())
+    names = {s: sp.Symbol(m.plain[s]) for s in m.plain}
+    found = {mk.label: mk.formula.xreplace(names) for mk in gradient_mistakes(m, sol.network.parameters[0])}
+    assert sp.expand(found["the activation derivative (σ′) left out"]
+                     - ((o1 - y1) * w5 * x1 + (o2 - y2) * w7 * x1)) == 0
+    assert sp.expand(found["only the path through o1 (the other paths left out)"]
+                     - (o1 - y1) * o1 * (1 - o1) * w5 * h1 * (1 - h1) * x1) == 0
+    x2 = sp.Symbol("x2")
+    assert sp.expand(found["the wrong input (x2 instead of x1)"]
+                     - ((o1 - y1) * o1 * (1 - o1) * w5 + (o2 - y2) * o2 * (1 - o2) * w7) * h1 * (1 - h1) * x2) == 0
+    assert "a factor 2 too many (the ½ of the loss not cancelled)" in found and "the sign flipped" in found

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from itertools import product
-from typing import Any, Callable, Iterable, Sequence
+import itertools
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 from weakref import WeakKeyDictionary
 
 import sympy as sp
@@ -145,7 +146,7 @@ class Model(quantities.Model):
         elif q.kind in ("gradient", "adjoint"):
             chains = self.chains(q.target)
             if chains is not None:
-                for c in self._chain_candidates(q, chains):
+                for c in itertools.chain(self._chain_candidates(q, chains), self._whole_chain_candidates(q)):
                     yield Candidate(c.key, c.reason, wrap(c.expr))
         elif q.kind == "forward":
             for c in self._forward_candidates(q.target):
@@ -154,6 +155,15 @@ class Model(quantities.Model):
             for c in self._forward_candidates(self.net.loss):
                 yield Candidate(c.key, c.reason, wrap(c.expr))
         yield from self._others(q)
+
+    def _whole_chain_candidates(self, q: Quantity) -> Iterable[Candidate]:
+        """The catalogue's slips made everywhere in a gradient's chain, which an exam offers as distractors (the
+        constant factors are weighed by the ratio instead, with their own sentences)."""
+        if q.kind != "gradient":
+            return
+        for mistake in gradient_mistakes(self, q.target):
+            if mistake.key not in ("sign", "factor"):
+                yield Candidate(mistake.key, mistake.label, mistake.formula)
 
     def _mutate(self, chains, change: Change) -> Expr | None:
         """The sum over chains with some factors changed; None when nothing changed."""
@@ -557,6 +567,97 @@ class Model(quantities.Model):
         yield Candidate("after_update", "that is E' after the update, not E", self.after[self.E])
 
 
+# -- the catalogue's whole-chain mistakes: an exam's distractors, and candidates of a diagnosis ------------
+
+@dataclass(frozen=True)
+class Mistake:
+    """A typical wrong ∂E/∂p of one sample, over its whole chain: its key, a short label (an exam's feedback
+    and the checker's reason) and its formula."""
+
+    key: str
+    label: str
+    formula: Expr
+
+
+def gradient_mistakes(m: Model, p: Symbol) -> list[Mistake]:
+    """The typical wrong versions of one sample's ∂E/∂p, most typical first, each differing from the truth.
+
+    The same slip made everywhere in the chain (every σ′ dropped, every f′ taken at its output), a constant
+    factor from the table of factors (the sign, the 2, the mean's 1/N), x for h, one output's path alone.
+    """
+    chains = [[(m.role(e), e.local) for e in chain] for chain in m.d.chains(p)]
+    right = sp.Add(*(sp.Mul(*(f for _, f in chain)) for chain in chains))
+    parts = _factor_parts(m)
+    out = [_dropped_slopes(m, chains), Mistake("sign", SIGN_FLIPPED, -right)]
+    out += [Mistake("factor", f.label, right * _rational(f.c)) for f in parts if f.label and f.label != MEAN_DROPPED]
+    out += [*_wrong_layer_input(m, p, chains), _slopes_at_output(m, chains), *_first_path_alone(m, chains)]
+    out += [Mistake("factor", f.label, right * _rational(f.c)) for f in parts if f.label == MEAN_DROPPED]
+    return [mistake for mistake in out if sp.expand(mistake.formula - right) != 0]
+
+
+def _rational(c: Fraction) -> Expr:
+    return sp.Rational(c.numerator, c.denominator)
+
+
+def _changed(chains, change: Change) -> Expr:
+    """The sum over chains with ``change`` applied to their factors (the truth where it changes none)."""
+    return sp.Add(*(sp.Mul(*(_or(change(role, f), f) for role, f in chain)) for chain in chains))
+
+
+def _or(new: Expr | None, old: Expr) -> Expr:
+    return old if new is None else new
+
+
+def _dropped_slopes(m: Model, chains) -> Mistake:
+    """Every activation's f′ left out of the chain (none is a factor of its own for a linear or softmax layer)."""
+    acts = [m.net.activation(l) for l in range(m.spec.depth)]
+    names = sorted({f"{a.word}′" for a in acts if a.df_factor})
+    formula = _changed(chains, lambda r, f: sp.S.One if r[0] == "act" and acts[r[1]].df_factor else None)
+    return Mistake("missing_activation_derivative", f"the activation derivative ({', '.join(names) or 'f′'}) left out",
+                   formula)
+
+
+def _slopes_at_output(m: Model, chains) -> Mistake:
+    """Every f′ written in a (σ′ = a(1 − a)) taken at the output a instead of the net input z: σ(o)(1 − σ(o))."""
+    net = m.net
+
+    def change(r: tuple, f: Expr) -> Expr | None:
+        if r[0] != "act" or not net.activation(r[1]).df_in_a:
+            return None
+        act, a = net.activation(r[1]), net.activations[r[1]][r[2]]
+        return act.df(a, act.f(a))
+    return Mistake("derivative_at_output", "the activation derivative taken at the output instead of the net input",
+                   _changed(chains, change))
+
+
+def _wrong_layer_input(m: Model, p: Symbol, chains) -> list[Mistake]:
+    """A weight's input taken from the wrong place: the network's x for a hidden layer's h, or the other x."""
+    if p not in m.wpos:
+        return []
+    net = m.net
+    l, j, k = m.wpos[p]
+    instead = net.layer_input(l)[k]
+    if l > 0:
+        used = net.inputs[k % len(net.inputs)]
+    elif len(net.inputs) > 1:
+        used = net.inputs[(k + 1) % len(net.inputs)]
+    else:
+        return []
+    formula = _changed(chains, lambda r, f: used if r == ("input", l, j, k) and f == instead else None)
+    return [Mistake("wrong_input", f"the wrong input ({m.plain[used]} instead of {m.plain[instead]})", formula)]
+
+
+def _first_path_alone(m: Model, chains) -> list[Mistake]:
+    """Only the chains through the first output, where there are several outputs."""
+    outputs = m.net.outputs
+    if len(outputs) < 2:
+        return []
+    first = outputs[0]
+    kept = [chain for chain in chains if chain[0][0] == ("loss", first)]
+    return [Mistake("missing_path", f"only the path through {m.plain[first]} (the other paths left out)",
+                    sp.Add(*(sp.Mul(*(f for _, f in chain)) for chain in kept)))]
+
+
 _MODELS: WeakKeyDictionary = WeakKeyDictionary()
 
 
@@ -774,30 +875,46 @@ def _repairs(expr: Expr, show: Callable[[Expr], str]) -> list[tuple[str, str, Ex
 
 # constant factors --------------------------------------------------------------------------------
 
-def _factor_parts(m: Model) -> list[tuple[Fraction, int, str]]:
+class Factor(NamedTuple):
+    """A mistaken constant factor (the claim is c × the truth): how unlikely it is, the checker's reason, and the
+    exam's short label where an exam offers it as a distractor."""
+
+    c: Fraction
+    cost: int
+    reason: str
+    label: str | None = None
+
+
+MEAN_DROPPED = "the 1/N of the mean dropped"
+SIGN_FLIPPED = "the sign flipped"
+
+
+def _factor_parts(m: Model) -> list[Factor]:
     """Single mistaken factors (the claim is c × the truth), each with its cost and its reason."""
     rule = m.loss_rule
     squared, half, mean_n, mean_j = rule.square, rule.halved, rule.averages, rule.averages_outputs
     parts = []
     if squared:
-        parts.append((Fraction(1, 2), 1, "the factor 2 from differentiating the square is missing"))
-        parts.append((Fraction(2), 1 if half else 2,
-                      "there is an extra factor 2: the ½ in front of the loss cancels the 2 from the square"
-                      if half else "there is an extra factor 2"))
+        parts.append(Factor(Fraction(1, 2), 1, "the factor 2 from differentiating the square is missing",
+                            None if half else "the factor 2 from the square dropped"))
+        parts.append(Factor(Fraction(2), 1 if half else 2,
+                            "there is an extra factor 2: the ½ in front of the loss cancels the 2 from the square"
+                            if half else "there is an extra factor 2",
+                            "a factor 2 too many (the ½ of the loss not cancelled)" if half else None))
     else:
-        parts += [(Fraction(1, 2), 2, "a factor 2 is missing"), (Fraction(2), 2, "there is an extra factor 2")]
+        parts += [Factor(Fraction(1, 2), 2, "a factor 2 is missing"), Factor(Fraction(2), 2, "there is an extra factor 2")]
     if m.N > 1:
-        parts.append((Fraction(m.N), 1 if mean_n else 2,
-                      f"the 1/N from averaging over the N = {m.N} samples is missing" if mean_n
-                      else f"there is an extra factor N = {m.N}"))
-        parts.append((Fraction(1, m.N), 2 if mean_n else 1,
-                      f"there is an extra 1/N: this loss sums over the {m.N} samples, it does not average"
-                      if not mean_n else f"there is an extra 1/N = 1/{m.N}"))
+        parts.append(Factor(Fraction(m.N), 1 if mean_n else 2,
+                            f"the 1/N from averaging over the N = {m.N} samples is missing" if mean_n
+                            else f"there is an extra factor N = {m.N}", MEAN_DROPPED if mean_n else None))
+        parts.append(Factor(Fraction(1, m.N), 2 if mean_n else 1,
+                            f"there is an extra 1/N: this loss sums over the {m.N} samples, it does not average"
+                            if not mean_n else f"there is an extra 1/N = 1/{m.N}"))
     if m.J > 1:
-        parts.append((Fraction(m.J), 1 if mean_j else 2,
-                      f"the 1/J from averaging over the J = {m.J} outputs is missing" if mean_j
-                      else f"there is an extra factor J = {m.J}"))
-        parts.append((Fraction(1, m.J), 2, f"there is an extra 1/J = 1/{m.J}"))
+        parts.append(Factor(Fraction(m.J), 1 if mean_j else 2,
+                            f"the 1/J from averaging over the J = {m.J} outputs is missing" if mean_j
+                            else f"there is an extra factor J = {m.J}"))
+        parts.append(Factor(Fraction(1, m.J), 2, f"there is an extra 1/J = 1/{m.J}"))
     return parts
 
 
@@ -810,12 +927,12 @@ def _factor_explanations(m: Model, q: Quantity) -> list[tuple[Fraction, str]]:
         options = [(Fraction(1), 0, [])]
         for size in (1, 2):
             for combo in product(parts, repeat=size):
-                if size == 2 and combo[0][2] >= combo[1][2]:
+                if size == 2 and combo[0].reason >= combo[1].reason:
                     continue
                 c = Fraction(1)
-                for f, _, _ in combo:
-                    c *= f
-                options.append((c, sum(cost for _, cost, _ in combo), [r for _, _, r in combo]))
+                for part in combo:
+                    c *= part.c
+                options.append((c, sum(part.cost for part in combo), [part.reason for part in combo]))
     out: dict[Fraction, tuple[int, str]] = {}
     for sign in (1, -1):
         for c, cost, reasons in options:

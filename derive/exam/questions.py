@@ -7,18 +7,18 @@ import random
 import re
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
-from math import prod
 from typing import Any, Callable, Iterable, Sequence, overload
 
 import sympy as sp
 from sympy import Expr, Symbol
 
+from derive.check import diagnose
+from derive.check.diagnose import MEAN_DROPPED, gradient_mistakes
 from derive.check.verdict import check_claim
 from derive.derived.solution import Solution
 from derive.derived.formulas import N, mean_ratio
 from derive.errors import SpecError
 from derive.exam.variants import MAX_DECIMALS, Ask, ExamConfig
-from derive.model.backprop import Edge
 from derive.model.plain import plain as plain_formula
 from derive.model.registry import LOSSES
 from derive.model.spec import Spec
@@ -29,7 +29,6 @@ from derive.text.printer import tex
 
 DISTRACTORS = 3             # wrong options of a multiple-choice question
 MAX_FORMULA = 160           # characters of a formula a student is asked to write down
-MEAN_DROPPED = "the 1/N of the mean dropped"
 STEP_SHARE = 4              # an update's tolerance is at most this share of its step η·|∂E/∂p|
 EXTRA_DECIMALS = 2          # an update with a small step may ask this many decimals beyond the exam's
 
@@ -332,31 +331,6 @@ def validate_targets(sol: Solution, cfg: ExamConfig) -> None:
 
 # -- typical mistakes, computed from the derivation's own chains ---------------------------------
 
-def _is_activation_edge(sol: Solution, e: Edge) -> bool:
-    net = sol.network
-    place = net.unit(e.child) if hasattr(net, "unit") else None
-    if place is None:
-        for l, layer in enumerate(net.activations):
-            if e.child in layer:
-                place = (l, layer.index(e.child))
-    if place is None or e.child is not net.activations[place[0]][place[1]]:
-        return False
-    return net.activation(place[0]).df_factor
-
-
-def altered(sol: Solution, p: Symbol, change: Callable[[Edge], Expr | None],
-            keep: Callable[[tuple[Edge, ...]], bool] = lambda chain: True) -> Expr:
-    """∂E/∂p as a formula, summed over the chains ``keep`` accepts, with ``change`` replacing local factors."""
-    return sp.Add(*(prod((_local(change, e) for e in chain), start=sp.S.One)
-                    for chain in sol.derivation.chains(p) if keep(chain)))
-
-
-def _local(change: Callable[[Edge], Expr | None], e: Edge) -> Expr:
-    """The local factor of ``e`` as ``change`` replaces it, or as it is where ``change`` gives None."""
-    changed = change(e)
-    return e.local if changed is None else changed
-
-
 def _value(sol: Solution, formula: Expr) -> Expr:
     """A formula in one sample's named symbols, summed over the batch at the initial parameters."""
     return exact(sp.Add(*(formula.xreplace(env) for env in sol.training.first.samples)))
@@ -390,59 +364,7 @@ def mistakes(sol: Solution, p: Symbol) -> list[tuple[str, Expr]]:
 
 
 def _mistakes(sol: Solution, p: Symbol) -> list[tuple[str, Expr]]:
-    net, spec = sol.network, sol.spec
-    right = altered(sol, p, lambda e: None)
-    out: list[tuple[str, Expr]] = []
-    acts = [net.activation(l) for l in range(spec.depth)]
-    dropped = altered(sol, p, lambda e: sp.S.One if _is_activation_edge(sol, e) else None)
-    names = sorted({f"{a.word}′" for a in acts if a.df_factor})
-    out.append((f"the activation derivative ({', '.join(names) or 'f′'}) left out", dropped))
-    out.append(("the sign flipped", -right))
-    rule = spec.rule
-    if rule.halved:
-        out.append(("a factor 2 too many (the ½ of the loss not cancelled)", 2 * right))
-    elif rule.square:
-        out.append(("the factor 2 from the square dropped", right / 2))
-    wrong = _wrong_input(sol, p)
-    if wrong is not None:
-        used, instead = wrong
-        out.append((f"the wrong input ({net.names[used].plain} instead of {net.names[instead].plain})",
-                    altered(sol, p, lambda e: used if e.parent == p and e.local == instead else None)))
-    at_output = altered(sol, p, lambda e: _at_output(sol, e))
-    out.append(("the activation derivative taken at the output instead of the net input", at_output))
-    first = net.outputs[0]
-    if len(net.outputs) > 1:
-        out.append((f"only the path through {net.names[first].plain} (the other paths left out)",
-                    altered(sol, p, lambda e: None, keep=lambda chain: chain[0].parent == first)))
-    if spec.samples > 1 and rule.averages:
-        out.append((MEAN_DROPPED, right * spec.samples))
-    return [(label, formula) for label, formula in out if sp.expand(formula - right) != 0]
-
-
-def _wrong_input(sol: Solution, p: Symbol) -> tuple[Symbol, Symbol] | None:
-    """(the symbol a student wrongly uses, the layer's true input) for a weight: x for h, or the other x."""
-    net = sol.network
-    for l, layer in enumerate(net.weights):
-        for row in layer:
-            if p in row:
-                k = row.index(p)
-                instead = net.layer_input(l)[k]
-                if l > 0:
-                    return net.inputs[k % len(net.inputs)], instead
-                if len(net.inputs) > 1:
-                    return net.inputs[(k + 1) % len(net.inputs)], instead
-    return None
-
-
-def _at_output(sol: Solution, e: Edge) -> Expr | None:
-    """f′ evaluated at the activation a instead of the net input z (σ(o)(1 − σ(o)) for o(1 − o))."""
-    net = sol.network
-    for l, layer in enumerate(net.activations):
-        act = net.activation(l)
-        if e.child in layer and act.df_in_a:
-            a = e.child
-            return act.df(a, act.f(a))
-    return None
+    return [(mistake.label, mistake.formula) for mistake in gradient_mistakes(diagnose.model(sol), p)]
 
 
 # -- building the questions of one variant ---------------------------------------------------------
