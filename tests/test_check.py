@@ -23,6 +23,8 @@ from derive.check.quantities import fraction
 from derive.check.verdict import Verdict, benchmark_grading, check_claim, check_claims, explain, load_claims
 from derive.cli import main
 from derive.errors import ClaimError
+from derive.numeric.rounding import Rounding, fixed
+from derive.numeric.values import evaluate, initial_parameters
 from derive.model.registry import Sigmoid
 
 
@@ -793,3 +795,23 @@ def test_the_catalogue_writes_the_whole_chain_slips_as_a_hand_derivation_does():
     assert sp.expand(found["the wrong input (x2 instead of x1)"]
                      - ((o1 - y1) * o1 * (1 - o1) * w5 + (o2 - y2) * o2 * (1 - o2) * w7) * h1 * (1 - h1) * x2) == 0
     assert "a factor 2 too many (the ½ of the loss not cancelled)" in found and "the sign flipped" in found
+
+
+@pytest.mark.parametrize("name", ["sigmoid-222", "tanh-231", "sigmoid-rows-mse"])
+def test_a_hand_calculation_is_the_one_derive_prints_with_carried_rounding(name):
+    # the checker's "rounded intermediates" is the engine's carried rounding (derive solve --rounding carried):
+    # every gradient and update such a worked solution prints either holds or is diagnosed as exactly that
+    sol = solve(name)
+    m = model(sol)
+    d = m.d
+    diagnosed = 0
+    for rounding in (Rounding(3), Rounding(2, decimals=True)):
+        step = evaluate(d, initial_parameters(d), rounding)
+        for p in sol.network.parameters:
+            for claim, value in ((f"dE/d{m.plain[p]}", step.gradient[p]), (f"{m.plain[p]}'", step.updated[p])):
+                shown = fixed(value, rounding.n) if rounding.decimals else str(float(value))
+                v = check_claim(sol, f"{claim} = {shown}")
+                # (or too few digits to tell: 0.07 for 0.064 at 2 decimals)
+                assert v.holds or v.mistake in ("rounded_intermediates", "imprecise"), (claim, shown, v.diagnosis)
+                diagnosed += v.mistake == "rounded_intermediates"
+    assert diagnosed > 0

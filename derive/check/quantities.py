@@ -17,9 +17,9 @@ from derive.check.claims import Lhs, NameRef, SampleSum
 from derive.errors import ClaimError
 from derive.model.plain import PlainPrinter
 from derive.model.registry import wide_forms
-from derive.numeric.rounding import fixed, number, round_decimals, round_significant
+from derive.numeric.rounding import Rounding, fixed, number, short
 from derive.numeric.rule import decayed, learning_rates
-from derive.numeric.values import evaluate, frozen, initial_parameters
+from derive.numeric.values import Step, evaluate, frozen, initial_parameters
 
 DIGITS = 40                 # working precision of every check
 AGREE = mpmath.mpf("1e-25")  # relative agreement of two values that are equal
@@ -251,14 +251,16 @@ def close(a: Any, b: Any) -> bool:
     return abs(a - b) <= AGREE * max(abs(a), abs(b)) + _TINY
 
 
+MESSAGE_FIXED = (-5, 9)     # decimal exponents a message writes in fixed notation (0.00001234, 123000000)
+
+
 def show_number(v: Any, digits: int = 6) -> str:
+    """A value in a message, by the one rounding (half away from zero) to ``digits`` significant digits."""
     if isinstance(v, MP.mpc):
-        return f"{MP.nstr(v.real, digits)}{'+' if v.imag >= 0 else '-'}{MP.nstr(abs(v.imag), digits)}i"
-    if isinstance(v, Fraction):
-        with MP.workdps(digits + 10):
-            return show_number(MP.mpf(v.numerator) / v.denominator, digits)
-    text = MP.nstr(v, digits, min_fixed=-6, max_fixed=9)
-    return text[:-2] if text.endswith(".0") else text
+        return f"{show_number(v.real, digits)}{'+' if v.imag >= 0 else '-'}{show_number(abs(v.imag), digits)}i"
+    if not isinstance(v, Fraction) and not MP.isfinite(v):
+        return MP.nstr(v)                     # inf, nan: no digits to round
+    return short(v, digits, MESSAGE_FIXED)
 
 
 def value_text(v: Any, decimals: int | None) -> str:
@@ -312,14 +314,6 @@ class Point:
 
     batch: dict[Symbol, Any]
     samples: list[dict[Symbol, Any]]
-
-
-def _rounder(rounding: Callable[[Any, int], sp.Rational], digits: int) -> Callable[[Any], Any]:
-    """An mpf rounded by the one rounding function (half away from zero), as an mpf again."""
-    def rnd(v: Any) -> Any:
-        shown = rounding(MP.re(v), digits)
-        return MP.mpf(int(shown.p)) / int(shown.q)
-    return rnd
 
 
 class Model:
@@ -455,39 +449,34 @@ class Model:
         return symbol
 
     # -- points -----------------------------------------------------------------------------------
-    def tape(self, params: dict[Symbol, Any], data: Sequence[tuple[Sequence[Any], Sequence[Any]]],
-             rnd: Callable[[Any], Any] | None = None) -> Point:
-        """Every claim symbol's value for the given parameters and data, by the derivation's formulas.
-
-        ``rnd`` rounds each computed value, as a hand computation that writes down rounded
-        intermediates does.
-        """
+    def tape(self, params: dict[Symbol, Any], data: Sequence[tuple[Sequence[Any], Sequence[Any]]]) -> Point:
+        """Every claim symbol's value at a random point, by the derivation's formulas evaluated as a claim is:
+        the same 40-digit evaluator, so that a claim and its truth differ only where their formulas do."""
         net, d = self.net, self.d
-        r = rnd or (lambda v: v)
         batch: dict[Symbol, Any] = {**params, **{c: to_mpf(v) for c, v in self.constants.items()}}
         samples = []
         for xs, ys in data:
             env = {**params, **dict(zip(net.inputs, xs)), **dict(zip(net.targets, ys))}
             for s in net.order:
-                env[s] = r(value(net.definitions[s], env.__getitem__))
+                env[s] = value(net.definitions[s], env.__getitem__)
             for v in d.backward_order:
-                env[d.adjoint[v]] = r(value(d.gradient[v], env.__getitem__))
+                env[d.adjoint[v]] = value(d.gradient[v], env.__getitem__)
             samples.append(env)
-        batch[self.E] = r(MP.fsum(env[net.loss] for env in samples))
+        batch[self.E] = MP.fsum(env[net.loss] for env in samples)
         updated = {}
         for p in net.parameters:
-            batch[self.grad[p]] = g = r(MP.fsum(env[d.adjoint[p]] for env in samples))
-            updated[p] = params[p] if p in self.frozen else r(params[p] - self.numeric_step(batch, p, g))
+            batch[self.grad[p]] = g = MP.fsum(env[d.adjoint[p]] for env in samples)
+            updated[p] = params[p] if p in self.frozen else params[p] - self.numeric_step(batch, p, g)
             batch[self.after[p]] = updated[p]
             batch[self.velocity[p]] = updated[p] - params[p]
         after_loss = []
         for env, (xs, ys) in zip(samples, data):
             new = {**updated, **dict(zip(net.inputs, xs)), **dict(zip(net.targets, ys))}
             for s in net.order:
-                new[s] = r(value(net.definitions[s], new.__getitem__))
+                new[s] = value(net.definitions[s], new.__getitem__)
                 env[self.after[s]] = new[s]
             after_loss.append(new[net.loss])
-        batch[self.after[self.E]] = r(MP.fsum(after_loss))
+        batch[self.after[self.E]] = MP.fsum(after_loss)
         return Point(batch, samples)
 
     @cached_property
@@ -495,7 +484,10 @@ class Model:
         """The spec's own numbers as the engine computed them (exact, or with digits enough for a
         saturated unit), at 40 digits: a walk of its own at 40 digits would take σ(2500) for 1 and
         find ln(1 − o) undefined where the engine has its true value."""
-        first, after = self.exact_steps
+        return self._engine_point(*self.exact_steps)
+
+    def _engine_point(self, first: Step, after: Step) -> Point:
+        """A Point of the engine's first step and the forward pass after it, at 40 digits."""
         net = self.net
         batch: dict[Symbol, Any] = {**{p: to_mpf(v) for p, v in first.parameters.items()},
                                     **{c: to_mpf(v) for c, v in self.constants.items()},
@@ -557,13 +549,13 @@ class Model:
         return first.samples[n][q.symbol]
 
     def rounded_point(self, mode: str, digits: int) -> Point:
-        """The spec's numbers computed by hand: each intermediate rounded to ``digits`` (decimals or significant)."""
+        """The spec's numbers computed by hand, each intermediate rounded to ``digits`` (decimals or significant)
+        as it is written down: the engine's carried rounding, the numbers of ``derive solve --rounding carried``."""
         key = (mode, digits)
         if key not in self._rounded:
-            rnd = _rounder(round_decimals if mode == "decimals" else round_significant, digits)
-            params = {p: to_mpf(v) for p, v in initial_parameters(self.d).items()}
-            data = [([to_mpf(v) for v in x], [to_mpf(v) for v in y]) for x, y in zip(self.spec.x, self.spec.y)]
-            self._rounded[key] = self.tape(params, data, rnd)
+            carry = Rounding(digits, decimals=mode == "decimals")
+            first = evaluate(self.d, initial_parameters(self.d), carry)
+            self._rounded[key] = self._engine_point(first, evaluate(self.d, first.updated, carry))
         return self._rounded[key]
 
     def getter(self, point: Point, n: int) -> Callable[[Symbol], Any]:

@@ -212,7 +212,7 @@ def _check_arithmetic(m: Model, text: str, r: _Reading, q, n: int, claimed, trut
     holds = abs(value - truth) <= allowed + _slack(truth, exact.is_Rational, value, rational) and not off
     shown = value_text(value, None)
     expected = value_text(truth, None)
-    precision = f"± {float(allowed):.2g}, what its factors' rounding allows"
+    precision = f"± {show_number(allowed, 2)}, what its factors' rounding allows"
     diagnosis = mistake = None
     if off:
         lit = off[0].literal
@@ -223,7 +223,7 @@ def _check_arithmetic(m: Model, text: str, r: _Reading, q, n: int, claimed, trut
                      f"{rounded_text(off[0].value, lit.decimals or 0)} to {places}; the rest follows from it.")
     elif not holds:
         mistake = "arithmetic"
-        diagnosis = (f"{r.written.strip()} = {shown}, but {q.label} = {expected}: more than the ± {float(allowed):.2g} "
+        diagnosis = (f"{r.written.strip()} = {shown}, but {q.label} = {expected}: more than the ± {show_number(allowed, 2)} "
                      f"that rounding its factors can explain.")
     return Verdict(text, holds, expected, diagnosis, q.label, "number", float(to_mpf(exact)), float(claimed),
                    precision, mistake, correct, None)

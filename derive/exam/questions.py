@@ -22,7 +22,7 @@ from derive.exam.variants import MAX_DECIMALS, Ask, ExamConfig
 from derive.model.plain import plain as plain_formula
 from derive.model.registry import LOSSES
 from derive.model.spec import Spec
-from derive.numeric.rounding import fixed, number
+from derive.numeric.rounding import fixed, number, short
 from derive.numeric.rule import learning_rates
 from derive.numeric.values import exact
 from derive.text.printer import tex
@@ -444,7 +444,7 @@ class Asker:
         digits = 2 if kind in ("gradient", "choice") else 1
         if not significant(value, places, digits):
             raise Degenerate(f"no answer that rounds to (almost) zero at {places} decimals "
-                             f"({what} = {float(value):.2g})")
+                             f"({what} = {short(value, 2)})")
         display = fixed(value, places)
         if halfway(value, places):
             raise Degenerate(f"no answer halfway between two roundings ({what} = {_decimal(value).normalize():f}: "
@@ -519,7 +519,7 @@ class Asker:
         g, old = step.gradient[p], step.parameters[p]
         if not significant(g, self.cfg.decimals):
             raise Degenerate(f"no answer that rounds to (almost) zero at {self.cfg.decimals} decimals "
-                             f"(dE/d{name.plain} = {float(g):.2g}, asked through {name.plain}')")
+                             f"(dE/d{name.plain} = {short(g, 2)}, asked through {name.plain}')")
         rate = learning_rates(self.sol.derivation)[p]
         prompt = ["Compute the weight " if p not in self._biases() else "Compute the bias ",
                   Math(f"{{{name.latex}}}'", f"{name.plain}'"),       # braces: w^{(1)}_{12}' is a double superscript
@@ -540,7 +540,7 @@ class Asker:
                 break
         else:
             raise Degenerate(f"an update whose typical mistakes lie clear of its tolerance ({name.plain}' would need "
-                             f"±{float(cap):.2g} at most at {places} decimals, less than the ±{float(least):.2g} that "
+                             f"±{short(cap, 2)} at most at {places} decimals, less than the ±{short(least, 2)} that "
                              f"the gradient's tolerance and the rounding need)")
         if places > self.cfg.decimals:
             prompt.append(f" Give it to {places} decimal places.")

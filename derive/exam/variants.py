@@ -14,6 +14,7 @@ from sympy import Rational
 from derive.errors import SpecError
 from derive.model.registry import ACTIVATIONS, LOSSES, Saturation, activation, pairing_problem, takes_slope
 from derive.model.spec import Spec, activation_names, number, parse
+from derive.numeric.rounding import short
 
 KINDS = ("forward", "loss", "gradient", "formula", "update", "shape", "choice")
 MAX_VALUES = 100_000                 # values a range may expand to
@@ -384,13 +385,13 @@ def _degenerate_unit(name: str, limits: Saturation, zs: Sequence[float], outputs
                      unit: str) -> str | None:
     """Why one unit's net inputs zs (and activations, over the samples) make a poor exercise, or None."""
     if limits.limit is not None and any(abs(z) > limits.limit for z in zs):
-        return f"no saturated {name} unit (|z| ≤ {limits.limit:g}; {unit} has z = {_worst(zs):.3g})"
+        return f"no saturated {name} unit (|z| ≤ {limits.limit:g}; {unit} has z = {short(_worst(zs), 3)})"
     if limits.flat_below is not None and any(z < limits.flat_below for z in zs):
-        return f"no flat {name} unit (z ≥ {limits.flat_below:g}; {unit} has z = {min(zs):.3g})"
+        return f"no flat {name} unit (z ≥ {limits.flat_below:g}; {unit} has z = {short(min(zs), 3)})"
     if limits.kink and any(z == 0 for z in zs):
         return f"no {name} unit exactly at its kink z = 0 ({unit})"
     if limits.dies and all(z < 0 for z in zs):
-        return f"no dead {ACTIVATIONS[name].word} unit (z > 0 for some sample; {unit} has z = {max(zs):.3g})"
+        return f"no dead {ACTIVATIONS[name].word} unit (z > 0 for some sample; {unit} has z = {short(max(zs), 3)})"
     if limits.peak is not None and any(a > limits.peak for a in outputs):
         return f"no saturated {name} (every output ≤ {limits.peak:g}; {unit} exceeds it)"
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 
 import mpmath
@@ -39,10 +40,10 @@ class Number:
 
 
 def _fraction(value) -> Fraction:
-    """The exact value of an int, float, Fraction, SymPy number or mpmath mpf."""
+    """The exact value of an int, float, Decimal, Fraction, SymPy number or mpmath mpf."""
     if isinstance(value, Fraction):
         return value
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float, Decimal)):
         return Fraction(value)
     if isinstance(value, AnyMpf):
         sign, m, e, _ = value._mpf_                                     # exact binary value; man_exp drops the sign
@@ -196,7 +197,22 @@ def fixed(value, places: int, truncate: bool = False) -> str:
     return f"{sign}{digits[:-places]}.{digits[-places:]}" if places else f"{sign}{digits}"
 
 
-def _layout(m: int, e: int, n: int, zeros: bool = False) -> tuple[str, str]:
+def short(value, n: int, fixed_range: tuple[int, int] = FIXED_RANGE) -> str:
+    """``value`` rounded half away from zero to n significant digits as plain text, trailing zeros dropped
+    (a message's number: "off by 0.00192", "1.5e-7"), fixed within ``fixed_range`` of decimal exponents.
+
+    >>> short(0.125, 2), short(-2.5e-9, 3), short(sp.Rational(2, 3), 4), short(123456789, 3, (-6, 9))
+    ('0.13', '-2.5e-9', '0.6667', '123000000')
+    """
+    rounded = _significant(value, n)
+    if rounded is None:
+        return "0"
+    negative, m, e = rounded
+    return ("-" if negative else "") + _layout(m, e, n, fixed_range=fixed_range)[1]
+
+
+def _layout(m: int, e: int, n: int, zeros: bool = False, fixed_range: tuple[int, int] = FIXED_RANGE
+            ) -> tuple[str, str]:
     """Mantissa digits m (n of them) with decimal exponent e: fixed or scientific.
 
     Trailing zeros are dropped from an exact value (0.5) and kept in a rounded one (≈ 0.503000):
@@ -204,7 +220,7 @@ def _layout(m: int, e: int, n: int, zeros: bool = False) -> tuple[str, str]:
     """
     digits = str(m).rjust(n, "0")
     strip = (lambda t: t) if zeros else (lambda t: t.rstrip("0"))
-    if FIXED_RANGE[0] <= e < FIXED_RANGE[1]:
+    if fixed_range[0] <= e < fixed_range[1]:
         if e >= 0:
             whole, frac = digits[:e + 1].ljust(e + 1, "0"), digits[e + 1:]
         else:
