@@ -18,14 +18,14 @@ import pytest
 import sympy as sp
 
 from derive import solve
-from derive.check.diagnose import gradient_mistakes, model
-from derive.check.quantities import fraction
+from derive.check.evaluator import fraction
+from derive.check.mistakes import gradient_mistakes, model
 from derive.check.verdict import Verdict, benchmark_grading, check_claim, check_claims, explain, load_claims
 from derive.cli import main
 from derive.errors import ClaimError
+from derive.model.registry import Sigmoid
 from derive.numeric.rounding import Rounding, fixed
 from derive.numeric.values import evaluate, initial_parameters
-from derive.model.registry import Sigmoid
 
 
 @pytest.fixture(scope="module")

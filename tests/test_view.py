@@ -15,9 +15,11 @@ import pytest
 
 from derive import solve
 from derive.cli import main
+from derive.derived.checked import FormulaError
 from derive.errors import RenderError
 from derive.model.examples import example_text
 from derive.numeric.rounding import number
+from derive.text.builder import Builder
 from derive.text.document import SECTIONS, View, build
 from derive.text.render import render_solution
 from tests.test_properties import forward, initial, moved
@@ -218,11 +220,8 @@ def test_full_detail_keeps_every_chain_and_the_forward_pass_after_the_update(cap
 
 def test_a_one_line_gradient_that_disagrees_with_the_chain_rule_stops_the_document():
     """The line δ·a is checked against the chain rule's value before it is printed: a wrong rule (2 δ a) raises."""
-    from derive.derived.checked import FormulaError
-    from derive.text.document import _Builder
-
     s = solve("sigmoid-222")
-    b, env = _Builder(s, 6, full=False), s.training.first.samples[0]
+    b, env = Builder(s, 6, full=False), s.training.first.samples[0]
     w6 = s.symbol("w6")
     right = sum(b.d.adjoint[e.child] * e.local for e in b.d.edges[w6])
     b.check_line(w6, right, env)

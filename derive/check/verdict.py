@@ -38,24 +38,10 @@ from sympy import Expr, Symbol
 
 from derive.check.arithmetic import propagated, strays
 from derive.check.claims import Rhs, parse_lhs, parse_rhs, split_claim, tokenize
-from derive.check.proof import Decided, decide
-from derive.check.diagnose import (
-    Model,
-    expression_diagnosis,
-    generality_note,
-    model,
-    number_diagnosis,
-    sentence,
-    with_letter,
-)
-from derive.check.quantities import (
-    MAX_PATHS,
+from derive.check.diagnose import expression_diagnosis, generality_note, number_diagnosis, sentence, with_letter
+from derive.check.evaluator import (
     MP,
-    Quantity,
     Undefined,
-    Words,
-    all_close,
-    contexts_of,
     finite,
     fraction,
     places_phrase,
@@ -63,8 +49,10 @@ from derive.check.quantities import (
     show_number,
     to_mpf,
     value_text,
-    values_at,
 )
+from derive.check.mistakes import Model, model
+from derive.check.proof import Decided, decide
+from derive.check.quantities import MAX_PATHS, Quantity, Words, all_close, contexts_of, values_at
 from derive.derived.solution import solve
 from derive.errors import ClaimError, InputError
 from derive.io import read_text

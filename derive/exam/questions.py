@@ -12,8 +12,8 @@ from typing import Any, Callable, Iterable, Sequence, overload
 import sympy as sp
 from sympy import Expr, Symbol
 
-from derive.check import diagnose
-from derive.check.diagnose import MEAN_DROPPED, gradient_mistakes
+from derive.check import mistakes as catalogue
+from derive.check.mistakes import MEAN_DROPPED, gradient_mistakes
 from derive.check.verdict import check_claim
 from derive.derived.solution import Solution
 from derive.derived.formulas import N, mean_ratio
@@ -364,7 +364,7 @@ def mistakes(sol: Solution, p: Symbol) -> list[tuple[str, Expr]]:
 
 
 def _mistakes(sol: Solution, p: Symbol) -> list[tuple[str, Expr]]:
-    return [(mistake.label, mistake.formula) for mistake in gradient_mistakes(diagnose.model(sol), p)]
+    return [(mistake.label, mistake.formula) for mistake in gradient_mistakes(catalogue.model(sol), p)]
 
 
 # -- building the questions of one variant ---------------------------------------------------------

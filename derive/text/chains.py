@@ -1,0 +1,105 @@
+"""Chains of partial derivatives as a worked solution writes them: factors, products, sums of paths, their rows."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import sympy as sp
+from sympy import Expr, Symbol
+
+from derive.numeric.rounding import Number
+from derive.text.model import Row
+
+BREAK = "\x00"          # where a long sum may wrap onto a continuation line
+TERMS_PER_LINE = 3      # terms of a sum on one line before it wraps
+
+
+# -- chains of partial derivatives -----------------------------------------------------------
+
+class Factor(NamedTuple):
+    partial: str                # ∂child/∂parent, or a δ reused from above
+    expr: str                   # its expression in named symbols
+    value: Number
+    compound: bool              # expr needs parentheses inside a product
+
+
+class Product(NamedTuple):
+    parts: tuple[Chain, ...]
+    label: str                  # underbrace label in the partials view ("" for none)
+
+
+class Sum(NamedTuple):
+    terms: tuple[Factor | Product, ...]     # one per path from the quantity up: never a Sum itself
+
+
+# a chain of partial derivatives: one factor, a product of chains, or a sum of paths
+Chain = Factor | Product | Sum
+
+
+def render_chain(node: Chain, view: str, inner: bool = False) -> str:
+    """One view of a chain: "partial" (∂ notation), "expr" (expressions) or "value" (numbers)."""
+    if isinstance(node, Factor):
+        if view == "partial":
+            return node.partial
+        if view == "expr":
+            return rf"\left({node.expr}\right)" if inner and node.compound else node.expr
+        return node.value.factor if inner else node.value.tex
+    if isinstance(node, Product):
+        joiner = " " if view == "partial" else r" \cdot "
+        text = joiner.join(render_chain(p, view, True) for p in node.parts)
+        if view == "partial" and node.label and BREAK not in text:
+            return rf"\underbrace{{{text}}}_{{{node.label}}}"
+        return text
+    terms = [render_chain(t, view, True) for t in node.terms]
+    lines = [" + ".join(terms[i:i + TERMS_PER_LINE]) for i in range(0, len(terms), TERMS_PER_LINE)]
+    text = f" {BREAK}+ ".join(lines)
+    if not inner:
+        return text
+    return rf"\Bigl({text}\Bigr)" if view == "partial" else rf"\bigl({text}\bigr)"
+
+
+def sum_width(node: Chain) -> int:
+    """The largest number of terms in any sum of the chain."""
+    if isinstance(node, Factor):
+        return 1
+    if isinstance(node, Product):
+        return max(sum_width(p) for p in node.parts)
+    return max([len(node.terms)] + [sum_width(t) for t in node.terms])
+
+
+def only_argument(expr: Expr, s: Symbol) -> bool:
+    """Whether s only appears as the one argument of a function: σ(−0.4) needs no (−0.4) bracket."""
+    parents = [node for node in sp.preorder_traversal(expr) if s in node.args]
+    return bool(parents) and all(isinstance(node, sp.Function) and len(node.args) == 1 for node in parents)
+
+
+def rows_of(views: Sequence[tuple[str, str]], value: Number, lhs: str = "") -> tuple[Row, ...]:
+    """Rows from (relation, text) views, dropping repeats (of the lhs too), ending with the value.
+
+    Long sums wrap onto continuation rows at their BREAK marks.
+    """
+    rows: list[Row] = []
+    seen: set[str] = {lhs}
+    for relation, text in views:
+        if not text or text in seen or text == value.tex:
+            continue
+        seen.add(text)
+        first, *rest = text.split(BREAK)
+        rows.append(Row(relation, first.rstrip()))
+        rows.extend(Row("", line.strip()) for line in rest)
+    rows.append(Row(value.relation, value.tex))
+    return tuple(rows)
+
+
+def split_sum(rows: list[Row]) -> tuple[Row, ...]:
+    """Wrap a long row of ' + '-joined numbers onto continuation lines."""
+    out = []
+    for row in rows:
+        terms = row.tex.split(" + ")
+        if len(terms) <= TERMS_PER_LINE + 1 or row.tex.startswith(r"\sum"):
+            out.append(row)
+            continue
+        chunks = [" + ".join(terms[i:i + TERMS_PER_LINE]) for i in range(0, len(terms), TERMS_PER_LINE)]
+        out.append(Row(row.relation, chunks[0]))
+        out.extend(Row("", "+ " + c) for c in chunks[1:])
+    return tuple(out)

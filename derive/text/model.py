@@ -1,0 +1,268 @@
+"""The worked solution's document model: sections, equations, tables and figures as data (templates lay them out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from derive.derived.checked import FormulaChecks
+from derive.derived.verification import Verification
+from derive.numeric.rounding import Number, Rounding
+
+# -- the model -----------------------------------------------------------------------------
+# Prose fields are our own sentences with math between $…$; user text (title, description) is
+# kept apart and escaped by the templates. Every LaTeX string comes from derive.latex.
+
+@dataclass(frozen=True)
+class Row:
+    """One line of an aligned display: a relation (``=``, ``\\approx``, ``\\leftarrow``) and its
+    right-hand side; an empty relation continues the previous line."""
+
+    relation: str
+    tex: str
+
+
+@dataclass(frozen=True)
+class Equation:
+    """``lhs`` followed by its rows, e.g. formula, formula with numbers, value."""
+
+    lhs: str
+    rows: tuple[Row, ...]
+    inline: bool = False        # short detail: its rows fit on one line, and are written one after the other
+
+
+@dataclass(frozen=True)
+class Group:
+    """A titled run of equations with an optional note before them."""
+
+    title: str
+    note: str
+    equations: tuple[Equation, ...]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One sample's share of a section (forward or backward pass)."""
+
+    sample: int                 # 1-based
+    title: str
+    groups: tuple[Group, ...]
+
+
+@dataclass(frozen=True)
+class ValueRow:
+    """One quantity's value in each sample of a table, and for a parameter's derivative the batch's sum."""
+
+    tex: str
+    values: tuple[Number, ...]
+    total: Number | None = None
+
+
+@dataclass(frozen=True)
+class SampleTable:
+    """A batch's values sample by sample (the short document works sample 1 and tabulates them all)."""
+
+    title: str
+    note: str
+    samples: tuple[int, ...]        # 1-based, the table's columns
+    rows: tuple[ValueRow, ...]
+    total: str = ""                 # the heading of the sum's column, in the last table of a run
+
+
+@dataclass(frozen=True)
+class NameRow:
+    tex: str
+    plain: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class ParameterRow:
+    tex: str
+    plain: str
+    meaning: str
+    value: Number
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One non-input layer of the architecture."""
+
+    index: int
+    role: str                   # "hidden" or "output"
+    units: int
+    activation: str             # the contract name, e.g. "sigmoid"
+    formula: str                # f(z) in LaTeX
+    derivative: str             # f'(z) in LaTeX
+
+
+@dataclass(frozen=True)
+class Node:
+    """A unit of the network diagram at (x, y) in layout units (one unit between layers)."""
+
+    id: str
+    tex: str
+    plain: str
+    kind: str                   # "input", "hidden", "output" or "bias"
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class Link:
+    """An edge of the diagram with its parameter's name and initial value."""
+
+    source: str
+    target: str
+    tex: str
+    plain: str
+    value: Number
+    position: float             # where along the edge the label sits (0 at the source)
+
+
+@dataclass(frozen=True)
+class Diagram:
+    nodes: tuple[Node, ...]
+    links: tuple[Link, ...]
+    width: float
+    height: float
+    labelled: bool              # False when there are too many edges to label legibly
+
+
+@dataclass(frozen=True)
+class Setup:
+    architecture: str           # prose
+    layers: tuple[LayerRow, ...]
+    loss_name: str
+    loss_formula: str           # LaTeX: the loss of this network, general over samples
+    learning_rate: Number
+    learning_rates: str         # LaTeX: η = 0.5, or one rate per layer η_{W^{(1)}} = 0.1, …
+    steps: int                  # updates
+    training: str               # prose with $math$: the updates, and which one this solution works
+    bias: str                   # prose
+    frozen: tuple[str, ...]     # LaTeX names of parameters that are not updated
+    data_header: tuple[str, ...]
+    data: tuple[tuple[Number, ...], ...]
+    parameters: tuple[ParameterRow, ...]
+    matrices: tuple[Equation, ...]
+    diagram: Diagram
+
+
+@dataclass(frozen=True)
+class Shape:
+    tex: str
+    rows: int
+    cols: int
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A general equation, what it says, and the shape of every matrix in it."""
+
+    equation: Equation
+    meaning: str                # prose
+    shapes: tuple[Shape, ...] = ()
+
+
+@dataclass(frozen=True)
+class General:
+    recursion_note: str
+    recursion: tuple[Group, ...]        # per layer, output first: δ of each unit, then ∂E/∂p
+    matrix_note: str
+    matrix: tuple[Formula, ...]         # forward and backward pass of the batch as matrix equations
+    any_depth_note: str
+    any_depth: tuple[Formula, ...]      # the same recursion at any depth, in layer notation W^(l), δ^(l)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    tex: str
+    plain: str
+    sample: int                 # 1-based; 0 for the loss of the whole batch
+    before: Number
+    after: Number
+
+
+@dataclass(frozen=True)
+class After:
+    parts: tuple[Part, ...]
+    outputs: tuple[Comparison, ...]
+    loss: Comparison
+
+
+@dataclass(frozen=True)
+class History:
+    rows: tuple[tuple[int, Number], ...]
+    points: tuple[tuple[int, float], ...]       # for plots, at most a few hundred
+    note: str
+    final: Number
+    parameters: tuple[ParameterRow, ...] = ()  # every parameter after the last step
+    outputs: tuple[Comparison, ...] = ()        # the outputs at those parameters, beside the initial ones
+
+
+SECTIONS = ("setup", "notation", "forward", "loss", "backward", "general", "update", "after", "history",
+            "verification")         # the template blocks, in the order the documents print them
+# short: each δ derived once, one parameter per layer by its whole chain, the rest one line from their δ;
+# full: every parameter's chain in full, the layer-wise recursion, the forward pass with the new parameters
+DETAILS = ("short", "full")
+
+
+@dataclass(frozen=True)
+class Outline:
+    """Which sections a document shows (``--sections``), each numbered in order whatever is left out.
+
+    The loss history is part of "after" (the forward pass with the new parameters); shown without
+    it, it is a numbered section of its own.
+    """
+
+    shown: tuple[str, ...] = SECTIONS
+
+    def shows(self, key: str) -> bool:
+        return key in self.shown
+
+    def number(self, key: str) -> int:
+        """The section's number, or 0 where it is not shown or is part of another."""
+        numbered = [k for k in self.shown if k != "history" or "after" not in self.shown]
+        return numbered.index(key) + 1 if key in numbered else 0
+
+
+@dataclass(frozen=True)
+class View:
+    """What a reader asked to see: some sections only (``--sections``), some parameters only (``--focus``),
+    the careful author's length or every chain in full (``--detail``)."""
+
+    sections: tuple[str, ...] = SECTIONS
+    focus: tuple[str, ...] = ()         # plain names of parameters; empty: all of them
+    detail: str = "short"               # one of DETAILS
+
+    @property
+    def full(self) -> bool:
+        return self.detail == "full"
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str                  # user text
+    description: str            # user text
+    generator: str
+    precision: int | Rounding
+    rounding: str
+    setup: Setup
+    notation: tuple[NameRow, ...]
+    notation_general: tuple[NameRow, ...]
+    forward: tuple[Part, ...]
+    loss: Group
+    backward: tuple[Part, ...]
+    batch: Group | None         # ∂E/∂p as the sum over the samples
+    general: General
+    update: Group
+    update_matrices: tuple[Equation, ...]
+    widest: int                 # columns of the widest weight matrix, for the layout of matrix rows
+    after: After
+    history: History | None
+    verification: Verification
+    formulas: FormulaChecks     # how the general sections' formulas were checked
+    samples: int
+    outline: Outline = Outline()
+    focus: tuple[str, ...] = ()     # LaTeX names of the parameters the backward pass and the update follow
+    forward_table: tuple[SampleTable, ...] = ()     # short, with a batch: every sample's forward pass and loss
+    backward_table: tuple[SampleTable, ...] = ()    # … and every sample's δ and derivatives
