@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 from contextlib import redirect_stderr, redirect_stdout
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -19,10 +20,11 @@ import sympy as sp
 
 from derive import solve
 from derive.check.evaluator import fraction
-from derive.check.mistakes import gradient_mistakes, model
+from derive.check.mistakes import UPDATE_SLIPS, gradient_mistakes, model
 from derive.check.verdict import Verdict, benchmark_grading, check_claim, check_claims, explain, load_claims
 from derive.cli import main
 from derive.errors import ClaimError
+from derive.exam.questions import Asker
 from derive.model.registry import Sigmoid
 from derive.numeric.rounding import Rounding, fixed
 from derive.numeric.values import evaluate, initial_parameters
@@ -815,3 +817,31 @@ def test_a_hand_calculation_is_the_one_derive_prints_with_carried_rounding(name)
                 assert v.holds or v.mistake in ("rounded_intermediates", "imprecise"), (claim, shown, v.diagnosis)
                 diagnosed += v.mistake == "rounded_intermediates"
     assert diagnosed > 0
+
+
+@pytest.mark.parametrize("name", ["sigmoid-222", "softmax-233", "relu-231"])
+def test_the_exams_forward_and_update_distractors_are_the_checkers_mistakes(name):
+    # one catalogue: a unit's value without its activation or its bias, and p′ uphill, unchanged or without the
+    # decay, typed into derive check as numbers, are named as the exam's feedback names them
+    sol = solve(name)
+    m = model(sol)
+    asker = Asker(sol, None, random.Random(0))
+    batch = "[1]" if m.N > 1 else ""
+    named = 0
+    for s in [a for layer in sol.network.activations for a in layer] + [z for layer in sol.network.nets for z in layer]:
+        for label, value in asker.forward_mistakes(s):
+            if abs(value - sol.training.first.samples[0][s]) < 1e-6:
+                continue                  # a ReLU unit with z > 0 is its net input: no mistake to name
+            v = check_claim(sol, f"{m.plain[s]}{batch} = {float(value):.8f}")
+            assert not v.holds and v.mistake == ("missing_bias" if "bias" in label else "wrong_activation"), (s, label, v)
+            named += 1
+    step = sol.training.first
+    for p in sol.network.parameters[:6]:
+        for slip in UPDATE_SLIPS:
+            if slip.label is None or slip.reason is None or slip.decay_only:
+                continue
+            value = slip.value(step.parameters[p], m.rates[p], step.gradient[p], sp.S.Zero)
+            v = check_claim(sol, f"{m.plain[p]}' = {float(value):.8f}")
+            assert not v.holds and v.mistake == slip.key, (p, slip.key, v.diagnosis)
+            named += 1
+    assert named > 10

@@ -43,10 +43,15 @@ def number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, tol
     ``shown`` is the claimed number as the student wrote it, ``full`` the true value with more decimals.
     """
     wrong = WrongNumber(n, claimed, true, tol, shown, full)
+    # a written trailing zero (0.55000) is a digit the student claims: a typical mistake that gives the number
+    # to every written digit explains it better than rounding to fewer places than were written
+    mistake = _candidate_diagnosis(m, q, wrong) if _padded(shown) else None
+    if mistake and mistake[0] != "mislabel":
+        return mistake
     rounding = _rounding_diagnosis(m, q, wrong, decimals) if decimals is not None else None
     if rounding:
         return rounding
-    mistake = _candidate_diagnosis(m, q, wrong)
+    mistake = mistake or _candidate_diagnosis(m, q, wrong)
     if mistake:
         return mistake
     factor = _factor_match(m, q, claimed, true, tol)
@@ -54,6 +59,12 @@ def number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, tol
         return factor
     return "unknown", (f"{shown} matches none of the usual mistakes (it is off by {show_number(claimed - true, 3)}); "
                        f"work through the chain with --explain")
+
+
+def _padded(shown: str) -> bool:
+    """Whether a written number ends in a zero after its decimal point (0.55000, 0.0810)."""
+    mantissa = shown.strip().lower().split("e")[0]
+    return "." in mantissa and mantissa.endswith("0")
 
 
 def _rounding_diagnosis(m: Model, q: Quantity, w: WrongNumber, decimals: int) -> tuple[str, str] | None:

@@ -14,7 +14,7 @@ from sympy import Expr, Symbol
 from derive.check import quantities
 from derive.check.claims import SampleSum
 from derive.check.quantities import Quantity
-from derive.model.registry import ACTIVATIONS, Activation, confusable
+from derive.model.registry import LOSSES, Activation, confusable
 from derive.numeric.rounding import number
 
 
@@ -25,6 +25,7 @@ class Candidate:
     key: str
     reason: str
     expr: Expr
+    label: str | None = None        # an exam's short feedback where an exam offers it as a distractor
 
 
 # a factor's role in a chain and its local derivative → the mistaken factor, or None to keep it
@@ -133,10 +134,10 @@ class Model(quantities.Model):
                 for c in itertools.chain(self._chain_candidates(q, chains), self._whole_chain_candidates(q)):
                     yield Candidate(c.key, c.reason, wrap(c.expr))
         elif q.kind == "forward":
-            for c in self._forward_candidates(q.target):
+            for c in self.forward_candidates(q.target):
                 yield Candidate(c.key, c.reason, wrap(c.expr))
         elif q.kind == "loss":
-            for c in self._forward_candidates(self.net.loss):
+            for c in self.forward_candidates(self.net.loss):
                 yield Candidate(c.key, c.reason, wrap(c.expr))
         yield from self._others(q)
 
@@ -385,7 +386,7 @@ class Model(quantities.Model):
                 yield Candidate("missing_path", f"only the path through {names[i]} is counted, but {what} sums over "
                                                 f"all {total} paths", total_of([k]))
 
-    def _forward_candidates(self, s: Symbol) -> Iterable[Candidate]:
+    def forward_candidates(self, s: Symbol) -> Iterable[Candidate]:
         """Wrong definitions of a computed value: the loss, a net input z or an activation a."""
         if s == self.net.loss:
             yield from self._loss_term_candidates()
@@ -415,7 +416,8 @@ class Model(quantities.Model):
         definition = net.definitions[s]
         inputs = net.layer_input(l)
         for b in net.biases[l][j:j + 1]:
-            yield Candidate("missing_bias", f"{name[s]} includes the bias {name[b]}", definition.xreplace({b: 0}))
+            yield Candidate("missing_bias", f"{name[s]} includes the bias {name[b]}", definition.xreplace({b: 0}),
+                            f"the bias {name[b]} left out")
         W = net.weights[l]
         if all(j < len(W[k]) for k in range(len(inputs)) if k < len(W)) and len(inputs) <= len(W):
             swap = {W[j][k]: W[k][j] for k in range(len(inputs))}
@@ -434,18 +436,17 @@ class Model(quantities.Model):
         name = self.plain
         act_name, act = self.spec.activations[l], self.net.activation(l)
         z = self.net.nets[l][j]
+        for wrong in act.miswritten if act.elementwise else ():
+            yield Candidate(wrong.key, wrong.reason, wrong.f(z))
+        if not act.identity:
+            yield Candidate("wrong_activation", f"the activation is missing: {name[s]} = {act_name}({name[z]}), not the "
+                            f"net input {name[z]} itself", z, f"the activation function left out ({name[z]})")
         if not act.elementwise:
             return
-        for wrong in act.miswritten:
-            yield Candidate(wrong.key, wrong.reason, wrong.f(z))
-        for other in (entry for entry in ACTIVATIONS.values() if entry.identity or entry.confusable):
-            if other.name == act_name:
-                continue
-            if other.identity:
-                reason = f"the activation is missing: {name[s]} = {act_name}({name[z]}), not the net input {name[z]} itself"
-            else:
-                reason = f"{name[s]} = {act_name}({name[z]}), not {other.name}({name[z]})"
-            yield Candidate("wrong_activation", reason, other.f(z))
+        for other in confusable():
+            if other.name != act_name:
+                yield Candidate("wrong_activation", f"{name[s]} = {act_name}({name[z]}), not {other.name}({name[z]})",
+                                other.f(z))
 
     def _update_candidates(self, q: Quantity) -> Iterable[Candidate]:
         p = q.target
@@ -456,21 +457,18 @@ class Model(quantities.Model):
             yield Candidate("frozen", f"{name} is frozen ([train].freeze), so the update leaves it unchanged",
                             p - self.step(p, g))
             return
-        if p in self.decay:
+        decayed = p in self.decay
+        if decayed:
             rule = f"{name}' = {name} - {self.rate_text(p)}*(dE/d{name} + lambda*{name})"
-            yield Candidate("decay_dropped", f"with weight decay the step adds lambda*{name} to the gradient: {rule}",
-                            p - self.rate(p) * g)
         for other in sorted(set(self.rates.values()) - {self.rates[p]}):      # another layer's learning rate
             yield Candidate("wrong_rate", f"{name}'s layer has the learning rate {number(self.rates[p]).plain}, "
                                           f"not {number(other).plain}",
                             p - other / self.rates[p] * self.step(p, g))
-        yield Candidate("update_sign", f"gradient descent steps against the gradient: {rule}", p + self.step(p, g))
-        yield Candidate("missing_learning_rate",
-                        f"the step is the gradient times the learning rate {self.rate_text(p)} = "
-                        f"{number(self.rates[p]).plain}",
-                        p - self.step(p, g) / self.rate(p))
-        yield Candidate("no_update", f"{name}' is {name} after one step of gradient descent", p)
-        yield Candidate("missing_parameter", f"the update starts from the current value: {rule}", -self.step(p, g))
+        words = {"p": name, "rule": rule, "rate": self.rate_text(p), "eta": number(self.rates[p]).plain}
+        for slip in UPDATE_SLIPS:
+            if slip.reason is not None and (decayed or not slip.decay_only):
+                yield Candidate(slip.key, slip.reason.format(**words),
+                                slip.value(p, self.rate(p), g, self.lam * p if decayed else sp.S.Zero))
         for c in self.candidates(Quantity("gradient", f"dE/d{name}", self.grad[p], p, False, None), self.N > 1):
             if c.key != "mislabel":
                 yield Candidate(c.key, "in the gradient, " + c.reason, p - self.step(p, c.expr))
@@ -549,6 +547,43 @@ class Model(quantities.Model):
 
     def _loss_after_update(self, q: Quantity) -> Iterable[Candidate]:
         yield Candidate("after_update", "that is E' after the update, not E", self.after[self.E])
+
+
+class UpdateSlip(NamedTuple):
+    """A typical wrong p′ after one step of gradient descent: its key, an exam's label and the checker's reason
+    (None where that one does not offer it; {p}, {rule}, {rate}, {eta} filled in), and p′ from (p, η, ∂E/∂p, λp)."""
+
+    key: str
+    label: str | None
+    reason: str | None
+    value: Callable[[Expr, Expr, Expr, Expr], Expr]
+    decay_only: bool = False            # a mistake only with weight decay
+
+
+UPDATE_SLIPS = (
+    UpdateSlip("zero", "the answer 0", None, lambda p, eta, g, decay: sp.S.Zero),
+    UpdateSlip("no_update", "{p} before the update", "{p}' is {p} after one step of gradient descent",
+               lambda p, eta, g, decay: p),
+    UpdateSlip("update_sign", "the step taken uphill", "gradient descent steps against the gradient: {rule}",
+               lambda p, eta, g, decay: p + eta * (g + decay)),
+    UpdateSlip("decay_dropped", "the weight decay dropped",
+               "with weight decay the step adds lambda*{p} to the gradient: {rule}",
+               lambda p, eta, g, decay: p - eta * g, decay_only=True),
+    UpdateSlip("missing_learning_rate", None, "the step is the gradient times the learning rate {rate} = {eta}",
+               lambda p, eta, g, decay: p - (g + decay)),
+    UpdateSlip("missing_parameter", None, "the update starts from the current value: {rule}",
+               lambda p, eta, g, decay: -eta * (g + decay)),
+)
+
+
+def loss_mistakes(m: Model) -> list[Mistake]:
+    """The loss with another constant in front (the ½ or the mean of a related loss, or the plain sum), as
+    formulas in the loss E."""
+    own = m.loss_rule.scale(m.N, m.J)
+    related = [rule for rule in LOSSES.values() if rule.square] if m.loss_rule.square else []
+    scales = [rule.scale(m.N, m.J) for rule in related] + [own / abs(own)]
+    return [Mistake("factor", f"the constant {c} in front instead of {own}", m.E * c / own)
+            for c in dict.fromkeys(scales) if c != own]
 
 
 # -- the catalogue's whole-chain mistakes: an exam's distractors, and candidates of a diagnosis ------------

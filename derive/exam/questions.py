@@ -13,14 +13,13 @@ import sympy as sp
 from sympy import Expr, Symbol
 
 from derive.check import mistakes as catalogue
-from derive.check.mistakes import MEAN_DROPPED, gradient_mistakes
+from derive.check.mistakes import MEAN_DROPPED, UPDATE_SLIPS, gradient_mistakes, loss_mistakes
 from derive.check.verdict import check_claim
 from derive.derived.solution import Solution
 from derive.derived.formulas import N, mean_ratio
 from derive.errors import SpecError
 from derive.exam.variants import MAX_DECIMALS, Ask, ExamConfig
 from derive.model.plain import plain as plain_formula
-from derive.model.registry import LOSSES
 from derive.model.spec import Spec
 from derive.numeric.rounding import fixed, number, short
 from derive.numeric.rule import learning_rates
@@ -478,17 +477,9 @@ class Asker:
 
     def forward_mistakes(self, s: Symbol) -> list[tuple[str, Expr]]:
         """A unit worked out halfway: its activation function or its bias left out."""
-        net, step = self.sol.network, self.sol.training.first
-        env = step.samples[0]
-        out = []
-        for l, (nets, units) in enumerate(zip(net.nets, net.activations)):
-            if s in units and not net.activation(l).identity:
-                z = nets[units.index(s)]
-                out.append((f"the activation function left out ({self.name(z).plain})", env[z]))
-            if s in nets and net.biases[l]:
-                b = net.biases[l][nets.index(s)]
-                out.append((f"the bias {self.name(b).plain} left out", env[s] - step.parameters[b]))
-        return out
+        env = self.sol.training.first.samples[0]
+        return [(c.label, exact(c.expr.xreplace(env))) for c in catalogue.model(self.sol).forward_candidates(s)
+                if c.label is not None]
 
     def loss(self, id: str, _: None) -> Question:
         prompt = ["Compute the loss ", Math("E", "E"), " for the initial parameters."]
@@ -496,13 +487,8 @@ class Asker:
 
     def loss_mistakes(self) -> list[tuple[str, Expr]]:
         """The loss with another constant in front: the ½ or the mean of a related loss, or the plain sum."""
-        spec, E = self.sol.spec, self.sol.training.first.loss
-        N, J = spec.samples, spec.layers[-1]
-        own = spec.rule.scale(N, J)
-        related = [rule for rule in LOSSES.values() if rule.square] if spec.rule.square else []
-        scales = [rule.scale(N, J) for rule in related] + [own / abs(own)]
-        return [(f"the constant {c} in front instead of {own}", E * c / own)
-                for c in dict.fromkeys(scales) if c != own]
+        m, E = catalogue.model(self.sol), self.sol.training.first.loss
+        return [(mistake.label, mistake.formula.xreplace({m.E: E})) for mistake in loss_mistakes(m)]
 
     def gradient(self, id: str, p: Symbol) -> Question:
         m = self.gradient_math(p)
@@ -526,10 +512,8 @@ class Asker:
                   " after one step of gradient descent with learning rate ",
                   Math(rf"\eta = {_short(rate)}", f"eta = {_short(rate)}"), "."]
         decay = (step.decay or {}).get(p, sp.S.Zero)       # λp with weight decay: the step is η (∂E/∂p + λp)
-        wrong = [("the answer 0", sp.S.Zero), (f"{name.plain} before the update", old),
-                 ("the step taken uphill", old + rate * (g + decay))]
-        if decay:
-            wrong.append(("the weight decay dropped", old - rate * g))
+        wrong = [(slip.label.format(p=name.plain), slip.value(old, rate, g, decay)) for slip in UPDATE_SLIPS
+                 if slip.label is not None and (decay or not slip.decay_only)]
         wrong += [(f"{label} in dE/d{name.plain}", old - rate * (value + decay))
                   for label, value in self.gradient_mistakes(p)]
         value = step.updated[p]
