@@ -43,8 +43,8 @@ def number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, tol
     ``shown`` is the claimed number as the student wrote it, ``full`` the true value with more decimals.
     """
     wrong = WrongNumber(n, claimed, true, tol, shown, full)
-    # a written trailing zero (0.55000) is a digit the student claims: a typical mistake that gives the number
-    # to every written digit explains it better than rounding to fewer places than were written
+    # written trailing zeros (0.55000) are digits the student claims: a typical mistake that gives the number to
+    # every written digit explains it better than rounding to fewer places (one zero, 0.30, is a fixed place)
     mistake = _candidate_diagnosis(m, q, wrong) if _padded(shown) else None
     if mistake and mistake[0] != "mislabel":
         return mistake
@@ -62,9 +62,9 @@ def number_diagnosis(m: Model, q: Quantity, n: int, claimed, true, decimals, tol
 
 
 def _padded(shown: str) -> bool:
-    """Whether a written number ends in a zero after its decimal point (0.55000, 0.0810)."""
+    """Whether a written number ends in two zeros or more after its decimal point (0.55000, 0.100)."""
     mantissa = shown.strip().lower().split("e")[0]
-    return "." in mantissa and mantissa.endswith("0")
+    return "." in mantissa and mantissa.endswith("00")
 
 
 def _rounding_diagnosis(m: Model, q: Quantity, w: WrongNumber, decimals: int) -> tuple[str, str] | None:
