@@ -73,10 +73,16 @@ def _listed(text: str | None) -> list[str]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    if not args.claim and not args.claims:
-        args.parser.error("give at least one --claim \"LHS = RHS\" or --claims FILE")
-    graded = load_stage("derive.check").grade(args.spec, args.claim or (), args.claims or (), args.format,
-                                              args.explain, args.keep_going)
+    if args.derivation and (args.claim or args.claims or args.explain):
+        args.parser.error("--derivation FILE grades whole derivations: give it without --claim, --claims and --explain")
+    if not args.claim and not args.claims and not args.derivation:
+        args.parser.error("give at least one --claim \"LHS = RHS\", --claims FILE or --derivation FILE")
+    check = load_stage("derive.check")
+    if args.derivation:
+        graded = check.grade_derivations(args.spec, args.derivation, args.format)
+    else:
+        graded = check.grade(args.spec, args.claim or (), args.claims or (), args.format, args.explain,
+                             args.keep_going)
     sys.stdout.write(graded.report)
     return 0 if graded.all_hold else 3
 
@@ -149,6 +155,10 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--claims", action="extend", nargs="+", metavar="FILE",
                    help="TOML answer sheets: claims = [\"…\"] or [[claim]] text = \"…\" (one file per student; "
                         "several files grade a class in one run)")
+    p.add_argument("--derivation", action="extend", nargs="+", metavar="FILE",
+                   help="a whole derivation, one claim per line (Markdown or plain lines, a LaTeX align block, or "
+                        "TOML with derivation = \"\"\"…\"\"\"): each line judged against the truth and against "
+                        "the student's own earlier lines (error carried forward)")
     p.add_argument("--format", choices=CHECK_FORMATS, default="text")
     p.add_argument("--explain", action="store_true", help="print the correct derivation of each claimed quantity")
     p.add_argument("--keep-going", action="store_true",

@@ -506,13 +506,13 @@ def _text_report(results) -> str:
     out = []
     for sheet, rows in results:
         held = sum(v.holds for _, v, _ in rows)
-        who = f" ({_plain_text(sheet.student)})" if sheet.student else ""
+        who = f" ({plain_text(sheet.student)})" if sheet.student else ""
         out.append(f"{sheet.source}{who}: {_tally(len(rows), held, ',')}")
         for label, v, explanation in rows:
-            out.append(f"[{label}] {_plain_text(v.claim)}")
+            out.append(f"[{label}] {plain_text(v.claim)}")
             if v.holds:
                 if v.kind == "number":
-                    out.append(f"    holds: the true value {v.expected.split(' (')[0]} is {_plain_text(_shown(v))} "
+                    out.append(f"    holds: the true value {v.expected.split(' (')[0]} is {plain_text(_shown(v))} "
                                f"to {v.precision}" if v.precision != "exact" else "    holds exactly")
                 else:
                     out.append(f"    holds for {v.precision}")
@@ -540,18 +540,18 @@ def _shown(v: Verdict) -> str:
     return " ".join(m.group(1).split()) if m else ""
 
 
-def _plain_text(text: str) -> str:
+def plain_text(text: str) -> str:
     flat = " ".join(text.split())
     return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in flat)
 
 
-def _md(text: str) -> str:
+def md_text(text: str) -> str:
     """User or derived text in Markdown (and a table cell): nothing in it is emphasis, math, HTML or a link."""
-    return escape_markdown(_plain_text(text))
+    return escape_markdown(plain_text(text))
 
 
-def _md_code(text: str) -> str:
-    flat = _plain_text(text)
+def md_code(text: str) -> str:
+    flat = plain_text(text)
     run = max((len(r) for r in re.findall(r"`+", flat)), default=0)
     fence = "`" * (run + 1)
     return f"{fence} {flat} {fence}"
@@ -561,18 +561,18 @@ def _md_report(results) -> str:
     out = ["# derive check", ""]
     for sheet, rows in results:
         held = sum(v.holds for _, v, _ in rows)
-        who = f" ({_md(sheet.student)})" if sheet.student else ""
-        out += [f"## {_md(sheet.source)}{who}", "", f"{_tally(len(rows), held, ':')}.", "",
+        who = f" ({md_text(sheet.student)})" if sheet.student else ""
+        out += [f"## {md_text(sheet.source)}{who}", "", f"{_tally(len(rows), held, ':')}.", "",
                 "| # | claim | verdict | expected | diagnosis |", "| --- | --- | --- | --- | --- |"]
         for label, v, _ in rows:
             verdict = "holds" if v.holds else "**cannot be read**" if v.mistake == "unreadable" else "**does not hold**"
-            diag = _md(v.diagnosis) if v.diagnosis else (_md("note: " + v.note) if v.note else "")
-            out.append(f"| {_md(label)} | {_md_code(v.claim)} | {verdict} | {_md_code(v.expected)} | {diag} |")
+            diag = md_text(v.diagnosis) if v.diagnosis else (md_text("note: " + v.note) if v.note else "")
+            out.append(f"| {md_text(label)} | {md_code(v.claim)} | {verdict} | {md_code(v.expected)} | {diag} |")
         out.append("")
         for label, v, explanation in rows:
             if explanation:
                 text, math = explanation
-                out += [f"### {_md(label)}: {_md(v.quantity)}", "", "```text", text, "```", ""]
+                out += [f"### {md_text(label)}: {md_text(v.quantity)}", "", "```text", text, "```", ""]
                 if math:
                     out += [math, ""]
     return "\n".join(out)

@@ -1,0 +1,336 @@
+"""A student's whole derivation checked line by line, each line also against the student's own earlier values."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from sympy import Expr, Symbol
+
+from derive.check.evaluator import MP, Undefined, rounded_text
+from derive.check.mistakes import Model, model
+from derive.check.quantities import Point, Quantity
+from derive.check.verdict import (
+    MAX_CLAIMS_FILE,
+    Grading,
+    Verdict,
+    check_claim,
+    md_code,
+    md_text,
+    plain_text,
+    read,
+    unreadable,
+)
+from derive.derived.solution import solve
+from derive.errors import ClaimError, InputError
+from derive.io import read_text
+
+MAX_LINES = 2_000
+# a line that is prose, a fence or a LaTeX environment's frame: not a claim
+_FRAME = re.compile(r"^(#|```|\$\$$|\\begin\{|\\end\{|\\\[$|\\\]$)")
+_BULLET = re.compile(r"^(?:[-*+]|\d+[.)])\s+")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One claim of a derivation: where it stands in the file, and its text as a claim ("LHS = RHS")."""
+
+    number: int               # the line of the file, from 1
+    text: str
+
+
+@dataclass(frozen=True)
+class LineVerdict:
+    """A line's verdict against the truth, and against the student's own earlier lines (error carried forward).
+
+    ``consistent`` is True when the line's number follows from the student's earlier values (their own δ, say),
+    ``uses`` the earlier lines whose values it takes; ``flag`` warns when it follows only from an implausible one.
+    """
+
+    line: Line
+    verdict: Verdict
+    consistent: bool
+    uses: tuple[int, ...] = ()
+    flag: str | None = None
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """One --derivation file: where it came from, whose it is, and its lines."""
+
+    source: str
+    student: str
+    lines: tuple[Line, ...]
+
+
+# -- reading a derivation ------------------------------------------------------------------------------
+
+def load_derivation(path: str) -> Derivation:
+    """A derivation in Markdown or plain lines, a LaTeX align block, or a TOML sheet with derivation = \"\"\"…\"\"\"."""
+    text = _read(path)
+    student = ""
+    if path.endswith(".toml"):
+        text, student = _from_toml(path, text)
+    lines = claim_lines(text)
+    if not lines:
+        raise ClaimError(f"{path}: no line of the form 'LHS = RHS'; expected one claim per line, e.g. dE/dw5 = 0.0822")
+    if len(lines) > MAX_LINES:
+        raise ClaimError(f"{path}: too many lines ({len(lines)}; at most {MAX_LINES})")
+    return Derivation(path, student, tuple(lines))
+
+
+def _read(path: str) -> str:
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_CLAIMS_FILE:
+            raise ClaimError(f"{path}: the file is too large ({p.stat().st_size} bytes; at most {MAX_CLAIMS_FILE})")
+        return read_text(p)
+    except OSError as exc:
+        raise ClaimError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    except InputError as exc:
+        raise ClaimError(f"{path}: {exc}") from None
+
+
+def _from_toml(path: str, text: str) -> tuple[str, str]:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ClaimError(f"{path}: not valid TOML: {exc}") from None
+    derivation, student = raw.get("derivation"), raw.get("student", "")
+    if not isinstance(derivation, str):
+        raise ClaimError(f"{path}: derivation: expected a string, e.g. derivation = \"\"\"dE/dw5 = 0.0822\"\"\"")
+    if not isinstance(student, str):
+        raise ClaimError(f"{path}: student: expected a string")
+    return derivation, student
+
+
+def claim_lines(text: str) -> list[Line]:
+    """The claims of a derivation's text: one per line with an '=' (≈, \\approx and &= read as '='), Markdown
+    bullets, $…$ and LaTeX's line ends stripped; a line that starts with '=' continues the one before it."""
+    out: list[Line] = []
+    lhs = ""
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = _bare(raw)
+        if not line or _FRAME.match(line) or "=" not in line:
+            continue
+        parts = [p.strip() for p in line.split("=")]
+        if parts[0]:
+            lhs = parts[0]
+        if not lhs:
+            continue                  # a continuation with nothing before it: not a claim
+        out += [Line(number, f"{lhs} = {part}") for part in parts[1:] if part]
+    return out
+
+
+def _bare(raw: str) -> str:
+    line = _BULLET.sub("", raw.strip())
+    line = line.replace("\\approx", "=").replace("≈", "=").replace("&", "")
+    line = re.sub(r"\\\\\s*$", "", line.strip()).strip().rstrip(".,;")     # LaTeX's line end, a sentence's stop
+    return line.strip().strip("$").strip().rstrip(".,;").strip()
+
+
+# -- grading it -------------------------------------------------------------------------------------
+
+@dataclass
+class _Given:
+    """What the student has written so far: each quantity's claimed value, and the line that gave it."""
+
+    batch: dict[Symbol, Any]
+    samples: list[dict[Symbol, Any]]
+    line_of: dict[tuple[Symbol, int | None], int]
+
+
+def grade_derivation(solution, derivation: Derivation) -> list[LineVerdict]:
+    """Every line against the truth, and against the values of the student's own earlier lines."""
+    m = model(solution)
+    given = _Given({}, [{} for _ in range(m.N)], {})
+    out = []
+    for line in derivation.lines:
+        try:
+            verdict = check_claim(solution, line.text)
+        except ClaimError as exc:
+            out.append(LineVerdict(line, unreadable(line.text, exc), False))
+            continue
+        reading = read(solution, line.text)
+        q = reading.quantity
+        claimed = _claimed(m, reading) if verdict.kind == "number" else None
+        consistent, uses, flag = (verdict.holds, (), None) if claimed is None else \
+            _carried(m, q, claimed, reading.rhs.decimals, given)
+        out.append(LineVerdict(line, verdict, consistent, uses, flag))
+        if claimed is not None:
+            _remember(q, claimed, line.number, given)
+    return out
+
+
+def _claimed(m: Model, reading) -> Any:
+    """The number a line claims, at 40 digits (None for one the checker cannot evaluate)."""
+    try:
+        return MP.re(m.at(reading.rhs.expr, m.spec_point, reading.quantity.sample or 0))
+    except Undefined:
+        return None
+
+
+def _remember(q: Quantity, value: Any, number: int, given: _Given) -> None:
+    if q.per_sample:
+        given.samples[q.sample or 0][q.symbol] = value
+        given.line_of[(q.symbol, q.sample or 0)] = number
+    else:
+        given.batch[q.symbol] = value
+        given.line_of[(q.symbol, None)] = number
+
+
+def _carried(m: Model, q: Quantity, claimed: Any, decimals: int | None, given: _Given
+             ) -> tuple[bool, tuple[int, ...], str | None]:
+    """Whether a number follows from the student's earlier values by the quantity's own one-step formula
+    (without one, whether it holds)."""
+    step = _one_step(m, q)
+    if step is None:
+        true = MP.re(m.at(q.symbol, m.spec_point, q.sample or 0))
+        return abs(true - claimed) <= _tolerance(decimals, claimed), (), None
+    formula, samples = step
+    point = _overridden(m.spec_point, given)
+    try:
+        recomputed = MP.fsum(MP.re(m.at(formula, point, n)) for n in samples)
+    except Undefined:
+        return False, (), None
+    uses = _uses(formula, samples, given)
+    consistent = abs(recomputed - claimed) <= _tolerance(decimals, claimed)
+    return consistent, uses, _implausible(m, formula, samples, given, uses) if consistent and uses else None
+
+
+def _one_step(m: Model, q: Quantity) -> tuple[Expr, list[int]] | None:
+    """The quantity's formula in the values one step before it, and the samples it sums over."""
+    d, net = m.d, m.net
+    samples = [q.sample or 0] if q.per_sample else list(range(m.N))
+    if q.kind == "forward" and q.target in net.definitions:
+        return net.definitions[q.target], samples
+    if q.kind in ("adjoint", "gradient") and q.target in d.gradient:
+        return d.gradient[q.target], samples
+    if q.kind == "update" and q.target in m.grad:
+        return q.target - m.step(q.target, m.grad[q.target]), [0]
+    return None
+
+
+def _overridden(point: Point, given: _Given) -> Point:
+    return replace(point, batch={**point.batch, **given.batch},
+                   samples=[{**sample, **mine} for sample, mine in zip(point.samples, given.samples)])
+
+
+def _uses(formula: Expr, samples: list[int], given: _Given) -> tuple[int, ...]:
+    used = set()
+    for s in formula.free_symbols:
+        for key in [(s, None)] + [(s, n) for n in samples]:
+            if key in given.line_of:
+                used.add(given.line_of[key])
+    return tuple(sorted(used))
+
+
+def _tolerance(decimals: int | None, claimed: Any) -> Any:
+    """Half a unit of the claim's last decimal (a number written without decimals: its own digits)."""
+    noise = MP.mpf("1e-25") * abs(claimed) + MP.mpf("1e-34")
+    return noise if decimals is None else MP.mpf(5) / MP.mpf(10) ** (decimals + 1) + noise
+
+
+def _implausible(m: Model, formula: Expr, samples: list[int], given: _Given, uses: tuple[int, ...]) -> str | None:
+    """A line that follows only from an earlier value of 0 where the truth is not: consistency proves nothing."""
+    for s in sorted(formula.free_symbols, key=str):
+        for n in [None, *samples]:
+            mine = given.batch.get(s) if n is None else given.samples[n].get(s)
+            if mine is None or mine != 0:
+                continue
+            true = MP.re(m.at(s, m.spec_point, n or 0))
+            if abs(true) > MP.mpf("1e-12"):
+                return (f"it follows from line {given.line_of[(s, n)]}'s value 0, where the true value is "
+                        f"{rounded_text(true, 6)}: following from it shows nothing")
+    return None
+
+
+# -- reports ---------------------------------------------------------------------------------------
+
+def _first_wrong(rows: list[LineVerdict]) -> int | None:
+    return next((r.line.number for r in rows if not r.verdict.holds), None)
+
+
+def _carried_words(r: LineVerdict) -> str | None:
+    """What the line's consistency says, in a sentence (None where it adds nothing)."""
+    lines = ", ".join(str(n) for n in r.uses)
+    if r.flag:
+        return f"consistent with your line {lines}, but {r.flag}"
+    if not r.verdict.holds and r.consistent and r.uses:
+        return f"consistent with your line{'s' if len(r.uses) > 1 else ''} {lines}: the error is carried forward from there"
+    if r.verdict.holds and not r.consistent and r.uses:
+        return f"right, but it does not follow from your line{'s' if len(r.uses) > 1 else ''} {lines}"
+    return None
+
+
+def _text_report(graded: list[tuple[Derivation, list[LineVerdict]]]) -> str:
+    out = []
+    for derivation, rows in graded:
+        held = sum(r.verdict.holds for r in rows)
+        who = f" ({plain_text(derivation.student)})" if derivation.student else ""
+        first = _first_wrong(rows)
+        tail = f"; the first wrong line is line {first}" if first is not None else ""
+        out.append(f"{plain_text(derivation.source)}{who}: {len(rows)} claims, {held} hold, {len(rows) - held} do not{tail}")
+        for r in rows:
+            v = r.verdict
+            out.append(f"[line {r.line.number}] {plain_text(r.line.text)}")
+            if v.holds:
+                out.append("    holds")
+            else:
+                out.append(f"    does not hold: expected {v.expected}" if v.expected else "    does not hold")
+                out.append(f"    diagnosis: {v.diagnosis}")
+            words = _carried_words(r)
+            if words:
+                out.append(f"    {words}")
+    return "\n".join(out) + "\n"
+
+
+def _json_report(graded: list[tuple[Derivation, list[LineVerdict]]]) -> str:
+    derivations: list[dict[str, Any]] = []
+    for derivation, rows in graded:
+        lines = []
+        for r in rows:
+            entry = {"line": r.line.number, "claim": r.line.text, "holds": r.verdict.holds,
+                     "consistent": r.consistent, "uses": list(r.uses), "flag": r.flag}
+            entry.update({k: v for k, v in asdict(r.verdict).items() if k not in entry})
+            lines.append(entry)
+        item: dict[str, Any] = {"source": derivation.source, "first_wrong": _first_wrong(rows), "lines": lines}
+        if derivation.student:
+            item["student"] = derivation.student
+        derivations.append(item)
+    total = sum(len(rows) for _, rows in graded)
+    held = sum(r.verdict.holds for _, rows in graded for r in rows)
+    return json.dumps({"derivations": derivations, "summary": {"claims": total, "hold": held, "fail": total - held}},
+                      indent=2, ensure_ascii=False) + "\n"
+
+
+def _md_report(graded: list[tuple[Derivation, list[LineVerdict]]]) -> str:
+    out = ["# derive check: derivations", ""]
+    for derivation, rows in graded:
+        who = f" ({md_text(derivation.student)})" if derivation.student else ""
+        first = _first_wrong(rows)
+        out += [f"## {md_text(derivation.source)}{who}", "",
+                f"The first wrong line is line {first}." if first is not None else "Every line holds.", "",
+                "| line | claim | verdict | consistent | uses | diagnosis |", "| --- | --- | --- | --- | --- | --- |"]
+        for r in rows:
+            verdict = "holds" if r.verdict.holds else "**does not hold**"
+            note = " ".join(t for t in (r.verdict.diagnosis, _carried_words(r)) if t)
+            out.append(f"| {r.line.number} | {md_code(r.line.text)} | {verdict} | {'yes' if r.consistent else 'no'} | "
+                       f"{', '.join(str(n) for n in r.uses)} | {md_text(note)} |")
+        out.append("")
+    return "\n".join(out)
+
+
+REPORTS = {"text": _text_report, "md": _md_report, "json": _json_report}
+
+
+def grade_derivations(spec: str, files: Sequence[str], fmt: str = "text") -> Grading:
+    """`derive check SPEC --derivation FILE …`: each file's lines graded, reported in ``fmt``."""
+    derivations = [load_derivation(path) for path in files]
+    solution = solve(spec)
+    graded = [(derivation, grade_derivation(solution, derivation)) for derivation in derivations]
+    return Grading(REPORTS[fmt](graded), all(r.verdict.holds for _, rows in graded for r in rows))

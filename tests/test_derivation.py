@@ -1,0 +1,117 @@
+"""`derive check --derivation`: a whole derivation line by line, with error carried forward (Mazur's numbers)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from derive import solve
+from derive.check.derivation import claim_lines, grade_derivation, load_derivation
+from derive.cli import main
+
+# Mazur's published values: h1 = 0.593269992, ∂E/∂o1 = 0.74136507, δ_o1 = 0.138498562, ∂E/∂w5 = 0.082167041,
+# w5' = 0.35891648; a student's δ of 0.15 gives 0.15 · 0.593269992 = 0.0889905 ≈ 0.0890 and w5' = 0.4 − 0.5 · 0.0890
+WRONG_DELTA = """# My derivation
+
+- dE/do1 = 0.74136507
+- delta_o1 = 0.1500
+- dE/dw5 = delta_o1 * h1 = 0.0890
+- w5' = 0.4 - 0.5*0.0890 = 0.35550
+- dE/dw5 = 0.7414*0.1868*0.5933 = 0.0822
+"""
+
+ALIGN = r"""\begin{align*}
+\frac{\partial E}{\partial o_1} &= o_1 - y_1 \\
+  &= 0.74136507 \\
+\delta_{o_1} &\approx 0.1385 \\
+\frac{\partial E}{\partial w_5} &= \delta_{o_1} h_1 \\
+  &= 0.1385 \cdot 0.5933 = 0.0822
+\end{align*}
+"""
+
+
+@pytest.fixture(scope="module")
+def mazur():
+    return solve("sigmoid-222")
+
+
+def graded(mazur, tmp_path, text: str, name: str = "d.md"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return {(r.line.number, r.line.text.split("=", 1)[1].strip()): r for r in grade_derivation(mazur, load_derivation(str(path)))}
+
+
+def test_an_error_is_carried_forward_from_the_line_it_comes_from(mazur, tmp_path):
+    rows = graded(mazur, tmp_path, WRONG_DELTA)
+    delta = rows[(4, "0.1500")]
+    assert not delta.verdict.holds and not delta.consistent
+    gradient = rows[(5, "0.0890")]
+    assert not gradient.verdict.holds and gradient.consistent and gradient.uses == (4,)
+    update = rows[(6, "0.35550")]
+    assert not update.verdict.holds and update.consistent and update.uses == (5,)
+    # the step's formula written in the student's own δ is the true formula: it holds
+    assert rows[(5, "delta_o1 * h1")].verdict.holds
+    # Mazur's own line is right, but does not follow from this student's δ
+    right = rows[(7, "0.0822")]
+    assert right.verdict.holds and not right.consistent and right.uses == (4,)
+
+
+def test_a_line_that_follows_only_from_a_zero_is_flagged(mazur, tmp_path):
+    rows = graded(mazur, tmp_path, "delta_o1 = 0\ndE/dw5 = 0\n")
+    line = rows[(2, "0")]
+    assert line.consistent and line.uses == (1,)
+    assert "line 1's value 0" in line.flag and "0.138499" in line.flag
+
+
+def test_a_latex_align_block_with_continuation_lines(mazur, tmp_path):
+    rows = graded(mazur, tmp_path, ALIGN, "d.tex")
+    assert [(n, v.verdict.holds) for (n, _), v in rows.items()] == [(2, True), (3, True), (4, True), (5, True),
+                                                                     (6, True), (6, True)]
+    assert all(v.consistent for v in rows.values())
+
+
+def test_lines_are_read_as_students_write_them():
+    lines = claim_lines("Some prose.\n* o1 = 0.7514\n2. $h1 \\approx 0.5933$.\n```\n   = 0.59\n")
+    assert [(l.number, l.text) for l in lines] == [(2, "o1 = 0.7514"), (3, "h1 = 0.5933"), (5, "h1 = 0.59")]
+
+
+def test_the_json_gives_holds_consistent_and_uses_per_line(tmp_path, capsys):
+    sheet = tmp_path / "student.toml"
+    sheet.write_text(f'student = "Ada"\nderivation = """\n{WRONG_DELTA}"""\n', encoding="utf-8")
+    assert main(["check", "sigmoid-222", "--derivation", str(sheet), "--format", "json"]) == 3
+    report = json.loads(capsys.readouterr().out)
+    (derivation,) = report["derivations"]
+    # lines count from the derivation's first line (the TOML string's)
+    assert derivation["student"] == "Ada" and derivation["first_wrong"] == 4
+    by_line = {(line["line"], line["claim"]): line for line in derivation["lines"]}
+    carried = by_line[(5, "dE/dw5 = 0.0890")]
+    assert (carried["holds"], carried["consistent"], carried["uses"]) == (False, True, [4])
+    assert report["summary"]["claims"] == len(derivation["lines"])
+
+
+def test_every_line_holding_exits_0_and_a_bad_file_is_one_line(tmp_path, capsys):
+    good = tmp_path / "good.tex"
+    good.write_text(ALIGN, encoding="utf-8")
+    assert main(["check", "sigmoid-222", "--derivation", str(good)]) == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("derivation = 3\n", encoding="utf-8")
+    assert main(["check", "sigmoid-222", "--derivation", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.toml: derivation: expected a string" in err and "Traceback" not in err
+
+
+def test_an_unreadable_line_is_that_lines_verdict(mazur, tmp_path):
+    rows = graded(mazur, tmp_path, "dE/dw5 = 0.0822\nfoo = 3 +\n")
+    assert rows[(1, "0.0822")].verdict.holds
+    unreadable = rows[(2, "3 +")]
+    assert unreadable.verdict.mistake == "unreadable" and not unreadable.consistent
+
+
+def test_a_hostile_line_cannot_forge_the_markdown_report(tmp_path, capsys):
+    sheet = tmp_path / "hostile.md"
+    sheet.write_text("dE/dw5 = 0.5 | holds | `\n", encoding="utf-8")
+    main(["check", "sigmoid-222", "--derivation", str(sheet), "--format", "md"])
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 1 ")]
+    assert len(table) == 1 and "**does not hold**" in table[0]
+    assert "\\|" in table[0] and "holds |" not in table[0].split("|", 3)[2]
