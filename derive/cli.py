@@ -17,7 +17,7 @@ from derive.version import __version__
 SOLVE_FORMATS = ("md", "tex", "html", "json", "pdf")
 EXAM_FORMATS = ("tex", "md", "html", "moodle", "qti12", "qti21", "pdf")          # derive.exam.sheets.FORMATS (a test keeps them equal)
 EXAM_DEFAULT_FORMATS = ("tex", "md", "moodle")
-CHECK_FORMATS = ("text", "json", "md")
+CHECK_FORMATS = ("text", "json", "md", "csv")
 
 
 def stem(spec: str) -> str:

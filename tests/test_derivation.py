@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -115,3 +117,32 @@ def test_a_hostile_line_cannot_forge_the_markdown_report(tmp_path, capsys):
     table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 1 ")]
     assert len(table) == 1 and "**does not hold**" in table[0]
     assert "\\|" in table[0] and "holds |" not in table[0].split("|", 3)[2]
+
+
+def test_a_class_gets_its_most_common_mistakes_and_a_gradebook_csv(tmp_path, capsys):
+    # two students, both claiming dE/dw5 = 2·0.0822 (a factor 2): the class's most common mistake, once per student
+    sheets = []
+    for who, extra in (("=HYPERLINK(\"x\")", "dE/dw1 = 0.000439"), ("Bo", "dE/dw1 = 0.5")):
+        path = tmp_path / f"{len(sheets)}.toml"
+        path.write_text(f"student = '{who}'\nclaims = [\"dE/dw5 = 0.1643\", \"{extra}\"]\n", encoding="utf-8")
+        sheets.append(str(path))
+    assert main(["check", "sigmoid-222", "--claims", *sheets, "--format", "json"]) == 3
+    common = json.loads(capsys.readouterr().out)["summary"]["misconceptions"]
+    assert common[0] == {"mistake": "factor", "quantity": "dE/dw5", "claims": 2, "students": 2}
+    main(["check", "sigmoid-222", "--claims", *sheets])
+    assert "2 students (2 claims): factor in dE/dw5" in capsys.readouterr().out
+    main(["check", "sigmoid-222", "--claims", *sheets, "--format", "csv"])
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["student", "source", "label", "claim", "holds", "mistake", "quantity"]
+    assert rows[1][0] == "'=HYPERLINK(\"x\")"        # a spreadsheet shows it as text, never runs it
+    assert [r[4] for r in rows[1:]] == ["false", "true", "false", "false"]
+
+
+def test_a_derivations_csv_has_a_row_per_line(tmp_path, capsys):
+    path = tmp_path / "d.md"
+    path.write_text(WRONG_DELTA, encoding="utf-8")
+    main(["check", "sigmoid-222", "--derivation", str(path), "--format", "csv"])
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0][:7] == ["student", "source", "line", "claim", "holds", "consistent", "uses"]
+    carried = next(r for r in rows if r[3] == "dE/dw5 = 0.0890")
+    assert (carried[4], carried[5], carried[6]) == ("false", "true", "4")

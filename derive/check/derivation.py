@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import tomllib
@@ -21,6 +23,7 @@ from derive.check.verdict import (
     check_claim,
     md_code,
     md_text,
+    misconceptions,
     plain_text,
     read,
     unreadable,
@@ -28,6 +31,7 @@ from derive.check.verdict import (
 from derive.derived.solution import solve
 from derive.errors import ClaimError, InputError
 from derive.io import read_text
+from derive.text.escape import spreadsheet_cell
 
 MAX_LINES = 2_000
 # a line that is prose, a fence or a LaTeX environment's frame: not a claim
@@ -304,8 +308,9 @@ def _json_report(graded: list[tuple[Derivation, list[LineVerdict]]]) -> str:
         derivations.append(item)
     total = sum(len(rows) for _, rows in graded)
     held = sum(r.verdict.holds for _, rows in graded for r in rows)
-    return json.dumps({"derivations": derivations, "summary": {"claims": total, "hold": held, "fail": total - held}},
-                      indent=2, ensure_ascii=False) + "\n"
+    summary = {"claims": total, "hold": held, "fail": total - held,
+               "misconceptions": misconceptions((d.source, r.verdict) for d, rows in graded for r in rows)}
+    return json.dumps({"derivations": derivations, "summary": summary}, indent=2, ensure_ascii=False) + "\n"
 
 
 def _md_report(graded: list[tuple[Derivation, list[LineVerdict]]]) -> str:
@@ -325,7 +330,21 @@ def _md_report(graded: list[tuple[Derivation, list[LineVerdict]]]) -> str:
     return "\n".join(out)
 
 
-REPORTS = {"text": _text_report, "md": _md_report, "json": _json_report}
+def _csv_report(graded: list[tuple[Derivation, list[LineVerdict]]]) -> str:
+    """One row per line for a gradebook: student, source, line, claim, holds, consistent, uses, mistake, quantity."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["student", "source", "line", "claim", "holds", "consistent", "uses", "mistake", "quantity"])
+    for derivation, rows in graded:
+        for r in rows:
+            writer.writerow([spreadsheet_cell(plain_text(derivation.student)), spreadsheet_cell(plain_text(derivation.source)),
+                             r.line.number, spreadsheet_cell(plain_text(r.line.text)), str(r.verdict.holds).lower(),
+                             str(r.consistent).lower(), " ".join(str(n) for n in r.uses), r.verdict.mistake or "",
+                             spreadsheet_cell(r.verdict.quantity)])
+    return out.getvalue()
+
+
+REPORTS = {"text": _text_report, "md": _md_report, "json": _json_report, "csv": _csv_report}
 
 
 def grade_derivations(spec: str, files: Sequence[str], fmt: str = "text") -> Grading:

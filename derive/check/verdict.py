@@ -24,6 +24,8 @@ the derivation; the right side is a number or an expression.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import random
 import re
@@ -58,7 +60,7 @@ from derive.errors import ClaimError, InputError
 from derive.io import read_text
 from derive.model.plain import PlainPrinter
 from derive.text.document import chain_equation
-from derive.text.escape import escape_markdown
+from derive.text.escape import escape_markdown, spreadsheet_cell
 from derive.text.render import environment
 
 MAX_CLAIMS_FILE = 1_000_000  # bytes of one --claims file
@@ -525,7 +527,19 @@ def _text_report(results) -> str:
                 out.append(f"    diagnosis: {v.diagnosis}")
             if explanation:
                 out += ["    " + line for line in explanation.splitlines()]
+    common = _class_mistakes(results)
+    if common:
+        out.append("the class's most common mistakes:")
+        out += [f"  {c['students']} student{'s' if c['students'] != 1 else ''} ({c['claims']} claim"
+                f"{'s' if c['claims'] != 1 else ''}): {c['mistake']} in {plain_text(c['quantity'])}" for c in common]
     return "\n".join(out) + "\n"
+
+
+def _class_mistakes(results) -> list[dict[str, Any]]:
+    """The misconceptions of a class (two answer sheets or more): none for one sheet."""
+    if len(results) < 2:
+        return []
+    return misconceptions((sheet.source, v) for sheet, rows in results for _, v, _ in rows)
 
 
 def _tally(total: int, held: int, after_count: str) -> str:
@@ -575,6 +589,12 @@ def _md_report(results) -> str:
                 out += [f"### {md_text(label)}: {md_text(v.quantity)}", "", "```text", text, "```", ""]
                 if math:
                     out += [math, ""]
+    common = _class_mistakes(results)
+    if common:
+        out += ["## The class's most common mistakes", "", "| mistake | quantity | students | claims |",
+                "| --- | --- | --- | --- |"]
+        out += [f"| {md_text(c['mistake'])} | {md_code(c['quantity'])} | {c['students']} | {c['claims']} |" for c in common]
+        out.append("")
     return "\n".join(out)
 
 
@@ -592,8 +612,36 @@ def _json_report(results) -> str:
             claims.append(entry)
     total = len(claims)
     held = sum(c["holds"] for c in claims)
-    return json.dumps({"claims": claims, "summary": {"claims": total, "hold": held, "fail": total - held}},
-                      indent=2, ensure_ascii=False) + "\n"
+    summary = {"claims": total, "hold": held, "fail": total - held,
+               "misconceptions": misconceptions((sheet.source, v) for sheet, rows in results for _, v, _ in rows)}
+    return json.dumps({"claims": claims, "summary": summary}, indent=2, ensure_ascii=False) + "\n"
+
+
+def _csv_report(results) -> str:
+    """One row per claim for a gradebook: student, source, label, claim, holds, mistake, quantity."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["student", "source", "label", "claim", "holds", "mistake", "quantity"])
+    for sheet, rows in results:
+        for label, v, _ in rows:
+            writer.writerow([spreadsheet_cell(plain_text(sheet.student)), spreadsheet_cell(plain_text(sheet.source)),
+                             spreadsheet_cell(plain_text(label)), spreadsheet_cell(plain_text(v.claim)),
+                             "true" if v.holds else "false", v.mistake or "", spreadsheet_cell(v.quantity)])
+    return out.getvalue()
+
+
+def misconceptions(verdicts: Iterable[tuple[str, Verdict]]) -> list[dict[str, Any]]:
+    """A class's mistakes by quantity, the most common first: how many claims and how many students made each."""
+    claims: dict[tuple[str, str], int] = {}
+    students: dict[tuple[str, str], set[str]] = {}
+    for who, v in verdicts:
+        if v.holds or not v.mistake:
+            continue
+        key = (v.mistake, v.quantity)
+        claims[key] = claims.get(key, 0) + 1
+        students.setdefault(key, set()).add(who)
+    ranked = sorted(claims, key=lambda k: (-len(students[k]), -claims[k], k))
+    return [{"mistake": k[0], "quantity": k[1], "claims": claims[k], "students": len(students[k])} for k in ranked]
 
 
 @dataclass(frozen=True)
@@ -604,7 +652,7 @@ class Grading:
     all_hold: bool
 
 
-REPORTS = {"text": _text_report, "md": _md_report, "json": _json_report}
+REPORTS = {"text": _text_report, "md": _md_report, "json": _json_report, "csv": _csv_report}
 
 
 def grade(spec: str, claims: Sequence[str] = (), files: Sequence[str] = (), fmt: str = "text",

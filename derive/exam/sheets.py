@@ -28,7 +28,7 @@ from derive.model.registry import activation, takes_slope
 from derive.model.spec import Spec
 from derive.numeric.rounding import number
 from derive.parallel import default_jobs, parallel_map
-from derive.text.escape import escape_latex, markdown_chars
+from derive.text.escape import escape_latex, markdown_chars, spreadsheet_cell
 from derive.text.printer import tex
 from derive.text.render import TEMPLATES, build_pdf, document, inline_figures, render_template
 from derive.text.render import environment as shared
@@ -429,7 +429,7 @@ def roster_csv(students: Sequence[Student]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["name", "id", "variant"])
-    writer.writerows([s.name, s.id, s.variant] for s in students)
+    writer.writerows([spreadsheet_cell(s.name), spreadsheet_cell(s.id), s.variant] for s in students)
     return out.getvalue()
 
 

@@ -99,3 +99,12 @@ def escape_xml(text: str) -> str:
     """Text for XML/SVG/HTML content and attribute values."""
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;").replace("'", "&#39;"))
+
+
+# a spreadsheet reads a cell that starts with one of these as a formula (CSV injection): =HYPERLINK(…), +1, @SUM
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(text: str) -> str:
+    """User text for a CSV cell that a spreadsheet opens as text, never as a formula (a leading ' shows it)."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
