@@ -376,7 +376,7 @@ def test_cli_claims_file_and_formats(tmp_path):
     other.write_text('claims = ["dE/dw5 = (o1 - y1)*o1*(1 - o1)*h1"]\n', encoding="utf-8")
     code, out, _ = run("check", "sigmoid-222", "--claims", str(sheet), str(other), "--format", "json")
     data = json.loads(out)
-    assert code == 3 and data["summary"] == {"claims": 3, "hold": 2, "fail": 1}
+    assert code == 3 and {k: data["summary"][k] for k in ("claims", "hold", "fail")} == {"claims": 3, "hold": 2, "fail": 1}
     assert [c["source"] for c in data["claims"]] == [str(sheet), str(sheet), str(other)]
     bad = tmp_path / "bad.toml"
     bad.write_text('claims = [1]\n', encoding="utf-8")
@@ -643,14 +643,14 @@ def test_keep_going_grades_the_rest_of_a_class_past_an_unreadable_claim(tmp_path
     """Without --keep-going one unreadable line stops the run (exit 1, as the contract says); with it,
     that line does not hold, says why, and every other sheet is graded."""
     eve, ada = tmp_path / "eve.toml", tmp_path / "ada.toml"
-    eve.write_text('student = "Eve"\nclaims = ["dE/dw5 = 0,0822", "dE/dw5 = 0.0822"]\n', encoding="utf-8")
+    eve.write_text('student = "Eve"\nclaims = ["dE/dw5 = 0.0822 @", "dE/dw5 = 0.0822"]\n', encoding="utf-8")
     ada.write_text('student = "Ada"\nclaims = ["dE/dw5 = 0.0822"]\n', encoding="utf-8")
     code, out, err = run("check", "sigmoid-222", "--claims", str(eve), str(ada))
-    assert code == 1 and out == "" and "column 11: unexpected ','" in err
+    assert code == 1 and out == "" and "column 17: unexpected character '@'" in err
     code, out, _ = run("check", "sigmoid-222", "--claims", str(eve), str(ada), "--keep-going", "--format", "json")
     claims = json.loads(out)["claims"]
     assert code == 3 and [c["holds"] for c in claims] == [False, True, True]     # 0.08216704 is 0.0822
-    assert claims[0]["mistake"] == "unreadable" and "unexpected ','" in claims[0]["diagnosis"]
+    assert claims[0]["mistake"] == "unreadable" and "unexpected character '@'" in claims[0]["diagnosis"]
     assert [c["student"] for c in claims] == ["Eve", "Eve", "Ada"]
 
 
@@ -845,3 +845,31 @@ def test_the_exams_forward_and_update_distractors_are_the_checkers_mistakes(name
             assert not v.holds and v.mistake == slip.key, (p, slip.key, v.diagnosis)
             named += 1
     assert named > 10
+
+
+@pytest.mark.parametrize("claim", [
+    "dE/dw5 = 0.7414*0.1868*0.5933 = 0.0822",       # Mazur's chain: ∂E/∂o1 · ∂o1/∂z · ∂z/∂w5 = the product
+    "dE/dw5 = 0,0822",                              # a decimal comma
+    r"dE/dw5 \approx 0.0822", "dE/dw5 ≈ 0.0822",
+    "$dE/dw5 = 0.0822$", "$$dE/dw5 = 0.0822$$",
+    "dE/dw5 = 0.0822.",                             # written as a sentence
+    r"E = \frac12 (y_1 - o_1)^2 + \frac12 (y_2 - o_2)^2",     # TeX's \frac12
+    "dE/dw1 = 4.39*10⁻⁴",                           # superscript digits
+    r"E = \sum_{n=1}^{1} 0.2984",                   # a sum's limits hold an '=' of their own
+    "w_5^+ = 0.3589", "w5_new = 0.3589", "w_{5}^{new} = 0.3589",     # the updated weight (Mazur: 0.35891648)
+])
+def test_what_students_type_is_read(mazur, claim):
+    # Mazur's published numbers: ∂E/∂w5 = 0.082167041, ∂E/∂w1 = 0.000438568, E = 0.298371109, w5' = 0.35891648
+    v = check_claim(mazur, claim)
+    assert v.holds, (claim, v.diagnosis)
+
+
+def test_a_chain_is_judged_by_every_link(mazur):
+    v = check_claim(mazur, "dE/dw5 = 0.7414*0.1868*0.5933 = 0.09")
+    assert not v.holds and v.claim == "dE/dw5 = 0.7414*0.1868*0.5933 = 0.09"
+    assert not check_claim(mazur, "dE/dw5 = 0.5*0.2 = 0.0822").holds
+
+
+def test_a_comma_inside_brackets_still_separates(mazur):
+    # max(0,1) is max of 0 and 1, never max(0.1)
+    assert check_claim(mazur, "dE/dw5 = max(0,1)*0.0822").holds

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import builtins
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,8 +131,8 @@ def test_precision_a_number_claims(text, written, decimals):
 
 
 def test_columns_point_at_the_character():
-    with pytest.raises(ClaimError, match="column 5: unexpected character '\\$'"):
-        read("o + $")
+    with pytest.raises(ClaimError, match="column 5: unexpected character '@'"):
+        read("o + @")          # ($ is a math delimiter: $o = 0.75$ reads as o = 0.75)
     with pytest.raises(ClaimError, match=r"column 3: unexpected character 'һ' \(U\+04BB\)"):
         read("o*һ1")
 
@@ -208,7 +210,13 @@ def networks():
     return out
 
 
+_EXEC = builtins.exec
+
+
 def _never(*args, **kwargs):
+    # SymPy builds its monomial arithmetic once per ring shape by exec of its own template code (no user text)
+    if sys._getframe(1).f_code.co_filename.endswith(os.path.join("sympy", "polys", "monomials.py")):
+        return _EXEC(*args, **kwargs)
     raise AssertionError("user text reached eval, exec or parse_expr")
 
 

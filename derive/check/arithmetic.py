@@ -9,7 +9,7 @@ from typing import Iterator, Mapping
 import sympy as sp
 from sympy import Expr, Symbol
 
-from derive.check.claims import Literal, Rhs
+from derive.check.claims import Literal, Rhs, SampleSum
 from derive.check.quantities import Model, Quantity
 from derive.numeric.values import exact
 
@@ -61,7 +61,8 @@ def propagated(m: Model, rhs: Rhs) -> Fraction:
     for lit in rhs.literals:
         if lit.decimals is None or abs(Fraction(int(lit.value.p), int(lit.value.q))) in given:
             continue
-        slope = sp.diff(rhs.tracked, lit.symbol).xreplace(values)
+        # a literal under Σₙ counts once per sample: Σₙ c = N c for the constant slope c
+        slope = sp.diff(rhs.tracked, lit.symbol).xreplace(values).replace(SampleSum, lambda e: m.N * e)
         total += abs(_fraction(slope)) * _unit(lit) / 2
     return total
 

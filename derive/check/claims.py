@@ -24,7 +24,11 @@ Syntax of a claim ``LHS = RHS`` (``≈`` also separates the sides):
   network's slope), derivatives ``sigmoid'(z)``, ``leaky_relu'(z)``,
   ``\sigma^{\prime}(z)``, powers of functions ``\tanh^2(z)``, ``\frac{a}{b}``, ``\cdot``,
   ``\times``, ``\left( \right)``, spacing ``\, \; \quad``, ``\operatorname{ReLU}``, and sums over
-  the samples ``sum(…)``, ``\sum_n …``, ``Σ …`` in which ``o``, ``o_n`` or ``o[n]`` is sample n's.
+  the samples ``sum(…)``, ``\sum_n …``, ``\sum_{n=1}^{N} …``, ``Σ …`` in which ``o``, ``o_n`` or ``o[n]`` is
+  sample n's.
+- As students write: a chain ``A = B = C`` (each link a claim), ``≈``/``\approx`` for ``=``, ``$…$``
+  around the claim, a final full stop, a decimal comma outside brackets (``0,0822``), ``\frac12``,
+  superscripts (``10⁻⁴``), and ``w_5^+``, ``w5_new``, ``w5^{new}`` for ``w5'``.
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ class SampleSum(sp.Function):
 
     nargs = 1
 
+    def _eval_derivative(self, s):
+        return SampleSum(self.args[0].diff(s))          # Σ is linear: d/ds Σₙ f = Σₙ df/ds
+
 
 # -- characters ----------------------------------------------------------------------------
 
@@ -66,18 +73,22 @@ class SampleSum(sp.Function):
 # is rejected with its code point, so what is checked is exactly what a reader sees.
 UNICODE = {
     "\u2212": "-", "\u2013": "-", "\u2010": "-", "\u00b7": "*", "\u22c5": "*", "\u2219": "*",
-    "\u00d7": "*", "\u2217": "*", "\u00f7": "/", "\u00b2": "^2", "\u00b3": "^3", "\u2032": "'",
+    "\u00d7": "*", "\u2217": "*", "\u00f7": "/", "\u2032": "'",
     "\u2019": "'", "\u02b9": "'", "\u03c3": "\\sigma ", "\u03b7": "\\eta ", "\u03b1": "\\alpha ",
     "\u03b4": "\\delta ", "\u03a3": "\\sum ", "\u2211": "\\sum ", "\u2202": "\\partial ",
     "\u2248": "=", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u00bd": "(1/2)",
+    "$": " ",                  # $…$ and $$…$$ around a claim copied from LaTeX or Markdown
 }
+# superscript digits and signs: a run of them is one exponent, 10⁻⁴ = 10^{-4} (x² alone stays x^2)
+SUPERSCRIPTS = {"\u2070": "0", "\u00b9": "1", "\u00b2": "2", "\u00b3": "3", **{chr(0x2070 + i): str(i) for i in range(4, 10)},
+                "\u207b": "-", "\u207a": "+"}
 SUBSCRIPT_DIGITS = {chr(0x2080 + i): str(i) for i in range(10)}
 ASCII_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \t\r\n+-*/^()[]{},=_'.\\")
 
 # LaTeX commands: what each one becomes. Wrappers take one {group} of letters as a name.
 SPACING = {",", ";", ":", "!", " ", "quad", "qquad", "big", "Big", "bigg", "Bigg", "bigl", "bigr",
            "Bigl", "Bigr", "biggl", "biggr", "displaystyle"}
-COMMAND_OPS = {"cdot": "*", "times": "*", "ast": "*", "div": "/", "{": "(", "}": ")"}
+COMMAND_OPS = {"cdot": "*", "times": "*", "ast": "*", "div": "/", "{": "(", "}": ")", "approx": "=", "simeq": "="}
 COMMAND_NAMES = {"exp": "exp", "ln": "ln", "log": "log", "eta": "eta", "alpha": "alpha", "delta": "delta",
                  "sqrt": "sqrt", "sum": "\\sum", **latex_commands()}     # \sigma, \tanh: the activations
 WRAPPERS = {"operatorname", "mathrm", "text", "mathit", "mathbf", "boldsymbol", "rm"}
@@ -106,6 +117,9 @@ PRIMES = (("^", "'"), ("^", "{", "'", "}"))                  # \sigma^\prime(z),
 LAYER_BRACED = ("^", "{", "(", NUMBER, ")", "}")            # w^{(2)}_{11}
 LAYER_BARE = ("^", "(", NUMBER, ")")                        # w^(2)_11: only right before a subscript
 SAMPLE_INDEX = ("[", NUMBER, "]")                           # o[2]; o[n] is the sample variable
+# an updated value as students write it, for NAME': w_5^+, w_5^{+}, w5_new, w5_{new}, w5^{new}
+UPDATED_MARKS = (("^", "{", "+", "}"), ("^", "+"), ("_", "{", "new", "}"), ("_", "new"), ("^", "{", "new", "}"),
+                 ("^", "new"))
 
 
 @dataclass(frozen=True)
@@ -126,11 +140,38 @@ def _show(ch: str) -> str:
     return f"{ch!r} (U+{ord(ch):04X})" if not ch.isascii() or not ch.isprintable() else repr(ch)
 
 
+def _without_full_stop(text: str) -> str:
+    """A claim written as a sentence (dE/dw5 = 0.0822.): its final stop is no part of it."""
+    stripped = text.rstrip()
+    if len(stripped) > 1 and stripped[-1] in ".;" and not stripped[-2].isspace() and stripped[-2] != ".":
+        return stripped[:-1] + " " * (len(text) - len(stripped) + 1)
+    return text
+
+
+def _superscript_runs(text: str) -> list[tuple[int, str | None]]:
+    """(column, None) for each character, or (column, its ASCII) once for a run of superscripts."""
+    out: list[tuple[int, str | None]] = []
+    column = 1
+    while column <= len(text):
+        run = ""
+        while column + len(run) <= len(text) and text[column + len(run) - 1] in SUPERSCRIPTS:
+            run += SUPERSCRIPTS[text[column + len(run) - 1]]
+        out.append((column, run or None))
+        column += len(run) or 1
+    return out
+
+
 def _normalize(text: str) -> list[tuple[str, int]]:
     """The claim as ASCII characters, each with the column of the character it came from."""
     out: list[tuple[str, int]] = []
     previous_subscript = False
-    for column, ch in enumerate(text, start=1):
+    text = _without_full_stop(text)
+    for column, run in _superscript_runs(text):
+        if run is not None:
+            out += [(c, column) for c in (f"^{run}" if len(run) == 1 and run.isdigit() else f"^{{{run}}}")]
+            previous_subscript = False
+            continue
+        ch = text[column - 1]
         if ch in SUBSCRIPT_DIGITS:
             out += [(c, column) for c in ("" if previous_subscript else "_") + SUBSCRIPT_DIGITS[ch]]
             previous_subscript = True
@@ -147,6 +188,7 @@ def _normalize(text: str) -> list[tuple[str, int]]:
 
 _SCAN = re.compile(r"""
     (?P<space>[ \t\r\n]+)
+  | (?P<comma>\d+,\d+(?:[eE][+-]?\d+)?)
   | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>leaky_relu(?![A-Za-z0-9_])|[A-Za-z]+\d*)
   | (?P<cmd>\\(?:[A-Za-z]+|[,;:! {}]))
@@ -207,6 +249,22 @@ class _Scanner:
             raise _fail(col, f"number too long ({digits} digits; at most {MAX_DIGITS})")
         self.emit(Token("num", value, col, end))
 
+    def comma(self, value: str, col: int, end: int) -> None:
+        """0,0822: a decimal comma outside brackets; inside them (max(0,1), w_{1,2}) the comma separates."""
+        if self.open_brackets() == 0:
+            self.number(value.replace(",", "."), col, end)
+            return
+        start = self.pos - len(value)
+        before, after = value.split(",")
+        comma = start + len(before)
+        self.number(before, col, self.columns[comma])
+        self.op(",", self.columns[comma], self.columns[comma] + 1)
+        self.number(after, self.columns[comma + 1], end)
+
+    def open_brackets(self) -> int:
+        opened = sum(t.kind == "op" and t.text in "([{" for t in self.tokens)
+        return opened - sum(t.kind == "op" and t.text in ")]}" for t in self.tokens)
+
     def name(self, value: str, col: int, end: int) -> None:
         self.emit(Token("name", value, col, end))
 
@@ -252,7 +310,8 @@ class _Scanner:
 
 # what each group of _SCAN becomes
 _LEXEMES: dict[str, Callable[[_Scanner, str, int, int], None]] = {
-    "space": _Scanner.space, "num": _Scanner.number, "name": _Scanner.name, "cmd": _Scanner.command,
+    "space": _Scanner.space, "comma": _Scanner.comma, "num": _Scanner.number, "name": _Scanner.name,
+    "cmd": _Scanner.command,
     "op": _Scanner.op,
 }
 
@@ -496,6 +555,9 @@ class _Parser:
             self.pos -= 1
             loss, ref = self.derivative_ref()
             return self.vocabulary().derivative(loss, ref, self.in_sum)
+        if self.peek().kind == "num" and re.fullmatch(r"\d\d", self.peek().text):    # \frac12, TeX's ½
+            digits = self.take().text
+            return _checked(sp.Rational(int(digits[0]), int(digits[1])), token.column)
         numerator = self.group("{", "}")
         denominator = self.group("{", "}")
         return _checked(numerator / denominator, token.column)
@@ -648,7 +710,7 @@ class _Parser:
         layer = None
         subs: list[str] = []
         while True:
-            if self.at("_"):
+            if self.at("_") and not self.new_mark():
                 self.take()
                 sub = self.subscript()
                 subs.append(sub)
@@ -673,14 +735,21 @@ class _Parser:
         prime = False
         index = None
         for _ in range(2):
-            if self.at("'") and not prime:
-                self.take()
+            if (self.at("'") or self.new_mark()) and not prime:
+                self.pos += self.new_mark() or 1
                 prime = True
                 text.append("'")
             elif index is None and (inner := self.sample_index()) is not None:
                 index = 0 if inner.text == "n" else int(inner.text)
                 text.append(f"[{inner.text}]")
         return prime, index
+
+    def new_mark(self) -> int:
+        """How many tokens the mark of an updated value takes (w_5^+, w5_new, w5^{new}: w5'), or 0 for none."""
+        for mark in UPDATED_MARKS:
+            if all(self.peek(k).text == text and self.peek(k).kind in ("op", "name") for k, text in enumerate(mark)):
+                return len(mark)
+        return 0
 
     def sample_index(self) -> Token | None:
         """The k or n of a sample index [k] or [n], consumed; None if there is none."""
@@ -904,9 +973,36 @@ def _decimals(literal: str) -> int | None:
     return max(0, places)
 
 
+def top_level_equals(tokens: list[Token]) -> list[int]:
+    """The positions of the '=' that separate sides: not those in braces (\\sum_{n=1}^{N})."""
+    out, depth = [], 0
+    for i, t in enumerate(tokens):
+        if t.kind == "op":
+            depth += (t.text == "{") - (t.text == "}")
+            if t.text == "=" and depth == 0:
+                out.append(i)
+    return out
+
+
+def chained(text: str) -> list[str] | None:
+    """'A = B = C' (as Mazur writes 0.7414*0.1868*0.5933 = 0.0822) as the claims 'A = B' and 'A = C'; None for
+    a claim with one '='."""
+    tokens = tokenize(text)
+    equals = top_level_equals(tokens)
+    if len(equals) < 2:
+        return None
+    doubled = next((j for i, j in zip(equals, equals[1:]) if j == i + 1), None)
+    if doubled is not None:
+        raise _fail(tokens[doubled].column, "one '=' between the two sides, not '=='")
+    lhs = text[:tokens[equals[0]].column - 1].strip()
+    bounds = [tokens[i].end - 1 for i in equals] + [len(text)]
+    stops = [tokens[i].column - 1 for i in equals[1:]] + [len(text)]
+    return [f"{lhs} = {text[start:stop].strip()}" for start, stop in zip(bounds, stops)]
+
+
 def split_claim(tokens: list[Token]) -> tuple[list[Token], list[Token]]:
     """The tokens left and right of the single '='."""
-    equals = [i for i, t in enumerate(tokens) if t.kind == "op" and t.text == "="]
+    equals = top_level_equals(tokens)
     if not equals:
         raise ClaimError("expected 'LHS = RHS', e.g. 'dE/dw5 = 0.17'; found no '='")
     if len(equals) > 1:

@@ -31,7 +31,7 @@ import random
 import re
 import time
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -39,7 +39,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from sympy import Expr, Symbol
 
 from derive.check.arithmetic import propagated, strays
-from derive.check.claims import Rhs, parse_lhs, parse_rhs, split_claim, tokenize
+from derive.check.claims import Rhs, chained, parse_lhs, parse_rhs, split_claim, tokenize
 from derive.check.diagnose import expression_diagnosis, generality_note, number_diagnosis, sentence, with_letter
 from derive.check.evaluator import (
     MP,
@@ -133,6 +133,9 @@ def check_claim(solution, text: str) -> Verdict:
     Raises ClaimError (one line: where and why) when the claim cannot be read.
     """
     try:
+        parts = chained(text) if isinstance(text, str) else None
+        if parts:
+            return _chain_verdict(solution, text, parts)
         reading = read(solution, text)
     except ClaimError as exc:
         raise ClaimError(f"claim {_echo(text)}: {exc}") from None
@@ -141,6 +144,18 @@ def check_claim(solution, text: str) -> Verdict:
     if constant:
         return _check_number(m, text, reading)
     return _check_expression(m, text, reading)
+
+
+def _chain_verdict(solution, text: str, parts: list[str]) -> Verdict:
+    """A chain A = B = C holds when every link does; its verdict is the first link that does not (else the last)."""
+    verdicts = []
+    for part in parts:
+        try:
+            verdicts.append(check_claim(solution, part))
+        except ClaimError as exc:
+            raise ClaimError(str(exc).removeprefix(f"claim {_echo(part)}: ")) from None
+    chosen = next((v for v in verdicts if not v.holds), verdicts[-1])
+    return replace(chosen, claim=text)
 
 
 def check_claims(solution, texts: Iterable[str]) -> list[Verdict]:
@@ -550,8 +565,9 @@ def _tally(total: int, held: int, after_count: str) -> str:
 
 
 def _shown(v: Verdict) -> str:
-    m = re.search(r"= *(.*)$", v.claim)
-    return " ".join(m.group(1).split()) if m else ""
+    """The claim's last right-hand side as written, without $…$ or a full stop: what "is … to 4 decimals" quotes."""
+    last = re.split(r"=|≈|\\approx|\\simeq", v.claim)[-1]
+    return " ".join(last.strip().strip("$").strip().rstrip(".;").split())
 
 
 def plain_text(text: str) -> str:
