@@ -6,9 +6,7 @@ import csv
 import io
 import json
 import re
-import tomllib
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any, Sequence
 
 from sympy import Expr, Symbol
@@ -17,7 +15,6 @@ from derive.check.evaluator import MP, Undefined, rounded_text
 from derive.check.mistakes import Model, model
 from derive.check.quantities import Point, Quantity
 from derive.check.verdict import (
-    MAX_CLAIMS_FILE,
     Grading,
     Verdict,
     check_claim,
@@ -26,11 +23,13 @@ from derive.check.verdict import (
     misconceptions,
     plain_text,
     read,
+    read_answers,
+    read_toml,
+    tolerance,
     unreadable,
 )
 from derive.derived.solution import solve
-from derive.errors import ClaimError, InputError
-from derive.io import read_text
+from derive.errors import ClaimError
 from derive.text.escape import spreadsheet_cell
 
 MAX_LINES = 2_000
@@ -75,7 +74,7 @@ class Derivation:
 
 def load_derivation(path: str) -> Derivation:
     """A derivation in Markdown or plain lines, a LaTeX align block, or a TOML sheet with derivation = \"\"\"…\"\"\"."""
-    text = _read(path)
+    text = read_answers(path)
     student = ""
     if path.endswith(".toml"):
         text, student = _from_toml(path, text)
@@ -87,23 +86,8 @@ def load_derivation(path: str) -> Derivation:
     return Derivation(path, student, tuple(lines))
 
 
-def _read(path: str) -> str:
-    p = Path(path)
-    try:
-        if p.stat().st_size > MAX_CLAIMS_FILE:
-            raise ClaimError(f"{path}: the file is too large ({p.stat().st_size} bytes; at most {MAX_CLAIMS_FILE})")
-        return read_text(p)
-    except OSError as exc:
-        raise ClaimError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    except InputError as exc:
-        raise ClaimError(f"{path}: {exc}") from None
-
-
 def _from_toml(path: str, text: str) -> tuple[str, str]:
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ClaimError(f"{path}: not valid TOML: {exc}") from None
+    raw = read_toml(path, text)
     derivation, student = raw.get("derivation"), raw.get("student", "")
     if not isinstance(derivation, str):
         raise ClaimError(f"{path}: derivation: expected a string, e.g. derivation = \"\"\"dE/dw5 = 0.0822\"\"\"")
@@ -163,7 +147,7 @@ def grade_derivation(solution, derivation: Derivation) -> list[LineVerdict]:
         q = reading.quantity
         claimed = _claimed(m, reading) if verdict.kind == "number" else None
         consistent, uses, flag = (verdict.holds, (), None) if claimed is None else \
-            _carried(m, q, claimed, reading.rhs.decimals, given)
+            _carried(m, q, claimed, reading.rhs.decimals, given, verdict.holds)
         out.append(LineVerdict(line, verdict, consistent, uses, flag))
         if claimed is not None:
             _remember(q, claimed, line.number, given)
@@ -187,14 +171,13 @@ def _remember(q: Quantity, value: Any, number: int, given: _Given) -> None:
         given.line_of[(q.symbol, None)] = number
 
 
-def _carried(m: Model, q: Quantity, claimed: Any, decimals: int | None, given: _Given
+def _carried(m: Model, q: Quantity, claimed: Any, decimals: int | None, given: _Given, holds: bool
              ) -> tuple[bool, tuple[int, ...], str | None]:
     """Whether a number follows from the student's earlier values by the quantity's own one-step formula
     (without one, whether it holds)."""
     step = _one_step(m, q)
     if step is None:
-        true = MP.re(m.at(q.symbol, m.spec_point, q.sample or 0))
-        return abs(true - claimed) <= _tolerance(decimals, claimed), (), None
+        return holds, (), None
     formula, samples = step
     point = _overridden(m.spec_point, given)
     try:
@@ -202,8 +185,8 @@ def _carried(m: Model, q: Quantity, claimed: Any, decimals: int | None, given: _
     except Undefined:
         return False, (), None
     uses = _uses(formula, samples, given)
-    consistent = abs(recomputed - claimed) <= _tolerance(decimals, claimed)
-    return consistent, uses, _implausible(m, formula, samples, given, uses) if consistent and uses else None
+    consistent = abs(recomputed - claimed) <= tolerance(decimals, recomputed, claimed)
+    return consistent, uses, _implausible(m, formula, samples, given) if consistent and uses else None
 
 
 def _one_step(m: Model, q: Quantity) -> tuple[Expr, list[int]] | None:
@@ -233,13 +216,7 @@ def _uses(formula: Expr, samples: list[int], given: _Given) -> tuple[int, ...]:
     return tuple(sorted(used))
 
 
-def _tolerance(decimals: int | None, claimed: Any) -> Any:
-    """Half a unit of the claim's last decimal (a number written without decimals: its own digits)."""
-    noise = MP.mpf("1e-25") * abs(claimed) + MP.mpf("1e-34")
-    return noise if decimals is None else MP.mpf(5) / MP.mpf(10) ** (decimals + 1) + noise
-
-
-def _implausible(m: Model, formula: Expr, samples: list[int], given: _Given, uses: tuple[int, ...]) -> str | None:
+def _implausible(m: Model, formula: Expr, samples: list[int], given: _Given) -> str | None:
     """A line that follows only from an earlier value of 0 where the truth is not: consistency proves nothing."""
     for s in sorted(formula.free_symbols, key=str):
         for n in [None, *samples]:

@@ -353,7 +353,7 @@ class Model(quantities.Model):
             yield Candidate("shared_bias",
                             f"{self.plain[q.target]} is shared by the {len(units)} units of layer {l + 1}, so "
                             f"{q.label.split('[')[0]} sums all their error signals ({' + '.join(deltas)}), "
-                            f"not only {delta}", sp.Add(*(sp.Mul(*(f for _, f in chain)) for chain in kept)))
+                            f"not only {delta}", _total(kept))
 
     def _path_candidates(self, q: Quantity, chains) -> Iterable[Candidate]:
         # a path is the sequence of units it passes; a softmax layer's outputs all belong to one unit's path
@@ -376,7 +376,7 @@ class Model(quantities.Model):
         what = q.label.split("[")[0]
 
         def total_of(selected) -> Expr:
-            return sp.Add(*(sp.Mul(*(f for _, f in c)) for k in selected for c in groups[k]))
+            return _total([c for k in selected for c in groups[k]])
         for i, k in enumerate(keys):
             yield Candidate("missing_path",
                             f"{what} sums over {total} paths (one through each of {', '.join(names)}); the path "
@@ -604,8 +604,8 @@ def gradient_mistakes(m: Model, p: Symbol) -> list[Mistake]:
     The same slip made everywhere in the chain (every σ′ dropped, every f′ taken at its output), a constant
     factor from the table of factors (the sign, the 2, the mean's 1/N), x for h, one output's path alone.
     """
-    chains = [[(m.role(e), e.local) for e in chain] for chain in m.d.chains(p)]
-    right = sp.Add(*(sp.Mul(*(f for _, f in chain)) for chain in chains))
+    chains = m.chains(p, limit=False) or []
+    right = _total(chains)
     parts = factor_parts(m)
     out = [_dropped_slopes(m, chains), Mistake("sign", SIGN_FLIPPED, -right)]
     out += [Mistake("factor", f.label, right * _rational(f.c)) for f in parts if f.label and f.label != MEAN_DROPPED]
@@ -618,20 +618,22 @@ def _rational(c: Fraction) -> Expr:
     return sp.Rational(c.numerator, c.denominator)
 
 
-def _changed(chains, change: Change) -> Expr:
+def _total(chains) -> Expr:
+    """The sum over chains of the product of their factors."""
+    return sp.Add(*(sp.Mul(*(f for _, f in chain)) for chain in chains))
+
+
+def _changed(m: Model, chains, change: Change) -> Expr:
     """The sum over chains with ``change`` applied to their factors (the truth where it changes none)."""
-    return sp.Add(*(sp.Mul(*(_or(change(role, f), f) for role, f in chain)) for chain in chains))
-
-
-def _or(new: Expr | None, old: Expr) -> Expr:
-    return old if new is None else new
+    changed = m._mutate(chains, change)
+    return _total(chains) if changed is None else changed
 
 
 def _dropped_slopes(m: Model, chains) -> Mistake:
     """Every activation's f′ left out of the chain (none is a factor of its own for a linear or softmax layer)."""
     acts = [m.net.activation(l) for l in range(m.spec.depth)]
     names = sorted({f"{a.word}′" for a in acts if a.df_factor})
-    formula = _changed(chains, lambda r, f: sp.S.One if r[0] == "act" and acts[r[1]].df_factor else None)
+    formula = _changed(m, chains, lambda r, f: sp.S.One if r[0] == "act" and acts[r[1]].df_factor else None)
     return Mistake("missing_activation_derivative", f"the activation derivative ({', '.join(names) or 'f′'}) left out",
                    formula)
 
@@ -646,7 +648,7 @@ def _slopes_at_output(m: Model, chains) -> Mistake:
         act, a = net.activation(r[1]), net.activations[r[1]][r[2]]
         return act.df(a, act.f(a))
     return Mistake("derivative_at_output", "the activation derivative taken at the output instead of the net input",
-                   _changed(chains, change))
+                   _changed(m, chains, change))
 
 
 def _wrong_layer_input(m: Model, p: Symbol, chains) -> list[Mistake]:
@@ -662,7 +664,7 @@ def _wrong_layer_input(m: Model, p: Symbol, chains) -> list[Mistake]:
         used = net.inputs[(k + 1) % len(net.inputs)]
     else:
         return []
-    formula = _changed(chains, lambda r, f: used if r == ("input", l, j, k) and f == instead else None)
+    formula = _changed(m, chains, lambda r, f: used if r == ("input", l, j, k) and f == instead else None)
     return [Mistake("wrong_input", f"the wrong input ({m.plain[used]} instead of {m.plain[instead]})", formula)]
 
 
@@ -674,7 +676,7 @@ def _first_path_alone(m: Model, chains) -> list[Mistake]:
     first = outputs[0]
     kept = [chain for chain in chains if chain[0][0] == ("loss", first)]
     return [Mistake("missing_path", f"only the path through {m.plain[first]} (the other paths left out)",
-                    sp.Add(*(sp.Mul(*(f for _, f in chain)) for chain in kept)))]
+                    _total(kept))]
 
 
 _MODELS: WeakKeyDictionary = WeakKeyDictionary()

@@ -433,9 +433,10 @@ class Model:
                 "sample_loss": "a sample's loss"}.get(kind, kind)
 
     # -- the truth ------------------------------------------------------------------------------------
-    def chains(self, v: Symbol) -> list[list[tuple[tuple, Expr]]] | None:
-        """The chains of local factors from the loss to v, each factor with its role; None if too many."""
-        if self.d.path_count(v) > MAX_PATHS:
+    def chains(self, v: Symbol, limit: bool = True) -> list[list[tuple[tuple, Expr]]] | None:
+        """The chains of local factors from the loss to v, each factor with its role; None if more than MAX_PATHS
+        (unless not ``limit``: an exam's distractors are built once per architecture)."""
+        if limit and self.d.path_count(v) > MAX_PATHS:
             return None
         return [[(self.role(e), e.local) for e in chain] for chain in self.d.chains(v)]
 

@@ -192,7 +192,7 @@ def _check_number(m: Model, text: str, r: _Reading) -> Verdict:
     if not holds:
         written = " ".join(r.written.split())
         shown = written if len(written) <= 40 else value_text(claimed, decimals)
-        tol = _tolerance(decimals, true, claimed)
+        tol = tolerance(decimals, true, claimed)
         mistake, reason = number_diagnosis(m, q, n, claimed, true, decimals, tol, shown, full)
         reason = with_letter(reason, r.loss)
         shown_true = rounded_text(truth, decimals) if decimals is not None else full
@@ -258,7 +258,7 @@ def _slack(truth: Fraction, exact: bool, value: Fraction, rational: bool) -> Fra
     return (Fraction(0) if exact else abs(truth) / 10 ** 40) + (Fraction(0) if rational else abs(value) / 10 ** 35)
 
 
-def _tolerance(decimals: int | None, true: Any, claimed: Any) -> Any:
+def tolerance(decimals: int | None, true: Any, claimed: Any) -> Any:
     """How close a typical wrong answer's 40-digit value must come to the claim to explain it."""
     noise = MP.mpf("1e-30") * max(abs(true), abs(claimed))
     if decimals is None:
@@ -439,20 +439,31 @@ def load_claims(path: str) -> Sheet:
     return Sheet(path, student, tuple(out))
 
 
-def _read_sheet(path: str) -> dict[str, Any]:
-    """The TOML of an answer sheet; ClaimError for a file too large, unreadable, not UTF-8 or not TOML."""
+def read_answers(path: str) -> str:
+    """A student's file as text; ClaimError for a file too large, unreadable or not UTF-8."""
     p = Path(path)
     try:
         size = p.stat().st_size
         if size > MAX_CLAIMS_FILE:
             raise ClaimError(f"{path}: the file is too large ({size} bytes; at most {MAX_CLAIMS_FILE})")
-        return tomllib.loads(read_text(p))
+        return read_text(p)
     except OSError as exc:
         raise ClaimError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
     except InputError as exc:
         raise ClaimError(f"{path}: {exc}") from None
+
+
+def read_toml(path: str, text: str) -> dict[str, Any]:
+    """A student's TOML file; ClaimError naming the file where it is not valid TOML."""
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ClaimError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _read_sheet(path: str) -> dict[str, Any]:
+    """The TOML of an answer sheet; ClaimError for a file too large, unreadable, not UTF-8 or not TOML."""
+    return read_toml(path, read_answers(path))
 
 
 def _plain_claims(path: str, plain: Any) -> list[tuple[str, str]]:
