@@ -505,6 +505,24 @@ def test_a_loss_below_the_doubles_is_written_as_its_decimal_string():
         assert isinstance(value, str) and abs(mpmath.mpf(value) / loss - 1) < 1e-15
 
 
+@pytest.mark.parametrize("weight, target", [("720", 1), ("800", 1), ("-1000", 0)], ids=["subnormal", "e-348", "e-435"])
+def test_a_loss_that_underflows_on_the_tape_keeps_its_digits(weight, target):
+    """From step 2 on the steps run in doubles: a loss of e^−800 was 0.0 there, and one of e^−720 (a subnormal)
+    kept 11 of its 17 digits. Each loss of the history is now its true value, a string below the doubles,
+    against the descent redone at 900 digits; the documents show it too (the plot draws it as 0)."""
+    raw = {"network": {"layers": [1, 1], "activation": ["sigmoid"], "bias": "shared", "loss": "bce",
+                       "convention": "column"},
+           "data": {"x": [[1], [2]], "y": [[target], [target]]}, "init": {"W1": [[weight]], "b1": "1"},
+           "train": {"learning_rate": "0.5", "steps": 4}}
+    history, _ = descent_here(raw, 900)
+    sol = solve(raw)
+    out = sol.json()["history"]
+    assert all(isinstance(value, str) for value in out), out
+    assert all(abs(mpmath.mpf(ours) / true - 1) < 1e-15 for ours, true in zip(out, history)), (out, history)
+    text = render_solution(sol, "md")
+    assert text.count(f"| 4 | ${number(history[-1]).tex}$ |") == 1, text     # the history's last row
+
+
 def test_a_saturated_output_with_target_one_has_true_local_factors():
     """Found by fuzzing: an output at z = 400000.2 with y = 1 made ∂e/∂o's (1 − y)/(1 − o) the NaN 0/0 in
     the JSON's factor_values and the documents (a TypeError). Each factor is now its true value, the

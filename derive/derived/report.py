@@ -14,6 +14,7 @@ from derive.model.network import Network
 from derive.model.plain import plain
 from derive.model.spec import Spec
 from derive.numeric.rounding import number as rounded
+from derive.numeric.tape import SMALLEST_NORMAL
 from derive.numeric.values import Training, exact
 
 
@@ -30,7 +31,6 @@ def layout(spec: Spec, net: Network, values: Mapping[Symbol, Any]) -> dict[str, 
     return out
 
 
-SMALLEST_NORMAL = 2.2250738585072014e-308
 BEYOND_DOUBLES_DIGITS = 17      # as many as a double carries, so the string is no less exact than a number
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from typing import Any, Callable, Protocol, Sequence
 
 import mpmath
@@ -15,6 +16,8 @@ from derive.errors import SpecError
 from derive.model.backprop import Derivation
 from derive.model.registry import NUMERIC
 from derive.numeric.rule import batch_ratio, decayed, learning_rates
+
+SMALLEST_NORMAL = sys.float_info.min     # below it a double loses digits, and below 4.9e−324 it is 0.0
 
 # One sample's loss contribution and parameter gradients from parameters, inputs and targets.
 Gradient = Callable[[Sequence[float], Sequence[float], Sequence[float]], tuple[float, list[float]]]
@@ -123,6 +126,24 @@ class SampleGradient:
             previous = result
         raise OverflowError
 
+    def wide_loss(self, p, x, y) -> Any:
+        """The sample's loss as an mpf of 53 bits with no exponent limit, for one the doubles underflow.
+
+        A sample fitted to within e^−800 has a loss of 3.7e−348: 0.0 in doubles, and a loss
+        history that shows 0.0 (or a subnormal's few digits) would be a wrong number.
+        """
+        careful = self.careful = self.careful or compile_gradient(self.derivation, careful=True)
+        previous, e = None, None
+        for digits in self.DIGITS:
+            with mpmath.workdps(digits):
+                e = mpmath.mpf(careful(p, x, y)[0])
+            with mpmath.workprec(53):
+                double = +e                 # agreement to a double's 53 bits, the value kept wider
+            if double == previous:
+                return e
+            previous = double
+        return e
+
 
 def _doubles(e: Any, g: Sequence[Any]) -> tuple[float, list[float]] | None:
     """The loss and gradient rounded to doubles, or None unless every one is a finite real.
@@ -142,8 +163,10 @@ def _doubles(e: Any, g: Sequence[Any]) -> tuple[float, list[float]] | None:
 
 def descend(d: Derivation, params: list[float], steps: int, done: int = 0,
             fixed: set[Symbol] | frozenset[Symbol] = frozenset(),
-            velocity: Sequence[float] | None = None) -> tuple[list[float], list[float]]:
+            velocity: Sequence[float] | None = None) -> tuple[list[Any], list[float]]:
     """Run ``steps`` updates from ``params``; the loss over every sample before and after each.
+
+    Each loss is a double, or an mpf below the doubles' normal range (``_Descent.wide``).
 
     ``done`` counts the updates already taken to reach ``params`` (the error message and the
     batch order go on from there) and ``velocity`` is the momentum they left; the parameters in
@@ -152,7 +175,7 @@ def descend(d: Derivation, params: list[float], steps: int, done: int = 0,
     spec = d.network.spec
     descent = _Descent(d, fixed, velocity or [0.0] * len(params))
     order = itertools.islice(spec.optimizer.order(), done, None)
-    losses: list[float] = []
+    losses: list[Any] = []
     try:
         for step in range(steps + 1):
             loss, gradients = descent.evaluate(params)
@@ -181,17 +204,30 @@ class _Descent:
         self.momentum, self.velocity = float(spec.optimizer.momentum), list(velocity)
         self.ratio = {size: float(batch_ratio(spec, size)) for size in range(1, spec.samples + 1)}
 
-    def evaluate(self, params: list[float]) -> tuple[float, list[list[float]]]:
-        """The loss over every sample (with the decay's λ/2 Σ w²) and each sample's gradient of its e_n."""
+    def evaluate(self, params: list[float]) -> tuple[Any, list[list[float]]]:
+        """The loss over every sample (with the decay's λ/2 Σ w²) and each sample's gradient of its e_n.
+
+        The loss is a double, or an mpf where it falls below the doubles' normal range.
+        """
         loss, gradients = 0.0, []
         for x, y in self.data:
             e, g = self.gradient(params, x, y)
             loss += e
             gradients.append(g)
-        loss += sum(lam / 2 * params[i] ** 2 for i, lam in self.decay)
+        penalty = [lam / 2 * params[i] ** 2 for i, lam in self.decay]
+        loss += sum(penalty)
         if not (math.isfinite(loss) and all(math.isfinite(v) for g in gradients for v in g)):
             raise OverflowError
+        if loss < SMALLEST_NORMAL:
+            return self.wide(params, penalty), gradients
         return loss, gradients
+
+    def wide(self, params: list[float], penalty: list[float]) -> Any:
+        """The loss whose double underflows, as an mpf: each sample's loss again in mpmath."""
+        exact = [self.gradient.wide_loss(params, x, y) for x, y in self.data]
+        with mpmath.workdps(30):
+            total = mpmath.fsum(exact + [mpmath.mpf(v) for v in penalty])
+        return float(total) if total == 0 or total >= SMALLEST_NORMAL else total
 
     def update(self, params: list[float], gradients: list[list[float]], batch: Sequence[int]) -> None:
         """One update on the samples of ``batch``: v ← μ v − η g, p ← p + v (p ← p − η g without momentum)."""

@@ -171,7 +171,7 @@ def chart(points: Sequence[tuple[int, float]], width: int = 640, height: int = 3
     """Lay out (step, loss) points as an SVG line plot with ticks; the y axis starts at 0 when it can."""
     left, top, right, bottom = 70, 20, width - 20, height - 45
     xs = [p[0] for p in points]
-    ys = [p[1] for p in points]
+    ys = [float(p[1]) for p in points]      # a loss below the doubles (an mpf) is 0 at the plot's scale
     x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
     low, high = min(ys), max(ys)
     y0 = 0.0 if low >= 0 else low
@@ -185,7 +185,7 @@ def chart(points: Sequence[tuple[int, float]], width: int = 640, height: int = 3
     def py(y: float) -> float:
         return bottom - (y - y0) / (y1 - y0) * (bottom - top)
 
-    polyline = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
+    polyline = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, ys))
     xt = [t for t in _ticks(x0, x1) if float(t).is_integer()] or [x0, x1]
     return Chart(width, height, left, top, right, bottom, polyline,
                  tuple((round(px(t), 1), f"{int(t)}") for t in xt),
