@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -26,6 +27,7 @@ from derive import solve
 from derive.check.verdict import benchmark_grading, check_claim, check_claims
 from derive.errors import ClaimError, SpecError
 from derive.model.backprop import derive
+from derive.model.examples import example_text
 from derive.model.network import build
 from derive.model.spec import parse
 from derive.text.render import render_solution
@@ -220,6 +222,28 @@ def render_growth() -> list[Row]:
     exponent = math.log(t1 / t0) / math.log(n1 / n0)
     rows.append(Row("growth: Markdown, fitted exponent t ∝ n^k", f"{shape(sigmoid_net([8] * 4))} … "
                     f"{shape(sigmoid_net([16] * 4))}", n1, t1, "about linear (k ≈ 1)", f"k = {exponent:.2f}"))
+    return rows
+
+
+def saturated(name: str, scale: int) -> dict:
+    """A built-in example with every input multiplied by ``scale``: units saturate by thousands of digits."""
+    raw = tomllib.loads(example_text(name))
+    raw["data"]["x"] = [[str(scale * sp.Rational(str(v))) for v in row] for row in raw["data"]["x"]]
+    return raw
+
+
+@benchmark
+def render_saturated() -> list[Row]:
+    """The Markdown of examples whose inputs are multiplied by 10⁴ (found by fuzzing, once 20 s and more)
+    against their JSON: the verification's finite differences and sympy.diff then need thousands of digits."""
+    rows = []
+    for name in ("softmax-233", "sigmoid-451-batch"):
+        raw = saturated(name, 10 ** 4)
+        json_s, _ = best(lambda: solve_json(raw), repeat=1)
+        seconds, _ = best(lambda: render_solution(solve(raw), "md"), repeat=1)
+        ratio = seconds / json_s
+        rows.append(Row(f"derive solve --format md, {name} with inputs × 10⁴ (in-process)", shape(raw), size(raw),
+                        seconds, "a few times its JSON", f"{ratio:.1f}× its JSON ({json_s:.2f} s)"))
     return rows
 
 

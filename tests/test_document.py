@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import functools
+import math
 import tomllib
+from dataclasses import replace
 
+import mpmath
 import pytest
 import sympy as sp
 
 from derive.derived.solution import solve
+from derive.derived.verification import _direct_difference
+from derive.model.examples import example_text
 from derive.text.document import Document, Equation, View, build
 
 FULL = View(detail="full")      # these tests read every chain; tests/test_view.py tests the short document
@@ -217,6 +222,39 @@ def test_verification_is_computed_and_tiny():
         assert exponent > 30                       # 60-digit central differences with h = 1e-20
     assert doc("linear-221").verification.direct.tex == "0"                   # rational: exact agreement
     assert doc("sigmoid-451-batch").verification.direct is None               # too large to expand
+
+
+@pytest.mark.parametrize("name", ["relu-231", "sigmoid-222", "softmax-233"])
+def test_the_direct_check_finds_a_planted_error_whether_it_evaluates_exactly_or_in_mpmath(name):
+    """sympy.diff of the written-out loss is evaluated exactly (ReLU: rational at rational points) or in mpmath
+    with its common subexpressions once (e^z); either way a gradient off by 10⁻⁶ shows as that difference."""
+    sol = solve(name)
+    step = sol.exact_first
+    p = sol.network.parameters[-1]
+    wrong = replace(step, gradient={**step.gradient, p: step.gradient[p] + sp.Rational(1, 10 ** 6)})
+    assert _direct_difference(sol, step, 60) < sp.Rational(1, 10 ** 55)
+    found = _direct_difference(sol, wrong, 60)
+    if name == "relu-231":
+        assert found == sp.Rational(1, 10 ** 6)
+    else:
+        assert abs(found - sp.Rational(1, 10 ** 6)) < sp.Rational(1, 10 ** 50)
+
+
+def test_a_saturated_network_is_verified_at_the_digits_its_units_need():
+    """softmax-233 with inputs × 10⁴ (found by fuzzing: its Markdown took 21 s, its JSON 2 s). Its sigmoid units
+    share about 1,300 digits with 1, so the verification works with 60 more than that, not the engine's 3,840,
+    and still agrees with the chain rule to the last of them."""
+    raw = tomllib.loads(example_text("softmax-233"))
+    raw["data"]["x"] = [["5000", "-10000"]]
+    sol = solve(raw)
+    with mpmath.workdps(50):       # h3 at z = 0.4·5000 + 0.1·10000 − 0.1: 1 − a = σ(−z) = 1/(1 + e^z)
+        shared = mpmath.log10(1 + mpmath.exp(mpmath.mpf("2999.9")))
+    v = build(sol).verification
+    work = int(v.finite_note.split("computed with ")[1].split(" ")[0])
+    assert work == 60 + math.ceil(shared) and 1300 < work < 1400, (work, shared)
+    assert f"with {work} significant digits" in v.direct_note
+    assert int(v.direct.tex.split("10^{-")[1].rstrip("}")) > work - 5
+    assert int(v.finite.tex.split("10^{-")[1].rstrip("}")) > 30
 
 
 def test_precision_option_changes_the_shown_digits_and_the_stated_policy():

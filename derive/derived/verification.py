@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -13,7 +14,7 @@ from sympy import Expr, Symbol
 from derive.derived.solution import Solution
 from derive.model.registry import NUMERIC
 from derive.numeric.rounding import Number, number
-from derive.numeric.values import Step, digits, exact
+from derive.numeric.values import Step, digits, exact, saturation_digits
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,7 @@ def verify(solution: "Solution") -> Verification:
     # the derivation is checked on its exact values; carried rounding is reported beside them
     shown = solution.training.first
     step = solution.exact_first
-    # where the engine needed more than 60 digits (a saturated unit: ln(1 − o) with o = 1 − 1e-45),
-    # so does the loss the differences are taken of
-    work = max([FD_DIGITS] + [digits(v) for env in step.samples for v in env.values()])
+    work = _working_digits(solution, step)
     singles, directions = _probes(params)
     with mpmath.workdps(work):
         loss = _loss_function(solution)
@@ -96,11 +95,12 @@ def verify(solution: "Solution") -> Verification:
                         f"(the chain rule's saturation-safe values stand there alone)")
     direct = None
     if len(params) * n <= DIRECT_LIMIT and spec.depth <= 2:
-        direct_value = _direct_difference(solution, step)
+        direct_value = _direct_difference(solution, step, work)
         direct = number(direct_value, 2, inexact=not direct_value.is_Rational) if direct_value else number(0)
+        evaluated = "exactly" if direct_value.is_Rational else f"with {work} significant digits"
         direct_note = ("SymPy differentiated the loss written out in the parameters alone (every $z$ and $a$ "
                        "substituted, no named intermediates) and evaluated the derivatives at the initial "
-                       "parameters")
+                       f"parameters {evaluated}")
     else:
         direct_note = (f"differentiating the fully expanded loss is skipped for a network of {spec.depth} "
                        f"layers, {len(params)} parameters and {n} sample{'s' if n > 1 else ''}: the "
@@ -110,6 +110,20 @@ def verify(solution: "Solution") -> Verification:
         worst_carried = max(abs(exact(shown.gradient[p] - step.gradient[p])) for p in params)
         carried = number(worst_carried, 2, inexact=not worst_carried.is_Rational) if worst_carried else number(0)
     return Verification(len(params), direct, direct_note, finite, finite_note, carried)
+
+
+def _working_digits(solution: "Solution", step: Step) -> int:
+    """60 digits, and as many more as a saturated unit shares with its bound.
+
+    The loss the differences are taken of is written plainly (ln(1 − o) with o = 1 − 10^−1303),
+    so it needs those digits too; the engine's own precision (rising fourfold, to 3,840) can be
+    far more than that, and every digit beyond makes each e^z dearer.
+    """
+    engine = max([FD_DIGITS] + [digits(v) for env in step.samples for v in env.values()])
+    shared = max((saturation_digits(solution.network, env) for env in step.samples), default=0.0)
+    if not math.isfinite(shared):
+        return engine
+    return max(FD_DIGITS, min(engine, FD_DIGITS + math.ceil(shared)))
 
 
 FD_SINGLE = 32          # up to this many parameters, each by a central difference of its own
@@ -142,8 +156,14 @@ def _directional(loss, base: Mapping[Symbol, object], gradient: Mapping[Symbol, 
     return abs(estimate - mpmath.fsum(gradient[p] * _mp(vp) for p, vp in v.items()))
 
 
-def _direct_difference(solution: "Solution", step: Step) -> Expr:
-    """max |derived − sympy.diff(expanded loss)| over the parameters, at the initial parameters."""
+def _direct_difference(solution: "Solution", step: Step, work: int) -> Expr:
+    """max |derived − sympy.diff(expanded loss)| over the parameters, at the initial parameters.
+
+    Derivatives that are rational at rational parameters (linear and ReLU networks) are exact.
+    Otherwise the derivatives are evaluated at ``work`` digits in mpmath, their common
+    subexpressions once: SymPy's evalf of each whole derivative took 12 s where a saturated
+    unit needs thousands of digits (every e^z of the expansion again in every derivative).
+    """
     net = solution.network
     total = sp.S.Zero
     for x, y in zip(solution.spec.x, solution.spec.y):
@@ -151,9 +171,15 @@ def _direct_difference(solution: "Solution", step: Step) -> Expr:
         for s in reversed(net.order[:-1]):
             expr = expr.xreplace({s: net.definitions[s]})
         total += expr.xreplace({**dict(zip(net.inputs, x)), **dict(zip(net.targets, y))})
-    worst = sp.S.Zero
-    for p in net.parameters:
-        direct = exact(sp.diff(total, p).xreplace(step.parameters))
-        difference = abs(exact(direct - step.gradient[p]))
-        worst = max(worst, difference)
-    return worst
+    params = list(net.parameters)
+    derivatives = [sp.diff(total, p) for p in params]
+    if total.xreplace(step.parameters).is_Rational:         # no e^z: a linear or ReLU network
+        at = [d.xreplace(step.parameters) for d in derivatives]
+        if all(v.is_Rational for v in at):
+            return max((abs(v - step.gradient[p]) for v, p in zip(at, params)), default=sp.S.Zero)
+    functions = {name: form.mp for name, form in NUMERIC.items()}
+    evaluate = sp.lambdify(params, derivatives, modules=[functions, "mpmath"], cse=True)
+    with mpmath.workdps(work):
+        direct = evaluate(*(_mp(step.parameters[p]) for p in params))
+        worst = max(abs(d - _mp(step.gradient[p])) for d, p in zip(direct, params))
+        return sp.Float(worst, work)

@@ -191,14 +191,30 @@ MAX_DIGITS = 3840       # resolves σ(z) up to z ≈ 8,800
 
 def _unresolved(net: Network, env: dict[Symbol, Expr], digits: int) -> bool:
     """Whether an activation lies within the last digits of 1 or −1 or (for a positive one) of 0."""
-    near = sp.Float(10, digits) ** (20 - digits)
+    return saturation_digits(net, env) > digits - 20
+
+
+def saturation_digits(net: Network, env: dict[Symbol, Expr]) -> float:
+    """How many leading digits an activation shares with its bound: σ(3000) = 1 − 10^−1303 shares 1303.
+
+    Plain arithmetic (1 − a, ln(1 − o)) needs that many digits more than usual; ∞ where the digits
+    used could not tell a from its bound at all.
+    """
+    shared = 0.0
     for l, layer in enumerate(net.activations):
         act = net.activation(l)
-        positive, bounded = act.positive, act.bounded
         for a in (env[a] for a in layer):
-            if positive and abs(a) < near or bounded and not a.is_Rational and abs(1 - abs(a)) < near:
-                return True
-    return False
+            if act.positive and not a.is_zero:
+                shared = max(shared, _shared_digits(abs(a)))
+            if act.bounded and not a.is_Rational:
+                shared = max(shared, _shared_digits(abs(1 - abs(a))))
+    return shared
+
+
+def _shared_digits(distance: Expr) -> float:
+    if distance.is_zero:
+        return math.inf
+    return max(0.0, -float(mpmath.log10(mpmath.mpf(sp.Float(distance)._mpf_))))
 
 
 def train(d: Derivation, carry: Rounding | None = None) -> Training:
