@@ -243,8 +243,10 @@ BAD = [
     (with_(init={"W1": [[1, 2], [3, "x"]]}), "[init].W1[1][1]", "finite number"),
     (with_(init={"b1": [1]}), "[init].b1", "list of 2 numbers"),
     (with_(init={"b1": 0.5}), "[init].b1", "list of 2 numbers"),
-    (with_(network={"bias": "shared"}, init={"b1": [1, 2]}), "[init].b1", "finite number"),
-    (with_(network={"bias": "none"}, init={"b1": [1, 2]}), "[init].b1", "unknown parameter"),
+    (with_(network={"bias": "shared"}, init={"b1": [1, 2]}), "[init].b1", "shared ([network].bias is \"shared\" "
+     "there): expected one number for the whole layer"),
+    (with_(network={"bias": "none"}, init={"b1": [1, 2]}), "[init].b1", "layer 1 has no biases ([network].bias is "
+     "\"none\" there); expected no b1"),
     (with_(init={"W3": [[1]]}), "[init].W3", "unknown parameter"),
     (with_(init={"seed": "one"}), "[init].seed", "whole number"),
     (with_(train={"learning_rate": 0}), "[train].learning_rate", "positive"),

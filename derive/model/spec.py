@@ -380,6 +380,9 @@ def _parameters(init, layers, bias, convention, source):
     known = {f"W{l}" for l in range(1, depth + 1)} | {"seed"}
     known |= {f"b{l}" for l in range(1, depth + 1) if bias.of(l - 1) != "none"}
     for key in init:
+        if key in {f"b{l}" for l in range(1, depth + 1)} - known:
+            raise SpecError(source, f"[init].{key}", f"layer {key[1:]} has no biases ([network].bias is \"none\" "
+                                                    f"there); expected no {key}, or a bias kind for the layer")
         if key not in known:
             raise SpecError(source, f"[init].{key}", f"unknown parameter; expected one of "
                                                     f"{', '.join(sorted(known - {'seed'}))} or seed")
@@ -401,10 +404,17 @@ def _parameters(init, layers, bias, convention, source):
         if bias.of(l - 1) == "none":
             biases.append(())
         elif bias.of(l - 1) == "shared":
-            biases.append((number(init[f"b{l}"], source, field),) if f"b{l}" in init else (drawn_b[0],))
+            biases.append((_shared_bias(init[f"b{l}"], source, field),) if f"b{l}" in init else (drawn_b[0],))
         else:
             biases.append(_vector(init[f"b{l}"], rows, source, field) if f"b{l}" in init else tuple(drawn_b))
     return tuple(weights), tuple(biases)
+
+
+def _shared_bias(value: Any, source: str, field: str) -> Rational:
+    if isinstance(value, list):
+        raise SpecError(source, field, f"the layer's bias is shared ([network].bias is \"shared\" there): expected one "
+                                       f"number for the whole layer; got {_show(value)}")
+    return number(value, source, field)
 
 
 def _freeze(train, layers, bias, style, convention, source) -> tuple[str, ...]:
