@@ -16,12 +16,14 @@ import json
 import random
 
 import pytest
+import sympy as sp
 import torch        # a test dependency ([test] extras): never skipped
 from hypothesis import given
 from hypothesis import strategies as st
 
 from derive import load, solve
 from derive.cli import main
+from derive.errors import RenderError
 from derive.exam.generate import generate
 from derive.numeric.rounding import number
 from derive.text.document import View, build
@@ -512,3 +514,42 @@ def test_derive_check_reads_the_velocity_of_a_momentum_step(tmp_path, capsys):
     plain = tmp_path / "plain.toml"
     plain.write_text(toml(tiny()))
     assert main(["check", str(plain), "--claim", "v_w1 = 0.25"]) == 1      # no momentum: no velocity to claim
+
+
+STOCHASTIC = [name for name, raw in CASES.items() if raw["train"].get("batch", "full") != "full"]
+
+
+@pytest.mark.parametrize("name", STOCHASTIC)
+def test_each_later_update_is_worked_from_the_parameters_and_velocity_the_one_before_left(name):
+    """Online and in mini-batches the document works updates 2, 3, … of the first pass like the first, each on
+    its own batch from the parameters (and velocity) before it: each equals PyTorch's SGD after that many updates,
+    exactly as derive computes the first, and the document prints each new value as PyTorch's rounded."""
+    raw = CASES[name]
+    sol = solve(raw)
+    report = sol.json()
+    model = Torch(raw, report)
+    later = sol.later_updates
+    per_pass = -(-len(raw["data"]["x"]) // sol.spec.optimizer.batch)
+    assert len(later) == min(raw["train"]["steps"], per_pass, 5) - 1 > 0
+    doc = build(sol)
+    assert [u.number for u in doc.later] == list(range(2, len(later) + 2))
+    for k, samples in enumerate(report["batches"][:len(later) + 1]):
+        model.update(samples)
+        if k == 0:
+            continue
+        updated = later[k - 1].json()["updated"]
+        assert all(close(updated[g], v) for g, v in model.state().items()), (k, updated, model.state())
+        shown = doc.later[k - 1]
+        assert shown.title.startswith(f"Update {k + 1}: sample") and all(
+            f" {n + 1}" in shown.title for n in samples), shown.title
+        w1 = model.state()["W1"][0][0]
+        first = shown.update.equations[0]
+        assert first.rows[-1].tex == number(sp.Float(w1, 30)).tex, (first.rows[-1].tex, w1)
+
+
+def test_full_batch_and_single_updates_have_no_next_updates():
+    assert solve(CASES["momentum, full batch"]).later_updates == ()
+    one = dict(CASES["online, half_sse"], train={"batch": "online", "steps": 1})
+    assert solve(one).later_updates == () and build(solve(one)).later == ()
+    with pytest.raises(RenderError, match="--sections: updates"):
+        build(solve("sigmoid-222"), view=View(sections=("updates",)))
