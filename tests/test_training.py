@@ -553,3 +553,22 @@ def test_full_batch_and_single_updates_have_no_next_updates():
     assert solve(one).later_updates == () and build(solve(one)).later == ()
     with pytest.raises(RenderError, match="--sections: updates"):
         build(solve("sigmoid-222"), view=View(sections=("updates",)))
+
+
+def test_the_second_online_update_with_momentum_by_hand():
+    """o = w x, e = ½ (y − o)², η = 0.1, μ = 0.5, samples (1, 2) then (2, 1), by hand:
+    update 1: ∂e/∂w = (0.5 − 2)·1 = −1.5, v = −0.1·(−1.5) = 0.15, w = 0.65;
+    update 2: o = 1.3, ∂e/∂w = (1.3 − 1)·2 = 0.6, v = 0.5·0.15 − 0.1·0.6 = 0.015, w = 0.665."""
+    raw = {"network": {"layers": [1, 1], "activation": "linear", "bias": "none", "loss": "half_sse"},
+           "data": {"x": [[1], [2]], "y": [[2], [1]]}, "init": {"W1": [[0.5]]},
+           "train": {"learning_rate": 0.1, "steps": 2, "batch": "online", "momentum": 0.5}}
+    sol = solve(raw)
+    (second,) = sol.later_updates
+    w = sol.network.parameters[0]
+    assert second.spec.optimizer.velocity == (sp.Rational(3, 20),)
+    assert second.training.first.gradient[w] == sp.Rational(3, 5)
+    assert second.training.first.updated[w] == sp.Rational(133, 200)
+    (later,) = build(sol).later
+    rows = [(r.relation, r.tex) for r in later.update.equations[0].rows]
+    assert rows[1:] == [("=", r"0.65 + 0.5 \cdot 0.15 - 0.1 \cdot 0.6"), ("=", "0.665")], rows
+    assert later.title == "Update 2: sample 2"
