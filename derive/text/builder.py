@@ -479,11 +479,13 @@ class Builder:
         forward = [(self.names[v], v) for l in range(self.spec.depth) for v in net.nets[l] + net.activations[l]]
         which = (f"sample {numbers[0]}" if len(numbers) == 1
                  else f"samples {', '.join(map(str, numbers[:-1]))} and {numbers[-1]}")
-        note = (f"From the parameters after update {number - 1}, {which} forward and back, as above: " + ("the sample's" if len(numbers) == 1 else "each sample's") + f" "
+        whose = "the sample's" if len(numbers) == 1 else "each sample's"
+        note = (f"From the parameters after update {number - 1}, {which} forward and back, as above: {whose} "
                 f"$x$ and $y$, each unit's $z$ and $a$, then the derivatives")
         tables = self.sample_tables("", "", given + forward + self.backward_quantities(), numbers)
         if self.N > 1:
-            tables, note = self.with_sums(tables), note + ", and in the last column the batch's $\\partial E/\\partial p$"
+            tables = self.with_sums(tables)
+            note += ", and in the last column the batch's $\\partial E/\\partial p$"
         tables = (replace(tables[0], note=note + "."),) + tables[1:]
         update = replace(self.update_group(), title="")
         matrices = self.update_matrices() if len(self.updates_shown) < len(self.focus_order) else ()
