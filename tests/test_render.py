@@ -46,6 +46,13 @@ EXTRA = {
         "network": {"layers": [1, 2, 2], "activation": ["relu", "tanh"], "bias": "shared", "loss": "quadratic"},
         "data": {"x": [[2.0], [-1.0], [0.5]], "y": [[0.1, -0.2], [0.3, 0.0], [0.0, 0.5]]},
         "init": {"seed": 3}, "train": {"learning_rate": 0.1, "steps": 40}},
+    # the next updates worked out: mini-batches of 2 with momentum and weight decay, a rate per layer
+    "mini-batches-momentum": {
+        "network": {"layers": [2, 2, 1], "activation": ["tanh", "sigmoid"], "bias": "neuron", "loss": "bce"},
+        "data": {"x": [[0.5, -1.0], [-0.3, 0.8], [1.0, 0.2], [0.1, 0.1], [-1.0, -0.4]],
+                 "y": [[1], [0], [1], [0], [1]]},
+        "init": {"seed": 5}, "train": {"learning_rate": {"W1": 0.5, "W2": 0.2}, "steps": 4, "batch": 2,
+                                       "momentum": 0.9, "weight_decay": 0.01}},
     "escaping": {
         "title": NASTY_TITLE, "description": NASTY_TEXT,
         "network": {"layers": [1, 1], "activation": "linear", "loss": "sse"},

@@ -16,12 +16,14 @@ import json
 import random
 
 import pytest
+import sympy as sp
 import torch        # a test dependency ([test] extras): never skipped
 from hypothesis import given
 from hypothesis import strategies as st
 
 from derive import load, solve
 from derive.cli import main
+from derive.errors import RenderError
 from derive.exam.generate import generate
 from derive.numeric.rounding import number
 from derive.text.document import View, build
@@ -512,3 +514,61 @@ def test_derive_check_reads_the_velocity_of_a_momentum_step(tmp_path, capsys):
     plain = tmp_path / "plain.toml"
     plain.write_text(toml(tiny()))
     assert main(["check", str(plain), "--claim", "v_w1 = 0.25"]) == 1      # no momentum: no velocity to claim
+
+
+STOCHASTIC = [name for name, raw in CASES.items() if raw["train"].get("batch", "full") != "full"]
+
+
+@pytest.mark.parametrize("name", STOCHASTIC)
+def test_each_later_update_is_worked_from_the_parameters_and_velocity_the_one_before_left(name):
+    """Online and in mini-batches the document works updates 2, 3, … of the first pass like the first, each on
+    its own batch from the parameters (and velocity) before it: each equals PyTorch's SGD after that many updates,
+    exactly as derive computes the first, and the document prints each new value as PyTorch's rounded."""
+    raw = CASES[name]
+    sol = solve(raw)
+    report = sol.json()
+    model = Torch(raw, report)
+    later = sol.later_updates
+    per_pass = -(-len(raw["data"]["x"]) // sol.spec.optimizer.batch)
+    assert len(later) == min(raw["train"]["steps"], per_pass, 5) - 1 > 0
+    doc = build(sol)
+    assert [u.number for u in doc.later] == list(range(2, len(later) + 2))
+    for k, samples in enumerate(report["batches"][:len(later) + 1]):
+        model.update(samples)
+        if k == 0:
+            continue
+        updated = later[k - 1].json()["updated"]
+        assert all(close(updated[g], v) for g, v in model.state().items()), (k, updated, model.state())
+        shown = doc.later[k - 1]
+        assert shown.title.startswith(f"Update {k + 1}: sample") and all(
+            f" {n + 1}" in shown.title for n in samples), shown.title
+        w1 = model.state()["W1"][0][0]
+        first = shown.update.equations[0]
+        assert first.rows[-1].tex == number(sp.Float(w1, 30)).tex, (first.rows[-1].tex, w1)
+
+
+def test_full_batch_and_single_updates_have_no_next_updates():
+    assert solve(CASES["momentum, full batch"]).later_updates == ()
+    one = dict(CASES["online, half_sse"], train={"batch": "online", "steps": 1})
+    assert solve(one).later_updates == () and build(solve(one)).later == ()
+    with pytest.raises(RenderError, match="--sections: updates"):
+        build(solve("sigmoid-222"), view=View(sections=("updates",)))
+
+
+def test_the_second_online_update_with_momentum_by_hand():
+    """o = w x, e = ½ (y − o)², η = 0.1, μ = 0.5, samples (1, 2) then (2, 1), by hand:
+    update 1: ∂e/∂w = (0.5 − 2)·1 = −1.5, v = −0.1·(−1.5) = 0.15, w = 0.65;
+    update 2: o = 1.3, ∂e/∂w = (1.3 − 1)·2 = 0.6, v = 0.5·0.15 − 0.1·0.6 = 0.015, w = 0.665."""
+    raw = {"network": {"layers": [1, 1], "activation": "linear", "bias": "none", "loss": "half_sse"},
+           "data": {"x": [[1], [2]], "y": [[2], [1]]}, "init": {"W1": [[0.5]]},
+           "train": {"learning_rate": 0.1, "steps": 2, "batch": "online", "momentum": 0.5}}
+    sol = solve(raw)
+    (second,) = sol.later_updates
+    w = sol.network.parameters[0]
+    assert second.spec.optimizer.velocity == (sp.Rational(3, 20),)
+    assert second.training.first.gradient[w] == sp.Rational(3, 5)
+    assert second.training.first.updated[w] == sp.Rational(133, 200)
+    (later,) = build(sol).later
+    rows = [(r.relation, r.tex) for r in later.update.equations[0].rows]
+    assert rows[1:] == [("=", r"0.65 + 0.5 \cdot 0.15 - 0.1 \cdot 0.6"), ("=", "0.665")], rows
+    assert later.title == "Update 2: sample 2"

@@ -19,6 +19,9 @@ from derive.numeric.values import Step, Training, evaluate, train
 KEYWORD_TABLES = {key: table for table, keys in specs.TABLES.items() if keys for key in keys}
 
 
+LATER_UPDATES = 4       # online and in mini-batches, the updates after the first that a document works out
+
+
 class Solution:
     """Everything derive knows about one spec: symbols, derivation, numbers, JSON.
 
@@ -51,10 +54,41 @@ class Solution:
         optimizer = self.spec.optimizer
         if not optimizer.stochastic:
             return self
-        rows = next(optimizer.order())
-        spec = replace(self.spec, x=tuple(self.spec.x[n] for n in rows), y=tuple(self.spec.y[n] for n in rows),
-                       steps=1, optimizer=replace(optimizer, samples=len(rows), batch=len(rows), shuffle=False))
-        return Solution(spec, self.carry)
+        return Solution(self._batch_spec(next(optimizer.order())), self.carry)
+
+    @cached_property
+    def later_updates(self) -> tuple["Solution", ...]:
+        """Online and in mini-batches, the updates after the first in the first pass over the data (at most
+        LATER_UPDATES of them), each a Solution like ``first_update``: its batch's samples, from the parameters
+        (and with momentum the velocity) that the update before it left, exactly as the first is computed."""
+        optimizer = self.spec.optimizer
+        if not optimizer.stochastic:
+            return ()
+        per_pass = -(-optimizer.samples // optimizer.batch)
+        later, before = [], self.first_update
+        for rows in optimizer.batches(min(self.spec.steps, per_pass, LATER_UPDATES + 1))[1:]:
+            step = before.training.first
+            velocity = (tuple(step.updated[p] - step.parameters[p] for p in self.network.parameters)
+                        if optimizer.momentum else ())
+            before = Solution(self._batch_spec(rows, step.updated, velocity), self.carry)
+            later.append(before)
+        return tuple(later)
+
+    def _batch_spec(self, rows: tuple[int, ...], parameters: Mapping[Symbol, Expr] | None = None,
+                    velocity: tuple[Expr, ...] = ()) -> specs.Spec:
+        """The spec of one update worked alone: the samples ``rows`` as the whole batch, one step, from
+        ``parameters`` (the spec's own where None) and ``velocity``."""
+        spec, optimizer = self.spec, self.spec.optimizer
+        batch = replace(spec, x=tuple(spec.x[n] for n in rows), y=tuple(spec.y[n] for n in rows), steps=1,
+                        optimizer=replace(optimizer, samples=len(rows), batch=len(rows), shuffle=False,
+                                          velocity=velocity))
+        if parameters is None:
+            return batch
+        net = self.network
+        weights = tuple(tuple(tuple(parameters[w] for w in row) for row in layer) for layer in net.weights)
+        biases = tuple(tuple(parameters[b] for b in net.biases[l][:1 if spec.bias.of(l) == "shared" else None])
+                       if spec.bias.of(l) != "none" else spec.biases[l] for l in range(spec.depth))
+        return replace(batch, weights=weights, biases=biases)
 
     @cached_property
     def exact_first(self) -> Step:

@@ -12,7 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from sympy import Rational
+from sympy import Expr, Rational
 
 from derive.errors import InputError, SpecError
 from derive.io import read_text
@@ -90,6 +90,9 @@ class Optimizer:
     weight_decay: Rational = Rational(0)        # λ: the loss gains λ/2 Σ w²
     decay_biases: bool = False
     momentum: Rational = Rational(0)            # μ: v ← μ v − η ∇E, w ← w + v
+    # the velocity before the first update, in the network's parameter order: empty for 0 (a spec's own
+    # start); a later update worked on its own (Solution.later_updates) starts from the one before it
+    velocity: tuple[Expr, ...] = ()
 
     @property
     def per_layer(self) -> bool:

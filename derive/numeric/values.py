@@ -123,7 +123,8 @@ def evaluate(d: Derivation, parameters: Mapping[Symbol, Expr], carry: Rounding |
                 penalty=penalty, decay=decay)
     fixed, rates, slope = frozen(d), learning_rates(d), step.descent
     with_decay = {p: keep(g, ("total", p)) for p, g in slope.items()} if decay and descent is None else slope
-    updated = {p: v if p in fixed else keep(v - rates[p] * with_decay[p], ("updated", p))
+    carried = momentum_carried(d)
+    updated = {p: v if p in fixed else keep(v + carried[p] - rates[p] * with_decay[p], ("updated", p))
                for p, v in parameters.items()}
     return replace(step, updated=updated, rounded=tuple(keep.rounded), rounded_totals=frozenset(keep.changed))
 
@@ -215,6 +216,13 @@ def _shared_digits(distance: Expr) -> float:
     if distance.is_zero:
         return math.inf
     return max(0.0, -float(mpmath.log10(mpmath.mpf(sp.Float(distance)._mpf_))))
+
+
+def momentum_carried(d: Derivation) -> dict[Symbol, Expr]:
+    """μ times the velocity before the first update, per parameter: 0 but where a later update is worked alone."""
+    optimizer = d.network.spec.optimizer
+    before = optimizer.velocity or (sp.S.Zero,) * len(d.network.parameters)
+    return {p: optimizer.momentum * v for p, v in zip(d.network.parameters, before)}
 
 
 def train(d: Derivation, carry: Rounding | None = None) -> Training:

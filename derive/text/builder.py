@@ -27,7 +27,7 @@ from derive.text.chains import (
     split_sum,
     sum_width,
 )
-from derive.text.model import Equation, Group, Part, Row, SampleTable, ValueRow
+from derive.text.model import Equation, Group, LaterUpdate, Part, Row, SampleTable, ValueRow
 from derive.text.printer import tex
 
 MAX_PATH_TERMS = 3      # a chain with a longer sum is written in the δ form instead
@@ -435,30 +435,61 @@ class Builder:
     def backward_table(self) -> tuple[SampleTable, ...]:
         if self.N == 1:
             return ()
+        note = ("Sample 1's derivatives are worked out above; every sample's, and in the last column the batch's "
+                "$\\partial E/\\partial p$, their sum:")
+        return self.with_sums(self.sample_tables("Every sample", note, self.backward_quantities()))
+
+    def backward_quantities(self) -> list[tuple[str, Symbol]]:
+        """Each sample's ∂e/∂o, the δ the followed parameters need and their ∂e_n/∂p, as (LaTeX, symbol)."""
         net, d = self.net, self.d
         slopes = [(self.partial("e_{n}", o), o) for o in net.outputs]
         deltas = [(self.adjoint_tex(z, None), z) for l in reversed(range(self.spec.depth)) for z in net.nets[l]
                   if z in self.needed]
         grads = [(self.partial("e_{n}", p), p) for p in self.focus_order]
-        note = ("Sample 1's derivatives are worked out above; every sample's, and in the last column the batch's "
-                "$\\partial E/\\partial p$, their sum:")
-        tables = self.sample_tables("Every sample", note, [(tex, d.adjoint[v]) for tex, v in slopes + deltas + grads])
+        return [(tex, d.adjoint[v]) for tex, v in slopes + deltas + grads]
+
+    def with_sums(self, tables: tuple[SampleTable, ...]) -> tuple[SampleTable, ...]:
+        """The last table with a column of the batch's ∂E/∂p beside each ∂e_n/∂p."""
         step = self.tr.first
         sums = {self.partial("e_{n}", p): self.total(step, ("gradient", p), step.gradient[p]) for p in self.focus_order}
         last = tables[-1]
         rows = tuple(replace(r, total=sums.get(r.tex)) for r in last.rows)
         return tables[:-1] + (replace(last, rows=rows, total=r"\frac{\partial E}{\partial p}"),)
 
-    def sample_tables(self, title: str, note: str, quantities: Sequence[tuple[str, Symbol]]) -> tuple[SampleTable, ...]:
-        """Tables of SAMPLE_COLUMNS samples each, the values of one step's samples."""
+    def sample_tables(self, title: str, note: str, quantities: Sequence[tuple[str, Symbol]],
+                      numbers: Sequence[int] = ()) -> tuple[SampleTable, ...]:
+        """Tables of SAMPLE_COLUMNS samples each, the values of one step's samples (headed by ``numbers``, the
+        data's numbers of the samples, where they are not 1, 2, …)."""
         samples = self.tr.first.samples
+        numbers = tuple(numbers) or tuple(range(1, self.N + 1))
         out = []
         for start in range(0, self.N, SAMPLE_COLUMNS):
             columns = range(start, min(start + SAMPLE_COLUMNS, self.N))
             rows = tuple(ValueRow(tex_, tuple(self.value(samples[n], v) for n in columns)) for tex_, v in quantities)
             out.append(SampleTable(title if not start else "", note if not start else "",
-                                   tuple(n + 1 for n in columns), rows))
+                                   tuple(numbers[n] for n in columns), rows))
         return tuple(out)
+
+    def later_update(self, number: int, rows: Sequence[int]) -> LaterUpdate:
+        """Update ``number`` (2, 3, …), worked on this Builder's solution, its batch alone: the values of every
+        sample of the batch from the parameters the update before left, then the update itself."""
+        numbers = tuple(n + 1 for n in rows)
+        net = self.net
+        given = [(self.names[v], v) for v in (*net.inputs, *net.targets)]
+        forward = [(self.names[v], v) for l in range(self.spec.depth) for v in net.nets[l] + net.activations[l]]
+        which = (f"sample {numbers[0]}" if len(numbers) == 1
+                 else f"samples {', '.join(map(str, numbers[:-1]))} and {numbers[-1]}")
+        whose = "the sample's" if len(numbers) == 1 else "each sample's"
+        note = (f"From the parameters after update {number - 1}, {which} forward and back, as above: {whose} "
+                f"$x$ and $y$, each unit's $z$ and $a$, then the derivatives")
+        tables = self.sample_tables("", "", given + forward + self.backward_quantities(), numbers)
+        if self.N > 1:
+            tables = self.with_sums(tables)
+            note += ", and in the last column the batch's $\\partial E/\\partial p$"
+        tables = (replace(tables[0], note=note + "."),) + tables[1:]
+        update = replace(self.update_group(), title="")
+        matrices = self.update_matrices() if len(self.updates_shown) < len(self.focus_order) else ()
+        return LaterUpdate(number, f"Update {number}: {which}", tables, update, matrices)
 
     def batch_group(self) -> Group | None:
         if self.N == 1:
@@ -541,15 +572,35 @@ class Builder:
         new = self.total(step, ("updated", p), step.updated[p])
         decay = (step.decay or {}).get(p)
         rel = "=" if old.exact and g.exact else r"\approx"
-        # with momentum the first update is p + v with v = μ·0 − η ∂E/∂p: written so that the velocity shows
-        moved = rf"{name} + v_{{{name}}} = " if self.spec.optimizer.momentum else ""
+        # with momentum the first update is p + v with v = μ·0 − η ∂E/∂p: written so that the velocity shows;
+        # a later one carries μ times the velocity the update before left
+        moved, carried, number = self.momentum_terms(p)
+        rel = rel if carried is None or carried.exact else r"\approx"
+        name += f" + {self.mu_v(p)}" if carried is not None else ""
         if decay is None:
             return (Row(r"\leftarrow", rf"{moved}{name} - {eta}\, {grad}"),
-                    Row(rel, rf"{old.tex} - {rate.tex} \cdot {g.factor}"), Row(new.relation, new.tex))
+                    Row(rel, rf"{old.tex}{number} - {rate.tex} \cdot {g.factor}"), Row(new.relation, new.tex))
         lam = self.num(self.spec.optimizer.weight_decay)
-        return (Row(r"\leftarrow", rf"{moved}{name} - {eta} \left({grad} + \lambda\, {name}\right)"),
-                Row(rel, rf"{old.tex} - {rate.tex} \cdot \left({g.tex} + {lam.tex} \cdot {old.factor}\right)"),
+        return (Row(r"\leftarrow", rf"{moved}{name} - {eta} \left({grad} + \lambda\, {self.names[p]}\right)"),
+                Row(rel, rf"{old.tex}{number} - {rate.tex} \cdot \left({g.tex} + {lam.tex} \cdot {old.factor}\right)"),
                 Row(new.relation, new.tex))
+
+    def momentum_terms(self, p: Symbol) -> tuple[str, Number | None, str]:
+        """With momentum: "p + v_p = " before the rule, and for a later update μ v_p (its value and its text
+        " + μ·v") from the velocity the update before left; without, nothing."""
+        optimizer = self.spec.optimizer
+        if not optimizer.momentum:
+            return "", None, ""
+        name = self.names[p]
+        if not optimizer.velocity:
+            return rf"{name} + v_{{{name}}} = ", None, ""
+        before = dict(zip(self.net.parameters, optimizer.velocity))[p]
+        carried = self.num(optimizer.momentum * before)
+        return (rf"{name} + v_{{{name}}} = ", carried,
+                rf" + {self.num(optimizer.momentum).tex} \cdot {self.num(before).factor}")
+
+    def mu_v(self, p: Symbol) -> str:
+        return rf"\mu\, v_{{{self.names[p]}}}"
 
     def decay_note(self) -> str:
         optimizer = self.spec.optimizer
@@ -566,6 +617,10 @@ class Builder:
         if not momentum:
             return ""
         mu = self.num(momentum).tex
+        if self.spec.optimizer.velocity:
+            return (f" With momentum $\\mu = {mu}$ the new velocity is $v \\leftarrow \\mu v - \\eta\\, \\partial E / "
+                    f"\\partial p$, where $v$ on the right is the change the update before made, and $p \\leftarrow "
+                    f"p + v$.")
         return (f" With momentum $\\mu = {mu}$ each update is $v \\leftarrow \\mu v - \\eta\\, \\partial E / "
                 f"\\partial p$, $p \\leftarrow p + v$; the velocity $v$ starts at 0, so this first update is "
                 f"the plain step ($v_p = -\\eta\\, \\partial E / \\partial p$), and each later one adds ${mu}$ "
@@ -624,9 +679,19 @@ class Builder:
             new, new_exact = self.matrix_tex(M, step.updated)
             rule = (rf"{name} - {eta} \left(\frac{{\partial E}}{{\partial {name}}} + \lambda {name}\right)" if decayed
                     else rf"{name} - {eta}\, \frac{{\partial E}}{{\partial {name}}}")
+            carried = self.carried_matrix(M)
             eqs.append(Equation(name, (
-                Row(r"\leftarrow", rule),
+                Row(r"\leftarrow", rule if carried is None else rf"{name} + \mu V_{{{name}}}" + rule[len(name):]),
                 Row("=" if old_exact and grad_exact else r"\approx", old),
+                *(() if carried is None else (Row("", carried),)),
                 Row("", rf"- {rate.tex} {grad}"),
                 Row("=" if new_exact else r"\approx", new))))
         return tuple(eqs)
+
+    def carried_matrix(self, M: sp.Matrix) -> str | None:
+        """For a later update with momentum, "+ μ V": the velocity the update before left, as a matrix."""
+        optimizer = self.spec.optimizer
+        if not (optimizer.momentum and optimizer.velocity):
+            return None
+        before = dict(zip(self.net.parameters, optimizer.velocity))
+        return rf"+ {self.num(optimizer.momentum).tex} {self.matrix_tex(M, before)[0]}"

@@ -12,7 +12,19 @@ from derive.derived.verification import verify
 from derive.errors import RenderError
 from derive.numeric.rounding import DEFAULT_PRECISION, Rounding
 from derive.text.builder import Builder
-from derive.text.model import DETAILS, SECTIONS, After, Comparison, Document, Equation, Group, Outline, Part, View
+from derive.text.model import (
+    DETAILS,
+    SECTIONS,
+    After,
+    Comparison,
+    Document,
+    Equation,
+    Group,
+    LaterUpdate,
+    Outline,
+    Part,
+    View,
+)
 from derive.text.printer import width
 from derive.text.sections import (
     checked_sections,
@@ -73,8 +85,10 @@ def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION, v
         verification=verify(solution),
         formulas=sections.checks,
         samples=b.N,
-        outline=_outline(view.sections, whole),
+        outline=_outline(view.sections, whole, bool(solution.later_updates)),
         focus=tuple(b.names[p] for p in focus),
+        later=_later(solution, precision, focus, view.full),
+        later_note=_later_note(solution),
     )
     if view.full:
         return doc
@@ -92,7 +106,9 @@ def _on_lines(doc: Document) -> Document:
     return replace(doc, forward=parts(doc.forward), loss=group(doc.loss), backward=parts(doc.backward),
                    batch=doc.batch and group(doc.batch), update=group(doc.update),
                    setup=replace(doc.setup, matrices=tuple(_on_one_line(eq) for eq in doc.setup.matrices)),
-                   update_matrices=tuple(_on_one_line(eq) for eq in doc.update_matrices))
+                   update_matrices=tuple(_on_one_line(eq) for eq in doc.update_matrices),
+                   later=tuple(replace(u, update=group(u.update), matrices=tuple(_on_one_line(eq) for eq in u.matrices))
+                               for u in doc.later))
 
 
 def _on_one_line(eq: Equation) -> Equation:
@@ -116,15 +132,50 @@ def _detail(detail: str) -> None:
         raise RenderError(f"--detail: no detail is named {detail!r}; expected {' or '.join(DETAILS)}")
 
 
-def _outline(sections: Sequence[str], b: Builder) -> Outline:
-    """The sections ``--sections`` asks for, in the documents' order; an unknown or empty one is an error."""
+def _outline(sections: Sequence[str], b: Builder, later: bool) -> Outline:
+    """The sections ``--sections`` asks for, in the documents' order; an unknown or empty one is an error.
+    The next updates are a section only online and in mini-batches, with more than one update."""
     for key in sections:
         if key not in SECTIONS:
             raise RenderError(f"--sections: no section is named {key!r}; expected some of {', '.join(SECTIONS)}")
-    if "history" in sections and b.spec.steps == 1 and tuple(sections) != SECTIONS:
+    asked = tuple(sections) != SECTIONS
+    if "history" in sections and b.spec.steps == 1 and asked:
         raise RenderError("--sections: history: the spec trains one step ([train].steps = 1), so there is no "
                           "loss history to show")
-    return Outline(tuple(k for k in SECTIONS if k in sections))
+    if "updates" in sections and not later and asked:
+        raise RenderError("--sections: updates: every update of this spec uses the whole batch or there is only "
+                          "one ([train].batch, [train].steps), so there are no next updates to work out")
+    return Outline(tuple(k for k in SECTIONS if k in sections and (k != "updates" or later)))
+
+
+def _later(solution: "Solution", precision: int | Rounding, focus: tuple[Symbol, ...], full: bool
+           ) -> tuple[LaterUpdate, ...]:
+    """Updates 2, 3, … worked out, each on its own batch (the data's sample numbers kept)."""
+    later = solution.later_updates
+    batches = solution.spec.optimizer.batches(len(later) + 1)[1:]
+    return tuple(Builder(u, precision, focus, full).later_update(k, rows)
+                 for k, (u, rows) in enumerate(zip(later, batches), 2))
+
+
+def _later_note(solution: "Solution") -> str:
+    """What the next updates are and how many of them are worked out."""
+    later = solution.later_updates
+    if not later:
+        return ""
+    optimizer = solution.spec.optimizer
+    per = "one sample" if optimizer.batch == 1 else f"a mini-batch of {optimizer.batch} samples"
+    shown = ("Update 2 is" if len(later) == 1 else "Updates 2 and 3 are" if len(later) == 2
+             else f"Updates 2 to {len(later) + 1} are")
+    text = (f"Each update takes {per}, so the parameters change before the next samples are seen. {shown} worked "
+            f"out below the same way as the first, each from the parameters the one before it left")
+    if optimizer.momentum:
+        text += " and with the velocity it left"
+    rest = solution.spec.steps - len(later) - 1
+    if rest == 1:
+        text += "; the last update ran the same way, and the loss history shows where it led"
+    elif rest:
+        text += f"; the other {rest} updates ran the same way, and the loss history shows where they led"
+    return text + "."
 
 
 def chain_equation(solution: "Solution", v: Symbol, n: int, precision: int | Rounding = DEFAULT_PRECISION) -> Equation:

@@ -200,7 +200,7 @@ class History:
 
 
 SECTIONS = ("setup", "notation", "forward", "loss", "backward", "general", "update", "after", "history",
-            "verification")         # the template blocks, in the order the documents print them
+            "updates", "verification")         # the template blocks, in the order the documents print them
 # short: each δ derived once, one parameter per layer by its whole chain, the rest one line from their δ;
 # full: every parameter's chain in full, the layer-wise recursion, the forward pass with the new parameters
 DETAILS = ("short", "full")
@@ -240,6 +240,17 @@ class View:
 
 
 @dataclass(frozen=True)
+class LaterUpdate:
+    """An update after the first (online, mini-batches), worked from the parameters the one before it left."""
+
+    number: int                         # 2, 3, …
+    title: str
+    tables: tuple[SampleTable, ...]     # its samples' z, a, δ and derivatives; the last column the batch's ∂E/∂p
+    update: Group
+    matrices: tuple[Equation, ...] = ()  # beyond SHORT_UPDATES parameters, the update in matrix form
+
+
+@dataclass(frozen=True)
 class Document:
     title: str                  # user text
     description: str            # user text
@@ -266,3 +277,5 @@ class Document:
     focus: tuple[str, ...] = ()     # LaTeX names of the parameters the backward pass and the update follow
     forward_table: tuple[SampleTable, ...] = ()     # short, with a batch: every sample's forward pass and loss
     backward_table: tuple[SampleTable, ...] = ()    # … and every sample's δ and derivatives
+    later: tuple[LaterUpdate, ...] = ()             # online and in mini-batches, the next updates worked out
+    later_note: str = ""

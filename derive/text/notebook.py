@@ -9,10 +9,8 @@ from derive.derived.solution import DISPLAYS, Solution
 from derive.errors import RenderError
 from derive.numeric.rounding import number
 from derive.text.document import chain_equation
+from derive.text.model import SECTIONS
 from derive.text.render import document, environment, render_solution
-
-SECTIONS = ("setup", "notation", "forward", "loss", "backward", "general", "update", "after", "history",
-            "verification")
 
 
 @dataclass(frozen=True)
@@ -40,8 +38,9 @@ def part(solution: Solution, name: str) -> Shown:
     if name in SECTIONS:
         page = render_solution(solution, "html", fragment=True, doc=doc)
         found = re.search(rf'<section id="{name}">.*?</section>', page, re.S)
-        if found is None:           # the history of a single step: there is none
-            raise RenderError(f"{name}: this solution has no such section (one step has no loss history)")
+        if found is None:           # the history of a single step, the next updates of full-batch descent
+            raise RenderError(f"{name}: this solution has no such section (one step has no loss history, and only "
+                              f"online or mini-batch training has next updates)")
         markdown = render_solution(solution, "md", doc=doc)
         return Shown(_wrapped(found[0]), _markdown_section(markdown, found[0]))
     try:
