@@ -7,7 +7,10 @@ there a missing tool fails the test; elsewhere it skips it.
 from __future__ import annotations
 
 import functools
+import html
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +26,7 @@ from derive.errors import RenderError
 from derive.model.examples import example_text
 from derive.model.spec import example_names
 from derive.numeric.rounding import number
-from derive.text.render import build_pdf, document, render_solution, write_solution
+from derive.text.render import build_pdf, document, render_figures, render_solution, write_solution
 
 ROOT = Path(__file__).resolve().parent.parent
 GALLERY = ROOT / "output"
@@ -253,7 +256,62 @@ def test_markdown_with_out_writes_svg_figures_beside_it(tmp_path):
         root = xml.dom.minidom.parse(str(tmp_path / svg)).documentElement
         assert root.tagName == "svg"
     network = (tmp_path / "tanh-231-network.svg").read_text(encoding="utf-8")
-    assert network.count("<circle") == 6 and "w1_11 = 0.2" in network
+    assert network.count("<circle") == 6 and "w1_11" not in network
+    assert '<tspan dy="-4" font-size="75%">(1)</tspan><tspan dy="7" font-size="75%">11</tspan>' \
+           '<tspan dy="-3"> = 0.2</tspan>' in network         # w⁽¹⁾₁₁ = 0.2, as the document writes it
+
+
+def label_boxes(svg: str) -> list[list[tuple[float, float]]]:
+    """Every edge label of a network SVG as the corners of its rotated box, measured from the SVG alone:
+    10 px type, 5.6 px an average character (75 % in a sub- or superscript); from the top of a run raised
+    4 px (its 7.5 px type's ascent, 0.76 em) to the bottom of one lowered 3 px (its descent, 0.24 em)."""
+    boxes = []
+    for m in re.finditer(r'<text x="([-\d.]+)" y="([-\d.]+)" transform="rotate\(([-\d.]+) [^)]*\)" '
+                         r'text-anchor="middle" dy="(-?[\d.]+)"[^>]*>(.*?)</text>', svg):
+        x, y, angle, dy, body = float(m[1]), float(m[2]), math.radians(float(m[3])), float(m[4]), m[5]
+        runs = re.findall(r'<tspan dy="(-?\d+)"( font-size="75%")?>([^<]*)</tspan>', body)
+        width = sum(len(html.unescape(t)) * 5.6 * (0.75 if small else 1) for _, small, t in runs)
+        top, bottom = dy - 4 - 0.76 * 7.5, dy + 3 + 0.24 * 7.5     # relative to the edge, across it (y down)
+        u, n = (math.cos(angle), math.sin(angle)), (-math.sin(angle), math.cos(angle))
+        boxes.append([(x + u[0] * a + n[0] * b, y + u[1] * a + n[1] * b)
+                      for a, b in ((-width / 2, top), (width / 2, top), (width / 2, bottom), (-width / 2, bottom))])
+    return boxes
+
+
+def overlap(p: list[tuple[float, float]], q: list[tuple[float, float]]) -> bool:
+    """Whether two convex polygons overlap (separating axis theorem; touching is not overlapping)."""
+    for poly in (p, q):
+        for (x1, y1), (x2, y2) in zip(poly, poly[1:] + poly[:1]):
+            axis = (y1 - y2, x2 - x1)
+            a = [axis[0] * x + axis[1] * y for x, y in p]
+            b = [axis[0] * x + axis[1] * y for x, y in q]
+            if max(a) <= min(b) + 1e-9 or max(b) <= min(a) + 1e-9:
+                return False
+    return True
+
+
+def circles(svg: str) -> list[tuple[float, float, float]]:
+    return [(float(x), float(y), float(r)) for x, y, r in re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="(\d+)"', svg)]
+
+
+@pytest.mark.parametrize("layers", [None, [2, 3, 3], [3, 6, 2], [2, 6, 6, 2], [4, 5, 1], [6, 6]])
+def test_no_diagram_label_covers_another_or_a_unit(layers):
+    """Every built-in example, and networks up to 6 units a layer: the labels' boxes, read back from the SVG,
+    overlap neither each other nor a unit's circle; the layers move apart for it (up to 480 px)."""
+    specs = [solve(name) for name in EXAMPLES] if layers is None else [solve({
+        "network": {"layers": layers, "activation": "sigmoid", "bias": "neuron", "loss": "mse"},
+        "data": {"x": [[0.5] * layers[0]], "y": [[0.5] * layers[-1]]}, "init": {"seed": 1}})]
+    for sol in specs:
+        doc = document(sol)
+        assert doc.setup.diagram.labelled, sol.spec.title
+        svg = render_figures(doc, "x")["x-network.svg"]
+        boxes = label_boxes(svg)
+        assert len(boxes) == sum(link.shown for link in doc.setup.diagram.links)
+        for i, p in enumerate(boxes):
+            assert not any(overlap(p, q) for q in boxes[i + 1:]), (sol.spec.title, i)
+            for cx, cy, r in circles(svg):
+                square = [(cx - r, cy - r), (cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+                assert not overlap(p, square) or min(math.dist((cx, cy), c) for c in p) > r, (sol.spec.title, i)
 
 
 def test_markdown_on_stdout_draws_with_mermaid():

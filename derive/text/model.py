@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from derive.derived.checked import FormulaChecks
 from derive.derived.verification import Verification
 from derive.numeric.rounding import Number, Rounding
+from derive.text.layout import DX, DY, MARGIN, Piece
 
 # -- the model -----------------------------------------------------------------------------
 # Prose fields are our own sentences with math between $…$; user text (title, description) is
@@ -105,6 +106,7 @@ class Node:
     kind: str                   # "input", "hidden", "output" or "bias"
     x: float
     y: float
+    pieces: tuple[Piece, ...] = ()      # the name as SVG text runs (h, lowered 1)
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class Link:
     plain: str
     value: Number
     position: float             # where along the edge the label sits (0 at the source)
+    pieces: tuple[Piece, ...] = ()      # the name as SVG text runs: w, raised (1), lowered 11
+    shown: bool = True          # False for the edges of a shared bias after the first: one label says it
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,13 @@ class Diagram:
     links: tuple[Link, ...]
     width: float
     height: float
-    labelled: bool              # False when there are too many edges to label legibly
+    labelled: bool              # False when no layout keeps every label clear (the setup lists every weight)
+    dx: float = DX              # pixels between two layers (layout.DY between two units)
+
+    def pixel(self, node: Node, dx: float | None = None) -> tuple[float, float]:
+        """Where a node sits in the SVG's pixels (y downwards), with the layers ``dx`` apart."""
+        top = max(n.y for n in self.nodes)
+        return MARGIN + node.x * (dx or self.dx), MARGIN + (top - node.y) * DY
 
 
 @dataclass(frozen=True)

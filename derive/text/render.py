@@ -24,6 +24,7 @@ from derive.numeric.rounding import DEFAULT_PRECISION, Rounding, check_precision
 from derive.text.document import Document, View, build
 from derive.text.escape import escape_latex, escape_markdown, escape_xml, markdown_chars
 from derive.text.mathml import mathml
+from derive.text.layout import MARGIN, RADIUS
 from derive.text.printer import width
 
 TEMPLATES = {"md": "solution.md.j2", "tex": "solution.tex.j2", "html": "solution.html.j2"}
@@ -213,20 +214,17 @@ class Drawing:
     links: tuple[Placed, ...]
 
 
-def drawing(diagram, dx: int = 240, dy: int = 72, margin: int = 50) -> Drawing:
-    """Lay out a document's network diagram in SVG pixels (y grows downwards)."""
-
-    top = max(n.y for n in diagram.nodes)
-    bottom = min(n.y for n in diagram.nodes)
-    where = {n.id: (margin + n.x * dx, margin + (top - n.y) * dy) for n in diagram.nodes}
+def drawing(diagram) -> Drawing:
+    """Lay out a document's network diagram in SVG pixels (y grows downwards), as ``text.layout`` placed it."""
+    where = {n.id: diagram.pixel(n) for n in diagram.nodes}
     nodes = tuple(Placed(n, *where[n.id]) for n in diagram.nodes)
     links = []
     for link in diagram.links:
         (x1, y1), (x2, y2) = where[link.source], where[link.target]
         angle = math.degrees(math.atan2(y2 - y1, x2 - x1))
         links.append(Placed(link, round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1), round(angle, 2)))
-    return Drawing(int(2 * margin + diagram.width * dx), int(2 * margin + (top - bottom) * dy), 18,
-                   nodes, tuple(links))
+    height = max(y for _, y in where.values()) + MARGIN
+    return Drawing(int(2 * MARGIN + diagram.width * diagram.dx), int(height), RADIUS, nodes, tuple(links))
 
 
 # -- solutions -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from derive.model.spec import Optimizer, Spec
 from derive.numeric.rounding import Number
 from derive.numeric.values import evaluate, frozen
 from derive.text.builder import Builder
+from derive.text.layout import CHAR_WIDTH, DX, STRICT_WIDEST, WIDEST, Segment, pieces, place, text_width
 from derive.text.model import (
     Comparison,
     Diagram,
@@ -94,21 +95,41 @@ def _diagram(b: Builder) -> Diagram:
         units = net.inputs if l == 0 else net.activations[l - 1]
         kind = "input" if l == 0 else "output" if l == spec.depth else "hidden"
         for j, u in enumerate(units):
-            nodes.append(Node(f"n{l}_{j}", b.names[u], b.d.names[u].plain, kind, float(l), (n - 1) / 2 - j))
+            nodes.append(Node(f"n{l}_{j}", b.names[u], b.d.names[u].plain, kind, float(l), (n - 1) / 2 - j,
+                              pieces(b.names[u])))
     for l in range(spec.depth):
         if spec.bias.of(l) != "none":
             nodes.append(Node(f"bias{l}", "1", "1", "bias", l + 0.35, top + 1.0))
     for l in range(spec.depth):
         for j, row in enumerate(net.weights[l]):
             for k, w in enumerate(row):
-                position = 0.25      # near the source, where edges to different targets fan out
-                links.append(Link(f"n{l}_{k}", f"n{l + 1}_{j}", b.names[w], b.d.names[w].plain,
-                                  b.num(first[w]), round(position, 3)))
-        for j, bias in enumerate(net.biases[l]):
+                links.append(Link(f"n{l}_{k}", f"n{l + 1}_{j}", b.names[w], b.d.names[w].plain, b.num(first[w]),
+                                  0.25, pieces(b.names[w])))
+        biases = net.biases[l]          # a shared bias once per unit: one label says it
+        for j, bias in enumerate(biases):
             links.append(Link(f"bias{l}", f"n{l + 1}_{j}", b.names[bias], b.d.names[bias].plain,
-                              b.num(first[bias]), 0.5))
+                              b.num(first[bias]), 0.5, pieces(b.names[bias]), shown=bias not in biases[:j]))
     height = top * 2 + (1.0 if spec.bias.any else 0.0)
-    return Diagram(tuple(nodes), tuple(links), float(spec.depth), height, len(links) <= 48)
+    diagram = Diagram(tuple(nodes), tuple(links), float(spec.depth), height, False, DX)
+    return _labelled(diagram)
+
+
+def _labelled(diagram: Diagram) -> Diagram:
+    """The diagram with each label placed clear of the others and of the units, the layers moved apart as
+    far as WIDEST where that is what it takes; unlabelled where even that is not enough."""
+    shown = [link for link in diagram.links if link.shown]
+    widths = [text_width(link.pieces) + CHAR_WIDTH * (3 + len(link.value.plain)) for link in shown]
+    # clear of the other edges too where the layers need not move far apart for it (a wide picture prints
+    # small); otherwise clear of the other labels, each written on a white ground over the edges it crosses
+    for strict, dx in [(True, dx) for dx in range(DX, STRICT_WIDEST + 1, 40)] + [(False, dx) for dx in range(DX, WIDEST + 1, 40)]:
+        where = {n.id: diagram.pixel(n, dx) for n in diagram.nodes}
+        edges = [Segment(*where[link.source], *where[link.target]) for link in shown]
+        positions = place(edges, widths, list(where.values()), strict)
+        if positions is not None:
+            placed = dict(zip(map(id, shown), positions))
+            links = tuple(replace(link, position=placed.get(id(link), link.position)) for link in diagram.links)
+            return replace(diagram, links=links, labelled=True, dx=dx)
+    return diagram
 
 
 def setup_section(b: Builder) -> Setup:

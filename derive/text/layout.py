@@ -1,0 +1,138 @@
+"""The network diagram's geometry: where each weight's label sits so that no label covers another or a unit.
+
+Everything is measured in the SVG's pixels; the LaTeX picture is the same drawing scaled as a
+whole (fonts included), so a layout that is clear here is clear there.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+MARGIN = 50             # pixels around the drawing
+DY = 72                 # pixels between two units of a layer
+DX = 240                # pixels between two layers, at the least
+STRICT_WIDEST = 360     # as far apart as the layers move to keep every label off the other edges too
+WIDEST = 480            # … and off the other labels: beyond, the labels are left out (the setup lists every weight)
+RADIUS = 18             # a unit's circle
+LABEL_PX = 10           # a label's type size, in pixels
+LABEL_HEIGHT = 15       # a label's box across its edge, in pixels: raised runs to lowered ones
+CHAR_WIDTH = 5.6        # an average character of 10 px sans-serif
+SIZES = (1, 0.7)        # type sizes: the line, and a sub- or superscript
+# where along an edge a label may sit (0 at the source), most preferred first: near the source,
+# where the edges to different units fan out
+POSITIONS = tuple(sorted((round(0.1 + 0.025 * k, 3) for k in range(33)), key=lambda t: (abs(t - 0.25), t)))
+
+
+@dataclass(frozen=True)
+class Segment:
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    def at(self, t: float) -> tuple[float, float]:
+        return self.x1 + (self.x2 - self.x1) * t, self.y1 + (self.y2 - self.y1) * t
+
+    @property
+    def length(self) -> float:
+        return math.hypot(self.x2 - self.x1, self.y2 - self.y1)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A run of a label's text: on the line, raised (a superscript) or lowered (a subscript)."""
+
+    text: str
+    shift: int          # 0 on the line, 1 raised, -1 lowered
+
+
+@dataclass(frozen=True)
+class Placement:
+    dx: float                       # pixels between two layers
+    positions: tuple[float, ...]    # each edge's label position along it
+    labelled: bool                  # False: no layout up to WIDEST keeps every label clear
+
+
+def pieces(tex: str) -> tuple[Piece, ...]:
+    """A name of the one printer (w^{(1)}_{11}, h_{1}, z_{h_{1}}) as text runs for an SVG label."""
+    out, rest = [], tex
+    while rest:
+        found = re.match(r"([_^])\{((?:[^{}]|\{[^{}]*\})*)\}|([_^])(.)|([^_^]+)", rest)
+        if found is None:
+            break
+        mark, body = (found[1], found[2]) if found[1] else (found[3], found[4]) if found[3] else ("", found[5])
+        text = re.sub(r"[{}_^]", "", body).replace("\\", "")
+        out.append(Piece(text, {"": 0, "^": 1, "_": -1}[mark]))
+        rest = rest[found.end():]
+    return tuple(out)
+
+
+def text_width(runs: Sequence[Piece]) -> float:
+    return sum(len(r.text) * CHAR_WIDTH * SIZES[r.shift != 0] for r in runs)
+
+
+def _distance(p: tuple[float, float], s: Segment) -> float:
+    """The distance from a point to a segment."""
+    dx, dy = s.x2 - s.x1, s.y2 - s.y1
+    length2 = dx * dx + dy * dy
+    t = 0.0 if not length2 else max(0.0, min(1.0, ((p[0] - s.x1) * dx + (p[1] - s.y1) * dy) / length2))
+    return math.hypot(p[0] - s.x1 - t * dx, p[1] - s.y1 - t * dy)
+
+
+def _cross(a: Segment, b: Segment) -> bool:
+    def side(s: Segment, x: float, y: float) -> float:
+        return (s.x2 - s.x1) * (y - s.y1) - (s.y2 - s.y1) * (x - s.x1)
+    return (side(a, b.x1, b.y1) * side(a, b.x2, b.y2) < 0) and (side(b, a.x1, a.y1) * side(b, a.x2, a.y2) < 0)
+
+
+def gap(a: Segment, b: Segment) -> float:
+    """The shortest distance between two segments."""
+    if _cross(a, b):
+        return 0.0
+    return min(_distance((a.x1, a.y1), b), _distance((a.x2, a.y2), b), _distance((b.x1, b.y1), a),
+               _distance((b.x2, b.y2), a))
+
+
+def label_axis(edge: Segment, t: float, width: float) -> Segment:
+    """The label's axis: its width along the edge, centred at ``t`` just above the edge (the SVG's text stands
+    on a baseline 5 px above its edge, TikZ's node sits ``above``), a box LABEL_HEIGHT across it."""
+    ux, uy = (edge.x2 - edge.x1) / edge.length, (edge.y2 - edge.y1) / edge.length
+    cx, cy = edge.at(t)
+    cx, cy = cx + uy * LABEL_HEIGHT / 2, cy - ux * LABEL_HEIGHT / 2
+    half = width / 2
+    return Segment(cx - ux * half, cy - uy * half, cx + ux * half, cy + uy * half)
+
+
+PADDING = 3             # pixels between two labels
+
+
+def clear(axis: Segment, placed: Sequence[Segment], units: Sequence[tuple[float, float]],
+          edges: Sequence[Segment] = ()) -> bool:
+    """Whether a label keeps clear of the labels placed before it, of every unit and of ``edges``."""
+    return (all(gap(axis, other) >= LABEL_HEIGHT + PADDING for other in placed)
+            and all(_distance(u, axis) >= RADIUS + LABEL_HEIGHT / 2 + PADDING for u in units)
+            and all(gap(axis, e) >= LABEL_HEIGHT / 2 for e in edges))
+
+
+def place(edges: Sequence[Segment], widths: Sequence[float], units: Sequence[tuple[float, float]],
+          strict: bool) -> tuple[float, ...] | None:
+    """A position for every edge's label, each clear of the others and of the units (``strict``: of the
+    other edges too), or None."""
+    placed: list[Segment] = []
+    positions = []
+    for i, (edge, width) in enumerate(zip(edges, widths)):
+        if edge.length < width + 2 * RADIUS:
+            return None
+        others = [e for j, e in enumerate(edges) if j != i] if strict else []
+        for t in POSITIONS:
+            axis = label_axis(edge, t, width)
+            if clear(axis, placed, units, others):
+                placed.append(axis)
+                positions.append(t)
+                break
+        else:
+            return None
+    return tuple(positions)
