@@ -11,6 +11,7 @@ import functools
 import io
 import json
 import re
+import tomllib
 import xml.etree.ElementTree as ET
 import zipfile
 from decimal import Decimal
@@ -19,7 +20,10 @@ import pytest
 
 from derive.exam import generate
 from derive.exam.sheets import Options, documents
-from derive.model.spec import load
+from derive.errors import SpecError
+from derive.model.examples import example_text
+from derive.model.spec import load, parse
+from tests.test_exam import moodle_fields
 
 QTI = "http://www.imsglobal.org/xsd/imsqti_v2p1"
 CP = "http://www.imsglobal.org/xsd/imscp_v1p1"
@@ -276,3 +280,48 @@ def test_the_cli_writes_the_package(tmp_path, fmt):
     out = tmp_path / "exam"
     assert main(["exam", "linear-221", "--variants", "2", "--out", str(out), "--format", fmt]) == 0
     assert zipfile.is_zipfile(out / "qti21.zip")
+
+
+def test_partial_credit_scores_each_typical_mistake_in_qti21_and_moodle():
+    """[exam] partial_credit = 25 with 2 points a question: every typical mistake (a numerical part's mistaken
+    value, a wrong option) scores 0.5 and still says the mistake, in QTI 2.1's response processing as a delivery
+    engine runs it and in Moodle's Cloze as its parser reads it; the right answer scores 2, nothing else scores."""
+    raw = tomllib.loads(example_text("sigmoid-222"))
+    raw["exam"] = {"partial_credit": 25, "points": 2}
+    exam = generate(parse(raw, "partial.toml"), variants=2, seed=3, jobs=1)
+    files = documents(exam, Options(formats=("qti21", "moodle")), jobs=1)
+    answers = json.loads(files["answers.json"])
+    tree = parts(files)
+    checked = 0
+    for v, variant in enumerate(answers, 1):
+        for i, question in enumerate(variant["questions"], 1):
+            assert question["partial_credit"] == 25
+            (item,) = [root for name, root in tree.items() if name.endswith(f"_v{v}_q{i}.xml")]
+            if question["kind"] in ("choice", "formula"):
+                right = q(item, "responseDeclaration/correctResponse/value")[0].text
+                assert graded(item, right) == (2.0, None)
+                for c in item.iter(f"{{{QTI}}}simpleChoice"):
+                    if c.get("identifier") != right:
+                        score, said = graded(item, c.get("identifier"))
+                        checked += 1
+                        assert score == 0.5 and said is not None
+            elif question["kind"] != "shape":
+                assert graded(item, repr(question["answer"]))[0] == 2
+                for m in question.get("mistakes", []):
+                    checked += 1
+                    assert graded(item, repr(m["value"]))[0] == 0.5
+                assert graded(item, "123456.789") == (0.0, None)
+    assert checked > 20
+    root = ET.fromstring(files["moodle.xml"])
+    for element in (e for e in root if e.get("type") == "cloze"):
+        for kind, alternatives in moodle_fields(element.find("questiontext/text").text):
+            for fraction, _, feedback in alternatives:
+                assert fraction == "=" or kind == "SHORTANSWER" or (fraction == "%25%" and feedback.startswith("Not quite"))
+
+
+@pytest.mark.parametrize("value", [-1, 100, 12.5, "half", True])
+def test_a_bad_partial_credit_is_one_line(value):
+    raw = tomllib.loads(example_text("sigmoid-222"))
+    raw["exam"] = {"partial_credit": value}
+    with pytest.raises(SpecError, match=r"\[exam\]\.partial_credit: expected a whole number from 0 to 99"):
+        generate(parse(raw, "partial.toml"), variants=1, seed=3, jobs=1)

@@ -55,16 +55,14 @@ def shape_spellings(shape: str) -> tuple[str, ...]:
 
 def cloze(q: "Question") -> str:
     """One embedded answer field, weighted by the question's points: {2:NUMERICAL:=…:tol}, {1:MULTICHOICE_V:…}."""
-    if q.kind == "choice":
-        options = "~".join(("=" if o.mistake is None else "") + cloze_escape(o.plain)
+    # a typical mistake earns [exam].partial_credit percent: %25% before it (nothing for 0 %, Moodle's default)
+    credit = f"%{q.partial}%" if q.partial else ""
+    if q.kind in ("choice", "formula"):
+        options = "~".join(("=" if o.mistake is None else credit) + cloze_escape(o.plain)
                            + ("" if o.mistake is None else "#" + cloze_escape(f"Not quite: {o.mistake}."))
                            for o in q.options)
-        return "{" + str(q.points) + ":MULTICHOICE_V:" + options + "}"
-    if q.kind == "formula":
-        options = "~".join(("=" if o.mistake is None else "") + cloze_escape(o.plain)
-                           + ("" if o.mistake is None else "#" + cloze_escape(f"Not quite: {o.mistake}."))
-                           for o in q.options)
-        return "{" + str(q.points) + ":MULTICHOICE_VS:" + options + "}"    # shuffled: the right one is listed first
+        # formula: shuffled (MULTICHOICE_VS), the right one listed first
+        return "{" + str(q.points) + (":MULTICHOICE_V:" if q.kind == "choice" else ":MULTICHOICE_VS:") + options + "}"
     if q.kind == "shape":
         return "{" + str(q.points) + ":SHORTANSWER:" + "~".join("=" + cloze_escape(s, shown=False) for s in shape_spellings(str(q.answer))) + "}"
     if not isinstance(q.answer, float) or q.tolerance is None:
@@ -72,6 +70,6 @@ def cloze(q: "Question") -> str:
     # the right answer first: Moodle grades by the first answer whose tolerance holds the response (qtype_numerical's
     # question_first_matching_answer_grading_strategy), so a typical mistake (never within the right answer's
     # tolerance, questions.py) takes only what the right one does not, at 0 % with its diagnosis
-    mistakes = "".join("~%0%" + _number(o.value) + ":" + _number(q.tolerance) + "#"
+    mistakes = "".join(f"~%{q.partial}%" + _number(o.value) + ":" + _number(q.tolerance) + "#"
                        + cloze_escape(f"Not quite: {o.mistake}.") for o in q.mistakes if o.value is not None)
     return "{" + str(q.points) + ":NUMERICAL:=" + _number(q.answer) + ":" + _number(q.tolerance) + mistakes + "}"

@@ -77,6 +77,7 @@ class Question:
     displays: tuple[str, ...] = ()       # displayed equations after the context
     mistakes: tuple[Option, ...] = ()    # a numerical question: the values typical mistakes give, for LMS feedback
     points: int = 1                      # [exam].points: what the question is worth
+    partial: int = 0                     # [exam].partial_credit: percent of the points a typical mistake earns
 
     @property
     def text(self) -> str:
@@ -103,6 +104,8 @@ class Question:
         out: dict[str, Any] = {"id": self.id, "kind": self.kind, "prompt": self.text, "quantity": self.quantity,
                                "answer": self.answer, "display": self.display, "tolerance": self.tolerance,
                                "points": self.points}
+        if self.partial:
+            out["partial_credit"] = self.partial
         if self.kind == "choice":
             out["options"] = [o.value for o in self.options]
             out["correct"] = self.letter
@@ -733,7 +736,7 @@ def ask_all(sol: Solution, cfg: ExamConfig, rng: random.Random) -> tuple[Questio
         asked[i] = asker.ask(f"q{i + 1}", cfg.questions[i])
         asker.answers.add(asked[i].display)
     _no_hints(list(asked.values()))
-    return tuple(replace(asked[i], points=cfg.points_of(i)) for i in range(len(cfg.questions)))
+    return tuple(replace(asked[i], points=cfg.points_of(i), partial=cfg.partial) for i in range(len(cfg.questions)))
 
 
 def _no_hints(questions: Sequence[Question]) -> None:

@@ -49,6 +49,7 @@ class ExamConfig:
     tries: int
     asked: bool                          # the questions come from [exam].questions, not the defaults
     points: int | tuple[int, ...] = 1    # each question's, or one per question of [exam].questions
+    partial: int = 0                     # [exam].partial_credit: the percent a typical mistake earns in the LMS
 
     def points_of(self, i: int) -> int:
         """The points of question i (from 0)."""
@@ -64,7 +65,8 @@ class ExamConfig:
 # -- reading the [exam] table ---------------------------------------------------------------
 
 VALUE_KEYS = {"x", "y", "W", "b", "learning_rate"}
-KEYS = {"title", "intro", "decimals", "tolerance", "questions", "points", "activation", "loss", "tries"} | VALUE_KEYS
+KEYS = {"title", "intro", "decimals", "tolerance", "questions", "points", "partial_credit", "activation", "loss",
+        "tries"} | VALUE_KEYS
 MAX_POINTS = 100
 
 
@@ -113,8 +115,10 @@ def config(spec: Spec) -> ExamConfig:
     questions = _questions(table.get("questions"), spec, source)
     tries = _whole(table, "tries", DEFAULT_TRIES, 1, 100_000, source)
     points = _points(table, len(questions), source)
+    # whole percents below 100: a mistake worth full marks would be no mistake, and Moodle reads %25%
+    partial = _whole(table, "partial_credit", 0, 0, 99, source)
     return ExamConfig(title, intro, decimals, tolerance, relative, questions, sets, activations, losses, combos,
-                      tries, "questions" in table, points)
+                      tries, "questions" in table, points, partial)
 
 
 def _points(table: Mapping[str, Any], count: int, source: str) -> int | tuple[int, ...]:
