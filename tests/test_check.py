@@ -873,3 +873,25 @@ def test_a_chain_is_judged_by_every_link(mazur):
 def test_a_comma_inside_brackets_still_separates(mazur):
     # max(0,1) is max of 0 and 1, never max(0.1)
     assert check_claim(mazur, "dE/dw5 = max(0,1)*0.0822").holds
+
+
+def test_keep_going_grades_a_class_past_a_sheet_that_is_not_toml(tmp_path):
+    """One student's file that is not valid TOML (or not UTF-8) stops the run without --keep-going (exit 1, one
+    line); with it, that sheet has one line that does not hold and says why, every other sheet is graded, and the
+    class's mistakes leave it out (an unreadable file is no misconception)."""
+    ann, bob, cy = (tmp_path / f"{n}.toml" for n in ("ann", "bob", "cy"))
+    ann.write_text('student = "Ann"\nclaims = ["dE/dw5 = 0.0822"]\n', encoding="utf-8")
+    bob.write_text('student = "Bob"\nclaims = ["dE/dw5 = 0.08"\n', encoding="utf-8")
+    cy.write_bytes(b'student = "Cy\xe9"\nclaims = ["dE/dw5 = 0.09"]\n')
+    code, out, err = run("check", "sigmoid-222", "--claims", str(ann), str(bob), str(cy))
+    assert code == 1 and out == "" and f"{bob}: not valid TOML" in err and len(err.splitlines()) == 1
+    code, out, _ = run("check", "sigmoid-222", "--claims", str(ann), str(bob), str(cy), "--keep-going", "--format", "json")
+    report = json.loads(out)
+    claims = report["claims"]
+    assert code == 3 and [c["holds"] for c in claims] == [True, False, False]
+    assert [c["source"] for c in claims] == [str(ann), str(bob), str(cy)]
+    assert claims[1]["mistake"] == claims[2]["mistake"] == "unreadable"
+    assert f"{bob}: not valid TOML" in claims[1]["diagnosis"] and "is not UTF-8" in claims[2]["diagnosis"]
+    assert report["summary"]["misconceptions"] == []
+    code, text, _ = run("check", "sigmoid-222", "--claims", str(ann), str(bob), "--keep-going")
+    assert f"{bob}: 1 claim, 0 hold, 1 does not\n[file]\n    cannot be read: {bob}: not valid TOML" in text

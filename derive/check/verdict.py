@@ -419,6 +419,7 @@ class Sheet:
     source: str
     student: str
     claims: tuple[tuple[str, str], ...]      # (label, text)
+    problem: str = ""           # with --keep-going, why the file could not be read, file named (then no claims)
 
 
 def load_claims(path: str) -> Sheet:
@@ -505,6 +506,9 @@ def _grade(solution, sheets: Sequence[Sheet], explain_: bool, latex: bool = Fals
     results = []
     for sheet in sheets:
         rows: list[tuple[str, Verdict, Explanation]] = []
+        if sheet.problem:           # a class run goes on past one student's unreadable file
+            rows.append(("file", Verdict("", False, "", f"This claim cannot be read: {sheet.problem}.",
+                                         mistake="unreadable"), None))
         for label, text in sheet.claims:
             try:
                 verdict = check_claim(solution, text)
@@ -537,7 +541,7 @@ def _text_report(results) -> str:
         who = f" ({plain_text(sheet.student)})" if sheet.student else ""
         out.append(f"{sheet.source}{who}: {_tally(len(rows), held, ',')}")
         for label, v, explanation in rows:
-            out.append(f"[{label}] {plain_text(v.claim)}")
+            out.append(f"[{label}] {plain_text(v.claim)}".rstrip())
             if v.holds:
                 if v.kind == "number":
                     out.append(f"    holds: the true value {v.expected.split(' (')[0]} is {plain_text(_shown(v))} "
@@ -662,7 +666,7 @@ def misconceptions(verdicts: Iterable[tuple[str, Verdict]]) -> list[dict[str, An
     claims: dict[tuple[str, str], int] = {}
     students: dict[tuple[str, str], set[str]] = {}
     for who, v in verdicts:
-        if v.holds or not v.mistake:
+        if v.holds or not v.mistake or v.mistake == "unreadable":     # not a mistake about backpropagation
             continue
         key = (v.mistake, v.quantity)
         claims[key] = claims.get(key, 0) + 1
@@ -679,6 +683,16 @@ class Grading:
     all_hold: bool
 
 
+def _sheet(path: str, keep_going: bool) -> Sheet:
+    """An answer sheet; with ``keep_going``, one that cannot be read is a sheet that says why."""
+    try:
+        return load_claims(path)
+    except ClaimError as exc:
+        if not keep_going:
+            raise
+        return Sheet(path, "", (), str(exc))
+
+
 REPORTS = {"text": _text_report, "md": _md_report, "json": _json_report, "csv": _csv_report}
 
 
@@ -686,7 +700,7 @@ def grade(spec: str, claims: Sequence[str] = (), files: Sequence[str] = (), fmt:
           explain_: bool = False, keep_going: bool = False) -> Grading:
     """`derive check SPEC`: the --claim texts and the --claims answer sheets graded, reported in ``fmt``."""
     sheets = [Sheet(SHEET_ARGS, "", tuple((str(i + 1), t) for i, t in enumerate(claims)))] if claims else []
-    sheets += [load_claims(path) for path in files]
+    sheets += [_sheet(path, keep_going) for path in files]
     results = _grade(solve(spec), sheets, explain_, latex=fmt == "md", keep_going=keep_going)
     return Grading(REPORTS[fmt](results), all(v.holds for _, rows in results for _, v, _ in rows))
 
