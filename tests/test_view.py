@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import re
 import shutil
 import subprocess
+import tempfile
 import tomllib
+from pathlib import Path
 
 import mpmath
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from derive import solve
 from derive.cli import main
@@ -261,6 +266,54 @@ def test_the_short_pdf_fits_its_page_budget_and_the_page_width(name, tmp_path):
     assert "Overfull \\hbox" not in log
     pages = int(re.search(r"Output written on .*?\((\d+) pages?", log).group(1))
     assert pages <= PAGES[name]
+
+
+# output layer and loss pairs the spec allows, and targets for them
+OUTPUTS = [("sigmoid", "bce", lambda rng, j: [rng.choice([0, 1]) for _ in range(j)]),
+           ("softmax", "cross_entropy", lambda rng, j: [int(k == rng.randrange(j)) for k in range(j)]),
+           ("linear", "mse", lambda rng, j: [round(rng.uniform(-1, 1), 2) for _ in range(j)]),
+           ("tanh", "half_sse", lambda rng, j: [round(rng.uniform(-0.9, 0.9), 2) for _ in range(j)])]
+
+
+@st.composite
+def networks(draw) -> dict:
+    """A network up to 4-8-8-1 (or 3 outputs), any hidden activation, bias and convention, 1 to 3 samples."""
+    hidden = draw(st.lists(st.integers(1, 8), min_size=0, max_size=2))
+    output, loss, targets = draw(st.sampled_from(OUTPUTS))
+    layers = [draw(st.integers(1, 4)), *hidden, draw(st.integers(2 if output == "softmax" else 1, 3))]
+    acts = [draw(st.sampled_from(["sigmoid", "tanh", "relu", "leaky_relu", "softplus", "elu", "linear"]))
+            for _ in hidden] + [output]
+    rng = random.Random(draw(st.integers(0, 10 ** 6)))
+    n = draw(st.integers(1, 3))
+    return {"title": "A random network",
+            "network": {"layers": layers, "activation": acts, "loss": loss,
+                        "bias": draw(st.sampled_from(["none", "shared", "neuron"])),
+                        "convention": draw(st.sampled_from(["column", "row"]))},
+            "data": {"x": [[round(rng.uniform(-1, 1), 2) for _ in range(layers[0])] for _ in range(n)],
+                     "y": [targets(rng, layers[-1]) for _ in range(n)]},
+            "init": {"seed": rng.randrange(1000)}, "train": {"learning_rate": 0.5, "steps": draw(st.integers(1, 3))}}
+
+
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(networks())
+@example({"title": "A 4-8-8-1 network", "network": {"layers": [4, 8, 8, 1], "activation": ["tanh", "relu", "sigmoid"],
+                                                   "bias": "neuron", "loss": "bce"},
+          "data": {"x": [[0.5, -0.4, 0.1, 0.9], [0.2, 0.3, -0.7, 0.4]], "y": [[1], [0]]}, "init": {"seed": 5},
+          "train": {"learning_rate": 0.5, "steps": 3}})
+def test_random_networks_up_to_4_8_8_1_compile_without_an_overfull_line(raw):
+    """Hypothesis networks (the same 8 on every run) compiled with pdflatex: no line wider than the page."""
+    if shutil.which("pdflatex") is None:
+        if os.environ.get("CI"):
+            pytest.fail("pdflatex is missing in CI (install texlive-latex-extra)")
+        pytest.skip("pdflatex is not installed")
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "random.tex").write_text(render_solution(solve(raw), "tex"), encoding="utf-8")
+        result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "random.tex"], cwd=folder,
+                                capture_output=True, text=True, timeout=300)
+        log = (Path(folder) / "random.log").read_text(encoding="latin-1")
+    assert result.returncode == 0, log[-2000:]
+    assert "Overfull \\hbox" not in log, (raw, [line for line in log.splitlines() if "Overfull" in line])
 
 
 @pytest.mark.parametrize("detail", ["short", "full"])
