@@ -649,6 +649,30 @@ def _check_layer(L: int, k: int) -> None:
         raise ValueError(f"expected 1 ≤ k ≤ L; got k = {k}, L = {L}")
 
 
+class _Names:
+    """The symbols of the general formula as they are made, each with its Name (LaTeX, plain, meaning)."""
+
+    def __init__(self) -> None:
+        self.names: dict[Basic, Name] = {}
+        self.symbols: dict[str, Basic] = {}
+
+    def symbol(self, plain: str, latex: str, meaning: str, **assumptions) -> Symbol:
+        s = self.symbols[plain] = Symbol(plain, **assumptions)
+        self.names[s] = Name(latex, plain, meaning)
+        return s
+
+    def indexed(self, plain: str, latex: str, meaning: str, commutative: bool = True) -> sp.IndexedBase:
+        label = Symbol(plain, commutative=commutative)
+        self.names[label] = Name(latex, plain, meaning)
+        base = self.symbols[plain] = sp.IndexedBase(label, commutative=commutative)
+        return base
+
+    def function(self, plain: str, latex: str, meaning: str, commutative: bool = True):
+        f = self.symbols[plain] = sp.Function(plain, commutative=commutative)
+        self.names[f] = Name(latex, plain, meaning)
+        return f
+
+
 def general_formula(activation: str | None = None, loss: str | None = None,
                     output: str | None = None, slope: Rational | None = None) -> GeneralFormula:
     """The general formula for a chain of L layers; ``output`` defaults to ``activation``.
@@ -660,38 +684,20 @@ def general_formula(activation: str | None = None, loss: str | None = None,
     """
     output = output or activation
     _check_general(activation, output, loss)
-    names: dict[Basic, Name] = {}
-    symbols: dict[str, Basic] = {}
-
-    def symbol(plain: str, latex: str, meaning: str, **assumptions) -> Symbol:
-        s = symbols[plain] = Symbol(plain, **assumptions)
-        names[s] = Name(latex, plain, meaning)
-        return s
-
-    def indexed(plain: str, latex: str, meaning: str, commutative: bool = True) -> sp.IndexedBase:
-        label = Symbol(plain, commutative=commutative)
-        names[label] = Name(latex, plain, meaning)
-        base = symbols[plain] = sp.IndexedBase(label, commutative=commutative)
-        return base
-
-    def function(plain: str, latex: str, meaning: str, commutative: bool = True):
-        f = symbols[plain] = sp.Function(plain, commutative=commutative)
-        names[f] = Name(latex, plain, meaning)
-        return f
-
-    L = symbol("L", "L", "number of layers (the output layer is layer L)", integer=True, positive=True)
-    k = symbol("k", "k", "the layer whose parameters are differentiated", integer=True, positive=True)
-    i = symbol("i", "i", "layer index of the product", integer=True, positive=True)
-    N = symbol("N", "N", "number of samples", integer=True, positive=True)
-    E = symbol("E", "E", "loss (one sample's contribution when there are several)")
-    symbol("x", "x", "input (a_0)")
-    y = symbol("y", "y", "target")
-    w = indexed("w", "w", "weight of layer i")
-    b = indexed("b", "b", "bias of layer i")
-    z = indexed("z", "z", "net input of layer i")
-    a = indexed("a", "a", "activation of layer i (a_0 = x)")
-    delta = indexed("delta", r"\delta", "error signal ∂E/∂z_i of layer i")
-    fp = function("f'", "f'", "derivative of the activation function")
+    n = _Names()
+    L = n.symbol("L", "L", "number of layers (the output layer is layer L)", integer=True, positive=True)
+    k = n.symbol("k", "k", "the layer whose parameters are differentiated", integer=True, positive=True)
+    i = n.symbol("i", "i", "layer index of the product", integer=True, positive=True)
+    N = n.symbol("N", "N", "number of samples", integer=True, positive=True)
+    E = n.symbol("E", "E", "loss (one sample's contribution when there are several)")
+    n.symbol("x", "x", "input (a_0)")
+    y = n.symbol("y", "y", "target")
+    w = n.indexed("w", "w", "weight of layer i")
+    b = n.indexed("b", "b", "bias of layer i")
+    z = n.indexed("z", "z", "net input of layer i")
+    a = n.indexed("a", "a", "activation of layer i (a_0 = x)")
+    delta = n.indexed("delta", r"\delta", "error signal ∂E/∂z_i of layer i")
+    fp = n.function("f'", "f'", "derivative of the activation function")
 
     def derivative(name: str | None, l: Expr) -> Expr:
         if name is None:
@@ -716,35 +722,40 @@ def general_formula(activation: str | None = None, loss: str | None = None,
     closed = (Equation(delta[k], unrolled, "δ of layer k, the recursion unrolled"),
               Equation(dw, _ordered(*unrolled.args, a[k - 1]), "the general formula for the weight of layer k"),
               Equation(db, unrolled, "the general formula for the bias of layer k"))
+    vector_recursion, vector_closed = _vector_forms(n, E, L, k, i, fp)
+    return GeneralFormula(activation, output, loss, L, k, i, N, Equation(sp.Derivative(E, a[L]), dE,
+                          "derivative of the loss with respect to the output"), recursion, closed,
+                          vector_recursion, vector_closed, n.symbols, n.names)
 
-    # the vector form: δ_k = diag(f′(z_k)) W_{k+1}ᵀ δ_{k+1}, an ordered (non-commutative) product
-    W = indexed("W", "W", "weight matrix of layer i (one row per unit)", commutative=False)
-    av = indexed("a_vec", r"\mathbf{a}", "activation vector of layer i (a_0 = x)", commutative=False)
-    zv = indexed("z_vec", r"\mathbf{z}", "net-input vector of layer i")
-    bv = indexed("b_vec", r"\mathbf{b}", "bias vector of layer i", commutative=False)
-    dv = indexed("delta_vec", r"\boldsymbol{\delta}", "error-signal vector of layer i", commutative=False)
-    diag = function("diag", r"\operatorname{diag}", "diagonal matrix with a vector's entries", commutative=False)
-    gv = symbol("dE/da_L", r"\frac{\partial E}{\partial \mathbf{a}_{L}}",
-                "gradient of the loss with respect to the output vector", commutative=False)
+
+def _vector_forms(n: _Names, E: Symbol, L: Symbol, k: Symbol, i: Symbol, fp) -> tuple[tuple[Equation, ...], ...]:
+    """The vector form: δ_k = diag(f′(z_k)) W_{k+1}ᵀ δ_{k+1}, an ordered (non-commutative) product; its recursion
+    and the recursion unrolled."""
+    W = n.indexed("W", "W", "weight matrix of layer i (one row per unit)", commutative=False)
+    av = n.indexed("a_vec", r"\mathbf{a}", "activation vector of layer i (a_0 = x)", commutative=False)
+    zv = n.indexed("z_vec", r"\mathbf{z}", "net-input vector of layer i")
+    bv = n.indexed("b_vec", r"\mathbf{b}", "bias vector of layer i", commutative=False)
+    dv = n.indexed("delta_vec", r"\boldsymbol{\delta}", "error-signal vector of layer i", commutative=False)
+    diag = n.function("diag", r"\operatorname{diag}", "diagonal matrix with a vector's entries", commutative=False)
+    gv = n.symbol("dE/da_L", r"\frac{\partial E}{\partial \mathbf{a}_{L}}",
+                  "gradient of the loss with respect to the output vector", commutative=False)
 
     def D(l: Expr) -> Expr:
         return diag(fp(zv[l]))
 
     vector_unrolled = sp.Product(D(i) * sp.transpose(W[i + 1]), (i, k, L - 1)) * D(L) * gv
     dW, dbv = sp.Derivative(E, W[k]), sp.Derivative(E, bv[k])
-    vector_recursion = (
+    recursion = (
         Equation(dv[L], D(L) * gv, "δ of the output layer"),
         Equation(dv[k], D(k) * sp.transpose(W[k + 1]) * dv[k + 1], "δ of layer k < L from δ of layer k + 1"),
         Equation(dW, dv[k] * sp.transpose(av[k - 1]), "weight gradient: δ times the activations below, transposed"),
         Equation(dbv, dv[k], "bias gradient"),
     )
-    vector_closed = (
+    closed = (
         Equation(dv[k], vector_unrolled, "δ of layer k, the recursion unrolled (an ordered product)"),
         Equation(dW, vector_unrolled * sp.transpose(av[k - 1]), "the general formula for the weights of layer k"),
         Equation(dbv, vector_unrolled, "the general formula for the biases of layer k"))
-    return GeneralFormula(activation, output, loss, L, k, i, N, Equation(sp.Derivative(E, a[L]), dE,
-                          "derivative of the loss with respect to the output"), recursion, closed,
-                          vector_recursion, vector_closed, symbols, names)
+    return recursion, closed
 
 
 def _check_general(activation: str | None, output: str | None, loss: str | None) -> None:
