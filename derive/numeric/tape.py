@@ -98,7 +98,7 @@ class SampleGradient:
 
     def __init__(self, d: Derivation):
         self.derivation, self.fast = d, compile_gradient(d)
-        self.careful: Gradient | None = None     # compiled on the first sample that needs it
+        self._careful: Gradient | None = None    # compiled on the first sample that needs it
         self.start = 0              # the lowest precision that sufficed last time: training drifts slowly
 
     def __call__(self, p: Sequence[float], x: Sequence[float], y: Sequence[float]) -> tuple[float, list[float]]:
@@ -110,8 +110,15 @@ class SampleGradient:
             pass
         return self.slow(p, x, y)
 
+    @property
+    def careful(self) -> Gradient:
+        """The gradient compiled for mpmath, in its saturation-safe forms (compiled once, when first needed)."""
+        if self._careful is None:
+            self._careful = compile_gradient(self.derivation, careful=True)
+        return self._careful
+
     def slow(self, p, x, y) -> tuple[float, list[float]]:
-        careful = self.careful = self.careful or compile_gradient(self.derivation, careful=True)
+        careful = self.careful
         previous = None
         for level in range(self.start, len(self.DIGITS)):
             with mpmath.workdps(self.DIGITS[level]):
@@ -132,7 +139,7 @@ class SampleGradient:
         A sample fitted to within e^−800 has a loss of 3.7e−348: 0.0 in doubles, and a loss
         history that shows 0.0 (or a subnormal's few digits) would be a wrong number.
         """
-        careful = self.careful = self.careful or compile_gradient(self.derivation, careful=True)
+        careful = self.careful
         previous, e = None, None
         for digits in self.DIGITS:
             with mpmath.workdps(digits):

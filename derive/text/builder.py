@@ -576,12 +576,12 @@ class Builder:
         # a later one carries μ times the velocity the update before left
         moved, carried, number = self.momentum_terms(p)
         rel = rel if carried is None or carried.exact else r"\approx"
-        name += f" + {self.mu_v(p)}" if carried is not None else ""
+        start = name if carried is None else rf"{name} + \mu\, v_{{{name}}}"      # p, or p + μ v_p
         if decay is None:
-            return (Row(r"\leftarrow", rf"{moved}{name} - {eta}\, {grad}"),
+            return (Row(r"\leftarrow", rf"{moved}{start} - {eta}\, {grad}"),
                     Row(rel, rf"{old.tex}{number} - {rate.tex} \cdot {g.factor}"), Row(new.relation, new.tex))
         lam = self.num(self.spec.optimizer.weight_decay)
-        return (Row(r"\leftarrow", rf"{moved}{name} - {eta} \left({grad} + \lambda\, {self.names[p]}\right)"),
+        return (Row(r"\leftarrow", rf"{moved}{start} - {eta} \left({grad} + \lambda\, {name}\right)"),
                 Row(rel, rf"{old.tex}{number} - {rate.tex} \cdot \left({g.tex} + {lam.tex} \cdot {old.factor}\right)"),
                 Row(new.relation, new.tex))
 
@@ -594,13 +594,15 @@ class Builder:
         name = self.names[p]
         if not optimizer.velocity:
             return rf"{name} + v_{{{name}}} = ", None, ""
-        before = dict(zip(self.net.parameters, optimizer.velocity))[p]
+        before = self.velocity_before[p]
         carried = self.num(optimizer.momentum * before)
         return (rf"{name} + v_{{{name}}} = ", carried,
                 rf" + {self.num(optimizer.momentum).tex} \cdot {self.num(before).factor}")
 
-    def mu_v(self, p: Symbol) -> str:
-        return rf"\mu\, v_{{{self.names[p]}}}"
+    @cached_property
+    def velocity_before(self) -> dict[Symbol, Expr]:
+        """Each parameter's velocity before this update: the change the update before made (a later update)."""
+        return dict(zip(self.net.parameters, self.spec.optimizer.velocity))
 
     def decay_note(self) -> str:
         optimizer = self.spec.optimizer
@@ -693,5 +695,4 @@ class Builder:
         optimizer = self.spec.optimizer
         if not (optimizer.momentum and optimizer.velocity):
             return None
-        before = dict(zip(self.net.parameters, optimizer.velocity))
-        return rf"+ {self.num(optimizer.momentum).tex} {self.matrix_tex(M, before)[0]}"
+        return rf"+ {self.num(optimizer.momentum).tex} {self.matrix_tex(M, self.velocity_before)[0]}"

@@ -49,13 +49,6 @@ class Piece:
     shift: int          # 0 on the line, 1 raised, -1 lowered
 
 
-@dataclass(frozen=True)
-class Placement:
-    dx: float                       # pixels between two layers
-    positions: tuple[float, ...]    # each edge's label position along it
-    labelled: bool                  # False: no layout up to WIDEST keeps every label clear
-
-
 def pieces(tex: str) -> tuple[Piece, ...]:
     """A name of the one printer (w^{(1)}_{11}, h_{1}, z_{h_{1}}) as text runs for an SVG label."""
     out, rest = [], tex
@@ -70,8 +63,9 @@ def pieces(tex: str) -> tuple[Piece, ...]:
     return tuple(out)
 
 
-def text_width(runs: Sequence[Piece]) -> float:
-    return sum(len(r.text) * CHAR_WIDTH * SIZES[r.shift != 0] for r in runs)
+def label_width(runs: Sequence[Piece], value: str) -> float:
+    """The width of a label "name = value": its name's runs (sub- and superscripts smaller), then " = value"."""
+    return sum(len(r.text) * CHAR_WIDTH * SIZES[r.shift != 0] for r in runs) + CHAR_WIDTH * (3 + len(value))
 
 
 def _distance(p: tuple[float, float], s: Segment) -> float:

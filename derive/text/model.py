@@ -132,10 +132,10 @@ class Diagram:
     labelled: bool              # False when no layout keeps every label clear (the setup lists every weight)
     dx: float = DX              # pixels between two layers (layout.DY between two units)
 
-    def pixel(self, node: Node, dx: float | None = None) -> tuple[float, float]:
-        """Where a node sits in the SVG's pixels (y downwards), with the layers ``dx`` apart."""
+    def pixels(self, dx: float | None = None) -> dict[str, tuple[float, float]]:
+        """Where each node sits in the SVG's pixels (y downwards), by its id, with the layers ``dx`` apart."""
         top = max(n.y for n in self.nodes)
-        return MARGIN + node.x * (dx or self.dx), MARGIN + (top - node.y) * DY
+        return {n.id: (MARGIN + n.x * (dx or self.dx), MARGIN + (top - n.y) * DY) for n in self.nodes}
 
 
 @dataclass(frozen=True)

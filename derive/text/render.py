@@ -216,7 +216,7 @@ class Drawing:
 
 def drawing(diagram) -> Drawing:
     """Lay out a document's network diagram in SVG pixels (y grows downwards), as ``text.layout`` placed it."""
-    where = {n.id: diagram.pixel(n) for n in diagram.nodes}
+    where = diagram.pixels()
     nodes = tuple(Placed(n, *where[n.id]) for n in diagram.nodes)
     links = []
     for link in diagram.links:

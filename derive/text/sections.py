@@ -16,7 +16,7 @@ from derive.model.spec import Optimizer, Spec
 from derive.numeric.rounding import Number
 from derive.numeric.values import evaluate, frozen
 from derive.text.builder import Builder
-from derive.text.layout import CHAR_WIDTH, DX, STRICT_WIDEST, WIDEST, Segment, pieces, place, text_width
+from derive.text.layout import DX, STRICT_WIDEST, WIDEST, Segment, label_width, pieces, place
 from derive.text.model import (
     Comparison,
     Diagram,
@@ -118,16 +118,17 @@ def _labelled(diagram: Diagram) -> Diagram:
     """The diagram with each label placed clear of the others and of the units, the layers moved apart as
     far as WIDEST where that is what it takes; unlabelled where even that is not enough."""
     shown = [link for link in diagram.links if link.shown]
-    widths = [text_width(link.pieces) + CHAR_WIDTH * (3 + len(link.value.plain)) for link in shown]
+    widths = [label_width(link.pieces, link.value.plain) for link in shown]
     # clear of the other edges too where the layers need not move far apart for it (a wide picture prints
     # small); otherwise clear of the other labels, each written on a white ground over the edges it crosses
-    for strict, dx in [(True, dx) for dx in range(DX, STRICT_WIDEST + 1, 40)] + [(False, dx) for dx in range(DX, WIDEST + 1, 40)]:
-        where = {n.id: diagram.pixel(n, dx) for n in diagram.nodes}
+    tries = [(True, dx) for dx in range(DX, STRICT_WIDEST + 1, 40)] + [(False, dx) for dx in range(DX, WIDEST + 1, 40)]
+    for strict, dx in tries:
+        where = diagram.pixels(dx)
         edges = [Segment(*where[link.source], *where[link.target]) for link in shown]
         positions = place(edges, widths, list(where.values()), strict)
         if positions is not None:
-            placed = dict(zip(map(id, shown), positions))
-            links = tuple(replace(link, position=placed.get(id(link), link.position)) for link in diagram.links)
+            placed = iter(positions)
+            links = tuple(replace(link, position=next(placed)) if link.shown else link for link in diagram.links)
             return replace(diagram, links=links, labelled=True, dx=dx)
     return diagram
 
