@@ -361,9 +361,10 @@ class Vocabulary(Protocol):
 class Lhs:
     """The left-hand side: ``derivative`` (∂loss/∂name) or a plain name (``w5'``, ``o[2]``, ``E``)."""
 
-    kind: str                  # "derivative" | "name"
+    kind: str                  # "derivative" | "name" | "local"
     ref: NameRef
     loss: str = ""             # the letter or word standing for the loss, for derivatives
+    of: NameRef | None = None  # a local factor's numerator: do1/dz_o1 names o1 here and z_o1 in ref
 
 
 @dataclass(frozen=True)
@@ -800,6 +801,14 @@ class _Parser:
         return token.text.startswith("d") and LOSS_WORDS.match(token.text[1:]) is not None and (
             self.at("/", 1) or self.at("_", 1))
 
+    def is_local_factor(self) -> bool:
+        """do1/dz_o1 or ∂o1/∂z_o1: one factor of the chain, a value's derivative by the value it is computed from."""
+        first, second = self.peek(), self.peek(1)
+        if first.kind == "partial":
+            return second.kind == "name" and LOSS_WORDS.match(second.text) is None
+        return (first.kind == "name" and len(first.text) > 1 and first.text.startswith("d")
+                and not self.is_derivative() and any(t.text == "/" for t in self.tokens[self.pos:]))
+
     def is_derivative_fraction(self) -> bool:
         if not self.at("{"):
             return False
@@ -1018,7 +1027,11 @@ def parse_lhs(tokens: list[Token]) -> Lhs:
     first = parser.peek()
     if first.kind == "end":
         raise _fail(first.column, "expected a quantity before '=', e.g. dE/dw5 or o")
-    if first.kind in ("frac", "partial") or (first.kind == "name" and parser.is_derivative()):
+    if parser.is_local_factor():
+        of = parser.variable()
+        parser.expect("/", "'/' in do1/dz_o1")
+        lhs = Lhs("local", parser.variable(), of=of)
+    elif first.kind in ("frac", "partial") or (first.kind == "name" and parser.is_derivative()):
         loss, ref = parser.derivative_ref()
         lhs = Lhs("derivative", ref, loss)
     elif first.kind == "name":

@@ -32,12 +32,13 @@ LOSS_NAMES = frozenset({"E", "L", "C", "J", "Etotal", "Etot", "Error", "Loss", "
 class Quantity:
     """What the left-hand side names; ``symbol`` is the claim symbol whose value is the truth."""
 
-    kind: str                 # gradient | adjoint | forward | loss | update | after | loss_after
-    label: str                # as printed: dE/dw5, o[2], w5', delta_o
-    symbol: Symbol
+    kind: str                 # gradient | adjoint | forward | loss | update | after | loss_after | local
+    label: str                # as printed: dE/dw5, o[2], w5', delta_o, do1/dz_o1
+    symbol: Expr              # a symbol, or a local factor's expression in the network's symbols
     target: Symbol            # the network symbol it is about
     per_sample: bool
     sample: int | None        # 0-based sample when one is named
+    by: Symbol | None = None  # a local factor's variable: z_o1 in do1/dz_o1
 
 
 class Entry(NamedTuple):
@@ -314,7 +315,7 @@ class Model:
             return after.loss
         if q.kind == "after":
             return after.samples[n][q.target]
-        return first.samples[n][q.symbol]
+        return q.symbol.xreplace(first.samples[n])
 
     def rounded_point(self, mode: str, digits: int) -> Point:
         """The spec's numbers computed by hand, each intermediate rounded to ``digits`` (decimals or significant)
@@ -348,6 +349,8 @@ class Model:
     def quantity(self, lhs: Lhs) -> Quantity:
         """The quantity a left-hand side names; ClaimError for an input, a given value, a typo."""
         ref = lhs.ref
+        if lhs.kind == "local":
+            return self._local_quantity(lhs)
         meaning = self.lookup(ref, lhs.loss if lhs.kind == "derivative" else None)
         index = meaning.sample_index
         sample = None if index in (None, 0) else index - 1
@@ -378,6 +381,28 @@ class Model:
             return Quantity("adjoint", f"dE/d{self.plain[s]}{where}", adjoint, s, self.N > 1, sample)
         raise ClaimError(f"column {ref.column}: {ref.spellings[0][0]} is {self._what(kind)}; the derivation has "
                          f"dE/d of parameters, net inputs and activations")
+
+    def _local_quantity(self, lhs: Lhs) -> Quantity:
+        """do1/dz_o1: one local factor of the chain rule, the derivative of a value by one it is computed from."""
+        assert lhs.of is not None
+        child, parent = self.lookup(lhs.of, None), self.lookup(lhs.ref, None)
+        if lhs.of.prime or lhs.ref.prime:
+            raise ClaimError(f"column {lhs.ref.column}: a local factor such as do1/dz_o1 is one of the forward "
+                             f"pass; it has no value after the update")
+        indices = {meaning.sample_index or 0 for meaning in (child, parent)} - {0}
+        if len(indices) > 1 or max(indices, default=0) > self.N:
+            raise ClaimError(f"column {lhs.ref.column}: one sample per factor, 1 to {self.N}")
+        sample = indices.pop() - 1 if indices else None
+        c, p = child.symbol, parent.symbol
+        parents = self.net.parents(c) if c in self.net.definitions or c == self.net.loss else ()
+        if p not in parents:
+            computed = ", ".join(self.plain[s] for s in parents) or "nothing: it is given"
+            raise ClaimError(f"column {lhs.ref.column}: d{self.plain.get(c, lhs.of.text)}/d{self.plain.get(p, lhs.ref.text)}"
+                             f" is not one factor of the chain; {self.plain.get(c, lhs.of.text)} is computed from "
+                             f"{computed}")
+        label = f"d{self.plain[c]}/d{self.plain[p]}" + ("" if sample is None else f"[{sample + 1}]")
+        # the factor's own expression stands where other quantities have their symbol: o1*(1 - o1) is its value
+        return Quantity("local", label, self.net.local(c, p), c, self.N > 1, sample, p)
 
     def _loss_quantity(self, ref: NameRef, meaning: Meaning, place: Place) -> Quantity:
         """E, or E' after the update: one number for the whole batch."""
@@ -464,6 +489,8 @@ class Model:
             return self._chain_sum(q.target)
         if q.kind in ("forward", "loss"):
             return net.definitions[q.target if q.kind == "forward" else net.loss]
+        if q.kind == "local":
+            return net.local(q.target, q.by)
         if q.kind in ("after", "loss_after"):
             s = q.target if q.kind == "after" else net.loss
             return net.definitions[s].xreplace(self.after)
@@ -532,7 +559,7 @@ class Model:
             if self.N > 1 and self.loss_rule.averages:
                 return self.correct_text(q, True) or self.correct_text(q, False)
             general = False
-        key = ("text", q.kind, q.target, q.sample if self.N > 1 else None, general)
+        key = ("text", q.kind, q.target, q.by, q.sample if self.N > 1 else None, general)
         if key not in self._memo:
             self._memo[key] = self._correct_text(q, general)
         return self._memo[key]
