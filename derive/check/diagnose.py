@@ -101,7 +101,7 @@ def _candidate_diagnosis(m: Model, q: Quantity, w: WrongNumber) -> tuple[str, st
     point = m.spec_point
     matches = []
     for i, c in enumerate(_number_candidates(m, q)):
-        found = m.values_of((q.kind, q.target, q.by, q.sample, "number", i), c.expr, [point], [w.n])
+        found = m.values_of((*q.about, q.sample, "number", i), c.expr, [point], [w.n])
         if found is None:
             continue
         v = MP.re(found[0])
@@ -155,12 +155,12 @@ def expression_diagnosis(m: Model, q: Quantity, expr: Expr, contexts, claim, tru
     loose = m.summed(q) and lacks_sample_sum(m, expr)
     if loose:
         part = m.per_sample_truth(q) if q.kind != "update" else None
-        if part is not None and all_close(claim, m.values_of((q.kind, q.target, q.by, "part"), part, points, contexts)):
+        if part is not None and all_close(claim, m.values_of((*q.about, "part"), part, points, contexts)):
             return "missing_sum", (f"that is one sample's part; {q.label} sums it over the {m.N} samples: "
                                    f"sum({m.correct_text(q)[4:-1] if m.correct_text(q).startswith('sum(') else m.correct_text(q)})")
     summed = m.summed(q) and not loose
     for i, c in enumerate(m.candidates(q, summed)):
-        if all_close(claim, m.values_of((q.kind, q.target, q.by, summed, i), c.expr, points, contexts)):
+        if all_close(claim, m.values_of((*q.about, summed, i), c.expr, points, contexts)):
             extra = f", and the sum over the {m.N} samples is missing" if loose else ""
             return c.key, c.reason + extra
     factor = _ratio(m, q, claim, truth)

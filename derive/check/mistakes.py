@@ -117,7 +117,7 @@ class Model(quantities.Model):
     # -- the family of typical wrong answers ------------------------------------------------------
     def candidates(self, q: Quantity, summed: bool) -> list[Candidate]:
         """Typical wrong answers for q, most telling first; batch sums when ``summed``."""
-        key = (q.kind, q.target, q.by, summed)
+        key = (*q.about, summed)
         if key not in self._candidates:
             self._candidates[key] = list(self._make_candidates(q, summed))
         return self._candidates[key]

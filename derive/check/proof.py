@@ -23,7 +23,7 @@ class Decided(Enum):
 def decide(m: Model, q: Quantity, claim: Expr) -> Decided:
     """Compare the claim with the truth as expressions in the network's own names (δ and ∂E/∂a by their
     formulas; a written-out σ(z_o1) read as o1). Once per claim and quantity: a class writes the same ones."""
-    key = ("decided", q.kind, q.target, q.by, q.sample, claim)
+    key = ("decided", *q.about, q.sample, claim)
     if key not in m._memo:
         m._memo[key] = _decide(m, q, claim)
     return m._memo[key]

@@ -40,6 +40,11 @@ class Quantity:
     sample: int | None        # 0-based sample when one is named
     by: Symbol | None = None  # a local factor's variable: z_o1 in do1/dz_o1
 
+    @property
+    def about(self) -> tuple:
+        """What the quantity is of, as memo keys need it: do1/dz_o1 and do1/dz_h1 share kind and target."""
+        return self.kind, self.target, self.by
+
 
 class Entry(NamedTuple):
     """A name of the network: what kind of value it names, and the symbol."""
@@ -315,7 +320,9 @@ class Model:
             return after.loss
         if q.kind == "after":
             return after.samples[n][q.target]
-        return q.symbol.xreplace(first.samples[n])
+        if q.kind == "local":
+            return q.symbol.xreplace(first.samples[n])
+        return first.samples[n][q.symbol]
 
     def rounded_point(self, mode: str, digits: int) -> Point:
         """The spec's numbers computed by hand, each intermediate rounded to ``digits`` (decimals or significant)
@@ -394,13 +401,13 @@ class Model:
             raise ClaimError(f"column {lhs.ref.column}: one sample per factor, 1 to {self.N}")
         sample = indices.pop() - 1 if indices else None
         c, p = child.symbol, parent.symbol
+        of, by = self.plain.get(c, lhs.of.text), self.plain.get(p, lhs.ref.text)
         parents = self.net.parents(c) if c in self.net.definitions or c == self.net.loss else ()
         if p not in parents:
             computed = ", ".join(self.plain[s] for s in parents) or "nothing: it is given"
-            raise ClaimError(f"column {lhs.ref.column}: d{self.plain.get(c, lhs.of.text)}/d{self.plain.get(p, lhs.ref.text)}"
-                             f" is not one factor of the chain; {self.plain.get(c, lhs.of.text)} is computed from "
-                             f"{computed}")
-        label = f"d{self.plain[c]}/d{self.plain[p]}" + ("" if sample is None else f"[{sample + 1}]")
+            raise ClaimError(f"column {lhs.ref.column}: d{of}/d{by} is not one factor of the chain; {of} is computed "
+                             f"from {computed}")
+        label = f"d{of}/d{by}" + ("" if sample is None else f"[{sample + 1}]")
         # the factor's own expression stands where other quantities have their symbol: o1*(1 - o1) is its value
         return Quantity("local", label, self.net.local(c, p), c, self.N > 1, sample, p)
 
@@ -490,7 +497,7 @@ class Model:
         if q.kind in ("forward", "loss"):
             return net.definitions[q.target if q.kind == "forward" else net.loss]
         if q.kind == "local":
-            return net.local(q.target, q.by)
+            return q.symbol
         if q.kind in ("after", "loss_after"):
             s = q.target if q.kind == "after" else net.loss
             return net.definitions[s].xreplace(self.after)
@@ -559,7 +566,7 @@ class Model:
             if self.N > 1 and self.loss_rule.averages:
                 return self.correct_text(q, True) or self.correct_text(q, False)
             general = False
-        key = ("text", q.kind, q.target, q.by, q.sample if self.N > 1 else None, general)
+        key = ("text", *q.about, q.sample if self.N > 1 else None, general)
         if key not in self._memo:
             self._memo[key] = self._correct_text(q, general)
         return self._memo[key]

@@ -272,7 +272,7 @@ def _check_expression(m: Model, text: str, r: _Reading) -> Verdict:
     q, expr = r.quantity, r.rhs.expr
     contexts = contexts_of(m, q, expr)
     points = m.points
-    truth = m.values_of((q.kind, q.target, q.by, q.sample, "truth"), q.symbol, points, contexts)
+    truth = m.values_of((*q.about, q.sample, "truth"), q.symbol, points, contexts)
     claim = values_at(m, expr, points, contexts)
     holds = all_close(claim, truth)
     decided = decide(m, q, expr)
