@@ -282,7 +282,7 @@ def test_batch_names(rows):
     ("x1 = 1", "input"),
     ("dE/dw5 = (o1 - y1", "expected ')'"),
     ("dE/dw5 == 1", "one '='"),
-    ("dE/dW2 = 1", "matrices"),
+    ("dE/dw5 = W2", "a matrix claim names a matrix on the left"),
 ])
 def test_unreadable_claims(mazur, claim, words):
     with pytest.raises(ClaimError) as info:
@@ -643,14 +643,14 @@ def test_keep_going_grades_the_rest_of_a_class_past_an_unreadable_claim(tmp_path
     """Without --keep-going one unreadable line stops the run (exit 1, as the contract says); with it,
     that line does not hold, says why, and every other sheet is graded."""
     eve, ada = tmp_path / "eve.toml", tmp_path / "ada.toml"
-    eve.write_text('student = "Eve"\nclaims = ["dE/dw5 = 0.0822 @", "dE/dw5 = 0.0822"]\n', encoding="utf-8")
+    eve.write_text('student = "Eve"\nclaims = ["dE/dw5 = 0.0822 #", "dE/dw5 = 0.0822"]\n', encoding="utf-8")
     ada.write_text('student = "Ada"\nclaims = ["dE/dw5 = 0.0822"]\n', encoding="utf-8")
     code, out, err = run("check", "sigmoid-222", "--claims", str(eve), str(ada))
-    assert code == 1 and out == "" and "column 17: unexpected character '@'" in err
+    assert code == 1 and out == "" and "column 17: unexpected character '#'" in err
     code, out, _ = run("check", "sigmoid-222", "--claims", str(eve), str(ada), "--keep-going", "--format", "json")
     claims = json.loads(out)["claims"]
     assert code == 3 and [c["holds"] for c in claims] == [False, True, True]     # 0.08216704 is 0.0822
-    assert claims[0]["mistake"] == "unreadable" and "unexpected character '@'" in claims[0]["diagnosis"]
+    assert claims[0]["mistake"] == "unreadable" and "unexpected character '#'" in claims[0]["diagnosis"]
     assert [c["student"] for c in claims] == ["Eve", "Eve", "Ada"]
 
 

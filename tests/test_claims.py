@@ -131,8 +131,8 @@ def test_precision_a_number_claims(text, written, decimals):
 
 
 def test_columns_point_at_the_character():
-    with pytest.raises(ClaimError, match="column 5: unexpected character '@'"):
-        read("o + @")          # ($ is a math delimiter: $o = 0.75$ reads as o = 0.75)
+    with pytest.raises(ClaimError, match="column 5: unexpected character '#'"):
+        read("o + #")          # ($ is a math delimiter: $o = 0.75$ reads as o = 0.75)
     with pytest.raises(ClaimError, match=r"column 3: unexpected character 'һ' \(U\+04BB\)"):
         read("o*һ1")
 
@@ -199,7 +199,11 @@ TOKENS = ["dE/dw5", "dE/do", "=", "(", ")", "{", "}", "[", "]", "^", "**", "*", 
           "leaky_relu", "leaky_relu'", "LReLU",
           "\\frac", "\\partial", "\\sigma", "\\cdot", "\\left(", "\\right)", "\\,", "σ", "∂", "−", "·", "²", "′",
           "n", "[n]", "[1]", "[2]", "_{", "^{(", "\\mathrm{", "\\tanh", " ", "\\prime", "e^", "d", "L",
-          "__import__", ".", "lambda", ":", "os", "'os'", "1/0", "log(0)", "0^-1"]
+          "__import__", ".", "lambda", ":", "os", "'os'", "1/0", "log(0)", "0^-1",
+          # matrix claims
+          "dE/dW2", "dE/db1", "W1", "W2", "W1'", "b1", "X", "Y", "Z1", "A1", "A2", "Delta2", "delta1", "dW1", "Δ2",
+          "^T", ".T", "ᵀ", "@", ".*", "⊙", "\\odot", "[[", "]]", ";", "&", "\\begin{bmatrix}", "\\end{bmatrix}",
+          "\\\\", "1_N", "1_2", "softmax", "sigma'"]
 
 
 @pytest.fixture(scope="module")

@@ -78,12 +78,14 @@ UNICODE = {
     "\u03b4": "\\delta ", "\u03a3": "\\sum ", "\u2211": "\\sum ", "\u2202": "\\partial ",
     "\u2248": "=", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u00bd": "(1/2)",
     "$": " ",                  # $…$ and $$…$$ around a claim copied from LaTeX or Markdown
+    # matrices: Δ⁽²⁾, the transpose Aᵀ (and ⊤), the entrywise products ⊙ and ∘
+    "\u0394": "\\Delta ", "\u1d40": "^T", "\u22a4": "^T", "\u2299": "\\odot ", "\u2218": "\\circ ",
 }
 # superscript digits and signs: a run of them is one exponent, 10⁻⁴ = 10^{-4} (x² alone stays x^2)
 SUPERSCRIPTS = {"\u2070": "0", "\u00b9": "1", "\u00b2": "2", "\u00b3": "3", **{chr(0x2070 + i): str(i) for i in range(4, 10)},
                 "\u207b": "-", "\u207a": "+"}
 SUBSCRIPT_DIGITS = {chr(0x2080 + i): str(i) for i in range(10)}
-ASCII_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \t\r\n+-*/^()[]{},=_'.\\")
+ASCII_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \t\r\n+-*/^()[]{},=_'.\\@;&")
 
 # LaTeX commands: what each one becomes. Wrappers take one {group} of letters as a name.
 SPACING = {",", ";", ":", "!", " ", "quad", "qquad", "big", "Big", "bigg", "Bigg", "bigl", "bigr",
@@ -112,6 +114,8 @@ LOSS_WORDS = re.compile(r"^(?:[A-Z](?:total|tot)?|Error|Loss|Cost|error|loss|cos
 
 # Runs of tokens the parser looks ahead for: operator texts, and NUMBER for any number literal.
 NUMBER = "<number>"
+HADAMARD = ".*"                                             # the entrywise product: .*, ⊙, \odot, \circ
+TRANSPOSE = ".T"                                            # A1.T; also ^T, ^\top, ' and ᵀ in a matrix claim
 POWERS = (("^", NUMBER), ("^", "{", NUMBER, "}"))            # tanh^2(z), \tanh^{2}(z)
 PRIMES = (("^", "'"), ("^", "{", "'", "}"))                  # \sigma^\prime(z), \sigma^{\prime}(z)
 LAYER_BRACED = ("^", "{", "(", NUMBER, ")", "}")            # w^{(2)}_{11}
@@ -191,8 +195,8 @@ _SCAN = re.compile(r"""
   | (?P<comma>\d+,\d+(?:[eE][+-]?\d+)?)
   | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>leaky_relu(?![A-Za-z0-9_])|[A-Za-z]+\d*)
-  | (?P<cmd>\\(?:[A-Za-z]+|[,;:! {}]))
-  | (?P<op>\*\*|[-+*/^()\[\]{},=_'])
+  | (?P<cmd>\\(?:[A-Za-z]+|[,;:! {}\\]))
+  | (?P<op>\*\*|\.\*|\.T(?![A-Za-z0-9_])|[-+*/^()\[\]{},=_'@;&])
 """, re.VERBOSE)
 
 
@@ -204,7 +208,7 @@ def _kind(m: re.Match[str]) -> str:
 
 
 _BRACKET = re.compile(r"\s*(\\?[()\[\].{}|])")             # after \left or \right
-_WRAPPED = re.compile(r"\s*\{\s*([A-Za-z]+\d*)\s*\}")        # after \operatorname and the other wrappers
+_WRAPPED = re.compile(r"\s*\{\s*([A-Za-z]+\d*|\d+)\s*\}")    # after \operatorname and the other wrappers
 
 # the token each remaining command stands for: (kind, text)
 _COMMAND_TOKENS: dict[str, tuple[str, str]] = {
@@ -213,7 +217,14 @@ _COMMAND_TOKENS: dict[str, tuple[str, str]] = {
     **{command: ("frac", "\\frac") for command in FRACTIONS},
     "partial": ("partial", "\\partial"),
     "prime": ("op", "'"),
+    # matrices: \Delta^{(2)}, A^\top, \odot and \circ (entrywise), a bmatrix's row break \\
+    "Delta": ("name", "Delta"), "top": ("name", "T"), "intercal": ("name", "T"),
+    "odot": ("op", HADAMARD), "circ": ("op", HADAMARD), "\\": ("op", ";"),
 }
+# matrix environments: \begin{bmatrix} a & b \\ c & d \end{bmatrix} reads as [a, b; c, d]
+MATRIX_ENVIRONMENTS = {"bmatrix", "pmatrix", "matrix", "Bmatrix"}
+_ENVIRONMENT = re.compile(r"\s*\{\s*([A-Za-z]+)\s*\}")
+_LAYER_DIGITS = re.compile(r" ?(\d+)")
 
 
 @dataclass
@@ -269,8 +280,8 @@ class _Scanner:
         self.emit(Token("name", value, col, end))
 
     def op(self, value: str, col: int, end: int) -> None:
-        """An operator; ``**`` is ``^``."""
-        self.emit(Token("op", "^" if value == "**" else value, col, end))
+        """An operator; ``**`` is ``^``, a bmatrix's ``&`` separates as ``,`` (``@`` is a matrix claim's product)."""
+        self.emit(Token("op", {"**": "^", "&": ","}.get(value, value), col, end))
 
     def command(self, value: str, col: int, end: int) -> None:
         """A LaTeX command: spacing, a sized bracket, a wrapped name, or the token it stands for."""
@@ -279,10 +290,16 @@ class _Scanner:
             return
         if command in ("left", "right"):
             self.bracket(command, col)
+        elif command in ("begin", "end"):
+            self.environment(command, col)
         elif command in WRAPPERS:
             self.wrapped(command, col)
         elif command in _COMMAND_TOKENS:
             kind, text = _COMMAND_TOKENS[command]
+            digits = _LAYER_DIGITS.match(self.text, self.pos) if text == "Delta" else None
+            if digits:                              # Δ2, \Delta 2: the layer's number belongs to the name
+                self.pos = digits.end()
+                text, end = text + digits.group(1), self.columns[self.pos - 1] + 1
             self.emit(Token(kind, text, col, end))
         else:
             raise _fail(col, f"unknown LaTeX command \\{command}")
@@ -299,13 +316,22 @@ class _Scanner:
         if delimiter != ".":
             self.emit(Token("op", delimiter, col, self.columns[self.pos - 1] + 1), counted=False)
 
+    def environment(self, command: str, col: int) -> None:
+        """\\begin{bmatrix} … \\end{bmatrix}: the brackets of a matrix literal."""
+        m = _ENVIRONMENT.match(self.text, self.pos)
+        if m is None or m.group(1) not in MATRIX_ENVIRONMENTS:
+            raise _fail(col, f"expected {{bmatrix}} after \\{command}")
+        self.pos = m.end()
+        self.emit(Token("op", "[" if command == "begin" else "]", col, self.columns[self.pos - 1] + 1))
+
     def wrapped(self, command: str, col: int) -> None:
         """\\operatorname{ReLU}, \\mathrm{w}: the letters in the group are a name."""
         m = _WRAPPED.match(self.text, self.pos)
         if m is None:
             raise _fail(col, f"expected {{letters}} after \\{command}")
         self.pos = m.end()
-        self.emit(Token("name", m.group(1), col, self.columns[self.pos - 1] + 1))
+        kind = "num" if m.group(1).isdigit() else "name"          # \mathbf{1}: the vector of ones
+        self.emit(Token(kind, m.group(1), col, self.columns[self.pos - 1] + 1))
 
 
 # what each group of _SCAN becomes
@@ -1052,3 +1078,10 @@ def parse_claim(text: str, words: Vocabulary | None) -> Claim:
     left, right = split_claim(tokens)
     lhs = parse_lhs(left)
     return Claim(text, lhs, parse_rhs(right, words))
+
+
+# what the matrix reader (derive/check/matrices.py) builds on: the scalar grammar and its messages
+Parser = _Parser
+fail = _fail
+describe = _describe
+checked_power = _power

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from sympy import Expr, Symbol
 
 from derive.check.evaluator import MP, Undefined, rounded_text
+from derive.check.matrices import read_matrix
 from derive.check.mistakes import Model, model
 from derive.check.quantities import Point, Quantity
 from derive.check.verdict import (
@@ -116,7 +117,7 @@ def claim_lines(text: str) -> list[Line]:
 
 def _bare(raw: str) -> str:
     line = _BULLET.sub("", raw.strip())
-    line = line.replace("\\approx", "=").replace("≈", "=").replace("&", "")
+    line = re.sub(r"&\s*=", "=", line.replace("\\approx", "=").replace("≈", "="))      # align's &= (a bmatrix keeps its &)
     line = re.sub(r"\\\\\s*$", "", line.strip()).strip().rstrip(".,;")     # LaTeX's line end, a sentence's stop
     return line.strip().strip("$").strip().rstrip(".,;").strip()
 
@@ -143,6 +144,9 @@ def grade_derivation(solution, derivation: Derivation) -> list[LineVerdict]:
         except ClaimError as exc:
             out.append(LineVerdict(line, unreadable(line.text, exc), False))
             continue
+        if verdict.kind == "matrix":
+            out.append(_matrix_line(m, line, verdict, given))
+            continue
         reading = read(solution, line.text)
         q = reading.quantity
         claimed = _claimed(m, reading) if verdict.kind == "number" else None
@@ -152,6 +156,26 @@ def grade_derivation(solution, derivation: Derivation) -> list[LineVerdict]:
         if claimed is not None:
             _remember(q, claimed, line.number, given)
     return out
+
+
+def _matrix_line(m: Model, line: Line, verdict: Verdict, given: _Given) -> LineVerdict:
+    """A matrix line: a bracketed matrix of numbers is carried forward entry by entry (Delta2 = [[…]] then
+    dE/dW2 from it); a matrix formula is right or wrong on its own."""
+    reading = read_matrix(m, line.text)
+    value = None if reading is None else reading.value
+    if reading is None or value is None or value.literals is None or value.shape != reading.quantity.shape:
+        return LineVerdict(line, verdict, verdict.holds)
+    consistent, flag = True, None
+    uses: set[int] = set()
+    entries = [(q, entry) for qs, row in zip(reading.quantity.cells, value.literals) for q, entry in zip(qs, row)]
+    for q, entry in entries:
+        claimed = MP.re(m.at(entry.rhs.expr, m.spec_point, q.sample or 0))
+        held, used, why = _carried(m, q, claimed, entry.rhs.decimals, given, verdict.holds)
+        consistent, flag = consistent and held, flag or why
+        uses.update(used)
+    for q, entry in entries:
+        _remember(q, MP.re(m.at(entry.rhs.expr, m.spec_point, q.sample or 0)), line.number, given)
+    return LineVerdict(line, verdict, consistent, tuple(sorted(uses)), flag)
 
 
 def _claimed(m: Model, reading) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 
 import sympy as sp
-from sympy import Expr
+from sympy import Expr, Symbol
 
 from derive.check.claims import SampleSum
 from derive.check.quantities import Model, Quantity
@@ -31,18 +31,54 @@ def decide(m: Model, q: Quantity, claim: Expr) -> Decided:
 
 def _decide(m: Model, q: Quantity, claim: Expr) -> Decided:
     truth = m.truth(q)
+    # dE/dw5 in a claim (w5 - eta*dE/dw5) is the gradient's own true expression
+    claim = claim.xreplace({g: m.truth(m.gradient_of(p)) for p, g in m.grad.items() if g in claim.free_symbols})
+    if claim.free_symbols & set(m.index_of):
+        return _decide_by_sample(m, q, claim, truth)
     if isinstance(truth, SampleSum) != isinstance(claim, SampleSum):
         return Decided.OPEN
     if isinstance(truth, SampleSum):
         truth, claim = truth.args[0], claim.args[0]
-    if claim.free_symbols & set(m.index_of) or claim.has(SampleSum):
-        return Decided.OPEN                 # names of one sample (o[2]): only the points know them apart
+    return _decide_difference(m, claim, truth, [{}])
+
+
+def _decide_by_sample(m: Model, q: Quantity, claim: Expr, truth: Expr) -> Decided:
+    """A claim in the names of single samples (o[2], the batch's Σ written out as o[1]·h[1] + o[2]·h[2]):
+    the truth written in the same names, sample by sample, and the difference decided as for one sample."""
+    if claim.has(SampleSum):
+        return Decided.OPEN
+    samples = [_sample_names(m, n) for n in range(m.N)]
+    if isinstance(truth, SampleSum):
+        truth = sp.Add(*(truth.args[0].xreplace(names) for names in samples))
+    elif q.sample is not None:
+        truth = truth.xreplace(samples[q.sample])
+    elif q.per_sample or truth.free_symbols & m.per_sample:
+        return Decided.OPEN             # one value per sample, claimed without naming the sample
+    return _decide_difference(m, claim, truth, samples)
+
+
+def _sample_names(m: Model, n: int) -> dict[Expr, Expr]:
+    """Every per-sample symbol to its name in sample n (o → o[n + 1]), as a claim writes it."""
+    key = ("sample names", n)
+    if key not in m._memo:
+        m._memo[key] = {s: Symbol(f"{m.display.get(s, s.name)}[{n + 1}]", real=True) for s in m.per_sample}
+    return m._memo[key]
+
+
+def _decide_difference(m: Model, claim: Expr, truth: Expr, samples: list[dict[Expr, Expr]]) -> Decided:
+    """claim − truth, with δ and ∂E/∂a replaced by their formulas (in every sample's names when ``samples``
+    renames them), proved 0, refuted as a nonzero polynomial, or left open."""
     constants = m.constants
-    adjoints = {m.d.adjoint[v]: m.d.gradient[v] for v in m.d.backward_order}
-    # a written-out definition back to its name (sigmoid(z_o1) is o1): cheap, where expanding names into
-    # their definitions makes expressions that no expansion finishes
-    names = {definition: name for name, definition in m.net.definitions.items() if not definition.is_Symbol}
-    difference = (claim.xreplace(names) - truth).xreplace(constants)
+    adjoints, names, independent = {}, {}, set(m.net.parameters)
+    for renamed in samples:
+        adjoints.update({m.d.adjoint[v].xreplace(renamed): m.d.gradient[v].xreplace(renamed)
+                         for v in m.d.backward_order})
+        # a written-out definition back to its name (sigmoid(z_o1) is o1): cheap, where expanding names into
+        # their definitions makes expressions that no expansion finishes
+        names.update({definition.xreplace(renamed): name.xreplace(renamed)
+                      for name, definition in m.net.definitions.items() if not definition.is_Symbol})
+        independent |= {s.xreplace(renamed) for s in m.net.inputs + m.net.targets}
+    difference = (claim.xreplace(names) - truth.xreplace(names)).xreplace(constants)
     for _ in range(4 * m.spec.depth + 4):      # δ and ∂E/∂a by their formulas, down to the forward names
         written = difference.xreplace(adjoints)
         if written == difference:
@@ -55,7 +91,7 @@ def _decide(m: Model, q: Quantity, claim: Expr) -> Decided:
         return Decided.OPEN
     if _zero(difference):
         return Decided.PROVED
-    return Decided.REFUTED if _nonzero_polynomial(m, difference) else Decided.OPEN
+    return Decided.REFUTED if _nonzero_polynomial(difference, independent) else Decided.OPEN
 
 
 def _zero(e: Expr) -> bool:
@@ -65,9 +101,8 @@ def _zero(e: Expr) -> bool:
         return False
 
 
-def _nonzero_polynomial(m: Model, e: Expr) -> bool:
+def _nonzero_polynomial(e: Expr, independent: set[Symbol]) -> bool:
     """A polynomial in the parameters, inputs and targets alone that is not 0 is not 0 for some values."""
-    independent = set(m.net.parameters) | set(m.net.inputs) | set(m.net.targets)
     symbols = e.free_symbols
     if not symbols:
         return e.is_zero is False          # a number SymPy can tell from 0 (10^-30); never a mere non-simplification

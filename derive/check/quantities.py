@@ -200,7 +200,8 @@ class Model:
                 return Meaning("loss", self.E, index)
         hint = ""
         if re.fullmatch(r"[A-Z]\d*", ref.text.rstrip("'")):
-            hint = "; capital names are matrices or the loss: claim one entry at a time"
+            hint = ("; capital names are matrices or the loss: a matrix claim names a matrix on the left, "
+                    "e.g. dE/dW2 = Delta2 * A1^T")
         elif ref.text in ("eta", "alpha", "lr"):
             hint = "; [train].learning_rate gives each layer its own rate: write the layer's rate as a number"
         elif ref.text in ("lambda", "lam"):

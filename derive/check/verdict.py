@@ -52,6 +52,7 @@ from derive.check.evaluator import (
     to_mpf,
     value_text,
 )
+from derive.check.matrices import MatrixQuantity, MatrixReading, MValue, correct_formula, read_matrix, shape_text
 from derive.check.mistakes import Model, model
 from derive.check.proof import Decided, decide
 from derive.check.quantities import MAX_PATHS, Quantity, Words, all_close, contexts_of, values_at
@@ -136,14 +137,134 @@ def check_claim(solution, text: str) -> Verdict:
         parts = chained(text) if isinstance(text, str) else None
         if parts:
             return _chain_verdict(solution, text, parts)
+        m = model(solution)
+        matrix = read_matrix(m, text) if isinstance(text, str) else None
+        if matrix is not None:
+            return _check_matrix(m, text, matrix)
         reading = read(solution, text)
     except ClaimError as exc:
         raise ClaimError(f"claim {_echo(text)}: {exc}") from None
-    m = model(solution)
     constant = reading.rhs.expr.free_symbols <= set(m.constants)
     if constant:
         return _check_number(m, text, reading)
     return _check_expression(m, text, reading)
+
+
+def _check_matrix(m: Model, text: str, r: MatrixReading) -> Verdict:
+    """A matrix claim holds when every entry does; a wrong one is diagnosed as a matrix first (shapes, the
+    transpose), then by its wrong entries, each judged as the scalar claim it stands for."""
+    q, value = r.quantity, r.value
+    if value is None:
+        return _matrix_verdict(m, text, q, False, f"{r.mismatch}", "shapes")
+    numbers = value.literals is not None
+    if value.scalar and q.shape != (1, 1):
+        return _matrix_verdict(m, text, q, False, f"the right side is one number, but {q.label} is a "
+                                                 f"{shape_text(q.shape)} matrix", "shapes")
+    if value.shape != q.shape or (q.shape[0] == q.shape[1] > 1 and not _holds_everywhere(m, r, value)
+                                  and _holds_everywhere(m, r, _transpose(value))):
+        return _wrong_shape(m, text, r, value)
+    cells = [(i, j, _entry_verdict(m, text, r, value, i, j)) for i in range(q.shape[0]) for j in range(q.shape[1])]
+    wrong = [(i, j, v) for i, j, v in cells if not v.holds]
+    if not wrong:
+        precisions = {v.precision for _, _, v in cells}
+        precision = precisions.pop() if len(precisions) == 1 else "each entry to the precision it is written with"
+        return _matrix_verdict(m, text, q, True, None, None, precision, numbers)
+    reason, mistake = _entries_reason(q, cells, wrong)
+    return _matrix_verdict(m, text, q, False, reason, mistake, numbers=numbers)
+
+
+def _wrong_shape(m: Model, text: str, r: MatrixReading, value: MValue) -> Verdict:
+    """The right side has the transpose's shape (or is the transpose of a square matrix), or another shape."""
+    q, numbers = r.quantity, value.literals is not None
+    if value.shape == q.shape[::-1] and _holds_everywhere(m, r, _transpose(value)):
+        return _matrix_verdict(m, text, q, False, _transposed_reason(m, q, value), "transposed", numbers=numbers)
+    return _matrix_verdict(m, text, q, False, f"{value.shown} is {shape_text(value.shape)}, but {q.label} is "
+                                             f"{shape_text(q.shape)}", "shapes", numbers=numbers)
+
+
+def _transposed_reason(m: Model, q: MatrixQuantity, value: MValue) -> str:
+    if value.literals is not None:
+        return f"rows and columns are swapped: this is the transpose of {q.label}"
+    layout = ("one row per sample, W(l) is n(l-1)×n(l)" if m.spec.convention == "row"
+              else "one column per sample, W(l) is n(l)×n(l-1)")
+    return f"this is the transpose of {q.label}: the other layout's product (this spec has {layout})"
+
+
+def _transpose(value: MValue) -> MValue:
+    literals = None if value.literals is None else tuple(zip(*value.literals))
+    return MValue(value.cells.T, value.scalar, f"{value.shown}^T", literals)
+
+
+def _entry_reading(m: Model, r: MatrixReading, value: MValue, i: int, j: int) -> _Reading:
+    """Entry (i, j) of a matrix claim as the scalar claim it stands for."""
+    entry = None if value.literals is None else value.literals[i][j]
+    rhs = entry.rhs if entry is not None else Rhs(value.cells[i, j], "expression", None)
+    return _Reading(r.quantity.cells[i][j], rhs, r.loss, entry.text if entry is not None else m.show(rhs.expr))
+
+
+def _entry_verdict(m: Model, text: str, r: MatrixReading, value: MValue, i: int, j: int) -> Verdict:
+    reading = _entry_reading(m, r, value, i, j)
+    if reading.rhs.expr.free_symbols <= set(m.constants):
+        return _check_number(m, text, reading)
+    return _check_expression(m, text, reading)
+
+
+def _holds_everywhere(m: Model, r: MatrixReading, value: MValue) -> bool:
+    """Whether every entry holds (numbers to their decimals, expressions at the random points): no diagnosis."""
+    if value.shape != r.quantity.shape:
+        return False
+    for i in range(value.shape[0]):
+        for j in range(value.shape[1]):
+            reading = _entry_reading(m, r, value, i, j)
+            q, expr = reading.quantity, reading.rhs.expr
+            if expr.free_symbols <= set(m.constants):
+                n = q.sample or 0
+                exact = m.exact_value(q, n)
+                held = _within(_claimed_exactly(m, expr, m.at(expr, m.spec_point, n)), fraction(exact),
+                               reading.rhs.decimals, exact.is_Rational)
+            else:
+                contexts = contexts_of(m, q, expr)
+                truth = m.values_of((*q.about, q.sample, "truth"), q.symbol, m.points, contexts)
+                held = all_close(values_at(m, expr, m.points, contexts), truth)
+            if not held:
+                return False
+    return True
+
+
+def _entries_reason(q: MatrixQuantity, cells, wrong) -> tuple[str, str | None]:
+    """The wrong entries: which, and the first one's diagnosis as a scalar claim (a sentence of its own)."""
+    i, j, first = wrong[0]
+    where = f"entry ({i + 1}, {j + 1}), {first.quantity}"
+    mistakes = {v.mistake for _, _, v in wrong}
+    if len(wrong) == 1:
+        head = f"One entry is wrong. In {where}"
+    elif len(mistakes) == 1 and first.mistake not in (None, "unknown"):
+        every = "every entry" if len(wrong) == len(cells) else f"{len(wrong)} of its {len(cells)} entries"
+        head = f"The same mistake in {every}. In {where}"
+    else:
+        head = f"{len(wrong)} of its {len(cells)} entries are wrong. In the first, {where}"
+    detail = first.diagnosis or ""
+    return f"{head}: {detail[:1].lower() + detail[1:] if not detail[:2].isupper() else detail}", first.mistake
+
+
+def _matrix_verdict(m: Model, text: str, q: MatrixQuantity, holds: bool, reason: str | None, mistake: str | None,
+                    precision: str = "", numbers: bool = False) -> Verdict:
+    """The verdict on a whole matrix; ``reason`` is a sentence (or a clause, for a mistake of the matrix)."""
+    correct = correct_formula(m, q)
+    truth = _truth_matrix(m, q)
+    shown = f"{q.label} = " + (f"{correct} = {truth}" if correct else truth)
+    diagnosis = None
+    if not holds and reason is not None:
+        whole = reason.endswith(".")             # an entry's own diagnosis, already a sentence
+        diagnosis = f"{reason} In matrix form, {shown}." if whole else sentence(reason[:1].upper() + reason[1:], shown)
+    return Verdict(text, holds, truth if numbers or not correct else correct, diagnosis, q.label, "matrix", None,
+                   None, precision, mistake, correct, None)
+
+
+def _truth_matrix(m: Model, q: MatrixQuantity) -> str:
+    """The true matrix for the spec's numbers, entry by entry to 6 significant digits."""
+    rows = (", ".join(show_number(to_mpf(m.exact_value(c, c.sample or 0))) for c in line) for line in q.cells)
+    return "[" + ", ".join(f"[{row}]" for row in rows) + "]"
 
 
 def _chain_verdict(solution, text: str, parts: list[str]) -> Verdict:
@@ -519,13 +640,27 @@ def _grade(solution, sheets: Sequence[Sheet], explain_: bool, latex: bool = Fals
                 where = f"{sheet.source}: claim {label}: " if sheet.source != SHEET_ARGS else f"--claim {label}: "
                 raise ClaimError(where + str(exc)) from None
             explanation: Explanation = None
-            if explain_:
+            if explain_ and verdict.kind == "matrix":
+                plain = _matrix_explanation(model(solution), text)
+                explanation = (plain, None) if latex else plain
+            elif explain_:
                 q = read(solution, text).quantity
                 plain = explain_quantity(model(solution), q)
                 explanation = (plain, latex_explanation(solution, q)) if latex else plain
             rows.append((label, verdict, explanation))
         results.append((sheet, rows))
     return results
+
+
+def _matrix_explanation(m: Model, text: str) -> str:
+    """A matrix's derivation: its matrix form and true matrix, then its first entry's chain as a scalar."""
+    reading = read_matrix(m, text)
+    assert reading is not None, text
+    q = reading.quantity
+    formula = correct_formula(m, q)
+    first = q.cells[0][0]
+    return "\n".join([f"{q.label} = " + (f"{formula} = " if formula else "") + _truth_matrix(m, q),
+                      f"entry (1, 1) is {first.label}:", explain_quantity(m, first)])
 
 
 def unreadable(text: str, error: ClaimError) -> Verdict:

@@ -1,0 +1,649 @@
+"""Matrix and vector claims: the matrices the documents name (W1, X, A1, Delta2, dE/dW1 …) read into
+grids of the checker's scalar names, so that each entry is judged as the scalar claim it stands for."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import sympy as sp
+from sympy import Expr, ImmutableMatrix
+
+from derive.check.claims import (
+    CANONICAL,
+    FUNCTIONS,
+    HADAMARD,
+    SAMPLE_INDEX,
+    TRANSPOSE,
+    Lhs,
+    NameRef,
+    Parser,
+    Rhs,
+    Token,
+    checked_power,
+    describe,
+    fail,
+    parse_lhs,
+    parse_rhs,
+    split_claim,
+    tokenize,
+)
+from derive.check.quantities import Model, Quantity, Words
+from derive.derived.formulas import J, N, as_by_hand, bias_matrix, loss_slope, matrix_form, weight_matrix
+from derive.derived.formulas import entrywise as entrywise_form
+from derive.errors import ClaimError
+from derive.model.registry import ACTIVATIONS
+
+# activations of a whole layer (softmax): a matrix claim applies them to each sample
+LAYER_FUNCTIONS = {a.name: a for a in ACTIVATIONS.values() if not a.elementwise}
+MAX_CELLS = 10_000          # entries of any matrix a claim builds (a 10⁶-cell literal is refused long before)
+MAX_WORK = 1_000_000        # multiplications of one matrix product
+MAX_NODES = 200_000         # terms in the entries of one matrix (products of products grow fast)
+
+
+# -- the matrices of a network, as names ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class MatrixName:
+    """A matrix the documents name: each entry's plain name and sample index (None: the same for every
+    sample), and whether the matrix holds the loss's derivatives by those names (dE/dW1) or the names."""
+
+    plain: str
+    cells: tuple[tuple[tuple[str, int | None], ...], ...]
+    derivative: bool = False
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.cells), len(self.cells[0])
+
+
+def matrix_names(m: Model) -> dict[str, MatrixName]:
+    """Every matrix name of the network: the documents' W1, b1, Z1, A1, Delta1, dE/dW1, dE/db1, dE/dA2, X, Y
+    and the usual aliases (delta1, dZ1, dW1, db1, dA2, A0)."""
+    key = ("matrix names",)
+    if key not in m._memo:
+        m._memo[key] = dict(_all_matrices(m))
+    return m._memo[key]
+
+
+def _all_matrices(m: Model):
+    net, row = m.net, m.spec.convention == "row"
+
+    def grid(symbols) -> tuple[tuple[tuple[str, int | None], ...], ...]:
+        """One row per unit and one column per sample (transposed in the row convention)."""
+        cells = tuple(tuple((m.plain.get(s) or m.display[s], None if m.N == 1 else n + 1) for n in range(m.N))
+                      for s in symbols)
+        return tuple(zip(*cells)) if row else cells
+
+    def given(M: ImmutableMatrix) -> tuple[tuple[tuple[str, int | None], ...], ...]:
+        return tuple(tuple((m.plain[M[i, j]], None) for j in range(M.cols)) for i in range(M.rows))
+
+    yield "X", MatrixName("X", grid(net.inputs))
+    yield "A0", MatrixName("X", grid(net.inputs))
+    yield "Y", MatrixName("Y", grid(net.targets))
+    for l in range(1, m.spec.depth + 1):
+        W, b = weight_matrix(net, l), bias_matrix(net, l)
+        nets, acts = net.nets[l - 1], net.activations[l - 1]
+        deltas = grid([m.d.adjoint[z] for z in nets])
+        yield f"W{l}", MatrixName(f"W{l}", given(W))
+        for alias in (f"dE/dW{l}", f"dW{l}"):
+            yield alias, MatrixName(f"dE/dW{l}", given(W), True)
+        if b is not None:
+            yield f"b{l}", MatrixName(f"b{l}", given(b))
+            for alias in (f"dE/db{l}", f"db{l}"):
+                yield alias, MatrixName(f"dE/db{l}", given(b), True)
+        yield f"Z{l}", MatrixName(f"Z{l}", grid(nets))
+        yield f"A{l}", MatrixName(f"A{l}", grid(acts))
+        for alias in (f"dE/dA{l}", f"dA{l}"):
+            yield alias, MatrixName(f"dE/dA{l}", grid(acts), True)
+        for alias in (f"Delta{l}", f"delta{l}", f"dZ{l}", f"dE/dZ{l}"):
+            yield alias, MatrixName(f"Delta{l}", deltas)
+
+
+def matrix_of(names: Mapping[str, MatrixName], ref: NameRef, derivative: bool,
+              scalars: Mapping[str, object] | None = None) -> MatrixName | None:
+    """The matrix a written name (with dE/d in front when ``derivative``) stands for, if any; a name in
+    ``scalars`` (the left side of a claim: b1 of a network whose units have biases b1, b2 …) is no matrix."""
+    for plain, index in ref.spellings:
+        if scalars is not None and plain in scalars:
+            return None
+        found = names.get(("dE/d" if derivative else "") + plain)
+        if found is not None and index is None:
+            return found
+    return None
+
+
+def cell_ref(plain: str, index: int | None, column: int, prime: bool = False) -> NameRef:
+    return NameRef(plain, ((plain, index),), prime, column)
+
+
+# -- what the left side names -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MatrixQuantity:
+    """The matrix a claim's left side names, and the scalar Quantity of each of its entries."""
+
+    label: str                                  # dE/dW1, Delta2, W1'
+    name: MatrixName
+    cells: tuple[tuple[Quantity, ...], ...]
+    updated: bool = False                       # W1': the weights after the update
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.name.shape
+
+
+def matrix_quantity(m: Model, lhs: Lhs, scalar_first: bool = True) -> MatrixQuantity | None:
+    """The matrix the left side names (dE/dW2, Delta1, Z1, W1' …), or None for a scalar one; a name that is
+    also a scalar's (b1 of a shared bias) is the scalar unless not ``scalar_first``."""
+    if lhs.kind == "local" or (lhs.kind == "derivative" and lhs.loss == "e"):
+        return None
+    derivative = lhs.kind == "derivative"
+    name = matrix_of(matrix_names(m), lhs.ref, derivative, m.entries if scalar_first else None)
+    if name is None:
+        return None
+    updated = lhs.ref.prime
+    if updated and (name.derivative or not name.plain.startswith(("W", "b"))):
+        raise ClaimError(f"column {lhs.ref.column}: only the weights and biases change with the update: "
+                         f"write W1' or b1'")
+    if not updated and not name.derivative and name.plain.startswith(("W", "b", "X", "Y")):
+        raise ClaimError(f"column {lhs.ref.column}: {name.plain} is given by the spec; claim dE/d{name.plain} "
+                         f"or {name.plain}' (its value after the update)")
+    kind = "derivative" if name.derivative else "name"
+    cells = tuple(tuple(m.quantity(Lhs(kind, cell_ref(plain, index, lhs.ref.column, updated), lhs.loss or "E"))
+                        for plain, index in line) for line in name.cells)
+    label = name.plain + ("'" if updated else "")
+    if derivative and lhs.loss not in ("", "E"):
+        label = label.replace("dE/", f"d{lhs.loss}/", 1)
+    return MatrixQuantity(label, name, cells, updated)
+
+
+# -- the right side: values that are matrices or numbers ------------------------------------------
+
+@dataclass(frozen=True)
+class MValue:
+    """A value of a matrix claim: a matrix of scalar expressions, or a scalar (it broadcasts).
+
+    ``shown`` is how the claim wrote it (Delta2, A1^T, (W2^T Delta2)), for a message about shapes;
+    ``literals`` holds each entry's scalar reading when the value is a bracketed matrix of numbers.
+    """
+
+    cells: ImmutableMatrix
+    scalar: bool
+    shown: str
+    literals: tuple[tuple[WrittenEntry, ...], ...] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.cells.rows), int(self.cells.cols)
+
+    @property
+    def expr(self) -> Expr:
+        return self.cells[0, 0]
+
+
+@dataclass(frozen=True)
+class WrittenEntry:
+    """One entry of a bracketed matrix: its scalar reading (with the decimals it claims) and its text."""
+
+    rhs: Rhs
+    text: str
+
+
+class ShapeMismatch(Exception):
+    """Two matrices of a claim that an operation cannot combine: a verdict (the claim is wrong), not an error."""
+
+
+def shape_text(shape: tuple[int, int]) -> str:
+    return f"{shape[0]}×{shape[1]}"
+
+
+def scalar(expr: Expr, shown: str) -> MValue:
+    return MValue(ImmutableMatrix([[expr]]), True, shown)
+
+
+def _sized(cells: ImmutableMatrix, column: int) -> ImmutableMatrix:
+    if cells.rows * cells.cols > MAX_CELLS:
+        raise fail(column, f"the matrix is too large ({cells.rows}×{cells.cols}; at most {MAX_CELLS} entries)")
+    return cells
+
+
+def entrywise(a: MValue, b: MValue, op: Callable[[Expr, Expr], Expr], verb: str, shown: str) -> MValue:
+    """a op b entry by entry (+, −, ⊙, /); a scalar applies to every entry, and a row or a column (a bias b1)
+    to every row or column, as numpy broadcasts."""
+    if a.scalar and b.scalar:
+        return scalar(op(a.expr, b.expr), shown)
+    shape = _broadcast(a.shape, b.shape) if not (a.scalar or b.scalar) else (b.shape if a.scalar else a.shape)
+    if shape is None:
+        raise ShapeMismatch(f"{a.shown} ({shape_text(a.shape)}) and {b.shown} ({shape_text(b.shape)}) cannot be "
+                            f"{verb}: entry by entry needs the same shape")
+    A, B = _spread(a, shape), _spread(b, shape)
+    cells = ImmutableMatrix(shape[0], shape[1], [op(u, v) for u, v in zip(A, B)])
+    return MValue(_bounded(cells, shown), False, shown)
+
+
+def _broadcast(p: tuple[int, int], q: tuple[int, int]) -> tuple[int, int] | None:
+    """The shape two matrices combine to entry by entry: equal sizes, or 1 along a side that spreads."""
+    sides = []
+    for x, y in zip(p, q):
+        if x != y and 1 not in (x, y):
+            return None
+        sides.append(max(x, y))
+    return sides[0], sides[1]
+
+
+def _spread(a: MValue, shape: tuple[int, int]) -> ImmutableMatrix:
+    if a.scalar:
+        return ImmutableMatrix.ones(*shape) * a.expr
+    rows, cols = a.shape
+    return ImmutableMatrix(shape[0], shape[1], lambda i, j: a.cells[i if rows > 1 else 0, j if cols > 1 else 0])
+
+
+def product(a: MValue, b: MValue, shown: str) -> MValue:
+    """The matrix product; a scalar scales the matrix."""
+    if a.scalar or b.scalar:
+        return entrywise(a, b, lambda u, v: u * v, "multiplied", shown)
+    if a.shape[1] != b.shape[0]:
+        raise ShapeMismatch(f"{a.shown} ({shape_text(a.shape)}) times {b.shown} ({shape_text(b.shape)}) does not "
+                            f"multiply: {a.shape[1]} column{'s' * (a.shape[1] != 1)} against {b.shape[0]} "
+                            f"row{'s' * (b.shape[0] != 1)}" + _fix(a, b))
+    if a.shape[0] * b.shape[1] > MAX_CELLS or a.shape[0] * a.shape[1] * b.shape[1] > MAX_WORK:
+        raise ClaimError(f"the product {shown} is too large ({shape_text(a.shape)} times {shape_text(b.shape)}; "
+                         f"at most {MAX_CELLS} entries)")
+    return MValue(_bounded(ImmutableMatrix(a.cells * b.cells), shown), False, shown)
+
+
+def _bounded(cells: ImmutableMatrix, shown: str) -> ImmutableMatrix:
+    """Refuse a matrix whose entries have grown past MAX_NODES (products of products): a bounded walk."""
+    nodes = 0
+    for cell in cells:
+        for _ in sp.preorder_traversal(cell):
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise ClaimError(f"{shown} is too large to check (its entries have more than {MAX_NODES} terms)")
+    return cells
+
+
+def _fix(a: MValue, b: MValue) -> str:
+    """Which transpose would make a product multiply, as a hint."""
+    for left, right, text in ((a.cells.T, b.cells, f"{a.shown}^T * {b.shown}"),
+                              (a.cells, b.cells.T, f"{a.shown} * {b.shown}^T"), (b.cells, a.cells, f"{b.shown} * {a.shown}")):
+        if left.cols == right.rows:
+            return f" ({text} would)"
+    return ""
+
+
+def transposed(a: MValue, shown: str) -> MValue:
+    return a if a.scalar else MValue(a.cells.T, False, shown)
+
+
+def summed(a: MValue, row: bool, shown: str) -> MValue:
+    """sum(M): the sum over the samples, one per unit (M's rows in the column convention, its columns in the row)."""
+    if a.scalar:
+        raise ShapeMismatch(f"sum({a.shown}) sums a matrix over the samples; {a.shown} is a number")
+    cells = a.cells
+    out = [sum(cells.row(i)) for i in range(cells.rows)] if not row else [sum(cells.col(j)) for j in range(cells.cols)]
+    return MValue(ImmutableMatrix([out]) if row else ImmutableMatrix(out), False, shown)
+
+
+# -- the right side: the parser -----------------------------------------------------------------
+
+@dataclass
+class MatrixParser(Parser):
+    """The right side of a matrix claim: matrix names, ^T, products (*, @, \\cdot, juxtaposition), ⊙, +, −,
+    functions entry by entry (sigma'(Z1)), sum over the samples, ones vectors (1_N) and bracketed matrices.
+    Numbers and scalar names are read by the scalar grammar and scale or shift every entry."""
+
+    model: Model | None = None
+    names: Mapping[str, MatrixName] = field(default_factory=dict)
+
+    def source(self, start: int) -> str:
+        """The tokens from ``start`` as a message quotes them: W1^T * Delta2, 1_5."""
+        spaced = {"+", "-", "*", "@", HADAMARD, "/"}
+        text = "".join(f" {t.text} " if t.kind == "op" and t.text in spaced else t.text for t in self.tokens[start:self.pos])
+        return " ".join(text.split())
+
+    # matrix_expression := matrix_term (('+'|'-') matrix_term)*
+    def matrix_expression(self) -> MValue:
+        start = self.pos
+        result = self.matrix_term()
+        while self.at("+") or self.at("-"):
+            sign = self.take().text
+            right = self.matrix_term()
+            op = (lambda u, v: u + v) if sign == "+" else (lambda u, v: u - v)
+            result = entrywise(result, right, op, "added" if sign == "+" else "subtracted", self.source(start))
+        return result
+
+    # matrix_term := matrix_unary (('*'|'.*'|'/'|juxtaposition) matrix_unary)*
+    def matrix_term(self) -> MValue:
+        start = self.pos
+        result = self.matrix_unary()
+        while True:
+            token = self.peek()
+            if self.at("*") or self.at("@") or self.at(HADAMARD) or self.at("/"):
+                self.take()
+            elif not self.starts_atom(token):
+                return result
+            right = self.matrix_unary()
+            shown = self.source(start)
+            if token.text == HADAMARD:
+                result = entrywise(result, right, lambda u, v: u * v, "multiplied", shown)
+            elif token.text == "/":
+                result = self.divided(result, right, shown)
+            else:
+                result = product(result, right, shown)
+
+    @staticmethod
+    def divided(a: MValue, b: MValue, shown: str) -> MValue:
+        """a / b entry by entry (by a number: every entry), as numpy and the documents' ⊘ read it."""
+        return entrywise(a, b, lambda u, v: u / v, "divided", shown)
+
+    def matrix_unary(self) -> MValue:
+        token = self.peek()
+        self.deeper(token.column)
+        try:
+            if self.at("-") or self.at("+"):
+                self.take()
+                operand = self.matrix_unary()
+                if token.text == "+":
+                    return operand
+                return entrywise(scalar(sp.S.NegativeOne, "-1"), operand, lambda u, v: u * v, "multiplied",
+                                 "-" + operand.shown)
+            return self.postfix(self.primary())
+        finally:
+            self.depth -= 1
+
+    def postfix(self, value: MValue) -> MValue:
+        """A1^T, A1^{T}, A1^\\top, A1' and A1.T transpose; a number's power stays a number."""
+        while True:
+            if self.at(TRANSPOSE) or self.at("'"):
+                self.take()
+            elif self.ahead(("^",)) and self.peek(1).text == "T":
+                self.pos += 2
+            elif self.ahead(("^", "{")) and self.peek(2).text == "T" and self.at("}", 3):
+                self.pos += 4
+            elif self.at("^") and value.scalar:
+                token = self.take()
+                exponent = self.exponent()
+                value = scalar(self.powered(value.expr, exponent, token.column), value.shown)
+                continue
+            elif self.at("^"):
+                raise fail(self.peek().column, f"{value.shown} is a matrix: write its transpose as {value.shown}^T, "
+                                               f"an entrywise square as {value.shown} .* {value.shown}")
+            else:
+                return value
+            value = transposed(value, f"{value.shown}^T")
+
+    @staticmethod
+    def powered(base: Expr, exponent: Expr, column: int) -> Expr:
+        return checked_power(base, exponent, column)
+
+    def primary(self) -> MValue:
+        token = self.peek()
+        if self.at("("):
+            return self.parenthesized()
+        if self.at("["):
+            return self.literal()
+        if token.kind == "num" and token.text == "1" and self.at("_", 1):
+            return self.ones()
+        if token.kind == "name" and token.text in FUNCTIONS:
+            return self.function()
+        if token.kind == "name" and token.text in LAYER_FUNCTIONS:
+            return self.layer_function()
+        if token.kind == "name" and token.text in ("sum", "Sum"):
+            return self.sample_sum_of_matrix()
+        named = self.matrix_name()
+        if named is not None:
+            return named
+        start = self.pos
+        return scalar(self.power(), self.source(start) or describe(token))
+
+    def parenthesized(self) -> MValue:
+        opening = self.take()
+        self.deeper(opening.column)
+        try:
+            inner = self.matrix_expression()
+        finally:
+            self.depth -= 1
+        self.expect(")", f"')' to close the '(' at column {opening.column}")
+        return inner if inner.scalar else MValue(inner.cells, False, f"({inner.shown})", inner.literals)
+
+    def matrix_name(self) -> MValue | None:
+        """W1, Delta^{(2)}, dE/dW1 …, or None (and nothing consumed) for a name that is not a matrix."""
+        start, token = self.pos, self.peek()
+        derivative = token.kind in ("frac", "partial") or (token.kind == "name" and self.is_derivative())
+        if not (derivative or token.kind == "name"):
+            return None
+        try:
+            ref = self.derivative_ref()[1] if derivative else self.name_ref()
+        except ClaimError:
+            self.pos = start
+            return None
+        name = matrix_of(self.names, ref, derivative)
+        if name is None or self.ahead(SAMPLE_INDEX):
+            self.pos = start
+            return None
+        value = MValue(self.cells(name, token.column), False, name.plain)
+        return transposed(value, name.plain + "^T") if ref.prime else value     # A1' is A1's transpose here
+
+    def cells(self, name: MatrixName, column: int) -> ImmutableMatrix:
+        """The entries of a named matrix: the symbols the scalar claims use for them."""
+        words = self.vocabulary()
+
+        def entry(plain: str, index: int | None) -> Expr:
+            ref = cell_ref(plain, index, column)
+            return words.derivative("E", ref, False) if name.derivative else words.symbol(ref, False)
+        return ImmutableMatrix([[entry(p, k) for p, k in line] for line in name.cells])
+
+    def function(self) -> MValue:
+        """sigma'(Z1), tanh(Z1), exp(Z2): the function of every entry."""
+        token = self.take()
+        name = CANONICAL.get(token.text, token.text)
+        power = self.function_power()
+        derivative = self.function_prime(name)
+        if not self.at("("):
+            raise fail(self.peek().column, f"expected '(' after {token.text}; got {describe(self.peek())}")
+        argument = self.parenthesized()
+        applied = argument.cells.applyfunc(lambda u: self.raised(self.apply(name, derivative, u, token.column), power))
+        shown = f"{token.text}{chr(39) * derivative}({argument.shown.strip('()')})"
+        return MValue(applied, argument.scalar, shown)
+
+    def layer_function(self) -> MValue:
+        """softmax(Z2): an activation of a whole layer, applied to each sample's net inputs."""
+        token = self.take()
+        if not self.at("("):
+            raise fail(self.peek().column, f"expected '(' after {token.text}; got {describe(self.peek())}")
+        argument = self.parenthesized()
+        if argument.scalar:
+            raise ShapeMismatch(f"{token.text} acts on a layer's net inputs; {argument.shown} is a number")
+        row = self.model is not None and self.model.spec.convention == "row"
+        cells = argument.cells.T if row else argument.cells
+        columns = [ImmutableMatrix(LAYER_FUNCTIONS[token.text].layer(list(cells.col(n)))) for n in range(cells.cols)]
+        out = ImmutableMatrix.hstack(*columns)
+        return MValue(out.T if row else out, False, f"{token.text}({argument.shown.strip('()')})")
+
+    def sample_sum_of_matrix(self) -> MValue:
+        token = self.take()
+        if not self.at("("):
+            raise fail(self.peek().column, f"expected '(' after sum; got {describe(self.peek())}")
+        argument = self.parenthesized()
+        row = self.model is not None and self.model.spec.convention == "row"
+        return summed(argument, row, f"{token.text}({argument.shown.strip('()')})")
+
+    def ones(self) -> MValue:
+        """1_N, 1_{5}, \\mathbf{1}_5: a column of ones (N: one per sample)."""
+        first = self.take()
+        self.take()                                     # '_'
+        braced = self.at("{")
+        if braced:
+            self.take()
+        size = self.take()
+        if braced:
+            self.expect("}", "'}'")
+        if size.kind == "name" and size.text == "N" and self.model is not None:
+            n = self.model.N
+        elif size.kind == "num" and size.text.isdigit() and 0 < int(size.text) <= MAX_CELLS:
+            n = int(size.text)
+        else:
+            raise fail(size.column, f"expected the length of the ones vector (1_N or 1_5); got {describe(size)}")
+        return MValue(_sized(ImmutableMatrix.ones(n, 1), first.column), False, f"1_{n}")
+
+    def literal(self) -> MValue:
+        """[[a, b], [c, d]], [a, b; c, d] or \\begin{bmatrix} a & b \\\\ c & d \\end{bmatrix}: numbers by rows."""
+        opening = self.take()
+        rows: list[list[WrittenEntry]] = []
+        if self.at("["):                                # [[a, b], [c, d]]
+            while True:
+                self.take()
+                rows.append(self.cells_until("]"))
+                self.expect("]", f"']' to close the row at column {opening.column}")
+                if not self.at(","):
+                    break
+                self.take()
+                if not self.at("["):
+                    raise fail(self.peek().column, "expected '[' to open the next row")
+        else:                                           # [a, b; c, d]
+            rows.append(self.cells_until("]"))
+            while self.at(";"):
+                self.take()
+                if self.at("]"):
+                    break                               # a bmatrix's last row may end in \\
+                rows.append(self.cells_until("]"))
+        self.expect("]", f"']' to close the matrix at column {opening.column}")
+        if len({len(r) for r in rows}) != 1:
+            raise fail(opening.column, f"the rows of the matrix have different lengths ({', '.join(str(len(r)) for r in rows)})")
+        cells = _sized(ImmutableMatrix([[c.rhs.expr for c in r] for r in rows]), opening.column)
+        return MValue(cells, False, f"the {shape_text((len(rows), len(rows[0])))} matrix",
+                      tuple(tuple(r) for r in rows))
+
+    def cells_until(self, closing: str) -> list[WrittenEntry]:
+        """The entries of one row: scalar expressions separated by ',' up to ';' or ``closing``."""
+        out = []
+        while True:
+            start, level = self.pos, 0
+            while not (level == 0 and (self.at(",") or self.at(";") or self.at(closing))):
+                token = self.take()
+                if token.kind == "end":
+                    raise fail(token.column, f"expected '{closing}' to close the matrix")
+                level += token.kind == "op" and token.text in "([{"
+                level -= token.kind == "op" and token.text in ")]}"
+            end = self.peek()
+            if start == self.pos:
+                raise fail(end.column, f"expected a number in the matrix; got {describe(end)}")
+            rhs = parse_rhs(self.tokens[start:self.pos] + [Token("end", "", end.column, end.column)], self.words)
+            out.append(WrittenEntry(rhs, "".join(t.text for t in self.tokens[start:self.pos])))
+            if not self.at(","):
+                return out
+            self.take()
+
+
+def parse_matrix_rhs(m: Model, tokens: list[Token], loss: str) -> MValue:
+    """The right side of a matrix claim; ShapeMismatch when its matrices do not fit together."""
+    parser = MatrixParser(tokens, Words(m, loss), model=m, names=matrix_names(m))
+    if parser.peek().kind == "end":
+        raise fail(parser.peek().column, "expected an expression after '='")
+    value = parser.matrix_expression()
+    token = parser.peek()
+    if token.kind != "end":
+        raise fail(token.column, f"unexpected {describe(token)}")
+    return value
+
+
+# -- the correct matrix formula -----------------------------------------------------------------
+
+def correct_formula(m: Model, q: MatrixQuantity) -> str:
+    """The matrix form of the truth, as the documents print it, in the claim syntax (Delta2 * A1^T); "" when
+    the documents have none for it (a softmax layer's Δ is computed one sample at a time)."""
+    if q.updated:
+        return f"{q.name.plain} - eta * dE/d{q.name.plain}" if m.one_rate else ""
+    form = matrix_form(m.net)
+    # an identity activation (linear): A = Z, and its f′ = 1 drops out of the entrywise product
+    plain = {}
+    for layer in form.layers:
+        act = m.net.activation(layer.layer - 1)
+        z = sp.Symbol("z")
+        if act.elementwise and act.f(z) == z:
+            plain[layer.f_Z], plain[layer.df_Z] = layer.Z, None
+    output = form.layers[-1]
+    if output.upstream is not None and q.name.plain == str(output.upstream):
+        return matrix_text(_loss_gradient(m, output.A, form.Y), plain)
+    for eq in form.forward + form.backward:
+        if str(eq.lhs) == q.name.plain:
+            return matrix_text(eq.rhs, plain)
+    return ""
+
+
+def _loss_gradient(m: Model, A: sp.MatrixSymbol, Y: sp.MatrixSymbol) -> sp.MatrixExpr:
+    """∂E/∂A of the output layer with the batch's N as a letter (2/N * (A2 - Y)): the documents print this
+    spec's N, which is right for this batch only."""
+    slope, o, y = loss_slope(m.net)
+    slope = slope.subs(J, m.J).subs(N, m.n_symbol)
+    return entrywise_form(as_by_hand(slope, o), {o: A, y: Y}, lambda: sp.MatrixSymbol("1", *A.shape))
+
+
+def matrix_text(e, plain: Mapping | None = None) -> str:
+    """A matrix expression in the claim syntax: products with *, entrywise ones with .* and /, transposes ^T;
+    ``plain`` replaces a matrix by a simpler one (None: a factor of ones, left out)."""
+    plain = plain or {}
+    if isinstance(e, sp.MatrixSymbol):
+        if plain.get(e) is not None:
+            return matrix_text(plain[e], plain)
+        return "1" if re.fullmatch(r"1_\d+x\d+", e.name) else e.name       # ones, entry by entry: 1 - A2
+    if isinstance(e, sp.Transpose):
+        return f"{matrix_text(e.args[0], plain)}^T"
+    if isinstance(e, sp.MatMul):
+        coeff, factors = e.as_coeff_matrices()
+        body = " * ".join(_wrapped(a, plain) for a in factors)
+        return f"-{body}" if coeff == -1 else body if coeff == 1 else f"{coeff} * {body}"
+    if isinstance(e, sp.HadamardProduct):
+        kept = [a for a in e.args if not (a in plain and plain[a] is None)]
+        over = [a for a in kept if isinstance(a, sp.HadamardPower) and a.exp == -1]
+        top = [a for a in kept if a not in over]
+        text = " .* ".join(_wrapped(a, plain, products=len(kept) > 1) for a in top) or "1"
+        return text + "".join(f" / {_wrapped(a.base, plain)}" for a in over)
+    if isinstance(e, sp.MatAdd):
+        return " + ".join(matrix_text(a, plain) for a in e.args).replace("+ -", "- ")
+    raise AssertionError(f"no claim syntax for {e!r}")
+
+
+def _wrapped(e, plain: Mapping, products: bool = False) -> str:
+    """A factor's text, in parentheses where it is a sum, a negation (or a product inside an entrywise one)."""
+    text = matrix_text(e, plain)
+    kinds = (sp.MatAdd, sp.HadamardProduct) + ((sp.MatMul,) if products else ())
+    return f"({text})" if isinstance(e, kinds) or text.startswith("-") else text
+
+
+# -- a matrix claim, read ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MatrixReading:
+    """A matrix claim: what its left side names, its right side's value (None when its shapes do not fit
+    together), and why they do not."""
+
+    quantity: MatrixQuantity
+    value: MValue | None
+    mismatch: str | None
+    loss: str
+
+
+def _mentions_matrices(m: Model, tokens: list[Token]) -> bool:
+    """Whether a right side is about matrices: a bracketed matrix, or a name only a matrix has (Delta2 …)."""
+    names = matrix_names(m)
+    opens_literal = tokens[0].kind == "op" and tokens[0].text == "["
+    return opens_literal or any(t.kind == "name" and (t.text == "Delta" or (t.text in names and t.text not in m.entries))
+                                for t in tokens)
+
+
+def read_matrix(m: Model, text: str) -> MatrixReading | None:
+    """A claim whose left side names a matrix (dE/dW2 = Delta2 * A1^T), or None for a scalar claim."""
+    left, right = split_claim(tokenize(text))
+    lhs = parse_lhs(left)
+    q = matrix_quantity(m, lhs, scalar_first=not _mentions_matrices(m, right))
+    if q is None:
+        return None
+    loss = lhs.loss or "E"
+    try:
+        return MatrixReading(q, parse_matrix_rhs(m, right, loss), None, loss)
+    except ShapeMismatch as exc:
+        return MatrixReading(q, None, str(exc), loss)

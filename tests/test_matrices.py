@@ -1,0 +1,242 @@
+"""Matrix and vector claims (dE/dW2 = Delta2 * A1^T, [[…]] of numbers): read as textbooks write them, judged
+entry by entry against independent answers, diagnosed as matrices (shapes, the transpose, one wrong entry)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+import pytest
+
+from derive import solve
+from derive.check.claims import parse_lhs, split_claim, tokenize
+from derive.check.matrices import correct_formula, matrix_names, matrix_quantity
+from derive.check.mistakes import model
+from derive.check.verdict import check_claim
+from derive.derived.formulas import matrix_form, matrix_values
+from derive.errors import ClaimError
+from tests.test_check import run
+
+EXAMPLES = sorted(f[:-5] for f in os.listdir(os.path.join(os.path.dirname(__file__), "..", "derive", "examples"))
+                  if f.endswith(".toml"))
+
+
+@pytest.fixture(scope="module")
+def hmk():
+    return solve("linear-221")
+
+
+@pytest.fixture(scope="module")
+def mazur():
+    return solve("sigmoid-222")
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return solve("sigmoid-451-batch")
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return solve("sigmoid-rows-mse")
+
+
+def hmk_by_hand() -> dict[str, list[list[Fraction]]]:
+    """hmkcode's 2-2-1 linear network worked by hand in exact fractions (no derive code): x = (2, 3), y = 1."""
+    x, y = [Fraction(2), Fraction(3)], Fraction(1)
+    W1 = [[Fraction("0.11"), Fraction("0.21")], [Fraction("0.12"), Fraction("0.08")]]
+    W2 = [Fraction("0.14"), Fraction("0.15")]
+    h = [W1[j][0] * x[0] + W1[j][1] * x[1] for j in range(2)]          # 0.85, 0.48
+    o = W2[0] * h[0] + W2[1] * h[1]                                    # 0.191
+    delta = o - y                                                      # −0.809, hmkcode's Δ
+    delta_h = [delta * W2[j] for j in range(2)]
+    return {"h": [[v] for v in h], "delta": [[delta]], "dW2": [[delta * h[0], delta * h[1]]],
+            "dW1": [[delta_h[j] * x[k] for k in range(2)] for j in range(2)]}
+
+
+def bracket(matrix, digits: int | None = None) -> str:
+    """A matrix as [[…], […]]: exact, or each entry rounded half away from zero to ``digits`` decimals."""
+    def cell(v):
+        if digits is None:
+            return str(v)
+        q = Fraction(str(v)) if not isinstance(v, Fraction) else v
+        exact = Decimal(q.numerator) / Decimal(q.denominator)
+        return str(exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+    return "[" + ", ".join("[" + ", ".join(cell(v) for v in row) + "]" for row in matrix) + "]"
+
+
+# -- the issue's own claims ----------------------------------------------------------------------
+
+def test_the_issues_claims_hold(hmk):
+    by_hand = hmk_by_hand()
+    assert bracket(by_hand["dW1"], 4) == "[[-0.2265, -0.3398], [-0.2427, -0.3641]]"
+    v = check_claim(hmk, "dE/dW2 = Delta2 * A1^T")
+    assert v.holds and v.kind == "matrix" and v.precision == "all values of its symbols"
+    v = check_claim(hmk, "dE/dW1 = [[-0.2265, -0.3398], [-0.2427, -0.3641]]")
+    assert v.holds and v.precision == "4 decimals" and v.quantity == "dE/dW1"
+    exact = check_claim(hmk, f"dE/dW1 = {bracket(by_hand['dW1'])}")     # the fractions, exactly
+    assert exact.holds and exact.precision == "exact"
+
+
+@pytest.mark.parametrize("claim", [
+    r"\frac{\partial E}{\partial W^{(2)}} = \Delta^{(2)} \left(A^{(1)}\right)^\top",
+    "∂E/∂W2 = Δ2 A1ᵀ", "dE/dW2 = Delta2 @ A1.T", "dE/dW2 = Delta2 * A1'", "dW2 = dZ2 * A1^T",
+    "dE/dW^{(2)} = delta^{(2)} * (A^{(1)})^{T}", "$dE/dW2 = Delta2 \\cdot A1^T$",
+    "dE/dW1 = (W2^T * Delta2) * X^T", "dE/dW1 = (W2^T Delta2) ⊙ (1 + 0*Z1) * X^T",
+    r"dE/dW1 = \begin{bmatrix} -0.2265 & -0.3398 \\ -0.2427 & -0.3641 \end{bmatrix}",
+    "dE/dW1 = [-0.2265, -0.3398; -0.2427, -0.3641]",
+    "W1' = W1 - 0.05 * dE/dW1", "W1' = W1 - eta * Delta1 * X^T", "Delta1 = W2^T Delta2", "A1 = W1 X", "Z2 = W2 * Z1",
+    "dE/dA2 = A2 - Y",
+])
+def test_textbook_spellings_hold(hmk, claim):
+    v = check_claim(hmk, claim)
+    assert v.holds, (claim, v.diagnosis)
+
+
+def test_mazurs_published_updates_hold_as_matrices(mazur):
+    # Mazur (2015): w5+ … w8+ and w1+ … w4+ as printed, W2 one row per output unit
+    assert check_claim(mazur, "W2' = [[0.35891648, 0.408666186], [0.511301270, 0.561370121]]").holds
+    assert check_claim(mazur, "W1' = [[0.149780716, 0.19956143], [0.24975114, 0.29950229]]").holds
+    v = check_claim(mazur, "W2' = [[0.35891648, 0.511301270], [0.408666186, 0.561370121]]")
+    assert not v.holds and v.mistake == "transposed" and "Rows and columns are swapped" in v.diagnosis
+
+
+def test_matrix_algebra_values_hold_on_a_batch(batch):
+    """dE/dW1 of the 4-5-1 batch from matrix algebra alone (formulas.matrix_values: X, Y and the parameters in,
+    every product by SymPy), written to 6 decimals, holds against the engine's per-unit chain rule."""
+    s = batch
+    form = matrix_form(s.network)
+    values = matrix_values(form, s.network, model(s).exact_steps[0])
+    for layer in form.layers:
+        dW = values[layer.dW]
+        assert check_claim(s, f"dE/dW{layer.layer} = {bracket(dW.tolist(), 6)}").holds
+        wrong = dW.T.tolist() if dW.rows != dW.cols else None
+        if wrong is not None:
+            v = check_claim(s, f"dE/dW{layer.layer} = {bracket(wrong, 6)}")
+            assert v.mistake == "transposed", v.diagnosis
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_every_printed_matrix_formula_holds_for_all_values(example):
+    """The matrix form derive prints (matrix algebra, derived.formulas) against the scalar chain rule:
+    every formula the checker offers as correct holds, proved for all values of its symbols."""
+    s = solve(example)
+    m = model(s)
+    checked = 0
+    for plain in sorted({name.plain for name in matrix_names(m).values()}):
+        for lhs in (plain, plain + "'"):
+            try:
+                q = matrix_quantity(m, parse_lhs(split_claim(tokenize(lhs + " = 0"))[0]))
+            except ClaimError:
+                continue                    # W1 is given, dE/dW1' is nothing
+            formula = q and correct_formula(m, q)
+            if formula:
+                v = check_claim(s, f"{lhs} = {formula}")
+                assert v.holds and v.precision == "all values of its symbols", (lhs, formula, v.diagnosis)
+                checked += 1
+    assert checked >= 10
+
+
+# -- the row convention and batches --------------------------------------------------------------
+
+def test_the_row_convention_multiplies_the_other_way(rows):
+    assert check_claim(rows, "dE/dW2 = A1^T * Delta2").holds
+    assert check_claim(rows, "Delta1 = (Delta2 * W2^T) .* sigma'(Z1)").holds
+    assert check_claim(rows, "Z1 = X W1 + b1").holds                     # b1, a row, added to every sample's row
+    v = check_claim(rows, "dE/dW2 = Delta2^T * A1")
+    assert not v.holds and v.mistake == "transposed" and "one row per sample" in v.diagnosis
+
+
+def test_a_batch_sums_over_its_samples(batch):
+    assert check_claim(batch, "dE/db2 = sum(Delta2)").holds
+    assert check_claim(batch, "dE/db2 = Delta2 * 1_N").holds
+    assert check_claim(batch, "dE/db2 = Delta2 * 1_5").holds
+    v = check_claim(batch, "dE/db2 = Delta2")
+    assert not v.holds and v.mistake == "shapes" and "1×5" in v.diagnosis and "1×1" in v.diagnosis
+    # the proof reads the samples' own names: the batch's Σ written out is proved, not just sampled
+    assert check_claim(batch, "Delta2 = (A2 - Y) .* A2 .* (1 - A2)").precision == "all values of its symbols"
+    assert check_claim(batch, "do/dz_o[2] = o[2]*(1 - o[2])").precision == "all values of its symbols"
+
+
+def test_softmax_of_a_layer_is_taken_sample_by_sample():
+    s = solve("softmax-233")
+    assert check_claim(s, "A2 = softmax(Z2)").holds
+    assert not check_claim(s, "A2 = sigmoid(Z2)").holds
+    assert check_claim(s, "dE/dW2 = (A2 - Y) * A1^T").holds                 # δ = a − y for one-hot targets
+
+
+# -- diagnoses that are about matrices -----------------------------------------------------------
+
+def test_shapes_that_do_not_multiply_say_which(hmk):
+    v = check_claim(hmk, "dE/dW2 = Delta2 * A1")
+    assert not v.holds and v.mistake == "shapes"
+    assert "Delta2 (1×1) times A1 (2×1) does not multiply" in v.diagnosis and "Delta2 * A1^T would" in v.diagnosis
+    v = check_claim(hmk, "dE/dW2 = 1")
+    assert v.mistake == "shapes" and "one number, but dE/dW2 is a 1×2 matrix" in v.diagnosis
+    v = check_claim(hmk, "dE/dW1 = W1 + [[1, 2, 3]]")
+    assert v.mistake == "shapes" and "cannot be added" in v.diagnosis
+
+
+def test_a_transposed_product_is_named(hmk):
+    v = check_claim(hmk, "dE/dW2 = A1 * Delta2")
+    assert v.mistake == "transposed" and "transpose of dE/dW2" in v.diagnosis and "Delta2 * A1^T" in v.diagnosis
+
+
+def test_one_wrong_entry_is_named_with_its_true_value(hmk):
+    v = check_claim(hmk, "dE/dW1 = [[-0.2265, -0.3398], [-0.2427, -0.3461]]")
+    assert not v.holds and "One entry is wrong" in v.diagnosis and "entry (2, 2), dE/dw4" in v.diagnosis
+    assert "-0.36405" in v.diagnosis
+
+
+def test_the_missing_activation_derivative_and_the_wrong_layer(mazur, hmk):
+    v = check_claim(mazur, "Delta1 = W2^T * Delta2")
+    assert not v.holds and v.mistake == "missing_activation_derivative" and "every entry" in v.diagnosis
+    v = check_claim(hmk, "dE/dW1 = Delta1 * A1^T")
+    assert not v.holds and v.mistake == "wrong_input" and "x1" in v.diagnosis
+
+
+def test_a_matrix_claim_in_reports_and_derivations(tmp_path):
+    code, out, _ = run("check", "linear-221", "--claim", "dE/dW2 = Delta2 * A1", "--format", "json")
+    claim = json.loads(out)["claims"][0]
+    assert code == 3 and claim["kind"] == "matrix" and claim["mistake"] == "shapes"
+    assert claim["expected"] == "Delta2 * A1^T" and claim["correct"] == "Delta2 * A1^T"
+    sheet = tmp_path / "work.md"
+    sheet.write_text("- Delta2 = [[-0.9]]\n- dE/dW2 = [[-0.765, -0.432]]\n", encoding="utf-8")
+    code, out, _ = run("check", "linear-221", "--derivation", str(sheet), "--format", "json")
+    lines = json.loads(out)["derivations"][0]["lines"]
+    # −0.9 · (0.85, 0.48) = (−0.765, −0.432): wrong, but it follows from the student's own line 1
+    assert [(x["holds"], x["consistent"], x["uses"]) for x in lines] == [(False, False, []), (False, True, [1])]
+
+
+# -- refusals ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("claim, words", [
+    ("W1 = [[1, 2], [3, 4]]", "given by the spec"),
+    ("X = W1", "given by the spec"),
+    ("Delta1' = Delta1", "only the weights and biases change"),
+    ("dE/dW1 = A1^2", "write its transpose as A1^T"),
+    ("dE/dW1 = [[1, 2], [3]]", "different lengths"),
+    ("dE/dW1 = [[1, 2], [3, ]]", "expected a number"),
+    ("dE/dW1 = 1_10000 * 1_10000^T", "too large"),
+    ("dE/dW1 = " + "W1 * W1^T * " * 40 + "W1", "too"),
+    ("dE/dW1 = " + "(" * 70 + "X" + ")" * 70, "nested too deeply"),
+    ("dE/dW1 = [" + ",".join(["1"] * 1000) + "]", "too many symbols"),
+    (r"dE/dW1 = \begin{array} 1 \end{array}", "bmatrix"),
+], ids=lambda v: v[:40] if isinstance(v, str) else None)
+def test_unreadable_or_oversized_matrix_claims_are_refused_fast(hmk, claim, words):
+    """Each in one line, fast: a given matrix, a bad literal, products and nestings past the bounds."""
+    start = time.perf_counter()
+    with pytest.raises(ClaimError) as info:
+        check_claim(hmk, claim)
+    message = str(info.value)
+    assert words in message and "\n" not in message
+    assert time.perf_counter() - start < 20          # a bound against a hang, not a benchmark
+
+
+def test_a_scalar_name_stays_scalar_on_the_left(mazur):
+    # b1 is the hidden layer's shared bias in Mazur's network: dE/db1 is the scalar claim it always was
+    v = check_claim(mazur, "dE/db1 = 0.0087")
+    assert v.kind == "number"
