@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ import sympy as sp
 from sympy.core.cache import clear_cache
 
 from derive import solve
+from derive.check.derivation import Derivation, Line, grade_derivation
 from derive.check.verdict import benchmark_grading, check_claim, check_claims
 from derive.errors import ClaimError, SpecError
 from derive.model.backprop import derive
@@ -264,6 +266,28 @@ def grade_a_class() -> list[Row]:
                 f"{sum(v.holds for v in verdicts)} hold, after start-up"),
             Row("derive check: 200 students × 10 claims", "2-2-2", 10, timing["grading_seconds"], "practical",
                 f"{timing['claims'] / timing['grading_seconds']:.0f} claims per second")]
+
+
+@benchmark
+def grade_derivations() -> list[Row]:
+    """200 derivations × 10 lines (numbers, formulas and matrices, right and wrong) on the 2-2-2 network,
+    each line against the truth and against the student's own earlier lines (error carried forward)."""
+    solution = solve("sigmoid-222")
+    pool = ["dE/do1 = 0.7414", "do1/dz_o1 = 0.1868", "delta_o1 = 0.1385", "dE/dw5 = 0.7414*0.1868*0.5933",
+            "dE/dw5 = 0.0822", "dE/dw5 = 0.0900", "w5' = 0.3589", "w5' = 0.4411", "dE/dw1 = 0.000439",
+            "delta_o1 = (o1 - y1)*o1*(1 - o1)", "dE/dw6 = delta_o1*h2", "Delta2 = [[0.1385], [-0.0381]]",
+            "Delta2 = [[0.14], [0.04]]", "dE/dW2 = Delta2 * A1^T", "dE/dW2 = A1 * Delta2^T",
+            "Delta1 = (W2^T * Delta2) .* sigma'(Z1)", "Delta1 = W2^T * Delta2", "dE/dW1 = Delta1 * X^T",
+            "dE/dW2 = [[0.0822, 0.0827], [-0.0226, -0.0227]]", "W2' = W2 - 0.5 * dE/dW2"]
+    rng = random.Random(7)
+    derivations = [Derivation(f"sheet{i}", "", tuple(Line(k + 1, rng.choice(pool)) for k in range(10)))
+                   for i in range(200)]
+    start = time.perf_counter()
+    graded = [grade_derivation(solution, d) for d in derivations]
+    seconds = time.perf_counter() - start
+    lines = sum(len(rows) for rows in graded)
+    return [Row("derive check --derivation: 200 students × 10 lines", "2-2-2", 10, seconds, "< 10 s",
+                f"{'met' if seconds < 10 else 'not met'}: {lines / seconds:.0f} lines per second, matrices included")]
 
 
 @benchmark

@@ -240,3 +240,18 @@ def test_a_scalar_name_stays_scalar_on_the_left(mazur):
     # b1 is the hidden layer's shared bias in Mazur's network: dE/db1 is the scalar claim it always was
     v = check_claim(mazur, "dE/db1 = 0.0087")
     assert v.kind == "number"
+
+
+# -- the tutorials' own names ([notation].aliases in the built-in examples) -------------------------
+
+@pytest.mark.parametrize("example, claim", [
+    ("linear-221", "Δ = prediction - actual"),                   # hmkcode: Δ = prediction − actual = −0.809
+    ("linear-221", "Delta = -0.809"),
+    ("sigmoid-222", "dE/dw5 = (o1 - target_o1)*o1*(1 - o1)*h1"),  # Mazur's target_o1 and i1
+    ("sigmoid-222", "dE/dw1 = (delta_o1*w5 + delta_o2*w7)*h1*(1 - h1)*i1"),
+    ("sigmoid-451-batch", "dE/dW2 = ((O - Y) .* O .* (1 - O)) * A1^T"),   # the third seed's O
+    ("sigmoid-rows-mse", "dE/dA2 = 2/N * (A2 - T)"),             # the second seed's T, with its 2/N
+])
+def test_a_tutorials_own_names_are_read(example, claim):
+    v = check_claim(solve(example), claim)
+    assert v.holds, v.diagnosis

@@ -367,3 +367,32 @@ def _write(folder, raw) -> str:
 def test_an_unknown_reduction_is_one_line():
     with pytest.raises(SpecError, match=r"\[network\].reduction: expected one of mean, sum"):
         parse(_reduced("mse", "median"))
+
+
+MAZUR_NET = """
+[network]
+layers = [2, 2, 2]
+[data]
+x = [[0.05, 0.10]]
+y = [[0.01, 0.99]]
+[notation]
+style = "sequential"
+"""
+
+
+def test_aliases_name_the_tutorials_own_symbols():
+    spec = loads(MAZUR_NET + 'aliases = { i1 = "x1", target_o1 = "y1", O = "A2" }\n')
+    assert spec.aliases == (("O", "A2"), ("i1", "x1"), ("target_o1", "y1"))
+
+
+@pytest.mark.parametrize("aliases, words", [
+    ('{ x2 = "x1" }', "aliases.x2: x2 is already a name of this network"),
+    ('{ i1 = "q1" }', 'aliases.i1: expected the name of one of the network\'s values or matrices'),
+    ('{ i1 = 1 }', "aliases.i1: expected the name"),
+    ('{ "1i" = "x1" }', "aliases.1i: expected a name of letters and digits"),
+    ('"x1"', "[notation].aliases: expected a table"),
+])
+def test_bad_aliases_are_refused_naming_the_field(aliases, words):
+    with pytest.raises(SpecError) as info:
+        loads(MAZUR_NET + f"aliases = {aliases}\n")
+    assert words in str(info.value) and "\n" not in str(info.value)

@@ -63,7 +63,12 @@ def matrix_names(m: Model) -> dict[str, MatrixName]:
     and the usual aliases (delta1, dZ1, dW1, db1, dA2, A0)."""
     key = ("matrix names",)
     if key not in m._memo:
-        m._memo[key] = dict(_all_matrices(m))
+        names = dict(_all_matrices(m))
+        for alias, target in m.spec.aliases:         # the spec's own: the third seed's O for A2
+            for prefix in ("", "dE/d"):
+                if prefix + target in names:
+                    names[prefix + alias] = names[prefix + target]
+        m._memo[key] = names
     return m._memo[key]
 
 
@@ -555,6 +560,13 @@ def parse_matrix_rhs(m: Model, tokens: list[Token], loss: str) -> MValue:
 def correct_formula(m: Model, q: MatrixQuantity) -> str:
     """The matrix form of the truth, as the documents print it, in the claim syntax (Delta2 * A1^T); "" when
     the documents have none for it (a softmax layer's Δ is computed one sample at a time)."""
+    key = ("matrix formula", q.label)
+    if key not in m._memo:
+        m._memo[key] = _correct_formula(m, q)
+    return m._memo[key]
+
+
+def _correct_formula(m: Model, q: MatrixQuantity) -> str:
     if q.updated:
         return f"{q.name.plain} - eta * dE/d{q.name.plain}" if m.one_rate else ""
     form = matrix_form(m.net)
@@ -636,7 +648,15 @@ def _mentions_matrices(m: Model, tokens: list[Token]) -> bool:
 
 
 def read_matrix(m: Model, text: str) -> MatrixReading | None:
-    """A claim whose left side names a matrix (dE/dW2 = Delta2 * A1^T), or None for a scalar claim."""
+    """A claim whose left side names a matrix (dE/dW2 = Delta2 * A1^T), or None for a scalar claim; read
+    once per text (a class writes the same lines)."""
+    key = ("matrix reading", text)
+    if key not in m._memo:
+        m._memo[key] = _read_matrix(m, text)
+    return m._memo[key]
+
+
+def _read_matrix(m: Model, text: str) -> MatrixReading | None:
     left, right = split_claim(tokenize(text))
     lhs = parse_lhs(left)
     q = matrix_quantity(m, lhs, scalar_first=not _mentions_matrices(m, right))

@@ -160,7 +160,7 @@ class Model:
                 out[self.plain[s]] = Entry(kind, s)
         for s in self.forward:
             out.update(self._forward_entries(s))
-        for alias, entry in self._unit_aliases():
+        for alias, entry in [*self._unit_aliases(), *self._spec_aliases(out)]:
             out.setdefault(alias, entry)
         if self.N > 1:
             out[self.plain[net.loss]] = Entry("sample_loss", net.loss)
@@ -184,6 +184,10 @@ class Model:
                 yield f"a{l + 1}_{j + 1}", Entry("forward", a)
                 yield f"z{l + 1}_{j + 1}", Entry("forward", z)
                 yield f"delta{l + 1}_{j + 1}", Entry("delta", self.d.adjoint[z])
+
+    def _spec_aliases(self, entries: Mapping[str, Entry]) -> list[tuple[str, Entry]]:
+        """[notation].aliases of the network's values: Mazur's i1 for x1 (matrices: derive.check.matrices)."""
+        return [(alias, entries[target]) for alias, target in self.spec.aliases if target in entries]
 
     def known_names(self) -> str:
         names = [n for n, (kind, _) in self.entries.items() if kind != "const" and not n.startswith(("out_", "net_"))]

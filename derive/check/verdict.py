@@ -152,7 +152,14 @@ def check_claim(solution, text: str) -> Verdict:
 
 def _check_matrix(m: Model, text: str, r: MatrixReading) -> Verdict:
     """A matrix claim holds when every entry does; a wrong one is diagnosed as a matrix first (shapes, the
-    transpose), then by its wrong entries, each judged as the scalar claim it stands for."""
+    transpose), then by its wrong entries, each judged as the scalar claim it stands for. Once per text."""
+    key = ("matrix verdict", text)
+    if key not in m._memo:
+        m._memo[key] = _matrix_claim_verdict(m, text, r)
+    return m._memo[key]
+
+
+def _matrix_claim_verdict(m: Model, text: str, r: MatrixReading) -> Verdict:
     q, value = r.quantity, r.value
     if value is None:
         return _matrix_verdict(m, text, q, False, f"{r.mismatch}", "shapes")

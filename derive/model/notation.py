@@ -103,6 +103,20 @@ class Notation:
             return Name(f"z_{{{latex}}}", f"z_{plain}", meaning)
         return Name(f"z^{{({l + 1})}}_{{{j + 1}}}", f"z{l + 1}_{j + 1}", meaning)
 
+    def plain_names(self) -> frozenset[str]:
+        """Every plain name of the network's values (x1, w5, z_h1, h1, delta_o …) and of the matrices of its
+        matrix form (W1, b1, Z1, A1, Delta1, X, Y), as `derive check` reads them."""
+        names = {self.input(k).plain for k in range(self.layers[0])}
+        names |= {self.target(j).plain for j in range(self.layers[-1])} | {"X", "Y"}
+        for l in range(self.depth):
+            names |= {f"W{l + 1}", f"Z{l + 1}", f"A{l + 1}", f"Delta{l + 1}"}
+            names |= {f"b{l + 1}"} if self.bias[l] != "none" else set()
+            for j in range(self.layers[l + 1]):
+                names |= {self.weight(l, j, k).plain for k in range(self.layers[l])}
+                names |= {self.activation(l, j).plain, self.net(l, j).plain, self.delta(l, j).plain}
+                names |= {self.bias_name(l, j).plain} if self.bias[l] != "none" else set()
+        return frozenset(names)
+
     def delta(self, l: int, j: int) -> Name:
         latex, plain = self._unit(l, j)
         meaning = f"error signal ∂E/∂z of {plain}"

@@ -41,7 +41,7 @@ TABLES = {
     "data": {"x", "y"},
     "init": None,            # W1, b1, … and seed: checked against the architecture
     "train": {"learning_rate", "steps", "freeze", "batch", "shuffle", "weight_decay", "decay_biases", "momentum"},
-    "notation": {"style"},
+    "notation": {"style", "aliases"},
     "exam": None,            # read by derive.exam
 }
 TOP = {"title", "description", *TABLES}
@@ -157,6 +157,8 @@ class Spec:
     style: str
     raw: Mapping[str, Any]
     reduction: str = "mean"     # "sum": the loss sums over the samples instead of averaging (its 1/N dropped)
+    # [notation].aliases: a tutorial's own names for derive's (i1 for x1, O for A2), as `derive check` reads them
+    aliases: tuple[tuple[str, str], ...] = ()
 
     @property
     def rule(self) -> Loss:
@@ -466,9 +468,36 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
     steps = _steps(train, size, len(x), source)
     optimizer = _optimizer(train, len(layers) - 1, bias, len(x), init.get("seed", 0), source)
     freeze = _freeze(train, layers, bias, style, convention, source)
+    aliases = _aliases(notation, Notation(layers, bias.kinds, style, convention), source)
     return Spec(source, raw.get("title", ""), raw.get("description", ""), layers, activations, slope, bias,
                 loss, convention, x, y, weights, biases, optimizer.rate("W1"), steps, freeze, optimizer, style, raw,
-                reduction)
+                reduction, aliases)
+
+
+ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*")
+MAX_ALIASES = 100
+
+
+def _aliases(notation: Mapping[str, Any], names: Notation, source: str) -> tuple[tuple[str, str], ...]:
+    """[notation].aliases = { i1 = "x1", O = "A2" }: other names for the network's own; a name of the network
+    is never redefined, except a matrix's (Y for the outputs, as the second seed writes them)."""
+    value = notation.get("aliases", {})
+    field = "[notation].aliases"
+    if not isinstance(value, Mapping) or len(value) > MAX_ALIASES:
+        raise SpecError(source, field, f"expected a table of at most {MAX_ALIASES} names, e.g. "
+                                       f'aliases = {{ i1 = "x1", O = "A2" }}; got {_show(value)}')
+    known = names.plain_names()
+    for alias, target in value.items():
+        where = f"{field}.{alias}"
+        if not ALIAS.fullmatch(alias) or len(alias) > 24:
+            raise SpecError(source, where, "expected a name of letters and digits (with _ between parts), such as i1")
+        if alias in known and not alias[:1].isupper():
+            raise SpecError(source, where, f"{alias} is already a name of this network")
+        if not isinstance(target, str) or target not in known:
+            hint = ", ".join(sorted(known, key=lambda n: (len(n), n))[:10])
+            raise SpecError(source, where, f"expected the name of one of the network's values or matrices "
+                                           f"(such as {hint}); got {_show(target)}")
+    return tuple(sorted(value.items()))
 
 
 def _bias(net: Mapping[str, Any], depth: int, source: str) -> Bias:
