@@ -895,3 +895,24 @@ def test_keep_going_grades_a_class_past_a_sheet_that_is_not_toml(tmp_path):
     assert report["summary"]["misconceptions"] == []
     code, text, _ = run("check", "sigmoid-222", "--claims", str(ann), str(bob), "--keep-going")
     assert f"{bob}: 1 claim, 0 hold, 1 does not\n[file]\n    cannot be read: {bob}: not valid TOML" in text
+
+
+@pytest.mark.parametrize("example, claim, mistake, words", [
+    # each claim is the named mistake made by hand in the true chain
+    ("softmax-233", "delta_o1 = z_o1 - y1", "linear_output", "is softmax(z_o1), not the net input z_o1"),
+    ("sigmoid-222", "dE/dw5 = (z_o1 - y1)*o1*(1 - o1)*h1", "linear_output", "the loss's derivative is taken at o1"),
+    ("bce-221", "delta_o = (o - y)*o*(1 - o)/N", "derivative_twice", "once more: with bce it cancels"),
+    ("sigmoid-222", "delta_o1 = (o1 - y1)*o1*(1 + o1)", "incomplete_activation_derivative", "not o1*(1 + o1)"),
+    ("sigmoid-222", "do1/dz_o1 = o1*(1 + o1)", "incomplete_activation_derivative", "not o1*(1 + o1)"),
+    ("tanh-231", "da1_1/dz1_1 = (1 - a1_1)^2", "incomplete_activation_derivative", "not (1 - a1_1)^2"),
+    ("tanh-231", "da1_1/dz1_1 = a1_1*(1 - a1_1)", "wrong_activation_derivative", "derivative of sigmoid"),
+    ("sigmoid-451-batch", "dE/dw2_11 = (o[1] - y[1])*o[1]*(1 - o[1])*a1_1[1]", "missing_sum", "sample 1's part"),
+    # sample 1's part of dE/dw2_11 by hand: (0.655236 − 0.6)·0.655236·0.344764·0.605874 = 0.00756
+    ("sigmoid-451-batch", "dE/dw2_11 = 0.0076", "missing_sum", "sums it over the 5 samples"),
+    ("sigmoid-222", "w5' = 0.40 - 0.082167041", "missing_learning_rate", "learning rate eta = 0.5"),
+    ("sigmoid-222", "w5' = 0.4 + 0.5*0.0822", "update_sign", "against the gradient"),
+    ("sigmoid-222", "dE/dw5 = 0.7414*0.5933", "missing_activation_derivative", "o1*(1 - o1)"),
+])
+def test_the_catalogue_names_these_mistakes(example, claim, mistake, words):
+    v = diagnosed(solve(example), claim)
+    assert v.mistake == mistake and words in v.diagnosis, v.diagnosis

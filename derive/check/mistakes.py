@@ -13,7 +13,7 @@ from sympy import Expr, Symbol
 
 from derive.check import quantities
 from derive.check.claims import SampleSum
-from derive.check.quantities import Quantity
+from derive.check.quantities import UNWRITTEN, Quantity
 from derive.model.registry import LOSSES, Activation, confusable
 from derive.numeric.rounding import number
 
@@ -124,22 +124,25 @@ class Model(quantities.Model):
 
     def _make_candidates(self, q: Quantity, summed: bool) -> Iterable[Candidate]:
         wrap = (lambda e: SampleSum(e)) if summed else (lambda e: e)
-        if q.kind == "update":
-            yield from self._update_candidates(q)
-        elif q.kind == "velocity":
-            yield from self._velocity_candidates(q)
-        elif q.kind in ("gradient", "adjoint"):
+        own = {"update": self._update_candidates, "velocity": self._velocity_candidates,
+               "local": self._local_candidates}
+        if q.kind in own:
+            yield from own[q.kind](q)
+        for c in self._summed_candidates(q):            # per sample: a batch's sum wraps each
+            yield Candidate(c.key, c.reason, wrap(c.expr))
+        yield from self._missing_sum_candidates(q)
+        yield from self._others(q)
+
+    def _summed_candidates(self, q: Quantity) -> Iterable[Candidate]:
+        """The mistakes in one sample's chain (a gradient's, an adjoint's) or forward formula (a value's, the loss's)."""
+        if q.kind in ("gradient", "adjoint"):
             chains = self.chains(q.target)
             if chains is not None:
-                for c in itertools.chain(self._chain_candidates(q, chains), self._whole_chain_candidates(q)):
-                    yield Candidate(c.key, c.reason, wrap(c.expr))
+                yield from itertools.chain(self._chain_candidates(q, chains), self._whole_chain_candidates(q))
         elif q.kind == "forward":
-            for c in self.forward_candidates(q.target):
-                yield Candidate(c.key, c.reason, wrap(c.expr))
+            yield from self.forward_candidates(q.target)
         elif q.kind == "loss":
-            for c in self.forward_candidates(self.net.loss):
-                yield Candidate(c.key, c.reason, wrap(c.expr))
-        yield from self._others(q)
+            yield from self.forward_candidates(self.net.loss)
 
     def _whole_chain_candidates(self, q: Quantity) -> Iterable[Candidate]:
         """The catalogue's slips made everywhere in a gradient's chain, which an exam offers as distractors (the
@@ -189,6 +192,7 @@ class Model(quantities.Model):
         yield from self._shared_bias_candidates(q, chains, roles)
         if len(chains) > 1:
             yield from self._path_candidates(q, chains)
+        yield from self._output_as_net_input(chains)
 
     def _activation_candidates(self, chains, l: int, units: list[int]) -> Iterable[Candidate]:
         """Mistakes in the activation factors of layer l, those of ``units`` (the first one names them)."""
@@ -202,13 +206,63 @@ class Model(quantities.Model):
             yield from self._coupled_candidates(chains, layer)
             return
         yield from self._other_derivative_candidates(chains, layer)
-        slip = layer.act.slip
-        if slip is not None:
+        for slip in layer.act.slips:
             expr = self._mutate(chains, self._unit_change(l, slip.factor))
             yield Candidate("incomplete_activation_derivative",
                             slip.reason.format(a=self.plain[layer.a], what=layer.what), expr)
+        if layer.name in self.loss_rule.cancels and l == self.spec.depth - 1:
+            yield from self._twice_candidates(chains, layer)
         if layer.act.misplaced:
             yield from self._misplaced_derivative_candidates(chains, layer)
+
+    def _local_candidates(self, q: Quantity) -> Iterable[Candidate]:
+        """An activation's own factor da/dz written wrong: the registry's slips, another activation's derivative."""
+        a, z = q.target, q.by
+        if a not in self.unit or self.unit[a].kind != "a" or z != self.net.nets[self.unit[a].layer][self.unit[a].position]:
+            return
+        layer = self._layer_units(self.unit[a].layer, [self.unit[a].position])
+        for slip in layer.act.slips:
+            yield Candidate("incomplete_activation_derivative",
+                            slip.reason.format(a=self.plain[a], what=layer.what), slip.factor(z, a))
+        for entry in confusable() if layer.act.elementwise else ():
+            if entry.name != layer.name:
+                yield Candidate("wrong_activation_derivative",
+                                f"that is the derivative of {entry.name}, but {self.plain[a]} uses {layer.name}: "
+                                f"{layer.what}", entry.df(z, a))
+
+    def _twice_candidates(self, chains, layer: _LayerUnits) -> Iterable[Candidate]:
+        """The output's derivative written again after the loss's δ = o − y, where the two already cancelled."""
+        expr = self._mutate(chains, self._unit_change(layer.l, lambda z, a: layer.act.df(z, a) ** 2))
+        o = self.plain[layer.a]
+        yield Candidate("derivative_twice",
+                        f"you multiplied by the {layer.name}'s derivative {layer.what} once more: with "
+                        f"{self.spec.loss} it cancels against the loss's 1/({o}*(1 - {o})), leaving "
+                        f"δ = {o} - y (over N)", expr)
+
+    def _output_as_net_input(self, chains) -> Iterable[Candidate]:
+        """The output layer's activation left out, as if it were linear: z for o everywhere (δ = z − y)."""
+        l = self.spec.depth - 1
+        act = self.net.activation(l)
+        if act.identity:
+            return
+        outputs = dict(zip(self.net.activations[l], self.net.nets[l]))
+        o, z = self.plain[self.net.activations[l][0]], self.plain[self.net.nets[l][0]]
+        reason = f"the output {o} is {self.spec.activations[l]}({z}), not the net input {z} itself"
+        everywhere = self._mutate(chains, lambda r, f: f.xreplace(outputs) if f.has(*outputs) else None)
+        if everywhere is not None:              # δ = z − y: the whole layer taken as linear
+            yield Candidate("linear_output", reason + ": the output layer is not linear", everywhere)
+        in_loss = self._mutate(chains, lambda r, f: f.xreplace(outputs) if r[0] == "loss" else None)
+        if in_loss is not None:                 # (z − y)·σ′: z for o in the loss's derivative alone
+            yield Candidate("linear_output", reason + f": the loss's derivative is taken at {o}", in_loss)
+
+    def _missing_sum_candidates(self, q: Quantity) -> Iterable[Candidate]:
+        """One sample's part of a batch's gradient, for the whole of it (the Σ over the samples left out)."""
+        if q.kind != "gradient" or self.N == 1:
+            return
+        adjoint, name = self.d.adjoint[q.target], self.plain[q.target]
+        for k in range(self.N):
+            yield Candidate("missing_sum", f"that is sample {k + 1}'s part de/d{name}[{k + 1}]; dE/d{name} sums it "
+                                           f"over the {self.N} samples", self.indexed(adjoint, k + 1, UNWRITTEN))
 
     def _layer_units(self, l: int, units: list[int]) -> _LayerUnits:
         """Layer l's activation and the words the reasons use for its factors of ``units``."""

@@ -355,11 +355,26 @@ def _check_arithmetic(m: Model, text: str, r: _Reading, q, n: int, claimed, trut
                      f"{off[0].nearest} = {value_text(off[0].value, None)}, which is "
                      f"{rounded_text(off[0].value, lit.decimals or 0)} to {places}; the rest follows from it.")
     elif not holds:
-        mistake = "arithmetic"
-        diagnosis = (f"{r.written.strip()} = {shown}, but {q.label} = {expected}: more than the ± {show_number(allowed, 2)} "
-                     f"that rounding its factors can explain.")
+        mistake, diagnosis = _worked_mistake(m, r, q, n, value, exact, allowed)
+        if mistake is None:
+            mistake = "arithmetic"
+            diagnosis = (f"{r.written.strip()} = {shown}, but {q.label} = {expected}: more than the "
+                         f"± {show_number(allowed, 2)} that rounding its factors can explain.")
     return Verdict(text, holds, expected, diagnosis, q.label, "number", float(to_mpf(exact)), float(claimed),
                    precision, mistake, correct, None)
+
+
+def _worked_mistake(m: Model, r: _Reading, q, n: int, value: Fraction, exact: Expr, allowed: Fraction
+                    ) -> tuple[str | None, str | None]:
+    """A hand calculation whose numbers are right but whose formula is a typical mistake (0.40 − 0.0822: the
+    learning rate left out), diagnosed as the number it computes; (None, None) for none of them."""
+    true, claimed = to_mpf(exact), MP.mpf(value.numerator) / value.denominator
+    tol = MP.mpf(allowed.numerator) / allowed.denominator + tolerance(None, true, claimed)
+    full = value_text(fraction(exact), None)
+    mistake, reason = number_diagnosis(m, q, n, claimed, true, None, tol, r.written.strip(), full)
+    if mistake in (None, "unknown"):
+        return None, None
+    return mistake, sentence(with_letter(reason, r.loss), f"{q.label} = {full}")
 
 
 def _claimed_exactly(m: Model, expr: Expr, claimed) -> tuple[Fraction, bool]:

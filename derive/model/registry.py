@@ -277,7 +277,7 @@ class Activation:
     sums_to_one: bool = False                   # the layer's outputs sum to 1 for every z (a shared bias has ∂E/∂b = 0)
     # the checker's typical mistakes and the exam's distractors about this activation
     confusable: bool = False                    # one a student mixes up with another (σ, tanh, ReLU: f or f′ swapped)
-    slip: Slip | None = None                    # f′ written with a piece missing (σ′ without its a, tanh′ without the square)
+    slips: tuple[Slip, ...] = ()                # f′ written with a piece missing or misplaced (σ′ without its a, tanh′ as (1 − a)²)
     misplaced: bool = False                     # f′ is smooth in z: a for f′, f′ taken at a, z written for a are typical
     miswritten: tuple[Miswriting, ...] = ()     # f itself written wrong
     repair: Repair | None = None                # finds such a wrong f inside a claim
@@ -374,14 +374,17 @@ ACTIVATIONS: dict[str, Activation] = {
                    word="σ", definition=lambda c: r"\sigma(z) = \frac{1}{1 + e^{-z}}", double=_sigmoid_double,
                    spellings=("sigmoid", "sigma"),
                    targets=TargetRange("0.1", "0.9", "0.1", True), saturation=Saturation(limit=4.0),
-                   confusable=True, slip=Slip(lambda z, a: 1 - a, "the factor {a} of {what} is missing"),
+                   confusable=True, slips=(Slip(lambda z, a: 1 - a, "the factor {a} of {what} is missing"),
+                                           Slip(lambda z, a: a * (1 + a), "the sign: {what}, not {a}*(1 + {a})")),
                    misplaced=True, miswritten=_SIGMOID_MISWRITTEN, repair=_sigmoid_repair),
         Activation("tanh", r"\tanh", sp.tanh, lambda z, a: 1 - a**2, r"1-\tanh^2(z)",
                    bounded=True, complements=_tanh_complements, df_in_a=True, word="tanh",
                    definition=lambda c: r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}", double=math.tanh,
                    spellings=("tanh",),
                    targets=TargetRange("-0.9", "0.9", "0.1", True), saturation=Saturation(limit=2.0),
-                   confusable=True, slip=Slip(lambda z, a: 1 - a, "the square is missing: {what}, not 1 - {a}"),
+                   confusable=True, slips=(Slip(lambda z, a: 1 - a, "the square is missing: {what}, not 1 - {a}"),
+                                           Slip(lambda z, a: (1 - a) ** 2, "the square is on {a} alone: {what}, not "
+                                                                           "(1 - {a})^2")),
                    misplaced=True),
         Activation("relu", r"\operatorname{ReLU}", ReLU, lambda z, a: sp.Heaviside(z, 0),
                    r"1 \text{ if } z>0 \text{, else } 0", word="ReLU",
