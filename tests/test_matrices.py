@@ -155,6 +155,8 @@ def test_a_batch_sums_over_its_samples(batch):
     assert check_claim(batch, "dE/db2 = Delta2 * 1_N").holds
     assert check_claim(batch, "dE/db2 = Delta2 * 1_5").holds
     v = check_claim(batch, "dE/db2 = Delta2")
+    assert not v.holds and v.mistake == "missing_sum" and "to be summed: sum(Delta2)" in v.diagnosis
+    v = check_claim(batch, "dE/db2 = Delta2 + A2")
     assert not v.holds and v.mistake == "shapes" and "1×5" in v.diagnosis and "1×1" in v.diagnosis
     # the proof reads the samples' own names: the batch's Σ written out is proved, not just sampled
     assert check_claim(batch, "Delta2 = (A2 - Y) .* A2 .* (1 - A2)").precision == "all values of its symbols"
@@ -255,3 +257,54 @@ def test_a_scalar_name_stays_scalar_on_the_left(mazur):
 def test_a_tutorials_own_names_are_read(example, claim):
     v = check_claim(solve(example), claim)
     assert v.holds, v.diagnosis
+
+
+# -- found by trying it as students would ------------------------------------------------------------
+
+@pytest.mark.parametrize("example, claim", [
+    # matrices of rounded numbers multiplied by hand: each entry is the scalar hand calculation it stands for,
+    # within what its factors' rounding allows (δ_o1 = 0.1385, δ_o2 = −0.0381, h1 = 0.5933, h2 = 0.5969)
+    ("sigmoid-222", "dE/dW2 = [[0.1385], [-0.0381]] [[0.5933, 0.5969]]"),
+    ("linear-221", "dE/dW2 = -0.81 * [[0.85, 0.48]]"),                  # δ = −0.809 to 2 decimals
+    ("linear-221", "dE/dW2 = [[-0.81]] [[0.85, 0.48]]"),
+    ("linear-221", "dE/dW1 = [[-0.113], [-0.121]] [[2, 3]]"),           # δ_h = −0.809·(0.14, 0.15)
+    ("linear-221", "W1' = [[0.11, 0.21], [0.12, 0.08]] - 0.05 [[-0.23, -0.34], [-0.24, -0.36]]"),
+    # the spellings of derive's own documents and of single-sample textbooks
+    ("linear-221", r"\frac{\partial E}{\partial W^{(2)}} = \Delta^{(2)} A^{(1)\mathsf{T}}"),
+    ("linear-221", r"dE/dW2 = \Delta^{(2)} A^{(1)T}"),
+    ("sigmoid-451-batch", r"dE/db2 = \Delta^{(2)} \mathbf{1}_{5}"),
+    ("tanh-231", "Delta1 = (W2^T Delta2) .* (1 - A1.^2)"),
+    ("tanh-231", r"Delta1 = (W2^T Delta2) .* (1 - A1^{\circ 2})"),
+    ("sigmoid-222", "dE/dW2 = delta2 a1^T"),
+    ("sigmoid-222", "z1 = W1 x + b1"),
+    ("sigmoid-222", r"\delta^{(2)} = (a^{(2)} - y) .* a^{(2)} .* (1 - a^{(2)})"),
+])
+def test_what_students_write_holds(example, claim):
+    v = check_claim(solve(example), claim)
+    assert v.holds, (claim, v.diagnosis)
+
+
+@pytest.mark.parametrize("example, claim, mistake, words", [
+    ("linear-221", "dE/dW2 = -0.81 * [[0.85, 0.61]]", "wrong_intermediate", "0.61 is no value of this network"),
+    # a column ⊙ a row is no entrywise product (numpy would broadcast it into the outer product)
+    ("sigmoid-222", r"dE/dW2 = Delta2 \circ A1^T", "shapes", "entry by entry needs the same shape"),
+    ("sigmoid-222", "b1' = b1 - eta*dE/db1", "frozen", "b1' = b1"),
+    # shapes that fit (5 hidden units, 5 samples), so only the mathematics can tell
+    ("sigmoid-451-batch", "dE/dW2 = Delta2 A1", "transposed", "A1 stands where A1^T belongs"),
+    ("sigmoid-rows-mse", "dE/dW1 = X Delta1", "transposed", "X stands where X^T belongs"),
+    ("linear-221", "W1' = W1 - 0.05 * dE/dW1^T", "transposed", "dE/dW1^T stands where dE/dW1 belongs"),
+    ("sigmoid-451-batch", "Delta1 = (W2^T Delta2) * sigma'(Z1)", "matrix_product_for_entrywise", "entry by entry here"),
+    ("relu-231", "dE/dW2 = Delta2 X^T", "wrong_layer", "X stands where A1 belongs"),
+    ("relu-231", "dE/db1 = Delta1", "missing_sum", "one column per sample, to be summed"),
+    ("sigmoid-rows-mse", "dE/db1 = Delta1", "missing_sum", "one row per sample"),
+])
+def test_what_students_get_wrong_is_named(example, claim, mistake, words):
+    v = check_claim(solve(example), claim)
+    assert not v.holds and v.mistake == mistake and words in v.diagnosis, v.diagnosis
+
+
+def test_messages_quote_the_claim_as_written():
+    v = check_claim(solve("sigmoid-451-batch"), "dE/db1 = sum(sum(Delta1)) + X")
+    assert "sum(sum(Delta1)) + X (4×5)" in v.diagnosis or "sum(sum(Delta1))" in v.diagnosis
+    v = check_claim(solve("relu-231"), "dE/dW1 = Delta2 X^T + W2")
+    assert "Delta2 X^T" in v.diagnosis and "Delta2X" not in v.diagnosis

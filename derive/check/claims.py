@@ -93,7 +93,7 @@ SPACING = {",", ";", ":", "!", " ", "quad", "qquad", "big", "Big", "bigg", "Bigg
 COMMAND_OPS = {"cdot": "*", "times": "*", "ast": "*", "div": "/", "{": "(", "}": ")", "approx": "=", "simeq": "="}
 COMMAND_NAMES = {"exp": "exp", "ln": "ln", "log": "log", "eta": "eta", "alpha": "alpha", "delta": "delta",
                  "sqrt": "sqrt", "sum": "\\sum", **latex_commands()}     # \sigma, \tanh: the activations
-WRAPPERS = {"operatorname", "mathrm", "text", "mathit", "mathbf", "boldsymbol", "rm"}
+WRAPPERS = {"operatorname", "mathrm", "text", "mathit", "mathbf", "boldsymbol", "rm", "mathsf"}
 FRACTIONS = {"frac", "dfrac", "tfrac"}
 DELIMITERS = {"(": "(", ")": ")", "[": "[", "]": "]", ".": None}
 
@@ -196,7 +196,7 @@ _SCAN = re.compile(r"""
   | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>leaky_relu(?![A-Za-z0-9_])|[A-Za-z]+\d*)
   | (?P<cmd>\\(?:[A-Za-z]+|[,;:! {}\\]))
-  | (?P<op>\*\*|\.\*|\.T(?![A-Za-z0-9_])|[-+*/^()\[\]{},=_'@;&])
+  | (?P<op>\*\*|\.\*|\.\^|\.T(?![A-Za-z0-9_])|[-+*/^()\[\]{},=_'@;&])
 """, re.VERBOSE)
 
 

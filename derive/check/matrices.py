@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from decimal import Decimal
+from collections import Counter
+from typing import Callable, Iterator, Mapping
 
 import sympy as sp
 from sympy import Expr, ImmutableMatrix
@@ -17,6 +19,7 @@ from derive.check.claims import (
     SAMPLE_INDEX,
     TRANSPOSE,
     Lhs,
+    Literal,
     NameRef,
     Parser,
     Rhs,
@@ -33,6 +36,7 @@ from derive.check.quantities import Model, Quantity, Words
 from derive.derived.formulas import J, N, as_by_hand, bias_matrix, loss_slope, matrix_form, weight_matrix
 from derive.derived.formulas import entrywise as entrywise_form
 from derive.errors import ClaimError
+from derive.model.plain import PlainPrinter
 from derive.model.registry import ACTIVATIONS
 
 # activations of a whole layer (softmax): a matrix claim applies them to each sample
@@ -44,14 +48,21 @@ MAX_NODES = 200_000         # terms in the entries of one matrix (products of pr
 
 # -- the matrices of a network, as names ---------------------------------------------------------
 
+Cells = tuple[tuple[tuple[str, int | None], ...], ...]      # each entry's plain name and sample index
+
 @dataclass(frozen=True)
 class MatrixName:
     """A matrix the documents name: each entry's plain name and sample index (None: the same for every
     sample), and whether the matrix holds the loss's derivatives by those names (dE/dW1) or the names."""
 
     plain: str
-    cells: tuple[tuple[tuple[str, int | None], ...], ...]
+    cells: Cells
     derivative: bool = False
+
+    @property
+    def per_sample(self) -> bool:
+        """One row or column per sample (X, Z1, A1, Delta1), not the same for every sample (W1, dE/dW1)."""
+        return any(index is not None for line in self.cells for _, index in line)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -72,38 +83,42 @@ def matrix_names(m: Model) -> dict[str, MatrixName]:
     return m._memo[key]
 
 
-def _all_matrices(m: Model):
-    net, row = m.net, m.spec.convention == "row"
+def _all_matrices(m: Model) -> Iterator[tuple[str, MatrixName]]:
+    for name, aliases in _named_matrices(m):
+        for alias in (name.plain, *aliases):
+            yield alias, name
 
-    def grid(symbols) -> tuple[tuple[tuple[str, int | None], ...], ...]:
-        """One row per unit and one column per sample (transposed in the row convention)."""
-        cells = tuple(tuple((m.plain.get(s) or m.display[s], None if m.N == 1 else n + 1) for n in range(m.N))
-                      for s in symbols)
-        return tuple(zip(*cells)) if row else cells
 
-    def given(M: ImmutableMatrix) -> tuple[tuple[tuple[str, int | None], ...], ...]:
-        return tuple(tuple((m.plain[M[i, j]], None) for j in range(M.cols)) for i in range(M.rows))
-
-    yield "X", MatrixName("X", grid(net.inputs))
-    yield "A0", MatrixName("X", grid(net.inputs))
-    yield "Y", MatrixName("Y", grid(net.targets))
+def _named_matrices(m: Model) -> Iterator[tuple[MatrixName, tuple[str, ...]]]:
+    """Each matrix with its other names; with one sample also the single-sample formulas' vectors (z1 = W1 x + b1)."""
+    net, one = m.net, m.N == 1
+    yield MatrixName("X", _grid(m, net.inputs)), ("A0",) + (("x",) if one else ())
+    yield MatrixName("Y", _grid(m, net.targets)), ("y",) if one else ()
     for l in range(1, m.spec.depth + 1):
-        W, b = weight_matrix(net, l), bias_matrix(net, l)
         nets, acts = net.nets[l - 1], net.activations[l - 1]
-        deltas = grid([m.d.adjoint[z] for z in nets])
-        yield f"W{l}", MatrixName(f"W{l}", given(W))
-        for alias in (f"dE/dW{l}", f"dW{l}"):
-            yield alias, MatrixName(f"dE/dW{l}", given(W), True)
+        W, b = _given(m, weight_matrix(net, l)), bias_matrix(net, l)
+        yield MatrixName(f"W{l}", W), ()
+        yield MatrixName(f"dE/dW{l}", W, True), (f"dW{l}",)
         if b is not None:
-            yield f"b{l}", MatrixName(f"b{l}", given(b))
-            for alias in (f"dE/db{l}", f"db{l}"):
-                yield alias, MatrixName(f"dE/db{l}", given(b), True)
-        yield f"Z{l}", MatrixName(f"Z{l}", grid(nets))
-        yield f"A{l}", MatrixName(f"A{l}", grid(acts))
-        for alias in (f"dE/dA{l}", f"dA{l}"):
-            yield alias, MatrixName(f"dE/dA{l}", grid(acts), True)
-        for alias in (f"Delta{l}", f"delta{l}", f"dZ{l}", f"dE/dZ{l}"):
-            yield alias, MatrixName(f"Delta{l}", deltas)
+            yield MatrixName(f"b{l}", _given(m, b)), ()
+            yield MatrixName(f"dE/db{l}", _given(m, b), True), (f"db{l}",)
+        yield MatrixName(f"Z{l}", _grid(m, nets)), (f"z{l}",) if one else ()
+        yield MatrixName(f"A{l}", _grid(m, acts)), (f"a{l}",) if one else ()
+        yield MatrixName(f"dE/dA{l}", _grid(m, acts), True), (f"dA{l}",) + ((f"dE/da{l}",) if one else ())
+        yield (MatrixName(f"Delta{l}", _grid(m, [m.d.adjoint[z] for z in nets])),
+               (f"delta{l}", f"dZ{l}", f"dE/dZ{l}") + ((f"dE/dz{l}",) if one else ()))
+
+
+def _grid(m: Model, symbols) -> Cells:
+    """Per-sample values: one row per unit and one column per sample (transposed in the row convention)."""
+    cells = tuple(tuple((m.plain.get(s) or m.display[s], None if m.N == 1 else n + 1) for n in range(m.N))
+                  for s in symbols)
+    return tuple(zip(*cells)) if m.spec.convention == "row" else cells
+
+
+def _given(m: Model, M: ImmutableMatrix) -> Cells:
+    """The parameters' names, laid out as the matrix W1 or b1."""
+    return tuple(tuple((m.plain[M[i, j]], None) for j in range(M.cols)) for i in range(M.rows))
 
 
 def matrix_of(names: Mapping[str, MatrixName], ref: NameRef, derivative: bool,
@@ -196,8 +211,51 @@ class WrittenEntry:
     text: str
 
 
+# what a Variant changes: the transpose of one matrix name, one matrix product read as entrywise, or one
+# matrix name for the same matrix of the layer above or below (X for A1)
+TRANSPOSED, ENTRYWISE, NEIGHBOUR, SUMMED = "transposed", "entrywise", "neighbour", "summed"
+ENTRYWISE_POWER = ".^"
+
+
+# the catalogue's key for the mistake each change undoes
+MISTAKES = {TRANSPOSED: "transposed", ENTRYWISE: "matrix_product_for_entrywise", NEIGHBOUR: "wrong_layer",
+            SUMMED: "missing_sum"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One change to a claim's right side: its ``index``-th matrix name transposed or (``choice``) another
+    layer's, or its ``index``-th matrix product read as an entrywise one (counted from 0, in reading order)."""
+
+    kind: str
+    index: int
+    choice: int = 0
+
+
+_LAYERED = re.compile(r"(dE/d)?(W|b|Z|A|Delta)(\d+)")
+
+
+def neighbours(names: Mapping[str, MatrixName], name: MatrixName) -> list[MatrixName]:
+    """The same matrix of the layer below and above (A0 is X): what a student writes for the wrong layer."""
+    m = _LAYERED.fullmatch("A0" if name.plain == "X" else name.plain)
+    if m is None:
+        return []
+    prefix, kind, layer = m.group(1) or "", m.group(2), int(m.group(3))
+    out = []
+    for other in (layer - 1, layer + 1):
+        plain = "X" if (kind, other) == ("A", 0) and not prefix else f"{prefix}{kind}{other}"
+        if plain in names and names[plain].plain == plain:
+            out.append(names[plain])
+    return out
+
+
 class ShapeMismatch(Exception):
     """Two matrices of a claim that an operation cannot combine: a verdict (the claim is wrong), not an error."""
+
+
+def _bare(shown: str) -> str:
+    """A function's argument as written, without the one pair of parentheses that the call adds back."""
+    return shown[1:-1] if shown.startswith("(") and shown.endswith(")") else shown
 
 
 def shape_text(shape: tuple[int, int]) -> str:
@@ -219,7 +277,7 @@ def entrywise(a: MValue, b: MValue, op: Callable[[Expr, Expr], Expr], verb: str,
     to every row or column, as numpy broadcasts."""
     if a.scalar and b.scalar:
         return scalar(op(a.expr, b.expr), shown)
-    shape = _broadcast(a.shape, b.shape) if not (a.scalar or b.scalar) else (b.shape if a.scalar else a.shape)
+    shape = _broadcast(a, b, spread=verb in ("added", "subtracted"))
     if shape is None:
         raise ShapeMismatch(f"{a.shown} ({shape_text(a.shape)}) and {b.shown} ({shape_text(b.shape)}) cannot be "
                             f"{verb}: entry by entry needs the same shape")
@@ -228,14 +286,24 @@ def entrywise(a: MValue, b: MValue, op: Callable[[Expr, Expr], Expr], verb: str,
     return MValue(_bounded(cells, shown), False, shown)
 
 
-def _broadcast(p: tuple[int, int], q: tuple[int, int]) -> tuple[int, int] | None:
-    """The shape two matrices combine to entry by entry: equal sizes, or 1 along a side that spreads."""
+def _broadcast(a: MValue, b: MValue, spread: bool) -> tuple[int, int] | None:
+    """The shape two values combine to entry by entry: a number (or a 1×1 matrix) goes with any shape; a sum
+    also spreads a row or a column over a matrix (Z1 = X*W1 + b1), never a column and a row into a matrix."""
+    if a.scalar or a.shape == (1, 1):
+        return b.shape
+    if b.scalar or b.shape == (1, 1):
+        return a.shape
+    if a.shape == b.shape:
+        return a.shape
+    if not spread:
+        return None
     sides = []
-    for x, y in zip(p, q):
+    for x, y in zip(a.shape, b.shape):
         if x != y and 1 not in (x, y):
             return None
         sides.append(max(x, y))
-    return sides[0], sides[1]
+    shape = (sides[0], sides[1])
+    return shape if shape in (a.shape, b.shape) else None
 
 
 def _spread(a: MValue, shape: tuple[int, int]) -> ImmutableMatrix:
@@ -302,12 +370,26 @@ class MatrixParser(Parser):
 
     model: Model | None = None
     names: Mapping[str, MatrixName] = field(default_factory=dict)
+    variant: Variant | None = None      # read the claim with one change, to see whether it would then hold
+    seen: Counter = field(default_factory=Counter)      # matrix names and matrix products read so far
+    recorded: str = ""                  # the variant's change in words
 
     def source(self, start: int) -> str:
-        """The tokens from ``start`` as a message quotes them: W1^T * Delta2, 1_5."""
+        """The tokens from ``start`` as a message quotes them: W1^T * Delta2, Delta2 X^T, 1_5."""
         spaced = {"+", "-", "*", "@", HADAMARD, "/"}
-        text = "".join(f" {t.text} " if t.kind == "op" and t.text in spaced else t.text for t in self.tokens[start:self.pos])
-        return " ".join(text.split())
+        out, previous = [], None
+        for t in self.tokens[start:self.pos]:
+            word = t.kind in ("name", "num") or t.text in ("(", "[")
+            if previous is not None and word and (previous.kind in ("name", "num") or previous.text in (")", "]", "T")):
+                out.append(" ")                 # juxtaposition: Delta2 X^T, not Delta2X^T
+            out.append(f" {t.text} " if t.kind == "op" and t.text in spaced else t.text)
+            previous = t
+        return " ".join("".join(out).split())
+
+    def changed(self, kind: str) -> bool:
+        """Whether this is the occurrence the variant changes (counting every occurrence of ``kind``)."""
+        self.seen[kind] += 1
+        return self.variant is not None and self.variant.kind == kind and self.variant.index == self.seen[kind] - 1
 
     # matrix_expression := matrix_term (('+'|'-') matrix_term)*
     def matrix_expression(self) -> MValue:
@@ -332,7 +414,11 @@ class MatrixParser(Parser):
                 return result
             right = self.matrix_unary()
             shown = self.source(start)
-            if token.text == HADAMARD:
+            matrices = not (result.scalar or right.scalar)
+            if matrices and token.text not in (HADAMARD, "/") and self.changed(ENTRYWISE):
+                self.recorded = f"the product {shown} is entry by entry here (.* or ⊙), not a matrix product"
+                result = entrywise(result, right, lambda u, v: u * v, "multiplied", shown)
+            elif token.text == HADAMARD:
                 result = entrywise(result, right, lambda u, v: u * v, "multiplied", shown)
             elif token.text == "/":
                 result = self.divided(result, right, shown)
@@ -373,9 +459,12 @@ class MatrixParser(Parser):
                 exponent = self.exponent()
                 value = scalar(self.powered(value.expr, exponent, token.column), value.shown)
                 continue
+            elif self.at(ENTRYWISE_POWER) or self.ahead(("^", "{", HADAMARD)):
+                value = self.entrywise_power(value)
+                continue
             elif self.at("^"):
                 raise fail(self.peek().column, f"{value.shown} is a matrix: write its transpose as {value.shown}^T, "
-                                               f"an entrywise square as {value.shown} .* {value.shown}")
+                                               f"an entrywise square as {value.shown}.^2 or {value.shown} .* {value.shown}")
             else:
                 return value
             value = transposed(value, f"{value.shown}^T")
@@ -383,6 +472,18 @@ class MatrixParser(Parser):
     @staticmethod
     def powered(base: Expr, exponent: Expr, column: int) -> Expr:
         return checked_power(base, exponent, column)
+
+    def entrywise_power(self, value: MValue) -> MValue:
+        """A1.^2 (MATLAB) or A^{\\circ 2}: every entry to a power."""
+        token = self.take()
+        if token.text == "^":                   # ^{∘ k}
+            self.pos += 2
+            exponent = self.expression()
+            self.expect("}", "'}' to close the entrywise power")
+        else:
+            exponent = self.exponent()
+        cells = value.cells.applyfunc(lambda u: self.powered(u, exponent, token.column))
+        return MValue(_bounded(cells, value.shown), value.scalar, f"{value.shown}.^{exponent}")
 
     def primary(self) -> MValue:
         token = self.peek()
@@ -429,8 +530,40 @@ class MatrixParser(Parser):
         if name is None or self.ahead(SAMPLE_INDEX):
             self.pos = start
             return None
+        name = self.neighbour(name)
         value = MValue(self.cells(name, token.column), False, name.plain)
-        return transposed(value, name.plain + "^T") if ref.prime else value     # A1' is A1's transpose here
+        if self.model is not None and self.model.N > 1 and name.per_sample and self.changed(SUMMED):
+            self.recorded = f"{name.plain} has one {'row' if self.row else 'column'} per sample, to be summed: " \
+                            f"sum({name.plain})"
+            value = summed(value, self.row, f"sum({name.plain})")
+        change = self.changed(TRANSPOSED)
+        if change:
+            as_written = ref.prime != self.transpose_follows()
+            written, right = (name.plain + "^T", name.plain) if as_written else (name.plain, name.plain + "^T")
+            self.recorded = f"{written} stands where {right} belongs"
+        flip = ref.prime != change                              # A1' is A1's transpose here
+        return transposed(value, name.plain + "^T") if flip else value
+
+    def neighbour(self, name: MatrixName) -> MatrixName:
+        """The variant's other layer for this name (X for A1, A2 for A1), else the name itself."""
+        others = neighbours(self.names, name)
+        if not others:
+            return name
+        self.seen[NEIGHBOUR] += 1
+        v = self.variant
+        if v is None or v.kind != NEIGHBOUR or v.index != self.seen[NEIGHBOUR] - 1 or v.choice >= len(others):
+            return name
+        other = others[v.choice]
+        self.recorded = f"{name.plain} stands where {other.plain} belongs"
+        return other
+
+    @property
+    def row(self) -> bool:
+        return self.model is not None and self.model.spec.convention == "row"
+
+    def transpose_follows(self) -> bool:
+        return self.at(TRANSPOSE) or self.at("'") or (self.at("^") and self.peek(1).text == "T") or (
+            self.ahead(("^", "{")) and self.peek(2).text == "T")
 
     def cells(self, name: MatrixName, column: int) -> ImmutableMatrix:
         """The entries of a named matrix: the symbols the scalar claims use for them."""
@@ -451,7 +584,7 @@ class MatrixParser(Parser):
             raise fail(self.peek().column, f"expected '(' after {token.text}; got {describe(self.peek())}")
         argument = self.parenthesized()
         applied = argument.cells.applyfunc(lambda u: self.raised(self.apply(name, derivative, u, token.column), power))
-        shown = f"{token.text}{chr(39) * derivative}({argument.shown.strip('()')})"
+        shown = f"{token.text}{chr(39) * derivative}({_bare(argument.shown)})"
         return MValue(applied, argument.scalar, shown)
 
     def layer_function(self) -> MValue:
@@ -466,7 +599,7 @@ class MatrixParser(Parser):
         cells = argument.cells.T if row else argument.cells
         columns = [ImmutableMatrix(LAYER_FUNCTIONS[token.text].layer(list(cells.col(n)))) for n in range(cells.cols)]
         out = ImmutableMatrix.hstack(*columns)
-        return MValue(out.T if row else out, False, f"{token.text}({argument.shown.strip('()')})")
+        return MValue(out.T if row else out, False, f"{token.text}({_bare(argument.shown)})")
 
     def sample_sum_of_matrix(self) -> MValue:
         token = self.take()
@@ -474,7 +607,7 @@ class MatrixParser(Parser):
             raise fail(self.peek().column, f"expected '(' after sum; got {describe(self.peek())}")
         argument = self.parenthesized()
         row = self.model is not None and self.model.spec.convention == "row"
-        return summed(argument, row, f"{token.text}({argument.shown.strip('()')})")
+        return summed(argument, row, f"{token.text}({_bare(argument.shown)})")
 
     def ones(self) -> MValue:
         """1_N, 1_{5}, \\mathbf{1}_5: a column of ones (N: one per sample)."""
@@ -536,23 +669,66 @@ class MatrixParser(Parser):
             end = self.peek()
             if start == self.pos:
                 raise fail(end.column, f"expected a number in the matrix; got {describe(end)}")
-            rhs = parse_rhs(self.tokens[start:self.pos] + [Token("end", "", end.column, end.column)], self.words)
-            out.append(WrittenEntry(rhs, "".join(t.text for t in self.tokens[start:self.pos])))
+            text = "".join(t.text for t in self.tokens[start:self.pos])
+            if self.track:                  # the entry again in place: its numbers become this parser's literals
+                self.pos = start
+                out.append(WrittenEntry(Rhs(self.expression(), "expression", None), text))
+            else:
+                rhs = parse_rhs(self.tokens[start:self.pos] + [Token("end", "", end.column, end.column)], self.words)
+                out.append(WrittenEntry(rhs, text))
             if not self.at(","):
                 return out
             self.take()
 
 
-def parse_matrix_rhs(m: Model, tokens: list[Token], loss: str) -> MValue:
-    """The right side of a matrix claim; ShapeMismatch when its matrices do not fit together."""
-    parser = MatrixParser(tokens, Words(m, loss), model=m, names=matrix_names(m))
+@dataclass(frozen=True)
+class HandWork:
+    """A matrix of numbers worked out by hand ([[0.1385], [-0.0381]] [[0.5933, 0.5969]]): its entries with each
+    number written a Literal, so that each entry is judged as the scalar hand calculation it is."""
+
+    cells: ImmutableMatrix
+    literals: tuple[Literal, ...]
+
+    def entry(self, expr: Expr, i: int, j: int) -> tuple[Rhs, str]:
+        """Entry (i, j) as a scalar hand calculation, and as the student wrote it (0.1385*0.5933)."""
+        tracked = self.cells[i, j]
+        used = tuple(lit for lit in self.literals if lit.symbol in tracked.free_symbols)
+        places = [lit.decimals for lit in used if lit.decimals is not None]
+        written = PlainPrinter({lit.symbol: _literal_text(lit) for lit in used}).doprint(tracked)
+        return Rhs(expr, "expression", max(places) if places else None, used, tracked), written
+
+
+def _literal_text(lit: Literal) -> str:
+    if lit.decimals is None:
+        return str(lit.value)
+    exact = Decimal(int(lit.value.p)) / Decimal(int(lit.value.q))
+    return str(exact.quantize(Decimal(1).scaleb(-lit.decimals)))
+
+
+def parse_matrix_rhs(m: Model, tokens: list[Token], loss: str, track: bool = False, variant: Variant | None = None
+                     ) -> tuple[MValue, list[Literal]]:
+    """The right side of a matrix claim (with ``track``, each number a Literal; with ``variant``, one change);
+    ShapeMismatch when its matrices do not fit together."""
+    parser = MatrixParser(tokens, Words(m, loss), track=track, model=m, names=matrix_names(m), variant=variant)
     if parser.peek().kind == "end":
         raise fail(parser.peek().column, "expected an expression after '='")
     value = parser.matrix_expression()
     token = parser.peek()
     if token.kind != "end":
         raise fail(token.column, f"unexpected {describe(token)}")
-    return value
+    return value, parser.literals
+
+
+def _hand_work(m: Model, tokens: list[Token], loss: str, value: MValue) -> HandWork | None:
+    """The hand calculation behind a matrix of numbers computed from rounded ones; None for any other value."""
+    constants = set(m.constants)
+    numeric = all(cell.free_symbols <= constants for cell in value.cells)
+    if not numeric or value.scalar:
+        return None
+    tracked, literals = parse_matrix_rhs(m, tokens, loss, track=True)
+    if not any(lit.decimals is not None for lit in literals):
+        return None
+    return HandWork(tracked.cells, tuple(literals))
 
 
 # -- the correct matrix formula -----------------------------------------------------------------
@@ -568,7 +744,10 @@ def correct_formula(m: Model, q: MatrixQuantity) -> str:
 
 def _correct_formula(m: Model, q: MatrixQuantity) -> str:
     if q.updated:
-        return f"{q.name.plain} - eta * dE/d{q.name.plain}" if m.one_rate else ""
+        frozen = {c.target in m.frozen for line in q.cells for c in line}
+        if frozen == {True}:
+            return q.name.plain                                 # [train].freeze: it does not move
+        return f"{q.name.plain} - eta * dE/d{q.name.plain}" if m.one_rate and frozen == {False} else ""
     form = matrix_form(m.net)
     # an identity activation (linear): A = Z, and its f′ = 1 drops out of the entrywise product
     plain = {}
@@ -637,6 +816,31 @@ class MatrixReading:
     value: MValue | None
     mismatch: str | None
     loss: str
+    hand: HandWork | None = None        # a matrix of numbers computed from rounded numbers, literal by literal
+    right: tuple[Token, ...] = ()       # the right side's tokens, to read it again with one change
+
+
+def variants(m: Model, r: MatrixReading) -> Iterator[tuple[MValue, str, str]]:
+    """The claim's right side with one matrix name transposed or one product read entrywise, each value with
+    what it changed in words and the mistake's key; those whose shapes do not fit are left out."""
+    def reader(variant: Variant | None) -> MatrixParser:
+        return MatrixParser(list(r.right), Words(m, r.loss), model=m, names=matrix_names(m), variant=variant)
+
+    counted = reader(None)
+    try:
+        counted.matrix_expression()
+    except ShapeMismatch:
+        pass
+    tried = [Variant(kind, index) for kind in (TRANSPOSED, ENTRYWISE, SUMMED) for index in range(counted.seen[kind])]
+    tried += [Variant(NEIGHBOUR, index, choice) for index in range(counted.seen[NEIGHBOUR]) for choice in (0, 1)]
+    for variant in tried:
+        parser = reader(variant)
+        try:
+            value = parser.matrix_expression()
+        except ShapeMismatch:
+            continue
+        if parser.recorded:
+            yield value, parser.recorded, MISTAKES[variant.kind]
 
 
 def _mentions_matrices(m: Model, tokens: list[Token]) -> bool:
@@ -656,14 +860,29 @@ def read_matrix(m: Model, text: str) -> MatrixReading | None:
     return m._memo[key]
 
 
+def _transposes_apart(tokens: list[Token]) -> list[Token]:
+    """A^{(1)T} and A^{(1)\\mathsf{T}} (as derive's documents print them) as A^{(1)}^T."""
+    out = list(tokens)
+    i = 0
+    while i + 5 < len(out):
+        window = [t.text for t in out[i:i + 6]]
+        if window[:3] == ["^", "{", "("] and out[i + 3].kind == "num" and window[4:] == [")", "T"] and \
+                i + 6 < len(out) and out[i + 6].text == "}":
+            t, closing = out[i + 5], out[i + 6]
+            out[i + 5:i + 7] = [closing, Token("op", "^", t.column, t.column), t]
+        i += 1
+    return out
+
+
 def _read_matrix(m: Model, text: str) -> MatrixReading | None:
-    left, right = split_claim(tokenize(text))
+    left, right = split_claim(_transposes_apart(tokenize(text)))
     lhs = parse_lhs(left)
     q = matrix_quantity(m, lhs, scalar_first=not _mentions_matrices(m, right))
     if q is None:
         return None
     loss = lhs.loss or "E"
     try:
-        return MatrixReading(q, parse_matrix_rhs(m, right, loss), None, loss)
+        value = parse_matrix_rhs(m, right, loss)[0]
     except ShapeMismatch as exc:
-        return MatrixReading(q, None, str(exc), loss)
+        return MatrixReading(q, None, str(exc), loss, right=tuple(right))
+    return MatrixReading(q, value, None, loss, _hand_work(m, right, loss, value), tuple(right))

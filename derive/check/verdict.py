@@ -52,7 +52,15 @@ from derive.check.evaluator import (
     to_mpf,
     value_text,
 )
-from derive.check.matrices import MatrixQuantity, MatrixReading, MValue, correct_formula, read_matrix, shape_text
+from derive.check.matrices import (
+    MatrixQuantity,
+    MatrixReading,
+    MValue,
+    correct_formula,
+    read_matrix,
+    shape_text,
+    variants,
+)
 from derive.check.mistakes import Model, model
 from derive.check.proof import Decided, decide
 from derive.check.quantities import MAX_PATHS, Quantity, Words, all_close, contexts_of, values_at
@@ -165,7 +173,7 @@ def _matrix_claim_verdict(m: Model, text: str, r: MatrixReading) -> Verdict:
         return _matrix_verdict(m, text, q, False, f"{r.mismatch}", "shapes")
     numbers = value.literals is not None
     if value.scalar and q.shape != (1, 1):
-        return _matrix_verdict(m, text, q, False, f"the right side is one number, but {q.label} is a "
+        return _matrix_verdict(m, text, q, False, f"The right side is one number, but {q.label} is a "
                                                  f"{shape_text(q.shape)} matrix", "shapes")
     if value.shape != q.shape or (q.shape[0] == q.shape[1] > 1 and not _holds_everywhere(m, r, value)
                                   and _holds_everywhere(m, r, _transpose(value))):
@@ -177,7 +185,20 @@ def _matrix_claim_verdict(m: Model, text: str, r: MatrixReading) -> Verdict:
         precision = precisions.pop() if len(precisions) == 1 else "each entry to the precision it is written with"
         return _matrix_verdict(m, text, q, True, None, None, precision, numbers)
     reason, mistake = _entries_reason(q, cells, wrong)
+    if mistake in (None, "unknown"):
+        repaired = _repaired(m, r)
+        if repaired is not None:
+            return _matrix_verdict(m, text, q, False, *repaired, numbers=numbers)
     return _matrix_verdict(m, text, q, False, reason, mistake, numbers=numbers)
+
+
+def _repaired(m: Model, r: MatrixReading) -> tuple[str, str] | None:
+    """A claim that would hold with one matrix transposed, one product taken entrywise, one matrix of another
+    layer or one summed over the samples: that change in words, and the mistake's key."""
+    for value, change, key in variants(m, r):
+        if _holds_everywhere(m, r, value):
+            return change, key
+    return None
 
 
 def _wrong_shape(m: Model, text: str, r: MatrixReading, value: MValue) -> Verdict:
@@ -185,16 +206,19 @@ def _wrong_shape(m: Model, text: str, r: MatrixReading, value: MValue) -> Verdic
     q, numbers = r.quantity, value.literals is not None
     if value.shape == q.shape[::-1] and _holds_everywhere(m, r, _transpose(value)):
         return _matrix_verdict(m, text, q, False, _transposed_reason(m, q, value), "transposed", numbers=numbers)
+    repaired = _repaired(m, r)
+    if repaired is not None:
+        return _matrix_verdict(m, text, q, False, *repaired, numbers=numbers)
     return _matrix_verdict(m, text, q, False, f"{value.shown} is {shape_text(value.shape)}, but {q.label} is "
                                              f"{shape_text(q.shape)}", "shapes", numbers=numbers)
 
 
 def _transposed_reason(m: Model, q: MatrixQuantity, value: MValue) -> str:
     if value.literals is not None:
-        return f"rows and columns are swapped: this is the transpose of {q.label}"
+        return f"Rows and columns are swapped: this is the transpose of {q.label}"
     layout = ("one row per sample, W(l) is n(l-1)×n(l)" if m.spec.convention == "row"
               else "one column per sample, W(l) is n(l)×n(l-1)")
-    return f"this is the transpose of {q.label}: the other layout's product (this spec has {layout})"
+    return f"This is the transpose of {q.label}: the other layout's product (this spec has {layout})"
 
 
 def _transpose(value: MValue) -> MValue:
@@ -203,10 +227,16 @@ def _transpose(value: MValue) -> MValue:
 
 
 def _entry_reading(m: Model, r: MatrixReading, value: MValue, i: int, j: int) -> _Reading:
-    """Entry (i, j) of a matrix claim as the scalar claim it stands for."""
-    entry = None if value.literals is None else value.literals[i][j]
-    rhs = entry.rhs if entry is not None else Rhs(value.cells[i, j], "expression", None)
-    return _Reading(r.quantity.cells[i][j], rhs, r.loss, entry.text if entry is not None else m.show(rhs.expr))
+    """Entry (i, j) of a matrix claim as the scalar claim it stands for: a number as written, a hand
+    calculation with its rounded numbers, or an expression."""
+    q = r.quantity.cells[i][j]
+    if value.literals is not None:
+        entry = value.literals[i][j]
+        return _Reading(q, entry.rhs, r.loss, entry.text)
+    if r.hand is not None and value is r.value:
+        rhs, written = r.hand.entry(value.cells[i, j], i, j)
+        return _Reading(q, rhs, r.loss, written)
+    return _Reading(q, Rhs(value.cells[i, j], "expression", None), r.loss, m.show(value.cells[i, j]))
 
 
 def _entry_verdict(m: Model, text: str, r: MatrixReading, value: MValue, i: int, j: int) -> Verdict:
@@ -243,6 +273,8 @@ def _entries_reason(q: MatrixQuantity, cells, wrong) -> tuple[str, str | None]:
     i, j, first = wrong[0]
     where = f"entry ({i + 1}, {j + 1}), {first.quantity}"
     mistakes = {v.mistake for _, _, v in wrong}
+    if len(cells) == 1:
+        return first.diagnosis or "", first.mistake      # a 1×1 matrix: its one entry's diagnosis is the matrix's
     if len(wrong) == 1:
         head = f"One entry is wrong. In {where}"
     elif len(mistakes) == 1 and first.mistake not in (None, "unknown"):
@@ -263,7 +295,7 @@ def _matrix_verdict(m: Model, text: str, q: MatrixQuantity, holds: bool, reason:
     diagnosis = None
     if not holds and reason is not None:
         whole = reason.endswith(".")             # an entry's own diagnosis, already a sentence
-        diagnosis = f"{reason} In matrix form, {shown}." if whole else sentence(reason[:1].upper() + reason[1:], shown)
+        diagnosis = f"{reason} In matrix form, {shown}." if whole else sentence(reason, shown)
     return Verdict(text, holds, truth if numbers or not correct else correct, diagnosis, q.label, "matrix", None,
                    None, precision, mistake, correct, None)
 
