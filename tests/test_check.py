@@ -282,7 +282,7 @@ def test_batch_names(rows):
     ("x1 = 1", "input"),
     ("dE/dw5 = (o1 - y1", "expected ')'"),
     ("dE/dw5 == 1", "one '='"),
-    ("dE/dw5 = W2", "a matrix claim names a matrix on the left"),
+    ("dE/dw5 = Q2", "capital names are matrices or the loss"),
 ])
 def test_unreadable_claims(mazur, claim, words):
     with pytest.raises(ClaimError) as info:
@@ -916,3 +916,12 @@ def test_keep_going_grades_a_class_past_a_sheet_that_is_not_toml(tmp_path):
 def test_the_catalogue_names_these_mistakes(example, claim, mistake, words):
     v = diagnosed(solve(example), claim)
     assert v.mistake == mistake and words in v.diagnosis, v.diagnosis
+
+
+def test_one_intermediate_rounded_before_it_is_used_is_named(mazur, hmk):
+    # by hand: Mazur's o1 = 0.75136507 written 0.75, the rest exact: (0.75 − 0.01)·0.75·0.25·0.593269992 = 0.08232
+    v = diagnosed(mazur, "dE/dw5 = 0.0823")
+    assert v.mistake == "rounded_intermediate" and "o1 rounded to 2 decimals (0.75)" in v.diagnosis
+    # hmkcode: o = 0.191 written 0.19: (0.19 − 1)·0.85 = −0.6885
+    v = diagnosed(hmk, "dE/dw5 = -0.6885")
+    assert v.mistake == "rounded_intermediate" and "o rounded to 2 decimals (0.19)" in v.diagnosis

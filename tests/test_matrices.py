@@ -308,3 +308,12 @@ def test_messages_quote_the_claim_as_written():
     assert "sum(sum(Delta1)) + X (4×5)" in v.diagnosis or "sum(sum(Delta1))" in v.diagnosis
     v = check_claim(solve("relu-231"), "dE/dW1 = Delta2 X^T + W2")
     assert "Delta2 X^T" in v.diagnosis and "Delta2X" not in v.diagnosis
+
+
+def test_one_number_written_with_matrices():
+    """E = ½ Σ (A2 − Y)⊙(A2 − Y): a scalar claim whose right side is a 1×1 matrix, proved like any other."""
+    v = check_claim(solve("sigmoid-451-batch"), "E = 0.5 * sum((A2 - Y) .* (A2 - Y))")
+    assert v.holds and v.precision == "all values of its symbols"
+    assert check_claim(solve("sigmoid-222"), "E = 1/2 * 1_2^T ((A2 - Y) .* (A2 - Y))").holds
+    v = check_claim(solve("sigmoid-222"), "dE/dw5 = W2")
+    assert not v.holds and v.mistake == "shapes" and "W2 is 2×2, but dE/dw5 is one number" in v.diagnosis

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 from itertools import product
@@ -12,10 +12,11 @@ import sympy as sp
 from sympy import Expr
 
 from derive.check.claims import SampleSum
-from derive.check.evaluator import MP, Undefined, close, places_phrase, rounded_text, show_number, to_mpf
+from derive.check.evaluator import MP, Undefined, close, fraction, places_phrase, rounded_text, show_number, to_mpf
 from derive.check.mistakes import Candidate, Model, factor_parts
 from derive.check.quantities import UNWRITTEN, Point, Quantity, all_close, lacks_sample_sum, values_at
 from derive.model.registry import ACTIVATIONS
+from derive.numeric.rounding import fixed, round_decimals
 
 # -- diagnosing ----------------------------------------------------------------------------------
 
@@ -77,6 +78,9 @@ def _rounding_diagnosis(m: Model, q: Quantity, w: WrongNumber, decimals: int) ->
     if hand:
         also = " (or the true value cut off instead of rounded)" if cut else ""
         return "rounded_intermediates", hand + also
+    one = None if cut else _one_rounded(m, q, w)
+    if one:
+        return "rounded_intermediate", one
     if cut:
         return "rounding", (f"{w.shown} is the true value {w.full} cut off after {places_phrase(decimals)}; "
                             f"rounded it is {rounded_text(w.true, decimals)}")
@@ -142,6 +146,29 @@ def _hand_rounding(m: Model, q: Quantity, n: int, claimed, tol, shown: str) -> s
             how = places_phrase(digits) if mode == "decimals" else f"{digits} significant digits"
             return (f"{shown} is what you get when the intermediate values are rounded to {how} "
                     f"before they are used again")
+    return None
+
+
+def _one_rounded(m: Model, q: Quantity, w: WrongNumber) -> str | None:
+    """One intermediate value of the formula rounded before it was used (o1 = 0.75 for 0.7514): which, and to
+    how many decimals. Others exact; once per sample's values (a batch's sum is left to the carried rounding)."""
+    if m.summed(q) or q.kind not in ("gradient", "adjoint", "forward", "update", "local"):
+        return None
+    formula = m.truth(q)
+    sample = m.spec_point.samples[w.n]
+    for s in sorted(formula.free_symbols & set(sample) & set(m.forward), key=str):
+        exact = fraction(sample[s])
+        for places in range(1, 5):
+            written = round_decimals(exact, places)
+            point = replace(m.spec_point, samples=[{**env, s: to_mpf(written)} if k == w.n else env
+                                                   for k, env in enumerate(m.spec_point.samples)])
+            try:
+                v = MP.re(m.at(formula, point, w.n))
+            except Undefined:
+                continue
+            if abs(v - w.claimed) <= w.tol and Fraction(written.p, written.q) != exact:
+                return (f"{w.shown} follows from {m.plain[s]} rounded to {places_phrase(places)} "
+                        f"({fixed(exact, places)}) before it was used, where {m.plain[s]} = {show_number(exact, 10)}")
     return None
 
 

@@ -843,6 +843,16 @@ def variants(m: Model, r: MatrixReading) -> Iterator[tuple[MValue, str, str]]:
             yield value, parser.recorded, MISTAKES[variant.kind]
 
 
+def scalar_of_matrices(m: Model, text: str) -> tuple[Lhs, list[Token]] | None:
+    """A claim about one number whose right side is about matrices (E = 1/2 * sum((A2 - Y) .* (A2 - Y))): its
+    left side and right side's tokens; None for any other claim."""
+    left, right = split_claim(_transposes_apart(tokenize(text)))
+    lhs = parse_lhs(left)
+    if not _mentions_matrices(m, right) or matrix_quantity(m, lhs, scalar_first=False) is not None:
+        return None
+    return lhs, right
+
+
 def _mentions_matrices(m: Model, tokens: list[Token]) -> bool:
     """Whether a right side is about matrices: a bracketed matrix, or a name only a matrix has (Delta2 …)."""
     names = matrix_names(m)

@@ -35,11 +35,12 @@ def _decide(m: Model, q: Quantity, claim: Expr) -> Decided:
     claim = claim.xreplace({g: m.truth(m.gradient_of(p)) for p, g in m.grad.items() if g in claim.free_symbols})
     if claim.free_symbols & set(m.index_of):
         return _decide_by_sample(m, q, claim, truth)
+    claim = _sums_outside(claim)
     if isinstance(truth, SampleSum) != isinstance(claim, SampleSum):
         return Decided.OPEN
     if isinstance(truth, SampleSum):
         truth, claim = truth.args[0], claim.args[0]
-    return _decide_difference(m, claim, truth, [{}])
+    return _decide_difference(m, claim, truth, [{}], _own(m, q))
 
 
 def _decide_by_sample(m: Model, q: Quantity, claim: Expr, truth: Expr) -> Decided:
@@ -54,7 +55,26 @@ def _decide_by_sample(m: Model, q: Quantity, claim: Expr, truth: Expr) -> Decide
         truth = truth.xreplace(samples[q.sample])
     elif q.per_sample or truth.free_symbols & m.per_sample:
         return Decided.OPEN             # one value per sample, claimed without naming the sample
-    return _decide_difference(m, claim, truth, samples)
+    return _decide_difference(m, claim, truth, samples, _own(m, q))
+
+
+def _own(m: Model, q: Quantity) -> set[Expr]:
+    """The names whose definition is the truth itself: E's (and each sample's loss e for a batch's E)."""
+    return {q.target, q.symbol} | ({m.net.loss} if q.kind in ("loss", "loss_after") else set())
+
+
+def _sums_outside(claim: Expr) -> Expr:
+    """c·Σₙ f and Σₙ f + Σₙ g as Σₙ (c·f) and Σₙ (f + g): one sum over the samples, as the truth writes it."""
+    if claim.is_Mul:
+        sums = [f for f in claim.args if isinstance(f, SampleSum)]
+        rest = sp.Mul(*(f for f in claim.args if not isinstance(f, SampleSum)))
+        if len(sums) == 1 and not rest.has(SampleSum):
+            return SampleSum(rest * sums[0].args[0])
+    if claim.is_Add and all(isinstance(t, SampleSum) or (t.is_Mul and t.has(SampleSum)) for t in claim.args):
+        parts = [_sums_outside(t) for t in claim.args]
+        if all(isinstance(p, SampleSum) for p in parts):
+            return SampleSum(sp.Add(*(p.args[0] for p in parts)))
+    return claim
 
 
 def _sample_names(m: Model, n: int) -> dict[Expr, Expr]:
@@ -65,9 +85,11 @@ def _sample_names(m: Model, n: int) -> dict[Expr, Expr]:
     return m._memo[key]
 
 
-def _decide_difference(m: Model, claim: Expr, truth: Expr, samples: list[dict[Expr, Expr]]) -> Decided:
+def _decide_difference(m: Model, claim: Expr, truth: Expr, samples: list[dict[Expr, Expr]], own: set[Expr]
+                       ) -> Decided:
     """claim − truth, with δ and ∂E/∂a replaced by their formulas (in every sample's names when ``samples``
-    renames them), proved 0, refuted as a nonzero polynomial, or left open."""
+    renames them), proved 0, refuted as a nonzero polynomial, or left open. A definition is read back as its
+    name except the quantity's ``own``: the truth of E is its formula, not E."""
     constants = m.constants
     adjoints, names, independent = {}, {}, set(m.net.parameters)
     for renamed in samples:
@@ -76,7 +98,7 @@ def _decide_difference(m: Model, claim: Expr, truth: Expr, samples: list[dict[Ex
         # a written-out definition back to its name (sigmoid(z_o1) is o1): cheap, where expanding names into
         # their definitions makes expressions that no expansion finishes
         names.update({definition.xreplace(renamed): name.xreplace(renamed)
-                      for name, definition in m.net.definitions.items() if not definition.is_Symbol})
+                      for name, definition in m.net.definitions.items() if not definition.is_Symbol and name not in own})
         independent |= {s.xreplace(renamed) for s in m.net.inputs + m.net.targets}
     difference = (claim.xreplace(names) - truth.xreplace(names)).xreplace(constants)
     for _ in range(4 * m.spec.depth + 4):      # δ and ∂E/∂a by their formulas, down to the forward names

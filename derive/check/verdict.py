@@ -39,7 +39,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from sympy import Expr, Symbol
 
 from derive.check.arithmetic import propagated, strays
-from derive.check.claims import Rhs, chained, parse_lhs, parse_rhs, split_claim, tokenize
+from derive.check.claims import Lhs, Rhs, Token, chained, parse_lhs, parse_rhs, split_claim, tokenize
 from derive.check.diagnose import expression_diagnosis, generality_note, number_diagnosis, sentence, with_letter
 from derive.check.evaluator import (
     MP,
@@ -57,7 +57,10 @@ from derive.check.matrices import (
     MatrixReading,
     MValue,
     correct_formula,
+    ShapeMismatch,
+    parse_matrix_rhs,
     read_matrix,
+    scalar_of_matrices,
     shape_text,
     variants,
 )
@@ -149,6 +152,9 @@ def check_claim(solution, text: str) -> Verdict:
         matrix = read_matrix(m, text) if isinstance(text, str) else None
         if matrix is not None:
             return _check_matrix(m, text, matrix)
+        of_matrices = scalar_of_matrices(m, text) if isinstance(text, str) else None
+        if of_matrices is not None:
+            return _check_of_matrices(m, text, *of_matrices)
         reading = read(solution, text)
     except ClaimError as exc:
         raise ClaimError(f"claim {_echo(text)}: {exc}") from None
@@ -199,6 +205,25 @@ def _repaired(m: Model, r: MatrixReading) -> tuple[str, str] | None:
         if _holds_everywhere(m, r, value):
             return change, key
     return None
+
+
+def _check_of_matrices(m: Model, text: str, lhs: Lhs, right: list[Token]) -> Verdict:
+    """One number written with matrices (E = 1/2 * sum((A2 - Y) .* (A2 - Y))): the 1×1 result is the claim."""
+    q, loss = m.quantity(lhs), lhs.loss or "E"
+    written = text[right[0].column - 1:right[-2].end - 1] if len(right) > 1 else ""
+    try:
+        value = parse_matrix_rhs(m, right, loss)[0]
+        problem = None if value.shape == (1, 1) else f"{value.shown} is {shape_text(value.shape)}, but {q.label} is one number"
+    except ShapeMismatch as exc:
+        problem = str(exc)
+    if problem is not None:
+        correct = m.correct_text(q)
+        return Verdict(text, False, correct, sentence(problem, f"{q.label} = {correct}"), q.label, "expression",
+                       mistake="shapes", correct=correct)
+    reading = _Reading(q, Rhs(value.expr, "expression", None), loss, written)
+    if value.expr.free_symbols <= set(m.constants):
+        return _check_number(m, text, reading)
+    return _check_expression(m, text, reading)
 
 
 def _wrong_shape(m: Model, text: str, r: MatrixReading, value: MValue) -> Verdict:
