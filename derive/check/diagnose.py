@@ -16,7 +16,7 @@ from derive.check.evaluator import MP, Undefined, close, fraction, places_phrase
 from derive.check.mistakes import Candidate, Model, factor_parts
 from derive.check.quantities import UNWRITTEN, Point, Quantity, all_close, lacks_sample_sum, values_at
 from derive.model.registry import ACTIVATIONS
-from derive.numeric.rounding import fixed, round_decimals
+from derive.numeric.rounding import fixed, number, round_decimals
 
 # -- diagnosing ----------------------------------------------------------------------------------
 
@@ -190,7 +190,7 @@ def expression_diagnosis(m: Model, q: Quantity, expr: Expr, contexts, claim, tru
         if all_close(claim, m.values_of((*q.about, summed, i), c.expr, points, contexts)):
             extra = f", and the sum over the {m.N} samples is missing" if loose else ""
             return c.key, c.reason + extra
-    factor = _ratio(m, q, claim, truth)
+    factor = _written_n(m, expr, claim, truth) or _written_rate(m, q, expr, claim) or _ratio(m, q, claim, truth)
     if factor:
         return factor
     here = values_at(m, expr, [m.spec_point], [q.sample or 0] if not (q.per_sample or loose) else list(range(m.N)))
@@ -336,6 +336,33 @@ def _ratio(m: Model, q: Quantity, claim, truth) -> tuple[str, str] | None:
     if is_loss(m, q):
         return ("sign" if c == -1 else "factor"), loss_factor_text(m, c)
     return "factor", f"it is off by a constant factor {c}"
+
+
+def _written_rate(m: Model, q: Quantity, expr: Expr, claim) -> tuple[str, str] | None:
+    """An update that steps by a number of its own instead of the learning rate (w - 0.05*dE/dw for η = 0.5)."""
+    if q.kind != "update" or claim is None:
+        return None
+    p, rate = q.target, m.rates[q.target]
+    ps = [pt for pt in m.points for _ in range(len(claim) // len(m.points))]
+    ratios = [m.implied_gradient(pt.batch, p, c) / pt.batch[m.grad[p]] for pt, c in zip(ps, claim)
+              if abs(pt.batch[m.grad[p]]) > MP.mpf("1e-30")]
+    for written in sorted({abs(a) for a in expr.atoms(sp.Rational)} - {0, 1}):
+        if written != rate and ratios and all(close(r, to_mpf(written / rate)) for r in ratios):
+            return "wrong_rate", (f"the step uses {number(written).plain} where the learning rate is "
+                                  f"{number(rate).plain}: {m.plain[p]}' = {m.plain[p]} - {m.rate_text(p)}*dE/d{m.plain[p]}")
+    return None
+
+
+def _written_n(m: Model, expr: Expr, claim, truth) -> tuple[str, str] | None:
+    """A claim that divides by N itself and is 1/N times the truth: the extra 1/N it wrote, whatever else the
+    number N could stand for (with N = 2, the factor 2 of a square)."""
+    if m.n_symbol not in expr.free_symbols or claim is None:
+        return None
+    ratios = [c / t for c, t in zip(claim, truth) if abs(t) > MP.mpf("1e-30")]
+    if ratios and all(close(r, MP.mpf(1) / m.N) for r in ratios):
+        return "factor", (f"there is an extra 1/N: the gradient of the batch's loss already carries the loss's own "
+                          f"1/N (or sums over the samples); dividing by N = {m.N} again makes it {m.N} times too small")
+    return None
 
 
 def _factor_match(m: Model, q: Quantity, claimed, true, tol) -> tuple[str, str] | None:
