@@ -146,3 +146,15 @@ def test_a_derivations_csv_has_a_row_per_line(tmp_path, capsys):
     assert rows[0][:7] == ["student", "source", "line", "claim", "holds", "consistent", "uses"]
     carried = next(r for r in rows if r[3] == "dE/dw5 = 0.0890")
     assert (carried[4], carried[5], carried[6]) == ("false", "true", "4")
+
+
+@pytest.mark.parametrize("lines, words", [
+    (["dE/dw5 = 0.0822"] * 100_000, "at most"),            # 10⁵ lines: the file is refused before a line is read
+    (["o1 = 0.75"] * 2_500, "too many lines"),
+])
+def test_a_huge_derivation_is_refused_in_one_line(tmp_path, capsys, lines, words):
+    path = tmp_path / "huge.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    assert main(["check", "sigmoid-222", "--derivation", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1

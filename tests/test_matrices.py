@@ -223,6 +223,8 @@ def test_a_matrix_claim_in_reports_and_derivations(tmp_path):
     ("dE/dW1 = [[1, 2], [3]]", "different lengths"),
     ("dE/dW1 = [[1, 2], [3, ]]", "expected a number"),
     ("dE/dW1 = 1_10000 * 1_10000^T", "too large"),
+    ("dE/dW1 = 1_1000 * 1_1000^T", "too large"),                     # 10⁶ entries
+    ("dE/dW1 = 1_1000000", "expected the length of the ones vector"),
     ("dE/dW1 = " + "W1 * W1^T * " * 40 + "W1", "too"),
     ("dE/dW1 = " + "(" * 70 + "X" + ")" * 70, "nested too deeply"),
     ("dE/dW1 = [" + ",".join(["1"] * 1000) + "]", "too many symbols"),
