@@ -42,13 +42,11 @@ from typing import Callable, Protocol
 import sympy as sp
 from sympy import Expr, Symbol
 
+from derive.check.tokens import MAX_DIGITS, Token, fail, tokenize
 from derive.errors import ClaimError
-from derive.model.registry import ACTIVATIONS, activation, claim_spellings, latex_commands, max_activation
+from derive.model.registry import ACTIVATIONS, activation, claim_spellings, max_activation
 
-MAX_LENGTH = 5000          # characters of one claim (a fully expanded 2-2-2 gradient is ~900)
-MAX_TOKENS = 1500          # tokens of one claim
 MAX_DEPTH = 60             # nesting of parentheses, fractions, functions, unary signs, powers
-MAX_DIGITS = 40            # digits of one number literal
 MAX_EXPONENT = 100         # |p| of a constant exponent p/q
 # |k| of a literal's e-notation: derive itself prints values down to 1e−4343 (σ′ of a unit at z = 10⁴),
 # and a student copies them; 10^5000 as an exact fraction is still cheap
@@ -65,37 +63,6 @@ class SampleSum(sp.Function):
     def _eval_derivative(self, s):
         return SampleSum(self.args[0].diff(s))          # Σ is linear: d/ds Σₙ f = Σₙ df/ds
 
-
-# -- characters ----------------------------------------------------------------------------
-
-# The only non-ASCII characters accepted, each with the ASCII it stands for. Everything else
-# outside printable ASCII (homoglyphs, zero-width or control characters, full-width letters)
-# is rejected with its code point, so what is checked is exactly what a reader sees.
-UNICODE = {
-    "\u2212": "-", "\u2013": "-", "\u2010": "-", "\u00b7": "*", "\u22c5": "*", "\u2219": "*",
-    "\u00d7": "*", "\u2217": "*", "\u00f7": "/", "\u2032": "'",
-    "\u2019": "'", "\u02b9": "'", "\u03c3": "\\sigma ", "\u03b7": "\\eta ", "\u03b1": "\\alpha ",
-    "\u03b4": "\\delta ", "\u03a3": "\\sum ", "\u2211": "\\sum ", "\u2202": "\\partial ",
-    "\u2248": "=", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u00bd": "(1/2)",
-    "$": " ",                  # $…$ and $$…$$ around a claim copied from LaTeX or Markdown
-    # matrices: Δ⁽²⁾, the transpose Aᵀ (and ⊤), the entrywise products ⊙ and ∘
-    "\u0394": "\\Delta ", "\u1d40": "^T", "\u22a4": "^T", "\u2299": "\\odot ", "\u2218": "\\circ ",
-}
-# superscript digits and signs: a run of them is one exponent, 10⁻⁴ = 10^{-4} (x² alone stays x^2)
-SUPERSCRIPTS = {"\u2070": "0", "\u00b9": "1", "\u00b2": "2", "\u00b3": "3", **{chr(0x2070 + i): str(i) for i in range(4, 10)},
-                "\u207b": "-", "\u207a": "+"}
-SUBSCRIPT_DIGITS = {chr(0x2080 + i): str(i) for i in range(10)}
-ASCII_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \t\r\n+-*/^()[]{},=_'.\\@;&")
-
-# LaTeX commands: what each one becomes. Wrappers take one {group} of letters as a name.
-SPACING = {",", ";", ":", "!", " ", "quad", "qquad", "big", "Big", "bigg", "Bigg", "bigl", "bigr",
-           "Bigl", "Bigr", "biggl", "biggr", "displaystyle"}
-COMMAND_OPS = {"cdot": "*", "times": "*", "ast": "*", "div": "/", "{": "(", "}": ")", "approx": "=", "simeq": "="}
-COMMAND_NAMES = {"exp": "exp", "ln": "ln", "log": "log", "eta": "eta", "alpha": "alpha", "delta": "delta",
-                 "sqrt": "sqrt", "sum": "\\sum", **latex_commands()}     # \sigma, \tanh: the activations
-WRAPPERS = {"operatorname", "mathrm", "text", "mathit", "mathbf", "boldsymbol", "rm", "mathsf"}
-FRACTIONS = {"frac", "dfrac", "tfrac"}
-DELIMITERS = {"(": "(", ")": ")", "[": "[", "]": "]", ".": None}
 
 # Functions a claim may call; NAME' is the derivative, NAME^k(x) the k-th power of NAME(x): the
 # activations under the registry's spellings (sigma, ReLU, LReLU …), max(0, z), and these of mathematics
@@ -114,8 +81,6 @@ LOSS_WORDS = re.compile(r"^(?:[A-Z](?:total|tot)?|Error|Loss|Cost|error|loss|cos
 
 # Runs of tokens the parser looks ahead for: operator texts, and NUMBER for any number literal.
 NUMBER = "<number>"
-HADAMARD = ".*"                                             # the entrywise product: .*, ⊙, \odot, \circ
-TRANSPOSE = ".T"                                            # A1.T; also ^T, ^\top, ' and ᵀ in a matrix claim
 POWERS = (("^", NUMBER), ("^", "{", NUMBER, "}"))            # tanh^2(z), \tanh^{2}(z)
 PRIMES = (("^", "'"), ("^", "{", "'", "}"))                  # \sigma^\prime(z), \sigma^{\prime}(z)
 LAYER_BRACED = ("^", "{", "(", NUMBER, ")", "}")            # w^{(2)}_{11}
@@ -124,234 +89,6 @@ SAMPLE_INDEX = ("[", NUMBER, "]")                           # o[2]; o[n] is the 
 # an updated value as students write it, for NAME': w_5^+, w_5^{+}, w5_new, w5_{new}, w5^{new}
 UPDATED_MARKS = (("^", "{", "+", "}"), ("^", "+"), ("_", "{", "new", "}"), ("_", "new"), ("^", "{", "new", "}"),
                  ("^", "new"))
-
-
-@dataclass(frozen=True)
-class Token:
-    """One token: its kind (num, name, op, frac, partial, end), its text, its 1-based columns."""
-
-    kind: str
-    text: str
-    column: int
-    end: int
-
-
-def _fail(column: int, message: str) -> ClaimError:
-    return ClaimError(f"column {column}: {message}")
-
-
-def _show(ch: str) -> str:
-    return f"{ch!r} (U+{ord(ch):04X})" if not ch.isascii() or not ch.isprintable() else repr(ch)
-
-
-def _without_full_stop(text: str) -> str:
-    """A claim written as a sentence (dE/dw5 = 0.0822.): its final stop is no part of it."""
-    stripped = text.rstrip()
-    if len(stripped) > 1 and stripped[-1] in ".;" and not stripped[-2].isspace() and stripped[-2] != ".":
-        return stripped[:-1] + " " * (len(text) - len(stripped) + 1)
-    return text
-
-
-def _superscript_runs(text: str) -> list[tuple[int, str | None]]:
-    """(column, None) for each character, or (column, its ASCII) once for a run of superscripts."""
-    out: list[tuple[int, str | None]] = []
-    column = 1
-    while column <= len(text):
-        run = ""
-        while column + len(run) <= len(text) and text[column + len(run) - 1] in SUPERSCRIPTS:
-            run += SUPERSCRIPTS[text[column + len(run) - 1]]
-        out.append((column, run or None))
-        column += len(run) or 1
-    return out
-
-
-def _normalize(text: str) -> list[tuple[str, int]]:
-    """The claim as ASCII characters, each with the column of the character it came from."""
-    out: list[tuple[str, int]] = []
-    previous_subscript = False
-    text = _without_full_stop(text)
-    for column, run in _superscript_runs(text):
-        if run is not None:
-            out += [(c, column) for c in (f"^{run}" if len(run) == 1 and run.isdigit() else f"^{{{run}}}")]
-            previous_subscript = False
-            continue
-        ch = text[column - 1]
-        if ch in SUBSCRIPT_DIGITS:
-            out += [(c, column) for c in ("" if previous_subscript else "_") + SUBSCRIPT_DIGITS[ch]]
-            previous_subscript = True
-            continue
-        previous_subscript = False
-        if ch in UNICODE:
-            out += [(c, column) for c in UNICODE[ch]]
-        elif ch in ASCII_OK:
-            out.append((ch, column))
-        else:
-            raise _fail(column, f"unexpected character {_show(ch)}")
-    return out
-
-
-_SCAN = re.compile(r"""
-    (?P<space>[ \t\r\n]+)
-  | (?P<comma>\d+,\d+(?:[eE][+-]?\d+)?)
-  | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<name>leaky_relu(?![A-Za-z0-9_])|[A-Za-z]+\d*)
-  | (?P<cmd>\\(?:[A-Za-z]+|[,;:! {}\\]))
-  | (?P<op>\*\*|\.\*|\.\^|\.T(?![A-Za-z0-9_])|[-+*/^()\[\]{},=_'@;&])
-""", re.VERBOSE)
-
-
-def _kind(m: re.Match[str]) -> str:
-    """The name of the _SCAN group that matched (every alternative is a named group)."""
-    if m.lastgroup is None:                             # pragma: no cover - the scanner's regex
-        raise AssertionError(f"unnamed match {m.group()!r}")
-    return m.lastgroup
-
-
-_BRACKET = re.compile(r"\s*(\\?[()\[\].{}|])")             # after \left or \right
-_WRAPPED = re.compile(r"\s*\{\s*([A-Za-z]+\d*|\d+)\s*\}")    # after \operatorname and the other wrappers
-
-# the token each remaining command stands for: (kind, text)
-_COMMAND_TOKENS: dict[str, tuple[str, str]] = {
-    **{command: ("op", op) for command, op in COMMAND_OPS.items()},
-    **{command: ("name", name) for command, name in COMMAND_NAMES.items()},
-    **{command: ("frac", "\\frac") for command in FRACTIONS},
-    "partial": ("partial", "\\partial"),
-    "prime": ("op", "'"),
-    # matrices: \Delta^{(2)}, A^\top, \odot and \circ (entrywise), a bmatrix's row break \\
-    "Delta": ("name", "Delta"), "top": ("name", "T"), "intercal": ("name", "T"),
-    "odot": ("op", HADAMARD), "circ": ("op", HADAMARD), "\\": ("op", ";"),
-}
-# matrix environments: \begin{bmatrix} a & b \\ c & d \end{bmatrix} reads as [a, b; c, d]
-MATRIX_ENVIRONMENTS = {"bmatrix", "pmatrix", "matrix", "Bmatrix"}
-_ENVIRONMENT = re.compile(r"\s*\{\s*([A-Za-z]+)\s*\}")
-_LAYER_DIGITS = re.compile(r" ?(\d+)")
-
-
-@dataclass
-class _Scanner:
-    """The normalized claim cut into tokens: its ASCII text, each character's column, the tokens so far."""
-
-    text: str
-    columns: list[int]
-    pos: int = 0
-    tokens: list[Token] = field(default_factory=list)
-
-    def emit(self, token: Token, counted: bool = True) -> None:
-        """Append a token; past MAX_TOKENS a ClaimError (a \\left/\\right bracket is counted by the next one)."""
-        self.tokens.append(token)
-        if counted and len(self.tokens) > MAX_TOKENS:
-            raise ClaimError(f"the claim has too many symbols (more than {MAX_TOKENS} tokens)")
-
-    def step(self) -> None:
-        """Scan the next lexeme at ``pos`` and emit what it stands for (spacing stands for nothing)."""
-        m = _SCAN.match(self.text, self.pos)
-        if m is None:
-            raise _fail(self.columns[self.pos], f"unexpected character {self.text[self.pos]!r}")
-        col, end = self.columns[self.pos], self.columns[m.end() - 1] + 1
-        self.pos = m.end()
-        _LEXEMES[_kind(m)](self, m.group(), col, end)
-
-    def space(self, value: str, col: int, end: int) -> None:
-        """Whitespace separates tokens and is dropped."""
-
-    def number(self, value: str, col: int, end: int) -> None:
-        digits = sum(c.isdigit() for c in value)
-        if digits > MAX_DIGITS:
-            raise _fail(col, f"number too long ({digits} digits; at most {MAX_DIGITS})")
-        self.emit(Token("num", value, col, end))
-
-    def comma(self, value: str, col: int, end: int) -> None:
-        """0,0822: a decimal comma outside brackets; inside them (max(0,1), w_{1,2}) the comma separates."""
-        if self.open_brackets() == 0:
-            self.number(value.replace(",", "."), col, end)
-            return
-        start = self.pos - len(value)
-        before, after = value.split(",")
-        comma = start + len(before)
-        self.number(before, col, self.columns[comma])
-        self.op(",", self.columns[comma], self.columns[comma] + 1)
-        self.number(after, self.columns[comma + 1], end)
-
-    def open_brackets(self) -> int:
-        opened = sum(t.kind == "op" and t.text in "([{" for t in self.tokens)
-        return opened - sum(t.kind == "op" and t.text in ")]}" for t in self.tokens)
-
-    def name(self, value: str, col: int, end: int) -> None:
-        self.emit(Token("name", value, col, end))
-
-    def op(self, value: str, col: int, end: int) -> None:
-        """An operator; ``**`` is ``^``, a bmatrix's ``&`` separates as ``,`` (``@`` is a matrix claim's product)."""
-        self.emit(Token("op", {"**": "^", "&": ","}.get(value, value), col, end))
-
-    def command(self, value: str, col: int, end: int) -> None:
-        """A LaTeX command: spacing, a sized bracket, a wrapped name, or the token it stands for."""
-        command = value[1:]
-        if command in SPACING:
-            return
-        if command in ("left", "right"):
-            self.bracket(command, col)
-        elif command in ("begin", "end"):
-            self.environment(command, col)
-        elif command in WRAPPERS:
-            self.wrapped(command, col)
-        elif command in _COMMAND_TOKENS:
-            kind, text = _COMMAND_TOKENS[command]
-            digits = _LAYER_DIGITS.match(self.text, self.pos) if text == "Delta" else None
-            if digits:                              # Δ2, \Delta 2: the layer's number belongs to the name
-                self.pos = digits.end()
-                text, end = text + digits.group(1), self.columns[self.pos - 1] + 1
-            self.emit(Token(kind, text, col, end))
-        else:
-            raise _fail(col, f"unknown LaTeX command \\{command}")
-
-    def bracket(self, command: str, col: int) -> None:
-        """\\left( … \\right): the bracket itself (\\{ \\} are parentheses; \\left. is none)."""
-        m = _BRACKET.match(self.text, self.pos)
-        if m is None or m.group(1) in ("|", "\\|"):
-            raise _fail(col, f"expected a bracket after \\{command}")
-        delimiter = m.group(1).lstrip("\\")
-        self.pos = m.end()
-        if delimiter in "{}":
-            delimiter = "(" if delimiter == "{" else ")"
-        if delimiter != ".":
-            self.emit(Token("op", delimiter, col, self.columns[self.pos - 1] + 1), counted=False)
-
-    def environment(self, command: str, col: int) -> None:
-        """\\begin{bmatrix} … \\end{bmatrix}: the brackets of a matrix literal."""
-        m = _ENVIRONMENT.match(self.text, self.pos)
-        if m is None or m.group(1) not in MATRIX_ENVIRONMENTS:
-            raise _fail(col, f"expected {{bmatrix}} after \\{command}")
-        self.pos = m.end()
-        self.emit(Token("op", "[" if command == "begin" else "]", col, self.columns[self.pos - 1] + 1))
-
-    def wrapped(self, command: str, col: int) -> None:
-        """\\operatorname{ReLU}, \\mathrm{w}: the letters in the group are a name."""
-        m = _WRAPPED.match(self.text, self.pos)
-        if m is None:
-            raise _fail(col, f"expected {{letters}} after \\{command}")
-        self.pos = m.end()
-        kind = "num" if m.group(1).isdigit() else "name"          # \mathbf{1}: the vector of ones
-        self.emit(Token(kind, m.group(1), col, self.columns[self.pos - 1] + 1))
-
-
-# what each group of _SCAN becomes
-_LEXEMES: dict[str, Callable[[_Scanner, str, int, int], None]] = {
-    "space": _Scanner.space, "comma": _Scanner.comma, "num": _Scanner.number, "name": _Scanner.name,
-    "cmd": _Scanner.command,
-    "op": _Scanner.op,
-}
-
-
-def tokenize(text: str) -> list[Token]:
-    """Whitelisted tokens of ``text``; a ClaimError at the first character that is not allowed."""
-    if len(text) > MAX_LENGTH:
-        raise ClaimError(f"the claim is too long ({len(text)} characters; at most {MAX_LENGTH})")
-    chars = _normalize(text)
-    scanner = _Scanner("".join(c for c, _ in chars), [col for _, col in chars] + [len(text) + 1])
-    while scanner.pos < len(scanner.text):
-        scanner.step()
-    scanner.tokens.append(Token("end", "", len(text) + 1, len(text) + 1))
-    return scanner.tokens
 
 
 # -- what the parser hands to the checker ----------------------------------------------------
@@ -454,7 +191,7 @@ class _Parser:
     def expect(self, text: str, what: str) -> Token:
         token = self.peek()
         if not self.at(text):
-            raise _fail(token.column, f"expected {what}; got {_describe(token)}")
+            raise fail(token.column, f"expected {what}; got {_describe(token)}")
         return self.take()
 
     def vocabulary(self) -> Vocabulary:
@@ -470,7 +207,7 @@ class _Parser:
     def deeper(self, column: int) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise _fail(column, f"nested too deeply (at most {MAX_DEPTH} levels)")
+            raise fail(column, f"nested too deeply (at most {MAX_DEPTH} levels)")
 
     # grammar: expression := term (('+'|'-') term)*
     def expression(self) -> Expr:
@@ -492,7 +229,7 @@ class _Parser:
                 result = result * right if token.text == "*" else result / right
             elif self.starts_atom(token):
                 if token.kind == "num" and self.tokens[self.pos - 1].kind == "num":
-                    raise _fail(token.column, f"two numbers in a row: {self.tokens[self.pos - 1].text} {token.text}")
+                    raise fail(token.column, f"two numbers in a row: {self.tokens[self.pos - 1].text} {token.text}")
                 right = self.unary()
                 result = result * right
             else:
@@ -555,16 +292,16 @@ class _Parser:
             return self.vocabulary().derivative(loss, ref, self.in_sum)
         if token.kind == "name":
             return self.named()
-        raise _fail(token.column, f"expected a number, a name or '('; got {_describe(token)}")
+        raise fail(token.column, f"expected a number, a name or '('; got {_describe(token)}")
 
     def number(self, token: Token) -> Expr:
         try:
             value = Decimal(token.text)
         except InvalidOperation:                        # pragma: no cover - the scanner's regex
-            raise _fail(token.column, f"not a number: {token.text!r}") from None
+            raise fail(token.column, f"not a number: {token.text!r}") from None
         exponent = value.as_tuple().exponent
         if not isinstance(exponent, int) or abs(exponent) > MAX_LITERAL_EXPONENT + MAX_DIGITS:
-            raise _fail(token.column, f"number out of range: {token.text} (expected a power of ten of at most "
+            raise fail(token.column, f"number out of range: {token.text} (expected a power of ten of at most "
                                       f"10^±{MAX_LITERAL_EXPONENT})")
         places = _decimals(token.text)
         self.decimals.append(-1 if places is None else places)
@@ -613,7 +350,7 @@ class _Parser:
         if name == MAXIMUM:
             return self.maximum(token)
         if name == "sqrt" and self.at("["):
-            raise _fail(self.peek().column, "only square roots are supported")
+            raise fail(self.peek().column, "only square roots are supported")
         argument = self.argument(token)
         return self.raised(_checked(self.apply(name, derivative, argument, token.column), token.column), power)
 
@@ -631,7 +368,7 @@ class _Parser:
         if self.at("'"):
             self.take()
             if self.at("'"):
-                raise _fail(self.peek().column, f"only first derivatives are supported: {name}'")
+                raise fail(self.peek().column, f"only first derivatives are supported: {name}'")
             return True
         for pattern in PRIMES:
             if self.ahead(pattern):
@@ -642,7 +379,7 @@ class _Parser:
     def argument(self, function: Token) -> Expr:
         """A function's argument, in ( ) or in { }."""
         if not (self.at("(") or self.at("{")):
-            raise _fail(self.peek().column, f"expected '(' after {function.text}; got {_describe(self.peek())}")
+            raise fail(self.peek().column, f"expected '(' after {function.text}; got {_describe(self.peek())}")
         self.deeper(function.column)
         try:
             return self.group("(", ")") if self.at("(") else self.group("{", "}")
@@ -656,7 +393,7 @@ class _Parser:
             return act.df(argument, act.f(argument)) if derivative else act.f(argument)
         if derivative:
             if name not in MATH_DERIVATIVES:
-                raise _fail(column, f"no derivative known for {name}")
+                raise fail(column, f"no derivative known for {name}")
             return MATH_DERIVATIVES[name](argument)
         return MATH_FUNCTIONS[name](argument)
 
@@ -679,13 +416,13 @@ class _Parser:
         self.expect(")", f"')' to close the '(' at column {opening.column}")
         if first == 0 or second == 0:
             return max_activation().f(second if first == 0 else first)
-        raise _fail(token.column, "max is only supported as max(0, z), the ReLU")
+        raise fail(token.column, "max is only supported as max(0, z), the ReLU")
 
     def sample_sum(self) -> Expr:
         token = self.take()
         latex = token.text == "\\sum"
         if self.in_sum:
-            raise _fail(token.column, "a sum over samples inside another sum is not supported")
+            raise fail(token.column, "a sum over samples inside another sum is not supported")
         # limits such as _{n=1}^{N} or _n only name the sample index: skip them
         while self.at("_") or self.at("^"):
             self.take()
@@ -698,7 +435,7 @@ class _Parser:
         try:
             if not latex:
                 if not self.at("("):
-                    raise _fail(self.peek().column, f"expected '(' after sum; got {_describe(self.peek())}")
+                    raise fail(self.peek().column, f"expected '(' after sum; got {_describe(self.peek())}")
                 summand = self.group("(", ")")
             else:
                 summand = self.term()          # \sum_n a b c: the product that follows
@@ -713,7 +450,7 @@ class _Parser:
         while level:
             token = self.take()
             if token.kind == "end":
-                raise _fail(opening.column, "unclosed '{'")
+                raise fail(opening.column, "unclosed '{'")
             level += token.text == "{" and token.kind == "op"
             level -= token.text == "}" and token.kind == "op"
 
@@ -721,11 +458,11 @@ class _Parser:
         """A name with its subscripts, layer superscript, prime and sample index."""
         token = self.take()
         if token.kind != "name":
-            raise _fail(token.column, f"expected a name; got {_describe(token)}")
+            raise fail(token.column, f"expected a name; got {_describe(token)}")
         base = token.text[len(strip):]
         if not base:
             if self.peek().kind != "name":
-                raise _fail(self.peek().column, f"expected a name; got {_describe(self.peek())}")
+                raise fail(self.peek().column, f"expected a name; got {_describe(self.peek())}")
             base = self.take().text
         text = [base if strip else token.text]
         layer, subs = self.subscripts(text)
@@ -785,7 +522,7 @@ class _Parser:
                 or self.at("[") and inner.text == "n" and self.at("]", 2)):
             return None
         if inner.kind != "name" and int(inner.text) == 0:
-            raise _fail(inner.column, "samples are numbered from 1")
+            raise fail(inner.column, "samples are numbered from 1")
         self.pos += len(SAMPLE_INDEX)
         return inner
 
@@ -801,20 +538,20 @@ class _Parser:
                 elif token.kind == "op" and token.text in "_,":
                     continue
                 else:
-                    raise _fail(token.column, f"expected letters or digits in the subscript opened at column "
+                    raise fail(token.column, f"expected letters or digits in the subscript opened at column "
                                               f"{opening.column}; got {_describe(token)}")
                 if len(parts) > 8:
-                    raise _fail(token.column, "subscript too long")
+                    raise fail(token.column, "subscript too long")
             self.take()
             if not parts:
-                raise _fail(opening.column, "empty subscript")
+                raise fail(opening.column, "empty subscript")
             return "".join(parts)
         token = self.take()
         if token.kind == "num" and token.text.isdigit():
             return token.text
         if token.kind == "name":
             return token.text
-        raise _fail(token.column, f"expected a subscript; got {_describe(token)}")
+        raise fail(token.column, f"expected a subscript; got {_describe(token)}")
 
     # -- derivatives: dE/dw5, ∂E/∂w5, \frac{\partial E}{\partial w_5} ------------------------------
     def is_derivative(self) -> bool:
@@ -862,19 +599,19 @@ class _Parser:
         if token.kind == "partial":
             word = self.take()
             if word.kind != "name":
-                raise _fail(word.column, f"expected the loss after ∂; got {_describe(word)}")
+                raise fail(word.column, f"expected the loss after ∂; got {_describe(word)}")
             text = word.text
         elif token.kind == "name" and token.text == "d":
             text = self.take().text
         elif token.kind == "name" and token.text.startswith("d"):
             text = token.text[1:]
         else:
-            raise _fail(token.column, f"expected dE or ∂E; got {_describe(token)}")
+            raise fail(token.column, f"expected dE or ∂E; got {_describe(token)}")
         if self.at("_"):                          # E_total, E_{tot}
             self.take()
             text += self.subscript()
         if not LOSS_WORDS.match(text):
-            raise _fail(token.column, f"expected the loss (a capital letter such as E or L); got {text!r}")
+            raise fail(token.column, f"expected the loss (a capital letter such as E or L); got {text!r}")
         return text
 
     def variable(self) -> NameRef:
@@ -884,7 +621,7 @@ class _Parser:
             return self.name_ref()
         if token.kind == "name" and token.text.startswith("d"):
             return self.name_ref(strip="d")
-        raise _fail(token.column, f"expected dNAME or ∂NAME; got {_describe(token)}")
+        raise fail(token.column, f"expected dNAME or ∂NAME; got {_describe(token)}")
 
 
 def _spellings(base: str, layer: str | None, subs: list[str], index: int | None
@@ -923,7 +660,7 @@ def _checked(expr: Expr, column: int) -> Expr:
     arguments suffices (and keeps parsing linear in the claim's length).
     """
     if expr in _UNDEFINED or any(a in _UNDEFINED for a in expr.args):
-        raise _fail(column, "undefined: division by zero or the logarithm of 0")
+        raise fail(column, "undefined: division by zero or the logarithm of 0")
     return expr
 
 
@@ -932,16 +669,16 @@ def _power(base: Expr, exponent: Expr, column: int) -> Expr:
     if exponent.is_number:
         if not exponent.is_Rational:
             if base.is_number:
-                raise _fail(column, "a constant power needs a rational exponent")
+                raise fail(column, "a constant power needs a rational exponent")
         else:
             if abs(exponent.p) > MAX_EXPONENT or exponent.q > MAX_ROOT:
-                raise _fail(column, f"exponent too large (at most {MAX_EXPONENT} and roots up to {MAX_ROOT})")
+                raise fail(column, f"exponent too large (at most {MAX_EXPONENT} and roots up to {MAX_ROOT})")
             if base.is_Rational:
                 digits = max(abs(base.p), base.q).bit_length() * 0.30103 * abs(float(exponent))
                 if digits > MAX_MAGNITUDE:
-                    raise _fail(column, f"number too large (about 10^{int(digits)})")
+                    raise fail(column, f"number too large (about 10^{int(digits)})")
     elif base.is_number and base.is_Rational and abs(base) > 10 ** 6:
-        raise _fail(column, "the base of a variable power must be small")
+        raise fail(column, "the base of a variable power must be small")
     return _checked(base ** exponent, column)
 
 
@@ -960,11 +697,11 @@ def parse_rhs(tokens: list[Token], words: Vocabulary | None) -> Rhs:
     """The right-hand side from its tokens (those after the '=')."""
     parser = _Parser(tokens, words)
     if parser.peek().kind == "end":
-        raise _fail(parser.peek().column, "expected an expression after '='")
+        raise fail(parser.peek().column, "expected an expression after '='")
     expr = parser.expression()
     token = parser.peek()
     if token.kind != "end":
-        raise _fail(token.column, f"unexpected {_describe(token)}")
+        raise fail(token.column, f"unexpected {_describe(token)}")
     written, decimals = _precision(tokens[:-1], parser.decimals)
     constants = {s.name for s in expr.free_symbols} <= {"eta", "N"}       # a number worked out by hand
     if written != "expression" or not constants:
@@ -1028,7 +765,7 @@ def chained(text: str) -> list[str] | None:
         return None
     doubled = next((j for i, j in zip(equals, equals[1:]) if j == i + 1), None)
     if doubled is not None:
-        raise _fail(tokens[doubled].column, "one '=' between the two sides, not '=='")
+        raise fail(tokens[doubled].column, "one '=' between the two sides, not '=='")
     lhs = text[:tokens[equals[0]].column - 1].strip()
     bounds = [tokens[i].end - 1 for i in equals] + [len(text)]
     stops = [tokens[i].column - 1 for i in equals[1:]] + [len(text)]
@@ -1041,7 +778,7 @@ def split_claim(tokens: list[Token]) -> tuple[list[Token], list[Token]]:
     if not equals:
         raise ClaimError("expected 'LHS = RHS', e.g. 'dE/dw5 = 0.17'; found no '='")
     if len(equals) > 1:
-        raise _fail(tokens[equals[1]].column, "one '=' per claim; write 'A = B = C' as two claims")
+        raise fail(tokens[equals[1]].column, "one '=' per claim; write 'A = B = C' as two claims")
     i = equals[0]
     end = tokens[-1]
     return tokens[:i] + [Token("end", "", tokens[i].column, tokens[i].column)], tokens[i + 1:] or [end]
@@ -1052,7 +789,7 @@ def parse_lhs(tokens: list[Token]) -> Lhs:
     parser = _Parser(tokens, None)
     first = parser.peek()
     if first.kind == "end":
-        raise _fail(first.column, "expected a quantity before '=', e.g. dE/dw5 or o")
+        raise fail(first.column, "expected a quantity before '=', e.g. dE/dw5 or o")
     if parser.is_local_factor():
         of = parser.variable()
         parser.expect("/", "'/' in do1/dz_o1")
@@ -1063,10 +800,10 @@ def parse_lhs(tokens: list[Token]) -> Lhs:
     elif first.kind == "name":
         lhs = Lhs("name", parser.name_ref())
     else:
-        raise _fail(first.column, f"expected a quantity before '=' such as dE/dw5, w5' or o; got {_describe(first)}")
+        raise fail(first.column, f"expected a quantity before '=' such as dE/dw5, w5' or o; got {_describe(first)}")
     token = parser.peek()
     if token.kind != "end":
-        raise _fail(token.column, f"unexpected {_describe(token)} on the left of '='")
+        raise fail(token.column, f"unexpected {_describe(token)} on the left of '='")
     return lhs
 
 
@@ -1082,6 +819,5 @@ def parse_claim(text: str, words: Vocabulary | None) -> Claim:
 
 # what the matrix reader (derive/check/matrices.py) builds on: the scalar grammar and its messages
 Parser = _Parser
-fail = _fail
 describe = _describe
 checked_power = _power

@@ -15,23 +15,19 @@ from sympy import Expr, ImmutableMatrix
 from derive.check.claims import (
     CANONICAL,
     FUNCTIONS,
-    HADAMARD,
     SAMPLE_INDEX,
-    TRANSPOSE,
     Lhs,
     Literal,
     NameRef,
     Parser,
     Rhs,
-    Token,
     checked_power,
     describe,
-    fail,
     parse_lhs,
     parse_rhs,
     split_claim,
-    tokenize,
 )
+from derive.check.tokens import HADAMARD, TRANSPOSE, Token, fail, tokenize
 from derive.check.quantities import Model, Quantity, Words
 from derive.derived.formulas import J, N, as_by_hand, bias_matrix, loss_slope, matrix_form, weight_matrix
 from derive.derived.formulas import entrywise as entrywise_form
