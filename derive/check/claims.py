@@ -1,8 +1,8 @@
-r"""The safe claim parser: a whitelist tokenizer and a recursive-descent parser that build SymPy.
+r"""The safe claim parser: a recursive-descent parser over whitelisted tokens (check/tokens.py) that builds SymPy.
 
 Claims are untrusted text (typed into a web form by hundreds of students). Nothing here calls
 ``eval``, ``exec``, ``compile``, ``sympify`` or ``parse_expr``: the tokenizer accepts only the
-characters and LaTeX commands listed below, the parser builds SymPy nodes one by one from
+characters and LaTeX commands it lists, the parser builds SymPy nodes one by one from
 those tokens, and every size that could make SymPy or the evaluator slow is bounded first
 (length, token count, nesting depth, digits, exponents). Every rejection is a ClaimError whose
 message is one line: the column and what was expected.
