@@ -158,3 +158,22 @@ def test_a_huge_derivation_is_refused_in_one_line(tmp_path, capsys, lines, words
     assert main(["check", "sigmoid-222", "--derivation", str(path)]) == 1
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("example, lines, expected", [
+    # hmkcode's network with the student's Δ = −0.9: W2ᵀ·(−0.9) = (−0.126, −0.135) follows from it, f′ = 1
+    ("linear-221", ["Delta2 = [[-0.9]]", "Delta1 = [[-0.126], [-0.135]]"], [(False, False, []), (False, True, [1])]),
+    ("linear-221", ["delta_o = -0.9", "delta_h2 = -0.135", "delta_h1 = -0.11326"],
+     [(False, False, []), (False, True, [1]), (True, False, [1])]),
+    # Mazur's o1 written 0.75: δ_o1 = (0.75 − 0.01)·0.75·0.25 = 0.13875 and do1/dz_o1 = 0.75·0.25 = 0.1875
+    ("sigmoid-222", ["o1 = 0.75", "delta_o1 = 0.1388", "do1/dz_o1 = 0.1875"],
+     [(True, True, []), (False, True, [1]), (False, True, [1])]),
+    # the second seed: Δ2 = (−0.2, 0.13) summed is −0.07, and b2' = 0.05 − 0.5·(−0.07) = 0.085
+    ("sigmoid-rows-mse", ["Delta2 = [[-0.2], [0.13]]", "dE/db2 = -0.07", "b2' = 0.085"],
+     [(False, False, []), (False, True, [1]), (False, True, [2])]),
+])
+def test_a_line_follows_from_earlier_values_through_the_ones_not_written(tmp_path, example, lines, expected):
+    path = tmp_path / "work.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = grade_derivation(solve(example), load_derivation(str(path)))
+    assert [(r.verdict.holds, r.consistent, list(r.uses)) for r in rows] == expected

@@ -319,3 +319,33 @@ def test_one_number_written_with_matrices():
     assert check_claim(solve("sigmoid-222"), "E = 1/2 * 1_2^T ((A2 - Y) .* (A2 - Y))").holds
     v = check_claim(solve("sigmoid-222"), "dE/dw5 = W2")
     assert not v.holds and v.mistake == "shapes" and "W2 is 2×2, but dE/dw5 is one number" in v.diagnosis
+
+
+# -- found in a second pass as students -------------------------------------------------------------
+
+@pytest.mark.parametrize("example, claim", [
+    ("tanh-231", "Delta2 = -0.5226"),            # a 1×1 matrix claimed as a bare number, to its 4 decimals
+    ("linear-221", "Delta2 = -0.81"),            # hmkcode's Δ = −0.809 to 2 decimals
+    ("sigmoid-rows-mse", "dE/dw1_21 = sum(delta1_1*x2)"),    # delta1_1 is a unit's δ, not the matrix delta1
+    ("sigmoid-222", "E = 0.5 * sum((A2 - Y) .* (A2 - Y))"),   # one number: sum(…) adds every entry
+    ("sigmoid-222", "E = 0.5 * sum((A2 - Y).^2)"),
+    ("softmax-233", "E = -sum(Y .* log(A2))"),
+    ("softmax-233", "A2 = exp(Z2) ./ (1_3 * 1_3^T * exp(Z2))"),
+])
+def test_second_pass_claims_hold(example, claim):
+    v = check_claim(solve(example), claim)
+    assert v.holds, (claim, v.diagnosis)
+
+
+def test_mazurs_total_error_written_with_matrices_is_his_number():
+    v = check_claim(solve("sigmoid-222"), "E = 0.5 * sum((A2 - Y).^2)")
+    assert v.holds and v.precision == "all values of its symbols"
+    assert check_claim(solve("sigmoid-222"), "E = 0.298371109").holds           # Mazur's E_total
+
+
+def test_a_matrix_formula_right_for_this_n_only_does_not_hold():
+    # MSE's 2/N is 1 for the second seed's N = 2: neither the matrix nor the scalar written with matrices holds
+    s = solve("sigmoid-rows-mse")
+    for claim in ("Delta2 = (A2 - T) .* A2 .* (1 - A2)", "E = 0.5 * sum((A2 - T).^2)"):
+        v = check_claim(s, claim)
+        assert not v.holds and v.mistake == "this_n_only", (claim, v.diagnosis)

@@ -6,13 +6,14 @@ import csv
 import io
 import json
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
+import sympy as sp
 from sympy import Expr, Symbol
 
 from derive.check.evaluator import MP, Undefined, rounded_text
-from derive.check.matrices import read_matrix
+from derive.check.matrices import WrittenEntry, read_matrix
 from derive.check.mistakes import Model, model
 from derive.check.quantities import Point, Quantity
 from derive.check.verdict import (
@@ -131,12 +132,16 @@ class _Given:
     batch: dict[Symbol, Any]
     samples: list[dict[Symbol, Any]]
     line_of: dict[tuple[Symbol, int | None], int]
+    decimals: dict[tuple[Symbol, int | None], int | None] = field(default_factory=dict)   # as each was written
+
+    def wrote(self, s: Symbol, samples: list[int]) -> bool:
+        return s in self.batch or any(s in self.samples[n] for n in samples)
 
 
 def grade_derivation(solution, derivation: Derivation) -> list[LineVerdict]:
     """Every line against the truth, and against the values of the student's own earlier lines."""
     m = model(solution)
-    given = _Given({}, [{} for _ in range(m.N)], {})
+    given = _Given({}, [{} for _ in range(m.N)], {}, {})
     out = []
     for line in derivation.lines:
         try:
@@ -154,7 +159,7 @@ def grade_derivation(solution, derivation: Derivation) -> list[LineVerdict]:
             _carried(m, q, claimed, reading.rhs.decimals, given, verdict.holds)
         out.append(LineVerdict(line, verdict, consistent, uses, flag))
         if claimed is not None:
-            _remember(q, claimed, line.number, given)
+            _remember(q, claimed, line.number, given, reading.rhs.decimals)
     return out
 
 
@@ -163,18 +168,22 @@ def _matrix_line(m: Model, line: Line, verdict: Verdict, given: _Given) -> LineV
     dE/dW2 from it); a matrix formula is right or wrong on its own."""
     reading = read_matrix(m, line.text)
     value = None if reading is None else reading.value
-    if reading is None or value is None or value.literals is None or value.shape != reading.quantity.shape:
+    if reading is not None and value is not None and value.scalar and reading.number is not None \
+            and reading.quantity.shape == (1, 1):
+        entries = [(reading.quantity.cells[0][0], WrittenEntry(reading.number, reading.written))]
+    elif reading is None or value is None or value.literals is None or value.shape != reading.quantity.shape:
         return LineVerdict(line, verdict, verdict.holds)
+    else:
+        entries = [(q, entry) for qs, row in zip(reading.quantity.cells, value.literals) for q, entry in zip(qs, row)]
     consistent, flag = True, None
     uses: set[int] = set()
-    entries = [(q, entry) for qs, row in zip(reading.quantity.cells, value.literals) for q, entry in zip(qs, row)]
     for q, entry in entries:
         claimed = MP.re(m.at(entry.rhs.expr, m.spec_point, q.sample or 0))
         held, used, why = _carried(m, q, claimed, entry.rhs.decimals, given, verdict.holds)
         consistent, flag = consistent and held, flag or why
         uses.update(used)
     for q, entry in entries:
-        _remember(q, MP.re(m.at(entry.rhs.expr, m.spec_point, q.sample or 0)), line.number, given)
+        _remember(q, MP.re(m.at(entry.rhs.expr, m.spec_point, q.sample or 0)), line.number, given, entry.rhs.decimals)
     return LineVerdict(line, verdict, consistent, tuple(sorted(uses)), flag)
 
 
@@ -186,13 +195,13 @@ def _claimed(m: Model, reading) -> Any:
         return None
 
 
-def _remember(q: Quantity, value: Any, number: int, given: _Given) -> None:
+def _remember(q: Quantity, value: Any, number: int, given: _Given, decimals: int | None) -> None:
+    key = (q.symbol, q.sample or 0) if q.per_sample else (q.symbol, None)
     if q.per_sample:
         given.samples[q.sample or 0][q.symbol] = value
-        given.line_of[(q.symbol, q.sample or 0)] = number
     else:
         given.batch[q.symbol] = value
-        given.line_of[(q.symbol, None)] = number
+    given.line_of[key], given.decimals[key] = number, decimals
 
 
 def _carried(m: Model, q: Quantity, claimed: Any, decimals: int | None, given: _Given, holds: bool
@@ -203,14 +212,43 @@ def _carried(m: Model, q: Quantity, claimed: Any, decimals: int | None, given: _
     if step is None:
         return holds, (), None
     formula, samples = step
+    formula = _through_unwritten(m, formula, samples, given)
     point = _overridden(m.spec_point, given)
     try:
         recomputed = MP.fsum(MP.re(m.at(formula, point, n)) for n in samples)
+        slack = _rounding_slack(m, formula, samples, given, point)
     except Undefined:
         return False, (), None
     uses = _uses(formula, samples, given)
-    consistent = abs(recomputed - claimed) <= tolerance(decimals, recomputed, claimed)
+    consistent = abs(recomputed - claimed) <= tolerance(decimals, recomputed, claimed) + slack
     return consistent, uses, _implausible(m, formula, samples, given) if consistent and uses else None
+
+
+def _through_unwritten(m: Model, formula: Expr, samples: list[int], given: _Given) -> Expr:
+    """The formula with each δ and ∂E/∂a the student did not write replaced by its own formula, down to values
+    they did: delta_o1 follows from their o1 = 0.75 through the dE/do1 = o1 - y1 they never wrote down."""
+    adjoints = {m.d.adjoint[v]: m.d.gradient[v] for v in m.d.backward_order}
+    for _ in range(4 * m.spec.depth + 4):
+        unwritten = {s: adjoints[s] for s in formula.free_symbols if s in adjoints and not given.wrote(s, samples)}
+        if not unwritten:
+            break
+        formula = formula.xreplace(unwritten)
+    return formula
+
+
+def _rounding_slack(m: Model, formula: Expr, samples: list[int], given: _Given, point: Point) -> Any:
+    """How far the student's own rounding of the values a line uses can move it (first order): Σ |∂f/∂v| · ½ unit
+    of v's last decimal, so a line worked from o1 = 0.75 (for 0.7514) follows from it."""
+    total = MP.mpf(0)
+    for s in formula.free_symbols:
+        for key in [(s, None)] + [(s, n) for n in samples]:
+            places = given.decimals.get(key)
+            if key not in given.line_of or places is None:
+                continue
+            slope = sp.diff(formula, s)
+            half = MP.mpf(5) / MP.mpf(10) ** (places + 1)
+            total += half * abs(MP.fsum(MP.re(m.at(slope, point, n)) for n in (samples if key[1] is None else [key[1]])))
+    return total
 
 
 def _one_step(m: Model, q: Quantity) -> tuple[Expr, list[int]] | None:
@@ -223,6 +261,8 @@ def _one_step(m: Model, q: Quantity) -> tuple[Expr, list[int]] | None:
         return d.gradient[q.target], samples
     if q.kind == "update" and q.target in m.grad:
         return q.target - m.step(q.target, m.grad[q.target]), [0]
+    if q.kind == "local":
+        return q.symbol, [q.sample or 0]         # do1/dz_o1 = o1*(1 - o1): from the student's o1
     return None
 
 

@@ -190,7 +190,7 @@ def expression_diagnosis(m: Model, q: Quantity, expr: Expr, contexts, claim, tru
         if all_close(claim, m.values_of((*q.about, summed, i), c.expr, points, contexts)):
             extra = f", and the sum over the {m.N} samples is missing" if loose else ""
             return c.key, c.reason + extra
-    factor = _written_n(m, expr, claim, truth) or _written_rate(m, q, expr, claim) or _ratio(m, q, claim, truth)
+    factor = _written_n(m, q, expr, claim, truth) or _written_rate(m, q, expr, claim) or _ratio(m, q, claim, truth)
     if factor:
         return factor
     here = values_at(m, expr, [m.spec_point], [q.sample or 0] if not (q.per_sample or loose) else list(range(m.N)))
@@ -353,10 +353,10 @@ def _written_rate(m: Model, q: Quantity, expr: Expr, claim) -> tuple[str, str] |
     return None
 
 
-def _written_n(m: Model, expr: Expr, claim, truth) -> tuple[str, str] | None:
+def _written_n(m: Model, q: Quantity, expr: Expr, claim, truth) -> tuple[str, str] | None:
     """A claim that divides by N itself and is 1/N times the truth: the extra 1/N it wrote, whatever else the
     number N could stand for (with N = 2, the factor 2 of a square)."""
-    if m.n_symbol not in expr.free_symbols or claim is None:
+    if m.n_symbol not in expr.free_symbols or claim is None or q.kind not in ("gradient", "adjoint", "update"):
         return None
     ratios = [c / t for c, t in zip(claim, truth) if abs(t) > MP.mpf("1e-30")]
     if ratios and all(close(r, MP.mpf(1) / m.N) for r in ratios):

@@ -163,7 +163,10 @@ def matrix_quantity(m: Model, lhs: Lhs, scalar_first: bool = True) -> MatrixQuan
     if updated and (name.derivative or not name.plain.startswith(("W", "b"))):
         raise ClaimError(f"column {lhs.ref.column}: only the weights and biases change with the update: "
                          f"write W1' or b1'")
-    if not updated and not name.derivative and name.plain.startswith(("W", "b", "X", "Y")):
+    if not updated and not name.derivative and name.plain in ("X", "Y"):
+        raise ClaimError(f"column {lhs.ref.column}: {name.plain} is the {'inputs' if name.plain == 'X' else 'targets'} "
+                         f"given by the spec; claim a matrix the derivation computes, such as Z1, A1, Delta1 or dE/dW1")
+    if not updated and not name.derivative and name.plain.startswith(("W", "b")):
         raise ClaimError(f"column {lhs.ref.column}: {name.plain} is given by the spec; claim dE/d{name.plain} "
                          f"or {name.plain}' (its value after the update)")
     kind = "derivative" if name.derivative else "name"
@@ -369,6 +372,7 @@ class MatrixParser(Parser):
     variant: Variant | None = None      # read the claim with one change, to see whether it would then hold
     seen: Counter = field(default_factory=Counter)      # matrix names and matrix products read so far
     recorded: str = ""                  # the variant's change in words
+    sum_all: bool = False               # sum(…) adds every entry (a claim about one number), not the samples
 
     def source(self, start: int) -> str:
         """The tokens from ``start`` as a message quotes them: W1^T * Delta2, Delta2 X^T, 1_5."""
@@ -602,8 +606,10 @@ class MatrixParser(Parser):
         if not self.at("("):
             raise fail(self.peek().column, f"expected '(' after sum; got {describe(self.peek())}")
         argument = self.parenthesized()
-        row = self.model is not None and self.model.spec.convention == "row"
-        return summed(argument, row, f"{token.text}({_bare(argument.shown)})")
+        shown = f"{token.text}({_bare(argument.shown)})"
+        if self.sum_all:                    # a claim about one number: every entry, as numpy's sum
+            return scalar(sp.Add(*argument.cells), shown)
+        return summed(argument, self.row, shown)
 
     def ones(self) -> MValue:
         """1_N, 1_{5}, \\mathbf{1}_5: a column of ones (N: one per sample)."""
@@ -701,11 +707,12 @@ def _literal_text(lit: Literal) -> str:
     return str(exact.quantize(Decimal(1).scaleb(-lit.decimals)))
 
 
-def parse_matrix_rhs(m: Model, tokens: list[Token], loss: str, track: bool = False, variant: Variant | None = None
-                     ) -> tuple[MValue, list[Literal]]:
-    """The right side of a matrix claim (with ``track``, each number a Literal; with ``variant``, one change);
-    ShapeMismatch when its matrices do not fit together."""
-    parser = MatrixParser(tokens, Words(m, loss), track=track, model=m, names=matrix_names(m), variant=variant)
+def parse_matrix_rhs(m: Model, tokens: list[Token], loss: str, track: bool = False, variant: Variant | None = None,
+                     sum_all: bool = False) -> tuple[MValue, list[Literal]]:
+    """The right side of a matrix claim (with ``track``, each number a Literal; with ``variant``, one change;
+    with ``sum_all``, sum(…) of every entry); ShapeMismatch when its matrices do not fit together."""
+    parser = MatrixParser(tokens, Words(m, loss), track=track, model=m, names=matrix_names(m), variant=variant,
+                          sum_all=sum_all)
     if parser.peek().kind == "end":
         raise fail(parser.peek().column, "expected an expression after '='")
     value = parser.matrix_expression()
@@ -814,6 +821,8 @@ class MatrixReading:
     loss: str
     hand: HandWork | None = None        # a matrix of numbers computed from rounded numbers, literal by literal
     right: tuple[Token, ...] = ()       # the right side's tokens, to read it again with one change
+    number: Rhs | None = None           # a right side that is one number or scalar, read as a scalar claim
+    written: str = ""                   # the right side as typed
 
 
 def variants(m: Model, r: MatrixReading) -> Iterator[tuple[MValue, str, str]]:
@@ -850,11 +859,21 @@ def scalar_of_matrices(m: Model, text: str) -> tuple[Lhs, list[Token]] | None:
 
 
 def _mentions_matrices(m: Model, tokens: list[Token]) -> bool:
-    """Whether a right side is about matrices: a bracketed matrix, or a name only a matrix has (Delta2 …)."""
+    """Whether a right side is about matrices: a bracketed matrix, or a name, read whole (delta1_1 is a unit's
+    δ, not the matrix delta1; \\Delta^{(2)} is Delta2), that only a matrix has."""
+    if tokens[0].kind == "op" and tokens[0].text == "[":
+        return True
     names = matrix_names(m)
-    opens_literal = tokens[0].kind == "op" and tokens[0].text == "["
-    return opens_literal or any(t.kind == "name" and (t.text == "Delta" or (t.text in names and t.text not in m.entries))
-                                for t in tokens)
+    for i, token in enumerate(tokens):
+        if token.kind != "name":
+            continue
+        try:
+            ref = Parser(tokens, None, pos=i).name_ref()
+        except ClaimError:
+            continue
+        if matrix_of(names, ref, False, m.entries) is not None:
+            return True
+    return False
 
 
 def read_matrix(m: Model, text: str) -> MatrixReading | None:
@@ -891,4 +910,15 @@ def _read_matrix(m: Model, text: str) -> MatrixReading | None:
         value = parse_matrix_rhs(m, right, loss)[0]
     except ShapeMismatch as exc:
         return MatrixReading(q, None, str(exc), loss, right=tuple(right))
-    return MatrixReading(q, value, None, loss, _hand_work(m, right, loss, value), tuple(right))
+    number = _as_number(m, right, loss) if value.scalar else None
+    written = text[right[0].column - 1:right[-2].end - 1] if len(right) > 1 else ""
+    return MatrixReading(q, value, None, loss, _hand_work(m, right, loss, value), tuple(right), number, written)
+
+
+def _as_number(m: Model, tokens: list[Token], loss: str) -> Rhs | None:
+    """A right side that is one number or a scalar expression (Delta2 = -0.5226 for a 1×1 Delta2), read as the
+    scalar claim it is: with the decimals it claims."""
+    try:
+        return parse_rhs(list(tokens), Words(m, loss))
+    except ClaimError:
+        return None

@@ -122,7 +122,7 @@ _SCAN = re.compile(r"""
   | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>leaky_relu(?![A-Za-z0-9_])|[A-Za-z]+\d*)
   | (?P<cmd>\\(?:[A-Za-z]+|[,;:! {}\\]))
-  | (?P<op>\*\*|\.\*|\.\^|\.T(?![A-Za-z0-9_])|[-+*/^()\[\]{},=_'@;&])
+  | (?P<op>\*\*|\.\*|\.\^|\./|\.T(?![A-Za-z0-9_])|[-+*/^()\[\]{},=_'@;&])
 """, re.VERBOSE)
 
 
@@ -206,8 +206,9 @@ class _Scanner:
         self.emit(Token("name", value, col, end))
 
     def op(self, value: str, col: int, end: int) -> None:
-        """An operator; ``**`` is ``^``, a bmatrix's ``&`` separates as ``,`` (``@`` is a matrix claim's product)."""
-        self.emit(Token("op", {"**": "^", "&": ","}.get(value, value), col, end))
+        """An operator; ``**`` is ``^``, a bmatrix's ``&`` separates as ``,``, MATLAB's ``./`` is ``/`` (entry by
+        entry in a matrix claim; ``@`` is a matrix claim's product)."""
+        self.emit(Token("op", {"**": "^", "&": ",", "./": "/"}.get(value, value), col, end))
 
     def command(self, value: str, col: int, end: int) -> None:
         """A LaTeX command: spacing, a sized bracket, a wrapped name, or the token it stands for."""

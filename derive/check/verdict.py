@@ -76,6 +76,7 @@ from derive.text.escape import escape_markdown, spreadsheet_cell
 from derive.text.render import environment
 
 MAX_CLAIMS_FILE = 1_000_000  # bytes of one --claims file
+DIAGNOSED_ENTRIES = 3        # wrong entries of a matrix claim diagnosed one by one (the rest only counted)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class _Reading:
     rhs: Rhs
     loss: str
     written: str            # the right-hand side exactly as typed
+    of_matrices: bool = False   # an entry of a matrix claim: its names for every sample are its notation, not this batch
 
 
 def read(solution, text: str) -> _Reading:
@@ -184,13 +186,18 @@ def _matrix_claim_verdict(m: Model, text: str, r: MatrixReading) -> Verdict:
     if value.shape != q.shape or (q.shape[0] == q.shape[1] > 1 and not _holds_everywhere(m, r, value)
                                   and _holds_everywhere(m, r, _transpose(value))):
         return _wrong_shape(m, text, r, value)
-    cells = [(i, j, _entry_verdict(m, text, r, value, i, j)) for i in range(q.shape[0]) for j in range(q.shape[1])]
-    wrong = [(i, j, v) for i, j, v in cells if not v.holds]
+    places = [(i, j) for i in range(q.shape[0]) for j in range(q.shape[1])]
+    # an expression's entries are first only evaluated: the full verdict (proof, diagnosis) where it is needed
+    wrong = [(i, j) for i, j in places if not _entry_holds(m, _entry_reading(m, r, value, i, j))]
     if not wrong:
-        precisions = {v.precision for _, _, v in cells}
-        precision = precisions.pop() if len(precisions) == 1 else "each entry to the precision it is written with"
-        return _matrix_verdict(m, text, q, True, None, None, precision, numbers)
-    reason, mistake = _entries_reason(q, cells, wrong)
+        cells = [(i, j, _entry_verdict(m, text, r, value, i, j)) for i, j in places]
+        wrong = [(i, j) for i, j, v in cells if not v.holds]
+        if not wrong:
+            precisions = {v.precision for _, _, v in cells}
+            precision = precisions.pop() if len(precisions) == 1 else "each entry to the precision it is written with"
+            return _matrix_verdict(m, text, q, True, None, None, precision, numbers)
+    diagnosed = [(i, j, _entry_verdict(m, text, r, value, i, j)) for i, j in wrong[:DIAGNOSED_ENTRIES]]
+    reason, mistake = _entries_reason(len(places), len(wrong), diagnosed)
     if mistake in (None, "unknown"):
         repaired = _repaired(m, r)
         if repaired is not None:
@@ -212,7 +219,7 @@ def _check_of_matrices(m: Model, text: str, lhs: Lhs, right: list[Token]) -> Ver
     q, loss = m.quantity(lhs), lhs.loss or "E"
     written = text[right[0].column - 1:right[-2].end - 1] if len(right) > 1 else ""
     try:
-        value = parse_matrix_rhs(m, right, loss)[0]
+        value = parse_matrix_rhs(m, right, loss, sum_all=True)[0]
         problem = None if value.shape == (1, 1) else f"{value.shown} is {shape_text(value.shape)}, but {q.label} is one number"
     except ShapeMismatch as exc:
         problem = str(exc)
@@ -220,7 +227,7 @@ def _check_of_matrices(m: Model, text: str, lhs: Lhs, right: list[Token]) -> Ver
         correct = m.correct_text(q)
         return Verdict(text, False, correct, sentence(problem, f"{q.label} = {correct}"), q.label, "expression",
                        mistake="shapes", correct=correct)
-    reading = _Reading(q, Rhs(value.expr, "expression", None), loss, written)
+    reading = _Reading(q, Rhs(value.expr, "expression", None), loss, written, True)
     if value.expr.free_symbols <= set(m.constants):
         return _check_number(m, text, reading)
     return _check_expression(m, text, reading)
@@ -255,13 +262,16 @@ def _entry_reading(m: Model, r: MatrixReading, value: MValue, i: int, j: int) ->
     """Entry (i, j) of a matrix claim as the scalar claim it stands for: a number as written, a hand
     calculation with its rounded numbers, or an expression."""
     q = r.quantity.cells[i][j]
+    if value.scalar and r.number is not None and value is r.value:
+        return _Reading(q, r.number, r.loss, r.written, True)
     if value.literals is not None:
         entry = value.literals[i][j]
-        return _Reading(q, entry.rhs, r.loss, entry.text)
+        return _Reading(q, entry.rhs, r.loss, entry.text, True)
     if r.hand is not None and value is r.value:
         rhs, written = r.hand.entry(value.cells[i, j], i, j)
-        return _Reading(q, rhs, r.loss, written)
-    return _Reading(q, Rhs(value.cells[i, j], "expression", None), r.loss, m.show(value.cells[i, j]))
+        return _Reading(q, rhs, r.loss, written, True)
+    return _Reading(q, Rhs(value.cells[i, j], "expression", None), r.loss, m.show(value.cells[i, j]), True)
+
 
 
 def _entry_verdict(m: Model, text: str, r: MatrixReading, value: MValue, i: int, j: int) -> Verdict:
@@ -275,38 +285,44 @@ def _holds_everywhere(m: Model, r: MatrixReading, value: MValue) -> bool:
     """Whether every entry holds (numbers to their decimals, expressions at the random points): no diagnosis."""
     if value.shape != r.quantity.shape:
         return False
-    for i in range(value.shape[0]):
-        for j in range(value.shape[1]):
-            reading = _entry_reading(m, r, value, i, j)
-            q, expr = reading.quantity, reading.rhs.expr
-            if expr.free_symbols <= set(m.constants):
-                n = q.sample or 0
-                exact = m.exact_value(q, n)
-                held = _within(_claimed_exactly(m, expr, m.at(expr, m.spec_point, n)), fraction(exact),
-                               reading.rhs.decimals, exact.is_Rational)
-            else:
-                contexts = contexts_of(m, q, expr)
-                truth = m.values_of((*q.about, q.sample, "truth"), q.symbol, m.points, contexts)
-                held = all_close(values_at(m, expr, m.points, contexts), truth)
-            if not held:
-                return False
-    return True
+    return all(_entry_holds(m, _entry_reading(m, r, value, i, j), hand=False)
+               for i in range(value.shape[0]) for j in range(value.shape[1]))
 
 
-def _entries_reason(q: MatrixQuantity, cells, wrong) -> tuple[str, str | None]:
-    """The wrong entries: which, and the first one's diagnosis as a scalar claim (a sentence of its own)."""
-    i, j, first = wrong[0]
+def _entry_holds(m: Model, reading: _Reading, hand: bool = True) -> bool:
+    """One entry at a glance: an expression at the random points, a number to its decimals (a hand calculation,
+    when ``hand``, by its full verdict, which allows for its factors' rounding)."""
+    q, expr = reading.quantity, reading.rhs.expr
+    if not expr.free_symbols <= set(m.constants):
+        contexts = contexts_of(m, q, expr)
+        truth = m.values_of((*q.about, q.sample, "truth"), q.symbol, m.points, contexts)
+        return all_close(values_at(m, expr, m.points, contexts), truth)
+    if hand and _worked_by_hand(reading.rhs):
+        return _check_number(m, "", reading).holds
+    n = q.sample or 0
+    exact = m.exact_value(q, n)
+    return _within(_claimed_exactly(m, expr, m.at(expr, m.spec_point, n)), fraction(exact), reading.rhs.decimals,
+                   exact.is_Rational)
+
+
+def _entries_reason(cells: int, wrong: int, diagnosed) -> tuple[str, str | None]:
+    """The wrong entries: how many, and the first one's diagnosis as a scalar claim (a sentence of its own);
+    ``diagnosed`` holds the first few wrong entries' verdicts."""
+    i, j, first = diagnosed[0]
     where = f"entry ({i + 1}, {j + 1}), {first.quantity}"
-    mistakes = {v.mistake for _, _, v in wrong}
-    if len(cells) == 1:
+    mistakes = {v.mistake for _, _, v in diagnosed}
+    if cells == 1:
         return first.diagnosis or "", first.mistake      # a 1×1 matrix: its one entry's diagnosis is the matrix's
-    if len(wrong) == 1:
+    if wrong == 1:
         head = f"One entry is wrong. In {where}"
-    elif len(mistakes) == 1 and first.mistake not in (None, "unknown"):
-        every = "every entry" if len(wrong) == len(cells) else f"{len(wrong)} of its {len(cells)} entries"
+    elif len(mistakes) == 1 and first.mistake not in (None, "unknown") and wrong == len(diagnosed):
+        every = "every entry" if wrong == cells else f"{wrong} of its {cells} entries"
         head = f"The same mistake in {every}. In {where}"
+    elif len(mistakes) == 1 and first.mistake not in (None, "unknown"):
+        head = (f"{wrong} of its {cells} entries are wrong, and the first {len(diagnosed)} show the same mistake. "
+                f"In {where}")
     else:
-        head = f"{len(wrong)} of its {len(cells)} entries are wrong. In the first, {where}"
+        head = f"{wrong} of its {cells} entries are wrong. In the first, {where}"
     detail = first.diagnosis or ""
     return f"{head}: {detail[:1].lower() + detail[1:] if not detail[:2].isupper() else detail}", first.mistake
 
@@ -486,7 +502,7 @@ def _check_expression(m: Model, text: str, r: _Reading) -> Verdict:
                              "by a term too small to show there", f"{q.label} = {correct}")
     elif holds:
         only_here = generality_note(m, q, expr, contexts)
-        if only_here is not None and _enumerates_the_batch(m, expr):
+        if only_here is not None and not r.of_matrices and _enumerates_the_batch(m, expr):
             note = only_here            # ((o[1] - y[1])^2 + (o[2] - y[2])^2)/2 is about this batch by its very names
         elif only_here is not None:     # right for this spec's N only: not the general formula it claims to be
             holds, mistake = False, "this_n_only"
