@@ -349,3 +349,20 @@ def test_a_matrix_formula_right_for_this_n_only_does_not_hold():
     for claim in ("Delta2 = (A2 - T) .* A2 .* (1 - A2)", "E = 0.5 * sum((A2 - T).^2)"):
         v = check_claim(s, claim)
         assert not v.holds and v.mistake == "this_n_only", (claim, v.diagnosis)
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_every_name_of_the_notation_table_is_read(example):
+    """Each plain name the documents list for the matrix form (W1, sigmoid'(Z1), linear(Z1), 1_5, a2_n …) is
+    read in a claim: a verdict, never 'unknown name'."""
+    s = solve(example)
+    for name in matrix_form(s.network).names.values():
+        assert check_claim(s, f"Z1 = {name.plain}").kind == "matrix", name.plain
+
+
+def test_the_softmax_jacobian_as_the_documents_write_it():
+    s = solve("softmax-233")
+    v = check_claim(s, "delta2_n = (diag(a2_n) - a2_n * a2_n^T) * dE/da2_n")
+    assert v.holds and v.precision == "all values of its symbols"
+    assert not check_claim(s, "delta2_n = a2_n .* dE/da2_n").holds        # the diagonal alone: a sigmoid's rule
+    assert check_claim(solve("linear-221"), "Delta1 = (W2^T Delta2) .* linear'(Z1)").holds

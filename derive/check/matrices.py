@@ -35,8 +35,10 @@ from derive.errors import ClaimError
 from derive.model.plain import PlainPrinter
 from derive.model.registry import ACTIVATIONS
 
-# activations of a whole layer (softmax): a matrix claim applies them to each sample
+# activations of a whole layer (softmax): a matrix claim applies them to each sample; the others by their
+# registry name too (linear(Z1), as the notation table prints it, where a scalar claim has no spelling)
 LAYER_FUNCTIONS = {a.name: a for a in ACTIVATIONS.values() if not a.elementwise}
+ENTRYWISE_ACTIVATIONS = {a.name for a in ACTIVATIONS.values() if a.elementwise}
 MAX_CELLS = 10_000          # entries of any matrix a claim builds (a 10⁶-cell literal is refused long before)
 MAX_WORK = 1_000_000        # multiplications of one matrix product
 MAX_NODES = 200_000         # terms in the entries of one matrix (products of products grow fast)
@@ -103,6 +105,10 @@ def _named_matrices(m: Model) -> Iterator[tuple[MatrixName, tuple[str, ...]]]:
         yield MatrixName(f"dE/dA{l}", _grid(m, acts), True), (f"dA{l}",) + ((f"dE/da{l}",) if one else ())
         yield (MatrixName(f"Delta{l}", _grid(m, [m.d.adjoint[z] for z in nets])),
                (f"delta{l}", f"dZ{l}", f"dE/dZ{l}") + ((f"dE/dz{l}",) if one else ()))
+        # sample n's vectors, as the softmax's Jacobian is written: delta2_n = (diag(a2_n) - a2_n a2_n^T) dE/da2_n
+        yield MatrixName(f"a{l}_n", _sample_n(m, acts)), ()
+        yield MatrixName(f"dE/da{l}_n", _sample_n(m, acts), True), ()
+        yield MatrixName(f"delta{l}_n", _sample_n(m, [m.d.adjoint[z] for z in nets])), ()
 
 
 def _grid(m: Model, symbols) -> Cells:
@@ -110,6 +116,12 @@ def _grid(m: Model, symbols) -> Cells:
     cells = tuple(tuple((m.plain.get(s) or m.display[s], None if m.N == 1 else n + 1) for n in range(m.N))
                   for s in symbols)
     return tuple(zip(*cells)) if m.spec.convention == "row" else cells
+
+
+def _sample_n(m: Model, symbols) -> Cells:
+    """One sample's values as a column (a row in the row convention), for the sample variable n."""
+    column = tuple(((m.plain.get(s) or m.display[s], 0),) for s in symbols)
+    return tuple(zip(*column)) if m.spec.convention == "row" else column
 
 
 def _given(m: Model, M: ImmutableMatrix) -> Cells:
@@ -493,8 +505,10 @@ class MatrixParser(Parser):
             return self.literal()
         if token.kind == "num" and token.text == "1" and self.at("_", 1):
             return self.ones()
-        if token.kind == "name" and token.text in FUNCTIONS:
+        if token.kind == "name" and (token.text in FUNCTIONS or token.text in ENTRYWISE_ACTIVATIONS):
             return self.function()
+        if token.kind == "name" and token.text == "diag" and self.at("(", 1):
+            return self.diagonal()
         if token.kind == "name" and token.text in LAYER_FUNCTIONS:
             return self.layer_function()
         if token.kind == "name" and token.text in ("sum", "Sum"):
@@ -586,6 +600,16 @@ class MatrixParser(Parser):
         applied = argument.cells.applyfunc(lambda u: self.raised(self.apply(name, derivative, u, token.column), power))
         shown = f"{token.text}{chr(39) * derivative}({_bare(argument.shown)})"
         return MValue(applied, argument.scalar, shown)
+
+    def diagonal(self) -> MValue:
+        """diag(a2_n): the square matrix with a vector's entries on its diagonal (the softmax's Jacobian)."""
+        token = self.take()
+        argument = self.parenthesized()
+        if argument.scalar or 1 not in argument.shape:
+            raise ShapeMismatch(f"diag(…) makes a matrix of a vector; {argument.shown} is "
+                                f"{'a number' if argument.scalar else shape_text(argument.shape)}")
+        entries = list(argument.cells)
+        return MValue(ImmutableMatrix.diag(*entries), False, f"{token.text}({_bare(argument.shown)})")
 
     def layer_function(self) -> MValue:
         """softmax(Z2): an activation of a whole layer, applied to each sample's net inputs."""
@@ -786,6 +810,8 @@ def matrix_text(e, plain: Mapping | None = None) -> str:
         return "1" if re.fullmatch(r"1_\d+x\d+", e.name) else e.name       # ones, entry by entry: 1 - A2
     if isinstance(e, sp.Transpose):
         return f"{matrix_text(e.args[0], plain)}^T"
+    if isinstance(e, sp.DiagMatrix):
+        return f"diag({matrix_text(e.args[0], plain)})"
     if isinstance(e, sp.MatMul):
         coeff, factors = e.as_coeff_matrices()
         body = " * ".join(_wrapped(a, plain) for a in factors)
