@@ -177,3 +177,10 @@ def test_a_line_follows_from_earlier_values_through_the_ones_not_written(tmp_pat
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     rows = grade_derivation(solve(example), load_derivation(str(path)))
     assert [(r.verdict.holds, r.consistent, list(r.uses)) for r in rows] == expected
+
+
+def test_an_undefined_matrix_line_is_that_lines_verdict(tmp_path, capsys):
+    path = tmp_path / "work.md"
+    path.write_text("- Delta2 = [[1/(x1 - 2)]]\n- delta_o = -0.809\n", encoding="utf-8")     # x1 = 2 in this spec
+    assert main(["check", "linear-221", "--derivation", str(path), "--keep-going"]) in (1, 3)
+    assert "Traceback" not in capsys.readouterr().err

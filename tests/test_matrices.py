@@ -174,7 +174,7 @@ def test_softmax_of_a_layer_is_taken_sample_by_sample():
 
 def test_shapes_that_do_not_multiply_say_which(hmk):
     v = check_claim(hmk, "dE/dW2 = Delta2 * A1")
-    assert not v.holds and v.mistake == "shapes"
+    assert not v.holds and v.mistake == "transposed"        # the shapes say where, the mistake is the transpose
     assert "Delta2 (1×1) times A1 (2×1) does not multiply" in v.diagnosis and "Delta2 * A1^T would" in v.diagnosis
     v = check_claim(hmk, "dE/dW2 = 1")
     assert v.mistake == "shapes" and "one number, but dE/dW2 is a 1×2 matrix" in v.diagnosis
@@ -203,7 +203,7 @@ def test_the_missing_activation_derivative_and_the_wrong_layer(mazur, hmk):
 def test_a_matrix_claim_in_reports_and_derivations(tmp_path):
     code, out, _ = run("check", "linear-221", "--claim", "dE/dW2 = Delta2 * A1", "--format", "json")
     claim = json.loads(out)["claims"][0]
-    assert code == 3 and claim["kind"] == "matrix" and claim["mistake"] == "shapes"
+    assert code == 3 and claim["kind"] == "matrix" and claim["mistake"] == "transposed"
     assert claim["expected"] == "Delta2 * A1^T" and claim["correct"] == "Delta2 * A1^T"
     sheet = tmp_path / "work.md"
     sheet.write_text("- Delta2 = [[-0.9]]\n- dE/dW2 = [[-0.765, -0.432]]\n", encoding="utf-8")
@@ -366,3 +366,21 @@ def test_the_softmax_jacobian_as_the_documents_write_it():
     assert v.holds and v.precision == "all values of its symbols"
     assert not check_claim(s, "delta2_n = a2_n .* dE/da2_n").holds        # the diagonal alone: a sigmoid's rule
     assert check_claim(solve("linear-221"), "Delta1 = (W2^T Delta2) .* linear'(Z1)").holds
+
+
+@pytest.mark.parametrize("claim, words", [
+    ("Delta2 = [[sqrt(-1)]]", "not a real number"),
+    ("dE/dW2 = [[(-8)^(1/3), 0]]", "not a real number"),
+    ("dE/dW1 = diag(1_10000)", "too large"),
+])
+def test_matrix_entries_that_are_no_number_are_refused(hmk, claim, words):
+    with pytest.raises(ClaimError) as info:
+        check_claim(hmk, claim)
+    assert words in str(info.value) and str(info.value).count("claim '") == 1
+
+
+def test_a_long_wrong_claim_is_judged_fast(hmk):
+    """Each changed reading of a wrong claim (a transpose, another layer) is tried a bounded number of times."""
+    start = time.perf_counter()
+    v = check_claim(hmk, "dE/dW1 = " + " + ".join(["W1"] * 200))
+    assert not v.holds and time.perf_counter() - start < 20          # a bound against a hang, not a benchmark

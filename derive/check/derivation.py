@@ -177,20 +177,26 @@ def _matrix_line(m: Model, line: Line, verdict: Verdict, given: _Given) -> LineV
         entries = [(q, entry) for qs, row in zip(reading.quantity.cells, value.literals) for q, entry in zip(qs, row)]
     consistent, flag = True, None
     uses: set[int] = set()
-    for q, entry in entries:
-        claimed = MP.re(m.at(entry.rhs.expr, m.spec_point, q.sample or 0))
-        held, used, why = _carried(m, q, claimed, entry.rhs.decimals, given, verdict.holds)
+    claimed = [_entry_value(m, q, entry.rhs) for q, entry in entries]
+    if any(v is None for v in claimed):
+        return LineVerdict(line, verdict, verdict.holds)
+    for (q, entry), value in zip(entries, claimed):
+        held, used, why = _carried(m, q, value, entry.rhs.decimals, given, verdict.holds)
         consistent, flag = consistent and held, flag or why
         uses.update(used)
-    for q, entry in entries:
-        _remember(q, MP.re(m.at(entry.rhs.expr, m.spec_point, q.sample or 0)), line.number, given, entry.rhs.decimals)
+    for (q, entry), value in zip(entries, claimed):
+        _remember(q, value, line.number, given, entry.rhs.decimals)
     return LineVerdict(line, verdict, consistent, tuple(sorted(uses)), flag)
 
 
 def _claimed(m: Model, reading) -> Any:
     """The number a line claims, at 40 digits (None for one the checker cannot evaluate)."""
+    return _entry_value(m, reading.quantity, reading.rhs)
+
+
+def _entry_value(m: Model, q: Quantity, rhs) -> Any:
     try:
-        return MP.re(m.at(reading.rhs.expr, m.spec_point, reading.quantity.sample or 0))
+        return MP.re(m.at(rhs.expr, m.spec_point, q.sample or 0))
     except Undefined:
         return None
 
@@ -243,8 +249,8 @@ def _rounding_slack(m: Model, formula: Expr, samples: list[int], given: _Given, 
     for s in formula.free_symbols:
         for key in [(s, None)] + [(s, n) for n in samples]:
             places = given.decimals.get(key)
-            if key not in given.line_of or places is None:
-                continue
+            if key not in given.line_of or places is None or places < 1:
+                continue                    # an integer (or 1.) claims no rounding worth carrying
             slope = sp.diff(formula, s)
             half = MP.mpf(5) / MP.mpf(10) ** (places + 1)
             total += half * abs(MP.fsum(MP.re(m.at(slope, point, n)) for n in (samples if key[1] is None else [key[1]])))

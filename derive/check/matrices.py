@@ -42,6 +42,7 @@ ENTRYWISE_ACTIVATIONS = {a.name for a in ACTIVATIONS.values() if a.elementwise}
 MAX_CELLS = 10_000          # entries of any matrix a claim builds (a 10⁶-cell literal is refused long before)
 MAX_WORK = 1_000_000        # multiplications of one matrix product
 MAX_NODES = 200_000         # terms in the entries of one matrix (products of products grow fast)
+MAX_VARIANTS = 24           # changed readings of a wrong matrix claim tried for a diagnosis
 
 
 # -- the matrices of a network, as names ---------------------------------------------------------
@@ -599,7 +600,7 @@ class MatrixParser(Parser):
         argument = self.parenthesized()
         applied = argument.cells.applyfunc(lambda u: self.raised(self.apply(name, derivative, u, token.column), power))
         shown = f"{token.text}{chr(39) * derivative}({_bare(argument.shown)})"
-        return MValue(applied, argument.scalar, shown)
+        return MValue(_bounded(applied, shown), argument.scalar, shown)
 
     def diagonal(self) -> MValue:
         """diag(a2_n): the square matrix with a vector's entries on its diagonal (the softmax's Jacobian)."""
@@ -609,6 +610,8 @@ class MatrixParser(Parser):
             raise ShapeMismatch(f"diag(…) makes a matrix of a vector; {argument.shown} is "
                                 f"{'a number' if argument.scalar else shape_text(argument.shape)}")
         entries = list(argument.cells)
+        if len(entries) ** 2 > MAX_CELLS:
+            raise fail(token.column, f"diag(…) of {len(entries)} entries is too large (at most {MAX_CELLS} entries)")
         return MValue(ImmutableMatrix.diag(*entries), False, f"{token.text}({_bare(argument.shown)})")
 
     def layer_function(self) -> MValue:
@@ -623,7 +626,8 @@ class MatrixParser(Parser):
         cells = argument.cells.T if row else argument.cells
         columns = [ImmutableMatrix(LAYER_FUNCTIONS[token.text].layer(list(cells.col(n)))) for n in range(cells.cols)]
         out = ImmutableMatrix.hstack(*columns)
-        return MValue(out.T if row else out, False, f"{token.text}({_bare(argument.shown)})")
+        shown = f"{token.text}({_bare(argument.shown)})"
+        return MValue(_bounded(out.T if row else out, shown), False, shown)
 
     def sample_sum_of_matrix(self) -> MValue:
         token = self.take()
@@ -678,8 +682,7 @@ class MatrixParser(Parser):
         if len({len(r) for r in rows}) != 1:
             raise fail(opening.column, f"the rows of the matrix have different lengths ({', '.join(str(len(r)) for r in rows)})")
         cells = _sized(ImmutableMatrix([[c.rhs.expr for c in r] for r in rows]), opening.column)
-        return MValue(cells, False, f"the {shape_text((len(rows), len(rows[0])))} matrix",
-                      tuple(tuple(r) for r in rows))
+        return MValue(cells, False, "the matrix of numbers", tuple(tuple(r) for r in rows))
 
     def cells_until(self, closing: str) -> list[WrittenEntry]:
         """The entries of one row: scalar expressions separated by ',' up to ';' or ``closing``."""
@@ -864,7 +867,7 @@ def variants(m: Model, r: MatrixReading) -> Iterator[tuple[MValue, str, str]]:
         pass
     tried = [Variant(kind, index) for kind in (TRANSPOSED, ENTRYWISE, SUMMED) for index in range(counted.seen[kind])]
     tried += [Variant(NEIGHBOUR, index, choice) for index in range(counted.seen[NEIGHBOUR]) for choice in (0, 1)]
-    for variant in tried:
+    for variant in tried[:MAX_VARIANTS]:        # each reads the claim again: a long one gets no search
         parser = reader(variant)
         try:
             value = parser.matrix_expression()
@@ -887,8 +890,9 @@ def scalar_of_matrices(m: Model, text: str) -> tuple[Lhs, list[Token]] | None:
 def _mentions_matrices(m: Model, tokens: list[Token]) -> bool:
     """Whether a right side is about matrices: a bracketed matrix, or a name, read whole (delta1_1 is a unit's
     δ, not the matrix delta1; \\Delta^{(2)} is Delta2), that only a matrix has."""
-    if tokens[0].kind == "op" and tokens[0].text == "[":
-        return True
+    for i, token in enumerate(tokens):               # a bracketed matrix: [ where no name takes a sample index
+        if token.kind == "op" and token.text == "[" and (i == 0 or tokens[i - 1].kind != "name"):
+            return True
     names = matrix_names(m)
     for i, token in enumerate(tokens):
         if token.kind != "name":
@@ -937,8 +941,13 @@ def _read_matrix(m: Model, text: str) -> MatrixReading | None:
     except ShapeMismatch as exc:
         return MatrixReading(q, None, str(exc), loss, right=tuple(right))
     number = _as_number(m, right, loss) if value.scalar else None
-    written = text[right[0].column - 1:right[-2].end - 1] if len(right) > 1 else ""
+    written = written_side(text, right)
     return MatrixReading(q, value, None, loss, _hand_work(m, right, loss, value), tuple(right), number, written)
+
+
+def written_side(text: str, side: list[Token]) -> str:
+    """A side of a claim exactly as typed, from its tokens' columns (the last token is the side's end)."""
+    return text[side[0].column - 1:side[-2].end - 1] if len(side) > 1 else ""
 
 
 def _as_number(m: Model, tokens: list[Token], loss: str) -> Rhs | None:

@@ -61,6 +61,7 @@ from derive.check.matrices import (
     parse_matrix_rhs,
     read_matrix,
     scalar_of_matrices,
+    written_side,
     shape_text,
     variants,
 )
@@ -158,12 +159,11 @@ def check_claim(solution, text: str) -> Verdict:
         if of_matrices is not None:
             return _check_of_matrices(m, text, *of_matrices)
         reading = read(solution, text)
+        if reading.rhs.expr.free_symbols <= set(m.constants):
+            return _check_number(m, text, reading)
+        return _check_expression(m, text, reading)
     except ClaimError as exc:
         raise ClaimError(f"claim {_echo(text)}: {exc}") from None
-    constant = reading.rhs.expr.free_symbols <= set(m.constants)
-    if constant:
-        return _check_number(m, text, reading)
-    return _check_expression(m, text, reading)
 
 
 def _check_matrix(m: Model, text: str, r: MatrixReading) -> Verdict:
@@ -178,7 +178,8 @@ def _check_matrix(m: Model, text: str, r: MatrixReading) -> Verdict:
 def _matrix_claim_verdict(m: Model, text: str, r: MatrixReading) -> Verdict:
     q, value = r.quantity, r.value
     if value is None:
-        return _matrix_verdict(m, text, q, False, f"{r.mismatch}", "shapes")
+        repaired = _repaired(m, r)          # the message already says which transpose would multiply
+        return _matrix_verdict(m, text, q, False, f"{r.mismatch}", "shapes" if repaired is None else repaired[1])
     numbers = value.literals is not None
     if value.scalar and q.shape != (1, 1):
         return _matrix_verdict(m, text, q, False, f"The right side is one number, but {q.label} is a "
@@ -190,13 +191,11 @@ def _matrix_claim_verdict(m: Model, text: str, r: MatrixReading) -> Verdict:
     # an expression's entries are first only evaluated: the full verdict (proof, diagnosis) where it is needed
     wrong = [(i, j) for i, j in places if not _entry_holds(m, _entry_reading(m, r, value, i, j))]
     if not wrong:
-        cells = [(i, j, _entry_verdict(m, text, r, value, i, j)) for i, j in places]
-        wrong = [(i, j) for i, j, v in cells if not v.holds]
-        if not wrong:
-            precisions = {v.precision for _, _, v in cells}
-            precision = precisions.pop() if len(precisions) == 1 else "each entry to the precision it is written with"
-            return _matrix_verdict(m, text, q, True, None, None, precision, numbers)
-    diagnosed = [(i, j, _entry_verdict(m, text, r, value, i, j)) for i, j in wrong[:DIAGNOSED_ENTRIES]]
+        return _matrix_claim_verdict_in_full(m, text, r, value, places, numbers)
+    verdicts = [(i, j, _entry_verdict(m, text, r, value, i, j)) for i, j in wrong[:DIAGNOSED_ENTRIES]]
+    diagnosed = [(i, j, v) for i, j, v in verdicts if not v.holds]
+    if not diagnosed:           # the glance was stricter than the verdict (a hand calculation's rounding)
+        return _matrix_claim_verdict_in_full(m, text, r, value, places, numbers)
     reason, mistake = _entries_reason(len(places), len(wrong), diagnosed)
     if mistake in (None, "unknown"):
         repaired = _repaired(m, r)
@@ -217,7 +216,7 @@ def _repaired(m: Model, r: MatrixReading) -> tuple[str, str] | None:
 def _check_of_matrices(m: Model, text: str, lhs: Lhs, right: list[Token]) -> Verdict:
     """One number written with matrices (E = 1/2 * sum((A2 - Y) .* (A2 - Y))): the 1×1 result is the claim."""
     q, loss = m.quantity(lhs), lhs.loss or "E"
-    written = text[right[0].column - 1:right[-2].end - 1] if len(right) > 1 else ""
+    written = written_side(text, right)
     try:
         value = parse_matrix_rhs(m, right, loss, sum_all=True)[0]
         problem = None if value.shape == (1, 1) else f"{value.shown} is {shape_text(value.shape)}, but {q.label} is one number"
@@ -231,6 +230,19 @@ def _check_of_matrices(m: Model, text: str, lhs: Lhs, right: list[Token]) -> Ver
     if value.expr.free_symbols <= set(m.constants):
         return _check_number(m, text, reading)
     return _check_expression(m, text, reading)
+
+
+def _matrix_claim_verdict_in_full(m: Model, text: str, r: MatrixReading, value: MValue, places, numbers: bool
+                                  ) -> Verdict:
+    """Every entry's full verdict: where the quick look and the verdicts disagree on which entries are wrong."""
+    cells = [(i, j, _entry_verdict(m, text, r, value, i, j)) for i, j in places]
+    wrong = [(i, j, v) for i, j, v in cells if not v.holds]
+    if not wrong:
+        precisions = {v.precision for _, _, v in cells}
+        precision = precisions.pop() if len(precisions) == 1 else "each entry to the precision it is written with"
+        return _matrix_verdict(m, text, r.quantity, True, None, None, precision, numbers)
+    reason, mistake = _entries_reason(len(places), len(wrong), wrong[:DIAGNOSED_ENTRIES])
+    return _matrix_verdict(m, text, r.quantity, False, reason, mistake, numbers=numbers)
 
 
 def _wrong_shape(m: Model, text: str, r: MatrixReading, value: MValue) -> Verdict:
@@ -299,9 +311,8 @@ def _entry_holds(m: Model, reading: _Reading, hand: bool = True) -> bool:
         return all_close(values_at(m, expr, m.points, contexts), truth)
     if hand and _worked_by_hand(reading.rhs):
         return _check_number(m, "", reading).holds
-    n = q.sample or 0
-    exact = m.exact_value(q, n)
-    return _within(_claimed_exactly(m, expr, m.at(expr, m.spec_point, n)), fraction(exact), reading.rhs.decimals,
+    exact = m.exact_value(q, q.sample or 0)
+    return _within(_claimed_exactly(m, expr, claimed_number(m, reading)), fraction(exact), reading.rhs.decimals,
                    exact.is_Rational)
 
 
@@ -366,18 +377,25 @@ def check_claims(solution, texts: Iterable[str]) -> list[Verdict]:
 
 # numbers ---------------------------------------------------------------------------------------
 
-def _check_number(m: Model, text: str, r: _Reading) -> Verdict:
+def claimed_number(m: Model, r: _Reading) -> Any:
+    """The number a claim's right side is, at the spec's values; ClaimError (no prefix) when it is none."""
     q = r.quantity
     if q.per_sample and q.sample is None:
-        raise ClaimError(f"claim {_echo(text)}: {q.label} has one value per sample ({m.N} samples); "
-                         f"write {q.label}[1] … {q.label}[{m.N}]")
-    n = q.sample or 0
+        named = "its samples' numbers one by one" if r.of_matrices else f"{q.label}[1] … {q.label}[{m.N}]"
+        raise ClaimError(f"{q.label} has one value per sample ({m.N} samples); write {named}")
     try:
-        claimed = finite(m.at(r.rhs.expr, m.spec_point, n))
+        claimed = finite(m.at(r.rhs.expr, m.spec_point, q.sample or 0))
     except Undefined:
-        raise ClaimError(f"claim {_echo(text)}: the right-hand side is undefined") from None
+        raise ClaimError("the right-hand side is undefined") from None
     if isinstance(claimed, MP.mpc):
-        raise ClaimError(f"claim {_echo(text)}: the right-hand side is not a real number")
+        raise ClaimError("the right-hand side is not a real number")
+    return claimed
+
+
+def _check_number(m: Model, text: str, r: _Reading) -> Verdict:
+    q = r.quantity
+    n = q.sample or 0
+    claimed = claimed_number(m, r)
     decimals = r.rhs.decimals
     exact = m.exact_value(q, n)
     truth = fraction(exact)
