@@ -434,14 +434,9 @@ class MatrixParser(Parser):
             elif token.text == HADAMARD:
                 result = entrywise(result, right, lambda u, v: u * v, "multiplied", shown)
             elif token.text == "/":
-                result = self.divided(result, right, shown)
+                result = entrywise(result, right, lambda u, v: u / v, "divided", shown)   # numpy's and ⊘
             else:
                 result = product(result, right, shown)
-
-    @staticmethod
-    def divided(a: MValue, b: MValue, shown: str) -> MValue:
-        """a / b entry by entry (by a number: every entry), as numpy and the documents' ⊘ read it."""
-        return entrywise(a, b, lambda u, v: u / v, "divided", shown)
 
     def matrix_unary(self) -> MValue:
         token = self.peek()
@@ -470,7 +465,7 @@ class MatrixParser(Parser):
             elif self.at("^") and value.scalar:
                 token = self.take()
                 exponent = self.exponent()
-                value = scalar(self.powered(value.expr, exponent, token.column), value.shown)
+                value = scalar(checked_power(value.expr, exponent, token.column), value.shown)
                 continue
             elif self.at(ENTRYWISE_POWER) or self.ahead(("^", "{", HADAMARD)):
                 value = self.entrywise_power(value)
@@ -482,10 +477,6 @@ class MatrixParser(Parser):
                 return value
             value = transposed(value, f"{value.shown}^T")
 
-    @staticmethod
-    def powered(base: Expr, exponent: Expr, column: int) -> Expr:
-        return checked_power(base, exponent, column)
-
     def entrywise_power(self, value: MValue) -> MValue:
         """A1.^2 (MATLAB) or A^{\\circ 2}: every entry to a power."""
         token = self.take()
@@ -495,7 +486,7 @@ class MatrixParser(Parser):
             self.expect("}", "'}' to close the entrywise power")
         else:
             exponent = self.exponent()
-        cells = value.cells.applyfunc(lambda u: self.powered(u, exponent, token.column))
+        cells = value.cells.applyfunc(lambda u: checked_power(u, exponent, token.column))
         return MValue(_bounded(cells, value.shown), value.scalar, f"{value.shown}.^{exponent}")
 
     def primary(self) -> MValue:

@@ -158,10 +158,7 @@ def check_claim(solution, text: str) -> Verdict:
         of_matrices = scalar_of_matrices(m, text) if isinstance(text, str) else None
         if of_matrices is not None:
             return _check_of_matrices(m, text, *of_matrices)
-        reading = read(solution, text)
-        if reading.rhs.expr.free_symbols <= set(m.constants):
-            return _check_number(m, text, reading)
-        return _check_expression(m, text, reading)
+        return _judged(m, text, read(solution, text))
     except ClaimError as exc:
         raise ClaimError(f"claim {_echo(text)}: {exc}") from None
 
@@ -226,10 +223,7 @@ def _check_of_matrices(m: Model, text: str, lhs: Lhs, right: list[Token]) -> Ver
         correct = m.correct_text(q)
         return Verdict(text, False, correct, sentence(problem, f"{q.label} = {correct}"), q.label, "expression",
                        mistake="shapes", correct=correct)
-    reading = _Reading(q, Rhs(value.expr, "expression", None), loss, written, True)
-    if value.expr.free_symbols <= set(m.constants):
-        return _check_number(m, text, reading)
-    return _check_expression(m, text, reading)
+    return _judged(m, text, _Reading(q, Rhs(value.expr, "expression", None), loss, written, True))
 
 
 def _matrix_claim_verdict_in_full(m: Model, text: str, r: MatrixReading, value: MValue, places, numbers: bool
@@ -287,10 +281,14 @@ def _entry_reading(m: Model, r: MatrixReading, value: MValue, i: int, j: int) ->
 
 
 def _entry_verdict(m: Model, text: str, r: MatrixReading, value: MValue, i: int, j: int) -> Verdict:
-    reading = _entry_reading(m, r, value, i, j)
-    if reading.rhs.expr.free_symbols <= set(m.constants):
-        return _check_number(m, text, reading)
-    return _check_expression(m, text, reading)
+    return _judged(m, text, _entry_reading(m, r, value, i, j))
+
+
+def _judged(m: Model, text: str, r: _Reading) -> Verdict:
+    """A read claim judged as a number (its right side has no symbol but the constants) or as an expression."""
+    if r.rhs.expr.free_symbols <= set(m.constants):
+        return _check_number(m, text, r)
+    return _check_expression(m, text, r)
 
 
 def _holds_everywhere(m: Model, r: MatrixReading, value: MValue) -> bool:
