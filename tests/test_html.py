@@ -14,7 +14,9 @@ import pytest
 import derive
 from derive import example_names, solve
 from derive.cli import main
+from derive.text.mathml import mathml
 from derive.text.render import render_solution
+from tests.marionette import Firefox, executable
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "wbr", "mspace", "path", "rect", "circle", "line",
         "polyline", "polygon", "use", "stop", "ellipse"}
@@ -109,6 +111,15 @@ def test_hostile_text_stays_text():
     parsed(page)
 
 
+def test_a_sign_after_a_bracket_or_an_operator_is_set_as_a_sign():
+    """MathML Core takes an operator for a prefix only as its row's first child: (−0.04) and = −0.04 must say so,
+    or the browser spaces the minus as in a − b."""
+    assert '<mo form="prefix">&#x02212;</mo><mn>0.038</mn>' in mathml(r"\left(-0.038\right) \cdot 0.59")
+    assert '<mo>&#x0003D;</mo><mo form="prefix">&#x02212;</mo>' in mathml("x = -0.5")
+    for binary in ("a - b", r"\left(a\right) - b", "f(x) - 1"):
+        assert 'form="prefix">&#x02212;' not in mathml(binary), binary
+
+
 def test_a_user_template_overrides_one_block(tmp_path):
     (tmp_path / "solution.html.j2").write_text(
         '{% extends "default/solution.html.j2" %}{% block title %}<h1>Week 5</h1>{% endblock %}', encoding="utf-8")
@@ -131,7 +142,8 @@ def measured(page: str, width: int, tmp_path: Path) -> dict[str, str]:
     """The page's scroll width and its widest equation, read by a script added to a copy of the page only."""
     probe = ('<script>document.body.setAttribute("data-scroll", document.body.scrollWidth);'
              'document.body.setAttribute("data-inner", document.body.clientWidth);'
-             'document.body.setAttribute("data-math", document.querySelectorAll("math").length);</script>')
+             'document.body.setAttribute("data-math", document.querySelectorAll("math").length);'
+             f'document.body.setAttribute("data-beyond", (() => {{ {BEYOND} }})());</script>')
     # headless Chromium's window is at least 500 pixels wide: the page is laid out 400 wide inside it
     zoom = f"<style>html {{ width: {width}px }}</style>" if width < 500 else ""
     path = tmp_path / f"probe-{width}.html"
@@ -146,6 +158,23 @@ def measured(page: str, width: int, tmp_path: Path) -> dict[str, str]:
     return dict(re.findall(r'data-(\w+)="([^"]*)"', body[1]))
 
 
+# how many elements end beyond the right edge of the page (the <html> box): on paper they would be cut off
+BEYOND = ("const edge = document.documentElement.getBoundingClientRect().right + 0.5;"
+          "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > edge).length;")
+PRINTED_WIDTH = 680     # px: A4 (210 mm) less the page's 15-mm margins, at CSS's 96 px per inch
+# the 2-6-6-2 network's update in matrix form has six columns of numbers such as 8.24787 × 10⁻⁵
+WIDE = {"title": "A 2-6-6-2 network", "network": {"layers": [2, 6, 6, 2], "activation": "sigmoid", "bias": "neuron",
+                                                   "loss": "mse"},
+        "data": {"x": [[0.5, -0.4]], "y": [[1, 0]]}, "init": {"seed": 3}, "train": {"learning_rate": 0.5}}
+
+
+def as_printed(page: str) -> str:
+    """The page laid out as on paper: its print rules in force, as wide as an A4 page's text."""
+    assert page.count("@media print") == 1
+    return page.replace("@media print", "@media all").replace("</head>", f"<style>html {{ width: {PRINTED_WIDTH}px }}"
+                                                                        "</style></head>")
+
+
 @pytest.mark.parametrize("name", ["sigmoid-222", "sigmoid-451-batch", "softmax-233"])
 def test_no_page_overflows_a_phone_screen(name, tmp_path):
     """At 400 pixels wide, wide equations and tables scroll inside their box; the page itself never does."""
@@ -157,6 +186,14 @@ def test_no_page_overflows_a_phone_screen(name, tmp_path):
         assert int(seen["math"]) > 100             # the MathML is there for the browser to lay out
 
 
+@pytest.mark.parametrize("name", [*example_names(), "2-6-6-2"])
+def test_the_printed_page_keeps_every_line_within_the_paper(name, tmp_path):
+    """Paper cannot scroll: with the print rules, tables, long formulas and wide matrices end inside the page."""
+    seen = measured(as_printed(render_solution(solve(WIDE if name == "2-6-6-2" else name), "html")), PRINTED_WIDTH,
+                    tmp_path)
+    assert seen["beyond"] == "0", seen
+
+
 def test_a_screenshot_shows_the_page(tmp_path):
     path = tmp_path / "page.html"
     path.write_text(render_solution(solve("linear-221"), "html"), encoding="utf-8")
@@ -166,6 +203,54 @@ def test_a_screenshot_shows_the_page(tmp_path):
                     "--window-size=400,1200", f"--screenshot={shot}", path.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.stat().st_size > 20_000         # not a blank page
+
+
+# -- what a person sees in Firefox: the same checks, driven over Marionette ---------------------
+
+@pytest.fixture(scope="module")
+def firefox(tmp_path_factory):
+    program = executable()
+    if program is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("firefox is missing in CI (.ci/run installs Debian's firefox-esr)")
+        pytest.skip("firefox is not installed")
+    browser = Firefox(program, tmp_path_factory.mktemp("firefox-profile"))
+    yield browser
+    browser.close()
+
+
+# what the page shows in the browser: its widths, its formulas laid out (each fraction's numerator centred at least
+# 3 px above its denominator, which only a MathML layout does: as plain inline text they would sit side by side), its visible text, and what ends beyond the page's right edge
+SEEN = ("const math = [...document.querySelectorAll('math')], fractions = [...document.querySelectorAll('mfrac')];"
+        "return {scroll: document.body.scrollWidth, inner: document.body.clientWidth, math: math.length,"
+        " laid: math.filter(m => m.getBoundingClientRect().width > 0).length, fractions: fractions.length,"
+        " stacked: fractions.filter(f => { const [n, d] = [...f.children].map(c => c.getBoundingClientRect());"
+        "                                 return n.top + n.bottom + 6 < d.top + d.bottom; }).length,"
+        " text: document.body.innerText, beyond: (() => { " + BEYOND + " })()};")
+
+
+@pytest.mark.parametrize("name", example_names())
+def test_firefox_lays_out_every_formula_and_no_page_overflows_a_phone(name, firefox, tmp_path):
+    page = render_solution(solve(name), "html")
+    for width in (400, 1280):
+        # like Chromium's, headless Firefox's window has a least width (450): the page is laid out 400 wide in it
+        firefox.call("WebDriver:SetWindowRect", {"width": max(width, 500), "height": 900})
+        path = tmp_path / f"{width}.html"
+        path.write_text(page.replace("</head>", f"<style>html {{ width: {width}px }}</style></head>"), encoding="utf-8")
+        seen = firefox.run(SEEN, path.as_uri())
+        assert width - 60 <= seen["inner"] <= width and seen["scroll"] <= seen["inner"], (name, width)
+        assert seen["math"] == page.count("<math ") == seen["laid"]
+        assert seen["fractions"] > 10 and seen["stacked"] == seen["fractions"], seen["stacked"]
+        assert not re.search(r"\\frac|\\partial|\\left|\$", seen["text"])
+    path = tmp_path / "printed.html"
+    path.write_text(as_printed(page), encoding="utf-8")
+    assert firefox.run(SEEN, path.as_uri())["beyond"] == 0
+
+
+def test_firefox_keeps_the_printed_matrices_of_a_wide_network_within_the_paper(firefox, tmp_path):
+    path = tmp_path / "printed.html"
+    path.write_text(as_printed(render_solution(solve(WIDE), "html")), encoding="utf-8")
+    assert firefox.run(SEEN, path.as_uri())["beyond"] == 0
 
 
 # -- Jupyter -----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from derive.text.layout import MARGIN, RADIUS
 from derive.text.printer import width
 
 TEMPLATES = {"md": "solution.md.j2", "tex": "solution.tex.j2", "html": "solution.html.j2"}
+PRINTED_LINE = 70       # characters of a formula (printer.width) in one printed line of an HTML page: 610 px at 10.5 pt
 REVEALS = ("open", "folded")    # HTML: every step open, or folded for a student to try first
 TEX_PACKAGES = "Debian/Ubuntu: sudo apt-get install texlive-latex-extra texlive-pictures latexmk"
 LATEX_DELIMITERS = dict(block_start_string="((*", block_end_string="*))", variable_start_string="(((",
@@ -105,9 +106,16 @@ def environment(fmt: str, template_dir: str | Path | None = None) -> jinja2.Envi
                                autoescape=False, trim_blocks=True, lstrip_blocks=True,
                                keep_trailing_newline=True, **options)
     env.filters.update(text=_text(fmt), prose=_prose(fmt), md=escape_markdown, latex=escape_latex, xml=escape_xml,
-                       coord=lambda v: format(float(v), ".8g"), math=lambda t: _inline_math(str(t)), width=width)
+                       coord=lambda v: format(float(v), ".8g"), math=lambda t: _inline_math(str(t)), width=width,
+                       printed=_printed_scale)
     env.globals.update(chart=chart)
     return env
+
+
+def _printed_scale(rows: Sequence) -> str:
+    """How much a derivation's rows are shrunk on paper, which cannot scroll (as LaTeX's adjustbox does): "1" or less."""
+    widest = max((width(row.tex) for row in rows), default=0.0)
+    return "1" if widest <= PRINTED_LINE else f"{PRINTED_LINE / widest:.2f}"
 
 
 def render_template(env: jinja2.Environment, name: str, **context) -> str:

@@ -138,18 +138,19 @@ def setup_section(b: Builder) -> Setup:
     spec, net, first = b.spec, b.net, b.tr.first
     fixed = frozen(b.d)
     loss, definition = b.loss_tex_formula()[0], b.loss_definition_tex()
-    if definition is not None:      # where the 1/N and the 1/J go: e_n = 1/(N J) (y − o)² = ½ (y − o)²
-        loss = rf"{definition} = {loss}, \quad N = {b.N},\ J = {spec.layers[-1]}"
-    if b.N == 1:
-        loss_tex = "E = " + loss
-    else:
-        loss_tex = rf"E = \sum_{{n=1}}^{{{b.N}}} e_{{n}}, \qquad e_{{n}} = {loss}"
+    # E = Σ eₙ, eₙ = 1/(N J) (y − o)² = ½ (y − o)², N = 2, J = 1: where the 1/N and the 1/J go
+    pieces = [rf"E = \sum_{{n=1}}^{{{b.N}}} e_{{n}}"] if b.N > 1 else []
+    pieces.append(("E" if b.N == 1 else "e_{n}") + " = " + (loss if definition is None else f"{definition} = {loss}"))
+    if definition is not None:
+        pieces += [f"N = {b.N}", f"J = {spec.layers[-1]}"]
+    gaps = iter([r", \qquad "] * (b.N > 1) + [r", \quad ", r",\ "])
+    loss_tex = pieces[0] + "".join(next(gaps) + piece for piece in pieces[1:])
     header = tuple(b.names[s] for s in net.inputs + net.targets)
     data = tuple(tuple(b.num(v) for v in x + y) for x, y in zip(spec.x, spec.y))
     params = tuple(ParameterRow(b.names[p], b.d.names[p].plain, b.d.names[p].meaning, b.num(first.parameters[p]))
                    for p in net.parameters)
     loss_name = spec.loss if spec.reduction == "mean" else f"{spec.loss}, reduction = sum"
-    return Setup(_architecture(spec.layers), _layer_rows(b), loss_name, loss_tex, b.num(spec.learning_rate),
+    return Setup(_architecture(spec.layers), _layer_rows(b), loss_name, loss_tex, tuple(pieces), b.num(spec.learning_rate),
                  b.rates_tex(), spec.steps, _training(b), _bias_text(spec), tuple(b.names[p] for p in net.parameters if p in fixed),
                  header, data, params, b.setup_matrices(), _diagram(b))
 
