@@ -55,9 +55,14 @@ _MODELS = {
     "match": "EXPRESSION EXPRESSION",
     "stringMatch": "EXPRESSION EXPRESSION",
     "isNull": "EXPRESSION",
+    "not": "EXPRESSION",
+    "and": "EXPRESSION+",
+    "product": "EXPRESSION+",
+    "subtract": "EXPRESSION EXPRESSION",
     "choiceInteraction": "prompt? simpleChoice+",
 }
-_EXPRESSIONS = "(variable | correct | baseValue | testVariables | isNull | equal | match | stringMatch | or | and | sum)"
+_EXPRESSIONS = ("(variable | correct | baseValue | testVariables | isNull | equal | match | stringMatch | or | and | not "
+                "| sum | product | subtract)")
 _EMPTY = {"variable", "correct", "testVariables", "selection", "assessmentItemRef", "textEntryInteraction"}
 _TEXT = {"value", "baseValue"}
 _REQUIRED = {"assessmentTest": {"identifier", "title"}, "testPart": {"identifier", "navigationMode", "submissionMode"},
@@ -138,47 +143,64 @@ def q(e: ET.Element, path: str) -> list[ET.Element]:
 
 # -- a QTI 2.1 delivery engine's response processing, for the expressions derive writes ---------------------------
 
-def _value(expr: ET.Element, response: str, item: ET.Element):
-    name = _local(expr.tag)
+def _evaluate(expr: ET.Element, env: dict, item: ET.Element):
+    """An expression's value as QTI 2.1 defines it: None for NULL, which every operator but isNull passes on."""
+    name, args = _local(expr.tag), list(expr)
     if name == "variable":
-        return response
+        return env.get(expr.get("identifier"))
     if name == "correct":
-        return q(item, "responseDeclaration/correctResponse/value")[0].text
+        (declared,) = [d for d in q(item, "responseDeclaration") if d.get("identifier") == expr.get("identifier")]
+        return q(declared, "correctResponse/value")[0].text
     if name == "baseValue":
         return expr.text
-    raise AssertionError(name)
-
-
-def _true(expr: ET.Element, response: str | None, item: ET.Element) -> bool:
-    name, args = _local(expr.tag), list(expr)
     if name == "isNull":
-        return response is None
-    if response is None:
-        return False
-    if name == "or":
-        return any(_true(a, response, item) for a in args)
-    a, b = (_value(x, response, item) for x in args)
-    if name == "match":
-        return a == b
-    if name == "stringMatch":
-        return a.lower() == b.lower() if expr.get("caseSensitive") == "false" else a == b
-    if name == "equal":             # absolute mode: b − t0 ≤ a ≤ b + t1
-        lower, upper = (Decimal(t) for t in expr.get("tolerance").split())
-        return Decimal(b) - lower <= Decimal(a) <= Decimal(b) + upper
-    raise AssertionError(name)
+        return _evaluate(args[0], env, item) is None
+    values = [_evaluate(a, env, item) for a in args]
+    if name in ("and", "or"):                   # false (true) wins over NULL, NULL over true (false)
+        decisive = name == "or"
+        return decisive if decisive in values else None if None in values else not decisive
+    if None in values:
+        return None
+    if name == "not":
+        return not values[0]
+    return _OPERATORS[name](expr, *values)
 
 
-def graded(item: ET.Element, response: str | None) -> tuple[float, str | None]:
-    """SCORE and FEEDBACK after the item's responseProcessing for one response."""
-    outcomes: dict[str, str | None] = {"SCORE": "0", "FEEDBACK": None}
+def _equal(expr: ET.Element, a: str, b: str) -> bool:
+    lower, upper = (Decimal(t) for t in expr.get("tolerance").split())      # absolute mode: b − t0 ≤ a ≤ b + t1
+    return Decimal(b) - lower <= Decimal(a) <= Decimal(b) + upper
+
+
+_OPERATORS = {
+    "match": lambda e, a, b: a == b,
+    "stringMatch": lambda e, a, b: a.lower() == b.lower() if e.get("caseSensitive") == "false" else a == b,
+    "equal": _equal,
+    "sum": lambda e, *v: str(sum(Decimal(x) for x in v)),
+    "product": lambda e, *v: str(functools.reduce(lambda x, y: x * y, (Decimal(x) for x in v))),
+    "subtract": lambda e, a, b: str(Decimal(a) - Decimal(b)),
+}
+
+
+def outcomes(item: ET.Element, responses: dict[str, str | None]) -> dict:
+    """Every outcome after the item's responseProcessing for the given responses, from the declared defaults."""
+    env: dict = dict(responses)
+    for declared in q(item, "outcomeDeclaration"):
+        default = q(declared, "defaultValue/value")
+        env[declared.get("identifier")] = default[0].text if default else None
     for condition in q(item, "responseProcessing/responseCondition"):
         for branch in list(condition):
             expr, *actions = list(branch)
-            if _local(branch.tag) == "responseElse" or _true(expr, response, item):
+            if _local(branch.tag) == "responseElse" or _evaluate(expr, env, item) is True:
                 for action in actions:
-                    outcomes[action.get("identifier")] = list(action)[0].text
+                    env[action.get("identifier")] = _evaluate(list(action)[0], env, item)
                 break
-    return float(outcomes["SCORE"] or 0), outcomes["FEEDBACK"]
+    return env
+
+
+def graded(item: ET.Element, response: str | None) -> tuple[float, str | None]:
+    """SCORE and FEEDBACK of a one-question item after its responseProcessing for one response."""
+    env = outcomes(item, {"RESPONSE": response})
+    return float(env["SCORE"] or 0), env["FEEDBACK"]
 
 
 # -- the tests -------------------------------------------------------------------------------------------------

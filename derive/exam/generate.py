@@ -14,6 +14,7 @@ from derive.exam.questions import (
     Degenerate,
     Variant,
     ask_all,
+    carried_links,
     distinct,
     formula_pool,
     validate_targets,
@@ -86,6 +87,12 @@ def prepare(template: Spec) -> ExamConfig:
     cfg = config(template)
     sol = Solution(template).first_update
     validate_targets(sol, cfg)
+    cfg = _fitted(template, cfg, sol)
+    return _replace(cfg, links=carried_links(sol, cfg)) if cfg.carry_forward else cfg
+
+
+def _fitted(template: Spec, cfg: ExamConfig, sol: Solution) -> ExamConfig:
+    """The questions checked against the template's network, the default ones fitted to it."""
     if len(cfg.activations) == 1 and cfg.asked:
         for ask in cfg.questions:
             if ask.kind == "formula" and not formula_pool(sol, ask.target):

@@ -139,6 +139,74 @@ def groups(variants: Sequence[Sequence[Question]], prefix: str) -> tuple[Group, 
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class Part:
+    """One interaction of a QTI 2.1 item: a question graded under a response and a feedback outcome of its own."""
+
+    response: str               # RESPONSE; RESPONSE_1, RESPONSE_2, … in an item of several parts
+    feedback: str               # FEEDBACK; FEEDBACK_1, … likewise
+    item: Item
+    source: str = ""            # an update carrying a gradient forward: that part's response
+    intercept: str = ""         # and its value from the student's gradient g: intercept − rate·g
+    rate: str = ""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A QTI 2.1 assessmentItem: one question, or with [exam].carry_forward a gradient and the update that
+    follows from the student's answer to it (QTI's response processing reads only its own item's responses)."""
+
+    ident: str
+    variant: int
+    parts: tuple[Part, ...]
+
+
+@dataclass(frozen=True)
+class Section:
+    """The i-th question (or carried-forward pair) of every variant: the test draws one of them."""
+
+    ident: str
+    title: str
+    points: int
+    items: tuple[Task, ...]
+
+
+def sections(variants: Sequence[Sequence[Question]], prefix: str) -> tuple[Section, ...]:
+    """QTI 2.1's sections: QTI 1.2's groups, each carried-forward update joined to its gradient's item."""
+    pairs = {i: _position(q.carried.source) for i, q in enumerate(variants[0]) if q.carried}
+    if any({i: _position(q.carried.source) for i, q in enumerate(qs) if q.carried} != pairs for qs in variants):
+        raise AssertionError("the variants of one exam carry different questions forward")
+    plain = groups(variants, prefix)
+    out = []
+    for i, g in enumerate(plain):
+        if i in pairs:
+            continue
+        joined = [j for j, source in pairs.items() if source == i]
+        if not joined:
+            out.append(Section(g.ident, g.title, g.points,
+                               tuple(Task(it.ident, it.variant, (Part("RESPONSE", "FEEDBACK", it),)) for it in g.items)))
+            continue
+        update = plain[joined[0]]
+        tasks = tuple(_pair(a, b, joined[0]) for a, b in zip(g.items, update.items))
+        out.append(Section(f"{g.ident}_q{joined[0] + 1}", f"Questions {i + 1} and {joined[0] + 1}",
+                           g.points + update.points, tasks))
+    return tuple(out)
+
+
+def _position(source: str) -> int:
+    return int(source.removeprefix("q")) - 1
+
+
+def _pair(gradient: Item, update: Item, position: int) -> Task:
+    carried = update.question.carried
+    if carried is None:
+        raise AssertionError("a carried-forward pair without the update's formula")
+    intercept, rate = (decimal(Decimal(n.plain)) for n in (carried.intercept, carried.rate))
+    return Task(f"{gradient.ident}_q{position + 1}", gradient.variant,
+                (Part("RESPONSE_1", "FEEDBACK_1", gradient),
+                 Part("RESPONSE_2", "FEEDBACK_2", update, "RESPONSE_1", intercept, rate)))
+
+
 def package(ident: str, files: Mapping[str, str]) -> bytes:
     """The zip Canvas imports: imsmanifest.xml at the top, the assessment and its settings in a folder named
     as the assessment's ident."""

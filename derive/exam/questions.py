@@ -21,7 +21,7 @@ from derive.errors import SpecError
 from derive.exam.variants import MAX_DECIMALS, Ask, ExamConfig
 from derive.model.plain import plain as plain_formula
 from derive.model.spec import Spec
-from derive.numeric.rounding import fixed, number, short
+from derive.numeric.rounding import Number, fixed, number, short
 from derive.numeric.rule import learning_rates
 from derive.numeric.values import exact
 from derive.text.printer import tex
@@ -61,6 +61,34 @@ class Option:
 
 
 @dataclass(frozen=True)
+class Carried:
+    """Error carried forward: the new value that follows from a student's own answer g to an earlier gradient
+    question, p′ = intercept − rate·g (the intercept is p less the weight decay's step η·λp)."""
+
+    source: str                  # the gradient question's id: q4
+    position: int                # its number on the sheet, from 1
+    intercept: Number
+    rate: Number
+    target: str = "p'"           # p′ in LaTeX
+
+    def value(self, g: Decimal) -> Decimal:
+        return Decimal(self.intercept.plain) - Decimal(self.rate.plain) * g
+
+    @property
+    def plain(self) -> str:
+        """p′ in the student's answer g to the gradient question: ``0.15 - 0.5*g``."""
+        return f"{self.intercept.plain} - {self.rate.plain}*g"
+
+    @property
+    def latex(self) -> str:
+        return rf"{self.target} = {self.intercept.tex} - {self.rate.factor}\,g"
+
+    def json(self) -> dict[str, Any]:
+        return {"from": self.source, "intercept": float(self.intercept.plain), "rate": float(self.rate.plain),
+                "formula": self.plain}
+
+
+@dataclass(frozen=True)
 class Question:
     """One question of one variant, with its verified answer."""
 
@@ -78,6 +106,7 @@ class Question:
     mistakes: tuple[Option, ...] = ()    # a numerical question: the values typical mistakes give, for LMS feedback
     points: int = 1                      # [exam].points: what the question is worth
     partial: int = 0                     # [exam].partial_credit: percent of the points a typical mistake earns
+    carried: Carried | None = None       # [exam].carry_forward: an update's answer from the student's own gradient
 
     @property
     def text(self) -> str:
@@ -115,6 +144,8 @@ class Question:
             out["distractors"] = [{"formula": o.plain, "mistake": o.mistake} for o in self.options if o.mistake]
         if self.mistakes:
             out["mistakes"] = [{"value": o.value, "display": o.plain, "mistake": o.mistake} for o in self.mistakes]
+        if self.carried:
+            out["carried_forward"] = self.carried.json()
         return out
 
 
@@ -380,6 +411,7 @@ class Asker:
     rng: random.Random
     used: set[str] = field(default_factory=set)
     answers: set[str] = field(default_factory=set)      # the answers of the questions asked so far, as shown
+    subjects: dict[str, Any] = field(default_factory=dict)     # each asked question's id: what it is about
 
     @property
     def d(self):
@@ -409,10 +441,11 @@ class Asker:
         plain = self.name(s).plain
         return {"forward": plain, "update": f"{plain}'"}.get(kind, f"dE/d{plain}")
 
-    def ask(self, id: str, ask: Ask) -> Question:
+    def ask(self, id: str, ask: Ask, only: Any = None) -> Question:
         """The question about the first quantity of the pool, in random order, that no other question of the
-        variant asks and that makes a sound question (re-targeted rather than redrawn where one does not)."""
-        pool = self.pool(ask)
+        variant asks and that makes a sound question (re-targeted rather than redrawn where one does not);
+        about ``only`` where it is given (an update that carries a gradient question's answer forward)."""
+        pool = [s for s in self.pool(ask) if only is None or s == only]
         if not pool and ask.kind == "formula":
             raise Degenerate(f"a formula question about a parameter whose gradient has no piecewise factor "
                              f"(leaky ReLU) and fits in {MAX_FORMULA} characters")
@@ -432,6 +465,7 @@ class Asker:
                     failure = failure or exc
                     continue
                 self.used.add(self.key(ask.kind, s))
+                self.subjects[id] = s
                 return question
         if failure is None:         # fresh is not empty: every quantity tried either returned or failed
             raise AssertionError(f"no quantity tried for {ask.kind}{':' + ask.target if ask.target else ''}")
@@ -533,6 +567,19 @@ class Asker:
             prompt.append(f" Give it to {places} decimal places.")
         return self.numeric(id, "update", f"{name.plain}'", prompt, value, f"{name.plain}'", wrong=wrong, tol=tol,
                             decimals=places)
+
+    def carried(self, p: Symbol, source: int) -> Carried:
+        """How p′ follows from a student's gradient g: p′ = (p − η·λp) − η·g, checked against the update itself."""
+        step, rate = self.sol.training.first, learning_rates(self.sol.derivation)[p]
+        intercept = step.parameters[p] - rate * (step.decay or {}).get(p, sp.S.Zero)
+        if not same(intercept - rate * step.gradient[p], step.updated[p]):
+            raise Degenerate(f"an update that follows from its gradient as p - eta*(g + lambda*p) (carry_forward; "
+                             f"{self.name(p).plain}' = {short(step.updated[p], 6)} does not)")
+        shown = number(intercept), number(rate)
+        if not all(n.exact for n in shown):
+            raise Degenerate(f"a carried-forward update with exact decimals ({self.name(p).plain}' = "
+                             f"{shown[0].plain} - {shown[1].plain}*g)")
+        return Carried(f"q{source + 1}", source + 1, *shown, f"{{{self.name(p).latex}}}'")
 
     def update_tolerance(self, p: Symbol, answer: str, wrong: Sequence[tuple[str, Expr]],
                          places: int) -> tuple[float | None, Decimal, Decimal]:
@@ -731,12 +778,42 @@ def ask_all(sol: Solution, cfg: ExamConfig, rng: random.Random) -> tuple[Questio
     # among questions with as many quantities, the choices last: their distractors avoid the others' answers
     order = sorted(range(len(cfg.questions)),
                    key=lambda i: (len(asker.pool(cfg.questions[i])), cfg.questions[i].kind == "choice"))
+    sources = dict(cfg.links)
     asked = {}
-    for i in order:
-        asked[i] = asker.ask(f"q{i + 1}", cfg.questions[i])
+    for i in _sources_first(order, sources):
+        source = sources.get(i)
+        p = None if source is None else asker.subjects[f"q{source + 1}"]
+        asked[i] = asker.ask(f"q{i + 1}", cfg.questions[i], p)
+        if source is not None:
+            asked[i] = replace(asked[i], carried=asker.carried(p, source))
         asker.answers.add(asked[i].display)
     _no_hints(list(asked.values()))
     return tuple(replace(asked[i], points=cfg.points_of(i), partial=cfg.partial) for i in range(len(cfg.questions)))
+
+
+def _sources_first(order: Sequence[int], sources: dict[int, int]) -> list[int]:
+    """The order of asking, with each carried-forward update right after the gradient question it follows."""
+    out = [i for i in order if i not in sources]
+    for update, gradient in sorted(sources.items(), key=lambda link: out.index(link[1]), reverse=True):
+        out.insert(out.index(gradient) + 1, update)
+    return out
+
+
+def carried_links(sol: Solution, cfg: ExamConfig) -> tuple[tuple[int, int], ...]:
+    """[exam].carry_forward: each update question paired with the nearest gradient question before it whose every
+    parameter it can update (the update then asks about the gradient's parameter), one update per gradient."""
+    links: list[tuple[int, int]] = []
+    for j, ask in enumerate(cfg.questions):
+        updatable = set(parameter_pool(sol, ask.target, trainable=True)) if ask.kind == "update" else set()
+        free = [i for i in range(j - 1, -1, -1) if cfg.questions[i].kind == "gradient"
+                and i not in {g for _, g in links} and set(parameter_pool(sol, cfg.questions[i].target)) <= updatable]
+        if free:
+            links.append((j, free[0]))
+    if not links:
+        raise SpecError(sol.spec.source, "[exam].carry_forward", "no update question follows a gradient question "
+                                                                 "about parameters it can update; expected questions "
+                                                                 "like [\"gradient:w5\", \"update:w5\"]")
+    return tuple(links)
 
 
 def _no_hints(questions: Sequence[Question]) -> None:

@@ -397,16 +397,16 @@ def qti21_zip(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> bytes:
     """The QTI 2.1 package: the test (a section per question selecting one variant's item) and every item, each
     with its network in XHTML and MathML and the typical mistakes' feedback."""
     ident = qti.assessment_ident(exam.seed)
-    groups = qti.groups([s.questions for s in sheets], ident)
+    groups = qti.sections([s.questions for s in sheets], ident)
     files = {"imsmanifest.xml": render("xml", "exam.qti21.manifest.xml.j2", opts.template_dir, ident=ident,
                                        groups=groups),
              f"{ident}.xml": render("html", "exam.qti21.test.xml.j2", opts.template_dir, ident=ident,
                                     title=exam.cfg.title, groups=groups)}
     for g in groups:
-        for it in g.items:
-            files[f"items/{it.ident}.xml"] = render("html", "exam.qti21.item.xml.j2", opts.template_dir, it=it,
-                                                    sheet=sheets[it.variant - 1], points=g.points,
-                                                    title=f"{g.title}, variant {it.variant}")
+        for task in g.items:
+            files[f"items/{task.ident}.xml"] = render("html", "exam.qti21.item.xml.j2", opts.template_dir, task=task,
+                                                      sheet=sheets[task.variant - 1], points=g.points,
+                                                      title=f"{g.title}, variant {task.variant}")
     return qti.zipped(files)
 
 

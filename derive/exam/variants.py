@@ -50,6 +50,9 @@ class ExamConfig:
     asked: bool                          # the questions come from [exam].questions, not the defaults
     points: int | tuple[int, ...] = 1    # each question's, or one per question of [exam].questions
     partial: int = 0                     # [exam].partial_credit: the percent a typical mistake earns in the LMS
+    carry_forward: bool = False          # [exam].carry_forward: an update earns its marks from the student's gradient
+    # carry_forward: (update, gradient) question positions (from 0); the update asks about the gradient's parameter
+    links: tuple[tuple[int, int], ...] = ()
 
     def points_of(self, i: int) -> int:
         """The points of question i (from 0)."""
@@ -65,8 +68,8 @@ class ExamConfig:
 # -- reading the [exam] table ---------------------------------------------------------------
 
 VALUE_KEYS = {"x", "y", "W", "b", "learning_rate"}
-KEYS = {"title", "intro", "decimals", "tolerance", "questions", "points", "partial_credit", "activation", "loss",
-        "tries"} | VALUE_KEYS
+KEYS = {"title", "intro", "decimals", "tolerance", "questions", "points", "partial_credit", "carry_forward",
+        "activation", "loss", "tries"} | VALUE_KEYS
 MAX_POINTS = 100
 
 
@@ -117,8 +120,11 @@ def config(spec: Spec) -> ExamConfig:
     points = _points(table, len(questions), source)
     # whole percents below 100: a mistake worth full marks would be no mistake, and Moodle reads %25%
     partial = _whole(table, "partial_credit", 0, 0, 99, source)
+    carry = table.get("carry_forward", False)
+    if not isinstance(carry, bool):
+        raise SpecError(source, "[exam].carry_forward", f"expected true or false; got {_shown(carry)}"[:160])
     return ExamConfig(title, intro, decimals, tolerance, relative, questions, sets, activations, losses, combos,
-                      tries, "questions" in table, points, partial)
+                      tries, "questions" in table, points, partial, carry)
 
 
 def _points(table: Mapping[str, Any], count: int, source: str) -> int | tuple[int, ...]:
