@@ -15,7 +15,7 @@ from derive.io import write_atomically
 from derive.version import __version__
 
 SOLVE_FORMATS = ("md", "tex", "html", "json", "pdf")
-EXAM_FORMATS = ("tex", "md", "html", "moodle", "qti12", "qti21", "pdf")          # derive.exam.sheets.FORMATS (a test keeps them equal)
+EXAM_FORMATS = ("tex", "md", "html", "moodle", "qti12", "qti21", "blackboard", "pdf")          # derive.exam.sheets.FORMATS (a test keeps them equal)
 EXAM_DEFAULT_FORMATS = ("tex", "md", "moodle")
 CHECK_FORMATS = ("text", "json", "md", "csv")
 

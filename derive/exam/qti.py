@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Mapping, Sequence
 
 from derive.exam.moodle import shape_spellings
-from derive.exam.questions import Question
+from derive.exam.questions import Option, Question
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 QUESTION_TYPES = {"choice": "multiple_choice_question", "formula": "multiple_choice_question",
@@ -107,10 +107,7 @@ def item(ident: str, variant: int, q: Question) -> Item:
     """The Canvas form of one question: numerical with its bounds, a choice with feedback, or accepted spellings."""
     question_type = QUESTION_TYPES.get(q.kind, "numerical_question")
     if q.kind in ("choice", "formula"):
-        options = q.options
-        if q.kind == "formula":     # the pool lists the right formula first: a fixed order of its own per item
-            options = tuple(sorted(options, key=lambda o: hashlib.sha256(f"{ident}:{o.plain}".encode()).hexdigest()))
-        choices = tuple(Choice(f"c{i}", o.latex, o.mistake) for i, o in enumerate(options, 1))
+        choices = tuple(Choice(f"c{i}", o.latex, o.mistake) for i, o in enumerate(shown_options(ident, q), 1))
         mistaken = tuple(Feedback(f"M{k}", c.ident, c.mistake or "") for k, c in enumerate(
             (c for c in choices if c.mistake is not None), 1))
         return Item(ident, variant, q, question_type, choices=choices, mistaken=mistaken)
@@ -123,6 +120,14 @@ def item(ident: str, variant: int, q: Question) -> Item:
                      for k, o in enumerate(q.mistakes, 1) if o.value is not None)
     return Item(ident, variant, q, question_type, decimal(exact), decimal(exact - margin), decimal(exact + margin),
                 margin=decimal(margin), mistaken=mistaken)
+
+
+def shown_options(ident: str, q: Question) -> tuple[Option, ...]:
+    """A choice's options in the order an LMS shows them: the sheet's; a formula question's (whose pool lists the
+    right formula first) in a fixed order of its own per item."""
+    if q.kind != "formula":
+        return q.options
+    return tuple(sorted(q.options, key=lambda o: hashlib.sha256(f"{ident}:{o.plain}".encode()).hexdigest()))
 
 
 def groups(variants: Sequence[Sequence[Question]], prefix: str) -> tuple[Group, ...]:

@@ -103,6 +103,7 @@ class Question:
     options: tuple[Option, ...] = ()     # choice: in the order shown; formula: right answer and mistakes
     context: tuple[str | Math, ...] = () # text shown before the prompt (the matrix form of a shape question)
     displays: tuple[str, ...] = ()       # displayed equations after the context
+    displays_plain: tuple[str, ...] = () # the same as plain text (Blackboard)
     mistakes: tuple[Option, ...] = ()    # a numerical question: the values typical mistakes give, for LMS feedback
     points: int = 1                      # [exam].points: what the question is worth
     partial: int = 0                     # [exam].partial_credit: percent of the points a typical mistake earns
@@ -643,11 +644,11 @@ class Asker:
         kind, l = matrix
         rows, cols = matrix_shape(spec, kind, l)
         symbol_latex, symbol_plain = _matrix_name(kind, l, spec.convention == "row")
-        context, displays = matrix_form(spec)
+        context, displays, plain_displays = matrix_form(spec)
         prompt: list[str | Math] = ["What is the shape (rows × columns) of ", Math(symbol_latex, symbol_plain), "?"]
         display = f"{rows}x{cols}"
         return Question(id, "shape", f"shape({symbol_plain})", tuple(prompt), display, display,
-                        rf"{rows} \times {cols}", None, (), context, displays)
+                        rf"{rows} \times {cols}", None, (), context, displays, displays_plain=plain_displays)
 
     def choice(self, id: str, p: Symbol) -> Question:
         m = self.gradient_math(p)
@@ -726,8 +727,9 @@ def _layer_range(L: int) -> str:
     return "l = 1" if L == 1 else "l = 1, 2" if L == 2 else rf"l = 1, \dots, {L}"
 
 
-def matrix_form(spec: Spec) -> tuple[tuple[str | Math, ...], tuple[str, ...]]:
-    """The batch matrix form of backpropagation in the spec's convention: a sentence and its displays."""
+def matrix_form(spec: Spec) -> tuple[tuple[str | Math, ...], tuple[str, ...], tuple[str, ...]]:
+    """The batch matrix form of backpropagation in the spec's convention: a sentence, its displays, and the
+    displays as plain text."""
     N, L = spec.samples, spec.depth
     where = "rows" if spec.convention == "row" else "columns"
     intro = ("Stack the ", Math(f"N = {N}", f"N = {N}"), f" sample{'s' if N > 1 else ''} as the {where} of ",
@@ -743,7 +745,11 @@ def matrix_form(spec: Spec) -> tuple[tuple[str | Math, ...], tuple[str, ...]]:
                     r"\Delta^{(l)} = \frac{\partial E}{\partial Z^{(l)}}, \qquad "
                     r"\frac{\partial E}{\partial W^{(l)}} = \Delta^{(l)} A^{(l-1)\mathsf{T}},",
                     r"\Delta^{(l-1)} = \left(W^{(l)\mathsf{T}} \Delta^{(l)}\right) \odot f'\left(Z^{(l-1)}\right).")
-    return intro, displays
+    row = spec.convention == "row"
+    plain = ("Z(l) = " + ("A(l-1) W(l)" if row else "W(l) A(l-1)") + " + b(l),  A(l) = f(Z(l)),",
+             "Delta(l) = dE/dZ(l),  dE/dW(l) = " + ("A(l-1)T Delta(l)," if row else "Delta(l) A(l-1)T,"),
+             "Delta(l-1) = (" + ("Delta(l) W(l)T" if row else "W(l)T Delta(l)") + ") ⊙ f'(Z(l-1)).")
+    return intro, displays, plain
 
 
 # -- one variant's questions: ask, verify --------------------------------------------------------

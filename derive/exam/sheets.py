@@ -18,12 +18,13 @@ from sympy import Symbol
 from derive.derived.solution import Solution
 from derive.errors import ExamError
 from derive.exam.model import Exam
-from derive.exam import qti
+from derive.exam import blackboard, qti
 from derive.exam.moodle import cloze, html_text, math_html
 from derive.exam.questions import Math, Question, Variant, parameter_pool
 from derive.exam.roster import Student
 from derive.exam.variants import build_spec, toml_text
 from derive.io import write_files
+from derive.model.plain import plain as plain_formula
 from derive.model.registry import activation, takes_slope
 from derive.model.spec import Spec
 from derive.numeric.rounding import number
@@ -43,6 +44,7 @@ class Line:
     z_rhs: str
     a: str
     a_rhs: str
+    plain: str = ""              # both as plain text (Blackboard): z_h1 = w1*x1 + w2*x2 + b1, h1 = sigmoid(z_h1)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,17 @@ class Parameter:
     plain: str
     edge: Math                   # where it sits: x_1 → h_1, or the unit(s) it shifts
     value: str                   # LaTeX of the initial value
+    value_plain: str = ""
+
+
+@dataclass(frozen=True)
+class PlainText:
+    """What a sheet writes in LaTeX, as plain text in the claim syntax a student types (Blackboard shows no math)."""
+
+    functions: tuple[str, ...]   # sigmoid(z) = 1/(1 + exp(-z))
+    loss: str                    # E = ½·Σ(y - o)², the sum over …
+    data: tuple[tuple[str, ...], ...]
+    header: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,7 @@ class Sheet:
     preamble: str | None = None  # LaTeX keys: the worked solution's preamble, which the key adopts
     student: Student | None = None   # --roster: whose sheet it is (user text)
     show_points: bool = False        # [exam].points given: each question says what it is worth
+    plain: PlainText | None = None   # the formulas as plain text, for an LMS that shows no math (Blackboard)
 
     @property
     def total_points(self) -> int:
@@ -161,12 +175,30 @@ def _trainable(sol: Solution) -> set[Symbol]:
     return set(parameter_pool(sol, None, trainable=True))
 
 
-def _definitions(spec: Spec) -> tuple[str, ...]:
+def _definitions(spec: Spec, plain: bool = False) -> tuple[str, ...]:
     """f(z) = … of every activation the network uses (the ones with the spec's slope last), each once."""
     acts = [activation(name, spec.slope) for name in dict.fromkeys(spec.activations)]
-    slope = number(spec.slope).tex
+    slope = number(spec.slope)
     ordered = [a for a in acts if not takes_slope(a.name)] + [a for a in acts if takes_slope(a.name)]
-    return tuple(a.definition(slope) for a in ordered if a.definition is not None)
+    if plain:
+        return tuple(a.plain_definition(slope.plain) for a in ordered if a.plain_definition is not None)
+    return tuple(a.definition(slope.tex) for a in ordered if a.definition is not None)
+
+
+def loss_plain(spec: Spec) -> str:
+    """The loss as plain text, with what its sum runs over."""
+    N, J = spec.samples, spec.layers[-1]
+    over = [f"the {N} samples" if N > 1 else "", f"the {J} outputs" if J > 1 else ""]
+    words = " and ".join(w for w in over if w)
+    return f"E = {spec.rule.plain_formula}" + (f", the sum over {words}" if words else "") + (
+        f" (N = {N}, J = {J})" if "N" in spec.rule.plain_scale or "J" in spec.rule.plain_scale else "")
+
+
+def plain_text(sol: Solution) -> PlainText:
+    net, spec = sol.network, sol.spec
+    header = tuple(net.names[s].plain for s in net.inputs + net.targets)
+    data = tuple(tuple(number(v).plain for v in x + y) for x, y in zip(spec.x, spec.y))
+    return PlainText(_definitions(spec, plain=True), loss_plain(sol.first_update.spec), data, header)
 
 
 def loss_latex(spec: Spec) -> str:
@@ -192,16 +224,20 @@ def sheet(exam: Exam, variant: Variant, sol: Solution, solution_text: str | None
     """The sheet of one variant, built from its solved spec."""
     spec, net, cfg = sol.spec, sol.network, exam.cfg
     names = {s: n.latex for s, n in net.names.items()}
+    plains = {s: n.plain for s, n in net.names.items()}
     lines = []
     for l in range(spec.depth):
         for j, (z, a) in enumerate(zip(net.nets[l], net.activations[l])):
-            lines.append(Line(names[z], tex(net.definitions[z], names), names[a], tex(net.definitions[a], names)))
+            text = (f"{plains[z]} = {plain_formula(net.definitions[z], plains)}, "
+                    f"{plains[a]} = {plain_formula(net.definitions[a], plains)}")
+            lines.append(Line(names[z], tex(net.definitions[z], names), names[a], tex(net.definitions[a], names),
+                              text))
     functions = _definitions(spec)
     header = tuple(names[s] for s in net.inputs + net.targets)
     data = tuple(tuple(number(v).tex for v in x + y) for x, y in zip(spec.x, spec.y))
     values = sol.training.first.parameters
-    parameters = tuple(Parameter(names[p], net.names[p].plain, _edge(sol, p), number(values[p]).tex)
-                       for p in net.parameters)
+    parameters = tuple(Parameter(names[p], net.names[p].plain, _edge(sol, p), number(values[p]).tex,
+                                 number(values[p]).plain) for p in net.parameters)
     floor = format(Decimal(5).scaleb(-cfg.decimals - 1), "f")
     # the key gives each update its own, tighter tolerance; the sheet says how tight
     update = "for an updated parameter at most a quarter of its change" if any(
@@ -212,7 +248,7 @@ def sheet(exam: Exam, variant: Variant, sol: Solution, solution_text: str | None
                  exam.command(variant.number), cfg.decimals, tol, setup_text(sol), training_text(sol), functions, tuple(lines),
                  loss_latex(sol.first_update.spec), header, data, parameters, variant.questions,
                  f"variant-{_stem(exam, variant.number)}.toml", solution_text,
-                 show_points=isinstance(cfg.points, tuple) or cfg.points != 1)
+                 show_points=isinstance(cfg.points, tuple) or cfg.points != 1, plain=plain_text(sol))
 
 
 def _edge(sol: Solution, p: Symbol) -> Math:
@@ -280,7 +316,7 @@ def render(fmt: str, name: str, template_dir: str | None = None, **context: Any)
 
 # -- files -------------------------------------------------------------------------------------------
 
-FORMATS = ("tex", "md", "html", "moodle", "qti12", "qti21", "pdf")
+FORMATS = ("tex", "md", "html", "moodle", "qti12", "qti21", "blackboard", "pdf")
 DEFAULT_FORMATS = ("tex", "md", "moodle")
 
 
@@ -390,6 +426,8 @@ def documents(exam: Exam, opts: Options = Options(), jobs: int | None = None,
         files["qti12.zip"] = qti12_zip(exam, sheets, opts)
     if "qti21" in opts.formats:
         files["qti21.zip"] = qti21_zip(exam, sheets, opts)
+    if "blackboard" in opts.formats:
+        files["blackboard.zip"] = blackboard_zip(exam, sheets, opts)
     return dict(sorted(files.items()))
 
 
@@ -445,6 +483,20 @@ def qti12_zip(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> bytes:
                        | {"assessment": render("xml", "exam.qti12.xml.j2", opts.template_dir, **context)})
 
 
+def blackboard_zip(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> bytes:
+    """Blackboard's upload files, one per question with a row per variant, and how to upload them."""
+    files = {}
+    for i, question in enumerate(sheets[0].questions):
+        rows = [blackboard.row(f"v{s.number}_q{i + 1}", s.questions[i],
+                               render("xml", "exam.blackboard.html.j2", opts.template_dir, sheet=s, q=s.questions[i]))
+                for s in sheets]
+        files[f"question-{i + 1:02d}.txt"] = "".join(f"{r}\n" for r in rows)
+    points = [q.points for q in sheets[0].questions]
+    files["how-to-upload.txt"] = render("xml", "exam.blackboard.txt.j2", opts.template_dir, exam=exam,
+                                        names=list(files), points=points)
+    return qti.zipped(files)
+
+
 def moodle_xml(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> str:
     """The Moodle XML file: a category for the exam, one Cloze question per variant."""
     title = exam.cfg.title.replace("/", "-")           # a slash would open a sub-category
@@ -457,7 +509,7 @@ def moodle_xml(exam: Exam, sheets: Sequence[Sheet], opts: Options) -> str:
 VARIANT_FILE = re.compile(r"(variant|sheet|key)-\d+\.(toml|md|tex|html|pdf)")
 STUDENT_FILE = re.compile(r"student-[A-Za-z0-9._-]+\.(md|tex|html|pdf)")
 EXAM_FILE = re.compile(rf"{VARIANT_FILE.pattern}|{STUDENT_FILE.pattern}|sheets\.(tex|pdf|html)|answers\.json|moodle\.xml|"
-                       rf"qti12\.zip|qti21\.zip|roster\.csv")
+                       rf"qti12\.zip|qti21\.zip|blackboard\.zip|roster\.csv")
 
 
 def write(files: dict[str, str | bytes], out: str, replace: bool = True) -> None:

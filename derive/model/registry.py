@@ -269,6 +269,7 @@ class Activation:
                                                 # and taking it at a instead of z is a typical mistake
     word: str = ""                              # the function in a sentence: σ, tanh, ReLU ("σ′ left out")
     definition: Callable[[str], str] | None = None  # f(z) = … in LaTeX for an exam sheet, given the slope's LaTeX
+    plain_definition: Callable[[str], str] | None = None  # the same as plain text (Blackboard), given the slope's
     double: Callable[[float], float] = float    # f in doubles, never overflowing (elementwise ones)
     targets: TargetRange | None = TargetRange("-1", "1", "0.1", True)   # None: one-hot rows
     saturation: Saturation = Saturation()
@@ -354,6 +355,7 @@ def leaky_relu(slope: Rational) -> Activation:
         rf"1 \text{{ if }} z>0 \text{{, else }} {sp.latex(slope)}",
         written=lambda z: sp.Function("LReLU")(z), word="leaky ReLU",
         definition=lambda c: rf"\operatorname{{LReLU}}(z) = z \text{{ for }} z > 0 \text{{, else }} {c}\,z",
+        plain_definition=lambda c: f"leaky_relu(z) = z for z > 0, else {c}*z",
         double=lambda z: z if z > 0 else float(slope) * z, saturation=Saturation(kink=True),
         spellings=("leaky_relu", "LReLU"),
     )
@@ -372,6 +374,7 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("sigmoid", r"\sigma", Sigmoid, lambda z, a: a * (1 - a), r"\sigma(z)\,(1-\sigma(z))",
                    positive=True, bounded=True, complements=_sigmoid_complements, exp_form=True, df_in_a=True,
                    word="σ", definition=lambda c: r"\sigma(z) = \frac{1}{1 + e^{-z}}", double=_sigmoid_double,
+                   plain_definition=lambda c: "sigmoid(z) = 1/(1 + exp(-z))",
                    spellings=("sigmoid", "sigma"),
                    targets=TargetRange("0.1", "0.9", "0.1", True), saturation=Saturation(limit=4.0),
                    confusable=True, slips=(Slip(lambda z, a: 1 - a, "the factor {a} of {what} is missing"),
@@ -380,6 +383,7 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("tanh", r"\tanh", sp.tanh, lambda z, a: 1 - a**2, r"1-\tanh^2(z)",
                    bounded=True, complements=_tanh_complements, df_in_a=True, word="tanh",
                    definition=lambda c: r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}", double=math.tanh,
+                   plain_definition=lambda c: "tanh(z) = (exp(z) - exp(-z))/(exp(z) + exp(-z))",
                    spellings=("tanh",),
                    targets=TargetRange("-0.9", "0.9", "0.1", True), saturation=Saturation(limit=2.0),
                    confusable=True, slips=(Slip(lambda z, a: 1 - a, "the square is missing: {what}, not 1 - {a}"),
@@ -389,12 +393,14 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("relu", r"\operatorname{ReLU}", ReLU, lambda z, a: sp.Heaviside(z, 0),
                    r"1 \text{ if } z>0 \text{, else } 0", word="ReLU",
                    definition=lambda c: r"\operatorname{ReLU}(z) = \max(0, z)", double=lambda z: max(z, 0.0),
+                   plain_definition=lambda c: "relu(z) = max(0, z)",
                    spellings=("relu", "ReLU"), max_form=True, confusable=True,
                    targets=TargetRange("0.1", "1", "0.1", False), saturation=Saturation(kink=True, dies=True)),
         leaky_relu(Rational(1, 100)),
         Activation("softplus", r"\operatorname{softplus}", Softplus, lambda z, a: Sigmoid(z), r"\sigma(z)",
                    positive=True, exp_form=True, word="softplus",
                    definition=lambda c: r"\operatorname{softplus}(z) = \ln\left(1 + e^{z}\right)",
+                   plain_definition=lambda c: "softplus(z) = ln(1 + exp(z))",
                    double=_softplus_double, targets=TargetRange("0.1", "1", "0.1", False), spellings=("softplus",),
                    saturation=Saturation(flat_below=-4.0), misplaced=True),
         # ELU with α = 1: smooth at 0 (both pieces have slope 1); f′ = e^z below 0, written in z as PyTorch takes
@@ -403,6 +409,7 @@ ACTIVATIONS: dict[str, Activation] = {
                    lambda z, a: sp.Piecewise((1, z > 0), (sp.exp(z), True)), r"1 \text{ if } z>0 \text{, else } e^{z}",
                    written=lambda z: sp.Function("ELU")(z), word="ELU",
                    definition=lambda c: r"\operatorname{ELU}(z) = z \text{ for } z > 0 \text{, else } e^{z} - 1",
+                   plain_definition=lambda c: "elu(z) = z for z > 0, else exp(z) - 1",
                    double=lambda z: z if z > 0 else math.expm1(z), spellings=("elu", "ELU"),
                    targets=TargetRange("-0.5", "1", "0.1", True), saturation=Saturation(flat_below=-4.0)),
         # softmax couples the units of a layer: f and df act on the whole layer (see Activation.layer)
