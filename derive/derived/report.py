@@ -15,7 +15,8 @@ from derive.model.plain import plain
 from derive.model.spec import Spec
 from derive.numeric.rounding import number as rounded
 from derive.numeric.tape import SMALLEST_NORMAL
-from derive.numeric.values import Training, exact
+from derive.numeric.arithmetic import Point
+from derive.numeric.values import Training, value
 
 
 def layout(spec: Spec, net: Network, values: Mapping[Symbol, Any]) -> dict[str, Any]:
@@ -78,10 +79,15 @@ def _report(spec: Spec, net: Network, d: Derivation, tr: Training) -> dict[str, 
         "formulas": {names[d.adjoint[v]].plain: plain(sp.factor_terms(d.gradient[v] * ratio) if v in net.outputs
                                                       else d.gradient[v]) for v in d.backward_order},
         "factors": {_local(names, e): plain(e.local) for e in edges},
-        "factor_values": [{_local(names, e): _float(exact(d.safe(e.local).xreplace(env))) for e in edges}
-                          for env in first.samples],
+        "factor_values": [_factor_values(d, names, edges, env) for env in first.samples],
         **_descent(spec, net, tr),
     }
+
+
+def _factor_values(d: Derivation, names: Mapping, edges: list[Edge], env: dict) -> dict[str, Any]:
+    """One sample's value of every local factor, each worked out at the sample's numbers."""
+    point = Point(env)
+    return {_local(names, e): _float(value(d.safe(e.local), env, point=point)) for e in edges}
 
 
 def _descent(spec: Spec, net: Network, tr: Training) -> dict[str, Any]:

@@ -161,7 +161,7 @@ class Numeric:
 NUMERIC: dict[str, Numeric] = {
     "Sigmoid": Numeric(_sigmoid_double, lambda z: 1 / (1 + mpmath.exp(-z))),
     "Softplus": Numeric(_softplus_double, _softplus_mp),
-    "ReLU": Numeric(lambda z: max(0.0, z), lambda z: z if z > 0 else 0 * z),
+    "ReLU": Numeric(lambda z: max(0.0, z), lambda z: z if z > 0 else 0),     # the exact 0, as SymPy's ReLU gives
     "LogSoftmax": Numeric(_log_softmax_double, _log_softmax_mp),
 }
 
@@ -323,7 +323,10 @@ class Activation:
 def _sigmoid_complements(zs: Sequence[Expr], layer: Sequence[Expr]) -> dict[Expr, Expr]:
     out: dict[Expr, Expr] = {}
     for z, a in zip(zs, layer):
-        out |= {sp.log(a): -Softplus(-z), sp.log(1 - a): -Softplus(z), 1 - a: Sigmoid(-z)}
+        # unevaluated: log of a plain symbol is itself, and asking SymPy's assumptions to find that costs more
+        # than the rest of the document's safe forms
+        out |= {sp.log(a, evaluate=False): -Softplus(-z), sp.log(1 - a, evaluate=False): -Softplus(z),
+                1 - a: Sigmoid(-z)}
     return out
 
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Mapping
 
 import mpmath
+from mpmath import libmp
 import sympy as sp
 from sympy import Expr, Symbol
 
 from derive.errors import SpecError
 from derive.model.backprop import Derivation
 from derive.model.network import Network
+from derive.numeric import arithmetic
+from derive.numeric.arithmetic import Point, Unsupported, value_at
 from derive.numeric.rounding import Rounding, number
 from derive.numeric.rule import batch_ratio, decayed, frozen, learning_rates
 from derive.numeric.tape import descend
@@ -47,7 +52,7 @@ class Step:
         """What the descent minimises: E, plus λ/2 Σ w² with weight decay."""
         return self.loss + self.penalty
 
-    @property
+    @cached_property         # read once per parameter by the report: built once
     def objective_gradient(self) -> dict[Symbol, Expr]:
         """The objective's gradient: ∂E/∂p, plus λp for each decayed parameter."""
         decay = self.decay or {}
@@ -77,6 +82,17 @@ def exact(value: Expr, digits: int = PRECISION) -> Expr:
     if not number.is_number:
         raise AssertionError(f"value left symbolic: {value}")
     return number
+
+
+def value(expr: Expr, env: Mapping[Symbol, Expr], digits: int = PRECISION, point: Point | None = None) -> Expr:
+    """``expr`` at one sample's numbers, as ``exact`` would give it after substituting ``env``: by the arithmetic of
+    arithmetic.py at ``point`` (the same numbers, converted once), or by SymPy where that has no rule."""
+    if point is not None:
+        try:
+            return value_at(expr, point, digits)
+        except Unsupported:
+            pass
+    return exact(expr.xreplace(env), digits)
 
 
 def digits(value: Expr) -> int:
@@ -167,23 +183,27 @@ def _sample(d: Derivation, given: dict[Symbol, Expr], keep: Carry | None = None)
     net, digits, carried = d.network, PRECISION, keep.rounding is not None
     while True:
         env = dict(given)
+        point = None if carried else Point(given)
         definitions = net.definitions if carried else d.safe_definitions
         for s in net.order:
-            env[s] = keep(exact(definitions[s].xreplace(env), digits), s)
+            env[s] = keep(value(definitions[s], env, digits, point), s)
+            if point is not None:
+                point[s] = env[s]
         if carried or digits >= MAX_DIGITS or not _unresolved(net, env, digits):
             break
         digits *= 4
     for v in d.backward_order:
+        adjoint = d.adjoint[v]
         if v in d.vanishing:            # zero by a proof, not the noise of 60 digits
-            env[d.adjoint[v]] = sp.S.Zero
-            continue
-        if not carried:
-            env[d.adjoint[v]] = exact(d.safe_gradient[v].xreplace(env), digits)
-            continue
-        # each factor rounded as it is written down, then the sum of their products
-        upstream = {e.child: d.adjoint[e.child].xreplace(env) for e in d.edges[v]}     # ∂E/∂E = 1
-        env[d.adjoint[v]] = keep(sp.Add(*(upstream[e.child] * keep(exact(d.safe(e.local).xreplace(env)))
-                                          for e in d.edges[v])), d.adjoint[v])
+            env[adjoint] = sp.S.Zero
+        elif not carried:
+            env[adjoint] = value(d.safe_gradient[v], env, digits, point)
+        else:                           # each factor rounded as it is written down, then the sum of their products
+            upstream = {e.child: d.adjoint[e.child].xreplace(env) for e in d.edges[v]}     # ∂E/∂E = 1
+            env[adjoint] = keep(sp.Add(*(upstream[e.child] * keep(exact(d.safe(e.local).xreplace(env)))
+                                         for e in d.edges[v])), adjoint)
+        if point is not None:
+            point[adjoint] = env[adjoint]
     return env
 
 
@@ -204,18 +224,20 @@ def saturation_digits(net: Network, env: dict[Symbol, Expr]) -> float:
     shared = 0.0
     for l, layer in enumerate(net.activations):
         act = net.activation(l)
-        for a in (env[a] for a in layer):
-            if act.positive and not a.is_zero:
+        for a in (arithmetic.number(env[a]) for a in layer):
+            if act.positive and a != 0:
                 shared = max(shared, _shared_digits(abs(a)))
-            if act.bounded and not a.is_Rational:
-                shared = max(shared, _shared_digits(abs(1 - abs(a))))
+            if act.bounded and not isinstance(a, Fraction):
+                # 1 − |a| exactly (no rounding: the distance may be far below the working precision)
+                shared = max(shared, _shared_digits(mpmath.mpf(libmp.mpf_sub(libmp.fone, abs(a)._mpf_))))
     return shared
 
 
-def _shared_digits(distance: Expr) -> float:
-    if distance.is_zero:
+def _shared_digits(distance: arithmetic.Number) -> float:
+    if distance == 0:
         return math.inf
-    return max(0.0, -float(mpmath.log10(mpmath.mpf(sp.Float(distance)._mpf_))))
+    value = mpmath.mpf(distance.numerator) / distance.denominator if isinstance(distance, Fraction) else distance
+    return max(0.0, -float(mpmath.log10(abs(value))))
 
 
 def momentum_carried(d: Derivation) -> dict[Symbol, Expr]:

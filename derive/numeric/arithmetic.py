@@ -1,0 +1,193 @@
+"""A formula worked out at numbers as SymPy's substitution and evalf would, without SymPy's arithmetic.
+
+SymPy substitutes the numbers into a formula and evaluates it (``xreplace``, then ``evalf``); most of that time
+goes to its assumptions system, milliseconds per formula. Walking the formula once with Fractions and mpmath
+numbers gives the same value: exact wherever SymPy stays exact (rationals; a function SymPy itself evaluates
+exactly at a rational, such as e⁰ = 1, σ(0) = ½ or a ReLU; a product with a factor 0), otherwise in mpmath at the
+asked digits plus GUARD bits, then rounded to those digits as evalf rounds. A node this walk does not know raises
+Unsupported, and the caller lets SymPy do the work.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any, Callable, Mapping, Union
+
+import mpmath
+import sympy as sp
+from mpmath import libmp
+from sympy import Expr, Symbol
+
+from derive.model.registry import NUMERIC
+
+GUARD = 24                  # bits beyond the asked digits: the last digit then comes out as evalf rounds it
+
+Number = Union[Fraction, mpmath.mpf]
+
+
+class Unsupported(Exception):
+    """A node the walk does not know: the caller evaluates the formula with SymPy instead."""
+
+
+def _mpf(value: sp.Float) -> mpmath.mpf:
+    """A SymPy Float as an mpf with every bit it has, whatever the working precision."""
+    out = object.__new__(mpmath.mpf)
+    out._mpf_ = value._mpf_
+    return out
+
+
+def number(value: Expr) -> Number:
+    """A SymPy number as a Fraction (rationals) or an mpf (floats)."""
+    if value.is_Rational:
+        return Fraction(int(value.p), int(value.q))
+    if value.is_Float:
+        return _mpf(value)
+    raise Unsupported(f"not a number: {type(value).__name__}")
+
+
+class Point:
+    """One sample's numbers by symbol, each converted once from SymPy."""
+
+    def __init__(self, values: Mapping[Symbol, Expr] | None = None):
+        self.values: dict[Symbol, Number] = {}
+        for symbol, value in (values or {}).items():
+            self[symbol] = value
+
+    def __setitem__(self, symbol: Symbol, value: Expr) -> None:
+        self.values[symbol] = number(value)
+
+    def __getitem__(self, symbol: Symbol) -> Number:
+        try:
+            return self.values[symbol]
+        except KeyError:
+            raise Unsupported(f"no value for {symbol}") from None
+
+
+def value_at(expr: Expr, point: Point, digits: int) -> Expr:
+    """``expr`` at the point's numbers: a Rational where SymPy stays exact, else a Float of ``digits`` digits."""
+    prec = libmp.dps_to_prec(digits)
+    with mpmath.workprec(prec + GUARD):
+        result = walk(expr, point)
+    if isinstance(result, Fraction):
+        return sp.Rational(result.numerator, result.denominator)
+    if not mpmath.isfinite(result):
+        raise Unsupported("not a finite number")
+    return sp.Float._new(libmp.mpf_pos(result._mpf_, prec, libmp.round_nearest), prec)
+
+
+def walk(expr: Expr, point: Point) -> Number:
+    """The value of one node, its arguments first; Piecewise takes only the branch its conditions choose."""
+    if expr.is_Symbol:
+        return point[expr]
+    if expr.is_Number:
+        return number(expr)
+    if isinstance(expr, sp.Piecewise):
+        for branch, condition in expr.args:
+            if condition is sp.true or _holds(condition, point):
+                return walk(branch, point)
+        raise Unsupported("no branch of a Piecewise holds")
+    rule = _RULES.get(type(expr))
+    args = [walk(a, point) for a in expr.args]
+    if rule is not None:
+        return rule(args)
+    return _function(expr, args)
+
+
+def _holds(condition: Any, point: Point) -> bool:
+    compare = _COMPARISONS.get(type(condition))
+    if compare is None:
+        raise Unsupported(f"a condition {type(condition).__name__}")
+    a, b = (walk(side, point) for side in condition.args)
+    return compare(*_common(a, b))
+
+
+_COMPARISONS: dict[type, Callable[[Any, Any], bool]] = {
+    sp.StrictGreaterThan: lambda a, b: a > b, sp.GreaterThan: lambda a, b: a >= b,
+    sp.StrictLessThan: lambda a, b: a < b, sp.LessThan: lambda a, b: a <= b,
+}
+
+
+def _common(*values: Number) -> list[Number]:
+    """Exact numbers stay Fractions among themselves; beside an mpf every one becomes an mpf."""
+    if all(isinstance(v, Fraction) for v in values):
+        return list(values)
+    return [_float(v) for v in values]
+
+
+def _float(value: Number) -> mpmath.mpf:
+    if isinstance(value, Fraction):
+        return mpmath.mpf(value.numerator) / value.denominator
+    return value
+
+
+def _zero(value: Number) -> bool:
+    return value == 0
+
+
+def _add(args: list[Number]) -> Number:
+    values = _common(*args)
+    if isinstance(values[0], Fraction):
+        return sum(values, Fraction(0))
+    return mpmath.fsum(values)
+
+
+def _mul(args: list[Number]) -> Number:
+    if any(_zero(a) for a in args):          # SymPy's 0·x is the exact 0, whatever x is
+        return Fraction(0)
+    values = _common(*args)
+    if isinstance(values[0], Fraction):
+        return math.prod(values, start=Fraction(1))
+    return mpmath.fprod(values)
+
+
+def _pow(args: list[Number]) -> Number:
+    base, exponent = args
+    if isinstance(exponent, Fraction) and exponent.denominator == 1:
+        if _zero(base) and exponent < 0:
+            raise Unsupported("1/0")
+        return base ** int(exponent)
+    if isinstance(base, Fraction) or _float(base) <= 0:
+        raise Unsupported("a root of an exact or negative number")     # √2 stays symbolic in SymPy
+    return base ** _float(exponent)
+
+
+def _heaviside(args: list[Number]) -> Number:
+    z, at_zero = args if len(args) == 2 else (args[0], None)
+    if z == 0:
+        if at_zero is None:
+            raise Unsupported("Heaviside at 0 without its value there")
+        return at_zero
+    return Fraction(1 if z > 0 else 0)
+
+
+def _extreme(pick: Callable[..., Any]) -> Callable[[list[Number]], Number]:
+    def run(args: list[Number]) -> Number:
+        return pick(args, key=_float)
+    return run
+
+
+_RULES: dict[type, Callable[[list[Number]], Number]] = {
+    sp.Add: _add, sp.Mul: _mul, sp.Pow: _pow, sp.Heaviside: _heaviside,
+    sp.Max: _extreme(max), sp.Min: _extreme(min), sp.Abs: lambda args: abs(args[0]),
+}
+
+# SymPy's own functions in mpmath; derive's come from the registry's mpmath forms
+_MPMATH: dict[type, Callable[..., Any]] = {sp.exp: mpmath.exp, sp.log: mpmath.log, sp.tanh: mpmath.tanh,
+                                           sp.cosh: mpmath.cosh, sp.sinh: mpmath.sinh}
+
+
+def _function(expr: Expr, args: list[Number]) -> Number:
+    """A function of numbers: SymPy decides at exact arguments whether the value is exact (σ(0) = ½, e^{7/20} is
+    not), mpmath computes every value that is not."""
+    form = _MPMATH.get(type(expr)) or (NUMERIC[type(expr).__name__].mp if type(expr).__name__ in NUMERIC else None)
+    if form is None:
+        raise Unsupported(f"a function {type(expr).__name__}")
+    if all(isinstance(a, Fraction) for a in args):
+        exact = expr.func(*(sp.Rational(a.numerator, a.denominator) for a in args))
+        if exact.is_Rational:
+            return Fraction(int(exact.p), int(exact.q))
+    result = form(*(_float(a) for a in args))
+    if isinstance(result, int):              # an mpmath form's exact 0 (a ReLU below its kink)
+        return Fraction(result)
+    return result
