@@ -323,10 +323,10 @@ class Activation:
 def _sigmoid_complements(zs: Sequence[Expr], layer: Sequence[Expr]) -> dict[Expr, Expr]:
     out: dict[Expr, Expr] = {}
     for z, a in zip(zs, layer):
-        # unevaluated: log of a plain symbol is itself, and asking SymPy's assumptions to find that costs more
-        # than the rest of the document's safe forms
-        out |= {sp.log(a, evaluate=False): -Softplus(-z), sp.log(1 - a, evaluate=False): -Softplus(z),
-                1 - a: Sigmoid(-z)}
+        # unevaluated: each is itself for a symbol z (σ(−z) is ½ only at z = 0), and asking SymPy's assumptions
+        # to find that costs more than the rest of the document's safe forms
+        out |= {sp.log(a, evaluate=False): -Softplus(-z, evaluate=False),
+                sp.log(1 - a, evaluate=False): -Softplus(z, evaluate=False), 1 - a: Sigmoid(-z, evaluate=False)}
     return out
 
 
