@@ -103,12 +103,22 @@ def label_axis(edge: Segment, t: float, width: float) -> Segment:
 PADDING = 3             # pixels between two labels
 
 
-def clear(axis: Segment, placed: Sequence[Segment], units: Sequence[tuple[float, float]],
-          edges: Sequence[Segment] = ()) -> bool:
-    """Whether a label keeps clear of the labels placed before it, of every unit and of ``edges``."""
-    return (all(gap(axis, other) >= LABEL_HEIGHT + PADDING for other in placed)
-            and all(_distance(u, axis) >= RADIUS + LABEL_HEIGHT / 2 + PADDING for u in units)
-            and all(gap(axis, e) >= LABEL_HEIGHT / 2 for e in edges))
+def _apart(a: Segment, b: Segment, d: float) -> bool:
+    """Whether the boxes around two segments lie ``d`` apart along x or along y: then so do the segments (the
+    cheap test first; a diagram's label is far from most edges)."""
+    return (min(a.x1, a.x2) - max(b.x1, b.x2) >= d or min(b.x1, b.x2) - max(a.x1, a.x2) >= d
+            or min(a.y1, a.y2) - max(b.y1, b.y2) >= d or min(b.y1, b.y2) - max(a.y1, a.y2) >= d)
+
+
+def _off(axis: Segment, others: Sequence[Segment], d: float) -> bool:
+    return all(_apart(axis, other, d) or gap(axis, other) >= d for other in others)
+
+
+def clear(axis: Segment, placed: Sequence[Segment], units: Sequence[Segment], edges: Sequence[Segment] = ()) -> bool:
+    """Whether a label keeps clear of the labels placed before it, of every unit (a point: a segment of length 0)
+    and of ``edges``."""
+    return (_off(axis, placed, LABEL_HEIGHT + PADDING) and _off(axis, units, RADIUS + LABEL_HEIGHT / 2 + PADDING)
+            and _off(axis, edges, LABEL_HEIGHT / 2))
 
 
 def place(edges: Sequence[Segment], widths: Sequence[float], units: Sequence[tuple[float, float]],
@@ -117,13 +127,14 @@ def place(edges: Sequence[Segment], widths: Sequence[float], units: Sequence[tup
     other edges too), or None."""
     placed: list[Segment] = []
     positions = []
+    points = [Segment(x, y, x, y) for x, y in units]
     for i, (edge, width) in enumerate(zip(edges, widths)):
         if edge.length < width + 2 * RADIUS:
             return None
         others = [e for j, e in enumerate(edges) if j != i] if strict else []
         for t in POSITIONS:
             axis = label_axis(edge, t, width)
-            if clear(axis, placed, units, others):
+            if clear(axis, placed, points, others):
                 placed.append(axis)
                 positions.append(t)
                 break
