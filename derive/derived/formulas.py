@@ -27,6 +27,7 @@ from derive.model.network import Network
 from derive.model.notation import Name
 from derive.model.registry import ACTIVATIONS, LOSSES, softmax
 from derive.model.registry import activation as activation_entry
+from derive.numeric.rule import N
 from derive.numeric.values import Step, digits, exact
 
 # == 1. the layer-wise recursion, read off the derivation ===================================
@@ -106,7 +107,6 @@ def _layer_recursion(d: Derivation, l: int) -> LayerRecursion:
 
 # == 1b. the output layer's δ in its shortest true form =========================================
 
-N = Symbol("N", integer=True, positive=True)        # samples, in the general formulas
 J = Symbol("J", integer=True, positive=True)        # outputs
 
 
@@ -160,18 +160,6 @@ def _ordered_flat(*factors: Expr) -> Expr:
 def _sums_last(f: Expr) -> tuple[Expr, ...]:
     """A product's factors as by hand, its sums last: a(1 − a), not (1 − a)a; anything else alone."""
     return tuple(sorted(f.args, key=lambda g: g.is_Add)) if f.is_Mul else (f,)
-
-
-def mean_ratio(spec) -> Expr:
-    """What writes a formula of this spec with the number of samples as the letter N: scale(N)/scale(spec's N)
-    (2/N for MSE with two samples), 1 where the loss does not average or there is one sample.
-
-    A claim (or an exam's answer) with this spec's 1/N as a number holds for this N only.
-    """
-    rule = spec.rule
-    if spec.samples == 1 or not rule.averages:
-        return sp.S.One
-    return rule.scale(N, spec.layers[-1]) / rule.scale(spec.samples, spec.layers[-1])
 
 
 def unit_short_delta(net: Network, j: int) -> Expr | None:

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import sympy as sp
 from sympy import Symbol
 
-from derive.derived.formulas import mean_ratio
+from derive.numeric.rule import mean_ratio
 from derive.model.backprop import Derivation, Edge
 from derive.model.network import Network
 from derive.model.plain import plain

@@ -16,7 +16,7 @@ from derive.check import mistakes as catalogue
 from derive.check.mistakes import MEAN_DROPPED, UPDATE_SLIPS, gradient_mistakes, loss_mistakes
 from derive.check.verdict import check_claim
 from derive.derived.solution import Solution
-from derive.derived.formulas import N, mean_ratio
+from derive.numeric.rule import N, mean_ratio
 from derive.errors import SpecError
 from derive.exam.variants import MAX_DECIMALS, Ask, ExamConfig
 from derive.model.plain import plain as plain_formula

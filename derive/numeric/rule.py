@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sympy import Rational, Symbol
+import sympy as sp
+from sympy import Expr, Rational, Symbol
 
 from derive.model.backprop import Derivation
 from derive.model.spec import Spec
@@ -51,3 +52,18 @@ def batch_ratio(spec: Spec, size: int) -> Rational:
     loss: N/B for a loss that averages over the samples, 1 for one that sums."""
     rule, outputs = spec.rule, spec.layers[-1]
     return rule.scale(size, outputs) / rule.scale(spec.samples, outputs)
+
+
+N = Symbol("N", integer=True, positive=True)        # the number of samples as a letter, in the general formulas
+
+
+def mean_ratio(spec: Spec) -> Expr:
+    """What writes a formula of this spec with the number of samples as the letter N: scale(N)/scale(spec's N)
+    (2/N for MSE with two samples), 1 where the loss does not average or there is one sample.
+
+    A claim (or an exam's answer) with this spec's 1/N as a number holds for this N only.
+    """
+    rule = spec.rule
+    if spec.samples == 1 or not rule.averages:
+        return sp.S.One
+    return rule.scale(N, spec.layers[-1]) / rule.scale(spec.samples, spec.layers[-1])
