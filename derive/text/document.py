@@ -37,7 +37,7 @@ from derive.text.sections import (
 )
 from derive.version import __version__
 
-LINE = 64               # characters of a formula (printer.width) that fit on one line of the page
+LINE = 64               # characters of a formula (printer.width) that fit on one line of the page (HTML: render.PRINTED_LINE)
 
 
 def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION, view: View = View()) -> Document:

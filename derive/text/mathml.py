@@ -13,8 +13,8 @@ from derive.errors import RenderError
 # MathML Core renders mathvariant only as "normal": bold digits (the 1 of a vector of ones) as Unicode's own
 BOLD_DIGITS = {str(d): chr(0x1D7CE + d) for d in range(10)}
 _BOLD_MN = re.compile(r'<mn mathvariant="bold">([0-9]+)</mn>')
-# an operator element (its text, empty when self-closed), or any other tag or text
-_TOKEN = re.compile(r'<mo\b[^>]*?(?:/>|>(?P<op>[^<]*)</mo>)|<[^>]+>|[^<]+')
+# an operator element whole, or any other tag or text
+_TOKEN = re.compile(r'<mo\b[^>]*?(?:/>|>[^<]*</mo>)|<[^>]+>|[^<]+')
 _SIGNS = {"<mo>&#x02212;</mo>", "<mo>&#x0002B;</mo>", "<mo>+</mo>"}
 _TALL = ("<mfrac", "<mtable", "<munder", "<mover")     # what a \\left( … \\right) must grow around
 _CLOSING = {"&#x00029;", ")", "]", "&#x0005D;", "&#x0007D;", "&#x0007C;", "|", "&#x02016;"}
@@ -33,38 +33,43 @@ def mathml(latex: str, display: bool = False) -> str:
         raise RenderError(f"no MathML for the formula {latex[:80]!r}: {exc}") from None
     # \left( \right) as fences without the operator spacing Chromium gives stretchy ones: σ(z), not σ ( z )
     out = out.replace('fence="true"', 'fence="true" lspace="0" rspace="0"')
-    out = _signs_as_prefix(_plain_fences(out))
+    out = "".join(_signs_as_prefix(_plain_fences([t[0] for t in _TOKEN.finditer(out)])))
     out = _BOLD_MN.sub(lambda m: "<mn>" + "".join(BOLD_DIGITS[c] for c in m[1]) + "</mn>", out)
     alt = html.escape(" ".join(latex.split()), quote=True)
     return out.replace("<math ", f'<math alttext="{alt}" ', 1)
 
 
-def _signs_as_prefix(out: str) -> str:
+def _signs_as_prefix(tokens: list[str]) -> list[str]:
     """A − or + right after an opening bracket or another operator as a sign, as TeX sets it: (−0.04), = −0.04.
 
     MathML Core takes an operator for a prefix only as the first child of its row, so the converter's
     (−0.04) and = −0.04 would get a binary operator's spaces: ( − 0.04 ), = − 0.04.
     """
-    parts, previous = [], None
-    for token in _TOKEN.finditer(out):
-        text = token[0]
-        if text in _SIGNS and previous is not None and previous not in _CLOSING and 'form="postfix"' not in previous:
+    out, after_operator = [], False
+    for text in tokens:
+        if text in _SIGNS and after_operator:
             text = text.replace("<mo>", '<mo form="prefix">')
-        parts.append(text)
+        out.append(text)
         if text.startswith("<mo"):
-            previous = text if token["op"] is None else token["op"] if 'form="postfix"' not in text else text
-        elif not text.startswith("</mrow") and not text.startswith("<mrow"):
-            previous = None
-    return "".join(parts)
+            after_operator = _before_a_sign(text)
+        elif not text.startswith(("<mrow", "</mrow")):     # a row's tags are not between the two
+            after_operator = False
+    return out
 
 
-def _plain_fences(out: str) -> str:
+def _before_a_sign(operator: str) -> bool:
+    """Whether a − or + after this operator is a sign: after any but a closing bracket or postfix fence."""
+    content = operator.split(">", 1)[1].rsplit("</mo>", 1)[0] if not operator.endswith("/>") else ""
+    return 'form="postfix"' not in operator and content not in _CLOSING
+
+
+def _plain_fences(tokens: list[str]) -> list[str]:
     """\\left( … \\right) around nothing taller than a line as brackets of the text's size.
 
     TeX's \\left( around σ(z) or (1 − a) is the normal size anyway; a stretchy one costs Firefox a wrong width
     (it reserves room for the tallest the bracket could grow: a gap before the next word).
     """
-    tokens = [t[0] for t in _TOKEN.finditer(out)]
+    tokens = list(tokens)
     opened: list[int] = []
     for i, token in enumerate(tokens):
         if not token.startswith("<mo") or 'fence="true"' not in token:
@@ -76,4 +81,4 @@ def _plain_fences(out: str) -> str:
             if not any(t.startswith(_TALL) for t in tokens[start + 1:i]):
                 for j in (start, i):
                     tokens[j] = tokens[j].replace('stretchy="true"', 'stretchy="false"', 1)
-    return "".join(tokens)
+    return tokens

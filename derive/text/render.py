@@ -28,7 +28,10 @@ from derive.text.layout import MARGIN, RADIUS
 from derive.text.printer import width
 
 TEMPLATES = {"md": "solution.md.j2", "tex": "solution.tex.j2", "html": "solution.html.j2"}
-PRINTED_LINE = 70       # characters of a formula (printer.width) in one printed line of an HTML page: 610 px at 10.5 pt
+# characters of a formula (printer.width) in one printed line of an HTML page: 610 px at 10.5 pt; wider than
+# document.LINE (64, the LaTeX page's line, by which the document model breaks long formulas), so a row the model
+# kept whole is shrunk only when the page cannot hold it
+PRINTED_LINE = 70
 REVEALS = ("open", "folded")    # HTML: every step open, or folded for a student to try first
 TEX_PACKAGES = "Debian/Ubuntu: sudo apt-get install texlive-latex-extra texlive-pictures latexmk"
 LATEX_DELIMITERS = dict(block_start_string="((*", block_end_string="*))", variable_start_string="(((",

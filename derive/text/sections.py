@@ -143,8 +143,9 @@ def setup_section(b: Builder) -> Setup:
     pieces.append(("E" if b.N == 1 else "e_{n}") + " = " + (loss if definition is None else f"{definition} = {loss}"))
     if definition is not None:
         pieces += [f"N = {b.N}", f"J = {spec.layers[-1]}"]
-    gaps = iter([r", \qquad "] * (b.N > 1) + [r", \quad ", r",\ "])
-    loss_tex = pieces[0] + "".join(next(gaps) + piece for piece in pieces[1:])
+    # the space before each piece after the first, widest first: before eₙ = …, before N = …, before J = …
+    gaps = ([r", \qquad "] if b.N > 1 else []) + [r", \quad ", r",\ "]
+    loss_tex = pieces[0] + "".join(gap + piece for gap, piece in zip(gaps, pieces[1:], strict=False))
     header = tuple(b.names[s] for s in net.inputs + net.targets)
     data = tuple(tuple(b.num(v) for v in x + y) for x, y in zip(spec.x, spec.y))
     params = tuple(ParameterRow(b.names[p], b.d.names[p].plain, b.d.names[p].meaning, b.num(first.parameters[p]))
