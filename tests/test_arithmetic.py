@@ -7,6 +7,7 @@ bit of a 60-digit float (the truth: SymPy's evalf of the same substitution at 40
 from __future__ import annotations
 
 import os
+import tomllib
 
 import mpmath
 import pytest
@@ -17,9 +18,10 @@ from mpmath import libmp
 
 from derive.derived.solution import Solution
 from derive.model.registry import ReLU, Sigmoid, Softplus
-from derive.model.spec import load
+from derive.model.examples import example_text
+from derive.model.spec import load, parse
 from derive.numeric.arithmetic import Point, Unsupported, value_at
-from derive.numeric.values import PRECISION, exact, value
+from derive.numeric.values import PRECISION, exact, saturation_digits, value
 
 SYMBOLS = sp.symbols("u v w")
 TRUTH_DIGITS = 400
@@ -148,3 +150,16 @@ def test_every_value_of_every_examples_exact_step_agrees_with_sympy(name):
         formulas += [d.safe(e.local) for v in d.backward_order for e in d.edges[v]]
         for expr in formulas:
             agrees(expr, env)
+
+
+def test_the_saturation_test_sees_a_distance_far_below_double_precision():
+    """A sigmoid unit at z ≈ 660 shares about 287 digits with 1: saturation_digits finds that many (from 1 − a
+    exactly, not from a rounded to a double's 53 bits, whose 1 − a is 0), as log10(1 + e^z) says at 600 digits."""
+    raw = tomllib.loads(example_text("sigmoid-222"))
+    raw["data"]["x"] = [["3000", "-300"]]
+    sol = Solution(parse(raw, "hot.toml"))
+    net, env = sol.network, sol.training.first.samples[0]
+    with mpmath.workdps(600):
+        expected = max(mpmath.log10(1 + mpmath.exp(mpmath.mpf(sp.Float(env[z], 600)._mpf_)))
+                       for layer in net.nets for z in layer)
+    assert 100 < expected and abs(saturation_digits(net, env) - float(expected)) < 1e-6

@@ -228,8 +228,10 @@ def saturation_digits(net: Network, env: dict[Symbol, Expr]) -> float:
             if act.positive and a != 0:
                 shared = max(shared, _shared_digits(abs(a)))
             if act.bounded and not isinstance(a, Fraction):
-                # 1 − |a| exactly (no rounding: the distance may be far below the working precision)
-                shared = max(shared, _shared_digits(mpmath.mpf(libmp.mpf_sub(libmp.fone, abs(a)._mpf_))))
+                # 1 − |a| exactly: mpmath's abs and − round to the working precision (53 bits here), and the
+                # distance may lie thousands of digits below it
+                distance = libmp.mpf_sub(libmp.fone, libmp.mpf_abs(a._mpf_))
+                shared = max(shared, _shared_digits(mpmath.mpf(distance)))
     return shared
 
 
