@@ -26,7 +26,8 @@ from sympy.core.cache import clear_cache
 
 from derive import solve
 from derive.check.derivation import Derivation, Line, grade_derivation
-from derive.check.verdict import benchmark_grading, check_claim, check_claims
+from derive.check.grading import benchmark_grading
+from derive.check.verdict import check_claim, check_claims
 from derive.errors import ClaimError, SpecError
 from derive.model.backprop import derive
 from derive.model.examples import example_text

@@ -21,7 +21,8 @@ import sympy as sp
 from derive import solve
 from derive.check.evaluator import fraction
 from derive.check.mistakes import UPDATE_SLIPS, gradient_mistakes, model
-from derive.check.verdict import Verdict, benchmark_grading, check_claim, check_claims, explain, load_claims
+from derive.check.grading import benchmark_grading, load_claims
+from derive.check.verdict import Verdict, check_claim, check_claims, explain
 from derive.cli import main
 from derive.errors import ClaimError
 from derive.exam.questions import Asker

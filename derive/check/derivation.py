@@ -16,20 +16,8 @@ from derive.check.evaluator import MP, Undefined, rounded_text
 from derive.check.matrices import WrittenEntry, read_matrix
 from derive.check.mistakes import Model, model
 from derive.check.quantities import Point, Quantity
-from derive.check.verdict import (
-    Grading,
-    Verdict,
-    check_claim,
-    md_code,
-    md_text,
-    misconceptions,
-    plain_text,
-    read,
-    read_answers,
-    read_toml,
-    tolerance,
-    unreadable,
-)
+from derive.check.grading import Grading, md_code, md_text, misconceptions, plain_text, read_answers, read_toml
+from derive.check.verdict import Verdict, check_claim, read, tolerance, unreadable
 from derive.derived.solution import solve
 from derive.errors import ClaimError
 from derive.text.escape import spreadsheet_cell
