@@ -178,8 +178,8 @@ class Section:
 
 def sections(variants: Sequence[Sequence[Question]], prefix: str) -> tuple[Section, ...]:
     """QTI 2.1's sections: QTI 1.2's groups, each carried-forward update joined to its gradient's item."""
-    pairs = {i: _position(q.carried.source) for i, q in enumerate(variants[0]) if q.carried}
-    if any({i: _position(q.carried.source) for i, q in enumerate(qs) if q.carried} != pairs for qs in variants):
+    pairs = {i: q.carried.position - 1 for i, q in enumerate(variants[0]) if q.carried}
+    if any({i: q.carried.position - 1 for i, q in enumerate(qs) if q.carried} != pairs for qs in variants):
         raise AssertionError("the variants of one exam carry different questions forward")
     plain = groups(variants, prefix)
     out = []
@@ -196,10 +196,6 @@ def sections(variants: Sequence[Sequence[Question]], prefix: str) -> tuple[Secti
         out.append(Section(f"{g.ident}_q{joined[0] + 1}", f"Questions {i + 1} and {joined[0] + 1}",
                            g.points + update.points, tasks))
     return tuple(out)
-
-
-def _position(source: str) -> int:
-    return int(source.removeprefix("q")) - 1
 
 
 def _pair(gradient: Item, update: Item, position: int) -> Task:

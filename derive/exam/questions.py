@@ -71,9 +71,6 @@ class Carried:
     rate: Number
     target: str = "p'"           # p′ in LaTeX
 
-    def value(self, g: Decimal) -> Decimal:
-        return Decimal(self.intercept.plain) - Decimal(self.rate.plain) * g
-
     @property
     def plain(self) -> str:
         """p′ in the student's answer g to the gradient question: ``0.15 - 0.5*g``."""

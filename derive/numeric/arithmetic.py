@@ -112,10 +112,11 @@ def _common(*values: Number) -> list[Number]:
     """Exact numbers stay Fractions among themselves; beside an mpf every one becomes an mpf."""
     if all(isinstance(v, Fraction) for v in values):
         return list(values)
-    return [_float(v) for v in values]
+    return [as_mpf(v) for v in values]
 
 
-def _float(value: Number) -> mpmath.mpf:
+def as_mpf(value: Number) -> mpmath.mpf:
+    """A Fraction at the working precision; an mpf as it is."""
     if isinstance(value, Fraction):
         return mpmath.mpf(value.numerator) / value.denominator
     return value
@@ -147,9 +148,9 @@ def _pow(args: list[Number]) -> Number:
         if _zero(base) and exponent < 0:
             raise Unsupported("1/0")
         return base ** int(exponent)
-    if isinstance(base, Fraction) or _float(base) <= 0:
+    if isinstance(base, Fraction) or as_mpf(base) <= 0:
         raise Unsupported("a root of an exact or negative number")     # √2 stays symbolic in SymPy
-    return base ** _float(exponent)
+    return base ** as_mpf(exponent)
 
 
 def _heaviside(args: list[Number]) -> Number:
@@ -163,7 +164,7 @@ def _heaviside(args: list[Number]) -> Number:
 
 def _extreme(pick: Callable[..., Any]) -> Callable[[list[Number]], Number]:
     def run(args: list[Number]) -> Number:
-        return pick(args, key=_float)
+        return pick(args, key=as_mpf)
     return run
 
 
@@ -187,7 +188,7 @@ def _function(expr: Expr, args: list[Number]) -> Number:
         exact = expr.func(*(sp.Rational(a.numerator, a.denominator) for a in args))
         if exact.is_Rational:
             return Fraction(int(exact.p), int(exact.q))
-    result = form(*(_float(a) for a in args))
+    result = form(*(as_mpf(a) for a in args))
     if isinstance(result, int):              # an mpmath form's exact 0 (a ReLU below its kink)
         return Fraction(result)
     return result

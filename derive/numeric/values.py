@@ -238,8 +238,7 @@ def saturation_digits(net: Network, env: dict[Symbol, Expr]) -> float:
 def _shared_digits(distance: arithmetic.Number) -> float:
     if distance == 0:
         return math.inf
-    value = mpmath.mpf(distance.numerator) / distance.denominator if isinstance(distance, Fraction) else distance
-    return max(0.0, -float(mpmath.log10(abs(value))))
+    return max(0.0, -float(mpmath.log10(abs(arithmetic.as_mpf(distance)))))
 
 
 def momentum_carried(d: Derivation) -> dict[Symbol, Expr]:
