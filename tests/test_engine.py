@@ -18,10 +18,10 @@ import mpmath
 import pytest
 import sympy as sp
 
-from derive import load, solve
+from derive import Rounding, example_names, load, solve
 from derive.check.claims import parse_expression
 from derive.numeric.tape import _doubles, compile_gradient
-from derive.numeric.values import frozen
+from derive.numeric.values import evaluate, frozen
 
 # -- an independent forward pass and loss -------------------------------------------------
 
@@ -585,3 +585,18 @@ def test_the_careful_tape_agrees_on_finite_real_values_only():
     assert _doubles(mpmath.mpf(1), [mpmath.mpc(1, 1e-30)]) is None
     assert _doubles(mpmath.mpf("1e400"), []) is None          # finite in mpmath, beyond doubles
     assert _doubles(None, []) is None
+
+
+@pytest.mark.parametrize("carry", [None, Rounding(2, decimals=True)], ids=["exact", "carried"])
+@pytest.mark.parametrize("name", example_names())
+def test_the_forward_pass_after_an_update_is_the_full_steps_forward_pass(name, carry):
+    """Training.after runs the forward pass alone: its values, loss and rounding marks are those of a whole step
+    (backward pass included) taken at the updated parameters."""
+    sol = solve(name, carry=carry)
+    d, after = sol.derivation, sol.training.after
+    full = evaluate(d, sol.training.first.updated, carry)
+    assert after.parameters == full.parameters and after.loss == full.loss and after.objective == full.objective
+    for n, (env, whole) in enumerate(zip(after.samples, full.samples)):
+        assert {s: env[s] for s in sol.network.order} == {s: whole[s] for s in sol.network.order}, n
+        assert not set(env) & {d.adjoint[v] for v in d.backward_order} - {sp.S.One}
+    assert [r & set(sol.network.order) for r in after.rounded] == [r & set(sol.network.order) for r in full.rounded]

@@ -17,7 +17,7 @@ from derive.errors import ClaimError
 from derive.model.plain import PlainPrinter
 from derive.numeric.rounding import Rounding, number
 from derive.numeric.rule import decayed, learning_rates
-from derive.numeric.values import Step, evaluate, frozen, initial_parameters
+from derive.numeric.values import Forward, Step, evaluate, forward, frozen, initial_parameters
 
 POINTS = 3                  # random points for smooth networks
 PIECEWISE_POINTS = 16       # … and for networks with ReLU-like units
@@ -265,7 +265,7 @@ class Model:
         find ln(1 − o) undefined where the engine has its true value."""
         return self._engine_point(*self.exact_steps)
 
-    def _engine_point(self, first: Step, after: Step) -> Point:
+    def _engine_point(self, first: Step, after: Forward) -> Point:
         """A Point of the engine's first step and the forward pass after it, at 40 digits."""
         net = self.net
         batch: dict[Symbol, Any] = {**{p: to_mpf(v) for p, v in first.parameters.items()},
@@ -308,7 +308,7 @@ class Model:
         if done is not None and self.solution.carry is None:
             return done.first, done.after
         first = evaluate(self.d, initial_parameters(self.d))
-        return first, evaluate(self.d, first.updated)
+        return first, forward(self.d, first.updated)
 
     def exact_value(self, q: Quantity, n: int) -> Expr:
         """The engine's value of q for sample n (a SymPy Rational, or a Float of 60 digits or more)."""
@@ -336,7 +336,7 @@ class Model:
         if key not in self._rounded:
             carry = Rounding(digits, decimals=mode == "decimals")
             first = evaluate(self.d, initial_parameters(self.d), carry)
-            self._rounded[key] = self._engine_point(first, evaluate(self.d, first.updated, carry))
+            self._rounded[key] = self._engine_point(first, forward(self.d, first.updated, carry))
         return self._rounded[key]
 
     def getter(self, point: Point, n: int) -> Callable[[Symbol], Any]:

@@ -65,11 +65,30 @@ class Step:
 
 
 @dataclass(frozen=True, eq=False)
+class Forward:
+    """The network at one set of parameters: every sample's forward values and the loss, no backward pass.
+
+    What the first update leads to (the outputs and the loss after it), and what the last step's parameters give.
+    """
+
+    parameters: dict[Symbol, Expr]
+    samples: tuple[dict[Symbol, Expr], ...]     # per sample: x, y, every z and a, the loss contribution
+    loss: Expr
+    penalty: Expr = sp.S.Zero
+    rounded: tuple[frozenset, ...] = ()         # with carried rounding: per sample, the symbols it changed
+
+    @property
+    def objective(self) -> Expr:
+        """What the descent minimises: E, plus λ/2 Σ w² with weight decay."""
+        return self.loss + self.penalty
+
+
+@dataclass(frozen=True, eq=False)
 class Training:
     """The first step in full, the forward pass after it, and the loss after every step."""
 
     first: Step
-    after: Step                     # the network evaluated at the updated parameters
+    after: Forward                  # the network evaluated at the updated parameters
     history: tuple[float, ...]      # loss before step 1, then after each step
     final: dict[Symbol, float]      # parameters after the last step
 
@@ -122,13 +141,10 @@ def evaluate(d: Derivation, parameters: Mapping[Symbol, Expr], carry: Rounding |
     """
     net, spec = d.network, d.network.spec
     keep = Carry(carry)
-    samples = [keep.sample(_sample(d, {**parameters, **dict(zip(net.inputs, x)), **dict(zip(net.targets, y))}, keep))
-               for x, y in zip(spec.x, spec.y)]
-    loss = keep(sp.Add(*(env[net.loss] for env in samples)), ("loss", None))
+    samples, loss, penalty = _samples(d, parameters, keep, backward=True)
     gradient = {p: keep(sp.Add(*(env[d.adjoint[p]] for env in samples)), ("gradient", p)) for p in net.parameters}
     lam = decayed(d)
     decay = {p: keep(lam[p] * parameters[p], ("decay", p)) for p in lam} if lam else None
-    penalty = keep(sp.Add(*(lam[p] / 2 * parameters[p] ** 2 for p in lam)), ("penalty", None))
     batch = next(spec.optimizer.order())
     descent = None
     if spec.optimizer.stochastic:
@@ -143,6 +159,25 @@ def evaluate(d: Derivation, parameters: Mapping[Symbol, Expr], carry: Rounding |
     updated = {p: v if p in fixed else keep(v + carried[p] - rates[p] * with_decay[p], ("updated", p))
                for p, v in parameters.items()}
     return replace(step, updated=updated, rounded=tuple(keep.rounded), rounded_totals=frozenset(keep.changed))
+
+
+def forward(d: Derivation, parameters: Mapping[Symbol, Expr], carry: Rounding | None = None) -> Forward:
+    """The forward pass and the loss for every sample at ``parameters``, computed as ``evaluate`` computes them."""
+    keep = Carry(carry)
+    samples, loss, penalty = _samples(d, parameters, keep, backward=False)
+    return Forward(dict(parameters), samples, loss, penalty, tuple(keep.rounded))
+
+
+def _samples(d: Derivation, parameters: Mapping[Symbol, Expr], keep: Carry,
+             backward: bool) -> tuple[tuple[dict[Symbol, Expr], ...], Expr, Expr]:
+    """Every sample's values (the backward pass too where ``backward``), the loss E and weight decay's λ/2 Σ w²."""
+    net, spec = d.network, d.network.spec
+    samples = tuple(keep.sample(_sample(d, {**parameters, **dict(zip(net.inputs, x)), **dict(zip(net.targets, y))},
+                                        keep, backward)) for x, y in zip(spec.x, spec.y))
+    loss = keep(sp.Add(*(env[net.loss] for env in samples)), ("loss", None))
+    lam = decayed(d)
+    penalty = keep(sp.Add(*(lam[p] / 2 * parameters[p] ** 2 for p in lam)), ("penalty", None))
+    return samples, loss, penalty
 
 
 class Carry:
@@ -171,7 +206,8 @@ class Carry:
         return env
 
 
-def _sample(d: Derivation, given: dict[Symbol, Expr], keep: Carry | None = None) -> dict[Symbol, Expr]:
+def _sample(d: Derivation, given: dict[Symbol, Expr], keep: Carry | None = None,
+            backward: bool = True) -> dict[Symbol, Expr]:
     """One sample's every value, at PRECISION digits or more where that is not enough.
 
     Near saturation a fixed number of digits is not enough: σ(z) for z above ~110 rounds to 1
@@ -192,7 +228,7 @@ def _sample(d: Derivation, given: dict[Symbol, Expr], keep: Carry | None = None)
         if carried or digits >= MAX_DIGITS or not _unresolved(net, env, digits):
             break
         digits *= 4
-    for v in d.backward_order:
+    for v in d.backward_order if backward else ():
         adjoint = d.adjoint[v]
         if v in d.vanishing:            # zero by a proof, not the noise of 60 digits
             env[adjoint] = sp.S.Zero
@@ -251,7 +287,7 @@ def momentum_carried(d: Derivation) -> dict[Symbol, Expr]:
 def train(d: Derivation, carry: Rounding | None = None) -> Training:
     """Step 1 exactly (or with carried rounding), then the remaining steps in double precision."""
     first = evaluate(d, initial_parameters(d), carry)
-    after = evaluate(d, first.updated, carry)
+    after = forward(d, first.updated, carry)
     history = [float(first.objective), float(after.objective)]
     spec = d.network.spec
     if not math.isfinite(history[0]):       # the data and initial values, not the steps, are too large

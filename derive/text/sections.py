@@ -14,7 +14,7 @@ from derive.derived.solution import Solution
 from derive.model.network import Network
 from derive.model.spec import Optimizer, Spec
 from derive.numeric.rounding import Number
-from derive.numeric.values import evaluate, frozen
+from derive.numeric.values import forward, frozen
 from derive.text.builder import Builder
 from derive.text.layout import DX, STRICT_WIDEST, WIDEST, Segment, label_width, pieces, place
 from derive.text.model import (
@@ -300,7 +300,7 @@ def _final_state(b: Builder) -> tuple[tuple[ParameterRow, ...], tuple[Comparison
     rows = tuple(ParameterRow(b.names[p], b.d.names[p].plain, b.d.names[p].meaning, b.num(final[p], inexact=True))
                  for p in b.net.parameters)
     # the forward pass at those doubles, exactly: the outputs a reader gets from the parameters shown unrounded
-    last = evaluate(b.d, {p: sp.Rational(final[p]) for p in b.net.parameters})
+    last = forward(b.d, {p: sp.Rational(final[p]) for p in b.net.parameters})
     outputs = tuple(Comparison(b.names[o], b.d.names[o].plain, n, b.num(env0[o]), b.num(env[o], inexact=True))
                     for n, (env0, env) in enumerate(zip(b.tr.first.samples, last.samples), 1) for o in b.net.outputs)
     return rows, outputs
