@@ -21,9 +21,10 @@ from derive.derived.solution import Solution
 from derive.errors import RenderError
 from derive.io import write_files
 from derive.numeric.rounding import DEFAULT_PRECISION, Rounding, check_precision
-from derive.text.document import Document, View, build
+from derive.text.document import LINE, Document, View, build
 from derive.text.escape import escape_latex, escape_markdown, escape_xml, markdown_chars
 from derive.text.mathml import mathml
+from derive.text.model import Equation, Row
 from derive.text.layout import MARGIN, RADIUS
 from derive.text.printer import width
 
@@ -110,7 +111,7 @@ def environment(fmt: str, template_dir: str | Path | None = None) -> jinja2.Envi
                                keep_trailing_newline=True, **options)
     env.filters.update(text=_text(fmt), prose=_prose(fmt), md=escape_markdown, latex=escape_latex, xml=escape_xml,
                        coord=lambda v: format(float(v), ".8g"), math=lambda t: _inline_math(str(t)), width=width,
-                       printed=_printed_scale)
+                       printed=_printed_scale, lines=_lines)
     env.globals.update(chart=chart)
     return env
 
@@ -119,6 +120,32 @@ def _printed_scale(rows: Sequence) -> str:
     """How much a derivation's rows are shrunk on paper, which cannot scroll (as LaTeX's adjustbox does): "1" or less."""
     widest = max((width(row.tex) for row in rows), default=0.0)
     return "1" if widest <= PRINTED_LINE else f"{PRINTED_LINE / widest:.2f}"
+
+
+LEFT = 4.0      # characters (printer.width) a display's left-hand sides take at least: ∂e₁/∂W⁽¹⁾ beside a shorter one
+
+
+def _lines(eq: Equation, pack: bool = True) -> list[list[Row]]:
+    """LaTeX: the rows of a derivation after its formula (its first row and the rows that continue it), on as few
+    lines as fit (document.LINE) beside the display's left-hand sides, one after the other as a derivation that
+    fits whole is written; a line that continues an expression is indented by \\qquad. ``pack=False``: a row a
+    line (a display shrunk to the page's width, which a longer line would shrink further)."""
+    formula = next((k for k, row in enumerate(eq.rows[1:], 1) if row.relation), len(eq.rows))
+    lines: list[list[Row]] = [[row] for row in eq.rows[1:formula]]     # the formula's own continuation lines
+    if not pack:
+        return lines + [[row] for row in eq.rows[formula:]]
+    room = LINE - max(width(eq.lhs), LEFT)
+    for k, row in enumerate(eq.rows[formula:]):
+        if k and _line_width([*lines[-1], row]) <= room:
+            lines[-1].append(row)
+        else:
+            lines.append([row])
+    return lines
+
+
+def _line_width(rows: Sequence[Row]) -> float:
+    indent = "" if rows[0].relation else "\\qquad "
+    return width(indent + " ".join(f"{r.relation} {r.tex}" for r in rows))
 
 
 def render_template(env: jinja2.Environment, name: str, **context) -> str:
