@@ -325,7 +325,7 @@ class _Sections:
 
 def checked_sections(solution: Solution, full: bool) -> _Sections:
     """The general formulas this document prints, each checked first (short: those for any depth only)."""
-    recursion = formulas.layer_recursion(solution.derivation)
+    recursion = formulas.layer_recursion(solution.derivation) if full else ()      # short: never printed
     form = formulas.matrix_form(solution.network)
     equations = general.general_equations(solution.network)
     checks = check_formulas(solution, recursion if full else (), form if full else None, equations)
