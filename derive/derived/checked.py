@@ -178,7 +178,7 @@ def check_general(equations: Iterable[GeneralEquation], net: Network, d: Derivat
     constants = {formulas.N: sp.Integer(net.spec.samples), formulas.J: sp.Integer(net.spec.layers[-1])}
     values = _Values(net, d, step)
     for eq in equations:
-        count += len(eq.at(Writer(net, concrete=False))) - 1      # the forms printed, once for every layer
+        count += len(general.written(eq, net)[1]) - 1      # the forms printed, once for every layer
         for l in eq.concrete_layers(net.spec.depth):
             _check_equation(eq, l, values, constants, compare)
     return Tally(count, compare.count, compare.unevaluable)

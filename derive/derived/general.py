@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import reduce
 from typing import Any, Callable, Mapping, Sequence
+from weakref import WeakKeyDictionary
 
 import sympy as sp
 from sympy import Basic, Expr, HadamardPower, HadamardProduct, ImmutableMatrix, MatAdd, MatMul, MatrixSymbol, Symbol
@@ -206,6 +207,19 @@ class GeneralEquation:
             return self.only
         return {Layers.OUTPUT: range(depth, depth + 1), Layers.HIDDEN: range(1, depth)}.get(
             self.layers, range(1, depth + 1))
+
+
+def written(eq: GeneralEquation, net: Network) -> tuple[Writer, tuple[MatrixExpr, ...]]:
+    """``eq`` at a symbolic layer and the writer that named its matrices, once per network: the general section
+    prints it, the notation table lists its symbols and the checks count its forms."""
+    table = _WRITTEN.setdefault(net, {})
+    if eq not in table:
+        writer = Writer(net, concrete=False)
+        table[eq] = (writer, eq.at(writer))
+    return table[eq]
+
+
+_WRITTEN: WeakKeyDictionary = WeakKeyDictionary()
 
 
 # -- a concrete equation in numbers -------------------------------------------------------------
