@@ -13,7 +13,7 @@ from derive.derived import formulas
 from derive.derived.checked import FormulaError
 from derive.derived.solution import Solution
 from derive.numeric.rounding import Number, Rounding, number
-from derive.numeric.arithmetic import Point
+from derive.numeric.arithmetic import Point, Unsupported, within
 from derive.numeric.values import PRECISION, Step, exact, frozen, value
 from derive.text.chains import (
     BREAK,
@@ -406,7 +406,11 @@ class Builder:
         last digit where values are rounded as they go), or the document is not written."""
         ours, engine = value(rule, env, PRECISION, self.point(env)), exact(env[self.d.adjoint[v]])
         digits = self.s.carry.n - 1 if self.s.carry is not None else 25
-        if abs(ours - engine) > max(abs(ours), abs(engine), sp.Integer(1)) / sp.Integer(10) ** digits:
+        try:
+            holds = within(ours, engine, digits)
+        except Unsupported:         # not a finite number: SymPy's arithmetic says what it says
+            holds = not abs(ours - engine) > max(abs(ours), abs(engine), sp.Integer(1)) / sp.Integer(10) ** digits
+        if not holds:
             raise FormulaError(f"internal error: {what} {self.d.names[v].plain} gives {sp.N(ours, 12)} where "
                                f"the chain rule gives {sp.N(engine, 12)}; the document is not written")
 
