@@ -5,16 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+import mpmath
 import sympy as sp
 from sympy import Expr, ImmutableMatrix, Symbol
 
 from derive.derived import formulas, general
-from derive.derived.general import GeneralEquation, Writer
+from derive.derived.general import GeneralEquation, Writer, explicit
 from derive.derived.solution import Solution
 from derive.errors import DeriveError
 from derive.model.backprop import Derivation
 from derive.model.network import Network
-from derive.numeric.values import PRECISION, Step, digits, exact
+from derive.numeric import arithmetic
+from derive.numeric.arithmetic import Point
+from derive.numeric.values import PRECISION, Step, digits, exact, value
 
 
 class FormulaError(DeriveError):
@@ -104,6 +107,8 @@ class _Comparer:
     def _entry(self, formula: str, ours: Expr, engine: Expr, inputs: Expr) -> None:
         """``inputs``: the largest magnitude the formula was evaluated from; a difference of nearly equal
         numbers (o − y with o = 1 − 10⁻⁷⁸³) is as exact as they are, not as its result."""
+        if self._close(ours, engine, inputs):
+            return
         ours, engine = exact(ours, self.work), exact(engine, self.work)
         if not ours.is_finite and engine.is_finite:
             # o = 1 − e^−400000 is 1 at any precision there is: (o − y)/(o(1 − o)) is 0/0 in plain
@@ -117,6 +122,19 @@ class _Comparer:
         raise FormulaError(f"internal error: {self.what} formula {formula} gives {sp.N(ours, 12)} where the chain "
                            f"rule gives {sp.N(engine, 12)}; the document is not written")
 
+    def _close(self, ours: Expr, engine: Expr, inputs: Expr) -> bool:
+        """The tolerance of ``_entry`` met by two finite numbers, in Fractions and mpmath at the working digits and
+        more (SymPy's arithmetic of the same test cost the check most of its time); False: ``_entry`` decides."""
+        try:
+            x, y, largest = (arithmetic.number(v) for v in (ours, engine, abs(inputs)))
+        except arithmetic.Unsupported:
+            return False
+        with mpmath.workdps(2 * self.work):
+            x, y, largest = (arithmetic.as_mpf(v) for v in (x, y, largest))
+            if not (mpmath.isfinite(x) and mpmath.isfinite(y)):
+                return False
+            tolerance = max(abs(x), abs(y)) / mpmath.mpf(10) ** self.agree + largest / mpmath.mpf(10) ** (self.inputs - 5)
+            return bool(abs(x - y) <= tolerance)
 
 # -- the layer-wise recursion -----------------------------------------------------------------
 
@@ -175,61 +193,84 @@ def check_general(equations: Iterable[GeneralEquation], net: Network, d: Derivat
     """Each general equation, every form of it, at every layer it stands for and every sample."""
     compare, count = _Comparer(step, "general"), 0
     constants = {formulas.N: sp.Integer(net.spec.samples), formulas.J: sp.Integer(net.spec.layers[-1])}
+    values = _Values(net, d, step)
     for eq in equations:
-        count += len(eq.at(Writer(net, concrete=False))) - 1      # the forms printed, once for every layer
+        count += len(general.written(eq, net)[1]) - 1      # the forms printed, once for every layer
         for l in eq.concrete_layers(net.spec.depth):
-            _check_equation(eq, l, net, d, step, constants, compare)
+            _check_equation(eq, l, values, constants, compare)
     return Tally(count, compare.count, compare.unevaluable)
 
 
-def _check_equation(eq: GeneralEquation, l: int, net: Network, d: Derivation, step: Step,
-                    constants: Mapping[Symbol, Expr], compare: _Comparer) -> None:
+def _check_equation(eq: GeneralEquation, l: int, values: "_Values", constants: Mapping[Symbol, Expr],
+                    compare: _Comparer) -> None:
     """One equation at layer l; the batch sum once, the others at every sample."""
-    def evaluate(env: Mapping[Symbol, Expr]) -> list[ImmutableMatrix]:
-        writer = Writer(net, concrete=True)
-        forms = [f.xreplace(constants) for f in eq.at(writer, sp.Integer(l))]
-        values = {m: _value(family, layer, net, d, step, env) for m, (family, layer) in writer.where.items()}
-        return [ImmutableMatrix(f.xreplace(values).doit().as_explicit()) for f in forms]
+    writer = Writer(values.net, concrete=True)      # the forms are the same for every sample: written once
+    forms = [f.xreplace(constants) for f in eq.at(writer, sp.Integer(l))]
+
+    def evaluate(n: int) -> list[ImmutableMatrix]:
+        table = {m: values(family, layer, n) for m, (family, layer) in writer.where.items()}
+        return [explicit(f, table) for f in forms]
 
     largest, name = compare.largest, f"{eq.meaning} (layer {l})"
+    samples = range(len(values.step.samples))
     if eq.key == "batch":
-        forms = [evaluate(env) for env in step.samples]
-        total = sum((f[1] for f in forms[1:]), forms[0][1])
-        compare.same_matrix(name, total, forms[0][0], largest)
+        sums = [evaluate(n) for n in samples]
+        total = sum((f[1] for f in sums[1:]), sums[0][1])
+        compare.same_matrix(name, total, sums[0][0], largest)
         return
-    for env in step.samples:
-        lhs, *rhs = evaluate(env)
+    for n in samples:
+        lhs, *rhs = evaluate(n)
         for form in rhs:
             compare.same_matrix(name, form, lhs, largest)
 
 
+class _Values:
+    """The numbers of each quantity of each layer for each sample, made once for every equation that uses them."""
+
+    def __init__(self, net: Network, d: Derivation, step: Step):
+        self.net, self.d, self.step = net, d, step
+        self.points = [Point(env) for env in step.samples]
+        self.made: dict[tuple[general.Family, int, int], ImmutableMatrix] = {}
+
+    def __call__(self, family: general.Family, l: int, n: int) -> ImmutableMatrix:
+        # the parameters and the batch's gradient are the same for every sample
+        key = (family, l, n if family in _PER_SAMPLE or not (family.weights or family.bias) else -1)
+        if key not in self.made:
+            self.made[key] = _value(family, l, self.net, self.d, self.step, self.step.samples[n], self.points[n])
+        return self.made[key]
+
+
 def _value(family: general.Family, l: int, net: Network, d: Derivation, step: Step,
-           env: Mapping[Symbol, Expr]) -> ImmutableMatrix:
+           env: Mapping[Symbol, Expr], point: Point | None = None) -> ImmutableMatrix:
     """The numbers of one quantity of layer l for one sample, laid out as the writer shaped it."""
     if family.weights or family.bias:
-        table = ({p: env[d.adjoint[p]] for p in net.parameters} if family in (general.DW, general.DB)
-                 else step.gradient if family is general.DW_BATCH else step.parameters)
+        table = ((lambda p: env[d.adjoint[p]]) if family in _PER_SAMPLE
+                 else step.gradient.__getitem__ if family is general.DW_BATCH else step.parameters.__getitem__)
         matrix = formulas.weight_matrix(net, l) if family.weights else formulas.bias_matrix(net, l)
         if matrix is None:
             raise AssertionError(f"a bias of layer {l} in a network without biases")
-        return matrix.xreplace(table)
-    entries = _entries(family, l, net, d, env)
+        return matrix.applyfunc(table)
+    entries = _entries(family, l, net, d, env, point)
     column = ImmutableMatrix(entries)
     return column.T if net.spec.convention == "row" else column
 
 
-def _entries(family: general.Family, l: int, net: Network, d: Derivation, env: Mapping[Symbol, Expr]) -> list[Expr]:
+def _entries(family: general.Family, l: int, net: Network, d: Derivation, env: Mapping[Symbol, Expr],
+             point: Point | None) -> list[Expr]:
     if family is general.A and l == 0:
         return [env[x] for x in net.inputs]
     nets, acts = net.nets[l - 1], net.activations[l - 1]
-    if family is general.FPRIME:
+    if family is general.FPRIME:        # by the engine's arithmetic at the sample's point, as exact() would give it
         f = net.activation(l - 1)
-        return [exact(d.safe(f.df(z, a)).xreplace(env)) for z, a in zip(nets, acts)]
+        return [value(d.safe(f.df(z, a)), env, PRECISION, point) for z, a in zip(nets, acts)]
     if family is general.ONES:
         return [sp.S.One] * len(nets)
     symbols = {general.Z: nets, general.A: acts, general.DELTA: [d.adjoint[z] for z in nets],
                general.DEDA: [d.adjoint[a] for a in acts], general.TARGET: net.targets}[family]
     return [env[s] for s in symbols]
+
+
+_PER_SAMPLE = (general.DW, general.DB)     # one sample's derivatives, shaped like the parameters
 
 
 def check_formulas(solution: Solution, layers, form: formulas.MatrixForm | None,

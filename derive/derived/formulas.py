@@ -111,7 +111,17 @@ J = Symbol("J", integer=True, positive=True)        # outputs
 
 
 def loss_slope(net: Network) -> tuple[Expr, Symbol, Symbol]:
-    """∂e/∂o of one output for one sample, with N and J symbolic: 2(o − y)/(N J) for MSE."""
+    """∂e/∂o of one output for one sample, with N and J symbolic: 2(o − y)/(N J) for MSE; once per network (the
+    backward pass, the short δ and every general equation of the output layer ask for it)."""
+    if net not in _SLOPE:
+        _SLOPE[net] = _loss_slope(net)
+    return _SLOPE[net]
+
+
+_SLOPE: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _loss_slope(net: Network) -> tuple[Expr, Symbol, Symbol]:
     o, y = Symbol("o"), Symbol("y")
     rule = net.spec.rule
     return sp.factor_terms(sp.cancel(sp.diff(rule.scale(N, J) * rule.term(o, y), o))), o, y

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Callable, Sequence
+from functools import reduce
+from typing import Any, Callable, Mapping, Sequence
+from weakref import WeakKeyDictionary
 
 import sympy as sp
-from sympy import Basic, Expr, MatrixSymbol, Symbol
-from sympy.matrices.expressions import MatrixExpr
+from sympy import Basic, Expr, HadamardPower, HadamardProduct, ImmutableMatrix, MatAdd, MatMul, MatrixSymbol, Symbol
+from sympy.matrices.expressions import MatrixExpr, Transpose
 from sympy.matrices.expressions.diagonal import DiagMatrix
 
 from derive.derived.formulas import as_by_hand, entrywise, loss_slope, short_output_delta
@@ -205,6 +207,80 @@ class GeneralEquation:
             return self.only
         return {Layers.OUTPUT: range(depth, depth + 1), Layers.HIDDEN: range(1, depth)}.get(
             self.layers, range(1, depth + 1))
+
+
+def written(eq: GeneralEquation, net: Network) -> tuple[Writer, tuple[MatrixExpr, ...]]:
+    """``eq`` at a symbolic layer and the writer that named its matrices, once per network: the general section
+    prints it, the notation table lists its symbols and the checks count its forms."""
+    table = _WRITTEN.setdefault(net, {})
+    if eq not in table:
+        writer = Writer(net, concrete=False)
+        table[eq] = (writer, eq.at(writer))
+    return table[eq]
+
+
+_WRITTEN: WeakKeyDictionary = WeakKeyDictionary()
+
+
+# -- a concrete equation in numbers -------------------------------------------------------------
+
+def explicit(expr: MatrixExpr, table: Mapping[MatrixSymbol, ImmutableMatrix]) -> ImmutableMatrix:
+    """A concrete layer's matrix expression at the numbers of ``table``, by SymPy's arithmetic of its entries.
+
+    Products are taken from the end that holds a vector (the closed form's chain is matrix times vector at every
+    layer, n² each, where SymPy's doit multiplies the chain's matrices, n³ each) and a diagonal matrix scales
+    rows or columns; anything else is left to SymPy's doit.
+    """
+    if expr in table:
+        return table[expr]
+    rule = _EXPLICIT.get(type(expr))
+    if rule is None:
+        return ImmutableMatrix(expr.xreplace(dict(table)).doit().as_explicit())
+    return rule(expr, table)
+
+
+def _product(expr: MatMul, table: Mapping[MatrixSymbol, ImmutableMatrix]) -> ImmutableMatrix:
+    scalar, factors = sp.S.One, []
+    for arg in _factors(expr):
+        if arg.is_Matrix:
+            factors.append(arg)
+        else:
+            scalar *= arg
+    values = [(explicit(m.args[0], table), True) if isinstance(m, DiagMatrix) else (explicit(m, table), False)
+              for m in factors]
+    if factors[-1].shape[1] == 1 or factors[0].shape[0] != 1:      # a column vector last, or no row vector first
+        out = _dense(*values[-1])
+        for m, diagonal in reversed(values[:-1]):
+            out = _scaled(out, m, rows=True) if diagonal else m * out
+    else:
+        out = _dense(*values[0])
+        for m, diagonal in values[1:]:
+            out = _scaled(out, m, rows=False) if diagonal else out * m
+    return out if scalar == 1 else scalar * out
+
+
+def _factors(expr: MatMul) -> list[Expr]:
+    """A product's factors, nested products flattened."""
+    return [f for arg in expr.args for f in (_factors(arg) if isinstance(arg, MatMul) else [arg])]
+
+
+def _dense(m: ImmutableMatrix, diagonal: bool) -> ImmutableMatrix:
+    return ImmutableMatrix.diag(*m) if diagonal else m
+
+
+def _scaled(m: ImmutableMatrix, by: ImmutableMatrix, rows: bool) -> ImmutableMatrix:
+    """diag(by) · m (``rows``) or m · diag(by): each row (column) of m times its entry of ``by``."""
+    return ImmutableMatrix(m.rows, m.cols, lambda i, j: by[i] * m[i, j] if rows else m[i, j] * by[j])
+
+
+_EXPLICIT: dict[type, Callable[[Any, Mapping[MatrixSymbol, ImmutableMatrix]], ImmutableMatrix]] = {
+    MatMul: _product,
+    MatAdd: lambda e, t: reduce(lambda a, b: a + b, (explicit(a, t) for a in e.args)),
+    HadamardProduct: lambda e, t: reduce(lambda a, b: a.multiply_elementwise(b), (explicit(a, t) for a in e.args)),
+    HadamardPower: lambda e, t: explicit(e.base, t).applyfunc(lambda x: x ** e.exp),
+    Transpose: lambda e, t: explicit(e.arg, t).T,
+    DiagMatrix: lambda e, t: ImmutableMatrix.diag(*explicit(e.args[0], t)),
+}
 
 
 # -- the equations ---------------------------------------------------------------------------

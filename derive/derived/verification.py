@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import keyword
 import math
 import random
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import mpmath
 import sympy as sp
 from sympy import Expr, Symbol
+from sympy.printing.pycode import MpmathPrinter
 
 from derive.derived.solution import Solution
+from derive.model.network import Network
 from derive.model.registry import NUMERIC
 from derive.numeric.rounding import Number, number
 from derive.numeric.values import Step, digits, exact, saturation_digits
@@ -33,27 +36,69 @@ FD_STEP = 20            # central differences with h = 10^−20
 FD_DIGITS = 60          # at 60 digits, or more where the engine needed more (see _verification)
 
 
-def _loss_function(solution: "Solution"):
-    """E(parameters) at mpmath's working precision: the forward definitions compiled for mpmath, summed over samples."""
-    net = solution.network
-    functions = {name: form.mp for name, form in NUMERIC.items()}
-    steps = []
-    for s in net.order:
-        expr = net.definitions[s]
-        args = sorted(expr.free_symbols, key=lambda x: x.name)
-        steps.append((s, args, sp.lambdify(args, expr, modules=[functions, "mpmath"])))
-    data = [(dict(zip(net.inputs, x)), dict(zip(net.targets, y))) for x, y in zip(solution.spec.x, solution.spec.y)]
+def _loss_function(solution: "Solution", base: Mapping[Symbol, object]):
+    """E(parameters) at mpmath's working precision: the forward definitions compiled for mpmath, summed over samples.
 
-    def loss(params: Mapping[Symbol, object]):
-        total = mpmath.mpf(0)
-        for x, y in data:
-            env = {**params, **{k: _mp(v) for k, v in x.items()}, **{k: _mp(v) for k, v in y.items()}}
-            for s, args, f in steps:
+    ``loss(params, moved)`` computes again only what the ``moved`` parameters reach, taking every other value from
+    the forward pass at ``base`` (the same arithmetic on the same numbers: the same values): a difference in one
+    parameter of the output layer recomputes that unit and the loss, not the whole network.
+    """
+    net = solution.network
+    steps = [(s, args, f) for s, (args, f) in zip(net.order, _compiled(net))]
+    data = [(dict(zip(net.inputs, x)), dict(zip(net.targets, y))) for x, y in zip(solution.spec.x, solution.spec.y)]
+    # converted once, at the working precision the differences are taken at
+    leaves = [{**{k: _mp(v) for k, v in x.items()}, **{k: _mp(v) for k, v in y.items()}} for x, y in data]
+
+    def forward(env: dict[Symbol, object], moved: Collection[Symbol] | None = None) -> object:
+        reached = set(moved or ())
+        for s, args, f in steps:
+            if moved is None or reached.intersection(args):
                 env[s] = f(*(env[a] for a in args))
-            total += env[net.loss]
+                reached.add(s)
+        return env[net.loss]
+
+    at_base = [{**base, **given} for given in leaves]
+    for env in at_base:
+        forward(env)
+
+    def loss(params: Mapping[Symbol, object], moved: Collection[Symbol]):
+        total = mpmath.mpf(0)
+        for env in at_base:
+            total += forward({**env, **{p: params[p] for p in moved}}, moved)
         return total
 
     return loss
+
+
+def _compiled(net: Network) -> list[tuple[list[Symbol], Any]]:
+    """Each forward definition as the function ``sp.lambdify(args, expr, modules=[our functions, "mpmath"])`` makes:
+    the same printer, the same code, so the same arithmetic, but compiled in one piece (lambdify's own work around
+    the code, made again for every unit, was three quarters of its time)."""
+    functions = {name: form.mp for name, form in NUMERIC.items()}
+    namespace = dict(sp.lambdify([], 0, modules=[functions, "mpmath"]).__globals__)      # lambdify's namespace
+    printer = MpmathPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+                             "user_functions": {k: k for k in functions}})
+    out: list[tuple[list[Symbol], Any]] = []     # a function, or the name of one in the source
+    source = []
+    for i, s in enumerate(net.order):
+        expr = net.definitions[s]
+        args = sorted(expr.free_symbols, key=lambda x: x.name)
+        if all(_plain(a, printer) for a in args):
+            code = printer.doprint(expr)
+            code = f"({code})" if "\n" in code else code
+            source.append(f"def step{i}({', '.join(a.name for a in args)}):\n    return {code}\n")
+            out.append((args, f"step{i}"))
+        else:       # a name lambdify would replace by a Dummy: lambdify itself
+            out.append((args, sp.lambdify(args, expr, modules=[functions, "mpmath"])))
+    exec(compile("".join(source), "<derive-verification>", "exec"), namespace)
+    for k in (k for mod, keys in printer.module_imports.items() for k in keys):      # as lambdify imports them
+        namespace.setdefault(k, getattr(mpmath, k))
+    return [(args, namespace[f] if isinstance(f, str) else f) for args, f in out]
+
+
+def _plain(symbol: Symbol, printer: MpmathPrinter) -> bool:
+    """A symbol lambdify keeps by its name: a Python identifier its printer writes as it is."""
+    return symbol.name.isidentifier() and not keyword.iskeyword(symbol.name) and printer.doprint(symbol) == symbol.name
 
 
 def _mp(value):
@@ -74,8 +119,8 @@ def verify(solution: "Solution") -> Verification:
     work = _working_digits(solution, step)
     singles, directions = _probes(params)
     with mpmath.workdps(work):
-        loss = _loss_function(solution)
         base = {p: _mp(step.parameters[p]) for p in params}
+        loss = _loss_function(solution, base)
         gradient = {p: _mp(step.gradient[p]) for p in params}
         differences = [_directional(loss, base, gradient, v) for v in [{p: 1} for p in singles] + directions]
         # a saturated unit's loss can be ±∞ or 0/0 at every precision there is: such a difference is no evidence
@@ -148,12 +193,13 @@ def _directional(loss, base: Mapping[Symbol, object], gradient: Mapping[Symbol, 
     """|(E(p + hv) − E(p − hv))/(2h) − ∇E·v| at mpmath's working precision."""
     h = mpmath.mpf(10) ** -FD_STEP
     up, down = dict(base), dict(base)
-    for p, vp in v.items():
-        step = h * _mp(vp)
+    along = {p: _mp(vp) for p, vp in v.items()}
+    for p, vp in along.items():
+        step = h * vp
         up[p] += step
         down[p] -= step
-    estimate = (loss(up) - loss(down)) / (2 * h)
-    return abs(estimate - mpmath.fsum(gradient[p] * _mp(vp) for p, vp in v.items()))
+    estimate = (loss(up, v.keys()) - loss(down, v.keys())) / (2 * h)
+    return abs(estimate - mpmath.fsum(gradient[p] * vp for p, vp in along.items()))
 
 
 def _direct_difference(solution: "Solution", step: Step, work: int) -> Expr:

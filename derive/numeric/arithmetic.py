@@ -46,6 +46,20 @@ def number(value: Expr) -> Number:
     raise Unsupported(f"not a number: {type(value).__name__}")
 
 
+def within(a: Expr, b: Expr, digits: int) -> bool:
+    """|a − b| ≤ max(|a|, |b|, 1)/10^digits for two SymPy numbers: in Fractions where both are exact, else in
+    mpmath at the finer one's precision and GUARD bits more, as SymPy's arithmetic decides it without its cost.
+    Unsupported for anything but a rational or a finite float."""
+    x, y = number(a), number(b)
+    if isinstance(x, Fraction) and isinstance(y, Fraction):
+        return abs(x - y) <= max(abs(x), abs(y), Fraction(1)) / 10 ** digits
+    with mpmath.workprec(max(getattr(a, "_prec", 0), getattr(b, "_prec", 0), 53) + GUARD):
+        x, y = as_mpf(x), as_mpf(y)
+        if not (mpmath.isfinite(x) and mpmath.isfinite(y)):
+            raise Unsupported("not a finite number")
+        return abs(x - y) <= max(abs(x), abs(y), mpmath.mpf(1)) / mpmath.mpf(10) ** digits
+
+
 class Point:
     """One sample's numbers by symbol, each converted once from SymPy."""
 

@@ -53,7 +53,7 @@ def _fraction(value) -> Fraction:
         return Fraction(int(value.p), int(value.q))
     if value.is_Float:
         m, e = value._mpf_[1] * (-1) ** value._mpf_[0], value._mpf_[2]   # exact binary value
-        return Fraction(m) * Fraction(2) ** e
+        return Fraction(int(m) << e) if e >= 0 else Fraction(int(m), 1 << -e)
     raise TypeError(f"not a number: {value!r}")
 
 
@@ -66,12 +66,18 @@ def _exponent(a: Fraction) -> int:
     Estimated from the bit lengths, not from decimal strings: a 60-digit float far out of the
     range of doubles is an exact fraction of thousands of digits, which Python will not print.
     """
-    e = int((a.numerator.bit_length() - a.denominator.bit_length()) * LOG10_2)
-    while Fraction(10) ** e > a:
+    num, den = a.numerator, a.denominator
+    e = int((num.bit_length() - den.bit_length()) * LOG10_2)
+    while not _reaches(num, den, e):
         e -= 1
-    while Fraction(10) ** (e + 1) <= a:
+    while _reaches(num, den, e + 1):
         e += 1
     return e
+
+
+def _reaches(num: int, den: int, e: int) -> bool:
+    """10^e ≤ num/den, in integers (a Fraction's every operation reduces by a gcd: the cost of a document's numbers)."""
+    return 10 ** e * den <= num if e >= 0 else den <= num * 10 ** -e
 
 
 def _decimal_digits(a: Fraction) -> int | None:

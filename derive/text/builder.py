@@ -13,7 +13,8 @@ from derive.derived import formulas
 from derive.derived.checked import FormulaError
 from derive.derived.solution import Solution
 from derive.numeric.rounding import Number, Rounding, number
-from derive.numeric.values import Step, exact, frozen
+from derive.numeric.arithmetic import Point, Unsupported, within
+from derive.numeric.values import PRECISION, Step, exact, frozen, value
 from derive.text.chains import (
     BREAK,
     TERMS_PER_LINE,
@@ -50,6 +51,9 @@ class Builder:
         self.N = self.spec.samples
         self.is_net = {z for layer in self.net.nets for z in layer}
         self._local_cache: dict[tuple[Symbol, Symbol, int], Number] = {}
+        # by the id of a sample's dict or of a value, which each entry holds so that the id stays its own
+        self._points: dict[int, tuple[Mapping[Symbol, Expr], Point]] = {}
+        self._numbers: dict[tuple[int, bool], tuple[object, Number]] = {}
         self._short: dict[Symbol, Expr | None] = {}
         self._scaled: dict[Symbol, Expr | None] = {}
         # carried rounding: the values rounding changed get ≈ (a sample's env dict is its key)
@@ -58,7 +62,11 @@ class Builder:
 
     # numbers and formulas -------------------------------------------------------------------
     def num(self, value, inexact: bool = False) -> Number:
-        return number(value, self.p, inexact=inexact)
+        """``value`` as shown; each value formatted once, however many lines and tables show it."""
+        key = (id(value), inexact)
+        if key not in self._numbers:
+            self._numbers[key] = (value, number(value, self.p, inexact=inexact))
+        return self._numbers[key][1]
 
     def value(self, env: Mapping[Symbol, Expr], s: Symbol) -> Number:
         """The value of s in one sample, marked rounded where carried rounding changed it."""
@@ -70,6 +78,12 @@ class Builder:
 
     def tex(self, expr: Expr, keep_order: bool = False) -> str:
         return tex(expr, self.names, keep_order=keep_order)
+
+    def point(self, env: Mapping[Symbol, Expr]) -> Point:
+        """One sample's numbers for the engine's arithmetic (values.value), converted once per sample."""
+        if id(env) not in self._points:
+            self._points[id(env)] = (env, Point(env))
+        return self._points[id(env)][1]
 
     def substituted(self, expr: Expr, env: Mapping[Symbol, Expr], keep_order: bool = False) -> tuple[str, bool]:
         """``expr`` with every symbol replaced by its shown value; whether all of them are exact."""
@@ -170,7 +184,7 @@ class Builder:
     def local_value(self, child: Symbol, parent: Symbol, local: Expr, env: Mapping, n: int) -> Number:
         key = (child, parent, n)
         if key not in self._local_cache:
-            self._local_cache[key] = self.num(exact(self.d.safe(local).xreplace(env)))
+            self._local_cache[key] = self.num(value(self.d.safe(local), env, PRECISION, self.point(env)))
         return self._local_cache[key]
 
     def chain(self, v: Symbol, stops: set[Symbol], env: Mapping, n: int) -> Chain:
@@ -390,9 +404,13 @@ class Builder:
     def check_line(self, v: Symbol, rule: Expr, env: Mapping, what: str = "the line for") -> None:
         """A formula for ∂E/∂v that the document prints gives the chain rule's value (to the carried rounding's
         last digit where values are rounded as they go), or the document is not written."""
-        ours, engine = exact(rule.xreplace(env)), exact(env[self.d.adjoint[v]])
+        ours, engine = value(rule, env, PRECISION, self.point(env)), exact(env[self.d.adjoint[v]])
         digits = self.s.carry.n - 1 if self.s.carry is not None else 25
-        if abs(ours - engine) > max(abs(ours), abs(engine), sp.Integer(1)) / sp.Integer(10) ** digits:
+        try:
+            holds = within(ours, engine, digits)
+        except Unsupported:         # not a finite number: SymPy's arithmetic says what it says
+            holds = not abs(ours - engine) > max(abs(ours), abs(engine), sp.Integer(1)) / sp.Integer(10) ** digits
+        if not holds:
             raise FormulaError(f"internal error: {what} {self.d.names[v].plain} gives {sp.N(ours, 12)} where "
                                f"the chain rule gives {sp.N(engine, 12)}; the document is not written")
 

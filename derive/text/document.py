@@ -114,7 +114,7 @@ def _on_lines(doc: Document) -> Document:
 def _on_one_line(eq: Equation) -> Equation:
     """A derivation whose rows fit on one line, written on one (a row without a relation continues the one
     before it: − η times the gradient matrix)."""
-    return replace(eq, inline=width(eq.lhs + " ".join(f"{r.relation} {r.tex}" for r in eq.rows)) <= LINE)
+    return replace(eq, inline=width(eq.lhs + " ".join(f"{r.relation} {r.tex}" for r in eq.rows), LINE) <= LINE)
 
 
 def _focus(solution: "Solution", names: Sequence[str]) -> tuple[Symbol, ...]:

@@ -121,21 +121,52 @@ def clear(axis: Segment, placed: Sequence[Segment], units: Sequence[Segment], ed
             and _off(axis, edges, LABEL_HEIGHT / 2))
 
 
+CELL = 64               # pixels: the squares segments are filed by
+NEAR = RADIUS + LABEL_HEIGHT / 2 + PADDING + 1      # beyond the largest distance ``clear`` asks for, and a pixel more
+
+
+class _Filed:
+    """Segments filed by the CELL squares their boxes cover, so that a label is tested against those whose box
+    comes within NEAR of its own, not against every one: a segment further away passes ``_apart`` anyway."""
+
+    def __init__(self, segments: Sequence[Segment] = ()):
+        self.segments: list[Segment] = []
+        self.cells: dict[tuple[int, int], list[int]] = {}
+        for s in segments:
+            self.add(s)
+
+    def add(self, s: Segment) -> None:
+        for cell in _cells(s, 0.0):
+            self.cells.setdefault(cell, []).append(len(self.segments))
+        self.segments.append(s)
+
+    def near(self, a: Segment) -> list[Segment]:
+        found = {k for cell in _cells(a, NEAR) for k in self.cells.get(cell, ())}
+        return [self.segments[k] for k in sorted(found)]
+
+
+def _cells(s: Segment, d: float) -> list[tuple[int, int]]:
+    """The squares the box around a segment, widened by d, covers."""
+    x0, x1 = math.floor((min(s.x1, s.x2) - d) / CELL), math.floor((max(s.x1, s.x2) + d) / CELL)
+    y0, y1 = math.floor((min(s.y1, s.y2) - d) / CELL), math.floor((max(s.y1, s.y2) + d) / CELL)
+    return [(i, j) for i in range(x0, x1 + 1) for j in range(y0, y1 + 1)]
+
+
 def place(edges: Sequence[Segment], widths: Sequence[float], units: Sequence[tuple[float, float]],
           strict: bool) -> tuple[float, ...] | None:
     """A position for every edge's label, each clear of the others and of the units (``strict``: of the
     other edges too), or None."""
-    placed: list[Segment] = []
+    placed = _Filed()
     positions = []
-    points = [Segment(x, y, x, y) for x, y in units]
+    points = _Filed([Segment(x, y, x, y) for x, y in units])
     for i, (edge, width) in enumerate(zip(edges, widths)):
         if edge.length < width + 2 * RADIUS:
             return None
         others = [e for j, e in enumerate(edges) if j != i] if strict else []
         for t in POSITIONS:
             axis = label_axis(edge, t, width)
-            if clear(axis, placed, points, others):
-                placed.append(axis)
+            if clear(axis, placed.near(axis), points.near(axis), others):
+                placed.add(axis)
                 positions.append(t)
                 break
         else:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Mapping
 
 import sympy as sp
 from sympy import Basic, Expr
-from sympy.printing.latex import LatexPrinter
+from sympy.printing.latex import LatexPrinter, _between_two_numbers_p
 from sympy.printing.precedence import PRECEDENCE
 
 from derive.model.registry import function_entry
@@ -78,12 +79,27 @@ class Printer(LatexPrinter):
         return text
 
     def _print_Mul(self, e):
+        if all(isinstance(a, sp.Symbol) for a in e.args):
+            return self._product_of_names(e)
         # an unevaluated product may carry a literal factor 1 (f' of a linear layer): never print "· 1"
         ones = [a for a in e.args if a == 1]
         if ones and len(e.args) > len(ones):
             rest = [a for a in e.args if a != 1]
             return self._print(rest[0] if len(rest) == 1 else sp.Mul(*rest, evaluate=False))
         return super()._print_Mul(e)
+
+    def _product_of_names(self, e: sp.Mul) -> str:
+        """A product of symbols (δ a, w x, or their numbers) as SymPy's _print_Mul writes it, without its tests for
+        a sign, a fraction and brackets, which such a product never needs: they cost a fifth of a document."""
+        text = last = ""
+        for term in e.as_ordered_factors() if self.order not in ("old", "none") else e.args:
+            term_tex = self._print(term)
+            if _between_two_numbers_p[0].search(last) and _between_two_numbers_p[1].match(term_tex):
+                text += self._settings["mul_symbol_latex_numbers"]
+            elif text:
+                text += self._settings["mul_symbol_latex"]
+            text, last = text + term_tex, term_tex
+        return text
 
     def _print_Heaviside(self, e, exp=None):
         # ReLU' as an indicator: 1 where z > 0, else 0 (H(0) = 0, the contract's choice)
@@ -164,16 +180,22 @@ _WIDE = {r"\qquad": 2.0, r"\quad": 1.0, r"\sum": 1.5, r"\prod": 1.5, r"\leftarro
 _TOKEN = re.compile(r"\\[A-Za-z]+|\\.|[{}_^]|[^\\{}_^]")
 
 
-def width(latex: str) -> float:
+def width(latex: str, limit: float = math.inf) -> float:
     """Roughly how many characters wide ``latex`` prints (a fraction as its wider line, a sub- or superscript
     at two thirds, ``\\left``/``\\right`` as nothing): enough to tell whether a formula fits on one line.
+    ``limit``: measured only until the width passes it (whether a formula fits needs no more).
 
     >>> width(r"\\frac{a + b}{c} = x_{1}")
     6.166666666666667
     >>> width(r"\\begin{bmatrix}1 & 2\\\\3 & 4\\end{bmatrix}")
     5.0
     """
-    return _measure(_TOKEN.findall(_MATRIX.sub(_matrix_stand_in, latex)), 0)[0]
+    if not _MARKUP.search(latex):      # plain characters (a number in a matrix's cell): one each, a space none
+        return float(len(latex) - sum(c.isspace() for c in latex))
+    return _measure(_TOKEN.findall(_MATRIX.sub(_matrix_stand_in, latex)), 0, limit=limit)[0]
+
+
+_MARKUP = re.compile(r"[\\{}_^]")
 
 
 _MATRIX = re.compile(r"\\begin\{([bp]?matrix)\}((?:(?!\\begin\{).)*?)\\end\{\1\}", re.S)    # innermost first
@@ -186,8 +208,9 @@ def _matrix_stand_in(match: re.Match) -> str:
     return "M" * round(widest + 1)
 
 
-def _measure(tokens: list[str], i: int, scale: float = 1.0) -> tuple[float, int]:
-    """The width of tokens[i:] up to the closing brace of the group they are in, and where that group ends."""
+def _measure(tokens: list[str], i: int, scale: float = 1.0, limit: float = math.inf) -> tuple[float, int]:
+    """The width of tokens[i:] up to the closing brace of the group they are in, and where that group ends
+    (or the width so far, once it passes ``limit``)."""
     total = 0.0
     while i < len(tokens):
         token = tokens[i]
@@ -195,6 +218,8 @@ def _measure(tokens: list[str], i: int, scale: float = 1.0) -> tuple[float, int]
             return total, i + 1
         part, i = _item(tokens, i, scale)
         total += part
+        if total > limit:
+            return total, i
     return total, i
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Callable, Sequence
@@ -114,6 +115,19 @@ def environment(fmt: str, template_dir: str | Path | None = None) -> jinja2.Envi
                        printed=_printed_scale, lines=_lines)
     env.globals.update(chart=chart)
     return env
+
+
+def kept_environment(fmt: str, template_dir: str | Path | None = None) -> jinja2.Environment:
+    """``environment(fmt, template_dir)``, made once per process: Jinja compiles a template once per environment,
+    which cost a document a tenth of its time (a template changed on disk is still reloaded: auto_reload)."""
+    if template_dir is not None and not Path(template_dir).is_dir():
+        raise RenderError(f"--template-dir {template_dir}: no such folder")
+    return _kept(fmt, None if template_dir is None else str(template_dir))
+
+
+@lru_cache(maxsize=None)
+def _kept(fmt: str, template_dir: str | None) -> jinja2.Environment:
+    return environment(fmt, template_dir)
 
 
 def _printed_scale(rows: Sequence) -> str:
@@ -291,7 +305,7 @@ def render_solution(solution: "Solution", fmt: str, precision: int | Rounding = 
     if reveal not in REVEALS:
         raise RenderError(f"--reveal {reveal}: expected one of {', '.join(REVEALS)}")
     doc = doc or document(solution, precision)
-    env = environment(fmt, template_dir)
+    env = kept_environment(fmt, template_dir)
     figures = inline_figures(doc, template_dir) if fmt == "html" else {}
     return render_template(env, TEMPLATES[fmt], doc=doc, assets=assets, reveal=reveal, fragment=fragment,
                            figures=figures)
@@ -305,7 +319,7 @@ def inline_figures(doc: "Document", template_dir: str | Path | None) -> dict[str
 
 def render_figures(doc: "Document", stem: str, template_dir: str | Path | None = None) -> dict[str, str]:
     """The SVG files a Markdown document with ``assets=stem`` links to."""
-    env = environment("svg", template_dir)
+    env = kept_environment("svg", template_dir)
     files = {f"{stem}-network.svg": render_template(env, "network.svg.j2", doc=doc,
                                                     drawing=drawing(doc.setup.diagram))}
     if doc.history is not None:

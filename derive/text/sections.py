@@ -219,8 +219,9 @@ def notation_rows(b: Builder, brief: bool) -> tuple[NameRow, ...]:
         for s in net.nets[l] + net.activations[l]:
             add(s)
     rows += _loss_names(b)
+    parameters = frozenset(net.parameters)         # a set: the network's tuple made this loop quadratic
     for v in _reading_order(net, d.backward_order):
-        if not (brief and v in net.parameters):
+        if not (brief and v in parameters):
             add(d.adjoint[v])
     if brief:
         rows += _gradient_names(b)
@@ -318,17 +319,17 @@ class _Sections:
     """The formulas of the general sections, checked at this network's numbers before any is printed."""
 
     recursion: tuple[formulas.LayerRecursion, ...]
-    matrix: formulas.MatrixForm
+    matrix: formulas.MatrixForm | None
     general: tuple[general.GeneralEquation, ...]
     checks: FormulaChecks
 
 
 def checked_sections(solution: Solution, full: bool) -> _Sections:
     """The general formulas this document prints, each checked first (short: those for any depth only)."""
-    recursion = formulas.layer_recursion(solution.derivation)
-    form = formulas.matrix_form(solution.network)
+    recursion = formulas.layer_recursion(solution.derivation) if full else ()      # short: never printed
+    form = formulas.matrix_form(solution.network) if full else None        # short: never printed
     equations = general.general_equations(solution.network)
-    checks = check_formulas(solution, recursion if full else (), form if full else None, equations)
+    checks = check_formulas(solution, recursion, form, equations)
     return _Sections(recursion, form, equations, checks)
 
 
@@ -353,15 +354,15 @@ def general_section(b: Builder, sections: _Sections) -> General:
                       f"times what the parameter multiplies (1 for a bias).")
 
     form = sections.matrix
-    names = {**b.names, **{k: n.latex for k, n in form.names.items()}}
+    names = {**b.names, **{k: n.latex for k, n in form.names.items()}} if form is not None else b.names
     # in the order formulas.py wrote them: W X + b, ∂E/∂A ⊙ f′(Z), not sympy's alphabetical 1 b + W X
     # short: the formulas for any depth below are this matrix form, a layer at a time; full: with the numbers
     # of every matrix, computed by matrix algebra alone and checked against the chain rule's (derived.checked)
-    values = formulas.matrix_values(form, b.net, b.tr.first) if b.full else {}
+    values = formulas.matrix_values(form, b.net, b.tr.first) if form is not None else {}
     matrix = tuple(Formula(Equation(tex(eq.lhs, names), (Row("=", tex(eq.rhs, names, keep_order=True)),)
                                     + _matrix_numbers(b, values.get(eq.lhs))),
                            _sentence(eq.meaning), _shapes(eq, names))
-                   for eq in (form.forward + form.backward if b.full else ()))
+                   for eq in (form.forward + form.backward if form is not None else ()))
     each = "row" if spec.convention == "row" else "column"
     matrix_note = (f"The same computation for {f'all {b.N} samples' if b.N > 1 else 'the sample'} at once, one "
                    f"{each} per sample, in the {spec.convention}-vector convention of this network. $\\odot$ multiplies "
@@ -389,8 +390,7 @@ def _any_depth(b: Builder, equations: Sequence[general.GeneralEquation]) -> tupl
     spec = b.spec
     formulas_ = []
     for eq in equations:
-        writer = general.Writer(b.net, concrete=False)
-        lhs, *forms = eq.at(writer)
+        writer, (lhs, *forms) = general.written(eq, b.net)
         rows = tuple(Row("=", tex(f, writer.names, keep_order=True)) for f in forms)
         where = _WHERE[eq.layers] if not eq.only else f"here layer{'s' if len(eq.only) > 1 else ''} ${_listing(eq.only)}$"
         formulas_.append(Formula(Equation(tex(lhs, writer.names), rows), _sentence(eq.meaning) + f" ({where})"))
@@ -421,14 +421,16 @@ def general_notation_rows(net: Network, sections: _Sections, matrix: bool) -> tu
     table also lists."""
     rows = []
     seen = set()
-    for n in sections.matrix.names.values() if matrix else ():
+    for n in sections.matrix.names.values() if matrix and sections.matrix is not None else ():
         if n.plain not in seen:
             seen.add(n.plain)
             rows.append(NameRow(n.latex, n.plain, n.meaning))
-    writer = general.Writer(net, concrete=False)
+    used: dict[str, general.Family] = {}        # in the order the equations write them
     for eq in sections.general:
-        eq.at(writer)
-    for family in dict.fromkeys(writer.used.values()):     # each family once, at layer l (the outputs at L)
+        for latex, family in general.written(eq, net)[0].used.items():
+            used.setdefault(latex, family)
+    writer = general.Writer(net, concrete=False)
+    for family in dict.fromkeys(used.values()):     # each family once, at layer l (the outputs at L)
         at = general.L if family in (general.DEDA, general.TARGET) else general.LAYER
         plain = family.plain if family is general.TARGET else f"{family.plain}({at})"
         rows.append(NameRow(writer.latex(family, at), plain, family.meaning))
