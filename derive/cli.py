@@ -41,9 +41,10 @@ def emit(text: str, out: str | None, name: str) -> None:
 def load_stage(name: str) -> ModuleType:
     """The one place the CLI imports derive's stages, and only the chosen command's: `derive examples` loads
     no SymPy, `derive solve --format json` no Jinja2, checker or exam."""
-    # Loading SymPy creates about 100,000 objects that live as long as the process, and the cyclic garbage
-    # collector walked them again and again while they were made: a sixth of `import sympy`. It pauses while a
-    # stage loads, and what loading made is frozen out of its later passes (they look at the work's objects only).
+    # Loading SymPy makes about 100,000 objects that live as long as the process, and the cyclic garbage collector
+    # walked them again and again while they were made, and once more at exit. It pauses while a stage loads, and
+    # what loading made is frozen out of its later passes and its last (they look at the work's objects only): a
+    # third of the CPU time of `python -c "import sympy"` (python -m tests.benchmark --only start).
     collecting = gc.isenabled()
     gc.disable()
     try:

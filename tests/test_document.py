@@ -350,3 +350,15 @@ def test_a_large_network_is_checked_one_by_one_and_along_random_directions():
     outside = next(p for p in s.network.parameters if p not in singles)
     s.exact_first.gradient[outside] += sp.Rational(1, 1000)     # a wrong component none of the 32 is
     assert float(verification.verify(s).finite.plain) > 1e-5
+
+
+@pytest.mark.parametrize("name, above", [("linear-221", 1), ("sigmoid-451-batch", 1), ("sigmoid-222", 2),
+                                         ("relu-231", 1), ("softmax-233", 3)])
+def test_the_several_paths_sentence_stands_only_where_a_unit_feeds_several(name, above):
+    """A hidden layer's note says its units collect a term per path only where the layer above has several units:
+    in a 2-2-1 network each hidden unit feeds the one output, and the sentence would describe nothing there."""
+    notes = [g.note for part in doc(name).backward for g in part.groups if g.title.startswith("Hidden")]
+    assert notes
+    for note in notes:
+        assert ("term per path" in note) == (above > 1), note
+        assert above == 1 or f"feeds the {above} units of layer" in note

@@ -17,6 +17,7 @@ from derive.numeric.arithmetic import Point, Unsupported, within
 from derive.numeric.values import PRECISION, Step, exact, frozen, value
 from derive.text.chains import (
     BREAK,
+    LINE,
     TERMS_PER_LINE,
     Chain,
     Factor,
@@ -29,7 +30,7 @@ from derive.text.chains import (
     sum_width,
 )
 from derive.text.model import Equation, Group, LaterUpdate, Part, Row, SampleTable, ValueRow
-from derive.text.printer import tex
+from derive.text.printer import tex, width
 
 MAX_PATH_TERMS = 3      # a chain with a longer sum is written in the δ form instead
 SHORT_UPDATES = 12      # more parameters than this: the short update writes one per layer group, then the matrices
@@ -137,14 +138,13 @@ class Builder:
             terms = [rule.term(o, y) for o, y in zip(self.net.outputs, self.net.targets)]
             return scale, (sp.Add(*terms) if len(terms) > 1 else terms[0])
 
-    def loss_definition_tex(self) -> str | None:
-        """One sample's loss with the definition's constant in letters (1/(N J) for MSE), where it has any."""
+    def loss_definition_tex(self, lhs: str | None = None) -> str | None:
+        """One sample's loss with the definition's constant in letters (1/(N J) for MSE), where it has any; a sum
+        too wide for a line beside ``lhs`` written an output's term a line."""
         rule = self.spec.rule
         if not rule.scale(formulas.N, formulas.J).free_symbols:
             return None
-        body = self.tex(self.loss_formula()[1], keep_order=True)
-        return rf"{rule.scale_latex(self.N, self.spec.layers[-1])} \left({body}\right)" if self.loss_formula()[1].is_Add \
-            else rf"{rule.scale_latex(self.N, self.spec.layers[-1])} {body}"
+        return self._sum_tex(rule.scale_latex(self.N, self.spec.layers[-1]), self.loss_formula()[1], None, lhs)[0]
 
     def scaled_slope(self, o: Symbol) -> Expr | None:
         """∂e/∂o with the loss's N and J as letters (2(o − y)/(J N)), where its constant has them; checked
@@ -166,19 +166,32 @@ class Builder:
             raise AssertionError(f"∂e/∂o written with N and J is not the engine's: {written}")
         return written
 
-    def loss_tex_formula(self, values: Mapping[Symbol, Expr] | None = None) -> tuple[str, bool]:
-        """The loss formula in LaTeX, the constant in front: ½ (y − o)², or with numbers substituted."""
+    def loss_tex_formula(self, values: Mapping[Symbol, Expr] | None = None, lhs: str | None = None) -> tuple[str, bool]:
+        """The loss formula in LaTeX, the constant in front: ½ (y − o)², or with numbers substituted; whether every
+        number is exact. A sum too wide for a line beside ``lhs`` is written an output's term a line."""
         scale, body = self.loss_formula()
+        return self._sum_tex("" if scale == 1 else "-" if scale == -1 else tex(scale), body, values, lhs)
+
+    def _sum_tex(self, front: str, body: Expr, values: Mapping[Symbol, Expr] | None,
+                 lhs: str | None) -> tuple[str, bool]:
+        """``front`` times ``body`` in LaTeX (with ``values`` substituted where given), and whether it is exact. A sum
+        wider than a line beside ``lhs`` goes term by term onto lines of their own inside \\Bigl( … \\Bigr), which
+        TeX may break, where it breaks no line inside \\left( … \\right)."""
+        text, exact_inputs = self._written(body, values)
+        if not body.is_Add:
+            return f"{front} {text}".strip(), exact_inputs
+        whole = rf"{front} \left({text}\right)" if front else text
+        if lhs is None or width(f"{lhs} = {whole}") <= LINE:
+            return whole, exact_inputs
+        parts = [self._written(term, values) for term in body.args]
+        terms = f" {BREAK}+ ".join(rf"\left({t}\right)" if term.is_Add else t for (t, _), term in zip(parts, body.args))
+        return (rf"{front} \Bigl({terms}\Bigr)" if front else terms), all(e for _, e in parts)
+
+    def _written(self, expr: Expr, values: Mapping[Symbol, Expr] | None) -> tuple[str, bool]:
+        """``expr`` in LaTeX in its own order, with ``values`` substituted where given; whether those are exact."""
         if values is None:
-            text, exact_inputs = self.tex(body, keep_order=True), True
-        else:
-            text, exact_inputs = self.substituted(body, values, keep_order=True)
-        if scale == 1:
-            return text, exact_inputs
-        if body.is_Add:
-            text = rf"\left({text}\right)"
-        front = "-" if scale == -1 else tex(scale)
-        return f"{front} {text}", exact_inputs
+            return self.tex(expr, keep_order=True), True
+        return self.substituted(expr, values, keep_order=True)
 
     # chains -----------------------------------------------------------------------------------
     def local_value(self, child: Symbol, parent: Symbol, local: Expr, env: Mapping, n: int) -> Number:
@@ -298,11 +311,12 @@ class Builder:
     def loss_group(self) -> Group:
         step = self.tr.first
         eqs = []
-        formula, definition = self.loss_tex_formula()[0], self.loss_definition_tex()
         for n, env in enumerate(step.samples if self.full else step.samples[:1], 1):    # short: the rest in a table
-            numbers, exact_inputs = self.loss_tex_formula(env)
+            lhs = self.loss_tex(n)
+            formula, definition = self.loss_tex_formula(lhs=lhs)[0], self.loss_definition_tex(lhs)
+            numbers, exact_inputs = self.loss_tex_formula(env, lhs)
             views = [("=", definition or ""), ("=", formula), ("=" if exact_inputs else r"\approx", numbers)]
-            eqs.append(Equation(self.loss_tex(n), rows_of(views, self.value(env, self.net.loss))))
+            eqs.append(Equation(lhs, rows_of(views, self.value(env, self.net.loss))))
         note = ""
         if self.N > 1:
             parts = [self.value(env, self.net.loss) for env in step.samples]
@@ -350,9 +364,10 @@ class Builder:
                                    f"{self.value(env, self.d.adjoint[z]).relation} {self.value(env, self.d.adjoint[z]).tex}$"
                                    for z in net.nets[l + 1])
                 note = (f"The chains of this layer pass through layer {l + 2}, whose $\\delta$ were computed "
-                        f"above and are reused here, not derived again: {deltas}. "
-                        f"A unit that feeds several units of layer {l + 2} collects one term per path: "
-                        f"its chain contains a sum over those paths.")
+                        f"above and are reused here, not derived again: {deltas}.")
+                if len(net.nets[l + 1]) > 1:        # every unit feeds each unit above: several paths
+                    note += (f" Each unit feeds the {len(net.nets[l + 1])} units of layer {l + 2} and collects one "
+                             f"term per path: its chain contains a sum over those paths.")
             eqs += [self.chain_equation(z, stops, env, n) for z in net.nets[l] if z in self.needed]
             if not eqs:
                 continue                # below every parameter that --focus follows

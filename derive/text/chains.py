@@ -12,6 +12,7 @@ from derive.text.model import Row
 
 BREAK = "\x00"          # where a long sum may wrap onto a continuation line
 TERMS_PER_LINE = 3      # terms of a sum on one line before it wraps
+LINE = 64               # characters of a formula (printer.width) that fit on one line of the page (HTML: render.PRINTED_LINE)
 
 
 # -- chains of partial derivatives -----------------------------------------------------------
@@ -78,16 +79,23 @@ def rows_of(views: Sequence[tuple[str, str]], value: Number, lhs: str = "") -> t
 
     Long sums wrap onto continuation rows at their BREAK marks.
     """
-    rows: list[Row] = []
+    kept: list[tuple[str, str]] = []
     seen: set[str] = {lhs}
     for relation, text in views:
         if not text or text in seen or text == value.tex:
             continue
         seen.add(text)
+        kept.append((relation, text))
+    return wrapped(kept) + (Row(value.relation, value.tex),)
+
+
+def wrapped(views: Sequence[tuple[str, str]]) -> tuple[Row, ...]:
+    """Rows from (relation, text) views, each wrapping onto continuation rows at its BREAK marks."""
+    rows: list[Row] = []
+    for relation, text in views:
         first, *rest = text.split(BREAK)
         rows.append(Row(relation, first.rstrip()))
         rows.extend(Row("", line.strip()) for line in rest)
-    rows.append(Row(value.relation, value.tex))
     return tuple(rows)
 
 

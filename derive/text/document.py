@@ -12,6 +12,7 @@ from derive.derived.verification import verify
 from derive.errors import RenderError
 from derive.numeric.rounding import DEFAULT_PRECISION, Rounding
 from derive.text.builder import Builder
+from derive.text.chains import LINE
 from derive.text.model import (
     DETAILS,
     SECTIONS,
@@ -37,7 +38,6 @@ from derive.text.sections import (
 )
 from derive.version import __version__
 
-LINE = 64               # characters of a formula (printer.width) that fit on one line of the page (HTML: render.PRINTED_LINE)
 
 
 def build(solution: "Solution", precision: int | Rounding = DEFAULT_PRECISION, view: View = View()) -> Document:

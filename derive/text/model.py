@@ -145,6 +145,7 @@ class Setup:
     loss_name: str
     loss_formula: str           # LaTeX: the loss of this network, general over samples
     loss_pieces: tuple[str, ...]    # the same formula in its parts (E = Σ eₙ; eₙ = …; N = 2; J = 1), for a narrow page
+    loss_lines: tuple[Equation, ...]    # the same as aligned lines (E = Σ eₙ; eₙ = … = …; N = 2, J = 1)
     learning_rate: Number
     learning_rates: str         # LaTeX: η = 0.5, or one rate per layer η_{W^{(1)}} = 0.1, …
     steps: int                  # updates

@@ -22,7 +22,8 @@ from derive.derived.solution import Solution
 from derive.errors import RenderError
 from derive.io import write_files
 from derive.numeric.rounding import DEFAULT_PRECISION, Rounding, check_precision
-from derive.text.document import LINE, Document, View, build
+from derive.text.chains import LINE
+from derive.text.document import Document, View, build
 from derive.text.escape import escape_latex, escape_markdown, escape_xml, markdown_chars
 from derive.text.mathml import mathml
 from derive.text.model import Equation, Row
@@ -31,7 +32,7 @@ from derive.text.printer import width
 
 TEMPLATES = {"md": "solution.md.j2", "tex": "solution.tex.j2", "html": "solution.html.j2"}
 # characters of a formula (printer.width) in one printed line of an HTML page: 610 px at 10.5 pt; wider than
-# document.LINE (64, the LaTeX page's line, by which the document model breaks long formulas), so a row the model
+# chains.LINE (64, the LaTeX page's line, by which the document model breaks long formulas), so a row the model
 # kept whole is shrunk only when the page cannot hold it
 PRINTED_LINE = 70
 REVEALS = ("open", "folded")    # HTML: every step open, or folded for a student to try first
@@ -141,7 +142,7 @@ LEFT = 4.0      # characters (printer.width) a display's left-hand sides take at
 
 def _lines(eq: Equation, pack: bool = True) -> list[list[Row]]:
     """LaTeX: the rows of a derivation after its formula (its first row and the rows that continue it), on as few
-    lines as fit (document.LINE) beside the display's left-hand sides, one after the other as a derivation that
+    lines as fit (chains.LINE) beside the display's left-hand sides, one after the other as a derivation that
     fits whole is written; a line that continues an expression is indented by \\qquad. ``pack=False``: a row a
     line (a display shrunk to the page's width, which a longer line would shrink further)."""
     formula = next((k for k, row in enumerate(eq.rows[1:], 1) if row.relation), len(eq.rows))

@@ -16,6 +16,7 @@ from derive.model.spec import Optimizer, Spec
 from derive.numeric.rounding import Number
 from derive.numeric.values import forward, frozen
 from derive.text.builder import Builder
+from derive.text.chains import wrapped
 from derive.text.layout import DX, STRICT_WIDEST, WIDEST, Segment, label_width, pieces, place
 from derive.text.model import (
     Comparison,
@@ -139,19 +140,28 @@ def setup_section(b: Builder) -> Setup:
     fixed = frozen(b.d)
     loss, definition = b.loss_tex_formula()[0], b.loss_definition_tex()
     # E = Σ eₙ, eₙ = 1/(N J) (y − o)² = ½ (y − o)², N = 2, J = 1: where the 1/N and the 1/J go
-    pieces = [rf"E = \sum_{{n=1}}^{{{b.N}}} e_{{n}}"] if b.N > 1 else []
+    total = rf"\sum_{{n=1}}^{{{b.N}}} e_{{n}}"
+    pieces = [f"E = {total}"] if b.N > 1 else []
     pieces.append(("E" if b.N == 1 else "e_{n}") + " = " + (loss if definition is None else f"{definition} = {loss}"))
     if definition is not None:
         pieces += [f"N = {b.N}", f"J = {spec.layers[-1]}"]
     # the space before each piece after the first, widest first: before eₙ = …, before N = …, before J = …
     gaps = ([r", \qquad "] if b.N > 1 else []) + [r", \quad ", r",\ "]
     loss_tex = pieces[0] + "".join(gap + piece for gap, piece in zip(gaps, pieces[1:], strict=False))
+    # the same as aligned lines, for a page too narrow for it: eₙ's definition and its value on lines of their own
+    lines = [Equation("E", (Row("=", total),))] if b.N > 1 else []
+    lhs = "E" if b.N == 1 else "e_{n}"
+    views = [("=", t) for t in (b.loss_definition_tex(lhs), b.loss_tex_formula(lhs=lhs)[0]) if t]
+    lines.append(Equation(lhs, wrapped(views)))
+    if definition is not None:
+        lines.append(Equation("N", (Row("=", rf"{b.N},\quad J = {spec.layers[-1]}"),)))
     header = tuple(b.names[s] for s in net.inputs + net.targets)
     data = tuple(tuple(b.num(v) for v in x + y) for x, y in zip(spec.x, spec.y))
     params = tuple(ParameterRow(b.names[p], b.d.names[p].plain, b.d.names[p].meaning, b.num(first.parameters[p]))
                    for p in net.parameters)
     loss_name = spec.loss if spec.reduction == "mean" else f"{spec.loss}, reduction = sum"
-    return Setup(_architecture(spec.layers), _layer_rows(b), loss_name, loss_tex, tuple(pieces), b.num(spec.learning_rate),
+    return Setup(_architecture(spec.layers), _layer_rows(b), loss_name, loss_tex, tuple(pieces), tuple(lines),
+                 b.num(spec.learning_rate),
                  b.rates_tex(), spec.steps, _training(b), _bias_text(spec), tuple(b.names[p] for p in net.parameters if p in fixed),
                  header, data, params, b.setup_matrices(), _diagram(b))
 
