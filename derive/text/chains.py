@@ -9,6 +9,7 @@ from sympy import Expr, Symbol
 
 from derive.numeric.rounding import Number
 from derive.text.model import Row
+from derive.text.printer import width
 
 BREAK = "\x00"          # where a long sum may wrap onto a continuation line
 TERMS_PER_LINE = 3      # terms of a sum on one line before it wraps
@@ -51,12 +52,25 @@ def render_chain(node: Chain, view: str, inner: bool = False) -> str:
         if view == "partial" and node.label and BREAK not in text:
             return rf"\underbrace{{{text}}}_{{{node.label}}}"
         return text
-    terms = [render_chain(t, view, True) for t in node.terms]
-    lines = [" + ".join(terms[i:i + TERMS_PER_LINE]) for i in range(0, len(terms), TERMS_PER_LINE)]
-    text = f" {BREAK}+ ".join(lines)
+    text = f" {BREAK}+ ".join(sum_lines([render_chain(t, view, True) for t in node.terms]))
     if not inner:
         return text
     return rf"\Bigl({text}\Bigr)" if view == "partial" else rf"\bigl({text}\bigr)"
+
+
+SUM_LINE = LINE - 8     # a line of a sum, beside its left-hand side (∂E/∂b₁ =) or the indent of a continuation
+
+
+def sum_lines(terms: Sequence[str]) -> list[str]:
+    """The terms of a sum on lines: TERMS_PER_LINE a line, fewer where those would be wider than a line (two paths
+    through a shared bias, each under its brace)."""
+    lines: list[list[str]] = []
+    for term in terms:
+        if lines and len(lines[-1]) < TERMS_PER_LINE and width(" + ".join([*lines[-1], term])) <= SUM_LINE:
+            lines[-1].append(term)
+        else:
+            lines.append([term])
+    return [" + ".join(line) for line in lines]
 
 
 def sum_width(node: Chain) -> int:
