@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import mpmath
 import pytest
 import sympy as sp
@@ -11,6 +13,7 @@ from sympy import ImmutableMatrix
 from derive import solve
 from derive.derived import checked, formulas, general
 from derive.derived.general import Writer, general_equations
+from derive.model.examples import example_text
 from derive.text.document import View, build
 from derive.text.render import render_solution
 from tests.test_properties import DIGITS, H, away_from_kinks, entries, forward, initial, moved, networks
@@ -84,6 +87,18 @@ def test_mse_shows_where_its_one_over_n_and_its_two_go():
     assert r"e_{n} = \frac{1}{N J} \left(y - o\right)^{2} = \frac{1}{2} \left(y - o\right)^{2}, \quad N = 2,\ J = 1" in text
     assert r"\frac{\partial e_{1}}{\partial o} &= \frac{2}{J N} \left(o - y\right) \\" in text
     assert r"\frac{\partial e}{\partial \mathbf{a}^{(L)}} &= \frac{2}{J N} \left(\mathbf{a}^{(L)} - \mathbf{y}\right)" in text
+
+
+def test_with_three_samples_the_slope_keeps_its_constant_in_front():
+    """MSE over N = 3: ∂e/∂o is 2/3 (o − y), written so (SymPy's own 2o/3 − 2y/3 hides where the 2 and the 1/N went),
+    and that constant times the error is the derivative of (1/3)(y − o)², worked by hand here: 2/3 (o − y)."""
+    raw = {**tomllib.loads(example_text("sigmoid-rows-mse"))}
+    raw["data"] = {"x": [[0.5, 0.1], [0.2, 0.7], [0.9, 0.4]], "y": [[1], [0], [1]]}
+    s = solve(raw)
+    text = render_solution(s, "md")
+    assert r"&= \frac{2}{3} \left(o - y\right) \\" in text and r"\frac{2 o}{3}" not in text
+    o, y = s.network.outputs[0], s.network.targets[0]
+    assert sp.expand(s.derivation.gradient[o] - sp.Rational(2, 3) * (o - y)) == 0
 
 
 def test_a_shared_bias_sums_its_layers_deltas():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import cached_property
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import sympy as sp
 from sympy import Expr, Symbol
@@ -12,6 +12,7 @@ from sympy import Expr, Symbol
 from derive.derived import formulas
 from derive.derived.checked import FormulaError
 from derive.derived.solution import Solution
+from derive.model.backprop import Edge
 from derive.numeric.rounding import Number, Rounding, number
 from derive.numeric.arithmetic import Point, Unsupported, within
 from derive.numeric.values import PRECISION, Step, exact, frozen, value
@@ -37,6 +38,14 @@ SHORT_UPDATES = 12      # more parameters than this: the short update writes one
 SAMPLE_COLUMNS = 5      # samples side by side in one table of the short document
 
 
+class Slope(NamedTuple):
+    """∂e/∂o of a loss whose constant has N or J in it, as a reader should see it."""
+
+    written: Expr       # with N and J as letters: 2/(J N) (o − y)
+    front: Expr         # the constant with this spec's N and J: 2/3
+    error: Expr         # what it multiplies: o − y
+
+
 # -- the builder ----------------------------------------------------------------------------
 
 class Builder:
@@ -56,7 +65,7 @@ class Builder:
         self._points: dict[int, tuple[Mapping[Symbol, Expr], Point]] = {}
         self._numbers: dict[tuple[int, bool], tuple[object, Number]] = {}
         self._short: dict[Symbol, Expr | None] = {}
-        self._scaled: dict[Symbol, Expr | None] = {}
+        self._scaled: dict[Symbol, Slope | None] = {}
         # carried rounding: the values rounding changed get ≈ (a sample's env dict is its key)
         self._rounded = {id(env): r for step in (self.tr.first, self.tr.after)
                          for env, r in zip(step.samples, step.rounded)}
@@ -146,25 +155,26 @@ class Builder:
             return None
         return self._sum_tex(rule.scale_latex(self.N, self.spec.layers[-1]), self.loss_formula()[1], None, lhs)[0]
 
-    def scaled_slope(self, o: Symbol) -> Expr | None:
-        """∂e/∂o with the loss's N and J as letters (2(o − y)/(J N)), where its constant has them; checked
-        to be the engine's ∂e/∂o once N and J are this spec's numbers. The same for every sample: once."""
+    def scaled_slope(self, o: Symbol) -> Slope | None:
+        """∂e/∂o with the loss's N and J as letters (2(o − y)/(J N)), where its constant has them, and that constant
+        with this spec's N and J; checked to be the engine's ∂e/∂o once N and J are numbers. The same for every
+        sample: once."""
         if o not in self._scaled:
             self._scaled[o] = self._scaled_slope(o)
         return self._scaled[o]
 
-    def _scaled_slope(self, o: Symbol) -> Expr | None:
+    def _scaled_slope(self, o: Symbol) -> Slope | None:
         scalar, o_, y_ = formulas.loss_slope(self.net)
         if not scalar.free_symbols & {formulas.N, formulas.J}:
             return None
         j = self.net.outputs.index(o)
         constant, rest = scalar.as_independent(o_, y_, as_Add=False)     # 2/(J N) in front, then (o − y)
-        written = sp.Mul(constant, formulas.as_by_hand(rest, o_).xreplace({o_: o, y_: self.net.targets[j]}),
-                         evaluate=False)
+        error = formulas.as_by_hand(rest, o_).xreplace({o_: o, y_: self.net.targets[j]})
+        written = sp.Mul(constant, error, evaluate=False)
         numbers = {formulas.N: sp.Integer(self.N), formulas.J: sp.Integer(self.spec.layers[-1])}
         if sp.cancel(written.xreplace(numbers) - self.d.gradient[o]) != 0:      # rational in o and y
             raise AssertionError(f"∂e/∂o written with N and J is not the engine's: {written}")
-        return written
+        return Slope(written, constant.xreplace(numbers), error)
 
     def loss_tex_formula(self, values: Mapping[Symbol, Expr] | None = None, lhs: str | None = None) -> tuple[str, bool]:
         """The loss formula in LaTeX, the constant in front: ½ (y − o)², or with numbers substituted; whether every
@@ -200,13 +210,23 @@ class Builder:
             self._local_cache[key] = self.num(value(self.d.safe(local), env, PRECISION, self.point(env)))
         return self._local_cache[key]
 
+    def local_factor(self, e: Edge, value: Number, n: int) -> Factor:
+        """One local factor of a chain. The loss's slope keeps its constant in front (2/3 (o − y), not SymPy's
+        2o/3 − 2y/3), so that a reader sees where the mean's 1/N and the square's 2 went."""
+        top = self.names[e.child] if e.child != self.net.loss else self.loss_tex(n)
+        slope = self.scaled_slope(e.parent) if e.child == self.net.loss else None
+        if slope is not None and abs(slope.front) != 1:     # the constant as the loss's own front is printed
+            error = self.tex(slope.error, keep_order=True)
+            shown = rf"{tex(slope.front)} \left({error}\right)" if slope.error.is_Add else f"{tex(slope.front)} {error}"
+            return Factor(self.partial(top, e.parent), shown, value, False)
+        return Factor(self.partial(top, e.parent), self.tex(e.local), value,
+                      e.local.is_Add or e.local.could_extract_minus_sign())
+
     def chain(self, v: Symbol, stops: set[Symbol], env: Mapping, n: int) -> Chain:
         """∂E/∂v as a tree of factors, expanded until a quantity in ``stops`` (or the loss)."""
         terms: list[Factor | Product] = []
         for e in self.d.edges[v]:
-            factor = Factor(self.partial(self.names[e.child] if e.child != self.net.loss else self.loss_tex(n), v),
-                            self.tex(e.local), self.local_value(e.child, v, e.local, env, n),
-                            e.local.is_Add or e.local.could_extract_minus_sign())
+            factor = self.local_factor(e, self.local_value(e.child, v, e.local, env, n), n)
             if e.child == self.net.loss:
                 terms.append(factor)
             elif e.child in stops:
@@ -228,7 +248,7 @@ class Builder:
         views = [("=", render_chain(tree, "partial"))]
         scaled = self.scaled_slope(v) if v in self.net.outputs else None
         if scaled is not None:      # 2/(J N) (o − y) before o − y: where the mean's 1/N and the square's 2 go
-            views.append(("=", self.tex(scaled, keep_order=True)))
+            views.append(("=", self.tex(scaled.written, keep_order=True)))
         views.append(("=", render_chain(tree, "expr")))
         short = self.output_delta(v)
         if short is None:
