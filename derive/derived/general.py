@@ -273,10 +273,17 @@ def _scaled(m: ImmutableMatrix, by: ImmutableMatrix, rows: bool) -> ImmutableMat
     return ImmutableMatrix(m.rows, m.cols, lambda i, j: by[i] * m[i, j] if rows else m[i, j] * by[j])
 
 
+def _entrywise_product(matrices: Sequence[ImmutableMatrix]) -> ImmutableMatrix:
+    """The entrywise product, each entry by SymPy's Mul: 0 · ∞ is nan there (a formula a saturated unit leaves
+    undefined, which the check counts as unevaluable), where Matrix.multiply_elementwise skips a 0 and gives 0."""
+    first = matrices[0]
+    return ImmutableMatrix(first.rows, first.cols, lambda i, j: sp.Mul(*(m[i, j] for m in matrices)))
+
+
 _EXPLICIT: dict[type, Callable[[Any, Mapping[MatrixSymbol, ImmutableMatrix]], ImmutableMatrix]] = {
     MatMul: _product,
     MatAdd: lambda e, t: reduce(lambda a, b: a + b, (explicit(a, t) for a in e.args)),
-    HadamardProduct: lambda e, t: reduce(lambda a, b: a.multiply_elementwise(b), (explicit(a, t) for a in e.args)),
+    HadamardProduct: lambda e, t: _entrywise_product([explicit(a, t) for a in e.args]),
     HadamardPower: lambda e, t: explicit(e.base, t).applyfunc(lambda x: x ** e.exp),
     Transpose: lambda e, t: explicit(e.arg, t).T,
     DiagMatrix: lambda e, t: ImmutableMatrix.diag(*explicit(e.args[0], t)),
