@@ -331,6 +331,12 @@ def networks(draw) -> dict:
                                                "loss": "bce"},
           "data": {"x": [[0.5, 0.1], [-0.3, 0.2]], "y": [[1, 0, 1], [0, 1, 0]]}, "init": {"seed": 3},
           "train": {"learning_rate": 0.5, "steps": 2}})
+# a 6-6-6 softmax network: six columns, not the seven that shrank a matrix display, but of nine-character numbers;
+# the update's \qquad - 0.1 [∂E/∂W⁽¹⁾] was 20 pt too wide in the one display of every update
+@example({"title": "A 6-6-6 softmax network", "network": {"layers": [6, 6, 6], "activation": ["sigmoid", "softmax"],
+                                                         "bias": "shared", "loss": "cross_entropy"},
+          "data": {"x": [[0.5, -0.4, 0.1, 0.9, -0.2, 0.3], [0.2, 0.3, -0.7, 0.4, 0.8, -0.5]],
+                   "y": [[1, 0, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0]]}, "init": {"seed": 1}})
 def test_random_networks_up_to_4_8_8_1_compile_without_an_overfull_line(raw):
     """Hypothesis networks (the same 8 on every run) compiled with pdflatex: no line wider than the page."""
     if shutil.which("pdflatex") is None:
