@@ -1,7 +1,8 @@
 """The network diagram's geometry: where each weight's label sits so that no label covers another or a unit.
 
-Everything is measured in the SVG's pixels; the LaTeX picture is the same drawing scaled as a
-whole (fonts included), so a layout that is clear here is clear there.
+Everything is measured in the SVG's pixels. The PDF's picture is laid out again with the same rules for its
+page's width (PAGE_PX) and drawn at PRINT_PT points a pixel or more (fonts included), so that its labels
+print at 7 pt at the least and a layout clear here is clear there.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ DX = 240                # pixels between two layers, at the least
 STRICT_WIDEST = 360     # as far apart as the layers move to keep every label off the other edges too
 WIDEST = 480            # … and off the other labels: beyond, the labels are left out (the setup lists every weight)
 RADIUS = 18             # a unit's circle
+# the PDF lays the diagram out anew for its page: 0.7 pt a pixel at the least, so that a 10 px label prints at
+# 7 pt, on the text width (17 cm, 483.7 pt, less a margin); the units further apart for it where that helps
+PRINT_PT = 0.7          # points per pixel, at the least
+PAGE_PT = 480           # points across the page's text
+PAGE_PX = PAGE_PT / PRINT_PT
+PRINT_DX = 160          # pixels between two layers, at the least, in print
+PRINT_DY = (72, 84, 96, 108, 120)       # pixels between two units of a layer, in print, most preferred first
 LABEL_PX = 10           # a label's type size, in pixels
 LABEL_HEIGHT = 15       # a label's box across its edge, in pixels: raised runs to lowered ones
 CHAR_WIDTH = 5.6        # an average character of 10 px sans-serif
@@ -153,16 +161,17 @@ def _cells(s: Segment, d: float) -> list[tuple[int, int]]:
 
 
 def place(edges: Sequence[Segment], widths: Sequence[float], units: Sequence[tuple[float, float]],
-          strict: bool) -> tuple[float, ...] | None:
+          strict: bool, drawn: Sequence[Segment] | None = None) -> tuple[float, ...] | None:
     """A position for every edge's label, each clear of the others and of the units (``strict``: of the
-    other edges too), or None."""
+    other edges too, the labelled ones or every one ``drawn``), or None."""
     placed = _Filed()
     positions = []
     points = _Filed([Segment(x, y, x, y) for x, y in units])
     for i, (edge, width) in enumerate(zip(edges, widths)):
         if edge.length < width + 2 * RADIUS:
             return None
-        others = [e for j, e in enumerate(edges) if j != i] if strict else []
+        others = [e for j, e in enumerate(edges) if j != i] if drawn is None else [e for e in drawn if e != edge]
+        others = others if strict else []
         for t in POSITIONS:
             axis = label_axis(edge, t, width)
             if clear(axis, placed.near(axis), points.near(axis), others):

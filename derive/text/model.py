@@ -124,6 +124,17 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Page:
+    """The diagram as the PDF prints it, laid out for the page's width: the SVG's layout, scaled down to it as a
+    whole, would print a wide network's labels too small to read (layout.PAGE_PX)."""
+
+    dx: float                   # pixels between two layers
+    dy: float                   # pixels between two units of a layer
+    positions: tuple[float | None, ...]     # each link's label along its edge, None where it has none
+    labelled: str = "every"     # "every" edge, the edges into the "first" unit of each layer, or "none"
+
+
+@dataclass(frozen=True)
 class Diagram:
     nodes: tuple[Node, ...]
     links: tuple[Link, ...]
@@ -131,11 +142,12 @@ class Diagram:
     height: float
     labelled: bool              # False when no layout keeps every label clear (the setup lists every weight)
     dx: float = DX              # pixels between two layers (layout.DY between two units)
+    page: Page | None = None    # the printed layout (sections fills it in)
 
-    def pixels(self, dx: float | None = None) -> dict[str, tuple[float, float]]:
+    def pixels(self, dx: float | None = None, dy: float = DY) -> dict[str, tuple[float, float]]:
         """Where each node sits in the SVG's pixels (y downwards), by its id, with the layers ``dx`` apart."""
         top = max(n.y for n in self.nodes)
-        return {n.id: (MARGIN + n.x * (dx or self.dx), MARGIN + (top - n.y) * DY) for n in self.nodes}
+        return {n.id: (MARGIN + n.x * (dx or self.dx), MARGIN + (top - n.y) * dy) for n in self.nodes}
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ def environment(fmt: str, template_dir: str | Path | None = None) -> jinja2.Envi
                                keep_trailing_newline=True, **options)
     env.filters.update(text=_text(fmt), prose=_prose(fmt), md=escape_markdown, latex=escape_latex, xml=escape_xml,
                        coord=lambda v: format(float(v), ".8g"), math=lambda t: _inline_math(str(t)), width=width,
-                       printed=_printed_scale, lines=_lines)
+                       printed=_printed_scale, lines=_lines, overflows=_overflows)
     env.globals.update(chart=chart)
     return env
 
@@ -156,6 +156,13 @@ def _lines(eq: Equation, pack: bool = True) -> list[list[Row]]:
         else:
             lines.append([row])
     return lines
+
+
+def _overflows(eqs: Sequence[Equation]) -> bool:
+    """LaTeX: whether a row of these derivations is wider than the line on its own, beside its left-hand side.
+    Packing (``_lines``) only joins rows that fit and a display cannot shrink, so such a row (a 6×6 matrix of
+    nine-character numbers, times η) needs a display shrunk to the line's width, whatever the matrix's columns."""
+    return any(_line_width([row]) > LINE - max(width(eq.lhs), LEFT) for eq in eqs for row in eq.rows)
 
 
 def _line_width(rows: Sequence[Row]) -> float:

@@ -17,7 +17,19 @@ from derive.numeric.rounding import Number
 from derive.numeric.values import forward, frozen
 from derive.text.builder import Builder
 from derive.text.chains import wrapped
-from derive.text.layout import DX, STRICT_WIDEST, WIDEST, Segment, label_width, pieces, place
+from derive.text.layout import (
+    DX,
+    PAGE_PX,
+    PRINT_DX,
+    PRINT_DY,
+    RADIUS,
+    STRICT_WIDEST,
+    WIDEST,
+    Segment,
+    label_width,
+    pieces,
+    place,
+)
 from derive.text.model import (
     Comparison,
     Diagram,
@@ -30,6 +42,7 @@ from derive.text.model import (
     Link,
     NameRow,
     Node,
+    Page,
     ParameterRow,
     Row,
     Setup,
@@ -112,7 +125,7 @@ def _diagram(b: Builder) -> Diagram:
                               b.num(first[bias]), 0.5, pieces(b.names[bias]), shown=bias not in biases[:j]))
     height = top * 2 + (1.0 if spec.bias.any else 0.0)
     diagram = Diagram(tuple(nodes), tuple(links), float(spec.depth), height, False, DX)
-    return _labelled(diagram)
+    return _printed(_labelled(diagram))
 
 
 def _labelled(diagram: Diagram) -> Diagram:
@@ -132,6 +145,36 @@ def _labelled(diagram: Diagram) -> Diagram:
             links = tuple(replace(link, position=next(placed)) if link.shown else link for link in diagram.links)
             return replace(diagram, links=links, labelled=True, dx=dx)
     return diagram
+
+
+def _printed(diagram: Diagram) -> Diagram:
+    """The diagram with its layout for the page: every edge labelled where the page's width holds that at 7 pt,
+    else the edges into the first unit of each layer (a label for every weight would be too small to read),
+    else none (the setup's table lists every weight)."""
+    for labelled, which in (("every", lambda link: True), ("first", lambda link: link.target.endswith("_0"))):
+        page = _page(diagram, [link for link in diagram.links if link.shown and which(link)])
+        if page is not None:
+            return replace(diagram, page=replace(page, labelled=labelled))
+    dx = min(diagram.dx, (PAGE_PX - 2 * RADIUS) / diagram.width)
+    return replace(diagram, page=Page(dx, PRINT_DY[0], (None,) * len(diagram.links), "none"))
+
+
+def _page(diagram: Diagram, labelled: Sequence[Link]) -> Page | None:
+    """A printed layout with a label on each of ``labelled``: clear of every edge where the units' rows, PRINT_DY
+    apart, allow it, else of the other labels, each on a white ground drawn over the edges it crosses; as short
+    as it can be, the layers DX apart or more where the page is wide enough, then closer."""
+    widths = [label_width(link.pieces, link.value.plain) for link in labelled]
+    widest = int((PAGE_PX - 2 * RADIUS) / diagram.width)
+    spans = [*range(DX, widest + 1, 20), *range(PRINT_DX, min(DX, widest + 1), 20)]
+    for strict, dy, dx in ((strict, dy, dx) for strict in (True, False) for dy in PRINT_DY for dx in spans):
+        where = diagram.pixels(dx, dy)
+        drawn = [Segment(*where[link.source], *where[link.target]) for link in diagram.links]
+        edges = [Segment(*where[link.source], *where[link.target]) for link in labelled]
+        positions = place(edges, widths, list(where.values()), strict, drawn)
+        if positions is not None:
+            at = dict(zip(map(id, labelled), positions))
+            return Page(dx, dy, tuple(at.get(id(link)) for link in diagram.links))
+    return None
 
 
 def setup_section(b: Builder) -> Setup:
