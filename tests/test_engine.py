@@ -610,6 +610,20 @@ def transpose(M: list[list]) -> list[list]:
     return [list(c) for c in zip(*M)]
 
 
+# the third seed's example as it was before it took the transposed convention: W1 5×4 and W2 1×5, out × in
+SEED3_COLUMN_INIT = {"W1": [[0.1, 0.2, -0.1, 0.3], [0.4, -0.2, 0.1, 0.2], [-0.3, 0.1, 0.2, 0.1], [0.2, 0.3, -0.2, -0.1],
+                            [0.1, -0.1, 0.3, 0.2]],
+                     "b1": 0.1, "W2": [[0.3, -0.2, 0.4, 0.1, 0.2]], "b2": 0.2}
+
+
+def seed3_column() -> dict:
+    """sigmoid-451-batch as the column convention writes it (the example before it stored W as the article)."""
+    raw = copy.deepcopy(dict(load("sigmoid-451-batch").raw))
+    raw["network"]["convention"] = "column"
+    raw["init"] = copy.deepcopy(SEED3_COLUMN_INIT)
+    return raw
+
+
 def as_transposed(raw: dict) -> dict:
     """The same network in the transposed convention: every W given input × output (the column one's transpose)."""
     out = copy.deepcopy(raw)
@@ -626,6 +640,26 @@ def same_up_to_transpose(column: dict, transposed: dict) -> None:
             assert transposed[key][p] == (transpose(value) if p.startswith("W") else value), (key, p)
     for key in ("outputs", "loss", "history"):
         assert transposed[key] == column[key], key
+
+
+def test_the_third_seed_stored_as_in_the_article_has_the_same_numbers_transposed():
+    """The built-in example now stores W1 4×5 and W2 5×1 as Neha Seth does; its outputs, loss, gradients,
+    updates and history are the column spec's exactly, each W and ∂E/∂W transposed."""
+    old, new = solve(seed3_column()), solve("sigmoid-451-batch")
+    assert new.spec.convention == "transposed"
+    for W in ("W1", "W2"):            # W1 4×5 and W2 5×1 in the file
+        assert [[float(v) for v in row] for row in new.spec.raw["init"][W]] == transpose(SEED3_COLUMN_INIT[W])
+    a, b = old.json(), new.json()
+    assert [len(b["gradients"]["W1"]), len(b["gradients"]["W1"][0])] == [4, 5]
+    assert [len(b["gradients"]["W2"]), len(b["gradients"]["W2"][0])] == [5, 1]
+    same_up_to_transpose(a, b)
+    # and exactly, beyond doubles: the exact first step's values, weight by weight
+    for l, layer in enumerate(old.network.weights):
+        for j, row in enumerate(layer):
+            for k, w in enumerate(row):
+                v = new.network.weights[l][j][k]
+                for step in ("gradient", "updated"):
+                    assert getattr(old.training.first, step)[w] == getattr(new.training.first, step)[v], (l, j, k)
 
 
 @st.composite

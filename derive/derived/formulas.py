@@ -300,7 +300,7 @@ def matrix_form(net: Network) -> MatrixForm:
     >>> from derive import solve
     >>> form = matrix_form(solve("sigmoid-451-batch").network)
     >>> [(str(f.matrix), f.rows, f.cols) for f in form.layers[1].backward[2].factors]
-    [('dE/dW2', 1, 5), ('Delta2', 1, 5), ('A1.T', 5, 5)]
+    [('dE/dW2', 5, 1), ('A1', 5, 5), ('Delta2.T', 5, 1)]
     """
     spec = net.spec
     row, N = spec.convention.rows, spec.samples
