@@ -916,7 +916,8 @@ def test_keep_going_grades_a_class_past_a_sheet_that_is_not_toml(tmp_path):
     # an explicit /N with N = 2 is the 1/N written, not the square's factor 2 that the number could also be
     ("sigmoid-rows-mse", "dE/dw2_11 = sum(delta_o*a1_1)/N", "factor", "extra 1/N: the gradient"),
     ("sigmoid-222", "w5' = w5 - 0.1*dE/dw5", "wrong_rate", "uses 0.1 where the learning rate is 0.5"),
-    ("sigmoid-451-batch", "W1' = W1 - 0.05 * Delta1 X^T", "wrong_rate", "uses 0.05 where the learning rate is 0.5"),
+    # the third seed stores W1 input × output: its gradient is X Δ1ᵀ
+    ("sigmoid-451-batch", "W1' = W1 - 0.05 * X Delta1^T", "wrong_rate", "uses 0.05 where the learning rate is 0.5"),
 ])
 def test_the_catalogue_names_these_mistakes(example, claim, mistake, words):
     v = diagnosed(solve(example), claim)

@@ -37,11 +37,11 @@ def solve_json(name: str, capsys) -> dict:
 # -- the JSON contract ----------------------------------------------------------------------------
 
 def shapes(spec) -> dict:
-    """The contract's shape of every parameter: W as [j][k] (in × out in the row convention)."""
+    """The contract's shape of every parameter: W as [j][k] (in × out in the row and transposed conventions)."""
     out = {}
     for l in range(1, len(spec.layers)):
         rows, cols = spec.layers[l], spec.layers[l - 1]
-        out[f"W{l}"] = (cols, rows) if spec.convention == "row" else (rows, cols)
+        out[f"W{l}"] = (cols, rows) if spec.convention in ("row", "transposed") else (rows, cols)
         if spec.bias.of(l - 1) == "neuron":
             out[f"b{l}"] = rows
         elif spec.bias.of(l - 1) == "shared":

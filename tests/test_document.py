@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import tomllib
 from dataclasses import replace
 
@@ -15,6 +16,7 @@ from derive.derived.solution import solve
 from derive.derived.verification import _direct_difference
 from derive.model.examples import example_text
 from derive.text.document import Document, Equation, View, build
+from derive.text.render import render_solution
 
 FULL = View(detail="full")      # these tests read every chain; tests/test_view.py tests the short document
 
@@ -156,7 +158,7 @@ def test_batch_gradient_agrees_with_sympy_diff_of_the_whole_batch_loss():
     s = solve("sigmoid-451-batch")
     d = doc("sigmoid-451-batch")
     net = s.network
-    w = net.weights[1][0][2]                                                  # w2_13, into the output
+    w = net.weights[1][0][2]                                  # w2_31 (W2 is stored 5×1), into the output
     total = 0
     for x, y in zip(s.spec.x, s.spec.y):
         e = net.definitions[net.loss]
@@ -362,3 +364,30 @@ def test_the_several_paths_sentence_stands_only_where_a_unit_feeds_several(name,
     for note in notes:
         assert ("term per path" in note) == (above > 1), note
         assert above == 1 or f"feeds the {above} units of layer" in note
+
+
+# -- the transposed convention: the matrices printed as the third seed stores them ------------------------
+
+def test_the_third_seeds_printed_matrices_have_the_stored_shapes():
+    """W^(1) 4×5 and W^(2) 5×1 as the spec and the JSON hold them: in the setup, in the update in matrix form,
+    and in every shape the matrix form states (W^(l)ᵀ the transpose, ∂E/∂W^(l) the stored shape)."""
+    s = solve("sigmoid-451-batch")
+    stored = {f"W{l}": (len(M), len(M[0])) for l, M in ((1, s.json()["parameters"]["W1"]), (2, s.json()["parameters"]["W2"]))}
+    assert stored == {"W1": (4, 5), "W2": (5, 1)}
+    text = render_solution(s, "md", doc=build(s, view=View(detail="full")))
+    shapes = re.findall(r"\$(W\^\{\((\d)\)(\\mathsf\{T\})?\}|\\frac\{\\partial E\}\{\\partial W\^\{\((\d)\)\}\})\$: "
+                        r"\$(\d+) \\times (\d+)\$", text)
+    seen = set()
+    for _, l, transposed, dl, rows, cols in shapes:
+        shape = (int(rows), int(cols))
+        want = stored[f"W{l or dl}"]
+        assert shape == (want[::-1] if transposed else want), (l or dl, transposed, shape)
+        seen.add((l or dl, bool(transposed), bool(dl)))
+    assert {("1", True, False), ("2", True, False), ("1", False, True), ("2", False, True), ("2", False, False)} <= seen
+    for l, (rows, cols) in ((1, stored["W1"]), (2, stored["W2"])):
+        setup = next(eq for eq in build(s).setup.matrices if eq.lhs == f"W^{{({l})}}")
+        for row in setup.rows:          # the symbols, then the numbers
+            assert row.tex.count(r"\\") == rows - 1 and row.tex.split(r"\\")[0].count("&") == cols - 1, row.tex
+    update = render_solution(s, "md").split("## 7.")[1]
+    assert r"W^{(1)} &\leftarrow W^{(1)} - \eta\, \frac{\partial E}{\partial W^{(1)}}" in update
+

@@ -17,6 +17,8 @@ from math import prod
 import mpmath
 import pytest
 import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from derive import Rounding, example_names, load, solve
 from derive.check.claims import parse_expression
@@ -600,3 +602,92 @@ def test_the_forward_pass_after_an_update_is_the_full_steps_forward_pass(name, c
         assert {s: env[s] for s in sol.network.order} == {s: whole[s] for s in sol.network.order}, n
         assert not set(env) & {d.adjoint[v] for v in d.backward_order} - {sp.S.One}
     assert [r & set(sol.network.order) for r in after.rounded] == [r & set(sol.network.order) for r in full.rounded]
+
+
+# -- the transposed convention: the third seed's W stored input × output, used as Wᵀ ------------------
+
+def transpose(M: list[list]) -> list[list]:
+    return [list(c) for c in zip(*M)]
+
+
+# the third seed's example as it was before it took the transposed convention: W1 5×4 and W2 1×5, out × in
+SEED3_COLUMN_INIT = {"W1": [[0.1, 0.2, -0.1, 0.3], [0.4, -0.2, 0.1, 0.2], [-0.3, 0.1, 0.2, 0.1], [0.2, 0.3, -0.2, -0.1],
+                            [0.1, -0.1, 0.3, 0.2]],
+                     "b1": 0.1, "W2": [[0.3, -0.2, 0.4, 0.1, 0.2]], "b2": 0.2}
+
+
+def seed3_column() -> dict:
+    """sigmoid-451-batch as the column convention writes it (the example before it stored W as the article)."""
+    raw = copy.deepcopy(dict(load("sigmoid-451-batch").raw))
+    raw["network"]["convention"] = "column"
+    raw["init"] = copy.deepcopy(SEED3_COLUMN_INIT)
+    return raw
+
+
+def as_transposed(raw: dict) -> dict:
+    """The same network in the transposed convention: every W given input × output (the column one's transpose)."""
+    out = copy.deepcopy(raw)
+    out["network"]["convention"] = "transposed"
+    out["init"] = {k: transpose(v) if k.startswith("W") else v for k, v in raw["init"].items()}
+    return out
+
+
+def same_up_to_transpose(column: dict, transposed: dict) -> None:
+    """Every parameter table of the JSON equal exactly, each W of ``transposed`` the transpose of ``column``'s."""
+    for key in ("gradients", "updated", "parameters", "final"):
+        assert column[key].keys() == transposed[key].keys(), key
+        for p, value in column[key].items():
+            assert transposed[key][p] == (transpose(value) if p.startswith("W") else value), (key, p)
+    for key in ("outputs", "loss", "history"):
+        assert transposed[key] == column[key], key
+
+
+def test_the_third_seed_stored_as_in_the_article_has_the_same_numbers_transposed():
+    """The built-in example now stores W1 4×5 and W2 5×1 as Neha Seth does; its outputs, loss, gradients,
+    updates and history are the column spec's exactly, each W and ∂E/∂W transposed."""
+    old, new = solve(seed3_column()), solve("sigmoid-451-batch")
+    assert new.spec.convention == "transposed"
+    for W in ("W1", "W2"):            # W1 4×5 and W2 5×1 in the file
+        assert [[float(v) for v in row] for row in new.spec.raw["init"][W]] == transpose(SEED3_COLUMN_INIT[W])
+    a, b = old.json(), new.json()
+    assert [len(b["gradients"]["W1"]), len(b["gradients"]["W1"][0])] == [4, 5]
+    assert [len(b["gradients"]["W2"]), len(b["gradients"]["W2"][0])] == [5, 1]
+    same_up_to_transpose(a, b)
+    # and exactly, beyond doubles: the exact first step's values, weight by weight
+    for l, layer in enumerate(old.network.weights):
+        for j, row in enumerate(layer):
+            for k, w in enumerate(row):
+                v = new.network.weights[l][j][k]
+                for step in ("gradient", "updated"):
+                    assert getattr(old.training.first, step)[w] == getattr(new.training.first, step)[v], (l, j, k)
+
+
+@st.composite
+def small_networks(draw) -> dict:
+    """1 or 2 hidden layers of 1 to 3 units, sigmoid, tanh or ReLU, any bias, 1 to 3 samples, column convention."""
+    layers = [draw(st.integers(1, 3)) for _ in range(draw(st.integers(2, 3)))] + [draw(st.integers(1, 2))]
+    acts = [draw(st.sampled_from(["sigmoid", "tanh", "relu"])) for _ in layers[1:]]
+    bias = draw(st.sampled_from(["neuron", "shared", "none"]))
+    samples = draw(st.integers(1, 3))
+
+    def number() -> float:
+        return draw(st.integers(-90, 90)) / 100
+
+    init: dict = {}
+    for l in range(1, len(layers)):
+        init[f"W{l}"] = [[number() for _ in range(layers[l - 1])] for _ in range(layers[l])]
+        if bias != "none":
+            init[f"b{l}"] = [number() for _ in range(layers[l])] if bias == "neuron" else number()
+    return {"network": {"layers": layers, "activation": acts, "bias": bias, "loss": draw(st.sampled_from(["half_sse", "mse"])),
+                        "convention": "column"},
+            "data": {"x": [[number() for _ in range(layers[0])] for _ in range(samples)],
+                     "y": [[number() for _ in range(layers[-1])] for _ in range(samples)]},
+            "init": init, "train": {"learning_rate": 0.5, "steps": draw(st.integers(1, 3))}}
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(small_networks())
+def test_the_transposed_convention_is_the_column_one_with_every_w_transposed(raw):
+    """A network given with W out × in (column) and again with W in × out (transposed): the same numbers, the
+    JSON's W and ∂E/∂W transposed, exactly."""
+    same_up_to_transpose(solve(raw).json(), solve(as_transposed(raw)).json())

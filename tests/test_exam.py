@@ -21,7 +21,7 @@ from derive.cli import main
 from derive.errors import ExamError, SpecError
 from derive.exam.generate import generate
 from derive.exam.sheets import Options, documents
-from derive.model.spec import example_names, example_text, loads
+from derive.model.spec import example_names, example_text, loads, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,7 +67,8 @@ class Reference:
         self.layers, self.loss = net["layers"], net["loss"]
         self.acts = net["activation"] if isinstance(net["activation"], list) else [net["activation"]] * (
             len(self.layers) - 1)
-        self.bias, self.row = net.get("bias", "none"), net.get("convention", "column") == "row"
+        self.bias = net.get("bias", "none")
+        self.in_by_out = net.get("convention", "column") in ("row", "transposed")      # W given input × output
         self.slope = float(net.get("slope", 0.01))
         self.x = [[float(v) for v in r] for r in raw["data"]["x"]]
         self.y = [[float(v) for v in r] for r in raw["data"]["y"]]
@@ -76,7 +77,7 @@ class Reference:
         self.W, self.b = [], []
         for l in range(1, len(self.layers)):
             W = [[float(v) for v in r] for r in init[f"W{l}"]]
-            self.W.append([list(c) for c in zip(*W)] if self.row else W)
+            self.W.append([list(c) for c in zip(*W)] if self.in_by_out else W)
             b = init.get(f"b{l}")
             n = self.layers[l]
             self.b.append([0.0] * n if b is None else [float(b)] * n if not isinstance(b, list) else
@@ -158,17 +159,18 @@ def reference_answer(sol, ref, q):
 
 
 def matrix_shape(raw, matrix):
-    """The shape of a matrix of the batch matrix form by the rule: A^(l) is n_l × N (row convention: N × n_l)."""
+    """The shape of a matrix of the batch matrix form by the rule: A^(l) is n_l × N (row convention: N × n_l),
+    W^(l) n_l × n_{l−1} (row and transposed conventions: n_{l−1} × n_l, as the spec gives it)."""
     n, N = raw["network"]["layers"], len(raw["data"]["x"])
-    row = raw["network"].get("convention", "column") == "row"
+    convention = raw["network"].get("convention", "column")
 
     def A(l):
-        return (N, n[l]) if row else (n[l], N)
+        return (N, n[l]) if convention == "row" else (n[l], N)
 
     def W(l):
-        return (n[l - 1], n[l]) if row else (n[l], n[l - 1])
+        return (n[l - 1], n[l]) if convention in ("row", "transposed") else (n[l], n[l - 1])
 
-    if " " in matrix:                     # W^(l)T Δ^(l) (row: Δ^(l) W^(l)T): the error sent back to layer l − 1
+    if " " in matrix:       # W^(l)T Δ^(l) (row: Δ^(l) W^(l)T; transposed: W^(l) Δ^(l)): the error sent back to l − 1
         return A(int(re.search(r"Delta(\d+)", matrix)[1]) - 1)
     kind, l, transposed = re.fullmatch(r"(Delta|dE/dW|W|A)(\d+)(T?)", matrix).groups()
     shape = {"Delta": A, "dE/dW": W, "W": W, "A": A}[kind](int(l))
@@ -355,6 +357,26 @@ tolerance = 0.002
         assert qs[1]["tolerance"] <= 0.002
         check_against_reference(variant, decimals=3)
     assert len(kinds) > 1                 # activations and losses are drawn too
+
+
+def test_the_third_seeds_shapes_are_asked_as_it_stores_w():
+    """sigmoid-451-batch stores W1 4×5 and W2 5×1 (convention "transposed"): the sheet's matrix form is the
+    seed's (Z = Wᵀ A + b, ∂E/∂W = A Δᵀ, Δ = (W Δ) ⊙ f′) and every shape is the stored one, written here by hand."""
+    text = load("sigmoid-451-batch").raw
+    raw = {**text, "exam": {"questions": ["shape:dW1", "shape:dW2", "shape:W1T", "shape:W2T", "shape:WTdelta2",
+                                          "shape:Delta1", "shape:A1"]}}
+    exam = generate(parse(raw, "seed3.toml"), variants=1, seed=1, jobs=1)
+    variant = exam.json()[0]
+    answers = {q["quantity"]: q["answer"] for q in variant["questions"]}
+    assert answers == {"shape(dE/dW1)": "4x5", "shape(dE/dW2)": "5x1", "shape(W1T)": "5x4", "shape(W2T)": "1x5",
+                       "shape(W2 Delta2)": "5x5", "shape(Delta1)": "5x5", "shape(A1T)": "5x5"}
+    assert variant["spec"]["network"]["convention"] == "transposed"
+    assert [len(variant["spec"]["init"]["W1"]), len(variant["spec"]["init"]["W1"][0])] == [4, 5]
+    check_against_reference(variant)
+    sheet = exam.variants[0].questions[0].displays
+    assert r"Z^{(l)} = W^{(l)\mathsf{T}} A^{(l-1)} + b^{(l)}" in sheet[0]
+    assert r"\frac{\partial E}{\partial W^{(l)}} = A^{(l-1)} \Delta^{(l)\mathsf{T}}" in sheet[1]
+    assert r"\left(W^{(l)} \Delta^{(l)}\right)" in sheet[2]
 
 
 @pytest.mark.parametrize("table, field", [

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import random
 
+import mpmath
 import pytest
 import sympy as sp
 from sympy import MatMul, MatrixSymbol, Transpose
 from sympy.matrices.common import ShapeError
 
 from derive import example_names, solve
+from derive.derived import checked, formulas
 from derive.derived.formulas import (
     batch_matrix,
     bias_matrix,
@@ -155,7 +157,8 @@ def test_every_factor_has_its_shape_and_a_name(name):
     row, N = spec.convention == "row", spec.samples
     for layer in form.layers:
         n, m = spec.layers[layer.layer], spec.layers[layer.layer - 1]
-        assert layer.W.shape == ((m, n) if row else (n, m))
+        # W as the spec stores it: input × output in the row and transposed conventions
+        assert layer.W.shape == ((m, n) if spec.convention in ("row", "transposed") else (n, m))
         assert layer.Z.shape == layer.Delta.shape == ((N, n) if row else (n, N))
         assert layer.dW.shape == layer.W.shape
         if layer.b is not None:
@@ -175,14 +178,18 @@ def test_sympy_refuses_a_product_of_the_wrong_shapes():
         MatMul(hidden.Delta, hidden.below)         # 5×5 times 4×5: the transpose is needed
 
 
-def test_third_seed_matrix_formula_is_our_gradient_transposed():
-    """The seed writes dE/dW_ho = h1 · [dE/dO ∘ dO/dZ2]ᵀ, (5×5)·(5×1), with W_ho = W^(2)ᵀ (5×1)."""
+def test_third_seed_matrix_formula_is_the_seeds_own():
+    """The seed writes Z1 = W_ihᵀ X + b_ih with W_ih 4×5 and dE/dW_ho = h1 · [dE/dO ∘ dO/dZ2]ᵀ, (5×5)·(5×1):
+    the example stores W as the seed does (convention = "transposed"), so the formulas are the seed's."""
     form = matrix_form(solve("sigmoid-451-batch").network)
     out, hidden = form.layers[1], form.layers[0]
+    assert hidden.W.shape == (4, 5) and out.W.shape == (5, 1) and form.X.shape == (4, 5)
+    assert hidden.forward[0].rhs.args[0] == MatMul(Transpose(hidden.W), form.X)
     ours = out.backward[2]
-    assert ours.lhs == out.dW and out.dW.shape == (1, 5)
-    seed = MatMul(hidden.A, Transpose(out.Delta))
-    assert seed.shape == (5, 1) and Transpose(ours.rhs).doit() == seed
+    assert ours.lhs == out.dW and out.dW.shape == (5, 1)
+    assert ours.rhs == MatMul(hidden.A, Transpose(out.Delta))
+    # δ of the hidden layer: W_ho (5×1) times Δ2 (1×5), the seed's dZ2/dh1 = W_ho
+    assert hidden.backward[0].rhs.args[0] == MatMul(out.W, out.Delta)
 
 
 def test_row_convention_follows_the_second_seed():
@@ -369,3 +376,70 @@ def test_general_formula_uses_the_specs_leaky_slope():
         ours = explicit(net, formula.instantiate(3, k).weight.xreplace(formula.substitution(net)))
         direct = sp.diff(loss_expr, w)
         assert sp.nsimplify(ours.xreplace(point)) == sp.nsimplify(direct.xreplace(point)) == step.gradient[w], k
+
+
+# -- the transposed convention: the third seed's W_ih (4×5) used as W_ihᵀ ------------------------------
+
+def test_transposed_matrix_form_is_the_column_one_with_w_transposed():
+    """Every equation's right side: W^(l)ᵀ where the column convention has W^(l), and ∂E/∂W = A Δᵀ."""
+    form = matrix_form(solve("sigmoid-451-batch").network)
+    hidden, out = form.layers
+    assert form.convention == "transposed" and form.X.shape == (4, 5)
+    assert MatMul(hidden.W.T, form.X) in hidden.forward[0].rhs.args and hidden.W.shape == (4, 5)
+    assert MatMul(out.W.T, hidden.A) in out.forward[0].rhs.args and out.W.shape == (5, 1)
+    assert str(out.backward[2].rhs) == "A1*Delta2.T" and str(hidden.backward[1].rhs) == "X*Delta1.T"
+    assert hidden.backward[0].rhs.args == (MatMul(out.W, out.Delta), hidden.df_Z)
+
+
+def test_transposed_matrix_form_holds_at_the_numbers_computed_here():
+    """Z1 = W1ᵀX + b1, A = σ(Z), Δ2 = (A2 − Y) ⊙ A2 ⊙ (1 − A2), Δ1 = (W2 Δ2) ⊙ A1 ⊙ (1 − A1), ∂E/∂W1 = X Δ1ᵀ,
+    ∂E/∂W2 = A1 Δ2ᵀ and the biases' sums, computed in this test with mpmath's matrices from the JSON's matrices
+    (W1 4×5, W2 5×1 as stored), equal the JSON's gradients and the values the document prints beside them."""
+    s = solve("sigmoid-451-batch")
+    out = s.json()
+
+    def M(rows) -> mpmath.matrix:
+        return mpmath.matrix([[mpmath.mpf(str(v)) for v in row] for row in rows])
+
+    def entrywise(f, *ms):
+        return mpmath.matrix([[f(*(m[i, j] for m in ms)) for j in range(ms[0].cols)] for i in range(ms[0].rows)])
+
+    with mpmath.workdps(40):
+        X, Y = M(s.spec.raw["data"]["x"]).T, M(s.spec.raw["data"]["y"]).T          # one column per sample
+        W1, W2 = M(out["parameters"]["W1"]), M(out["parameters"]["W2"])
+        b1, b2 = (mpmath.mpf(str(out["parameters"][b])) for b in ("b1", "b2"))
+        assert (W1.rows, W1.cols, W2.rows, W2.cols, X.rows, X.cols) == (4, 5, 5, 1, 4, 5)
+        A1 = entrywise(lambda z: 1 / (1 + mpmath.exp(-(z + b1))), W1.T * X)
+        A2 = entrywise(lambda z: 1 / (1 + mpmath.exp(-(z + b2))), W2.T * A1)
+        D2 = entrywise(lambda o, y: (o - y) * o * (1 - o), A2, Y)
+        D1 = entrywise(lambda s_, h: s_ * h * (1 - h), W2 * D2, A1)
+        ours = {"W1": X * D1.T, "W2": A1 * D2.T}
+        biases = {"b1": sum(D1), "b2": sum(D2)}
+        assert out["outputs"] == [[pytest.approx(float(A2[0, n]), rel=1e-14)] for n in range(5)]
+        for name, G in ours.items():
+            given = out["gradients"][name]
+            assert (G.rows, G.cols) == (len(given), len(given[0]))
+            assert all(abs(G[i, j] - v) <= 1e-14 * abs(v) for i, row in enumerate(given) for j, v in enumerate(row))
+        for name, g in biases.items():
+            assert abs(g - out["gradients"][name]) <= 1e-14 * abs(g)
+        # the matrices the document prints beside each equation (derive's matrix algebra) are these too
+        form = matrix_form(s.network)
+        values = matrix_values(form, s.network, s.training.first)
+        for layer, G in zip(form.layers, (ours["W1"], ours["W2"])):
+            printed = values[layer.dW]
+            assert printed.shape == (G.rows, G.cols)
+            assert all(abs(mpmath.mpf(str(sp.N(printed[i, j], 40))) - G[i, j]) <= mpmath.mpf(10) ** -35
+                       for i in range(G.rows) for j in range(G.cols))
+
+
+def test_the_transposed_matrix_form_read_as_the_column_one_stops_the_check(monkeypatch):
+    """W^(l) used as it is stored (in × out) where its transpose belongs, Z = W X + b: on square layers the
+    shapes fit and only the numbers tell; the check before printing refuses it."""
+    raw = {"network": {"layers": [2, 2, 2], "activation": "sigmoid", "bias": "neuron", "convention": "transposed"},
+           "data": {"x": [[0.5, -0.2], [0.1, 0.9]], "y": [[0.3, 0.6], [0.8, 0.1]]},
+           "init": {"W1": [[0.1, 0.4], [-0.3, 0.2]], "W2": [[0.5, -0.1], [0.2, 0.3]]}}
+    s = solve(raw)
+    checked.check_matrix_form(matrix_form(s.network), s.network, s.derivation, s.exact_first)     # holds
+    monkeypatch.setattr(formulas, "used", lambda convention, W: W)
+    with pytest.raises(checked.FormulaError, match="matrix-form formula Z1 gives"):
+        checked.check_matrix_form(matrix_form(s.network), s.network, s.derivation, s.exact_first)

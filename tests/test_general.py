@@ -33,7 +33,7 @@ def spec(layers, activations, loss="half_sse", bias="neuron", convention="column
     for l in range(1, len(layers)):
         rows, cols = layers[l], layers[l - 1]
         W = [[round(0.1 * ((3 * l + 5 * j + 7 * k) % 9 - 4), 1) for k in range(cols)] for j in range(rows)]
-        init[f"W{l}"] = [list(c) for c in zip(*W)] if convention == "row" else W
+        init[f"W{l}"] = [list(c) for c in zip(*W)] if convention in ("row", "transposed") else W
         if bias == "neuron":
             init[f"b{l}"] = [0.1 * (j + 1) for j in range(rows)]
         elif bias == "shared":
@@ -80,6 +80,59 @@ def test_the_row_convention_gets_its_general_formula_in_row_form_with_agreeing_s
         lhs, rhs = weights.at(Writer(s.network, concrete=True), sp.Integer(l))
         # in × out, as the spec writes W^(l) in the row convention: the gradient has the weights' shape
         assert rhs.shape == lhs.shape == (s.spec.layers[l - 1], s.spec.layers[l])
+
+
+def test_the_transposed_convention_writes_the_column_formulas_with_w_transposed():
+    """W^(l) stored input × output and used as W^(l)ᵀ (the third seed): z = Wᵀa + b, δ = (W δ) ⊙ f′,
+    ∂e/∂W = a δᵀ, and every concrete layer's gradient has the stored shape n_{l−1} × n_l."""
+    raw = spec([3, 2, 4, 1], ["tanh", "sigmoid", "sigmoid"], bias="neuron", convention="transposed", samples=2)
+    text = any_depth(raw)
+    assert r"\mathbf{z}^{(l)} &= W^{(l)\mathsf{T}} \mathbf{a}^{(l - 1)} + \mathbf{b}^{(l)}" in text
+    assert (r"\boldsymbol{\delta}^{(l)} &= \left(W^{(l + 1)} \boldsymbol{\delta}^{(l + 1)}\right) \odot "
+            r"f_{l}'\left(\mathbf{z}^{(l)}\right)") in text
+    assert r"\frac{\partial e}{\partial W^{(l)}} &= \mathbf{a}^{(l - 1)} \boldsymbol{\delta}^{(l)\mathsf{T}}" in text
+    assert (r"\operatorname{diag}\left(f_{l}'\left(\mathbf{z}^{(l)}\right)\right) W^{(l + 1)}\right) "
+            r"\boldsymbol{\delta}^{(L)}") in text
+    assert r"$W^{(l)}$ is $n_{l-1} \times n_l$" in text
+    s = solve(raw)
+    weights = next(e for e in general_equations(s.network) if e.key == "weights")
+    for l in (1, 2, 3):
+        lhs, rhs = weights.at(Writer(s.network, concrete=True), sp.Integer(l))
+        assert rhs.shape == lhs.shape == (s.spec.layers[l - 1], s.spec.layers[l])
+        assert len(s.json()["gradients"][f"W{l}"]) == s.spec.layers[l - 1]      # the JSON's stored W: in × out
+
+
+def test_the_transposed_general_formulas_hold_at_the_numbers_computed_here():
+    """The printed formulas of the transposed convention evaluated in this test, sample by sample, in mpmath's
+    matrices from the JSON's stored matrices: z = Wᵀa + b, δ^(L) = (a − y) ⊙ a ⊙ (1 − a), δ^(l) = (W^(l+1) δ^(l+1))
+    ⊙ σ′(z), ∂E/∂W = Σ_n a δᵀ give the JSON's gradients, W in its stored in × out shape."""
+    raw = spec([3, 2, 4, 2], ["sigmoid"] * 3, bias="shared", convention="transposed", samples=3)
+    out = solve(raw).json()
+
+    def column(values) -> mpmath.matrix:
+        return mpmath.matrix([[mpmath.mpf(str(v))] for v in values])
+
+    def entrywise(f, *ms: mpmath.matrix) -> mpmath.matrix:
+        return mpmath.matrix([[f(*(m[i, j] for m in ms)) for j in range(ms[0].cols)] for i in range(ms[0].rows)])
+
+    with mpmath.workdps(30):
+        W = [mpmath.matrix([[mpmath.mpf(v) for v in row] for row in out["parameters"][f"W{l}"]]) for l in (1, 2, 3)]
+        b = [mpmath.mpf(out["parameters"][f"b{l}"]) for l in (1, 2, 3)]
+        total = [mpmath.zeros(w.rows, w.cols) for w in W]
+        for x, y in zip(raw["data"]["x"], raw["data"]["y"]):
+            a = [column(x)]
+            for w, bias in zip(W, b):
+                a.append(entrywise(lambda z: 1 / (1 + mpmath.exp(-(z + bias))), w.T * a[-1]))
+            delta = entrywise(lambda o, t: (o - t) * o * (1 - o), a[-1], column(y))
+            for l in (3, 2, 1):
+                total[l - 1] += a[l - 1] * delta.T
+                delta = entrywise(lambda s, h: s * h * (1 - h), W[l - 1] * delta, a[l - 1])
+        for l in (1, 2, 3):
+            ours = out["gradients"][f"W{l}"]
+            assert (total[l - 1].rows, total[l - 1].cols) == (len(ours), len(ours[0])) == (W[l - 1].rows, W[l - 1].cols)
+            for i, row in enumerate(ours):
+                for j, v in enumerate(row):
+                    assert abs(total[l - 1][i, j] - v) <= 1e-15 + 1e-12 * abs(v), (l, i, j)
 
 
 def test_mse_shows_where_its_one_over_n_and_its_two_go():
@@ -151,6 +204,18 @@ def test_a_wrong_general_formula_stops_the_document(monkeypatch):
     monkeypatch.setattr(general, "_hidden_delta", untransposed)
     with pytest.raises(checked.FormulaError, match="general formula the error signal δ of a hidden layer"):
         render_solution(solve("sigmoid-222"), "md")
+
+
+def test_a_column_form_in_the_transposed_convention_stops_the_document(monkeypatch):
+    """∂e/∂W = δ aᵀ (the column convention's) where W is stored in × out: on a square layer it has the stored
+    shape and the wrong numbers (the transpose), and the check of the general formulas refuses it."""
+    monkeypatch.setattr(general, "_weight_gradient", lambda w, l: (w.m(general.DW, l),
+                                                                  w.times(w.m(general.DELTA, l), w.m(general.A, l - 1).T)))
+    raw = spec([2, 2, 2], ["sigmoid", "sigmoid"], convention="transposed", samples=2)
+    with pytest.raises(checked.FormulaError, match="general formula the weights' gradient"):
+        render_solution(solve(raw), "md")
+    monkeypatch.undo()
+    assert r"\mathbf{a}^{(l - 1)} \boldsymbol{\delta}^{(l)\mathsf{T}}" in render_solution(solve(raw), "md")
 
 
 @pytest.mark.parametrize("detail, message", [("full", "recursion formula"), ("short", "the short form of z_o")])

@@ -19,6 +19,9 @@ from derive.check.verdict import check_claim
 from derive.derived.formulas import matrix_form, matrix_values
 from derive.errors import ClaimError
 from tests.test_check import run
+from tests.test_engine import seed3_column
+
+SEED3_COLUMN = seed3_column()       # the third seed's network with W stored out × in
 
 EXAMPLES = sorted(f[:-5] for f in os.listdir(os.path.join(os.path.dirname(__file__), "..", "derive", "examples"))
                   if f.endswith(".toml"))
@@ -253,7 +256,8 @@ def test_a_scalar_name_stays_scalar_on_the_left(mazur):
     ("linear-221", "Delta = -0.809"),
     ("sigmoid-222", "dE/dw5 = (o1 - target_o1)*o1*(1 - o1)*h1"),  # Mazur's target_o1 and i1
     ("sigmoid-222", "dE/dw1 = (delta_o1*w5 + delta_o2*w7)*h1*(1 - h1)*i1"),
-    ("sigmoid-451-batch", "dE/dW2 = ((O - Y) .* O .* (1 - O)) * A1^T"),   # the third seed's O
+    # the third seed's O and its own dE/dW_ho = h1 · [(O − Y) * O(1 − O)]ᵀ, W_ho stored 5×1
+    ("sigmoid-451-batch", "dE/dW2 = A1 * ((O - Y) .* O .* (1 - O))^T"),
     ("sigmoid-rows-mse", "dE/dA2 = 2/N * (A2 - T)"),             # the second seed's T, with its 2/N
 ])
 def test_a_tutorials_own_names_are_read(example, claim):
@@ -275,6 +279,12 @@ def test_a_tutorials_own_names_are_read(example, claim):
     ("linear-221", r"\frac{\partial E}{\partial W^{(2)}} = \Delta^{(2)} A^{(1)\mathsf{T}}"),
     ("linear-221", r"dE/dW2 = \Delta^{(2)} A^{(1)T}"),
     ("sigmoid-451-batch", r"dE/db2 = \Delta^{(2)} \mathbf{1}_{5}"),
+    # the third seed's matrices as it writes them (W_ih 4×5, Z1 = W_ihᵀ X + b_ih) and as derive prints them
+    ("sigmoid-451-batch", "Z1 = W1^T X + b1"),
+    ("sigmoid-451-batch", "dE/dW1 = X * Delta1^T"),
+    ("sigmoid-451-batch", r"\frac{\partial E}{\partial W^{(1)}} = X \Delta^{(1)\mathsf{T}}"),
+    ("sigmoid-451-batch", "Delta1 = (W2 Delta2) .* A1 .* (1 - A1)"),
+    ("sigmoid-451-batch", "W1' = W1 - 0.5 * X Delta1^T"),
     ("tanh-231", "Delta1 = (W2^T Delta2) .* (1 - A1.^2)"),
     ("tanh-231", r"Delta1 = (W2^T Delta2) .* (1 - A1^{\circ 2})"),
     ("sigmoid-222", "dE/dW2 = delta2 a1^T"),
@@ -291,11 +301,16 @@ def test_what_students_write_holds(example, claim):
     # a column ⊙ a row is no entrywise product (numpy would broadcast it into the outer product)
     ("sigmoid-222", r"dE/dW2 = Delta2 \circ A1^T", "shapes", "entry by entry needs the same shape"),
     ("sigmoid-222", "b1' = b1 - eta*dE/db1", "frozen", "b1' = b1"),
-    # shapes that fit (5 hidden units, 5 samples), so only the mathematics can tell
-    ("sigmoid-451-batch", "dE/dW2 = Delta2 A1", "transposed", "A1 stands where A1^T belongs"),
+    # shapes that fit (5 hidden units, 5 samples), so only the mathematics can tell; the third seed's network
+    # with W stored out × in (column), and as the seed stores it (in × out, used as Wᵀ: convention "transposed")
+    (SEED3_COLUMN, "dE/dW2 = Delta2 A1", "transposed", "A1 stands where A1^T belongs"),
+    ("sigmoid-451-batch", "dE/dW2 = A1^T Delta2^T", "transposed", "A1^T stands where A1 belongs"),
+    ("sigmoid-451-batch", "dE/dW1 = Delta1 X^T", "transposed", "W(l) is n(l-1)×n(l) and used as W(l)^T"),
+    ("sigmoid-451-batch", "Z1 = W1 X + b1", "transposed", "W1^T * X would"),
     ("sigmoid-rows-mse", "dE/dW1 = X Delta1", "transposed", "X stands where X^T belongs"),
     ("linear-221", "W1' = W1 - 0.05 * dE/dW1^T", "transposed", "dE/dW1^T stands where dE/dW1 belongs"),
-    ("sigmoid-451-batch", "Delta1 = (W2^T Delta2) * sigma'(Z1)", "matrix_product_for_entrywise", "entry by entry here"),
+    (SEED3_COLUMN, "Delta1 = (W2^T Delta2) * sigma'(Z1)", "matrix_product_for_entrywise", "entry by entry here"),
+    ("sigmoid-451-batch", "Delta1 = (W2 Delta2) * sigma'(Z1)", "matrix_product_for_entrywise", "entry by entry here"),
     ("relu-231", "dE/dW2 = Delta2 X^T", "wrong_layer", "X stands where A1 belongs"),
     ("relu-231", "dE/db1 = Delta1", "missing_sum", "one column per sample, to be summed"),
     ("sigmoid-rows-mse", "dE/db1 = Delta1", "missing_sum", "one row per sample"),

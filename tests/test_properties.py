@@ -49,10 +49,13 @@ def architecture(draw, max_depth: int) -> tuple[list[int], list[str], str, str]:
     return layers, acts, loss, bias
 
 
+IN_BY_OUT = ("row", "transposed")       # the conventions that store W input × output
+
+
 @st.composite
 def networks(draw) -> dict:
     layers, acts, loss, bias = architecture(draw, 3)
-    convention = draw(st.sampled_from(["column", "row"]))
+    convention = draw(st.sampled_from(["column", "row", "transposed"]))
     samples = draw(st.integers(1, 3))
     unit = loss in ("bce", "cross_entropy")         # targets in [0, 1]
     x = [[decimal(draw, -200, 200) for _ in range(layers[0])] for _ in range(samples)]
@@ -61,7 +64,7 @@ def networks(draw) -> dict:
     for l in range(1, len(layers)):
         rows, cols = layers[l], layers[l - 1]
         W = [[decimal(draw) for _ in range(cols)] for _ in range(rows)]
-        init[f"W{l}"] = [list(c) for c in zip(*W)] if convention == "row" else W
+        init[f"W{l}"] = [list(c) for c in zip(*W)] if convention in IN_BY_OUT else W
         if bias == "neuron":
             init[f"b{l}"] = [decimal(draw) for _ in range(rows)]
         elif bias == "shared":
@@ -106,7 +109,7 @@ def forward(raw: dict, params: dict) -> tuple[mpmath.mpf, list, list]:
         a = [mp(v) for v in x]
         for l in range(1, len(layers)):
             W = params[f"W{l}"]
-            if net["convention"] == "row":               # given in × out
+            if net["convention"] in IN_BY_OUT:           # given in × out
                 W = [list(c) for c in zip(*W)]
             b = params.get(f"b{l}")
             z = [sum(W[j][k] * a[k] for k in range(len(a))) + (0 if b is None else b if bias == "shared" else b[j])
@@ -217,7 +220,7 @@ def test_gradients_agree_with_finite_differences(raw):
         for l, layer in enumerate(net.weights):
             for j, row in enumerate(layer):
                 for k, w in enumerate(row):
-                    index = (k, j) if raw["network"]["convention"] == "row" else (j, k)
+                    index = (k, j) if raw["network"]["convention"] in IN_BY_OUT else (j, k)
                     assert abs(mpmath.mpf(str(step.gradient[w].evalf(DIGITS))) - exact[f"W{l + 1}", index]) \
                         <= mpmath.mpf(10) ** -25 * max(1, abs(exact[f"W{l + 1}", index]))
 

@@ -111,6 +111,47 @@ def test_row_convention_reads_w_as_inputs_by_outputs():
         parse(with_(network={"convention": "row", "layers": [2, 3, 1]}, init={"W1": [[1, 2], [3, 4], [5, 6]]}))
 
 
+def test_transposed_convention_reads_w_as_inputs_by_outputs():
+    """Seed 3: W_ih is 4×5 and Z1 = W_ihᵀ X + b_ih, so W1 has one row per input as in the row convention."""
+    raw = with_(network={"convention": "transposed", "layers": [2, 3, 1]},
+                init={"W1": [[1, 2, 3], [4, 5, 6]], "W2": [[7], [8], [9]]})
+    spec = parse(raw)
+    assert spec.convention == "transposed" and spec.convention.stored_in_out and not spec.convention.rows
+    assert spec.weights[0] == ((1, 4), (2, 5), (3, 6))        # stored [j][k]: unit j reads x_k
+    assert spec.weights[1] == ((7, 8, 9),)
+    # the names follow the stored indices: w^{(1)}_{12} is W1[0][1], from input 1 to hidden unit 2
+    net = solve(with_(network={"convention": "transposed", "layers": [2, 3, 1]}, init=raw["init"],
+                      notation={"style": "indexed"})).network
+    assert net.names[net.weights[0][1][0]].plain == "w1_12"
+    assert len(solve(raw).json()["gradients"]["W1"]) == 2          # the JSON writes W as the spec: 2×3
+
+
+@pytest.mark.parametrize("convention, W1, expected", [
+    ("transposed", [[1, 2], [3, 4], [5, 6]], "expected a 2×3 matrix (2 rows of 3 numbers: one row per unit of layer 0, "
+                                             "as convention = \"transposed\" stores W1 input × output); got 3 rows of 2"),
+    ("row", [[1, 2], [3, 4], [5, 6]], "as convention = \"row\" stores W1 input × output"),
+    ("column", [[1, 2, 3], [4, 5, 6]], "expected a 3×2 matrix (3 rows of 2 numbers: one row per unit of layer 1, "
+                                       "as convention = \"column\" stores W1 output × input); got 2 rows of 3"),
+])
+def test_a_weight_matrix_of_the_other_conventions_shape_is_refused_in_one_line(convention, W1, expected):
+    with pytest.raises(SpecError) as err:
+        parse(with_(network={"convention": convention, "layers": [2, 3, 1]}, init={"W1": W1}), "net.toml")
+    message = str(err.value)
+    assert message.startswith("net.toml: [init].W1: ") and expected in message and "\n" not in message, message
+
+
+def test_a_transposed_spec_of_the_wrong_shape_stops_the_cli_in_one_line(tmp_path, capsys):
+    from derive.cli import main
+
+    path = tmp_path / "seed3.toml"
+    path.write_text('[network]\nlayers = [4, 5, 1]\nconvention = "transposed"\n[data]\nx = [[1, 2, 3, 4]]\ny = [[1]]\n'
+                    '[init]\nW2 = [[0.1, 0.2, 0.3, 0.4, 0.5]]\n', encoding="utf-8")
+    assert main(["solve", str(path), "--format", "json"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "seed3.toml: [init].W2: expected a 5×1 matrix" in err and "input × output" in err, err
+
+
 def test_indexed_names_follow_the_convention():
     col = solve(with_(network={"layers": [2, 3, 1]}, notation={"style": "indexed"}))
     row = solve(with_(network={"layers": [2, 3, 1], "convention": "row"}, notation={"style": "indexed"}))
@@ -217,7 +258,7 @@ BAD = [
     (with_(network={"activation": "tanh", "loss": "cross_entropy"}), "[network].loss", "softmax output"),
     (with_(network={"bias": "yes"}), "[network].bias", "none, neuron, shared"),
     (with_(network={"bias": ["neuron"]}), "[network].bias", "a list of 2 of them (one per layer after the input); got [\"neuron\"]"),
-    (with_(network={"convention": "rows"}), "[network].convention", "column, row"),
+    (with_(network={"convention": "rows"}), "[network].convention", "column, row, transposed; got \"rows\""),
     (with_(network={"slope": "steep"}), "[network].slope", "finite number"),
     (with_(network={"layer": [2, 1]}), "[network].layer", "unknown key"),
     (with_(data={"x": None}), "[data].x", "missing"),

@@ -127,7 +127,7 @@ def _raw(name: str) -> dict:
 def _central_differences(name: str) -> dict[str, mpmath.mpf]:
     """∂E/∂p of every parameter by its plain name, from central differences of the mpmath forward pass."""
     s, raw = solve(name), _raw(name)
-    net, row = s.network, raw["network"]["convention"] == "row"
+    net, row = s.network, raw["network"]["convention"] in ("row", "transposed")     # W given input × output
     where = {}
     for l, layer in enumerate(net.weights):
         for j, units in enumerate(layer):
@@ -308,7 +308,7 @@ def networks(draw) -> dict:
     return {"title": "A random network",
             "network": {"layers": layers, "activation": acts, "loss": loss,
                         "bias": draw(st.sampled_from(["none", "shared", "neuron"])),
-                        "convention": draw(st.sampled_from(["column", "row"]))},
+                        "convention": draw(st.sampled_from(["column", "row", "transposed"]))},
             "data": {"x": [[round(rng.uniform(-1, 1), 2) for _ in range(layers[0])] for _ in range(n)],
                      "y": [targets(rng, layers[-1]) for _ in range(n)]},
             "init": {"seed": rng.randrange(1000)}, "train": {"learning_rate": 0.5, "steps": draw(st.integers(1, 3))}}

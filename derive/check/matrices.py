@@ -116,13 +116,13 @@ def _grid(m: Model, symbols) -> Cells:
     """Per-sample values: one row per unit and one column per sample (transposed in the row convention)."""
     cells = tuple(tuple((m.plain.get(s) or m.display[s], None if m.N == 1 else n + 1) for n in range(m.N))
                   for s in symbols)
-    return tuple(zip(*cells)) if m.spec.convention == "row" else cells
+    return tuple(zip(*cells)) if m.spec.convention.rows else cells
 
 
 def _sample_n(m: Model, symbols) -> Cells:
     """One sample's values as a column (a row in the row convention), for the sample variable n."""
     column = tuple(((m.plain.get(s) or m.display[s], 0),) for s in symbols)
-    return tuple(zip(*column)) if m.spec.convention == "row" else column
+    return tuple(zip(*column)) if m.spec.convention.rows else column
 
 
 def _given(m: Model, M: ImmutableMatrix) -> Cells:
@@ -352,11 +352,16 @@ def _bounded(cells: ImmutableMatrix, shown: str) -> ImmutableMatrix:
 
 def _fix(a: MValue, b: MValue) -> str:
     """Which transpose would make a product multiply, as a hint."""
-    for left, right, text in ((a.cells.T, b.cells, f"{a.shown}^T * {b.shown}"),
-                              (a.cells, b.cells.T, f"{a.shown} * {b.shown}^T"), (b.cells, a.cells, f"{b.shown} * {a.shown}")):
+    for left, right, text in ((a.cells.T, b.cells, f"{_flipped(a.shown)} * {b.shown}"),
+                              (a.cells, b.cells.T, f"{a.shown} * {_flipped(b.shown)}"), (b.cells, a.cells, f"{b.shown} * {a.shown}")):
         if left.cols == right.rows:
             return f" ({text} would)"
     return ""
+
+
+def _flipped(shown: str) -> str:
+    """A factor's transpose as a student writes it: W2 for W2^T (not W2^T^T), W2^T for W2."""
+    return shown[:-2] if shown.endswith("^T") and shown[:-2].isalnum() else f"{shown}^T"
 
 
 def transposed(a: MValue, shown: str) -> MValue:
@@ -565,7 +570,7 @@ class MatrixParser(Parser):
 
     @property
     def row(self) -> bool:
-        return self.model is not None and self.model.spec.convention == "row"
+        return self.model is not None and self.model.spec.convention.rows
 
     def transpose_follows(self) -> bool:
         return self.at(TRANSPOSE) or self.at("'") or (self.at("^") and self.peek(1).text == "T") or (
@@ -613,7 +618,7 @@ class MatrixParser(Parser):
         argument = self.parenthesized()
         if argument.scalar:
             raise ShapeMismatch(f"{token.text} acts on a layer's net inputs; {argument.shown} is a number")
-        row = self.model is not None and self.model.spec.convention == "row"
+        row = self.row
         cells = argument.cells.T if row else argument.cells
         columns = [ImmutableMatrix(LAYER_FUNCTIONS[token.text].layer(list(cells.col(n)))) for n in range(cells.cols)]
         out = ImmutableMatrix.hstack(*columns)

@@ -61,6 +61,7 @@ from derive.check.mistakes import Model, model
 from derive.check.proof import Decided, decide
 from derive.check.quantities import MAX_PATHS, Quantity, Words, all_close, contexts_of, values_at
 from derive.errors import ClaimError
+from derive.model.convention import Convention
 from derive.model.plain import PlainPrinter
 from derive.text.document import chain_equation
 from derive.text.render import environment
@@ -242,9 +243,13 @@ def _wrong_shape(m: Model, text: str, r: MatrixReading, value: MValue) -> Verdic
 def _transposed_reason(m: Model, q: MatrixQuantity, value: MValue) -> str:
     if value.literals is not None:
         return f"Rows and columns are swapped: this is the transpose of {q.label}"
-    layout = ("one row per sample, W(l) is n(l-1)×n(l)" if m.spec.convention == "row"
-              else "one column per sample, W(l) is n(l)×n(l-1)")
+    layout = _LAYOUTS[m.spec.convention]
     return f"This is the transpose of {q.label}: the other layout's product (this spec has {layout})"
+
+
+_LAYOUTS = {Convention.COLUMN: "one column per sample, W(l) is n(l)×n(l-1)",
+            Convention.ROW: "one row per sample, W(l) is n(l-1)×n(l)",
+            Convention.TRANSPOSED: "one column per sample, W(l) is n(l-1)×n(l) and used as W(l)^T"}
 
 
 def _transpose(value: MValue) -> MValue:

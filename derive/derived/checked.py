@@ -252,7 +252,7 @@ def _value(family: general.Family, l: int, net: Network, d: Derivation, step: St
         return matrix.applyfunc(table)
     entries = _entries(family, l, net, d, env, point)
     column = ImmutableMatrix(entries)
-    return column.T if net.spec.convention == "row" else column
+    return column.T if net.spec.convention.rows else column
 
 
 def _entries(family: general.Family, l: int, net: Network, d: Derivation, env: Mapping[Symbol, Expr],

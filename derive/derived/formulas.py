@@ -23,6 +23,7 @@ from sympy.matrices.expressions import MatrixExpr, Transpose
 from sympy.matrices.expressions.diagonal import DiagMatrix
 
 from derive.model.backprop import Derivation
+from derive.model.convention import Convention
 from derive.model.network import Network
 from derive.model.notation import Name
 from derive.model.registry import ACTIVATIONS, LOSSES, softmax
@@ -270,11 +271,12 @@ class MatrixLayer:
 class MatrixForm:
     """Backpropagation for the whole batch as matrix equations whose shapes SymPy has checked.
 
-    ``convention`` "column": one column per sample, W^(l) is n_l×n_{l−1}; "row": one row per
-    sample, W^(l) is n_{l−1}×n_l. ``layers`` runs from layer 1 to the output layer.
+    ``convention`` column: one column per sample, W^(l) is n_l×n_{l−1}; row: one row per
+    sample, W^(l) is n_{l−1}×n_l; transposed: one column per sample, W^(l) is n_{l−1}×n_l and the
+    equations use W^(l)ᵀ. ``layers`` runs from layer 1 to the output layer.
     """
 
-    convention: str
+    convention: Convention
     samples: int
     X: MatrixSymbol
     Y: MatrixSymbol
@@ -298,10 +300,10 @@ def matrix_form(net: Network) -> MatrixForm:
     >>> from derive import solve
     >>> form = matrix_form(solve("sigmoid-451-batch").network)
     >>> [(str(f.matrix), f.rows, f.cols) for f in form.layers[1].backward[2].factors]
-    [('dE/dW2', 1, 5), ('Delta2', 1, 5), ('A1.T', 5, 5)]
+    [('dE/dW2', 5, 1), ('A1', 5, 5), ('Delta2.T', 5, 1)]
     """
     spec = net.spec
-    row, N = spec.convention == "row", spec.samples
+    row, N = spec.convention.rows, spec.samples
     names: dict[Basic, Name] = {}
     ones: dict[MatrixSymbol, None] = {}
 
@@ -333,9 +335,9 @@ def matrix_form(net: Network) -> MatrixForm:
 def _layer_symbols(net: Network, l: int, below: MatrixSymbol, matrix, batch) -> dict[str, MatrixSymbol | None]:
     """Every matrix of layer l (1-based), named W1, b1, Z1, A1, Delta1, dE/dW1 … in plain text."""
     spec, act = net.spec, net.activation(l - 1)
-    row, n, m = spec.convention == "row", spec.layers[l], spec.layers[l - 1]
+    row, n, m = spec.convention.rows, spec.layers[l], spec.layers[l - 1]
     sup = f"^{{({l})}}"
-    w_shape, w_meaning = ((m, n), "one row per input, one column per unit") if row else \
+    w_shape, w_meaning = ((m, n), "one row per input, one column per unit") if spec.convention.stored_in_out else \
         ((n, m), "one row per unit, one column per input")
     s: dict[str, MatrixSymbol | None] = {"below": below}
     s["W"] = matrix(f"W{l}", w_shape, f"W{sup}", f"weights of layer {l}: {w_meaning}")
@@ -362,9 +364,9 @@ def _layer_symbols(net: Network, l: int, below: MatrixSymbol, matrix, batch) -> 
 
 def _matrix_layer(net: Network, l: int, symbols: list[dict], Y: MatrixSymbol, matrix, one) -> MatrixLayer:
     spec = net.spec
-    row, N, n, L = spec.convention == "row", spec.samples, spec.layers[l], spec.depth
+    row, N, n, L = spec.convention.rows, spec.samples, spec.layers[l], spec.depth
     s = symbols[l - 1]
-    W, b, below, Z, A, Delta = s["W"], s["b"], s["below"], s["Z"], s["A"], s["Delta"]
+    W, b, below, Z, A, Delta = used(spec.convention, s["W"]), s["b"], s["below"], s["Z"], s["A"], s["Delta"]
 
     # all-ones vectors spread a bias over the samples (and a shared one over the units); size 1 needs none
     samples = one(N) if N > 1 else None
@@ -403,18 +405,32 @@ def _matrix_layer(net: Network, l: int, symbols: list[dict], Y: MatrixSymbol, ma
                                      "δ of the output layer: ∂E/∂A times f′(Z), entry by entry"))
     else:
         above = symbols[l]
-        spread = MatMul(above["Delta"], above["W"].T) if row else MatMul(above["W"].T, above["Delta"])
+        W_above = used(spec.convention, above["W"])
+        spread = MatMul(above["Delta"], W_above.T) if row else MatMul(W_above.T, above["Delta"])
         backward.append(Equation(Delta, HadamardProduct(spread, s["df_Z"], evaluate=False),
                                  f"δ of layer {l} from the δ of layer {l + 1}, times f′(Z), entry by entry"))
-    backward.append(Equation(s["dW"], MatMul(below.T, Delta) if row else MatMul(Delta, below.T),
+    backward.append(Equation(s["dW"], _weight_gradient(spec.convention, below, Delta),
                              f"gradient of the weights of layer {l}, summed over the samples"))
     if b is not None:
         db = _product(_T(samples), Delta, units) if row else _product(_T(units), Delta, samples)
         backward.append(Equation(s["db"], db, f"gradient of the bias{'' if shared else 'es'} "
                                               f"of layer {l}, summed over the samples"
                                               + (" and the units" if shared else "")))
-    return MatrixLayer(l, spec.activations[l - 1], W, b, below, Z, A, s["f_Z"], s["df_Z"], Delta, s["dW"], s["db"],
+    return MatrixLayer(l, spec.activations[l - 1], s["W"], b, below, Z, A, s["f_Z"], s["df_Z"], Delta, s["dW"], s["db"],
                        upstream, column, forward, tuple(backward))
+
+
+def used(convention: Convention, W: MatrixSymbol) -> MatrixExpr:
+    """W^(l) as the column convention's equations use it (out × in): its transpose where it is stored in × out
+    and the samples are columns (the row convention's products run the other way and use W as it is)."""
+    return W.T if convention.uses_transpose else W
+
+
+def _weight_gradient(convention: Convention, below: MatrixSymbol, Delta: MatrixSymbol) -> MatrixExpr:
+    """∂E/∂W^(l) in the shape W^(l) is stored: Aᵀ Δ (rows), Δ Aᵀ (columns), A Δᵀ (columns, W stored in × out)."""
+    if convention.rows:
+        return MatMul(below.T, Delta)
+    return MatMul(below, Delta.T) if convention.uses_transpose else MatMul(Delta, below.T)
 
 
 def _product(*factors: MatrixExpr | None) -> MatrixExpr:
@@ -428,7 +444,7 @@ def _T(m: MatrixSymbol | None) -> MatrixExpr | None:
 
 
 def _softmax_column(net: Network, l: int, matrix) -> Column:
-    J, row = net.spec.layers[l], net.spec.convention == "row"
+    J, row = net.spec.layers[l], net.spec.convention.rows
     shape, part = ((1, J), "row") if row else ((J, 1), "column")
     sup = f"^{{({l})}}_{{n}}"
     return Column(
@@ -480,7 +496,7 @@ def entrywise(e: Expr, table: Mapping[Symbol, MatrixSymbol], ones: Callable[[], 
 def weight_matrix(net: Network, l: int) -> ImmutableMatrix:
     """The symbols of W^(l) (1-based l), laid out as the spec's convention writes the matrix."""
     W = ImmutableMatrix(net.weights[l - 1])
-    return W.T if net.spec.convention == "row" else W
+    return W.T if net.spec.convention.stored_in_out else W
 
 
 def bias_matrix(net: Network, l: int) -> ImmutableMatrix | None:
@@ -489,13 +505,13 @@ def bias_matrix(net: Network, l: int) -> ImmutableMatrix | None:
     if kind == "none":
         return None
     b = ImmutableMatrix([[net.biases[l - 1][0]]] if kind == "shared" else [net.biases[l - 1]])
-    return b if net.spec.convention == "row" or kind == "shared" else b.T
+    return b if net.spec.convention.rows or kind == "shared" else b.T
 
 
 def batch_matrix(net: Network, step: Step, symbols: Sequence[Symbol]) -> ImmutableMatrix:
     """The values of per-sample quantities (x, y, a layer's z or a) as one matrix of the batch."""
     M = ImmutableMatrix([[sample[s] for sample in step.samples] for s in symbols])
-    return M.T if net.spec.convention == "row" else M
+    return M.T if net.spec.convention.rows else M
 
 
 def matrix_values(form: MatrixForm, net: Network, step: Step) -> dict[MatrixSymbol, ImmutableMatrix]:
@@ -522,7 +538,7 @@ def matrix_values(form: MatrixForm, net: Network, step: Step) -> dict[MatrixSymb
         for eq in layer.backward:
             if layer.column is not None and eq.lhs == layer.column.delta:
                 values[layer.Delta] = _per_sample(eq.rhs, layer, layer.column, values,
-                                                  net.spec.convention == "row")
+                                                  net.spec.convention.rows)
             else:
                 values[eq.lhs] = _evaluate(eq.rhs, values)
     return values
@@ -534,7 +550,7 @@ def _evaluate(expr: MatrixExpr, values: Mapping[MatrixSymbol, ImmutableMatrix]) 
 
 def _activate(net: Network, layer: MatrixLayer, values: dict, work: int) -> None:
     """A = f(Z) and f′(Z), entry by entry; softmax sample by sample."""
-    Z, row = values[layer.Z], net.spec.convention == "row"
+    Z, row = values[layer.Z], net.spec.convention.rows
     if layer.df_Z is None:
         samples = [Z.row(n) if row else Z.col(n) for n in range(net.spec.samples)]
         cols = [ImmutableMatrix([exact(v, work) for v in softmax(list(z))]) for z in samples]

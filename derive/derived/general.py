@@ -13,7 +13,7 @@ from sympy import Basic, Expr, HadamardPower, HadamardProduct, ImmutableMatrix, 
 from sympy.matrices.expressions import MatrixExpr, Transpose
 from sympy.matrices.expressions.diagonal import DiagMatrix
 
-from derive.derived.formulas import as_by_hand, entrywise, loss_slope, short_output_delta
+from derive.derived.formulas import as_by_hand, entrywise, loss_slope, short_output_delta, used
 from derive.model.network import Network
 
 L = Symbol("L", integer=True, positive=True)        # the output layer
@@ -114,7 +114,7 @@ class Writer:
 
     @property
     def row(self) -> bool:
-        return self.net.spec.convention == "row"
+        return self.net.spec.convention.rows
 
     @property
     def top(self) -> Expr:
@@ -127,7 +127,7 @@ class Writer:
         n = self.width(l)
         if family.weights:
             m = self.width(l - 1)
-            return (m, n) if self.row else (n, m)
+            return (m, n) if self.net.spec.convention.stored_in_out else (n, m)
         if family.bias and self.kind(l) == "shared":
             return sp.S.One, sp.S.One
         return (sp.S.One, n) if self.row else (n, sp.S.One)
@@ -166,10 +166,18 @@ class Writer:
         """left · right in the column convention; right · left in the row one (every product transposed)."""
         return right * left if self.row else left * right
 
+    def weights(self, l: Expr) -> MatrixExpr:
+        """W^(l) as the column convention's formulas use it: W^(l)ᵀ where it is stored input × output."""
+        return used(self.net.spec.convention, self.m(W, l))
+
+    def outer(self, delta: MatrixExpr, a: MatrixExpr) -> MatrixExpr:
+        """δ times aᵀ, in the shape the weights are stored: δ aᵀ, aᵀδ (rows) or a δᵀ (W stored in × out)."""
+        return a * delta.T if self.net.spec.convention.uses_transpose else self.times(delta, a.T)
+
     def chain(self, k: Expr) -> MatrixExpr | None:
         """The factors from δ^(L) down to δ^(k): diag(f′_l(z^(l))) W^(l+1)ᵀ for l = k … L − 1; None when k = L."""
         def factor(l: Expr) -> MatrixExpr:
-            return self.times(DiagMatrix(self.m(FPRIME, l)), self.m(W, l + 1).T)
+            return self.times(DiagMatrix(self.m(FPRIME, l)), self.weights(l + 1).T)
 
         if not self.concrete:
             rows, cols = (self.width(L), self.width(k)) if self.row else (self.width(k), self.width(L))
@@ -293,7 +301,7 @@ _EXPLICIT: dict[type, Callable[[Any, Mapping[MatrixSymbol, ImmutableMatrix]], Im
 # -- the equations ---------------------------------------------------------------------------
 
 def _forward(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
-    product = w.times(w.m(W, l), w.m(A, l - 1))
+    product = w.times(w.weights(l), w.m(A, l - 1))
     if w.kind(l) == "none":
         return w.m(Z, l), product
     b = w.m(B, l)
@@ -303,12 +311,12 @@ def _forward(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
 
 
 def _hidden_delta(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
-    spread = w.times(w.m(W, l + 1).T, w.m(DELTA, l + 1))
+    spread = w.times(w.weights(l + 1).T, w.m(DELTA, l + 1))
     return w.m(DELTA, l), sp.HadamardProduct(spread, w.m(FPRIME, l), evaluate=False)
 
 
 def _weight_gradient(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
-    return w.m(DW, l), w.times(w.m(DELTA, l), w.m(A, l - 1).T)
+    return w.m(DW, l), w.outer(w.m(DELTA, l), w.m(A, l - 1))
 
 
 def _bias_gradient(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:

@@ -20,11 +20,12 @@ from derive.numeric.values import Training, value
 
 
 def layout(spec: Spec, net: Network, values: Mapping[Symbol, Any]) -> dict[str, Any]:
-    """Parameters arranged like the spec: W as [j][k] ([k][j] in the row convention), b as a list or number."""
+    """Parameters arranged like the spec: W as [j][k] ([k][j] where the convention stores W input × output), b as a
+    list or number."""
     out: dict[str, Any] = {}
     for l, layer in enumerate(net.weights):
         rows = [[_float(values[w]) for w in row] for row in layer]
-        out[f"W{l + 1}"] = [list(c) for c in zip(*rows)] if spec.convention == "row" else rows
+        out[f"W{l + 1}"] = [list(c) for c in zip(*rows)] if spec.convention.stored_in_out else rows
         if spec.bias.of(l) == "shared":
             out[f"b{l + 1}"] = _float(values[net.biases[l][0]])
         elif spec.bias.of(l) == "neuron":

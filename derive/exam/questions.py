@@ -19,6 +19,7 @@ from derive.derived.solution import Solution
 from derive.numeric.rule import N, mean_ratio
 from derive.errors import SpecError
 from derive.exam.variants import MAX_DECIMALS, Ask, ExamConfig
+from derive.model.convention import Convention
 from derive.model.plain import plain as plain_formula
 from derive.model.spec import Spec
 from derive.numeric.rounding import Number, fixed, number, short
@@ -640,7 +641,7 @@ class Asker:
         spec = self.sol.spec
         kind, l = matrix
         rows, cols = matrix_shape(spec, kind, l)
-        symbol_latex, symbol_plain = _matrix_name(kind, l, spec.convention == "row")
+        symbol_latex, symbol_plain = _matrix_name(kind, l, spec.convention)
         context, displays, plain_displays = matrix_form(spec)
         prompt: list[str | Math] = ["What is the shape (rows × columns) of ", Math(symbol_latex, symbol_plain), "?"]
         display = f"{rows}x{cols}"
@@ -685,38 +686,47 @@ def _short(value: Expr) -> str:
 
 def matrix_shape(spec: Spec, kind: str, l: int) -> tuple[int, int]:
     """The shape of a matrix of the batch matrix form, found by multiplying matrices of those sizes."""
-    n, N = spec.layers, spec.samples
-    row = spec.convention == "row"
+    n, N, convention = spec.layers, spec.samples, spec.convention
 
     def W(m):   # the weight matrix of layer m as the spec writes it
-        return sp.zeros(n[m - 1], n[m]) if row else sp.zeros(n[m], n[m - 1])
+        return sp.zeros(n[m - 1], n[m]) if convention.stored_in_out else sp.zeros(n[m], n[m - 1])
 
     def A(m):   # the activations of layer m (A0 = X), one sample per column (row: per row)
-        return sp.zeros(N, n[m]) if row else sp.zeros(n[m], N)
+        return sp.zeros(N, n[m]) if convention.rows else sp.zeros(n[m], N)
 
     def delta(m):
         return A(m)
 
+    def spread(m):  # Δ^(m) carried back to the layer below: through W^(m)ᵀ, or W^(m) where W is used transposed
+        back = W(m) if convention.uses_transpose else W(m).T
+        return delta(m) * back if convention.rows else back * delta(m)
+
+    def dW(m):      # the product whose shape is W^(m)'s
+        return A(m - 1).T * delta(m) if convention.rows else \
+            A(m - 1) * delta(m).T if convention.uses_transpose else delta(m) * A(m - 1).T
+
     matrix = {
         "delta": lambda: delta(l),
-        "dW": lambda: A(l - 1).T * delta(l) if row else delta(l) * A(l - 1).T,
+        "dW": lambda: dW(l),
         "WT": lambda: W(l).T,
         "AT": lambda: A(l).T,
-        "WTdelta": lambda: delta(l) * W(l).T if row else W(l).T * delta(l),
+        "WTdelta": lambda: spread(l),
     }[kind]()
     return matrix.shape
 
 
-def _matrix_name(kind: str, l: int, row: bool) -> tuple[str, str]:
-    """The LaTeX and plain names of a matrix of the matrix form (the worked solution's Δ, W, A)."""
-    if kind == "WTdelta" and not row:
-        return rf"W^{{({l})\mathsf{{T}}}} \Delta^{{({l})}}", f"W{l}T Delta{l}"
+def _matrix_name(kind: str, l: int, convention: Convention) -> tuple[str, str]:
+    """The LaTeX and plain names of a matrix of the matrix form (the worked solution's Δ, W, A); WTdelta is the
+    product that carries Δ^(l) to the layer below, as the convention writes it."""
+    spread = {Convention.COLUMN: (rf"W^{{({l})\mathsf{{T}}}} \Delta^{{({l})}}", f"W{l}T Delta{l}"),
+              Convention.ROW: (rf"\Delta^{{({l})}} W^{{({l})\mathsf{{T}}}}", f"Delta{l} W{l}T"),
+              Convention.TRANSPOSED: (rf"W^{{({l})}} \Delta^{{({l})}}", f"W{l} Delta{l}")}[convention]
     return {
         "delta": (rf"\Delta^{{({l})}}", f"Delta{l}"),
         "dW": (rf"\frac{{\partial E}}{{\partial W^{{({l})}}}}", f"dE/dW{l}"),
         "WT": (rf"W^{{({l})\mathsf{{T}}}}", f"W{l}T"),
         "AT": (rf"A^{{({l})\mathsf{{T}}}}", f"A{l}T"),
-        "WTdelta": (rf"\Delta^{{({l})}} W^{{({l})\mathsf{{T}}}}", f"Delta{l} W{l}T"),
+        "WTdelta": spread,
     }[kind]
 
 
@@ -724,28 +734,45 @@ def _layer_range(L: int) -> str:
     return "l = 1" if L == 1 else "l = 1, 2" if L == 2 else rf"l = 1, \dots, {L}"
 
 
+# the batch matrix form in each convention: its displays in LaTeX and in plain text
+_MATRIX_FORMS = {
+    Convention.COLUMN: ((r"Z^{(l)} = W^{(l)} A^{(l-1)} + b^{(l)}, \qquad A^{(l)} = f\left(Z^{(l)}\right),",
+                         r"\Delta^{(l)} = \frac{\partial E}{\partial Z^{(l)}}, \qquad "
+                         r"\frac{\partial E}{\partial W^{(l)}} = \Delta^{(l)} A^{(l-1)\mathsf{T}},",
+                         r"\Delta^{(l-1)} = \left(W^{(l)\mathsf{T}} \Delta^{(l)}\right) \odot f'\left(Z^{(l-1)}\right)."),
+                        ("Z(l) = W(l) A(l-1) + b(l),  A(l) = f(Z(l)),",
+                         "Delta(l) = dE/dZ(l),  dE/dW(l) = Delta(l) A(l-1)T,",
+                         "Delta(l-1) = (W(l)T Delta(l)) ⊙ f'(Z(l-1)).")),
+    Convention.ROW: ((r"Z^{(l)} = A^{(l-1)} W^{(l)} + b^{(l)}, \qquad A^{(l)} = f\left(Z^{(l)}\right),",
+                      r"\Delta^{(l)} = \frac{\partial E}{\partial Z^{(l)}}, \qquad "
+                      r"\frac{\partial E}{\partial W^{(l)}} = A^{(l-1)\mathsf{T}} \Delta^{(l)},",
+                      r"\Delta^{(l-1)} = \left(\Delta^{(l)} W^{(l)\mathsf{T}}\right) \odot f'\left(Z^{(l-1)}\right)."),
+                     ("Z(l) = A(l-1) W(l) + b(l),  A(l) = f(Z(l)),",
+                      "Delta(l) = dE/dZ(l),  dE/dW(l) = A(l-1)T Delta(l),",
+                      "Delta(l-1) = (Delta(l) W(l)T) ⊙ f'(Z(l-1)).")),
+    Convention.TRANSPOSED: ((r"Z^{(l)} = W^{(l)\mathsf{T}} A^{(l-1)} + b^{(l)}, \qquad A^{(l)} = f\left(Z^{(l)}\right),",
+                             r"\Delta^{(l)} = \frac{\partial E}{\partial Z^{(l)}}, \qquad "
+                             r"\frac{\partial E}{\partial W^{(l)}} = A^{(l-1)} \Delta^{(l)\mathsf{T}},",
+                             r"\Delta^{(l-1)} = \left(W^{(l)} \Delta^{(l)}\right) \odot f'\left(Z^{(l-1)}\right)."),
+                            ("Z(l) = W(l)T A(l-1) + b(l),  A(l) = f(Z(l)),",
+                             "Delta(l) = dE/dZ(l),  dE/dW(l) = A(l-1) Delta(l)T,",
+                             "Delta(l-1) = (W(l) Delta(l)) ⊙ f'(Z(l-1)).")),
+}
+
+
 def matrix_form(spec: Spec) -> tuple[tuple[str | Math, ...], tuple[str, ...], tuple[str, ...]]:
     """The batch matrix form of backpropagation in the spec's convention: a sentence, its displays, and the
     displays as plain text."""
     N, L = spec.samples, spec.depth
-    where = "rows" if spec.convention == "row" else "columns"
+    where = "rows" if spec.convention.rows else "columns"
+    stored: tuple[str | Math, ...] = ()
+    if spec.convention.uses_transpose:      # the third seed's W_ih: 4×5, used as W_ihᵀ
+        stored = ("; each ", Math(r"W^{(l)}", "W(l)"), " is stored input × output, ",
+                  Math(r"n_{l-1} \times n_l", "n(l-1) x n(l)"))
     intro = ("Stack the ", Math(f"N = {N}", f"N = {N}"), f" sample{'s' if N > 1 else ''} as the {where} of ",
-             Math(r"A^{(0)} = X", "A0 = X"), ". For ", Math(_layer_range(L), f"l = 1, ..., {L}"),
+             Math(r"A^{(0)} = X", "A0 = X"), *stored, ". For ", Math(_layer_range(L), f"l = 1, ..., {L}"),
              ", the forward and the backward pass read")
-    if spec.convention == "row":
-        displays = (r"Z^{(l)} = A^{(l-1)} W^{(l)} + b^{(l)}, \qquad A^{(l)} = f\left(Z^{(l)}\right),",
-                    r"\Delta^{(l)} = \frac{\partial E}{\partial Z^{(l)}}, \qquad "
-                    r"\frac{\partial E}{\partial W^{(l)}} = A^{(l-1)\mathsf{T}} \Delta^{(l)},",
-                    r"\Delta^{(l-1)} = \left(\Delta^{(l)} W^{(l)\mathsf{T}}\right) \odot f'\left(Z^{(l-1)}\right).")
-    else:
-        displays = (r"Z^{(l)} = W^{(l)} A^{(l-1)} + b^{(l)}, \qquad A^{(l)} = f\left(Z^{(l)}\right),",
-                    r"\Delta^{(l)} = \frac{\partial E}{\partial Z^{(l)}}, \qquad "
-                    r"\frac{\partial E}{\partial W^{(l)}} = \Delta^{(l)} A^{(l-1)\mathsf{T}},",
-                    r"\Delta^{(l-1)} = \left(W^{(l)\mathsf{T}} \Delta^{(l)}\right) \odot f'\left(Z^{(l-1)}\right).")
-    row = spec.convention == "row"
-    plain = ("Z(l) = " + ("A(l-1) W(l)" if row else "W(l) A(l-1)") + " + b(l),  A(l) = f(Z(l)),",
-             "Delta(l) = dE/dZ(l),  dE/dW(l) = " + ("A(l-1)T Delta(l)," if row else "Delta(l) A(l-1)T,"),
-             "Delta(l-1) = (" + ("Delta(l) W(l)T" if row else "W(l)T Delta(l)") + ") ⊙ f'(Z(l-1)).")
+    displays, plain = _MATRIX_FORMS[spec.convention]
     return intro, displays, plain
 
 

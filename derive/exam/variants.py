@@ -326,7 +326,7 @@ def draw(template: Spec, cfg: ExamConfig, rng: random.Random) -> dict[str, Any]:
     for l in range(1, len(layers)):
         values = cfg.sets.get(f"W{l}", cfg.sets["W"])
         W = [[rng.choice(values) for _ in range(layers[l - 1])] for _ in range(layers[l])]
-        if template.convention == "row":
+        if template.convention.stored_in_out:
             W = [list(col) for col in zip(*W)]
         init[f"W{l}"] = [[plain_number(v) for v in row] for row in W]
         values = cfg.sets.get(f"b{l}", cfg.sets["b"])
@@ -336,7 +336,7 @@ def draw(template: Spec, cfg: ExamConfig, rng: random.Random) -> dict[str, Any]:
             init[f"b{l}"] = plain_number(rng.choice(values))
     rates = cfg.sets.get("learning_rate", (template.learning_rate,))
     network: dict[str, Any] = {"layers": list(layers), "activation": list(activations), "bias": template.bias.uniform or list(template.bias.kinds),
-                               "loss": loss, "convention": template.convention}
+                               "loss": loss, "convention": template.convention.value}
     if any(takes_slope(name) for name in activations):
         network["slope"] = plain_number(template.slope)
     if template.reduction != "mean":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from derive.model.convention import Convention
+
 
 @dataclass(frozen=True)
 class Name:
@@ -30,13 +32,14 @@ class Notation:
     ``indexed``: w^{(l)}_{jk}, b^{(l)}_j, z^{(l)}_j, a^{(l)}_j (plain ``w2_11``, ``b1_2``, ``a1_2``).
     ``sequential``: w_1 … w_n layer by layer, target unit first; hidden units h_1 … h_m across
     the hidden layers; outputs o_1 …; net inputs z_{h_1}, z_{o_1}; deltas δ_{h_1}, δ_{o_1}.
-    In the ``row`` convention the weight's indices follow its place in W (source row, target column).
+    Where the convention stores W input × output (``row``, ``transposed``) the weight's indices follow its
+    place in W (source row, target column).
     """
 
     layers: tuple[int, ...]
     bias: tuple[str, ...]           # per layer after the input: "none", "neuron" or "shared"
     style: str
-    convention: str
+    convention: Convention
 
     @property
     def depth(self) -> int:
@@ -63,7 +66,7 @@ class Notation:
         if self.style == "sequential":
             i = sum(self.layers[m + 1] * self.layers[m] for m in range(l)) + j * self.layers[l] + k + 1
             return Name(f"w_{{{i}}}", f"w{i}", meaning)
-        r, c = (k, j) if self.convention == "row" else (j, k)
+        r, c = (k, j) if self.convention.stored_in_out else (j, k)
         return Name(f"w^{{({l + 1})}}_{{{_pair(r + 1, c + 1)}}}", f"w{l + 1}_{_pair(r + 1, c + 1)}", meaning)
 
     def bias_name(self, l: int, j: int) -> Name:

@@ -16,6 +16,7 @@ from sympy import Expr, Rational
 
 from derive.errors import InputError, SpecError
 from derive.io import read_text
+from derive.model.convention import Convention
 from derive.model.examples import example_names, example_text
 from derive.model.notation import (
     Notation,  # the names a user may freeze are the notation's names
@@ -24,7 +25,7 @@ from derive.model.registry import ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_LOSS,
 
 BIASES = ("none", "neuron", "shared")
 STYLES = ("sequential", "indexed")
-CONVENTIONS = ("column", "row")
+CONVENTIONS = tuple(c.value for c in Convention)
 REDUCTIONS = ("mean", "sum")     # mean: each loss as defined (today's); sum: without its 1/N and 1/J
 MAX_PARAMETERS = 5000        # 32-32-32-10 (2,442) derives in about a second; far beyond, minutes
 MAX_SAMPLES = 1000
@@ -133,7 +134,7 @@ class Spec:
     """A validated network description; all numbers are exact Rationals.
 
     Weights are stored as ``weights[l][j][k]`` (layer l+1, from unit k to unit j) whatever the
-    convention; ``biases[l]`` has one entry per unit ("neuron"), one entry ("shared"), or none, as
+    convention (the spec's ``[init]`` and the JSON write them in×out where ``convention.stored_in_out``); ``biases[l]`` has one entry per unit ("neuron"), one entry ("shared"), or none, as
     ``bias.of(l)`` says.
     """
 
@@ -145,7 +146,7 @@ class Spec:
     slope: Rational
     bias: Bias
     loss: str
-    convention: str
+    convention: Convention
     x: Matrix
     y: Matrix
     weights: tuple[Matrix, ...]
@@ -264,12 +265,12 @@ def _toml(value: Any) -> str:
     return str(value)
 
 
-def _matrix(value: Any, rows: int, cols: int, source: str, field: str) -> Matrix:
+def _matrix(value: Any, rows: int, cols: int, source: str, field: str, layout: str = "") -> Matrix:
     shape = f"{rows}×{cols}"
     if not isinstance(value, list) or len(value) != rows or not all(
             isinstance(r, list) and len(r) == cols for r in value):
         got = _shape_of(value)
-        expected = f"{rows} row{'s' if rows > 1 else ''} of {cols} number{'s' if cols > 1 else ''}"
+        expected = f"{rows} row{'s' if rows > 1 else ''} of {cols} number{'s' if cols > 1 else ''}{layout}"
         raise SpecError(source, field, f"expected a {shape} matrix ({expected}); got {got}")
     return tuple(tuple(number(v, source, f"{field}[{i}][{j}]") for j, v in enumerate(r))
                  for i, r in enumerate(value))
@@ -399,11 +400,11 @@ def _parameters(init, layers, bias, convention, source):
         drawn = [[_draw(rng) for _ in range(cols)] for _ in range(rows)]
         if f"W{l}" not in init:
             weights.append(tuple(map(tuple, drawn)))
-        elif convention == "row":
-            given = _matrix(init[f"W{l}"], cols, rows, source, field)
+        elif convention.stored_in_out:
+            given = _matrix(init[f"W{l}"], cols, rows, source, field, _layout(convention, l))
             weights.append(tuple(zip(*given)))
         else:
-            weights.append(_matrix(init[f"W{l}"], rows, cols, source, field))
+            weights.append(_matrix(init[f"W{l}"], rows, cols, source, field, _layout(convention, l)))
         drawn_b = [_draw(rng) for _ in range(rows)]
         field = f"[init].b{l}"
         if bias.of(l - 1) == "none":
@@ -413,6 +414,13 @@ def _parameters(init, layers, bias, convention, source):
         else:
             biases.append(_vector(init[f"b{l}"], rows, source, field) if f"b{l}" in init else tuple(drawn_b))
     return tuple(weights), tuple(biases)
+
+
+def _layout(convention: Convention, l: int) -> str:
+    """Why W_l has the shape it must have, for the error that finds another: the convention stores it so."""
+    if convention.stored_in_out:
+        return f": one row per unit of layer {l - 1}, as convention = \"{convention}\" stores W{l} input × output"
+    return f": one row per unit of layer {l}, as convention = \"column\" stores W{l} output × input"
 
 
 def _shared_bias(value: Any, source: str, field: str) -> Rational:
@@ -456,7 +464,7 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
     if problem:
         raise SpecError(source, "[network].loss", problem)
     bias = _bias(net, len(layers) - 1, source)
-    convention = _choice(net, "convention", CONVENTIONS, "column", source, "[network].convention")
+    convention = Convention(_choice(net, "convention", CONVENTIONS, "column", source, "[network].convention"))
     reduction = _choice(net, "reduction", REDUCTIONS, "mean", source, "[network].reduction")
     slope = number(net.get("slope", Rational(1, 100)), source, "[network].slope")
     style = _choice(notation, "style", STYLES, "sequential", source, "[notation].style")

@@ -684,7 +684,7 @@ class Builder:
     # matrices -----------------------------------------------------------------------------------
     def weight_matrix(self, l: int) -> sp.Matrix:
         W = sp.Matrix(self.net.weights[l])
-        return W.T if self.spec.convention == "row" else W
+        return W.T if self.spec.convention.stored_in_out else W
 
     def matrix_tex(self, M: sp.Matrix, values: Mapping[Symbol, Expr] | None = None) -> tuple[str, bool]:
         if values is None:
@@ -705,7 +705,7 @@ class Builder:
             eqs.append(Equation(f"W^{{({l + 1})}}", (Row("=", symbolic), Row("=" if exact_all else r"\approx", numeric))))
             if self.spec.bias.of(l) == "neuron":
                 b = sp.Matrix(self.net.biases[l])
-                b = b.T if self.spec.convention == "row" else b
+                b = b.T if self.spec.convention.rows else b
                 eqs.append(Equation(f"b^{{({l + 1})}}", (Row("=", self.matrix_tex(b)[0]),
                                                          Row("=", self.matrix_tex(b, step.parameters)[0]))))
         return tuple(eqs)
@@ -721,7 +721,7 @@ class Builder:
             blocks.append((f"W^{{({l + 1})}}", self.weight_matrix(l)))
             if self.spec.bias.of(l) == "neuron":
                 b = sp.Matrix(self.net.biases[l])
-                blocks.append((f"b^{{({l + 1})}}", b.T if self.spec.convention == "row" else b))
+                blocks.append((f"b^{{({l + 1})}}", b.T if self.spec.convention.rows else b))
         for name, M in blocks:
             if all(p in fixed for p in M):
                 continue

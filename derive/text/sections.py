@@ -11,6 +11,7 @@ from sympy import Symbol
 from derive.derived import formulas, general
 from derive.derived.checked import FormulaChecks, check_formulas
 from derive.derived.solution import Solution
+from derive.model.convention import Convention
 from derive.model.network import Network
 from derive.model.spec import Optimizer, Spec
 from derive.numeric.rounding import Number
@@ -416,9 +417,8 @@ def general_section(b: Builder, sections: _Sections) -> General:
                                     + _matrix_numbers(b, values.get(eq.lhs))),
                            _sentence(eq.meaning), _shapes(eq, names))
                    for eq in (form.forward + form.backward if form is not None else ()))
-    each = "row" if spec.convention == "row" else "column"
     matrix_note = (f"The same computation for {f'all {b.N} samples' if b.N > 1 else 'the sample'} at once, one "
-                   f"{each} per sample, in the {spec.convention}-vector convention of this network. $\\odot$ multiplies "
+                   f"{_CONVENTION_WORDS[spec.convention]}. $\\odot$ multiplies "
                    f"entry by entry; $\\mathbf{{1}}$ is a vector of ones. Each product's shapes "
                    f"agree (SymPy checks them when it builds the equation); the table beside each "
                    f"equation lists them. Each equation ends with its matrix of values, computed by matrix algebra "
@@ -426,6 +426,15 @@ def general_section(b: Builder, sections: _Sections) -> General:
 
     any_depth, any_depth_note = _any_depth(b, sections.general)
     return General(recursion_note, tuple(groups), matrix_note, matrix, any_depth_note, any_depth)
+
+
+# the matrix form's layout, after "one …": the third seed's W_ih is 4×5 and its products use W_ihᵀ
+_CONVENTION_WORDS = {
+    Convention.COLUMN: "column per sample, in the column-vector convention of this network",
+    Convention.ROW: "row per sample, in the row-vector convention of this network",
+    Convention.TRANSPOSED: (r"column per sample; this network stores each $W^{(l)}$ input × output, one row per "
+                            r"unit of the layer below, so the products use its transpose $W^{(l)\mathsf{T}}$"),
+}
 
 
 def _matrix_numbers(b: Builder, M: sp.ImmutableMatrix | None) -> tuple[Row, ...]:
@@ -447,12 +456,15 @@ def _any_depth(b: Builder, equations: Sequence[general.GeneralEquation]) -> tupl
         rows = tuple(Row("=", tex(f, writer.names, keep_order=True)) for f in forms)
         where = _WHERE[eq.layers] if not eq.only else f"here layer{'s' if len(eq.only) > 1 else ''} ${_listing(eq.only)}$"
         formulas_.append(Formula(Equation(tex(lhs, writer.names), rows), _sentence(eq.meaning) + f" ({where})"))
-    each = "row vector" if spec.convention == "row" else "column vector"
+    each = "row vector" if spec.convention.rows else "column vector"
     note = (f"The same recursion for a network of any depth $L$ with layers like these, one sample at a time: "
             f"every quantity of a layer is a {each}{', as in the matrix form' if b.full else ''}, $n_l$ is the width of layer $l$, and "
             rf"$\mathbf{{a}}^{{(l)}} = f_l(\mathbf{{z}}^{{(l)}})$ with $\mathbf{{a}}^{{(0)}} = \mathbf{{x}}$. The "
             rf"layer is written on top ($W^{{(l)}}$, $\boldsymbol{{\delta}}^{{(l)}}$), so it cannot be mistaken "
             rf"for one unit's name; $e$ is one sample's loss and $E = \sum_n e_n$.")
+    if spec.convention.uses_transpose:
+        note += (r" $W^{(l)}$ is $n_{l-1} \times n_l$, one row per unit of the layer below, as this network stores "
+                 r"it, so the net inputs take its transpose and $\partial e / \partial W^{(l)}$ has its shape.")
     acts = spec.activations
     if len(set(acts[:-1])) > 1:
         note += " " + ", ".join(f"$f_{{{l}}} = {b.net.activation(l - 1).latex}$" for l in range(1, len(acts)))
