@@ -73,11 +73,14 @@ def matrix_names(m: Model) -> dict[str, MatrixName]:
     and the usual aliases (delta1, dZ1, dW1, db1, dA2, A0)."""
     key = ("matrix names",)
     if key not in m._memo:
-        names = dict(_all_matrices(m))
-        for alias, target in m.spec.aliases:         # the spec's own: the third seed's O for A2
+        own = dict(_all_matrices(m))
+        names = dict(own)
+        # the spec's own (the third seed's O for A2), each read from derive's names: with [notation].symbols
+        # Y = "T" and A2 = "Y" the targets are T and Y the outputs, whatever the order
+        for alias, target in m.spec.aliases:
             for prefix in ("", "dE/d"):
-                if prefix + target in names:
-                    names[prefix + alias] = names[prefix + target]
+                if prefix + target in own:
+                    names[prefix + alias] = own[prefix + target]
         m._memo[key] = names
     return m._memo[key]
 
