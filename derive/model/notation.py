@@ -185,6 +185,13 @@ class Notation:
         own = dict(self.symbols).get(key)
         return (symbol_latex(own), own) if own else (latex, key)
 
+    def shown(self, key: str) -> str:
+        """derive's plain name of a matrix or of its gradient (A2, dE/dW2) as the documents print it (O, dE/dW_ho)."""
+        own = dict(self.symbols)
+        if key.startswith("dE/d"):
+            return f"d{own.get('E', 'E')}/d{own.get(key[4:], key[4:])}"
+        return own.get(key, key)
+
     def loss_matrix(self) -> Name:
         """The loss as the matrix-level documents write it: E, or [notation].symbols' letter (Patel's L)."""
         latex, plain = self._own("E", "E")

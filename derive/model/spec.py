@@ -504,7 +504,8 @@ def _symbols(notation: Mapping[str, Any], names: Notation, source: str) -> tuple
     taken = {key: key for key in keys if key not in value}      # every matrix's name once renamed
     for key, symbol in value.items():
         if key not in keys:
-            raise SpecError(source, field, f"unknown key {_show(key)}; expected derive's matrix names: "
+            shown = _show(key).encode("unicode_escape").decode("ascii")      # a line break in a key stays one line
+            raise SpecError(source, field, f"unknown key {shown}; expected derive's matrix names: "
                                            f"{', '.join(keys)}")
         where = f"{field}.{key}"
         problem = symbol_problem(symbol, key == "E")
