@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import tomllib
 from contextlib import redirect_stderr, redirect_stdout
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -26,6 +27,7 @@ from derive.check.verdict import Verdict, check_claim, check_claims, explain
 from derive.cli import main
 from derive.errors import ClaimError
 from derive.exam.questions import Asker
+from derive.model.examples import example_text
 from derive.model.registry import Sigmoid
 from derive.numeric.rounding import Rounding, fixed
 from derive.numeric.values import evaluate, initial_parameters
@@ -931,3 +933,39 @@ def test_one_intermediate_rounded_before_it_is_used_is_named(mazur, hmk):
     # hmkcode: o = 0.191 written 0.19: (0.19 − 1)·0.85 = −0.6885
     v = diagnosed(hmk, "dE/dw5 = -0.6885")
     assert v.mistake == "rounded_intermediate" and "o rounded to 2 decimals (0.19)" in v.diagnosis
+
+
+# -- [notation].symbols: claims in a seed's own names ------------------------------------------------------
+
+@pytest.mark.parametrize("name, ours, derives", [
+    # Seth's names (transposed convention): the same claims as derive's, right and wrong alike
+    ("sigmoid-451-batch", "dE/dW_ho = h1 * Delta2^T", "dE/dW2 = A1 * Delta2^T"),
+    ("sigmoid-451-batch", "dE/dW_ho = Delta2 * h1^T", "dE/dW2 = Delta2 * A1^T"),
+    ("sigmoid-451-batch", "Z1 = W_ih^T * X + b_ih", "Z1 = W1^T * X + b1"),
+    ("sigmoid-451-batch", "O = sigmoid(Z2)", "A2 = sigmoid(Z2)"),
+    ("sigmoid-451-batch", "dE/dW_ih = X * Delta1^T", "dE/dW1 = X * Delta1^T"),
+    ("sigmoid-451-batch", "W_ho' = W_ho - eta * dE/dW_ho", "W2' = W2 - eta * dE/dW2"),
+    ("sigmoid-451-batch", "W_ho' = W_ho + eta * dE/dW_ho", "W2' = W2 + eta * dE/dW2"),
+    # Patel's: his Y is derive's A2, his T derive's Y, his L derive's E
+    ("sigmoid-rows-mse", "dL/dW2 = H1^T * Delta2", "dE/dW2 = A1^T * Delta2"),
+    ("sigmoid-rows-mse", "dL/dW2 = H1 * Delta2", "dE/dW2 = A1 * Delta2"),
+    ("sigmoid-rows-mse", "dL/dY = Y - T", "dE/dA2 = A2 - Y"),
+    ("sigmoid-rows-mse", "dL/dY = 2/N * (Y - T)", "dE/dA2 = 2/N * (A2 - Y)"),
+    ("sigmoid-rows-mse", "Z1 = X W1 + B1", "Z1 = X W1 + b1"),
+    ("sigmoid-rows-mse", "L = 0.2496437491", "E = 0.2496437491"),
+    ("sigmoid-rows-mse", "dL/dB1 = sum(Delta1)", "dE/db1 = sum(Delta1)"),
+])
+def test_claims_in_the_seeds_symbols_are_judged_as_derives(name, ours, derives):
+    """Against the same spec without [notation].symbols: there derive's Y is the targets again."""
+    raw = tomllib.loads(example_text(name))
+    del raw["notation"]["symbols"]
+    mine, theirs = check_claim(solve(name), ours), check_claim(solve(raw), derives)
+    assert (mine.holds, mine.mistake) == (theirs.holds, theirs.mistake), (mine.diagnosis, theirs.diagnosis)
+
+
+def test_a_wrong_claim_is_explained_in_the_symbols():
+    """The messages name the seed's matrices, never derive's own where a symbol replaces them."""
+    v = check_claim(solve("sigmoid-rows-mse"), "dL/dW2 = H1 * Delta2")
+    assert not v.holds and "H1^T * Delta2" in v.diagnosis and "A1" not in v.diagnosis
+    v = check_claim(solve("sigmoid-451-batch"), "dE/dW_ho = Delta2 * h1^T")
+    assert not v.holds and "dE/dW_ho = h1 * Delta2^T" in v.diagnosis and "A1" not in v.diagnosis

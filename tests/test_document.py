@@ -375,19 +375,81 @@ def test_the_third_seeds_printed_matrices_have_the_stored_shapes():
     stored = {f"W{l}": (len(M), len(M[0])) for l, M in ((1, s.json()["parameters"]["W1"]), (2, s.json()["parameters"]["W2"]))}
     assert stored == {"W1": (4, 5), "W2": (5, 1)}
     text = render_solution(s, "md", doc=build(s, view=View(detail="full")))
-    shapes = re.findall(r"\$(W\^\{\((\d)\)(\\mathsf\{T\})?\}|\\frac\{\\partial E\}\{\\partial W\^\{\((\d)\)\}\})\$: "
+    # the example names its matrices as the seed does ([notation].symbols): W_{ih}, W_{ho}
+    names = {s.network.notation.matrix("W", l).latex: str(l) for l in (1, 2)}
+    assert names == {"W_{ih}": "1", "W_{ho}": "2"}
+    written = "|".join(re.escape(n) for n in names)
+    shapes = re.findall(rf"\$(({written})(\^{{\\mathsf{{T}}}})?|\\frac{{\\partial E}}{{\\partial ({written})}})\$: "
                         r"\$(\d+) \\times (\d+)\$", text)
     seen = set()
-    for _, l, transposed, dl, rows, cols in shapes:
-        shape = (int(rows), int(cols))
-        want = stored[f"W{l or dl}"]
-        assert shape == (want[::-1] if transposed else want), (l or dl, transposed, shape)
-        seen.add((l or dl, bool(transposed), bool(dl)))
+    for _, w, transposed, dw, rows, cols in shapes:
+        l, shape = names[w or dw], (int(rows), int(cols))
+        want = stored[f"W{l}"]
+        assert shape == (want[::-1] if transposed else want), (l, transposed, shape)
+        seen.add((l, bool(transposed), bool(dw)))
     assert {("1", True, False), ("2", True, False), ("1", False, True), ("2", False, True), ("2", False, False)} <= seen
     for l, (rows, cols) in ((1, stored["W1"]), (2, stored["W2"])):
-        setup = next(eq for eq in build(s).setup.matrices if eq.lhs == f"W^{{({l})}}")
+        setup = next(eq for eq in build(s).setup.matrices if eq.lhs == s.network.notation.matrix("W", l).latex)
         for row in setup.rows:          # the symbols, then the numbers
             assert row.tex.count(r"\\") == rows - 1 and row.tex.split(r"\\")[0].count("&") == cols - 1, row.tex
     update = render_solution(s, "md").split("## 7.")[1]
-    assert r"W^{(1)} &\leftarrow W^{(1)} - \eta\, \frac{\partial E}{\partial W^{(1)}}" in update
+    assert r"W_{ih} &\leftarrow W_{ih} - \eta\, \frac{\partial E}{\partial W_{ih}}" in update
 
+
+
+# -- [notation].symbols: the seeds' documents in their own names --------------------------------------------
+
+def _without_symbols(name: str) -> dict:
+    raw = tomllib.loads(example_text(name))
+    del raw["notation"]["symbols"]
+    return raw
+
+
+def _matrix_part(text: str) -> str:
+    """The full Markdown's matrix form: from its heading to the formulas for any depth."""
+    return text.split("### Matrix form")[1].split("###")[0]
+
+
+@pytest.mark.parametrize("name, seeds, derives, renamed", [
+    ("sigmoid-451-batch", [r"Z_{1} &= W_{ih}^{\mathsf{T}} X + \mathbf{1}_{5} b_{ih}", r"h_{1} &= \sigma\left(Z_{1}\right)",
+                           r"O &= \sigma\left(Z_{2}\right)", r"\frac{\partial E}{\partial W_{ho}} &= h_{1}"],
+     ["A^{(2)}", "A^{(1)}", "W^{(1)}", "W^{(2)}", "b^{(1)}", "Z^{(1)}", r"\Delta^{(1)}"], ["A1", "A2", "W1", "W2"]),
+    ("sigmoid-rows-mse", [r"Z_{1} &= X W_{1} + \mathbf{1}_{2} B_{1}", r"H_{1} &= \sigma\left(Z_{1}\right)",
+                          r"Y &= \sigma\left(Z_{2}\right)", r"\frac{\partial L}{\partial Y} &= Y - T",
+                          r"\frac{\partial L}{\partial W_{2}} &= H_{1}^{\mathsf{T}} \Delta_{2}"],
+     ["A^{(2)}", "A^{(1)}", "W^{(1)}", r"\Delta^{(2)}", r"\partial E}{\partial W", "Z^{(2)}"], ["A1", "b1", "b2"]),
+])
+def test_the_seeds_matrix_form_and_notation_table_use_their_names(name, seeds, derives, renamed):
+    s = solve(name)
+    text = render_solution(s, "md", doc=build(s, view=View(detail="full")))
+    matrix = _matrix_part(text)
+    for line in seeds:
+        assert line in matrix, line
+    for default in derives:
+        assert default not in matrix, default
+    table = text.split("## 2.")[1].split("## 3.")[0]
+    names = dict(s.network.notation.symbols)
+    for key in renamed:
+        assert f"| `{names[key]}` |" in table, key
+        assert f"| `{key}` |" not in table, key
+
+
+@pytest.mark.parametrize("name", ["sigmoid-451-batch", "sigmoid-rows-mse"])
+def test_the_symbols_change_no_number(name):
+    """The JSON, and every number of the full document, are those of the same spec in derive's own names."""
+    ours, theirs = solve(name), solve(_without_symbols(name))
+    assert ours.json() == theirs.json()
+    numbers = re.compile(r"-?\d+\.\d+")
+    for detail in ("short", "full"):
+        view = View(detail=detail)
+        a = render_solution(ours, "md", doc=build(ours, view=view))
+        b = render_solution(theirs, "md", doc=build(theirs, view=view))
+        assert numbers.findall(a) == numbers.findall(b)
+        assert a != b
+
+
+def test_the_update_in_matrix_form_uses_the_symbols():
+    update = render_solution(solve("sigmoid-rows-mse"), "md").split("## 7.")[1]
+    assert r"W_{1} &\leftarrow W_{1} - \eta\, \frac{\partial L}{\partial W_{1}}" in update
+    assert r"B_{1} &\leftarrow B_{1} - \eta\, \frac{\partial L}{\partial B_{1}}" in update
+    assert "W^{(1)} &" not in update

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import tomllib
 
 import mpmath
 import pytest
@@ -12,6 +13,8 @@ from sympy.matrices.common import ShapeError
 
 from derive import example_names, solve
 from derive.derived import checked, formulas
+from derive.model.examples import example_text
+from derive.text.printer import tex
 from derive.derived.formulas import (
     batch_matrix,
     bias_matrix,
@@ -443,3 +446,45 @@ def test_the_transposed_matrix_form_read_as_the_column_one_stops_the_check(monke
     monkeypatch.setattr(formulas, "used", lambda convention, W: W)
     with pytest.raises(checked.FormulaError, match="matrix-form formula Z1 gives"):
         checked.check_matrix_form(matrix_form(s.network), s.network, s.derivation, s.exact_first)
+
+
+# -- [notation].symbols: the matrix form in a seed's own names ------------------------------------------
+
+def _without_symbols(name: str) -> dict:
+    """The built-in example as a dict, its [notation].symbols left out: derive's own names, the same network."""
+    raw = tomllib.loads(example_text(name))
+    del raw["notation"]["symbols"]
+    return raw
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("sigmoid-451-batch", {"W1": ("W_{ih}", "W_ih"), "b1": ("b_{ih}", "b_ih"), "W2": ("W_{ho}", "W_ho"),
+                           "b2": ("b_{ho}", "b_ho"), "A1": ("h_{1}", "h1"), "A2": ("O", "O"), "X": ("X", "X"),
+                           "Y": ("Y", "Y"), "dE/dW2": (r"\frac{\partial E}{\partial W_{ho}}", "dE/dW_ho")}),
+    ("sigmoid-rows-mse", {"A1": ("H_{1}", "H1"), "A2": ("Y", "Y"), "Y": ("T", "T"), "b1": ("B_{1}", "B1"),
+                          "W1": ("W_{1}", "W1"), "Delta2": (r"\Delta_{2}", "Delta2"),
+                          "dE/dW2": (r"\frac{\partial L}{\partial W_{2}}", "dL/dW2"),
+                          "dE/dA2": (r"\frac{\partial L}{\partial Y}", "dL/dY")}),
+])
+def test_the_matrix_form_names_the_seeds_matrices_as_they_do(name, expected):
+    """The same matrices (derive's keys, shapes, equations) printed in the seed's names, and none of derive's
+    layer superscripts where a symbol stands (no A^{(2)} once A2 is O)."""
+    form = formulas.matrix_form(solve(name).network)
+    names = {str(m): n for m, n in form.names.items()}
+    assert {key: (names[key].latex, names[key].plain) for key in expected} == expected
+    plain = formulas.matrix_form(solve(_without_symbols(name)).network)
+    assert [(str(e.lhs), str(e.rhs)) for e in form.forward + form.backward] == \
+        [(str(e.lhs), str(e.rhs)) for e in plain.forward + plain.backward]
+    renamed = {key for key in expected if not key.startswith("dE/d") and key not in ("X", "Y")}
+    for key in renamed:
+        default = plain.names[next(m for m in plain.names if str(m) == key)].latex
+        assert all(default not in n.latex for n in form.names.values()), (key, default)
+
+
+def test_patels_matrix_form_reads_like_his_post():
+    """Z1 = X W1 + B1, H1 = σ(Z1), Z2 = H1 W2 + B2, Y = σ(Z2) with derive's 1_N spreading the bias row."""
+    form = formulas.matrix_form(solve("sigmoid-rows-mse").network)
+    names = {m: n.latex for m, n in form.names.items()}
+    lines = [f"{tex(e.lhs, names)} = {tex(e.rhs, names, keep_order=True)}" for e in form.forward]
+    assert lines == [r"Z_{1} = X W_{1} + \mathbf{1}_{2} B_{1}", r"H_{1} = \sigma\left(Z_{1}\right)",
+                     r"Z_{2} = H_{1} W_{2} + \mathbf{1}_{2} B_{2}", r"Y = \sigma\left(Z_{2}\right)"]

@@ -303,10 +303,11 @@ def test_what_students_write_holds(example, claim):
     ("sigmoid-222", "b1' = b1 - eta*dE/db1", "frozen", "b1' = b1"),
     # shapes that fit (5 hidden units, 5 samples), so only the mathematics can tell; the third seed's network
     # with W stored out × in (column), and as the seed stores it (in × out, used as Wᵀ: convention "transposed")
-    (SEED3_COLUMN, "dE/dW2 = Delta2 A1", "transposed", "A1 stands where A1^T belongs"),
-    ("sigmoid-451-batch", "dE/dW2 = A1^T Delta2^T", "transposed", "A1^T stands where A1 belongs"),
+    # (both carry the seed's [notation].symbols, so the messages name its h1 and W_ih)
+    (SEED3_COLUMN, "dE/dW2 = Delta2 A1", "transposed", "h1 stands where h1^T belongs"),
+    ("sigmoid-451-batch", "dE/dW2 = A1^T Delta2^T", "transposed", "h1^T stands where h1 belongs"),
     ("sigmoid-451-batch", "dE/dW1 = Delta1 X^T", "transposed", "W(l) is n(l-1)×n(l) and used as W(l)^T"),
-    ("sigmoid-451-batch", "Z1 = W1 X + b1", "transposed", "W1^T * X would"),
+    ("sigmoid-451-batch", "Z1 = W1 X + b1", "transposed", "W_ih^T * X would"),
     ("sigmoid-rows-mse", "dE/dW1 = X Delta1", "transposed", "X stands where X^T belongs"),
     ("linear-221", "W1' = W1 - 0.05 * dE/dW1^T", "transposed", "dE/dW1^T stands where dE/dW1 belongs"),
     (SEED3_COLUMN, "Delta1 = (W2^T Delta2) * sigma'(Z1)", "matrix_product_for_entrywise", "entry by entry here"),

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 import sympy as sp
@@ -437,3 +441,65 @@ def test_bad_aliases_are_refused_naming_the_field(aliases, words):
     with pytest.raises(SpecError) as info:
         loads(MAZUR_NET + f"aliases = {aliases}\n")
     assert words in str(info.value) and "\n" not in str(info.value)
+
+
+# -- [notation].symbols: the matrices in a tutorial's own names ------------------------------------------
+
+def test_symbols_rename_the_matrices_and_read_as_aliases():
+    """Patel's swap (his Y is derive's A2, his T derive's Y) is one consistent renaming; each symbol is an alias
+    for derive check, the loss's letter aside (derive check reads any capital letter as the loss)."""
+    spec = loads(MAZUR_NET + 'symbols = { A1 = "H1", A2 = "Y", Y = "T", E = "L", W1 = "W_ih" }\n')
+    assert spec.symbols == (("A1", "H1"), ("A2", "Y"), ("E", "L"), ("W1", "W_ih"), ("Y", "T"))
+    assert spec.aliases == (("H1", "A1"), ("T", "Y"), ("W_ih", "W1"), ("Y", "A2"))
+
+
+@pytest.mark.parametrize("symbols, words", [
+    # not a name a user can type, or markup: refused before anything is written
+    (r'{ A2 = "\\input{x}" }', "symbols.A2: expected a name: a letter, then letters or digits"),
+    ('{ A2 = "a}b" }', "symbols.A2: expected a name"),
+    ('{ A2 = "<script>" }', "symbols.A2: expected a name"),
+    ('{ A2 = "O O" }', "symbols.A2: expected a name"),
+    ('{ A2 = "W__ih" }', "symbols.A2: expected a name"),
+    ('{ A2 = "W_i_h" }', "symbols.A2: expected a name"),
+    ('{ A2 = "1O" }', "symbols.A2: expected a name"),
+    ('{ A2 = "" }', "symbols.A2: expected a name"),
+    ('{ A2 = 2 }', "symbols.A2: expected a name"),
+    ('{ A2 = "Averyveryverylongname" }', "symbols.A2: expected a name"),
+    # names derive check already reads otherwise
+    ('{ A2 = "eta" }', "symbols.A2: eta already means something else to derive check"),
+    ('{ A2 = "sigmoid" }', "symbols.A2: sigmoid already means something else"),
+    ('{ A2 = "dW1" }', "symbols.A2: dW1 already means something else"),
+    ('{ A2 = "N" }', "symbols.A2: N already means something else"),
+    # clashes: with a scalar of the network, with another symbol, with a matrix left as it is
+    ('{ A1 = "h1" }', "symbols.A1: h1 is already a name of this network"),
+    ('{ A1 = "H", A2 = "H" }', "symbols.A2: H already names A1"),
+    ('{ A2 = "Y" }', "symbols.A2: Y already names Y; rename Y too"),
+    ('{ A1 = "Z1" }', "symbols.A1: Z1 already names Z1"),
+    ('{ E = "X" }', "symbols.E: X already names X"),
+    # the loss is one capital letter, as derive check reads dL/dW1
+    ('{ E = "Loss" }', "symbols.E: expected one capital letter for the loss"),
+    ('{ E = "l" }', "symbols.E: expected one capital letter"),
+    # a key that is no matrix of this network (no biases here: b1 is none)
+    ('{ A3 = "O" }', "[notation].symbols: unknown key \"A3\"; expected derive's matrix names: X, Y, E, W1"),
+    ('{ b1 = "B1" }', "unknown key \"b1\""),
+    ('{ "a\\nb" = "O" }', "unknown key"),
+    ('"O"', "[notation].symbols: expected a table"),
+])
+def test_bad_symbols_are_refused_naming_the_field(symbols, words):
+    with pytest.raises(SpecError) as info:
+        loads(MAZUR_NET + f"symbols = {symbols}\n")
+    assert words in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+def test_an_alias_may_not_take_a_symbols_name():
+    with pytest.raises(SpecError, match=r"\[notation\].aliases.O: O is already a name of \[notation\].symbols"):
+        loads(MAZUR_NET + 'symbols = { A2 = "O" }\naliases = { O = "A2" }\n')
+
+
+def test_a_symbol_refused_on_the_command_line_is_one_line_and_exit_1(tmp_path):
+    path = tmp_path / "hostile.toml"
+    path.write_text(MAZUR_NET + 'symbols = { A2 = "a}b" }\n')
+    done = subprocess.run([sys.executable, "-m", "derive", "solve", str(path)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and "hostile.toml" in done.stderr and "[notation].symbols.A2" in done.stderr

@@ -73,11 +73,14 @@ def matrix_names(m: Model) -> dict[str, MatrixName]:
     and the usual aliases (delta1, dZ1, dW1, db1, dA2, A0)."""
     key = ("matrix names",)
     if key not in m._memo:
-        names = dict(_all_matrices(m))
-        for alias, target in m.spec.aliases:         # the spec's own: the third seed's O for A2
+        own = dict(_all_matrices(m))
+        names = dict(own)
+        # the spec's own (the third seed's O for A2), each read from derive's names: with [notation].symbols
+        # Y = "T" and A2 = "Y" the targets are T and Y the outputs, whatever the order
+        for alias, target in m.spec.aliases:
             for prefix in ("", "dE/d"):
-                if prefix + target in names:
-                    names[prefix + alias] = names[prefix + target]
+                if prefix + target in own:
+                    names[prefix + alias] = own[prefix + target]
         m._memo[key] = names
     return m._memo[key]
 
@@ -185,7 +188,7 @@ def matrix_quantity(m: Model, lhs: Lhs, scalar_first: bool = True) -> MatrixQuan
     kind = "derivative" if name.derivative else "name"
     cells = tuple(tuple(m.quantity(Lhs(kind, cell_ref(plain, index, lhs.ref.column, updated), lhs.loss or "E"))
                         for plain, index in line) for line in name.cells)
-    label = name.plain + ("'" if updated else "")
+    label = m.net.notation.shown(name.plain) + ("'" if updated else "")      # in the spec's symbols
     if derivative and lhs.loss not in ("", "E"):
         label = label.replace("dE/", f"d{lhs.loss}/", 1)
     return MatrixQuantity(label, name, cells, updated)
@@ -542,18 +545,23 @@ class MatrixParser(Parser):
             self.pos = start
             return None
         name = self.neighbour(name)
-        value = MValue(self.cells(name, token.column), False, name.plain)
+        label = self.label(name)
+        value = MValue(self.cells(name, token.column), False, label)
         if self.model is not None and self.model.N > 1 and name.per_sample and self.changed(SUMMED):
-            self.recorded = f"{name.plain} has one {'row' if self.row else 'column'} per sample, to be summed: " \
-                            f"sum({name.plain})"
-            value = summed(value, self.row, f"sum({name.plain})")
+            self.recorded = f"{label} has one {'row' if self.row else 'column'} per sample, to be summed: " \
+                            f"sum({label})"
+            value = summed(value, self.row, f"sum({label})")
         change = self.changed(TRANSPOSED)
         if change:
             as_written = ref.prime != self.transpose_follows()
-            written, right = (name.plain + "^T", name.plain) if as_written else (name.plain, name.plain + "^T")
+            written, right = (label + "^T", label) if as_written else (label, label + "^T")
             self.recorded = f"{written} stands where {right} belongs"
         flip = ref.prime != change                              # A1' is A1's transpose here
-        return transposed(value, name.plain + "^T") if flip else value
+        return transposed(value, label + "^T") if flip else value
+
+    def label(self, name: MatrixName) -> str:
+        """A matrix's name as the messages write it: the spec's [notation].symbols where it gives one."""
+        return self.model.net.notation.shown(name.plain) if self.model is not None else name.plain
 
     def neighbour(self, name: MatrixName) -> MatrixName:
         """The variant's other layer for this name (X for A1, A2 for A1), else the name itself."""
@@ -565,7 +573,7 @@ class MatrixParser(Parser):
         if v is None or v.kind != NEIGHBOUR or v.index != self.seen[NEIGHBOUR] - 1 or v.choice >= len(others):
             return name
         other = others[v.choice]
-        self.recorded = f"{name.plain} stands where {other.plain} belongs"
+        self.recorded = f"{self.label(name)} stands where {self.label(other)} belongs"
         return other
 
     @property
@@ -771,12 +779,15 @@ def correct_formula(m: Model, q: MatrixQuantity) -> str:
 def _correct_formula(m: Model, q: MatrixQuantity) -> str:
     if q.updated:
         frozen = {c.target in m.frozen for line in q.cells for c in line}
+        shown = m.net.notation.shown
         if frozen == {True}:
-            return q.name.plain                                 # [train].freeze: it does not move
-        return f"{q.name.plain} - eta * dE/d{q.name.plain}" if m.one_rate and frozen == {False} else ""
+            return shown(q.name.plain)                          # [train].freeze: it does not move
+        return (f"{shown(q.name.plain)} - eta * {shown('dE/d' + q.name.plain)}" if m.one_rate and frozen == {False}
+                else "")
     form = matrix_form(m.net)
-    # an identity activation (linear): A = Z, and its f′ = 1 drops out of the entrywise product
-    plain = {}
+    # each matrix by the name the documents print ([notation].symbols); an identity activation (linear):
+    # A = Z, and its f′ = 1 drops out of the entrywise product
+    plain: dict = {s: name.plain for s, name in form.names.items() if name.plain != str(s)}
     for layer in form.layers:
         act = m.net.activation(layer.layer - 1)
         z = sp.Symbol("z")
@@ -801,9 +812,11 @@ def _loss_gradient(m: Model, A: sp.MatrixSymbol, Y: sp.MatrixSymbol) -> sp.Matri
 
 def matrix_text(e, plain: Mapping | None = None) -> str:
     """A matrix expression in the claim syntax: products with *, entrywise ones with .* and /, transposes ^T;
-    ``plain`` replaces a matrix by a simpler one (None: a factor of ones, left out)."""
+    ``plain`` replaces a matrix by a simpler one (None: a factor of ones, left out) or by a name."""
     plain = plain or {}
     if isinstance(e, sp.MatrixSymbol):
+        if isinstance(plain.get(e), str):         # a name of its own
+            return plain[e]
         if plain.get(e) is not None:
             return matrix_text(plain[e], plain)
         return "1" if re.fullmatch(r"1_\d+x\d+", e.name) else e.name       # ones, entry by entry: 1 - A2

@@ -307,22 +307,22 @@ def matrix_form(net: Network) -> MatrixForm:
     names: dict[Basic, Name] = {}
     ones: dict[MatrixSymbol, None] = {}
 
-    def matrix(plain: str, shape: tuple[int, int], latex: str, meaning: str) -> MatrixSymbol:
-        m = MatrixSymbol(plain, *shape)
-        names[m] = Name(latex, plain, meaning)
+    def matrix(key: str, shape: tuple[int, int], name: Name) -> MatrixSymbol:
+        """A matrix by derive's own name ``key`` (what the checks and derive check refer to), printed as ``name``."""
+        m = MatrixSymbol(key, *shape)
+        names[m] = name
         return m
 
     def one(rows: int, cols: int = 1) -> MatrixSymbol:
         plain, latex = (f"1_{rows}", rf"\mathbf{{1}}_{{{rows}}}") if cols == 1 else \
             (f"1_{rows}x{cols}", rf"\mathbf{{1}}_{{{rows}\times {cols}}}")
-        m = matrix(plain, (rows, cols), latex, f"{rows}×{cols} matrix of ones")
+        m = matrix(plain, (rows, cols), Name(latex, plain, f"{rows}×{cols} matrix of ones"))
         ones.setdefault(m)
         return m
 
-    each = "row" if row else "column"
     batch = (lambda n: (N, n)) if row else (lambda n: (n, N))
-    X = matrix("X", batch(spec.layers[0]), "X", f"inputs, one {each} per sample")
-    Y = matrix("Y", batch(spec.layers[-1]), "Y", f"targets, one {each} per sample")
+    X = matrix("X", batch(spec.layers[0]), net.notation.matrix("X"))
+    Y = matrix("Y", batch(spec.layers[-1]), net.notation.matrix("Y"))
     symbols = []
     below = X
     for l in range(1, spec.depth + 1):
@@ -333,39 +333,35 @@ def matrix_form(net: Network) -> MatrixForm:
 
 
 def _layer_symbols(net: Network, l: int, below: MatrixSymbol, matrix, batch) -> dict[str, MatrixSymbol | None]:
-    """Every matrix of layer l (1-based), named W1, b1, Z1, A1, Delta1, dE/dW1 … in plain text."""
-    spec, act = net.spec, net.activation(l - 1)
-    row, n, m = spec.convention.rows, spec.layers[l], spec.layers[l - 1]
-    sup = f"^{{({l})}}"
-    w_shape, w_meaning = ((m, n), "one row per input, one column per unit") if spec.convention.stored_in_out else \
-        ((n, m), "one row per unit, one column per input")
+    """Every matrix of layer l (1-based), keyed W1, b1, Z1, A1, Delta1, dE/dW1 … and named by the notation."""
+    spec, act, names = net.spec, net.activation(l - 1), net.notation
+    n, m = spec.layers[l], spec.layers[l - 1]
+    w_shape = (m, n) if spec.convention.stored_in_out else (n, m)
     s: dict[str, MatrixSymbol | None] = {"below": below}
-    s["W"] = matrix(f"W{l}", w_shape, f"W{sup}", f"weights of layer {l}: {w_meaning}")
-    s["dW"] = matrix(f"dE/dW{l}", w_shape, rf"\frac{{\partial E}}{{\partial W{sup}}}",
-                     f"derivative of the loss with respect to every weight of layer {l}")
+    s["W"] = matrix(f"W{l}", w_shape, names.matrix("W", l))
+    s["dW"] = matrix(f"dE/dW{l}", w_shape, names.matrix_gradient("W", l))
     kind = spec.bias.of(l - 1)
-    b_shape = (1, 1) if kind == "shared" else (1, n) if row else (n, 1)
-    b_meaning = f"bias shared by the units of layer {l}" if kind == "shared" else f"biases of layer {l}"
-    s["b"] = None if kind == "none" else matrix(f"b{l}", b_shape, f"b{sup}", b_meaning)
-    s["db"] = None if kind == "none" else matrix(
-        f"dE/db{l}", b_shape, rf"\frac{{\partial E}}{{\partial b{sup}}}",
-        f"derivative of the loss with respect to the bias{'' if kind == 'shared' else 'es'} of layer {l}")
-    s["Z"] = matrix(f"Z{l}", batch(n), f"Z{sup}", f"net inputs of layer {l}")
-    what = "outputs" if l == spec.depth else f"activations of layer {l}"
-    s["A"] = matrix(f"A{l}", batch(n), f"A{sup}", what)
-    s["f_Z"] = matrix(f"{act.name}(Z{l})", batch(n), rf"{act.latex}\left(Z{sup}\right)",
-                      f"{act.name} of every {'entry' if act.elementwise else 'sample'} of Z{l}")
-    s["df_Z"] = None if not act.elementwise else matrix(
-        f"{act.name}'(Z{l})", batch(n), rf"{act.latex}'\left(Z{sup}\right)",
-        f"derivative of {act.name} at every entry of Z{l}")
-    s["Delta"] = matrix(f"Delta{l}", batch(n), rf"\Delta{sup}", f"error signals ∂E/∂Z of layer {l}")
+    b_shape = (1, 1) if kind == "shared" else (1, n) if spec.convention.rows else (n, 1)
+    s["b"] = None if kind == "none" else matrix(f"b{l}", b_shape, names.matrix("b", l))
+    s["db"] = None if kind == "none" else matrix(f"dE/db{l}", b_shape, names.matrix_gradient("b", l))
+    Z = names.matrix("Z", l)
+    s["Z"] = matrix(f"Z{l}", batch(n), Z)
+    s["A"] = matrix(f"A{l}", batch(n), names.matrix("A", l))
+    s["f_Z"] = matrix(f"{act.name}(Z{l})", batch(n), Name(
+        rf"{act.latex}\left({Z.latex}\right)", f"{act.name}({Z.plain})",
+        f"{act.name} of every {'entry' if act.elementwise else 'sample'} of {Z.plain}"))
+    s["df_Z"] = None if not act.elementwise else matrix(f"{act.name}'(Z{l})", batch(n), Name(
+        rf"{act.latex}'\left({Z.latex}\right)", f"{act.name}'({Z.plain})",
+        f"derivative of {act.name} at every entry of {Z.plain}"))
+    s["Delta"] = matrix(f"Delta{l}", batch(n), names.matrix("Delta", l))
     return s
 
 
 def _matrix_layer(net: Network, l: int, symbols: list[dict], Y: MatrixSymbol, matrix, one) -> MatrixLayer:
-    spec = net.spec
+    spec, names = net.spec, net.notation
     row, N, n, L = spec.convention.rows, spec.samples, spec.layers[l], spec.depth
     s = symbols[l - 1]
+    e, z_name, delta_name = names.loss_matrix().plain, names.matrix("Z", l).plain, names.matrix("Delta", l).plain
     W, b, below, Z, A, Delta = used(spec.convention, s["W"]), s["b"], s["below"], s["Z"], s["A"], s["Delta"]
 
     # all-ones vectors spread a bias over the samples (and a shared one over the units); size 1 needs none
@@ -386,10 +382,9 @@ def _matrix_layer(net: Network, l: int, symbols: list[dict], Y: MatrixSymbol, ma
     backward: list[Equation] = []
     upstream = column = None
     if l == L:
-        upstream = matrix(f"dE/dA{l}", A.shape, rf"\frac{{\partial E}}{{\partial A^{{({l})}}}}",
-                          "derivative of the loss with respect to every output")
+        upstream = matrix(f"dE/dA{l}", A.shape, names.matrix_gradient("A", l))
         backward.append(Equation(upstream, _loss_gradient(net, A, Y, one),
-                                 "derivative of the loss, entry by entry (E sums over all samples)"))
+                                 f"derivative of the loss, entry by entry ({e} sums over all samples)"))
         if s["df_Z"] is None:
             column = _softmax_column(net, l, matrix)
             outer = column.a.T * column.a if row else column.a * column.a.T
@@ -397,12 +392,12 @@ def _matrix_layer(net: Network, l: int, symbols: list[dict], Y: MatrixSymbol, ma
             rhs = MatMul(column.upstream, jacobian) if row else MatMul(jacobian, column.upstream)
             jacobian_text = "diag(a_n) − a_nᵀ a_n" if row else "diag(a_n) − a_n a_nᵀ"
             backward.append(Equation(column.delta, rhs,
-                                     f"δ of sample n ({'row' if row else 'column'} n of Delta{l}): the softmax "
-                                     f"couples a sample's outputs, so its Jacobian {jacobian_text} takes the "
-                                     f"place of f′(Z{l})"))
+                                     f"δ of sample n ({'row' if row else 'column'} n of {delta_name}): the "
+                                     f"softmax couples a sample's outputs, so its Jacobian {jacobian_text} takes "
+                                     f"the place of f′({z_name})"))
         else:
             backward.append(Equation(Delta, HadamardProduct(upstream, s["df_Z"], evaluate=False),
-                                     "δ of the output layer: ∂E/∂A times f′(Z), entry by entry"))
+                                     f"δ of the output layer: ∂{e}/∂A times f′(Z), entry by entry"))
     else:
         above = symbols[l]
         W_above = used(spec.convention, above["W"])
@@ -444,14 +439,16 @@ def _T(m: MatrixSymbol | None) -> MatrixExpr | None:
 
 
 def _softmax_column(net: Network, l: int, matrix) -> Column:
-    J, row = net.spec.layers[l], net.spec.convention.rows
+    """Sample n's vectors, in layer notation (a^{(l)}_n), each said to be a row or column of the named matrix."""
+    J, row, names = net.spec.layers[l], net.spec.convention.rows, net.notation
     shape, part = ((1, J), "row") if row else ((J, 1), "column")
     sup = f"^{{({l})}}_{{n}}"
+    e, A, Delta = names.loss_matrix(), names.matrix("A", l).plain, names.matrix("Delta", l).plain
     return Column(
-        matrix(f"a{l}_n", shape, rf"\mathbf{{a}}{sup}", f"sample n's outputs ({part} n of A{l})"),
-        matrix(f"dE/da{l}_n", shape, rf"\frac{{\partial E}}{{\partial \mathbf{{a}}{sup}}}",
-               f"{part} n of dE/dA{l}"),
-        matrix(f"delta{l}_n", shape, rf"\boldsymbol{{\delta}}{sup}", f"{part} n of Delta{l}"))
+        matrix(f"a{l}_n", shape, Name(rf"\mathbf{{a}}{sup}", f"a{l}_n", f"sample n's outputs ({part} n of {A})")),
+        matrix(f"dE/da{l}_n", shape, Name(rf"\frac{{\partial {e.latex}}}{{\partial \mathbf{{a}}{sup}}}",
+                                          f"d{e.plain}/da{l}_n", f"{part} n of d{e.plain}/d{A}")),
+        matrix(f"delta{l}_n", shape, Name(rf"\boldsymbol{{\delta}}{sup}", f"delta{l}_n", f"{part} n of {Delta}")))
 
 
 def _loss_gradient(net: Network, A: MatrixSymbol, Y: MatrixSymbol, one) -> MatrixExpr:

@@ -99,7 +99,7 @@ class Network:
 
 def build(spec: Spec) -> Network:
     """Create the symbols of ``spec`` and define every z, a and the loss in terms of them."""
-    notation = Notation(spec.layers, spec.bias.kinds, spec.style, spec.convention)
+    notation = Notation(spec.layers, spec.bias.kinds, spec.style, spec.convention, spec.symbols)
     names: dict[Symbol, Name] = {}
 
     def symbol(name: Name) -> Symbol:

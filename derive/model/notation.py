@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from derive.model.convention import Convention
+from derive.model.registry import claim_spellings
+
+# [notation].symbols: a user's own names for the matrices (Seth's W_ih, Patel's H1). A name is a letter, then
+# letters or digits, then at most one subscript after _; its LaTeX is made from that shape alone (symbol_latex),
+# so nothing a user types ever reaches TeX, Markdown or HTML as markup.
+SYMBOL = re.compile(r"[A-Za-z][A-Za-z0-9]{0,11}(?:_[A-Za-z0-9]{1,8})?")
+# stems LaTeX writes as a Greek letter (Delta1 → \Delta_{1}); the lower-case ones a claim reads as constants
+# (eta, lambda, alpha) are reserved below
+GREEK = frozenset({"Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega", "beta", "gamma",
+                   "delta", "epsilon", "zeta", "theta", "kappa", "xi", "pi", "rho", "tau", "phi", "chi", "psi",
+                   "omega"})
+# names `derive check` already gives a meaning of its own: the loss's words, N and J, the rates and the decay,
+# the functions of a claim (and every activation's spelling, added where it is used)
+RESERVED = frozenset({"E", "L", "C", "J", "N", "e", "Etotal", "Etot", "Error", "Loss", "Cost", "error", "loss",
+                      "cost", "eta", "alpha", "lr", "lambda", "lam", "mu", "sum", "diag", "exp", "ln", "log",
+                      "sqrt", "max", "min"})
+# the checker's other spellings of the matrices (dW1, dE, delta1, z1, a1, A0, x, y): never a user's symbol
+READ_ALREADY = re.compile(r"d[A-Z].*|delta\d.*|[za]\d+|A0|[xy]")
+MATRIX_KINDS = ("W", "b", "Z", "A", "Delta")            # a layer's matrices, as [notation].symbols keys them
 
 
 @dataclass(frozen=True)
@@ -19,6 +39,30 @@ class Name:
 def _pair(j: int, k: int) -> str:
     """Two 1-based indices run together (``21``), or apart (``2_11``) once one has two digits."""
     return f"{j}{k}" if j < 10 and k < 10 else f"{j}_{k}"
+
+
+def symbol_latex(name: str) -> str:
+    """The LaTeX of a validated symbol: W_ih → W_{ih}, H1 → H_{1}, Delta2 → \\Delta_{2}, Err → \\mathit{Err}."""
+    stem, _, sub = name.partition("_")
+    digits = re.fullmatch(r"([A-Za-z]+?)(\d+)", stem) if not sub else None
+    if digits:
+        stem, sub = digits[1], digits[2]
+    head = "\\" + stem if stem in GREEK else stem if len(stem) == 1 else rf"\mathit{{{stem}}}"
+    return f"{head}_{{{sub}}}" if sub else head
+
+
+def symbol_problem(name: object, loss: bool) -> str:
+    """What is wrong with a [notation].symbols value (empty when nothing is); ``loss``: the value names E."""
+    if loss:
+        if not (isinstance(name, str) and re.fullmatch(r"[A-Z]", name) and name not in ("N", "J")):
+            return "expected one capital letter for the loss (derive check reads dL/dW1 for any), such as L"
+        return ""
+    if not isinstance(name, str) or not SYMBOL.fullmatch(name):
+        return ("expected a name: a letter, then letters or digits, optionally one _ and a subscript of letters "
+                "or digits, such as W_ih, H1 or T")
+    if name in RESERVED or name in claim_spellings() or READ_ALREADY.fullmatch(name):
+        return f"{name} already means something else to derive check; choose another name"
+    return ""
 
 
 def _ordinal(n: int) -> str:
@@ -40,6 +84,7 @@ class Notation:
     bias: tuple[str, ...]           # per layer after the input: "none", "neuron" or "shared"
     style: str
     convention: Convention
+    symbols: tuple[tuple[str, str], ...] = ()   # [notation].symbols: derive's matrix name → the user's (A2 → O)
 
     @property
     def depth(self) -> int:
@@ -126,3 +171,56 @@ class Notation:
         if self.style == "sequential" or l == self.depth - 1:
             return Name(rf"\delta_{{{latex}}}", f"delta_{plain}", meaning)
         return Name(rf"\delta^{{({l + 1})}}_{{{j + 1}}}", f"delta{l + 1}_{j + 1}", meaning)
+
+    # -- matrices (the matrix form, the setup's and the update's matrices, matrix claims) ---------
+    def matrix_keys(self) -> tuple[str, ...]:
+        """derive's own names of the matrices, as [notation].symbols keys them: X, Y, E, W1, b1, Z1, A1, Delta1 …"""
+        keys = ["X", "Y", "E"]
+        for l in range(1, self.depth + 1):
+            keys += [f"{kind}{l}" for kind in MATRIX_KINDS if kind != "b" or self.bias[l - 1] != "none"]
+        return tuple(keys)
+
+    def _own(self, key: str, latex: str) -> tuple[str, str]:
+        """LaTeX and plain name of the matrix ``key``: the user's symbol where [notation].symbols gives one."""
+        own = dict(self.symbols).get(key)
+        return (symbol_latex(own), own) if own else (latex, key)
+
+    def shown(self, key: str) -> str:
+        """derive's plain name of a matrix or of its gradient (A2, dE/dW2) as the documents print it (O, dE/dW_ho)."""
+        own = dict(self.symbols)
+        if key.startswith("dE/d"):
+            return f"d{own.get('E', 'E')}/d{own.get(key[4:], key[4:])}"
+        return own.get(key, key)
+
+    def loss_matrix(self) -> Name:
+        """The loss as the matrix-level documents write it: E, or [notation].symbols' letter (Patel's L)."""
+        latex, plain = self._own("E", "E")
+        return Name(latex, plain, "loss")
+
+    def matrix(self, kind: str, l: int = 0) -> Name:
+        """The matrix X, Y, or W, b, Z, A, Delta of layer l (1-based): W^{(1)}, ``W1`` or the user's symbol."""
+        if kind in ("X", "Y"):
+            each = "row" if self.convention.rows else "column"
+            latex, plain = self._own(kind, kind)
+            return Name(latex, plain, f"{'inputs' if kind == 'X' else 'targets'}, one {each} per sample")
+        default = (r"\Delta" if kind == "Delta" else kind) + f"^{{({l})}}"
+        latex, plain = self._own(f"{kind}{l}", default)
+        return Name(latex, plain, self._layer_meaning(kind, l))
+
+    def _layer_meaning(self, kind: str, l: int) -> str:
+        shared = self.bias[l - 1] == "shared"
+        weights = ("one row per input, one column per unit" if self.convention.stored_in_out
+                   else "one row per unit, one column per input")
+        return {"W": f"weights of layer {l}: {weights}",
+                "b": f"bias shared by the units of layer {l}" if shared else f"biases of layer {l}",
+                "Z": f"net inputs of layer {l}",
+                "A": "outputs" if l == self.depth else f"activations of layer {l}",
+                "Delta": f"error signals ∂{self.loss_matrix().plain}/∂Z of layer {l}"}[kind]
+
+    def matrix_gradient(self, kind: str, l: int) -> Name:
+        """∂E/∂W^{(l)}, ∂E/∂b^{(l)} or ∂E/∂A^{(l)} (plain ``dE/dW1``), in the symbols where they are given."""
+        e, m = self.loss_matrix(), self.matrix(kind, l)
+        what = {"W": f"every weight of layer {l}", "A": "every output",
+                "b": f"the bias{'' if self.bias[l - 1] == 'shared' else 'es'} of layer {l}"}[kind]
+        return Name(rf"\frac{{\partial {e.latex}}}{{\partial {m.latex}}}", f"d{e.plain}/d{m.plain}",
+                    f"derivative of the loss with respect to {what}")

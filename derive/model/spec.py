@@ -20,6 +20,7 @@ from derive.model.convention import Convention
 from derive.model.examples import example_names, example_text
 from derive.model.notation import (
     Notation,  # the names a user may freeze are the notation's names
+    symbol_problem,
 )
 from derive.model.registry import ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_LOSS, LOSSES, Loss, pairing_problem
 
@@ -42,7 +43,7 @@ TABLES = {
     "data": {"x", "y"},
     "init": None,            # W1, b1, … and seed: checked against the architecture
     "train": {"learning_rate", "steps", "freeze", "batch", "shuffle", "weight_decay", "decay_biases", "momentum"},
-    "notation": {"style", "aliases"},
+    "notation": {"style", "aliases", "symbols"},
     "exam": None,            # read by derive.exam
 }
 TOP = {"title", "description", *TABLES}
@@ -160,6 +161,8 @@ class Spec:
     reduction: str = "mean"     # "sum": the loss sums over the samples instead of averaging (its 1/N dropped)
     # [notation].aliases: a tutorial's own names for derive's (i1 for x1, O for A2), as `derive check` reads them
     aliases: tuple[tuple[str, str], ...] = ()
+    # [notation].symbols: the documents' matrices in a tutorial's names (A2 → O); each is also an alias above
+    symbols: tuple[tuple[str, str], ...] = ()
 
     @property
     def rule(self) -> Loss:
@@ -476,36 +479,73 @@ def parse(raw: Mapping[str, Any], source: str = "<spec>") -> Spec:
     steps = _steps(train, size, len(x), source)
     optimizer = _optimizer(train, len(layers) - 1, bias, len(x), init.get("seed", 0), source)
     freeze = _freeze(train, layers, bias, style, convention, source)
-    aliases = _aliases(notation, Notation(layers, bias.kinds, style, convention), source)
+    names = Notation(layers, bias.kinds, style, convention)
+    symbols = _symbols(notation, names, source)
+    aliases = _aliases(notation, names, symbols, source)
     return Spec(source, raw.get("title", ""), raw.get("description", ""), layers, activations, slope, bias,
                 loss, convention, x, y, weights, biases, optimizer.rate("W1"), steps, freeze, optimizer, style, raw,
-                reduction, aliases)
+                reduction, aliases, symbols)
 
 
 ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*")
 MAX_ALIASES = 100
 
 
-def _aliases(notation: Mapping[str, Any], names: Notation, source: str) -> tuple[tuple[str, str], ...]:
+def _symbols(notation: Mapping[str, Any], names: Notation, source: str) -> tuple[tuple[str, str], ...]:
+    """[notation].symbols = { A2 = "O", W1 = "W_ih" }: the matrices' names in the documents and in derive check;
+    each a name a user can type, none a scalar's name of the network, no two matrices named alike."""
+    value = notation.get("symbols", {})
+    field = "[notation].symbols"
+    keys = names.matrix_keys()
+    if not isinstance(value, Mapping) or len(value) > len(keys):
+        raise SpecError(source, field, f'expected a table of derive\'s matrix names to yours, e.g. symbols = '
+                                       f'{{ W1 = "W_ih", A2 = "O" }}; got {_show(value)}')
+    scalars = names.plain_names() - set(keys)
+    taken = {key: key for key in keys if key not in value}      # every matrix's name once renamed
+    for key, symbol in value.items():
+        if key not in keys:
+            shown = _show(key).encode("unicode_escape").decode("ascii")      # a line break in a key stays one line
+            raise SpecError(source, field, f"unknown key {shown}; expected derive's matrix names: "
+                                           f"{', '.join(keys)}")
+        where = f"{field}.{key}"
+        problem = symbol_problem(symbol, key == "E")
+        if problem:
+            raise SpecError(source, where, f"{problem}; got {_show(symbol)}")
+        if symbol in scalars:
+            raise SpecError(source, where, f"{symbol} is already a name of this network; choose another name")
+        other = next((k for k, name in taken.items() if name == symbol), None)
+        if other is not None:
+            raise SpecError(source, where, f"{symbol} already names {other}; rename {other} too, or choose "
+                                           f"another name")
+        taken[key] = symbol
+    return tuple(sorted(value.items()))
+
+
+def _aliases(notation: Mapping[str, Any], names: Notation, symbols: tuple[tuple[str, str], ...],
+             source: str) -> tuple[tuple[str, str], ...]:
     """[notation].aliases = { i1 = "x1", O = "A2" }: other names for the network's own; a name of the network
-    is never redefined, except a matrix's (Y for the outputs, as the second seed writes them)."""
+    is never redefined, except a matrix's (Y for the outputs, as the second seed writes them). Each of
+    [notation].symbols is an alias too (the loss's letter aside: derive check reads any capital as the loss)."""
     value = notation.get("aliases", {})
     field = "[notation].aliases"
     if not isinstance(value, Mapping) or len(value) > MAX_ALIASES:
         raise SpecError(source, field, f"expected a table of at most {MAX_ALIASES} names, e.g. "
                                        f'aliases = {{ i1 = "x1", O = "A2" }}; got {_show(value)}')
-    known = names.plain_names()
+    known, own = names.plain_names(), dict(symbols)
     for alias, target in value.items():
         where = f"{field}.{alias}"
         if not ALIAS.fullmatch(alias) or len(alias) > 24:
             raise SpecError(source, where, "expected a name of letters and digits (with _ between parts), such as i1")
         if alias in known and not alias[:1].isupper():
             raise SpecError(source, where, f"{alias} is already a name of this network")
+        if alias in own.values():
+            raise SpecError(source, where, f"{alias} is already a name of [notation].symbols")
         if not isinstance(target, str) or target not in known:
             hint = ", ".join(sorted(known, key=lambda n: (len(n), n))[:10])
             raise SpecError(source, where, f"expected the name of one of the network's values or matrices "
                                            f"(such as {hint}); got {_show(target)}")
-    return tuple(sorted(value.items()))
+    readings = {symbol: key for key, symbol in symbols if key != "E"}
+    return tuple(sorted({**value, **readings}.items()))
 
 
 def _bias(net: Mapping[str, Any], depth: int, source: str) -> Bias:

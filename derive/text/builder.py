@@ -702,11 +702,12 @@ class Builder:
             W = self.weight_matrix(l)
             symbolic, _ = self.matrix_tex(W)
             numeric, exact_all = self.matrix_tex(W, step.parameters)
-            eqs.append(Equation(f"W^{{({l + 1})}}", (Row("=", symbolic), Row("=" if exact_all else r"\approx", numeric))))
+            eqs.append(Equation(self.net.notation.matrix("W", l + 1).latex,
+                                (Row("=", symbolic), Row("=" if exact_all else r"\approx", numeric))))
             if self.spec.bias.of(l) == "neuron":
                 b = sp.Matrix(self.net.biases[l])
                 b = b.T if self.spec.convention.rows else b
-                eqs.append(Equation(f"b^{{({l + 1})}}", (Row("=", self.matrix_tex(b)[0]),
+                eqs.append(Equation(self.net.notation.matrix("b", l + 1).latex, (Row("=", self.matrix_tex(b)[0]),
                                                          Row("=", self.matrix_tex(b, step.parameters)[0]))))
         return tuple(eqs)
 
@@ -717,12 +718,14 @@ class Builder:
         fixed = frozen(self.d)
         eqs = []
         blocks = []
+        names = self.net.notation
         for l in range(self.spec.depth):
-            blocks.append((f"W^{{({l + 1})}}", self.weight_matrix(l)))
+            blocks.append(("W", l + 1, self.weight_matrix(l)))
             if self.spec.bias.of(l) == "neuron":
                 b = sp.Matrix(self.net.biases[l])
-                blocks.append((f"b^{{({l + 1})}}", b.T if self.spec.convention.rows else b))
-        for name, M in blocks:
+                blocks.append(("b", l + 1, b.T if self.spec.convention.rows else b))
+        for kind, layer, M in blocks:
+            name, partial = names.matrix(kind, layer).latex, names.matrix_gradient(kind, layer).latex
             if all(p in fixed for p in M):
                 continue
             group = self.groups[next(iter(M))]
@@ -732,8 +735,8 @@ class Builder:
             # with weight decay the matrix subtracted is ∂E/∂W + λW, entry by entry (a bias without decay: + 0)
             grad, grad_exact = self.matrix_tex(M, step.objective_gradient if decayed else step.gradient)
             new, new_exact = self.matrix_tex(M, step.updated)
-            rule = (rf"{name} - {eta} \left(\frac{{\partial E}}{{\partial {name}}} + \lambda {name}\right)" if decayed
-                    else rf"{name} - {eta}\, \frac{{\partial E}}{{\partial {name}}}")
+            rule = (rf"{name} - {eta} \left({partial} + \lambda {name}\right)" if decayed
+                    else rf"{name} - {eta}\, {partial}")
             carried = self.carried_matrix(M)
             eqs.append(Equation(name, (
                 Row(r"\leftarrow", rule if carried is None else rf"{name} + \mu V_{{{name}}}" + rule[len(name):]),
