@@ -415,9 +415,9 @@ def _matrix_part(text: str) -> str:
                            r"O &= \sigma\left(Z_{2}\right)", r"\frac{\partial E}{\partial W_{ho}} &= h_{1}"],
      ["A^{(2)}", "A^{(1)}", "W^{(1)}", "W^{(2)}", "b^{(1)}", "Z^{(1)}", r"\Delta^{(1)}"], ["A1", "A2", "W1", "W2"]),
     ("sigmoid-rows-mse", [r"Z_{1} &= X W_{1} + \mathbf{1}_{2} B_{1}", r"H_{1} &= \sigma\left(Z_{1}\right)",
-                          r"Y &= \sigma\left(Z_{2}\right)", r"\frac{\partial L}{\partial Y} &= Y - T",
-                          r"\frac{\partial L}{\partial W_{2}} &= H_{1}^{\mathsf{T}} \Delta_{2}"],
-     ["A^{(2)}", "A^{(1)}", "W^{(1)}", r"\Delta^{(2)}", r"\partial E}{\partial W", "Z^{(2)}"], ["A1", "b1", "b2"]),
+                          r"Y &= \sigma\left(Z_{2}\right)", r"\frac{\partial E}{\partial Y} &= Y - T",
+                          r"\frac{\partial E}{\partial W_{2}} &= H_{1}^{\mathsf{T}} \Delta_{2}"],
+     ["A^{(2)}", "A^{(1)}", "W^{(1)}", r"\Delta^{(2)}", "Z^{(2)}"], ["A1", "b1", "b2"]),
 ])
 def test_the_seeds_matrix_form_and_notation_table_use_their_names(name, seeds, derives, renamed):
     s = solve(name)
@@ -450,6 +450,6 @@ def test_the_symbols_change_no_number(name):
 
 def test_the_update_in_matrix_form_uses_the_symbols():
     update = render_solution(solve("sigmoid-rows-mse"), "md").split("## 7.")[1]
-    assert r"W_{1} &\leftarrow W_{1} - \eta\, \frac{\partial L}{\partial W_{1}}" in update
-    assert r"B_{1} &\leftarrow B_{1} - \eta\, \frac{\partial L}{\partial B_{1}}" in update
+    assert r"W_{1} &\leftarrow W_{1} - \eta\, \frac{\partial E}{\partial W_{1}}" in update
+    assert r"B_{1} &\leftarrow B_{1} - \eta\, \frac{\partial E}{\partial B_{1}}" in update
     assert "W^{(1)} &" not in update

@@ -463,8 +463,8 @@ def _without_symbols(name: str) -> dict:
                            "Y": ("Y", "Y"), "dE/dW2": (r"\frac{\partial E}{\partial W_{ho}}", "dE/dW_ho")}),
     ("sigmoid-rows-mse", {"A1": ("H_{1}", "H1"), "A2": ("Y", "Y"), "Y": ("T", "T"), "b1": ("B_{1}", "B1"),
                           "W1": ("W_{1}", "W1"), "Delta2": (r"\Delta_{2}", "Delta2"),
-                          "dE/dW2": (r"\frac{\partial L}{\partial W_{2}}", "dL/dW2"),
-                          "dE/dA2": (r"\frac{\partial L}{\partial Y}", "dL/dY")}),
+                          "dE/dW2": (r"\frac{\partial E}{\partial W_{2}}", "dE/dW2"),
+                          "dE/dA2": (r"\frac{\partial E}{\partial Y}", "dE/dY")}),
 ])
 def test_the_matrix_form_names_the_seeds_matrices_as_they_do(name, expected):
     """The same matrices (derive's keys, shapes, equations) printed in the seed's names, and none of derive's

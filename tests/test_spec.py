@@ -448,8 +448,8 @@ def test_bad_aliases_are_refused_naming_the_field(aliases, words):
 def test_symbols_rename_the_matrices_and_read_as_aliases():
     """Patel's swap (his Y is derive's A2, his T derive's Y) is one consistent renaming; each symbol is an alias
     for derive check, the loss's letter aside (derive check reads any capital letter as the loss)."""
-    spec = loads(MAZUR_NET + 'symbols = { A1 = "H1", A2 = "Y", Y = "T", E = "L", W1 = "W_ih" }\n')
-    assert spec.symbols == (("A1", "H1"), ("A2", "Y"), ("E", "L"), ("W1", "W_ih"), ("Y", "T"))
+    spec = loads(MAZUR_NET + 'symbols = { A1 = "H1", A2 = "Y", Y = "T", W1 = "W_ih" }\n')
+    assert spec.symbols == (("A1", "H1"), ("A2", "Y"), ("W1", "W_ih"), ("Y", "T"))
     assert spec.aliases == (("H1", "A1"), ("T", "Y"), ("W_ih", "W1"), ("Y", "A2"))
 
 
@@ -475,12 +475,10 @@ def test_symbols_rename_the_matrices_and_read_as_aliases():
     ('{ A1 = "H", A2 = "H" }', "symbols.A2: H already names A1"),
     ('{ A2 = "Y" }', "symbols.A2: Y already names Y; rename Y too"),
     ('{ A1 = "Z1" }', "symbols.A1: Z1 already names Z1"),
-    ('{ E = "X" }', "symbols.E: X already names X"),
-    # the loss is one capital letter, as derive check reads dL/dW1
-    ('{ E = "Loss" }', "symbols.E: expected one capital letter for the loss"),
-    ('{ E = "l" }', "symbols.E: expected one capital letter"),
+    # the loss is no key: every section writes E, and derive check reads dL/dW1 anyway
+    ('{ E = "L" }', "[notation].symbols: unknown key \"E\"; expected derive's matrix names: X, Y, W1"),
     # a key that is no matrix of this network (no biases here: b1 is none)
-    ('{ A3 = "O" }', "[notation].symbols: unknown key \"A3\"; expected derive's matrix names: X, Y, E, W1"),
+    ('{ A3 = "O" }', "[notation].symbols: unknown key \"A3\"; expected derive's matrix names: X, Y, W1"),
     ('{ b1 = "B1" }', "unknown key \"b1\""),
     ('{ "a\\nb" = "O" }', "unknown key"),
     ('"O"', "[notation].symbols: expected a table"),

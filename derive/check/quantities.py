@@ -200,8 +200,7 @@ class Model:
             if plain in self.entries:
                 kind, s = self.entries[plain]
                 return Meaning(kind, s, index)
-            own = self.net.notation.loss_matrix().plain         # [notation].symbols' letter (the second seed's L)
-            if plain in ("E", "Etotal", loss, own) or (loss is None and plain in LOSS_NAMES):
+            if plain in ("E", "Etotal", loss) or (loss is None and plain in LOSS_NAMES):
                 return Meaning("loss", self.E, index)
         hint = ""
         if re.fullmatch(r"[A-Z]\d*", ref.text.rstrip("'")):

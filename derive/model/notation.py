@@ -51,12 +51,8 @@ def symbol_latex(name: str) -> str:
     return f"{head}_{{{sub}}}" if sub else head
 
 
-def symbol_problem(name: object, loss: bool) -> str:
-    """What is wrong with a [notation].symbols value (empty when nothing is); ``loss``: the value names E."""
-    if loss:
-        if not (isinstance(name, str) and re.fullmatch(r"[A-Z]", name) and name not in ("N", "J")):
-            return "expected one capital letter for the loss (derive check reads dL/dW1 for any), such as L"
-        return ""
+def symbol_problem(name: object) -> str:
+    """What is wrong with a [notation].symbols value (empty when nothing is)."""
     if not isinstance(name, str) or not SYMBOL.fullmatch(name):
         return ("expected a name: a letter, then letters or digits, optionally one _ and a subscript of letters "
                 "or digits, such as W_ih, H1 or T")
@@ -174,8 +170,11 @@ class Notation:
 
     # -- matrices (the matrix form, the setup's and the update's matrices, matrix claims) ---------
     def matrix_keys(self) -> tuple[str, ...]:
-        """derive's own names of the matrices, as [notation].symbols keys them: X, Y, E, W1, b1, Z1, A1, Delta1 …"""
-        keys = ["X", "Y", "E"]
+        """derive's own names of the matrices, as [notation].symbols keys them: X, Y, W1, b1, Z1, A1, Delta1 …
+
+        Not the loss E: it is a scalar of every section, and a letter of the matrix form's own (Patel's L) would
+        stand beside ∂E/∂w of the others (derive check reads any capital letter as the loss)."""
+        keys = ["X", "Y"]
         for l in range(1, self.depth + 1):
             keys += [f"{kind}{l}" for kind in MATRIX_KINDS if kind != "b" or self.bias[l - 1] != "none"]
         return tuple(keys)
@@ -193,9 +192,8 @@ class Notation:
         return own.get(key, key)
 
     def loss_matrix(self) -> Name:
-        """The loss as the matrix-level documents write it: E, or [notation].symbols' letter (Patel's L)."""
-        latex, plain = self._own("E", "E")
-        return Name(latex, plain, "loss")
+        """The loss as the matrix-level documents write it: E, as every section does."""
+        return Name("E", "E", "loss")
 
     def matrix(self, kind: str, l: int = 0) -> Name:
         """The matrix X, Y, or W, b, Z, A, Delta of layer l (1-based): W^{(1)}, ``W1`` or the user's symbol."""

@@ -508,7 +508,7 @@ def _symbols(notation: Mapping[str, Any], names: Notation, source: str) -> tuple
             raise SpecError(source, field, f"unknown key {shown}; expected derive's matrix names: "
                                            f"{', '.join(keys)}")
         where = f"{field}.{key}"
-        problem = symbol_problem(symbol, key == "E")
+        problem = symbol_problem(symbol)
         if problem:
             raise SpecError(source, where, f"{problem}; got {_show(symbol)}")
         if symbol in scalars:
@@ -525,7 +525,7 @@ def _aliases(notation: Mapping[str, Any], names: Notation, symbols: tuple[tuple[
              source: str) -> tuple[tuple[str, str], ...]:
     """[notation].aliases = { i1 = "x1", O = "A2" }: other names for the network's own; a name of the network
     is never redefined, except a matrix's (Y for the outputs, as the second seed writes them). Each of
-    [notation].symbols is an alias too (the loss's letter aside: derive check reads any capital as the loss)."""
+    [notation].symbols is an alias too."""
     value = notation.get("aliases", {})
     field = "[notation].aliases"
     if not isinstance(value, Mapping) or len(value) > MAX_ALIASES:
@@ -544,7 +544,7 @@ def _aliases(notation: Mapping[str, Any], names: Notation, symbols: tuple[tuple[
             hint = ", ".join(sorted(known, key=lambda n: (len(n), n))[:10])
             raise SpecError(source, where, f"expected the name of one of the network's values or matrices "
                                            f"(such as {hint}); got {_show(target)}")
-    readings = {symbol: key for key, symbol in symbols if key != "E"}
+    readings = {symbol: key for key, symbol in symbols}
     return tuple(sorted({**value, **readings}.items()))
 
 
