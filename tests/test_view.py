@@ -370,13 +370,15 @@ def test_the_full_matrix_form_shows_each_matrix_of_values():
     d = build(s, view=View(detail="full"))
     with mpmath.workdps(50):
         _, _, nets = forward(raw, initial(raw))
-    z1 = next(f.equation for f in d.general.matrix if f.equation.lhs == "Z^{(1)}")
+    z1 = next(f.equation for f in d.general.matrix if f.equation.lhs == s.network.notation.matrix("Z", 1).latex)
     body = z1.rows[-1].tex.removeprefix(r"\begin{bmatrix}").removesuffix(r"\end{bmatrix}")
     shown = [[_value(v) for v in row.split("&")] for row in body.split(r"\\")]
     width = 6                                               # units per sample in nets: 5 hidden, 1 output
     assert shown == [pytest.approx([float(nets[n * width + j]) for n in range(5)], rel=1e-5) for j in range(5)]
+    computed = tuple(s.network.notation.matrix(kind, l).latex for kind in ("Z", "A", "Delta") for l in (1, 2))
     assert all(f.equation.rows[-1].tex.startswith(r"\begin{bmatrix}") for f in d.general.matrix
-               if f.equation.lhs.startswith(("Z", "A", r"\Delta")))
+               if f.equation.lhs in computed)
+    assert sum(f.equation.lhs in computed for f in d.general.matrix) == 6
 
 
 @pytest.mark.parametrize("fmt, template, title, heading", [
