@@ -435,6 +435,7 @@ def test_aliases_name_the_tutorials_own_symbols():
     ('{ i1 = "q1" }', 'aliases.i1: expected the name of one of the network\'s values or matrices'),
     ('{ i1 = 1 }', "aliases.i1: expected the name"),
     ('{ "1i" = "x1" }', "aliases.1i: expected a name of letters and digits"),
+    ('{ "a\\nb" = "x1" }', "aliases.a\\nb: expected a name of letters and digits"),     # one line, escaped
     ('"x1"', "[notation].aliases: expected a table"),
 ])
 def test_bad_aliases_are_refused_naming_the_field(aliases, words):
@@ -447,7 +448,7 @@ def test_bad_aliases_are_refused_naming_the_field(aliases, words):
 
 def test_symbols_rename_the_matrices_and_read_as_aliases():
     """Patel's swap (his Y is derive's A2, his T derive's Y) is one consistent renaming; each symbol is an alias
-    for derive check, the loss's letter aside (derive check reads any capital letter as the loss)."""
+    for derive check."""
     spec = loads(MAZUR_NET + 'symbols = { A1 = "H1", A2 = "Y", Y = "T", W1 = "W_ih" }\n')
     assert spec.symbols == (("A1", "H1"), ("A2", "Y"), ("W1", "W_ih"), ("Y", "T"))
     assert spec.aliases == (("H1", "A1"), ("T", "Y"), ("W_ih", "W1"), ("Y", "A2"))
