@@ -156,17 +156,55 @@ def test_with_three_samples_the_slope_keeps_its_constant_in_front():
 
 def test_a_shared_bias_sums_its_layers_deltas():
     text = any_depth(spec([2, 2, 1], ["sigmoid", "sigmoid"], bias="shared"))
-    assert r"\frac{\partial e}{\partial \mathbf{b}^{(l)}} &= \mathbf{1}^{\mathsf{T}} \boldsymbol{\delta}^{(l)}" in text
-    assert r"W^{(l)} \mathbf{a}^{(l - 1)} + \mathbf{1} \mathbf{b}^{(l)}" in text
+    # one number per layer: the scalar b^(l), spread over the units by the vector of ones
+    assert r"\frac{\partial e}{\partial b^{(l)}} &= \mathbf{1}^{\mathsf{T}} \boldsymbol{\delta}^{(l)}" in text
+    assert r"W^{(l)} \mathbf{a}^{(l - 1)} + \mathbf{1} b^{(l)}" in text
+    assert r"\mathbf{b}" not in text
+    table = render_solution(solve(spec([2, 2, 1], ["sigmoid", "sigmoid"], bias="shared")), "md")
+    assert "| $b^{(l)}$ | `b(l)` | bias shared by the units of layer l (one number) |" in table
+    assert r"\mathbf{b}" not in table
+
+
+def test_a_network_with_both_kinds_of_bias_writes_each_as_it_is():
+    text = any_depth(spec([2, 2, 1], ["sigmoid", "sigmoid"], bias=["neuron", "shared"]))
+    assert r"+ \mathbf{b}^{(l)}" in text and r"+ \mathbf{1} b^{(l)}" in text
 
 
 def test_mixed_activations_have_one_slope_per_layer():
     text = any_depth(spec([2, 2, 2, 1], ["tanh", "sigmoid", "linear"]))
     assert r"f_{l}'\left(\mathbf{z}^{(l)}\right)" in text
     assert r"$f_{1} = \tanh$, $f_{2} = \sigma$" in text
-    assert r"\operatorname{id}'\left(\mathbf{z}^{(L)}\right)" in text      # the output's own slope
+    # the linear output's slope is 1: δ^(L) is ∂e/∂a^(L), and a sentence says why
+    assert r"\operatorname{id}'\left(" not in text
+    assert r"\boldsymbol{\delta}^{(L)} &= \frac{\partial e}{\partial \mathbf{a}^{(L)}} \\" in text
+    assert "Here the output layer is linear" in text
+    assert r"\right) \odot f_{l}'\left(\mathbf{z}^{(l)}\right)" in text     # the hidden layers keep theirs
     one = any_depth(spec([2, 2, 1], ["tanh", "sigmoid"]))
     assert r"\tanh'\left(\mathbf{z}^{(l)}\right)" in one and r"\sigma'\left(\mathbf{z}^{(L)}\right)" in one
+
+
+def test_a_linear_network_has_no_slope_factor():
+    text = any_depth("linear-221")
+    assert r"\operatorname{id}'\left(" not in text and r"\operatorname{diag}\left(" not in text
+    assert r"\boldsymbol{\delta}^{(l)} &= W^{(l + 1)\mathsf{T}} \boldsymbol{\delta}^{(l + 1)}" in text
+    assert (r"\boldsymbol{\delta}^{(k)} &= \left(\prod_{l = k,\, \dots,\, L - 1} W^{(l + 1)\mathsf{T}}\right) "
+            r"\boldsymbol{\delta}^{(L)}") in text
+    assert "Here every layer is linear" in text
+    rows = render_solution(solve(spec([2, 2, 1], ["linear", "linear"], convention="row")), "md")
+    assert r"\boldsymbol{\delta}^{(l)} &= \boldsymbol{\delta}^{(l + 1)} W^{(l + 1)\mathsf{T}}" + "\n" in rows
+
+
+def test_the_softmax_delta_of_the_matrix_form_ends_in_its_values():
+    """δ_n of a softmax output has its numbers like every matrix line: one vector per sample, Δ's columns."""
+    s = solve("softmax-233")
+    text = render_solution(s, "md", doc=build(s, view=View(detail="full")))
+    line = text[text.index(r"\boldsymbol{\delta}^{(2)}_{n} &="):]
+    assert line.split("\n")[1] == r"&\approx \begin{bmatrix}0.285783\\-0.669140\\0.383357\end{bmatrix}"
+    batch = solve(spec([2, 2, 3], ["sigmoid", "softmax"], loss="cross_entropy", samples=2,
+                       y=[[1, 0, 0], [0, 0, 1]]))
+    text = render_solution(batch, "md", doc=build(batch, view=View(detail="full")))
+    values = text[text.index(r"\boldsymbol{\delta}^{(2)}_{n} &="):].split("\n")[1]
+    assert values.count(r"\begin{bmatrix}") == 2 and values.endswith(r"\quad (n = 1, \dots, 2)")
 
 
 def test_the_softmax_forward_pass_computes_every_net_input_before_the_outputs():

@@ -270,7 +270,7 @@ def _entries(family: general.Family, l: int, net: Network, d: Derivation, env: M
     return [env[s] for s in symbols]
 
 
-_PER_SAMPLE = (general.DW, general.DB)     # one sample's derivatives, shaped like the parameters
+_PER_SAMPLE = (general.DW, general.DB, general.SHARED_DB)    # one sample's derivatives, shaped like the parameters
 
 
 def check_formulas(solution: Solution, layers, form: formulas.MatrixForm | None,

@@ -541,6 +541,19 @@ def matrix_values(form: MatrixForm, net: Network, step: Step) -> dict[MatrixSymb
     return values
 
 
+def values_of(form: MatrixForm | None, values: Mapping[MatrixSymbol, ImmutableMatrix],
+              lhs: MatrixSymbol) -> tuple[ImmutableMatrix, ...]:
+    """The values an equation of ``form`` ends with: its matrix, or for a softmax's δ_n each sample's column
+    (row) of Δ, which the check compares whole; () where there are none."""
+    if lhs in values or form is None:
+        return (values[lhs],) if lhs in values else ()
+    for layer in form.layers:
+        if layer.column is not None and lhs == layer.column.delta:
+            Delta, row = values[layer.Delta], form.convention.rows
+            return tuple(Delta.row(n) if row else Delta.col(n) for n in range(form.samples))
+    return ()
+
+
 def _evaluate(expr: MatrixExpr, values: Mapping[MatrixSymbol, ImmutableMatrix]) -> ImmutableMatrix:
     return ImmutableMatrix(expr.xreplace(dict(values)).doit().as_explicit()).applyfunc(exact)
 

@@ -50,6 +50,10 @@ DW_BATCH = Family("dE/dW", r"\frac{{\partial E}}{{\partial W^{{({l})}}}}", "the 
 B = Family("b", r"\mathbf{{b}}^{{({l})}}", "biases of layer l", bias=True)
 DB = Family("de/db", r"\frac{{\partial e}}{{\partial \mathbf{{b}}^{{({l})}}}}", "one sample's derivative for the biases "
             "of layer l", bias=True)
+# a bias shared by the units of a layer is one number: a scalar, spread over the units by 1
+SHARED_B = Family("b", r"b^{{({l})}}", "bias shared by the units of layer l (one number)", bias=True)
+SHARED_DB = Family("de/db", r"\frac{{\partial e}}{{\partial b^{{({l})}}}}", "one sample's derivative for the shared "
+                   "bias of layer l", bias=True)
 Z = Family("z", r"\mathbf{{z}}^{{({l})}}", "net inputs of layer l")
 A = Family("a", r"\mathbf{{a}}^{{({l})}}", "activations of layer l (a^(0) = x)")
 DELTA = Family("delta", r"\boldsymbol{{\delta}}^{{({l})}}", "error signals ∂e/∂z of layer l")
@@ -162,6 +166,14 @@ class Writer:
             return self.net.activation(acts.index(meant.pop())).latex + "'"
         return rf"f_{{{sp.latex(l)}}}'"
 
+    def linear(self, l: Expr) -> bool:
+        """Every layer l can stand for is linear: its slope is 1, so the formulas leave ⊙ f′ and diag(f′) out."""
+        depth = self.net.spec.depth
+        meant = [depth - 1] if l == self.top else range(depth - 1)
+        z, a = Symbol("z"), Symbol("a")
+        # asked of the registry's own derivative, so any activation whose slope is 1 everywhere counts
+        return bool(meant) and all(self.net.activation(i).df(z, a) == 1 for i in meant)
+
     def times(self, left: MatrixExpr, right: MatrixExpr) -> MatrixExpr:
         """left · right in the column convention; right · left in the row one (every product transposed)."""
         return right * left if self.row else left * right
@@ -177,6 +189,8 @@ class Writer:
     def chain(self, k: Expr) -> MatrixExpr | None:
         """The factors from δ^(L) down to δ^(k): diag(f′_l(z^(l))) W^(l+1)ᵀ for l = k … L − 1; None when k = L."""
         def factor(l: Expr) -> MatrixExpr:
+            if self.linear(l):          # diag(1) is the identity
+                return self.weights(l + 1).T
             return self.times(DiagMatrix(self.m(FPRIME, l)), self.weights(l + 1).T)
 
         if not self.concrete:
@@ -215,6 +229,12 @@ class GeneralEquation:
             return self.only
         return {Layers.OUTPUT: range(depth, depth + 1), Layers.HIDDEN: range(1, depth)}.get(
             self.layers, range(1, depth + 1))
+
+
+def linear_slopes(net: Network) -> tuple[bool, bool]:
+    """Whether the hidden layers' and the output layer's slopes are left out of the formulas (linear: 1)."""
+    writer = Writer(net, concrete=False)
+    return writer.linear(LAYER), writer.linear(L)
 
 
 def written(eq: GeneralEquation, net: Network) -> tuple[Writer, tuple[MatrixExpr, ...]]:
@@ -304,14 +324,17 @@ def _forward(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
     product = w.times(w.weights(l), w.m(A, l - 1))
     if w.kind(l) == "none":
         return w.m(Z, l), product
-    b = w.m(B, l)
-    if w.kind(l) == "shared":
+    shared = w.kind(l) == "shared"
+    b = w.m(SHARED_B if shared else B, l)
+    if shared:
         b = w.times(w.m(ONES, l), b)
     return w.m(Z, l), sp.MatAdd(product, b, evaluate=False)
 
 
 def _hidden_delta(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
     spread = w.times(w.weights(l + 1).T, w.m(DELTA, l + 1))
+    if w.linear(l):
+        return w.m(DELTA, l), spread
     return w.m(DELTA, l), sp.HadamardProduct(spread, w.m(FPRIME, l), evaluate=False)
 
 
@@ -322,7 +345,7 @@ def _weight_gradient(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
 def _bias_gradient(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
     delta = w.m(DELTA, l)
     if w.kind(l) == "shared":
-        return w.m(DB, l), w.times(w.m(ONES, l).T, delta)
+        return w.m(SHARED_DB, l), w.times(w.m(ONES, l).T, delta)
     return w.m(DB, l), delta
 
 
@@ -351,7 +374,9 @@ def _upstream(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
 def _output_delta(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
     """δ^(L) = ∂e/∂a ⊙ f′(z), or the softmax's Jacobian times ∂e/∂a; then its short form, where there is one."""
     act = w.net.activation(w.net.spec.depth - 1)
-    if act.elementwise:
+    if w.linear(w.top):
+        forms: list[MatrixExpr] = [w.output(DEDA)]
+    elif act.elementwise:
         forms = [sp.HadamardProduct(w.output(DEDA), w.output(FPRIME), evaluate=False)]
     else:
         a = w.output(A)

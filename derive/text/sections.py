@@ -421,7 +421,7 @@ def general_section(b: Builder, sections: _Sections) -> General:
     # of every matrix, computed by matrix algebra alone and checked against the chain rule's (derived.checked)
     values = formulas.matrix_values(form, b.net, b.tr.first) if form is not None else {}
     matrix = tuple(Formula(Equation(tex(eq.lhs, names), (Row("=", tex(eq.rhs, names, keep_order=True)),)
-                                    + _matrix_numbers(b, values.get(eq.lhs))),
+                                    + _matrix_numbers(b, formulas.values_of(form, values, eq.lhs))),
                            _sentence(eq.meaning), _shapes(eq, names))
                    for eq in (form.forward + form.backward if form is not None else ()))
     matrix_note = (f"The same computation for {f'all {b.N} samples' if b.N > 1 else 'the sample'} at once, one "
@@ -444,13 +444,18 @@ _CONVENTION_WORDS = {
 }
 
 
-def _matrix_numbers(b: Builder, M: sp.ImmutableMatrix | None) -> tuple[Row, ...]:
-    """A matrix of values as the equation's last row (none where the form has no matrix of its own there),
-    printed like every matrix with numbers: placeholders the builder fills with the shown values."""
-    if M is None:
+def _matrix_numbers(b: Builder, matrices: Sequence[sp.ImmutableMatrix]) -> tuple[Row, ...]:
+    """The matrix of values as the equation's last row (none where the form has none), or a softmax δ_n's one
+    matrix per sample, n = 1, …, N; printed like every matrix with numbers: placeholders the builder fills."""
+    if not matrices:
         return ()
-    slots = sp.Matrix(M.rows, M.cols, lambda i, j: sp.Dummy())
-    text, exact_ = b.matrix_tex(slots, {slots[i, j]: M[i, j] for i in range(M.rows) for j in range(M.cols)})
+    texts, exact_ = [], True
+    for M in matrices:
+        slots = sp.Matrix(M.rows, M.cols, lambda i, j: sp.Dummy())
+        text, exact_M = b.matrix_tex(slots, {slots[i, j]: M[i, j] for i in range(M.rows) for j in range(M.cols)})
+        texts.append(text)
+        exact_ = exact_ and exact_M
+    text = ", ".join(texts) + (rf" \quad (n = 1, \dots, {len(texts)})" if len(texts) > 1 else "")
     return (Row("=" if exact_ else r"\approx", text),)
 
 
@@ -472,11 +477,24 @@ def _any_depth(b: Builder, equations: Sequence[general.GeneralEquation]) -> tupl
     if spec.convention.uses_transpose:
         note += (r" $W^{(l)}$ is $n_{l-1} \times n_l$, one row per unit of the layer below, as this network stores "
                  r"it, so the net inputs take its transpose and $\partial e / \partial W^{(l)}$ has its shape.")
+    note += _linear_words(*general.linear_slopes(b.net))
     acts = spec.activations
     if len(set(acts[:-1])) > 1:
         note += " " + ", ".join(f"$f_{{{l}}} = {b.net.activation(l - 1).latex}$" for l in range(1, len(acts)))
         note += " are the activations of the hidden layers."
     return tuple(formulas_), note
+
+
+def _linear_words(hidden: bool, output: bool) -> str:
+    """The sentence that says why a linear layer's δ has no slope factor (its slope is 1), or nothing."""
+    which = ("every layer is" if hidden and output else "the hidden layers are" if hidden
+             else "the output layer is" if output else None)
+    if which is None:
+        return ""
+    identity = (r", and $\operatorname{diag}(\operatorname{id}'(\mathbf{z}))$, the identity, out of the product"
+                if hidden else "")
+    return (rf" Here {which} linear, $\operatorname{{id}}(z) = z$, whose slope $\operatorname{{id}}'(z)$ is 1: the "
+            rf"factor $\odot\, \operatorname{{id}}'(\mathbf{{z}})$ is left out of $\boldsymbol{{\delta}}${identity}.")
 
 
 _WHERE = {general.Layers.OUTPUT: "layer $L$", general.Layers.HIDDEN: "layers $l < L$",
