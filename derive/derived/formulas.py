@@ -404,7 +404,7 @@ def _matrix_layer(net: Network, l: int, symbols: list[dict], Y: MatrixSymbol, ma
         spread = MatMul(above["Delta"], W_above.T) if row else MatMul(W_above.T, above["Delta"])
         backward.append(Equation(Delta, HadamardProduct(spread, s["df_Z"], evaluate=False),
                                  f"δ of layer {l} from the δ of layer {l + 1}, times f′(Z), entry by entry"))
-    backward.append(Equation(s["dW"], _weight_gradient(spec.convention, below, Delta),
+    backward.append(Equation(s["dW"], weight_gradient(spec.convention, below, Delta),
                              f"gradient of the weights of layer {l}, summed over the samples"))
     if b is not None:
         db = _product(_T(samples), Delta, units) if row else _product(_T(units), Delta, samples)
@@ -421,7 +421,7 @@ def used(convention: Convention, W: MatrixSymbol) -> MatrixExpr:
     return W.T if convention.uses_transpose else W
 
 
-def _weight_gradient(convention: Convention, below: MatrixSymbol, Delta: MatrixSymbol) -> MatrixExpr:
+def weight_gradient(convention: Convention, below: MatrixExpr, Delta: MatrixExpr) -> MatrixExpr:
     """∂E/∂W^(l) in the shape W^(l) is stored: Aᵀ Δ (rows), Δ Aᵀ (columns), A Δᵀ (columns, W stored in × out)."""
     if convention.rows:
         return MatMul(below.T, Delta)

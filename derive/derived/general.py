@@ -13,7 +13,7 @@ from sympy import Basic, Expr, HadamardPower, HadamardProduct, ImmutableMatrix, 
 from sympy.matrices.expressions import MatrixExpr, Transpose
 from sympy.matrices.expressions.diagonal import DiagMatrix
 
-from derive.derived.formulas import as_by_hand, entrywise, loss_slope, short_output_delta, used
+from derive.derived.formulas import as_by_hand, entrywise, loss_slope, short_output_delta, used, weight_gradient
 from derive.model.network import Network
 
 L = Symbol("L", integer=True, positive=True)        # the output layer
@@ -170,9 +170,7 @@ class Writer:
         """Every layer l can stand for is linear: its slope is 1, so the formulas leave ⊙ f′ and diag(f′) out."""
         depth = self.net.spec.depth
         meant = [depth - 1] if l == self.top else range(depth - 1)
-        z, a = Symbol("z"), Symbol("a")
-        # asked of the registry's own derivative, so any activation whose slope is 1 everywhere counts
-        return bool(meant) and all(self.net.activation(i).df(z, a) == 1 for i in meant)
+        return bool(meant) and all(self.net.activation(i).identity for i in meant)      # the registry's own fact
 
     def times(self, left: MatrixExpr, right: MatrixExpr) -> MatrixExpr:
         """left · right in the column convention; right · left in the row one (every product transposed)."""
@@ -182,9 +180,6 @@ class Writer:
         """W^(l) as the column convention's formulas use it: W^(l)ᵀ where it is stored input × output."""
         return used(self.net.spec.convention, self.m(W, l))
 
-    def outer(self, delta: MatrixExpr, a: MatrixExpr) -> MatrixExpr:
-        """δ times aᵀ, in the shape the weights are stored: δ aᵀ, aᵀδ (rows) or a δᵀ (W stored in × out)."""
-        return a * delta.T if self.net.spec.convention.uses_transpose else self.times(delta, a.T)
 
     def chain(self, k: Expr) -> MatrixExpr | None:
         """The factors from δ^(L) down to δ^(k): diag(f′_l(z^(l))) W^(l+1)ᵀ for l = k … L − 1; None when k = L."""
@@ -339,7 +334,7 @@ def _hidden_delta(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
 
 
 def _weight_gradient(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
-    return w.m(DW, l), w.outer(w.m(DELTA, l), w.m(A, l - 1))
+    return w.m(DW, l), weight_gradient(w.net.spec.convention, w.m(A, l - 1), w.m(DELTA, l))
 
 
 def _bias_gradient(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:

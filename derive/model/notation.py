@@ -188,7 +188,7 @@ class Notation:
         """derive's plain name of a matrix or of its gradient (A2, dE/dW2) as the documents print it (O, dE/dW_ho)."""
         own = dict(self.symbols)
         if key.startswith("dE/d"):
-            return f"d{own.get('E', 'E')}/d{own.get(key[4:], key[4:])}"
+            return f"dE/d{own.get(key[4:], key[4:])}"
         return own.get(key, key)
 
     def loss_matrix(self) -> Name:

@@ -533,8 +533,8 @@ def _aliases(notation: Mapping[str, Any], names: Notation, symbols: tuple[tuple[
                                        f'aliases = {{ i1 = "x1", O = "A2" }}; got {_show(value)}')
     known, own = names.plain_names(), dict(symbols)
     for alias, target in value.items():
-        # a key that is no name is shown escaped: a line break in it must not break the one-line error
-        where = f"{field}.{alias}" if ALIAS.fullmatch(alias) else f"{field}.{alias.encode('unicode_escape').decode()}"
+        # escaped (a name is itself): a line break in a key that is no name must not break the one-line error
+        where = f"{field}.{alias.encode('unicode_escape').decode()}"
         if not ALIAS.fullmatch(alias) or len(alias) > 24:
             raise SpecError(source, where, "expected a name of letters and digits (with _ between parts), such as i1")
         if alias in known and not alias[:1].isupper():

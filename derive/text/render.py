@@ -149,7 +149,7 @@ def _lines(eq: Equation, pack: bool = True) -> list[list[Row]]:
     lines: list[list[Row]] = [[row] for row in eq.rows[1:formula]]     # the formula's own continuation lines
     if not pack:
         return lines + [[row] for row in eq.rows[formula:]]
-    room = LINE - max(width(eq.lhs), LEFT)
+    room = _room(eq)
     for k, row in enumerate(eq.rows[formula:]):
         if k and _line_width([*lines[-1], row]) <= room:
             lines[-1].append(row)
@@ -162,7 +162,12 @@ def _overflows(eqs: Sequence[Equation]) -> bool:
     """LaTeX: whether a row of these derivations is wider than the line on its own, beside its left-hand side.
     Packing (``_lines``) only joins rows that fit and a display cannot shrink, so such a row (a 6×6 matrix of
     nine-character numbers, times η) needs a display shrunk to the line's width, whatever the matrix's columns."""
-    return any(_line_width([row]) > LINE - max(width(eq.lhs), LEFT) for eq in eqs for row in eq.rows)
+    return any(_line_width([row]) > _room(eq) for eq in eqs for row in eq.rows)
+
+
+def _room(eq: Equation) -> float:
+    """The width a line of ``eq``'s rows has beside the display's left-hand sides."""
+    return LINE - max(width(eq.lhs), LEFT)
 
 
 def _line_width(rows: Sequence[Row]) -> float:

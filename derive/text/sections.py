@@ -477,7 +477,8 @@ def _any_depth(b: Builder, equations: Sequence[general.GeneralEquation]) -> tupl
     if spec.convention.uses_transpose:
         note += (r" $W^{(l)}$ is $n_{l-1} \times n_l$, one row per unit of the layer below, as this network stores "
                  r"it, so the net inputs take its transpose and $\partial e / \partial W^{(l)}$ has its shape.")
-    note += _linear_words(*general.linear_slopes(b.net))
+    hidden, output = general.linear_slopes(b.net)
+    note += _linear_words(hidden, output, b.net.activation(0 if hidden else spec.depth - 1).latex)
     acts = spec.activations
     if len(set(acts[:-1])) > 1:
         note += " " + ", ".join(f"$f_{{{l}}} = {b.net.activation(l - 1).latex}$" for l in range(1, len(acts)))
@@ -485,16 +486,16 @@ def _any_depth(b: Builder, equations: Sequence[general.GeneralEquation]) -> tupl
     return tuple(formulas_), note
 
 
-def _linear_words(hidden: bool, output: bool) -> str:
-    """The sentence that says why a linear layer's δ has no slope factor (its slope is 1), or nothing."""
+def _linear_words(hidden: bool, output: bool, f: str) -> str:
+    """The sentence that says why a linear layer's δ has no slope factor (its slope is 1), or nothing; ``f``: the
+    linear function as the registry prints it."""
     which = ("every layer is" if hidden and output else "the hidden layers are" if hidden
              else "the output layer is" if output else None)
     if which is None:
         return ""
-    identity = (r", and $\operatorname{diag}(\operatorname{id}'(\mathbf{z}))$, the identity, out of the product"
-                if hidden else "")
-    return (rf" Here {which} linear, $\operatorname{{id}}(z) = z$, whose slope $\operatorname{{id}}'(z)$ is 1: the "
-            rf"factor $\odot\, \operatorname{{id}}'(\mathbf{{z}})$ is left out of $\boldsymbol{{\delta}}${identity}.")
+    identity = rf", and $\operatorname{{diag}}({f}'(\mathbf{{z}}))$, the identity, out of the product" if hidden else ""
+    return (rf" Here {which} linear, ${f}(z) = z$, whose slope ${f}'(z)$ is 1: the "
+            rf"factor $\odot\, {f}'(\mathbf{{z}})$ is left out of $\boldsymbol{{\delta}}${identity}.")
 
 
 _WHERE = {general.Layers.OUTPUT: "layer $L$", general.Layers.HIDDEN: "layers $l < L$",
