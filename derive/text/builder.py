@@ -609,7 +609,7 @@ class Builder:
 
     def eta(self, group: str) -> str:
         """η, or with a rate per layer η_{W^{(1)}}, η_{b^{(2)}}."""
-        return rf"\eta_{{{group[0]}^{{({group[1:]})}}}}" if self.per_layer else r"\eta"
+        return self.net.notation.rate(group).latex if self.per_layer else r"\eta"
 
     def rates_tex(self) -> str:
         if not self.per_layer:
