@@ -129,11 +129,15 @@ class Builder:
     def partial(self, top: str, v: Symbol) -> str:
         return rf"\frac{{\partial {top}}}{{\partial {self.names[v]}}}"
 
-    def adjoint_tex(self, v: Symbol, n: int | None) -> str:
-        """δ for a net input, ∂E/∂v (∂e_n/∂v in a batch) for anything else."""
+    def slashed(self, top: str, v: Symbol) -> str:
+        """∂top/∂v on one line, for a table's row: a fraction there is set in the small text style."""
+        return rf"\partial {top}/\partial {self.names[v]}"
+
+    def adjoint_tex(self, v: Symbol, n: int | None, row: bool = False) -> str:
+        """δ for a net input, ∂E/∂v (∂e_n/∂v in a batch) for anything else; on one line for a table's ``row``."""
         if v in self.is_net:
             return self.names[self.d.adjoint[v]]
-        return self.partial(self.loss_tex(n), v)
+        return (self.slashed if row else self.partial)(self.loss_tex(n), v)
 
     # display forms of the definitions --------------------------------------------------------
     def net_formula(self, l: int, j: int) -> Expr:
@@ -477,7 +481,7 @@ class Builder:
             shown = {s: self.num(env[s]) for t in rule for s in (t.delta, t.times) if s is not None}
             text, (numbers, exact_inputs) = gradients.rule_tex(rule, self.names), gradients.numbers_tex(rule, shown)
         value = self.value(env, self.d.adjoint[p])
-        return GradientRow(self.adjoint_tex(p, n), self.d.names[p].plain, text, "=" if exact_inputs else r"\approx",
+        return GradientRow(self.adjoint_tex(p, n, row=True), self.d.names[p].plain, text, "=" if exact_inputs else r"\approx",
                            "" if numbers in (value.tex, text) else numbers, value)
 
     def check_rules(self, rules: Mapping[Symbol, Sequence[gradients.Term]], env: Mapping) -> None:
@@ -556,19 +560,19 @@ class Builder:
     def backward_quantities(self) -> list[tuple[str, Symbol]]:
         """Each sample's ∂e/∂o, the δ the followed parameters need and their ∂e_n/∂p, as (LaTeX, symbol)."""
         net, d = self.net, self.d
-        slopes = [(self.partial("e_{n}", o), o) for o in net.outputs]
+        slopes = [(self.slashed("e_{n}", o), o) for o in net.outputs]
         deltas = [(self.adjoint_tex(z, None), z) for l in reversed(range(self.spec.depth)) for z in net.nets[l]
                   if z in self.needed]
-        grads = [(self.partial("e_{n}", p), p) for p in self.focus_order]
+        grads = [(self.slashed("e_{n}", p), p) for p in self.focus_order]
         return [(tex, d.adjoint[v]) for tex, v in slopes + deltas + grads]
 
     def with_sums(self, tables: tuple[SampleTable, ...]) -> tuple[SampleTable, ...]:
         """The last table with a column of the batch's ∂E/∂p beside each ∂e_n/∂p."""
         step = self.tr.first
-        sums = {self.partial("e_{n}", p): self.total(step, ("gradient", p), step.gradient[p]) for p in self.focus_order}
+        sums = {self.slashed("e_{n}", p): self.total(step, ("gradient", p), step.gradient[p]) for p in self.focus_order}
         last = tables[-1]
         rows = tuple(replace(r, total=sums.get(r.tex)) for r in last.rows)
-        return tables[:-1] + (replace(last, rows=rows, total=r"\frac{\partial E}{\partial p}"),)
+        return tables[:-1] + (replace(last, rows=rows, total=r"\partial E/\partial p"),)
 
     def sample_tables(self, title: str, note: str, quantities: Sequence[tuple[str, Symbol]],
                       numbers: Sequence[int] = ()) -> tuple[SampleTable, ...]:
