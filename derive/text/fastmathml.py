@@ -62,6 +62,7 @@ def _font_letters() -> dict[str, str]:
         for i in range(26):
             letters[f"{command}{{{chr(65 + i)}}}"] = f"<mi>&#x{upper + i:05X};</mi>"
             letters[f"{command}{{{chr(97 + i)}}}"] = f"<mi>&#x{lower + i:05X};</mi>"
+    del letters["\\mathsf{E}"]        # latex2mathml's table has it as U+22FF (Z notation's bag membership)
     return letters
 
 
