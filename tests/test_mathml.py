@@ -97,6 +97,7 @@ def test_every_leaf_is_what_latex2mathml_writes_for_it_wherever_it_stands(token)
 @pytest.mark.parametrize("latex", [
     r"\bigl( a \bigr)", r"\Bigl[ a \Bigr]", r"\left[ x \right]", r"\left| x \right|", r"\left( x \right]",
     r"\mathbf{1}", r"\mathbf{12}^{\mathsf{T}}", r"\operatorname{diag}\left(x\right)", r"\operatorname{ReLU}'(z)",
+    r"\begin{bmatrix}-0.33 & 0.22\\0.47 & 1\end{bmatrix}", r"a = \begin{bmatrix}1\end{bmatrix} + 2",
     r"\underbrace{a + b}_{\delta}", r"\underbrace{\frac{\partial E}{\partial a}}", r"x'_{1}", r"x_{1}'",
     r"x^{2}_{1}", r"x_{1}^{2}", r"{}", r"x_{}", r"\left( \right)", r"\frac{}{}", r"{x}_{1}^{2}",
     r"\frac{\partial E}{\partial w^{(1)}_{11}} \approx -1.2 \times 10^{-5}", r"\sigma\left(z\right)(1 - \sigma)",
@@ -113,6 +114,10 @@ SCIENTIFIC = st.tuples(st.integers(-9, 9), st.integers(0, 99), st.integers(-20, 
     lambda p: f"{p[0]}.{p[1]} \\times 10^{{{p[2]}}}")
 LETTERS = st.sampled_from(sorted(t for t in LEAVES if t.isalpha() or t.startswith("\\")))
 OPERATORS = st.sampled_from(["+", "-", "=", r"\approx", r"\cdot", r"\times", ",", "<", ">", "/"])
+MATRICES = st.integers(1, 4).flatmap(lambda width: st.lists(st.lists(
+    st.tuples(st.sampled_from(["", "-", "- "]), NUMBERS).map("".join), min_size=width, max_size=width),
+    min_size=1, max_size=4)).map(lambda rows: "\\begin{bmatrix}" + "\\\\".join(" & ".join(r) for r in rows)
+                                 + "\\end{bmatrix}")
 FONTS = st.sampled_from([r"\mathbf{1}", r"\mathbf{a}", r"\mathsf{T}", r"\operatorname{diag}", r"\operatorname{id}"])
 
 
@@ -133,7 +138,7 @@ def _expressions(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     term = st.one_of(st.builds(_scripted, base, script, script, st.booleans()),
                      st.tuples(inner, inner).map(lambda p: f"\\underbrace{{{p[0]}}}_{{{p[1]}}}"),
                      inner.map(lambda e: f"\\bigl( {e} \\bigr)"), inner.map(lambda e: f"\\Bigl[ {e} \\Bigr]"))
-    return st.lists(st.one_of(term, SCIENTIFIC, OPERATORS), min_size=1, max_size=5).map(" ".join)
+    return st.lists(st.one_of(term, SCIENTIFIC, MATRICES, OPERATORS), min_size=1, max_size=5).map(" ".join)
 
 
 FORMULAS = st.recursive(st.one_of(LETTERS, NUMBERS, SCIENTIFIC, OPERATORS), _expressions, max_leaves=12)
@@ -153,8 +158,9 @@ def test_with_or_without_spaces_the_answer_is_latex2mathmls_or_none(latex, rnd):
 
 # outside the grammar: each makes any formula it stands in fall back, wherever it stands
 OUTSIDE = [r"\sqrt{2}", r"\sum", r"\mathbf {a}", r"\boldsymbol{x}", r"\text{a}", "&", "%", r"\\", r"\{", ".5",
-           "2pt", "3 em", "_1", "^2", r"\frac12", r"\begin{bmatrix}", r"\right)", "{", "}", r"\left\{", r"\bigl\{",
-           r"\limits", r"\displaystyle", r"\color{red}", "٣", "σ", '"', r"\ ", "!", ";", r"\operatorname{a b}"]
+           "2pt", "3 em", "_1", "^2", r"\frac12", r"\begin{matrix}", r"\end{bmatrix}", r"\right)", "{", "}",
+           r"\left\{", r"\bigl\{", r"\limits", r"\displaystyle", r"\color{red}", "٣", "σ", '"', r"\ ", "!", ";",
+           r"\operatorname{a b}"]
 
 
 @settings(max_examples=300)
@@ -171,7 +177,8 @@ def test_anything_outside_the_grammar_falls_back(latex, outside, at):
 
 SOUP = st.lists(st.sampled_from(["{", "}", "_", "^", "'", r"\frac", r"\left", r"\right", "(", ")", "[", "]", "|",
                                  "x", "1", "2.5", r"\underbrace", r"\bigl", r"\Bigr", r"\cdot", "-", "+", " ", "",
-                                 r"\mathbf{1}", r"\mathsf{T}", r"\operatorname{id}", r"\partial", "pt", "."]),
+                                 r"\mathbf{1}", r"\mathsf{T}", r"\operatorname{id}", r"\partial", "pt", ".",
+                                 r"\begin{bmatrix}", r"\end{bmatrix}", "&", r"\\"]),
                 max_size=14).map("".join)
 
 
@@ -187,6 +194,9 @@ def test_a_token_soup_is_answered_as_latex2mathml_or_not_at_all(latex):
     r"\underbrace{a}^{b}", r"\underbrace{a}_{b}^{c}", "_{1}", "'", "x < y", "a & b", "<b>&amp;</b>", "1.", "1.2.3",
     "1 pt", "-2em", r"\left. x \right.", r"\left\lbrace x \right\rbrace", "x % comment", r"\mathbf{x}y",
     "\\mathbf{\u0663}", "\u0663", "x\u00a0y", "x\ty\nz", r"\frac {a} {b}", r"\frac 1 2", r"x _ {1}", r"\bigl\langle",
+    r"\begin{bmatrix}\end{bmatrix}", r"\begin{bmatrix}1 & \end{bmatrix}", r"\begin{bmatrix}1\\\end{bmatrix}",
+    r"\begin{bmatrix}1", r"\begin{bmatrix}[1]\end{bmatrix}", r"\begin{bmatrix}x_{1}\end{bmatrix}",
+    r"\begin{bmatrix}1\end{bmatrix}^{T}", r"\begin {bmatrix}1\end{bmatrix}", r"\begin{bmatrix}1 &\\& 2\end{bmatrix}",
 ])
 def test_hostile_or_odd_input_is_latex2mathmls_own_or_falls_back(latex):
     agrees(latex)

@@ -7,6 +7,7 @@ from typing import Callable, NamedTuple
 
 XMLNS = "http://www.w3.org/1998/Math/MathML"
 DISPLAYS = ("inline", "block")
+HEAD = f'<math xmlns="{XMLNS}" display="inline"><mrow>'
 # latex2mathml reads a number followed by one of these as a dimension (2em, 0.5 pt): not ours
 UNITS = ("in", "mm", "cm", "pt", "em", "ex", "pc", "bp", "dd", "cc", "sp", "mu")
 
@@ -17,6 +18,7 @@ _TOKEN = re.compile(rf"""
     | \\math(?:bf|sf)\{{[a-zA-Z]\}}     # one letter in a math font: one token there, a Unicode letter
     | \\mathbf\{{[0-9]+\}}              # a bold number (the 1 of a vector of ones)
     | \\operatorname\{{[a-zA-Z]+\}}     # one token there too
+    | \\(?:begin|end)\{{bmatrix\}}       # a matrix of numbers
     | \\[a-zA-Z]+                       # a command
     | \\[^a-zA-Z]                       # an escaped character: \\, and the refused \\\\, \\{{, …
     | \S                                # any other character
@@ -54,6 +56,8 @@ _BIG = {"\\bigl": "1.2em", "\\bigr": "1.2em", "\\Bigl": "1.623em", "\\Bigr": "1.
 _BIG_DELIMITERS = ("(", ")", "[", "]")
 _FENCES = {"(": "&#x00028;", ")": "&#x00029;", "[": "[", "]": "]", "|": "&#x0007C;"}    # after \left, \right
 _PRIME = "<mi>&#x02032;</mi>"
+MATRIX = "\\begin{bmatrix}"
+DIGITS = "0123456789"
 
 
 def _font_letters() -> dict[str, str]:
@@ -195,6 +199,38 @@ def _underbrace(parser: Parser, items: list[Item], token: str) -> None:
     items.append(Item(UNDER, f"<munder>{parser.group()}<mo>&#x23DF;</mo></munder>"))
 
 
+def _matrix(parser: Parser, items: list[Item], token: str) -> None:
+    """A bmatrix of numbers, each maybe negative: latex2mathml's brackets and table, three siblings of the row.
+
+    Anything but a number in a cell is refused, and so is an empty cell (latex2mathml drops a row ending in one).
+    """
+    if token != MATRIX:
+        raise Unsupported
+    rows: list[str] = []
+    cells: list[str] = []
+    cell: list[str] = []
+    while (token := parser.take()) != "\\end{bmatrix}":
+        if token in ("&", "\\\\"):
+            cells.append(_cell(cell))
+            cell = []
+            if token != "&":
+                rows.append("<mtr>" + "".join(cells) + "</mtr>")
+                cells = []
+        else:
+            cell.append(token)
+    cells.append(_cell(cell))
+    rows.append("<mtr>" + "".join(cells) + "</mtr>")
+    items.append(Item(DONE, "<mo>&#x0005B;</mo><mtable>" + "".join(rows) + "</mtable><mo>&#x0005D;</mo>"))
+
+
+def _cell(tokens: list[str]) -> str:
+    """One number of a matrix, maybe with its minus sign, as latex2mathml's <mtd>."""
+    sign = tokens[:-1] == ["-"]
+    if not (tokens[-1:] and tokens[-1][0] in DIGITS and tokens[-1][-1] in DIGITS and (sign or len(tokens) == 1)):
+        raise Unsupported
+    return "<mtd>" + ("<mo>&#x02212;</mo>" if sign else "") + f"<mn>{tokens[-1]}</mn></mtd>"
+
+
 def _previous(items: list[Item]) -> Item:
     if not items:                           # a script without a base
         raise Unsupported
@@ -238,12 +274,13 @@ _STRUCTURES: dict[str, Handler] = {
     "{": _braces, "_": _subscript, "^": _superscript, "'": _prime,
     "\\frac": _frac, "\\left": _left, "\\underbrace": _underbrace, **{big: _big for big in _BIG},
 }
-_BRACED: dict[str, Handler] = {"\\mathbf": _bold_number, "\\operatorname": _operatorname}   # one token with its {…}
+_BRACED: dict[str, Handler] = {"\\mathbf": _bold_number, "\\operatorname": _operatorname,     # one token with its {…}
+                               "\\begin": _matrix}
 
 
 def _handler(token: str) -> Handler:
     """What a token that is no leaf does: a number by its first digit, \\mathbf{12} by its name, others whole."""
-    if token[0] in "0123456789":
+    if token[0] in DIGITS:
         return _number
     name, brace, _ = token.partition("{")
     if brace and len(name) > 1:
@@ -254,8 +291,8 @@ def _handler(token: str) -> Handler:
 def fast_convert(latex: str, display: str = "inline") -> str | None:
     """latex2mathml.converter.convert(latex, display=display), or None where the formula is outside the subset.
 
-    >>> fast_convert("x_{1}")
-    '<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><msub><mi>x</mi><mrow><mn>1</mn></mrow></msub></mrow></math>'
+    >>> fast_convert("x_{1}")[len(HEAD):]
+    '<msub><mi>x</mi><mrow><mn>1</mn></mrow></msub></mrow></math>'
     >>> fast_convert("\\\\sqrt{2}") is None
     True
     """

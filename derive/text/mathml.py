@@ -38,7 +38,7 @@ def mathml(latex: str, display: bool = False) -> str:
 
 
 def _converted(latex: str, display: str) -> str:
-    """latex2mathml's MathML of the formula: from the fast path where it knows the formula (same bytes), else its own."""
+    """latex2mathml's MathML of the formula: the fast path's where it knows the formula (same bytes), else its own."""
     out = fast_convert(latex, display)
     if out is not None:
         return out
