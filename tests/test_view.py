@@ -336,7 +336,7 @@ def test_an_unknown_detail_is_a_one_line_error():
 # the page budgets of the short PDF: today's counts (README, "Length"), each within issue 9's target where it has
 # one (linear-221 ≤ 5, sigmoid-222 ≤ 7, sigmoid-rows-mse ≤ 9, sigmoid-451-batch ≤ 15, 2-3-3-2 ≤ 12), so that a
 # document that grows longer fails here
-PAGES = {"linear-221": 5, "sigmoid-222": 7, "sigmoid-rows-mse": 9, "sigmoid-451-batch": 11, "softmax-233": 11,
+PAGES = {"linear-221": 5, "sigmoid-222": 7, "sigmoid-rows-mse": 8, "sigmoid-451-batch": 11, "softmax-233": 10,
          "bce-221": 9, "relu-231": 9, "tanh-231": 8, "2-3-3-2": 10}
 # the issue's 2-3-3-2 network (its target: 12 pages), two hidden layers of three sigmoid units
 BUDGETED = {"2-3-3-2": {"title": "A 2-3-3-2 network",
