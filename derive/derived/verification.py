@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import keyword
 import math
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Collection, Mapping, Sequence
+from typing import Any, Collection, Iterator, Mapping, Sequence
 
 import mpmath
 import sympy as sp
@@ -158,7 +160,7 @@ def verify(solution: "Solution") -> Verification:
     step = solution.exact_first
     work = _working_digits(solution, step)
     singles, directions = _probes(params)
-    with mpmath.workdps(work):
+    with mpmath.workdps(work), _collector_paused():
         base = {p: _mp(step.parameters[p]) for p in params}
         loss = _loss_function(solution, base)
         gradient = {p: _mp(step.gradient[p]) for p in params}
@@ -195,6 +197,21 @@ def verify(solution: "Solution") -> Verification:
         worst_carried = max(abs(exact(shown.gradient[p] - step.gradient[p])) for p in params)
         carried = number(worst_carried, 2, inexact=not worst_carried.is_Rational) if worst_carried else number(0)
     return Verification(len(params), direct, direct_note, finite, finite_note, carried)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while the differences are taken: their tens of thousands of numbers
+    live for an instant and make no cycles (reference counting frees them), but their count set off the
+    collector's passes over every object of the solution and the document, which cost as much as the arithmetic
+    (16-16-16-16: 0.06 s of the differences' 0.12 s)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _working_digits(solution: "Solution", step: Step) -> int:
