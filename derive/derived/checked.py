@@ -88,6 +88,7 @@ class _Comparer:
         self.step, self.what, self.given = step, what, inputs
         self.count = 0
         self.unevaluable = 0
+        self._magnitudes: dict[tuple[type, Expr], mpmath.mpf] = {}
 
     # each a pass over every value of every sample, made when a comparison first needs it: a short document
     # checks no recursion, and the last of those passes (SymPy's abs) was a tenth of the checks' time
@@ -145,15 +146,32 @@ class _Comparer:
         """The tolerance of ``_entry`` met by two finite numbers, in Fractions and mpmath at the working digits and
         more (SymPy's arithmetic of the same test cost the check most of its time); False: ``_entry`` decides."""
         try:
-            x, y, largest = (arithmetic.number(v) for v in (ours, engine, abs(inputs)))
+            x, y, largest = arithmetic.number(ours), arithmetic.number(engine), self._magnitude(inputs)
         except arithmetic.Unsupported:
             return False
         with mpmath.workdps(2 * self.work):
-            x, y, largest = (arithmetic.as_mpf(v) for v in (x, y, largest))
+            x, y = arithmetic.as_mpf(x), arithmetic.as_mpf(y)
             if not (mpmath.isfinite(x) and mpmath.isfinite(y)):
                 return False
-            tolerance = max(abs(x), abs(y)) / mpmath.mpf(10) ** self.agree + largest / mpmath.mpf(10) ** (self.inputs - 5)
+            relative, absolute = self._scales
+            tolerance = max(abs(x), abs(y)) / relative + largest / absolute
             return bool(abs(x - y) <= tolerance)
+
+    # the same numbers at the same precision for every entry: made once (a tenth of the general formulas' checks)
+    @cached_property
+    def _scales(self) -> tuple[mpmath.mpf, mpmath.mpf]:
+        """10^agree and 10^(inputs − 5) at the working digits of ``_close``."""
+        with mpmath.workdps(2 * self.work):
+            return mpmath.mpf(10) ** self.agree, mpmath.mpf(10) ** (self.inputs - 5)
+
+    def _magnitude(self, inputs: Expr) -> mpmath.mpf:
+        """|inputs| at the working digits of ``_close``; Unsupported where it is no number."""
+        key = (type(inputs), inputs)
+        if key not in self._magnitudes:
+            value = arithmetic.number(abs(inputs))
+            with mpmath.workdps(2 * self.work):
+                self._magnitudes[key] = arithmetic.as_mpf(value)
+        return self._magnitudes[key]
 
 # -- the layer-wise recursion -----------------------------------------------------------------
 
