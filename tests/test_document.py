@@ -14,6 +14,7 @@ import sympy as sp
 
 from derive.derived.solution import solve
 from derive.derived.verification import _compiled_definitions, _direct_difference, verify
+from derive.exam.sheets import training_text
 from derive.model.examples import example_text
 from derive.text.document import Document, Equation, View, build
 from derive.text.render import render_solution
@@ -468,3 +469,19 @@ def test_the_update_in_matrix_form_uses_the_symbols():
     assert r"W_{1} &\leftarrow W_{1} - \eta\, \frac{\partial E}{\partial W_{1}}" in update
     assert r"B_{1} &\leftarrow B_{1} - \eta\, \frac{\partial E}{\partial B_{1}}" in update
     assert "W^{(1)} &" not in update
+
+
+def test_a_rate_per_layer_is_named_by_the_symbols():
+    """[train].learning_rate per layer: η_{W_ih} where the seed writes W_ih, η_{W^{(2)}} where it gives no symbol,
+    in the setup, the update and the exam sheet's training sentence alike."""
+    raw = tomllib.loads(example_text("sigmoid-451-batch"))
+    raw["train"]["learning_rate"] = {"W1": 0.25, "W2": 0.5, "b1": 0.125, "b2": 0.75}
+    del raw["notation"]["symbols"]["W2"]
+    s = solve(raw)
+    text = render_solution(s, "md")
+    assert r"\eta_{W_{ih}} = 0.25" in text and r"\eta_{b_{ih}} = 0.125" in text
+    assert r"\eta_{W^{(2)}} = 0.5" in text and r"\eta_{W^{(1)}}" not in text
+    assert r"W_{ih} &\leftarrow W_{ih} - \eta_{W_{ih}}" in text
+    rates = training_text(s)[1]
+    tex, plain = rates.latex, rates.plain
+    assert r"\eta_{W_{ih}} = 0.25" in tex and "eta_W_ih = 0.25" in plain and "eta_W2 = 0.5" in plain

@@ -332,3 +332,18 @@ def test_general_formulas_equal_central_differences_of_an_independent_loss(raw):
             fd = (forward(raw, moved(params, name, index, H))[0] - forward(raw, moved(params, name, index, -H))[0]) / (2 * H)
             got = mpmath.mpf(str(sp.N(ours[name][index], DIGITS)))
             assert abs(got - fd) <= mpmath.mpf(10) ** -20 * max(1, abs(fd)), (name, index, got, fd)
+
+
+def test_the_full_matrix_form_of_a_linear_layer_has_no_slope_factor():
+    """A linear layer's A is its Z and its Δ has no ⊙ id′(Z): the full document's matrix form, checked at the
+    numbers, writes it as a teacher does (tanh then linear: the hidden layer keeps its slope)."""
+    s = solve("linear-221")
+    text = render_solution(s, "md", doc=build(s, view=View(detail="full")))
+    assert r"\operatorname{id}" not in text.split("### Any number of layers")[0]
+    assert "A^{(1)} &= Z^{(1)} \\\\\n&= \\begin{bmatrix}0.85\\\\0.48\\end{bmatrix}" in text
+    assert "\\Delta^{(2)} &= \\frac{\\partial E}{\\partial A^{(2)}} \\\\\n&= \\begin{bmatrix}-0.809\\end{bmatrix}" in text
+    assert "\\Delta^{(1)} &= W^{(2)\\mathsf{T}} \\Delta^{(2)} \\\\\n&= \\begin{bmatrix}-0.11326\\\\-0.12135" in text
+    m = solve(spec([2, 2, 1], ["tanh", "linear"]))
+    mixed = render_solution(m, "md", doc=build(m, view=View(detail="full")))
+    matrices = mixed.split("### Any number of layers")[0]
+    assert r"\tanh'\left(Z^{(1)}\right)" in matrices and r"\operatorname{id}" not in matrices

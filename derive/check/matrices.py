@@ -785,14 +785,9 @@ def _correct_formula(m: Model, q: MatrixQuantity) -> str:
         return (f"{shown(q.name.plain)} - eta * {shown('dE/d' + q.name.plain)}" if m.one_rate and frozen == {False}
                 else "")
     form = matrix_form(m.net)
-    # each matrix by the name the documents print ([notation].symbols); an identity activation (linear):
-    # A = Z, and its f′ = 1 drops out of the entrywise product
+    # each matrix by the name the documents print ([notation].symbols); a linear layer's A = Z and Δ without
+    # f′ are the matrix form's own
     plain: dict = {s: name.plain for s, name in form.names.items() if name.plain != str(s)}
-    for layer in form.layers:
-        act = m.net.activation(layer.layer - 1)
-        z = sp.Symbol("z")
-        if act.elementwise and act.f(z) == z:
-            plain[layer.f_Z], plain[layer.df_Z] = layer.Z, None
     output = form.layers[-1]
     if output.upstream is not None and q.name.plain == str(output.upstream):
         return matrix_text(_loss_gradient(m, output.A, form.Y), plain)

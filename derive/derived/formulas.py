@@ -256,8 +256,8 @@ class MatrixLayer:
     below: MatrixSymbol             # A^(l−1); X for the first layer
     Z: MatrixSymbol
     A: MatrixSymbol
-    f_Z: MatrixSymbol               # f applied to every entry of Z (softmax: to every sample)
-    df_Z: MatrixSymbol | None       # f′ of every entry of Z; None for softmax
+    f_Z: MatrixSymbol | None        # f applied to every entry of Z (softmax: to every sample); None if linear (A = Z)
+    df_Z: MatrixSymbol | None       # f′ of every entry of Z; None for softmax, and if linear (its slope 1 drops out)
     Delta: MatrixSymbol
     dW: MatrixSymbol
     db: MatrixSymbol | None
@@ -347,10 +347,11 @@ def _layer_symbols(net: Network, l: int, below: MatrixSymbol, matrix, batch) -> 
     Z = names.matrix("Z", l)
     s["Z"] = matrix(f"Z{l}", batch(n), Z)
     s["A"] = matrix(f"A{l}", batch(n), names.matrix("A", l))
-    s["f_Z"] = matrix(f"{act.name}(Z{l})", batch(n), Name(
+    # a linear layer's A is its Z, and its slope 1 drops out of Δ: no id(Z), no ⊙ id′(Z)
+    s["f_Z"] = None if act.identity else matrix(f"{act.name}(Z{l})", batch(n), Name(
         rf"{act.latex}\left({Z.latex}\right)", f"{act.name}({Z.plain})",
         f"{act.name} of every {'entry' if act.elementwise else 'sample'} of {Z.plain}"))
-    s["df_Z"] = None if not act.elementwise else matrix(f"{act.name}'(Z{l})", batch(n), Name(
+    s["df_Z"] = None if act.identity or not act.elementwise else matrix(f"{act.name}'(Z{l})", batch(n), Name(
         rf"{act.latex}'\left({Z.latex}\right)", f"{act.name}'({Z.plain})",
         f"derivative of {act.name} at every entry of {Z.plain}"))
     s["Delta"] = matrix(f"Delta{l}", batch(n), names.matrix("Delta", l))
@@ -374,10 +375,12 @@ def _matrix_layer(net: Network, l: int, symbols: list[dict], Y: MatrixSymbol, ma
     else:
         spread = _product(samples, b, _T(units)) if row else _product(units, b, _T(samples))
         z_rhs = MatAdd(product, spread, evaluate=False)
+    act = net.activation(l - 1)
     forward = (Equation(Z, z_rhs, f"net inputs of layer {l}, every sample at once"),
-               Equation(A, s["f_Z"], f"activations of layer {l}: "
-                                     + ("softmax of each sample's net inputs" if s["df_Z"] is None
-                                        else f"{spec.activations[l - 1]} of every entry")))
+               Equation(A, s["f_Z"] if s["f_Z"] is not None else Z, f"activations of layer {l}: "
+                        + ("softmax of each sample's net inputs" if not act.elementwise
+                           else f"{act.name}, the net inputs themselves" if act.identity
+                           else f"{act.name} of every entry")))
 
     backward: list[Equation] = []
     upstream = column = None
@@ -385,7 +388,7 @@ def _matrix_layer(net: Network, l: int, symbols: list[dict], Y: MatrixSymbol, ma
         upstream = matrix(f"dE/dA{l}", A.shape, names.matrix_gradient("A", l))
         backward.append(Equation(upstream, _loss_gradient(net, A, Y, one),
                                  f"derivative of the loss, entry by entry ({e} sums over all samples)"))
-        if s["df_Z"] is None:
+        if not act.elementwise:
             column = _softmax_column(net, l, matrix)
             outer = column.a.T * column.a if row else column.a * column.a.T
             jacobian = MatAdd(DiagMatrix(column.a), -outer, evaluate=False)
@@ -396,14 +399,16 @@ def _matrix_layer(net: Network, l: int, symbols: list[dict], Y: MatrixSymbol, ma
                                      f"softmax couples a sample's outputs, so its Jacobian {jacobian_text} takes "
                                      f"the place of f′({z_name})"))
         else:
-            backward.append(Equation(Delta, HadamardProduct(upstream, s["df_Z"], evaluate=False),
-                                     f"δ of the output layer: ∂{e}/∂A times f′(Z), entry by entry"))
+            backward.append(Equation(Delta, _sloped(upstream, s["df_Z"]), f"δ of the output layer: ∂{e}/∂A"
+                                     + (" (a linear layer's slope is 1)" if act.identity
+                                        else " times f′(Z), entry by entry")))
     else:
         above = symbols[l]
         W_above = used(spec.convention, above["W"])
         spread = MatMul(above["Delta"], W_above.T) if row else MatMul(W_above.T, above["Delta"])
-        backward.append(Equation(Delta, HadamardProduct(spread, s["df_Z"], evaluate=False),
-                                 f"δ of layer {l} from the δ of layer {l + 1}, times f′(Z), entry by entry"))
+        backward.append(Equation(Delta, _sloped(spread, s["df_Z"]), f"δ of layer {l} from the δ of layer {l + 1}"
+                                 + (" (a linear layer's slope is 1)" if act.identity
+                                    else ", times f′(Z), entry by entry")))
     backward.append(Equation(s["dW"], weight_gradient(spec.convention, below, Delta),
                              f"gradient of the weights of layer {l}, summed over the samples"))
     if b is not None:
@@ -413,6 +418,11 @@ def _matrix_layer(net: Network, l: int, symbols: list[dict], Y: MatrixSymbol, ma
                                               + (" and the units" if shared else "")))
     return MatrixLayer(l, spec.activations[l - 1], s["W"], b, below, Z, A, s["f_Z"], s["df_Z"], Delta, s["dW"], s["db"],
                        upstream, column, forward, tuple(backward))
+
+
+def _sloped(upstream: MatrixExpr, df_Z: MatrixSymbol | None) -> MatrixExpr:
+    """∂E/∂A ⊙ f′(Z), entry by entry; ∂E/∂A itself for a linear layer (no f′ to multiply by)."""
+    return upstream if df_Z is None else HadamardProduct(upstream, df_Z, evaluate=False)
 
 
 def used(convention: Convention, W: MatrixSymbol) -> MatrixExpr:
@@ -561,13 +571,16 @@ def _evaluate(expr: MatrixExpr, values: Mapping[MatrixSymbol, ImmutableMatrix]) 
 def _activate(net: Network, layer: MatrixLayer, values: dict, work: int) -> None:
     """A = f(Z) and f′(Z), entry by entry; softmax sample by sample."""
     Z, row = values[layer.Z], net.spec.convention.rows
-    if layer.df_Z is None:
+    f = net.activation(layer.layer - 1)
+    if f.identity:
+        values[layer.A] = Z
+        return
+    if not f.elementwise:
         samples = [Z.row(n) if row else Z.col(n) for n in range(net.spec.samples)]
         cols = [ImmutableMatrix([exact(v, work) for v in softmax(list(z))]) for z in samples]
         A = ImmutableMatrix.hstack(*cols)
         values[layer.A] = values[layer.f_Z] = A.T if row else A
         return
-    f = net.activation(layer.layer - 1)
     values[layer.A] = values[layer.f_Z] = Z.applyfunc(lambda z: exact(f.f(z), work))
     values[layer.df_Z] = ImmutableMatrix(*Z.shape, [exact(f.df(z, a), work) for z, a in zip(Z, values[layer.A])])
 

@@ -135,8 +135,9 @@ def training_text(sol: Solution) -> tuple[str | Math, ...]:
         out: list[str | Math] = ["It is trained by gradient descent with learning rate ",
                                  Math(rf"\eta = {rate.tex}", f"eta = {rate.plain}")]
     else:       # a rate per layer: of its weights and of its biases
-        tex = r",\ ".join(rf"\eta_{{{g[0]}^{{({g[1:]})}}}} = {number(rates[g]).tex}" for g in sol.spec.groups)
-        plain = ", ".join(f"eta_{g} = {number(rates[g]).plain}" for g in sol.spec.groups)
+        eta = sol.network.notation.rate
+        tex = r",\ ".join(f"{eta(g).latex} = {number(rates[g]).tex}" for g in sol.spec.groups)
+        plain = ", ".join(f"{eta(g).plain} = {number(rates[g]).plain}" for g in sol.spec.groups)
         out = ["It is trained by gradient descent with a learning rate per layer, ", Math(tex, plain)]
     optimizer = sol.spec.optimizer
     if optimizer.weight_decay:

@@ -215,6 +215,12 @@ class Notation:
                 "A": "outputs" if l == self.depth else f"activations of layer {l}",
                 "Delta": f"error signals ∂{self.loss_matrix().plain}/∂Z of layer {l}"}[kind]
 
+    def rate(self, group: str) -> Name:
+        """The learning rate of a layer's weights or biases (group "W1", "b2"): η_{W^{(1)}}, or η_{W_ih} in the
+        user's symbols."""
+        m = self.matrix(group[0], int(group[1:]))
+        return Name(rf"\eta_{{{m.latex}}}", f"eta_{m.plain}", f"learning rate of the {m.meaning}")
+
     def matrix_gradient(self, kind: str, l: int) -> Name:
         """∂E/∂W^{(l)}, ∂E/∂b^{(l)} or ∂E/∂A^{(l)} (plain ``dE/dW1``), in the symbols where they are given."""
         e, m = self.loss_matrix(), self.matrix(kind, l)

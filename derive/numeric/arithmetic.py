@@ -50,14 +50,24 @@ def within(a: Expr, b: Expr, digits: int) -> bool:
     """|a − b| ≤ max(|a|, |b|, 1)/10^digits for two SymPy numbers: in Fractions where both are exact, else in
     mpmath at the finer one's precision and GUARD bits more, as SymPy's arithmetic decides it without its cost.
     Unsupported for anything but a rational or a finite float."""
-    x, y = number(a), number(b)
+    with mpmath.workprec(max(getattr(a, "_prec", 0), getattr(b, "_prec", 0), 53) + GUARD):
+        return close(number(a), number(b), digits)
+
+
+def close(x: Number, y: Number, digits: int) -> bool:
+    """``within`` for numbers already converted (a Point's), in mpmath at the caller's working precision: a check of
+    hundreds of values at one sample converts none of them again."""
     if isinstance(x, Fraction) and isinstance(y, Fraction):
         return abs(x - y) <= max(abs(x), abs(y), Fraction(1)) / 10 ** digits
-    with mpmath.workprec(max(getattr(a, "_prec", 0), getattr(b, "_prec", 0), 53) + GUARD):
-        x, y = as_mpf(x), as_mpf(y)
-        if not (mpmath.isfinite(x) and mpmath.isfinite(y)):
-            raise Unsupported("not a finite number")
-        return abs(x - y) <= max(abs(x), abs(y), mpmath.mpf(1)) / mpmath.mpf(10) ** digits
+    x, y = as_mpf(x), as_mpf(y)
+    if not (mpmath.isfinite(x) and mpmath.isfinite(y)):
+        raise Unsupported("not a finite number")
+    return abs(x - y) <= max(abs(x), abs(y), mpmath.mpf(1)) / mpmath.mpf(10) ** digits
+
+
+def total(products: list[list[Number]]) -> Number:
+    """The sum of products of numbers, exact where every one is (a rule δ_j a_k + … at a Point's numbers)."""
+    return _add([_mul(factors) for factors in products])
 
 
 class Point:

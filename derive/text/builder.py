@@ -30,7 +30,18 @@ from derive.text.chains import (
     split_sum,
     sum_width,
 )
-from derive.text.model import Equation, Group, LaterUpdate, Part, Row, SampleTable, ValueRow
+from derive.text import gradients
+from derive.text.model import (
+    Equation,
+    GradientRow,
+    GradientTable,
+    Group,
+    LaterUpdate,
+    Part,
+    Row,
+    SampleTable,
+    ValueRow,
+)
 from derive.text.printer import tex, width
 
 MAX_PATH_TERMS = 3      # a chain with a longer sum is written in the δ form instead
@@ -118,11 +129,15 @@ class Builder:
     def partial(self, top: str, v: Symbol) -> str:
         return rf"\frac{{\partial {top}}}{{\partial {self.names[v]}}}"
 
-    def adjoint_tex(self, v: Symbol, n: int | None) -> str:
-        """δ for a net input, ∂E/∂v (∂e_n/∂v in a batch) for anything else."""
+    def slashed(self, top: str, v: Symbol) -> str:
+        """∂top/∂v on one line, for a table's row: a fraction there is set in the small text style."""
+        return rf"\partial {top}/\partial {self.names[v]}"
+
+    def adjoint_tex(self, v: Symbol, n: int | None, row: bool = False) -> str:
+        """δ for a net input, ∂E/∂v (∂e_n/∂v in a batch) for anything else; on one line for a table's ``row``."""
         if v in self.is_net:
             return self.names[self.d.adjoint[v]]
-        return self.partial(self.loss_tex(n), v)
+        return (self.slashed if row else self.partial)(self.loss_tex(n), v)
 
     # display forms of the definitions --------------------------------------------------------
     def net_formula(self, l: int, j: int) -> Expr:
@@ -401,10 +416,12 @@ class Builder:
                 fits = sum_width(self.chain(p, stops, env, n)) <= MAX_PATH_TERMS
                 narrow = narrow and fits
                 eqs.append(self.chain_equation(p, stops if fits else set(net.nets[l]), env, n))
-            if self.N == 1 or self.full:     # short with a batch: the table after the pass holds them
-                eqs += [self.gradient_line(p, env, n) for p in parameters[len(in_full):]]
-            note += self.parameters_note(l, parameters, narrow)
-            groups.append(Group(self.layer_title(l), note, tuple(eqs)))
+            rest = parameters[len(in_full):]
+            if self.full:
+                eqs += [self.gradient_line(p, env, n) for p in rest]
+            table = self.gradient_table(rest, env, n) if self.N == 1 and not self.full else None
+            note += self.parameters_note(l, parameters, narrow)     # short with a batch: the table after the pass
+            groups.append(Group(self.layer_title(l), note, tuple(eqs), table))
         return Part(n, self.sample_title(n), tuple(groups))
 
     def parameters_note(self, l: int, parameters: Sequence[Symbol], narrow: bool) -> str:
@@ -416,9 +433,13 @@ class Builder:
         if not self.full and len(parameters) > 1:
             first = self.names[parameters[0]]
             note += (f" The chain of ${first}$ is written out in full; every other parameter of layer {l + 1} "
-                     f"ends in the same $\\delta$, so its derivative is that $\\delta$ times what the parameter "
-                     f"multiplies (1 for a bias)" + (": the table after this pass lists them for every sample."
-                                                     if self.N > 1 else "."))
+                     f"ends in the same $\\delta$")
+            if self.N > 1:
+                note += (", so its derivative is that $\\delta$ times what the parameter multiplies (1 for a bias): "
+                         "the table after this pass lists them for every sample.")
+            else:
+                note += (": the table after the chains lists each one's derivative, that $\\delta$ times what the "
+                         "parameter multiplies (1 for a bias).")
         return note
 
     def gradient_line(self, p: Symbol, env: Mapping, n: int) -> Equation:
@@ -426,21 +447,65 @@ class Builder:
 
         The rule is the sum over the derivation's edges from p, δ of the child times its local derivative; it is
         checked against the chain rule's value before it is printed."""
-        # δ before what it multiplies, as the chain reads (SymPy's own order would put a before δ)
-        terms = [sp.Mul(self.d.adjoint[e.child], e.local, evaluate=False) if e.local != 1 else self.d.adjoint[e.child]
-                 for e in self.d.edges[p]]
-        rule = sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+        rule = self.rule_formula(p)
         self.check_line(p, rule, env)
         numbers, exact_inputs = self.substituted(rule, env, keep_order=True)
         lhs = self.adjoint_tex(p, n)
         views = [("=", self.tex(rule, keep_order=True)), ("=" if exact_inputs else r"\approx", numbers)]
         return Equation(lhs, rows_of(views, self.value(env, self.d.adjoint[p]), lhs))
 
+    def rule_formula(self, p: Symbol) -> Expr:
+        """Σ over p's edges of the child's δ times its local derivative, δ first as the chain reads (SymPy's own
+        order would put a before δ)."""
+        terms = [sp.Mul(self.d.adjoint[e.child], e.local, evaluate=False) if e.local != 1 else self.d.adjoint[e.child]
+                 for e in self.d.edges[p]]
+        return sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+
+    def gradient_table(self, parameters: Sequence[Symbol], env: Mapping, n: int) -> GradientTable | None:
+        """A layer's other parameters (one sample, short), a row each from its δ; every row's rule checked at the
+        sample's numbers before it is printed, the layer's rules at once."""
+        if not parameters:
+            return None
+        rules = {p: gradients.terms(self.d, p) for p in parameters}
+        self.check_rules({p: r for p, r in rules.items() if r is not None}, env)
+        return GradientTable(tuple(self.gradient_row(p, rules[p], env, n) for p in parameters))
+
+    def gradient_row(self, p: Symbol, rule: Sequence[gradients.Term] | None, env: Mapping, n: int) -> GradientRow:
+        """One row of a layer's table: its rule printed from the checked terms (a rule of other local derivatives,
+        which gradient_table left unchecked, printed by SymPy and checked here)."""
+        if rule is None:
+            formula = self.rule_formula(p)
+            self.check_line(p, formula, env)
+            text, (numbers, exact_inputs) = self.tex(formula, keep_order=True), self.substituted(formula, env, True)
+        else:
+            shown = {s: self.num(env[s]) for t in rule for s in (t.delta, t.times) if s is not None}
+            text, (numbers, exact_inputs) = gradients.rule_tex(rule, self.names), gradients.numbers_tex(rule, shown)
+        value = self.value(env, self.d.adjoint[p])
+        return GradientRow(self.adjoint_tex(p, n, row=True), self.d.names[p].plain, text, "=" if exact_inputs else r"\approx",
+                           "" if numbers in (value.tex, text) else numbers, value)
+
+    def check_rules(self, rules: Mapping[Symbol, Sequence[gradients.Term]], env: Mapping) -> None:
+        """Each rule gives the chain rule's value at this sample, or the document is not written: the layer's rules
+        at once in mpmath; where one fails there (or a value is no finite number), each by check_line, which says
+        which and by how much."""
+        try:
+            if gradients.hold(rules, self.d.adjoint, self.point(env), self.check_digits):
+                return
+        except Unsupported:
+            pass
+        for p, rule in rules.items():
+            self.check_line(p, gradients.expression(rule), env)
+
+    @property
+    def check_digits(self) -> int:
+        """The digits a printed rule must agree to: the carried rounding's less one, else 25."""
+        return self.s.carry.n - 1 if self.s.carry is not None else 25
+
     def check_line(self, v: Symbol, rule: Expr, env: Mapping, what: str = "the line for") -> None:
         """A formula for ∂E/∂v that the document prints gives the chain rule's value (to the carried rounding's
         last digit where values are rounded as they go), or the document is not written."""
         ours, engine = value(rule, env, PRECISION, self.point(env)), exact(env[self.d.adjoint[v]])
-        digits = self.s.carry.n - 1 if self.s.carry is not None else 25
+        digits = self.check_digits
         try:
             holds = within(ours, engine, digits)
         except Unsupported:         # not a finite number: SymPy's arithmetic says what it says
@@ -495,19 +560,19 @@ class Builder:
     def backward_quantities(self) -> list[tuple[str, Symbol]]:
         """Each sample's ∂e/∂o, the δ the followed parameters need and their ∂e_n/∂p, as (LaTeX, symbol)."""
         net, d = self.net, self.d
-        slopes = [(self.partial("e_{n}", o), o) for o in net.outputs]
+        slopes = [(self.slashed("e_{n}", o), o) for o in net.outputs]
         deltas = [(self.adjoint_tex(z, None), z) for l in reversed(range(self.spec.depth)) for z in net.nets[l]
                   if z in self.needed]
-        grads = [(self.partial("e_{n}", p), p) for p in self.focus_order]
+        grads = [(self.slashed("e_{n}", p), p) for p in self.focus_order]
         return [(tex, d.adjoint[v]) for tex, v in slopes + deltas + grads]
 
     def with_sums(self, tables: tuple[SampleTable, ...]) -> tuple[SampleTable, ...]:
         """The last table with a column of the batch's ∂E/∂p beside each ∂e_n/∂p."""
         step = self.tr.first
-        sums = {self.partial("e_{n}", p): self.total(step, ("gradient", p), step.gradient[p]) for p in self.focus_order}
+        sums = {self.slashed("e_{n}", p): self.total(step, ("gradient", p), step.gradient[p]) for p in self.focus_order}
         last = tables[-1]
         rows = tuple(replace(r, total=sums.get(r.tex)) for r in last.rows)
-        return tables[:-1] + (replace(last, rows=rows, total=r"\frac{\partial E}{\partial p}"),)
+        return tables[:-1] + (replace(last, rows=rows, total=r"\partial E/\partial p"),)
 
     def sample_tables(self, title: str, note: str, quantities: Sequence[tuple[str, Symbol]],
                       numbers: Sequence[int] = ()) -> tuple[SampleTable, ...]:
@@ -609,7 +674,7 @@ class Builder:
 
     def eta(self, group: str) -> str:
         """η, or with a rate per layer η_{W^{(1)}}, η_{b^{(2)}}."""
-        return rf"\eta_{{{group[0]}^{{({group[1:]})}}}}" if self.per_layer else r"\eta"
+        return self.net.notation.rate(group).latex if self.per_layer else r"\eta"
 
     def rates_tex(self) -> str:
         if not self.per_layer:

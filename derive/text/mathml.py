@@ -9,6 +9,7 @@ from functools import lru_cache
 from latex2mathml.converter import convert
 
 from derive.errors import RenderError
+from derive.text.fastmathml import fast_convert
 
 # MathML Core renders mathvariant only as "normal": bold digits (the 1 of a vector of ones) as Unicode's own
 BOLD_DIGITS = {str(d): chr(0x1D7CE + d) for d in range(10)}
@@ -27,16 +28,24 @@ def mathml(latex: str, display: bool = False) -> str:
     >>> mathml("x_{1}").startswith('<math alttext="x_{1}" xmlns="http://www.w3.org/1998/Math/MathML"')
     True
     """
-    try:
-        out = convert(latex, display="block" if display else "inline")
-    except Exception as exc:       # the converter's own errors have no common base class
-        raise RenderError(f"no MathML for the formula {latex[:80]!r}: {exc}") from None
+    out = _converted(latex, "block" if display else "inline")
     # \left( \right) as fences without the operator spacing Chromium gives stretchy ones: σ(z), not σ ( z )
     out = out.replace('fence="true"', 'fence="true" lspace="0" rspace="0"')
     out = "".join(_signs_as_prefix(_plain_fences([t[0] for t in _TOKEN.finditer(out)])))
     out = _BOLD_MN.sub(lambda m: "<mn>" + "".join(BOLD_DIGITS[c] for c in m[1]) + "</mn>", out)
     alt = html.escape(" ".join(latex.split()), quote=True)
     return out.replace("<math ", f'<math alttext="{alt}" ', 1)
+
+
+def _converted(latex: str, display: str) -> str:
+    """latex2mathml's MathML of the formula: the fast path's where it knows the formula (same bytes), else its own."""
+    out = fast_convert(latex, display)
+    if out is not None:
+        return out
+    try:
+        return convert(latex, display=display)
+    except Exception as exc:       # the converter's own errors have no common base class
+        raise RenderError(f"no MathML for the formula {latex[:80]!r}: {exc}") from None
 
 
 def _signs_as_prefix(tokens: list[str]) -> list[str]:

@@ -34,12 +34,34 @@ class Equation:
 
 
 @dataclass(frozen=True)
+class GradientRow:
+    """One parameter's derivative from its δ, as its line would read: ∂E/∂w₆ = δ_{o₁} h₂ ≈ 0.138499 · 0.596884
+    ≈ 0.0826676."""
+
+    tex: str                    # ∂E/∂p
+    plain: str                  # the parameter's plain name, w6
+    rule: str                   # δ times what the parameter multiplies: δ_{o_{1}} h_{2}; δ alone for a bias
+    relation: str               # before the numbers: = where every one is exact, else \approx
+    numbers: str                # the rule with its numbers; empty where that is the value itself (a bias's δ)
+    value: Number
+
+
+@dataclass(frozen=True)
+class GradientTable:
+    """The short document's other parameters of a layer (one sample): a row each, after the layer's chains."""
+
+    rows: tuple[GradientRow, ...]
+
+
+@dataclass(frozen=True)
 class Group:
-    """A titled run of equations with an optional note before them."""
+    """A titled run of equations with an optional note before them, and in the short backward pass the table of
+    the layer's other parameters after them."""
 
     title: str
     note: str
     equations: tuple[Equation, ...]
+    table: GradientTable | None = None
 
 
 @dataclass(frozen=True)
@@ -261,7 +283,7 @@ class History:
 
 SECTIONS = ("setup", "notation", "forward", "loss", "backward", "general", "update", "after", "history",
             "updates", "verification")         # the template blocks, in the order the documents print them
-# short: each δ derived once, one parameter per layer by its whole chain, the rest one line from their δ;
+# short: each δ derived once, one parameter per layer by its whole chain, the rest in a table, a row each from its δ;
 # full: every parameter's chain in full, the layer-wise recursion, the forward pass with the new parameters
 DETAILS = ("short", "full")
 

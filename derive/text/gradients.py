@@ -1,0 +1,62 @@
+"""A parameter's derivative one line from its δ (δ_j a_k, δ_j for a bias), as data: checked and printed from the same terms."""
+
+from __future__ import annotations
+
+from typing import Mapping, NamedTuple, Sequence
+
+import mpmath
+import sympy as sp
+from mpmath import libmp
+from sympy import Expr, Symbol
+
+from derive.model.backprop import Derivation
+from derive.numeric.arithmetic import GUARD, Point, close, total
+from derive.numeric.rounding import Number
+from derive.numeric.values import PRECISION
+
+
+class Term(NamedTuple):
+    """δ of a unit the parameter feeds, times what the parameter multiplies there (None: 1, a bias)."""
+
+    delta: Symbol
+    times: Symbol | None
+
+
+def terms(d: Derivation, p: Symbol) -> tuple[Term, ...] | None:
+    """The rule Σ δ_child · ∂child/∂p as terms, from the derivation's edges; None where a local derivative is
+    neither 1 nor one symbol (the caller prints that rule with SymPy)."""
+    out = []
+    for e in d.edges[p]:
+        if e.local != 1 and not e.local.is_Symbol:
+            return None
+        out.append(Term(d.adjoint[e.child], None if e.local == 1 else e.local))
+    return tuple(out)
+
+
+def expression(rule: Sequence[Term]) -> Expr:
+    """The rule as SymPy, δ before what it multiplies (as the chain reads; SymPy's own order puts a before δ)."""
+    parts = [t.delta if t.times is None else sp.Mul(t.delta, t.times, evaluate=False) for t in rule]
+    return sp.Add(*parts, evaluate=False) if len(parts) > 1 else parts[0]
+
+
+def rule_tex(rule: Sequence[Term], names: Mapping[Symbol, str]) -> str:
+    """δ_{o_{1}} h_{2}, or δ_{o_{1}} + δ_{o_{2}} for a shared bias: the names as the printer writes this product."""
+    return " + ".join(names[t.delta] if t.times is None else f"{names[t.delta]} {names[t.times]}" for t in rule)
+
+
+def numbers_tex(rule: Sequence[Term], shown: Mapping[Symbol, Number]) -> tuple[str, bool]:
+    """The rule with each symbol's shown value (bracketed inside a product or a sum); whether all are exact."""
+    alone = len(rule) == 1 and rule[0].times is None
+    used = [shown[s] for t in rule for s in (t.delta, t.times) if s is not None]
+    text = " + ".join(shown[t.delta].factor if t.times is None else
+                      rf"{shown[t.delta].factor} \cdot {shown[t.times].factor}" for t in rule)
+    return (used[0].tex if alone else text), all(n.exact for n in used)
+
+
+def hold(rules: Mapping[Symbol, Sequence[Term]], adjoint: Mapping[Symbol, Symbol], point: Point, digits: int) -> bool:
+    """Whether every parameter's rule, at the point's numbers, is the chain rule's value (within ``digits``): a
+    layer's rules at once, each number converted once for the sample. Unsupported where a value is no finite
+    number (the caller checks those rules one by one, in SymPy)."""
+    with mpmath.workprec(libmp.dps_to_prec(PRECISION) + GUARD):
+        return all(close(total([[point[t.delta]] + ([] if t.times is None else [point[t.times]]) for t in rule]),
+                         point[adjoint[p]], digits) for p, rule in rules.items())
