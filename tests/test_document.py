@@ -13,7 +13,7 @@ import pytest
 import sympy as sp
 
 from derive.derived.solution import solve
-from derive.derived.verification import _direct_difference
+from derive.derived.verification import _compiled_definitions, _direct_difference, verify
 from derive.exam.sheets import training_text
 from derive.model.examples import example_text
 from derive.text.document import Document, Equation, View, build
@@ -225,6 +225,21 @@ def test_verification_is_computed_and_tiny():
         assert exponent > 30                       # 60-digit central differences with h = 1e-20
     assert doc("linear-221").verification.direct.tex == "0"                   # rational: exact agreement
     assert doc("sigmoid-451-batch").verification.direct is None               # too large to expand
+
+
+def test_code_kept_for_a_network_of_the_same_definitions_gives_the_same_verification():
+    """The finite differences' compiled loss is kept for the next network of the same layers (an exam's variants,
+    a document's other formats): another network's numbers through it give what freshly printed code gives."""
+    raw = tomllib.loads(example_text("sigmoid-222"))
+    other = {**raw, "init": {"seed": 7}}
+    _compiled_definitions.cache_clear()
+    fresh = verify(solve(other))
+    assert _compiled_definitions.cache_info().currsize == 1
+    verify(solve(raw))
+    assert _compiled_definitions.cache_info().hits == 1
+    kept = verify(solve(other))
+    assert _compiled_definitions.cache_info().hits == 2
+    assert kept == fresh and fresh != verify(solve(raw))
 
 
 @pytest.mark.parametrize("name", ["relu-231", "sigmoid-222", "softmax-233"])

@@ -374,6 +374,19 @@ def printed_specs(layers):
 CLEAR_OF_EDGES = set(EXAMPLES) - {"sigmoid-451-batch"}
 
 
+def test_the_printed_diagram_is_laid_out_for_latex_alone():
+    """Markdown and HTML never draw the page's layout, so they never search for it (a tenth of a wide network's
+    time); LaTeX asks for it, and gets the layout a fresh document makes."""
+    sol = solve("sigmoid-222")
+    doc = document(sol)
+    render_solution(sol, "md", doc=doc)
+    render_solution(sol, "html", doc=doc)
+    assert "page" not in vars(doc.setup.diagram)
+    render_solution(sol, "tex", doc=doc)
+    assert vars(doc.setup.diagram)["page"] == document(sol).setup.diagram.page
+    assert doc.setup.diagram.page.labelled == "every"
+
+
 @pytest.mark.parametrize("layers", [None, [2, 3, 3], [3, 6, 2], [2, 6, 6, 2], [4, 5, 1], [6, 6, 6]])
 def test_no_printed_diagram_label_covers_another_or_a_unit(layers):
     """The PDF's diagram at its printed size (issue 9): labels of 7 pt at the least, their boxes read back from the

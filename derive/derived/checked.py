@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable, Mapping
 
 import mpmath
@@ -75,20 +76,39 @@ class FormulaChecks:
                 f"saturation-safe values stand there alone")
 
 
+AGREE = PRECISION // 2     # significant digits every comparison agrees to (fewer where ``_entry`` says)
+
+
 class _Comparer:
     """Compares a formula's value with the engine's to half the working digits (exact where both are exact)."""
 
+    agree = AGREE
+
     def __init__(self, step: Step, what: str, inputs: int | None = None):
-        values = [v for env in step.samples for v in env.values()]
-        self.work = max(digits(v) for v in values)
-        # the least precise input bounds a difference of nearly equal numbers (see ``same``); the
-        # matrix form computes its products at PRECISION digits
-        self.inputs = inputs or min((digits(v) for v in values if v.is_Float), default=self.work)
-        self.largest = max(abs(v) for v in values)          # the magnitude a whole-batch formula is made of
-        self.agree = PRECISION // 2
-        self.what = what
+        self.step, self.what, self.given = step, what, inputs
         self.count = 0
         self.unevaluable = 0
+        self._magnitudes: dict[tuple[type, Expr], mpmath.mpf] = {}
+
+    # each a pass over every value of every sample, made when a comparison first needs it: a short document
+    # checks no recursion, and the last of those passes (SymPy's abs) was a tenth of the checks' time
+    @cached_property
+    def _values(self) -> list[Expr]:
+        return [v for env in self.step.samples for v in env.values()]
+
+    @cached_property
+    def work(self) -> int:
+        return max(digits(v) for v in self._values)
+
+    @cached_property
+    def inputs(self) -> int:
+        # the least precise input bounds a difference of nearly equal numbers (see ``same``); the
+        # matrix form computes its products at PRECISION digits
+        return self.given or min((digits(v) for v in self._values if v.is_Float), default=self.work)
+
+    @cached_property
+    def largest(self) -> Expr:
+        return max(abs(v) for v in self._values)          # the magnitude a whole-batch formula is made of
 
     def same(self, formula: str, ours: Expr, engine: Expr, inputs: Expr = sp.S.One) -> None:
         """One evaluation of a scalar formula; ``inputs`` as in ``_entry``."""
@@ -126,15 +146,32 @@ class _Comparer:
         """The tolerance of ``_entry`` met by two finite numbers, in Fractions and mpmath at the working digits and
         more (SymPy's arithmetic of the same test cost the check most of its time); False: ``_entry`` decides."""
         try:
-            x, y, largest = (arithmetic.number(v) for v in (ours, engine, abs(inputs)))
+            x, y, largest = arithmetic.number(ours), arithmetic.number(engine), self._magnitude(inputs)
         except arithmetic.Unsupported:
             return False
         with mpmath.workdps(2 * self.work):
-            x, y, largest = (arithmetic.as_mpf(v) for v in (x, y, largest))
+            x, y = arithmetic.as_mpf(x), arithmetic.as_mpf(y)
             if not (mpmath.isfinite(x) and mpmath.isfinite(y)):
                 return False
-            tolerance = max(abs(x), abs(y)) / mpmath.mpf(10) ** self.agree + largest / mpmath.mpf(10) ** (self.inputs - 5)
+            relative, absolute = self._scales
+            tolerance = max(abs(x), abs(y)) / relative + largest / absolute
             return bool(abs(x - y) <= tolerance)
+
+    # the same numbers at the same precision for every entry: made once (a tenth of the general formulas' checks)
+    @cached_property
+    def _scales(self) -> tuple[mpmath.mpf, mpmath.mpf]:
+        """10^agree and 10^(inputs − 5) at the working digits of ``_close``."""
+        with mpmath.workdps(2 * self.work):
+            return mpmath.mpf(10) ** self.agree, mpmath.mpf(10) ** (self.inputs - 5)
+
+    def _magnitude(self, inputs: Expr) -> mpmath.mpf:
+        """|inputs| at the working digits of ``_close``; Unsupported where it is no number."""
+        key = (type(inputs), inputs)
+        if key not in self._magnitudes:
+            value = arithmetic.number(abs(inputs))
+            with mpmath.workdps(2 * self.work):
+                self._magnitudes[key] = arithmetic.as_mpf(value)
+        return self._magnitudes[key]
 
 # -- the layer-wise recursion -----------------------------------------------------------------
 
@@ -282,4 +319,4 @@ def check_formulas(solution: Solution, layers, form: formulas.MatrixForm | None,
     recursion = check_recursion(d, step, layers)
     matrix = check_matrix_form(form, net, d, step) if form is not None else Tally(0, 0)
     general_tally = check_general(equations, net, d, step)
-    return FormulaChecks(recursion, matrix, general_tally, _Comparer(step, "").agree)
+    return FormulaChecks(recursion, matrix, general_tally, AGREE)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import keyword
 import math
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Collection, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, Collection, Iterator, Mapping, Sequence
 
 import mpmath
 import sympy as sp
@@ -36,6 +39,9 @@ FD_STEP = 20            # central differences with h = 10^−20
 FD_DIGITS = 60          # at 60 digits, or more where the engine needed more (see _verification)
 
 
+Steps = Sequence[tuple[int, list[int], Any]]      # (where a step's value goes, where its arguments are, its function)
+
+
 def _loss_function(solution: "Solution", base: Mapping[Symbol, object]):
     """E(parameters) at mpmath's working precision: the forward definitions compiled for mpmath, summed over samples.
 
@@ -44,44 +50,75 @@ def _loss_function(solution: "Solution", base: Mapping[Symbol, object]):
     parameter of the output layer recomputes that unit and the loss, not the whole network.
     """
     net = solution.network
-    steps = [(s, args, f) for s, (args, f) in zip(net.order, _compiled(net))]
-    data = [(dict(zip(net.inputs, x)), dict(zip(net.targets, y))) for x, y in zip(solution.spec.x, solution.spec.y)]
-    # converted once, at the working precision the differences are taken at
-    leaves = [{**{k: _mp(v) for k, v in x.items()}, **{k: _mp(v) for k, v in y.items()}} for x, y in data]
-
-    def forward(env: dict[Symbol, object], moved: Collection[Symbol] | None = None) -> object:
-        reached = set(moved or ())
-        for s, args, f in steps:
-            if moved is None or reached.intersection(args):
-                env[s] = f(*(env[a] for a in args))
-                reached.add(s)
-        return env[net.loss]
-
-    at_base = [{**base, **given} for given in leaves]
-    for env in at_base:
-        forward(env)
+    # the values in a list by each symbol's place: a dict keyed by symbols compared them (SymPy's __eq__) wherever
+    # an equal symbol was another object (a network of more symbols than SymPy's cache keeps, a kept compilation)
+    where = {s: i for i, s in enumerate(dict.fromkeys([*base, *net.inputs, *net.targets, *net.order]))}
+    steps = [(where[s], [where[a] for a in args], f) for s, (args, f) in zip(net.order, _compiled(net))]
+    at_base = []
+    for x, y in zip(solution.spec.x, solution.spec.y):
+        env: list[object] = [None] * len(where)
+        for p, v in base.items():
+            env[where[p]] = v
+        for k, v in [*zip(net.inputs, x), *zip(net.targets, y)]:
+            env[where[k]] = _mp(v)          # converted once, at the working precision the differences are taken at
+        _forward(steps, env, where[net.loss])
+        at_base.append(env)
+    reach: dict[tuple[Symbol, ...], Steps] = {}
 
     def loss(params: Mapping[Symbol, object], moved: Collection[Symbol]):
+        # what the moved parameters reach is the same at every sample and on either side of a difference
+        key = tuple(moved)
+        if key not in reach:
+            reach[key] = _reached(steps, {where[p] for p in moved})
         total = mpmath.mpf(0)
         for env in at_base:
-            total += forward({**env, **{p: params[p] for p in moved}}, moved)
+            env = env.copy()
+            for p in moved:
+                env[where[p]] = params[p]
+            total += _forward(reach[key], env, where[net.loss])
         return total
 
     return loss
 
 
-def _compiled(net: Network) -> list[tuple[list[Symbol], Any]]:
-    """Each forward definition as the function ``sp.lambdify(args, expr, modules=[our functions, "mpmath"])`` makes:
+def _forward(steps: Steps, env: list[object], loss: int) -> object:
+    """The ``steps`` computed in order into ``env``; then the value at ``loss``."""
+    for s, args, f in steps:
+        env[s] = f(*[env[a] for a in args])
+    return env[loss]
+
+
+def _reached(steps: Steps, moved: set[int]) -> Steps:
+    """The steps whose value depends on the ``moved`` places, in order: the ones a moved parameter changes."""
+    reached, out = set(moved), []
+    for step in steps:
+        if reached.intersection(step[1]):
+            out.append(step)
+            reached.add(step[0])
+    return out
+
+
+def _compiled(net: Network) -> tuple[tuple[list[Symbol], Any], ...]:
+    """Each forward definition compiled for mpmath (see ``_compiled_definitions``)."""
+    return _compiled_definitions(tuple((s, net.definitions[s]) for s in net.order))
+
+
+@lru_cache(maxsize=16)
+def _compiled_definitions(definitions: tuple[tuple[Symbol, Expr], ...]) -> tuple[tuple[list[Symbol], Any], ...]:
+    """Each definition as the function ``sp.lambdify(args, expr, modules=[our functions, "mpmath"])`` makes:
     the same printer, the same code, so the same arithmetic, but compiled in one piece (lambdify's own work around
-    the code, made again for every unit, was three quarters of its time)."""
+    the code, made again for every unit, was three quarters of its time).
+
+    Kept for networks of the same definitions (the same layers and activations whatever the numbers): a document's
+    other formats and an exam's variants need not print the code again, a tenth of a wide network's document.
+    """
     functions = {name: form.mp for name, form in NUMERIC.items()}
     namespace = dict(sp.lambdify([], 0, modules=[functions, "mpmath"]).__globals__)      # lambdify's namespace
     printer = MpmathPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
                              "user_functions": {k: k for k in functions}})
     out: list[tuple[list[Symbol], Any]] = []     # a function, or the name of one in the source
     source = []
-    for i, s in enumerate(net.order):
-        expr = net.definitions[s]
+    for i, (s, expr) in enumerate(definitions):
         args = sorted(expr.free_symbols, key=lambda x: x.name)
         if all(_plain(a, printer) for a in args):
             code = printer.doprint(expr)
@@ -93,12 +130,17 @@ def _compiled(net: Network) -> list[tuple[list[Symbol], Any]]:
     exec(compile("".join(source), "<derive-verification>", "exec"), namespace)
     for k in (k for mod, keys in printer.module_imports.items() for k in keys):      # as lambdify imports them
         namespace.setdefault(k, getattr(mpmath, k))
-    return [(args, namespace[f] if isinstance(f, str) else f) for args, f in out]
+    return tuple((args, namespace[f] if isinstance(f, str) else f) for args, f in out)
 
 
 def _plain(symbol: Symbol, printer: MpmathPrinter) -> bool:
-    """A symbol lambdify keeps by its name: a Python identifier its printer writes as it is."""
-    return symbol.name.isidentifier() and not keyword.iskeyword(symbol.name) and printer.doprint(symbol) == symbol.name
+    """A symbol lambdify keeps by its name: a Python identifier its printer writes as it is.
+
+    By the printer's own method for one expression: ``doprint`` adds only what a symbol never has (comments on
+    what the code cannot say, constants to declare) after a walk through the whole expression, which was a fifth
+    of the compilation for the thousand-odd symbols of a wide network.
+    """
+    return symbol.name.isidentifier() and not keyword.iskeyword(symbol.name) and printer._print(symbol) == symbol.name
 
 
 def _mp(value):
@@ -118,7 +160,7 @@ def verify(solution: "Solution") -> Verification:
     step = solution.exact_first
     work = _working_digits(solution, step)
     singles, directions = _probes(params)
-    with mpmath.workdps(work):
+    with mpmath.workdps(work), _collector_paused():
         base = {p: _mp(step.parameters[p]) for p in params}
         loss = _loss_function(solution, base)
         gradient = {p: _mp(step.gradient[p]) for p in params}
@@ -155,6 +197,21 @@ def verify(solution: "Solution") -> Verification:
         worst_carried = max(abs(exact(shown.gradient[p] - step.gradient[p])) for p in params)
         carried = number(worst_carried, 2, inexact=not worst_carried.is_Rational) if worst_carried else number(0)
     return Verification(len(params), direct, direct_note, finite, finite_note, carried)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while the differences are taken: their tens of thousands of numbers
+    live for an instant and make no cycles (reference counting frees them), but their count set off the
+    collector's passes over every object of the solution and the document, which cost as much as the arithmetic
+    (16-16-16-16: 0.06 s of the differences' 0.12 s)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _working_digits(solution: "Solution", step: Step) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 MARGIN = 50             # pixels around the drawing
@@ -47,6 +48,12 @@ class Segment:
     @property
     def length(self) -> float:
         return math.hypot(self.x2 - self.x1, self.y2 - self.y1)
+
+    @cached_property
+    def box(self) -> tuple[float, float, float, float]:
+        """(least x, greatest x, least y, greatest y), made once: an edge is tested against every label of a
+        printed diagram at each place the label may take."""
+        return min(self.x1, self.x2), max(self.x1, self.x2), min(self.y1, self.y2), max(self.y1, self.y2)
 
 
 @dataclass(frozen=True)
@@ -111,15 +118,15 @@ def label_axis(edge: Segment, t: float, width: float) -> Segment:
 PADDING = 3             # pixels between two labels
 
 
-def _apart(a: Segment, b: Segment, d: float) -> bool:
-    """Whether the boxes around two segments lie ``d`` apart along x or along y: then so do the segments (the
-    cheap test first; a diagram's label is far from most edges)."""
-    return (min(a.x1, a.x2) - max(b.x1, b.x2) >= d or min(b.x1, b.x2) - max(a.x1, a.x2) >= d
-            or min(a.y1, a.y2) - max(b.y1, b.y2) >= d or min(b.y1, b.y2) - max(a.y1, a.y2) >= d)
-
-
 def _off(axis: Segment, others: Sequence[Segment], d: float) -> bool:
-    return all(_apart(axis, other, d) or gap(axis, other) >= d for other in others)
+    """Whether ``axis`` lies ``d`` from every one of ``others``: the boxes around the two d apart along x or
+    along y (the cheap test first; a diagram's label is far from most edges), else their gap."""
+    x0, x1, y0, y1 = axis.box
+    for other in others:
+        u0, u1, v0, v1 = other.box
+        if not (x0 - u1 >= d or u0 - x1 >= d or y0 - v1 >= d or v0 - y1 >= d or gap(axis, other) >= d):
+            return False
+    return True
 
 
 def clear(axis: Segment, placed: Sequence[Segment], units: Sequence[Segment], edges: Sequence[Segment] = ()) -> bool:
@@ -135,7 +142,7 @@ NEAR = RADIUS + LABEL_HEIGHT / 2 + PADDING + 1      # beyond the largest distanc
 
 class _Filed:
     """Segments filed by the CELL squares their boxes cover, so that a label is tested against those whose box
-    comes within NEAR of its own, not against every one: a segment further away passes ``_apart`` anyway."""
+    comes within NEAR of its own, not against every one: a segment further away passes ``_off``'s box test anyway."""
 
     def __init__(self, segments: Sequence[Segment] = ()):
         self.segments: list[Segment] = []

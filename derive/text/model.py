@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Sequence
 
 from derive.derived.checked import FormulaChecks
 from derive.derived.verification import Verification
 from derive.numeric.rounding import Number, Rounding
-from derive.text.layout import DX, DY, MARGIN, Piece
+from derive.text.layout import DX, DY, MARGIN, PAGE_PX, PRINT_DX, PRINT_DY, RADIUS, Piece, Segment, label_width, place
 
 # -- the model -----------------------------------------------------------------------------
 # Prose fields are our own sentences with math between $…$; user text (title, description) is
@@ -164,12 +166,46 @@ class Diagram:
     height: float
     labelled: bool              # False when no layout keeps every label clear (the setup lists every weight)
     dx: float = DX              # pixels between two layers (layout.DY between two units)
-    page: Page | None = None    # the printed layout (sections fills it in)
+    every: bool = True          # the printed layout may try a label on every edge (not where the layers are dense)
 
     def pixels(self, dx: float | None = None, dy: float = DY) -> dict[str, tuple[float, float]]:
         """Where each node sits in the SVG's pixels (y downwards), by its id, with the layers ``dx`` apart."""
         top = max(n.y for n in self.nodes)
         return {n.id: (MARGIN + n.x * (dx or self.dx), MARGIN + (top - n.y) * dy) for n in self.nodes}
+
+    @cached_property
+    def page(self) -> Page:
+        """The printed layout, laid out when a template first asks for it: only LaTeX (and so the PDF) draws it,
+        and its search was a tenth of a wide network's Markdown or HTML, which never show it.
+
+        Every edge labelled where the page's width holds that at 7 pt (tried only where ``every``), else the edges
+        into the first unit of each layer (a label for every weight would be too small to read), else none (the
+        setup's table lists every weight)."""
+        choices = (("every", lambda link: True), ("first", lambda link: link.target.endswith("_0")))
+        for labelled, which in choices if self.every else choices[1:]:
+            page = _page(self, [link for link in self.links if link.shown and which(link)])
+            if page is not None:
+                return replace(page, labelled=labelled)
+        dx = min(self.dx, (PAGE_PX - 2 * RADIUS) / self.width)
+        return Page(dx, PRINT_DY[0], (None,) * len(self.links), "none")
+
+
+def _page(diagram: Diagram, labelled: Sequence[Link]) -> Page | None:
+    """A printed layout with a label on each of ``labelled``: clear of every edge where the units' rows, PRINT_DY
+    apart, allow it, else of the other labels, each on a white ground drawn over the edges it crosses; as short
+    as it can be, the layers DX apart or more where the page is wide enough, then closer."""
+    widths = [label_width(link.pieces, link.value.plain) for link in labelled]
+    widest = int((PAGE_PX - 2 * RADIUS) / diagram.width)
+    spans = [*range(DX, widest + 1, 20), *range(PRINT_DX, min(DX, widest + 1), 20)]
+    for strict, dy, dx in ((strict, dy, dx) for strict in (True, False) for dy in PRINT_DY for dx in spans):
+        where = diagram.pixels(dx, dy)
+        drawn = [Segment(*where[link.source], *where[link.target]) for link in diagram.links]
+        edges = [Segment(*where[link.source], *where[link.target]) for link in labelled]
+        positions = place(edges, widths, list(where.values()), strict, drawn)
+        if positions is not None:
+            at = dict(zip(map(id, labelled), positions))
+            return Page(dx, dy, tuple(at.get(id(link)) for link in diagram.links))
+    return None
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,6 @@ from derive.text.builder import Builder
 from derive.text.chains import wrapped
 from derive.text.layout import (
     DX,
-    PAGE_PX,
-    PRINT_DX,
-    PRINT_DY,
-    RADIUS,
     STRICT_WIDEST,
     WIDEST,
     Segment,
@@ -43,7 +39,6 @@ from derive.text.model import (
     Link,
     NameRow,
     Node,
-    Page,
     ParameterRow,
     Row,
     Setup,
@@ -125,11 +120,11 @@ def _diagram(b: Builder) -> Diagram:
             links.append(Link(f"bias{l}", f"n{l + 1}_{j}", b.names[bias], b.d.names[bias].plain,
                               b.num(first[bias]), 0.5, pieces(b.names[bias]), shown=bias not in biases[:j]))
     height = top * 2 + (1.0 if spec.bias.any else 0.0)
-    diagram = Diagram(tuple(nodes), tuple(links), float(spec.depth), height, False, DX)
     # beyond 6 × 6 edges between two layers no layout holds a legible label on every edge (8-8 never did, at any
     # spacing): the search for one took most of a wide document's time, so it is not made
     dense = any(n * m > LEGIBLE_EDGES for n, m in zip(layers, layers[1:]))
-    return _printed(diagram if dense else _labelled(diagram), every=not dense)
+    diagram = Diagram(tuple(nodes), tuple(links), float(spec.depth), height, False, DX, every=not dense)
+    return diagram if dense else _labelled(diagram)
 
 
 def _labelled(diagram: Diagram) -> Diagram:
@@ -152,37 +147,6 @@ def _labelled(diagram: Diagram) -> Diagram:
 
 
 LEGIBLE_EDGES = 36      # edges between two layers that a diagram can label legibly: 6 × 6 (issue 9 asks for 6 units)
-
-
-def _printed(diagram: Diagram, every: bool = True) -> Diagram:
-    """The diagram with its layout for the page: every edge labelled where the page's width holds that at 7 pt
-    (tried only where ``every``), else the edges into the first unit of each layer (a label for every weight would
-    be too small to read), else none (the setup's table lists every weight)."""
-    choices = (("every", lambda link: True), ("first", lambda link: link.target.endswith("_0")))
-    for labelled, which in choices if every else choices[1:]:
-        page = _page(diagram, [link for link in diagram.links if link.shown and which(link)])
-        if page is not None:
-            return replace(diagram, page=replace(page, labelled=labelled))
-    dx = min(diagram.dx, (PAGE_PX - 2 * RADIUS) / diagram.width)
-    return replace(diagram, page=Page(dx, PRINT_DY[0], (None,) * len(diagram.links), "none"))
-
-
-def _page(diagram: Diagram, labelled: Sequence[Link]) -> Page | None:
-    """A printed layout with a label on each of ``labelled``: clear of every edge where the units' rows, PRINT_DY
-    apart, allow it, else of the other labels, each on a white ground drawn over the edges it crosses; as short
-    as it can be, the layers DX apart or more where the page is wide enough, then closer."""
-    widths = [label_width(link.pieces, link.value.plain) for link in labelled]
-    widest = int((PAGE_PX - 2 * RADIUS) / diagram.width)
-    spans = [*range(DX, widest + 1, 20), *range(PRINT_DX, min(DX, widest + 1), 20)]
-    for strict, dy, dx in ((strict, dy, dx) for strict in (True, False) for dy in PRINT_DY for dx in spans):
-        where = diagram.pixels(dx, dy)
-        drawn = [Segment(*where[link.source], *where[link.target]) for link in diagram.links]
-        edges = [Segment(*where[link.source], *where[link.target]) for link in labelled]
-        positions = place(edges, widths, list(where.values()), strict, drawn)
-        if positions is not None:
-            at = dict(zip(map(id, labelled), positions))
-            return Page(dx, dy, tuple(at.get(id(link)) for link in diagram.links))
-    return None
 
 
 def setup_section(b: Builder) -> Setup:
