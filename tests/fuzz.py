@@ -2,7 +2,7 @@
 
 Each mutation changes one to three things of a built-in example (its numbers scaled by 10^±k, the
 learning rate up to 10⁷, the steps, an activation, the loss, the bias, the convention, the batch,
-a width) and must end in a solution or in derive's one-line error: a traceback, a wrong kind of
+a width) and must end in a solution (JSON, Markdown short and full) or in derive's one-line error: a traceback, a wrong kind of
 error, or a Markdown many times slower than its JSON is a finding. Seeded: the same mutations on
 every run. ``tests/test_fuzz.py`` runs the first few in CI; this tool runs as many as asked.
 """
@@ -24,6 +24,7 @@ from derive.derived.solution import solve
 from derive.errors import DeriveError
 from derive.model.examples import example_names, example_text
 from derive.model.registry import ACTIVATIONS, LOSSES
+from derive.text.document import View, build
 from derive.text.render import render_solution
 
 SLOW_RATIO = 5          # the Markdown may take this many times its JSON …
@@ -141,13 +142,20 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, str | None]:
         signal.alarm(0)
 
 
+def _full(raw: dict) -> str:
+    """The Markdown in --detail full: the matrix form with its values, the layer-wise recursion, every chain."""
+    s = solve(raw)
+    return render_solution(s, "md", doc=build(s, view=View(detail="full")))
+
+
 def run(count: int, seed: int = 0, start: int = 0, log: Callable[[str], None] = print) -> list[Finding]:
-    """Every mutation through solve's JSON and Markdown; the findings."""
+    """Every mutation through solve's JSON and Markdown (short and full); the findings."""
     findings = []
     for case, (label, raw) in enumerate(mutations(start + count, seed)[start:], start):
         json_s, json_problem = _timed(lambda: solve(raw).json())
         md_s, md_problem = _timed(lambda: render_solution(solve(raw), "md"))
-        for problem in (json_problem, md_problem):
+        _, full_problem = _timed(lambda: _full(raw))
+        for problem in (json_problem, md_problem, full_problem):
             if problem is not None:
                 findings.append(Finding(case, "timeout" if problem == "timeout" else "traceback", problem, raw))
         if md_problem is None and md_s > max(SLOW_FLOOR, SLOW_RATIO * json_s):

@@ -485,3 +485,18 @@ def test_a_rate_per_layer_is_named_by_the_symbols():
     rates = training_text(s)[1]
     tex, plain = rates.latex, rates.plain
     assert r"\eta_{W_{ih}} = 0.25" in tex and "eta_W_ih = 0.25" in plain and "eta_W2 = 0.5" in plain
+
+
+def test_a_matrix_that_plain_arithmetic_cannot_evaluate_is_printed_without_values():
+    """bce with o = 1 − 10^−16860 (w5 = 500,000): ∂E/∂A = (A − Y)/(A(1 − A)) is 1/0 in plain matrix arithmetic at
+    every precision, where the chain rule's saturation-safe form gives a number. The full document printed a
+    traceback (found by fuzzing); it now writes the equation without values and says why."""
+    raw = tomllib.loads(example_text("bce-221"))
+    raw["init"]["W2"] = [[500000.0, -400000.0]]
+    raw["data"]["y"] = [[1e-06], [0.0]]
+    s = solve(raw)
+    text = render_solution(s, "md", doc=build(s, view=View(detail="full")))
+    upstream = text.split("Derivative of the loss, entry by entry")[1].split("Shapes:")[0]
+    assert "(no values: a saturated unit makes an entry infinite or 0/0" in upstream
+    assert upstream.count("&=") == 1 and r"\begin{bmatrix}" not in upstream       # the formula alone
+    assert "zoo" not in text and "nan" not in text.lower().replace("nano", "")

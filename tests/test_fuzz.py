@@ -11,7 +11,7 @@ def test_the_mutations_are_the_same_on_every_run():
 
 
 def test_the_first_fuzzed_specs_end_in_a_solution_or_a_one_line_refusal():
-    """30 mutations × JSON and Markdown (about half a minute); the tool runs thousands the same way."""
+    """30 mutations × JSON and Markdown, short and full; the tool runs thousands the same way."""
     lines: list[str] = []
     findings = [f for f in run(30, log=lines.append) if f.what != "slow"]     # speed: the tool's table, not a test
     assert len(lines) == 30

@@ -384,9 +384,7 @@ def general_section(b: Builder, sections: _Sections) -> General:
     # short: the formulas for any depth below are this matrix form, a layer at a time; full: with the numbers
     # of every matrix, computed by matrix algebra alone and checked against the chain rule's (derived.checked)
     values = formulas.matrix_values(form, b.net, b.tr.first) if form is not None else {}
-    matrix = tuple(Formula(Equation(tex(eq.lhs, names), (Row("=", tex(eq.rhs, names, keep_order=True)),)
-                                    + _matrix_numbers(b, formulas.values_of(form, values, eq.lhs))),
-                           _sentence(eq.meaning), _shapes(eq, names))
+    matrix = tuple(_matrix_formula(b, eq, names, formulas.values_of(form, values, eq.lhs))
                    for eq in (form.forward + form.backward if form is not None else ()))
     matrix_note = (f"The same computation for {f'all {b.N} samples' if b.N > 1 else 'the sample'} at once, one "
                    f"{_CONVENTION_WORDS[spec.convention]}. $\\odot$ multiplies "
@@ -406,6 +404,19 @@ _CONVENTION_WORDS = {
     Convention.TRANSPOSED: (r"column per sample; this network stores each $W^{(l)}$ input × output, one row per "
                             r"unit of the layer below, so the products use its transpose $W^{(l)\mathsf{T}}$"),
 }
+
+
+def _matrix_formula(b: Builder, eq: formulas.Equation, names: Mapping, matrices: Sequence[sp.ImmutableMatrix]) -> Formula:
+    """One equation of the matrix form, ending in its values where matrix algebra gives every one."""
+    meaning = _sentence(eq.meaning)
+    if not all(v.is_finite for M in matrices for v in M):
+        # o = 1 to every digit worked with: ∂E/∂o = (o − y)/(o(1 − o)) is no number in plain arithmetic, where
+        # the chain rule's saturation-safe values (above) are; a value that is not true is not printed
+        matrices = ()
+        meaning += (" (no values: a saturated unit makes an entry infinite or 0/0 in plain matrix arithmetic at "
+                    "every precision; the backward pass above gives the chain rule's values)")
+    rows = (Row("=", tex(eq.rhs, names, keep_order=True)),) + _matrix_numbers(b, matrices)
+    return Formula(Equation(tex(eq.lhs, names), rows), meaning, _shapes(eq, names))
 
 
 def _matrix_numbers(b: Builder, matrices: Sequence[sp.ImmutableMatrix]) -> tuple[Row, ...]:
