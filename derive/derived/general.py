@@ -144,11 +144,13 @@ class Writer:
         elif family is TARGET:          # shaped like the layer's activations, one vector (not one per layer)
             symbol, latex = MatrixSymbol("y", *self.shape(A, l)), r"\mathbf{y}"
         else:
-            symbol, latex = MatrixSymbol(f"{family.plain}({l})", *self.shape(family, l)), self.latex(family, l)
+            symbol, latex = MatrixSymbol(f"{family.plain}({l})", *self.shape(family, l)), ""
+        if self.concrete:       # checked in numbers, never printed: no LaTeX (a tenth of the time to write it)
+            self.where[symbol] = (family, int(l))
+            return symbol
+        latex = latex or self.latex(family, l)
         self.names[symbol] = latex
         self.used.setdefault(latex, family)
-        if self.concrete:
-            self.where[symbol] = (family, int(l))
         return symbol
 
     def latex(self, family: Family, l: Expr) -> str:
@@ -173,8 +175,12 @@ class Writer:
         return bool(meant) and all(self.net.activation(i).identity for i in meant)      # the registry's own fact
 
     def times(self, left: MatrixExpr, right: MatrixExpr) -> MatrixExpr:
-        """left · right in the column convention; right · left in the row one (every product transposed)."""
-        return right * left if self.row else left * right
+        """left · right in the column convention; right · left in the row one (every product transposed).
+
+        The printed product is SymPy's, simplified by doit; the checked one is the same product as it stands (doit
+        asks SymPy's assumptions whether each diag(f′) is diagonal: most of the time the check took to write it)."""
+        factors = (right, left) if self.row else (left, right)
+        return MatMul(*factors) if self.concrete else factors[0] * factors[1]
 
     def weights(self, l: Expr) -> MatrixExpr:
         """W^(l) as the column convention's formulas use it: W^(l)ᵀ where it is stored input × output."""
