@@ -107,12 +107,6 @@ class _Comparer:
         # matrix form computes its products at PRECISION digits
         return self.given or min((digits(v) for v in self._values if v.is_Float), default=self.work)
 
-    @cached_property
-    def largest(self) -> Expr:
-        """The magnitude a whole-batch formula is made of (found in mpmath: SymPy's abs and max cost more)."""
-        with mpmath.workdps(self.digits):
-            return abs(max(self._values, key=lambda v: abs(arithmetic.as_mpf(arithmetic.number(v)))))
-
     def same(self, formula: str, ours: Expr, engine: Expr, inputs: Expr = sp.S.One) -> None:
         """One evaluation of a scalar formula; ``inputs`` as in ``_entry``."""
         self.count += 1
@@ -134,14 +128,21 @@ class _Comparer:
             raise FormulaError(f"internal error: {self.what} formula {formula} has shape {shapes[0]}, "
                                f"expected {shapes[1]}")
         self.count += 1
-        largest = self._magnitude(inputs)
-        relative, absolute = self._scales
+        absolute = self._magnitude(inputs) / self._scales[1]
         for x, y in zip((x for row in ours for x in row), (y for row in engine for y in row)):
-            # the test of ``_close``; where it fails, ``_entry`` decides in SymPy's numbers as before
-            a, b = arithmetic.as_mpf(x), arithmetic.as_mpf(y)
-            if mpmath.isfinite(a) and mpmath.isfinite(b) and abs(a - b) <= max(abs(a), abs(b)) / relative + largest / absolute:
-                continue
-            self._entry(formula, _sympy(x), _sympy(y), inputs)
+            if not self._agree(x, y, absolute):       # ``_entry`` decides in SymPy's numbers, as before
+                self._entry(formula, _sympy(x), _sympy(y), inputs)
+
+    def _agree(self, x: arithmetic.Number, y: arithmetic.Number, absolute: mpmath.mpf) -> bool:
+        """The test of ``_close``, |x − y| ≤ max(|x|, |y|)/10^agree + absolute; its relative part (a division)
+        only where the absolute part alone is not enough, which decides the same."""
+        if isinstance(x, Fraction) and isinstance(y, Fraction) and x == y:
+            return True
+        a, b = arithmetic.as_mpf(x), arithmetic.as_mpf(y)
+        if not (mpmath.isfinite(a) and mpmath.isfinite(b)):
+            return False
+        difference = abs(a - b)
+        return bool(difference <= absolute or difference <= max(abs(a), abs(b)) / self._scales[0] + absolute)
 
     def _entry(self, formula: str, ours: Expr, engine: Expr, inputs: Expr) -> None:
         """``inputs``: the largest magnitude the formula was evaluated from; a difference of nearly equal
@@ -272,7 +273,7 @@ def _check_equation(eq: GeneralEquation, l: int, values: "_Values", constants: P
         table = {m: values(family, layer, n) for m, (family, layer) in writer.where.items()}
         return [explicit(f, table, constants) for f in forms]
 
-    largest, name = compare.largest, f"{eq.meaning} (layer {l})"
+    largest, name = values.largest, f"{eq.meaning} (layer {l})"
     samples = range(len(values.step.samples))
     if eq.key == "batch":
         sums = [evaluate(n) for n in samples]
@@ -292,23 +293,41 @@ class _Values:
         self.net, self.d, self.step = net, d, step
         self.points = [Point(env) for env in step.samples]
         self.made: dict[tuple[general.Family, int, int], Grid] = {}
+        self.parameters: dict[tuple[bool, int], list[list[Symbol]]] = {}
+
+    @cached_property
+    def largest(self) -> Expr:
+        """The magnitude a whole-batch formula is made of, the largest |v| of every sample's values: found among the
+        exact ones and among the floats, as the points hold them (SymPy's abs and max cost a tenth of the check)."""
+        values = [pair for env, point in zip(self.step.samples, self.points)
+                  for pair in zip(point.values.values(), env.values())]      # a point holds its sample's values in order
+        winners = [max(kind, key=lambda v: abs(v[0])) for kind in (
+            [v for v in values if isinstance(v[0], Fraction)], [v for v in values if not isinstance(v[0], Fraction)])
+            if kind]
+        return abs(max(winners, key=lambda v: abs(arithmetic.as_mpf(v[0])))[1])
+
+    def symbols(self, family: general.Family, l: int) -> list[list[Symbol]]:
+        """The parameters of layer l laid out as ``family`` is, made once for the weights and the biases."""
+        key = (family.weights, l)
+        if key not in self.parameters:
+            self.parameters[key] = _parameter_symbols(family, self.net, l).tolist()
+        return self.parameters[key]
 
     def __call__(self, family: general.Family, l: int, n: int) -> Grid:
         # the parameters and the batch's gradient are the same for every sample
         key = (family, l, n if family in _PER_SAMPLE or not (family.weights or family.bias) else -1)
         if key not in self.made:
-            self.made[key] = _numbers(family, l, self.net, self.d, self.step, self.step.samples[n], self.points[n])
+            self.made[key] = self._numbers(family, l, n)
         return self.made[key]
 
-
-def _numbers(family: general.Family, l: int, net: Network, d: Derivation, step: Step,
-             env: Mapping[Symbol, Expr], point: Point) -> Grid:
-    """``_value`` as Fractions and mpmath numbers, each converted once from SymPy."""
-    if family.weights or family.bias:
-        table = _parameter_values(family, d, step, env)
-        return [[arithmetic.number(table(p)) for p in row] for row in _parameter_symbols(family, net, l).tolist()]
-    entries = [arithmetic.number(e) for e in _entries(family, l, net, d, env, point)]
-    return [entries] if net.spec.convention.rows else [[e] for e in entries]
+    def _numbers(self, family: general.Family, l: int, n: int) -> Grid:
+        """``_value`` as Fractions and mpmath numbers, each converted once from SymPy."""
+        env = self.step.samples[n]
+        if family.weights or family.bias:
+            table = _parameter_values(family, self.d, self.step, env)
+            return [[arithmetic.number(table(p)) for p in row] for row in self.symbols(family, l)]
+        entries = [arithmetic.number(e) for e in _entries(family, l, self.net, self.d, env, self.points[n])]
+        return [entries] if self.net.spec.convention.rows else [[e] for e in entries]
 
 
 def _value(family: general.Family, l: int, net: Network, d: Derivation, step: Step,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from fractions import Fraction
-from functools import reduce
+from functools import lru_cache, reduce
 from typing import Any, Callable, Mapping, Sequence
 from weakref import WeakKeyDictionary
 
@@ -17,7 +18,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix
 
 from derive.derived.formulas import as_by_hand, entrywise, loss_slope, short_output_delta, used, weight_gradient
 from derive.model.network import Network
-from derive.numeric.arithmetic import Number, Point, as_mpf, walk
+from derive.numeric.arithmetic import Number, Point, walk
 
 L = Symbol("L", integer=True, positive=True)        # the output layer
 LAYER = Symbol("l", integer=True, positive=True)
@@ -279,13 +280,24 @@ def explicit(expr: MatrixExpr, table: Mapping[MatrixSymbol, Grid], scalars: Poin
 def _add(x: Number, y: Number) -> Number:
     if isinstance(x, Fraction) and isinstance(y, Fraction):
         return x + y
-    return as_mpf(x) + as_mpf(y)
+    return _real(x) + _real(y)
 
 
 def _times(x: Number, y: Number) -> Number:
     if isinstance(x, Fraction) and isinstance(y, Fraction):
         return x * y
-    return as_mpf(x) * as_mpf(y)          # mpmath's 0 · ∞ is nan, as SymPy's Mul
+    return _real(x) * _real(y)          # mpmath's 0 · ∞ is nan, as SymPy's Mul
+
+
+def _real(x: Number) -> mpmath.mpf:
+    """``as_mpf``, each exact number (a weight, an input) converted once at each precision."""
+    return _converted(x.numerator, x.denominator, mpmath.mp.prec) if isinstance(x, Fraction) else x
+
+
+@lru_cache(maxsize=4096)
+def _converted(p: int, q: int, prec: int) -> mpmath.mpf:
+    with mpmath.workprec(prec):
+        return mpmath.mpf(p) / q
 
 
 def _power(x: Number, k: int) -> Number:
@@ -295,10 +307,18 @@ def _power(x: Number, k: int) -> Number:
 
 
 def _matmul(left: Grid, right: Grid) -> Grid:
+    """Exact where both matrices are; else each entry mpmath's dot product, rounded once (its 0 · ∞ is nan too)."""
     if len(left[0]) != len(right):
         raise AssertionError(f"a product of {len(left)}×{len(left[0])} and {len(right)}×{len(right[0])} matrices")
     columns = list(zip(*right))
-    return [[reduce(_add, map(_times, row, column)) for column in columns] for row in left]
+    if _exact(left) and _exact(right):
+        return [[sum(map(operator.mul, row, column), Fraction(0)) for column in columns] for row in left]
+    rows, columns = [list(map(_real, row)) for row in left], [list(map(_real, column)) for column in columns]
+    return [[mpmath.fdot(row, column) for column in columns] for row in rows]
+
+
+def _exact(m: Grid) -> bool:
+    return all(isinstance(x, Fraction) for row in m for x in row)
 
 
 def _product(expr: MatMul, table: Mapping[MatrixSymbol, Grid], scalars: Point) -> Grid:
