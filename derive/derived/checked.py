@@ -139,10 +139,11 @@ class _Comparer:
         if isinstance(x, Fraction) and isinstance(y, Fraction) and x == y:
             return True
         a, b = arithmetic.as_mpf(x), arithmetic.as_mpf(y)
-        if not (mpmath.isfinite(a) and mpmath.isfinite(b)):
-            return False
         difference = abs(a - b)
-        return bool(difference <= absolute or difference <= max(abs(a), abs(b)) / self._scales[0] + absolute)
+        if difference <= absolute:      # false where either is ∞ or nan
+            return True
+        finite = mpmath.isfinite(a) and mpmath.isfinite(b)
+        return bool(finite and difference <= max(abs(a), abs(b)) / self._scales[0] + absolute)
 
     def _entry(self, formula: str, ours: Expr, engine: Expr, inputs: Expr) -> None:
         """``inputs``: the largest magnitude the formula was evaluated from; a difference of nearly equal
@@ -299,8 +300,9 @@ class _Values:
     def largest(self) -> Expr:
         """The magnitude a whole-batch formula is made of, the largest |v| of every sample's values: found among the
         exact ones and among the floats, as the points hold them (SymPy's abs and max cost a tenth of the check)."""
+        # a point holds its sample's values in the sample's order
         values = [pair for env, point in zip(self.step.samples, self.points)
-                  for pair in zip(point.values.values(), env.values())]      # a point holds its sample's values in order
+                  for pair in zip(point.values.values(), env.values())]
         winners = [max(kind, key=lambda v: abs(v[0])) for kind in (
             [v for v in values if isinstance(v[0], Fraction)], [v for v in values if not isinstance(v[0], Fraction)])
             if kind]

@@ -148,7 +148,8 @@ class Writer:
         elif family is TARGET:          # shaped like the layer's activations, one vector (not one per layer)
             symbol, latex = MatrixSymbol("y", *self.shape(A, l)), r"\mathbf{y}"
         else:
-            symbol, latex = MatrixSymbol(f"{family.plain}({l})", *self.shape(family, l)), ""
+            label = int(l) if self.concrete else l      # the same name, without SymPy's printer
+            symbol, latex = MatrixSymbol(f"{family.plain}({label})", *self.shape(family, l)), ""
         if self.concrete:       # checked in numbers, never printed: no LaTeX (a tenth of the time to write it)
             self.where[symbol] = (family, int(l))
             return symbol
@@ -444,7 +445,12 @@ def _entrywise(w: Writer, e: Expr, o: Symbol, y: Symbol) -> MatrixExpr:
 
 def _upstream(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
     scalar, o, y = loss_slope(w.net)
-    return w.output(DEDA), _entrywise(w, as_by_hand(scalar, o), o, y)
+    if w.net not in _BY_HAND:       # SymPy's factor, once per network: for the printed form and the checked one
+        _BY_HAND[w.net] = as_by_hand(scalar, o)
+    return w.output(DEDA), _entrywise(w, _BY_HAND[w.net], o, y)
+
+
+_BY_HAND: WeakKeyDictionary = WeakKeyDictionary()
 
 
 def _output_delta(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
