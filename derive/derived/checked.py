@@ -178,12 +178,12 @@ class _Comparer:
             tolerance = max(abs(x), abs(y)) / relative + largest / absolute
             return bool(abs(x - y) <= tolerance)
 
-    # the same numbers at the same precision for every entry: made once (a tenth of the general formulas' checks)
     @cached_property
     def digits(self) -> int:
         """The working digits of ``_close``: twice the values' own."""
         return 2 * self.work
 
+    # the same numbers at the same precision for every entry: made once (a tenth of the general formulas' checks)
     @cached_property
     def _scales(self) -> tuple[mpmath.mpf, mpmath.mpf]:
         """10^agree and 10^(inputs − 5) at the working digits of ``_close``."""
