@@ -268,6 +268,37 @@ def test_a_wrong_recursion_formula_stops_the_document(monkeypatch, detail, messa
         render_solution(s, "md", doc=build(s, view=View(detail=detail)))
 
 
+@pytest.mark.parametrize("name, exact", [("linear-221", True), ("sigmoid-222", False)])
+def test_the_general_check_keeps_its_tolerance_in_exact_and_float_arithmetic(monkeypatch, name, exact):
+    """∂e/∂W^(l) scaled by 1 + 10⁻²⁵ is refused and by 1 + 10⁻⁴⁰ is not: the formulas are evaluated in numbers
+    (Fractions where every value is exact, as linear-221's are, mpmath floats otherwise) to the same half of the
+    working digits the check always compared to, neither rounded to doubles nor stricter."""
+    real = general._weight_gradient
+
+    def scaled(by):
+        return lambda w, l: (real(w, l)[0], sp.MatMul(1 + sp.Rational(1, 10 ** by), real(w, l)[1]))
+
+    s = solve(name)
+    assert all(v.is_Rational for env in s.exact_first.samples for v in env.values()) == exact
+    monkeypatch.setattr(general, "_weight_gradient", scaled(40))
+    assert checked.check_general(general_equations(s.network), s.network, s.derivation, s.exact_first).formulas
+    monkeypatch.setattr(general, "_weight_gradient", scaled(25))
+    with pytest.raises(checked.FormulaError, match="general formula the weights' gradient"):
+        checked.check_general(general_equations(s.network), s.network, s.derivation, s.exact_first)
+
+
+def test_a_saturated_unit_leaves_two_general_formulas_unevaluable():
+    """bce with o = 1 to every digit at the first sample: ∂e/∂a = (a − y) ∘ (a ∘ (1 − a))^∘−1 is 1/0 there, and
+    δ = ∂e/∂a ∘ σ′(z) is ∞ · 0, nan (as SymPy's Mul gives it, not the 0 an entrywise product that skips zeros would
+    compare): both counted as unevaluable, every other evaluation compared."""
+    raw = tomllib.loads(example_text("bce-221"))
+    raw["init"]["W2"] = [[500000.0, -400000.0]]
+    raw["data"]["y"] = [[1e-06], [0.0]]
+    s = solve(raw)
+    tally = checked.check_general(general_equations(s.network), s.network, s.derivation, s.exact_first)
+    assert (tally.unevaluable, tally.evaluations) == (2, 26)
+
+
 def test_the_cli_refuses_in_one_line_and_writes_nothing(monkeypatch, tmp_path, capsys):
     from derive.cli import main
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Iterable, Mapping
+from fractions import Fraction
+from functools import cached_property, reduce
+from typing import Callable, Iterable, Mapping
 
 import mpmath
 import sympy as sp
 from sympy import Expr, ImmutableMatrix, Symbol
 
 from derive.derived import formulas, general
-from derive.derived.general import GeneralEquation, Writer, explicit
+from derive.derived.general import GeneralEquation, Grid, Writer, explicit
 from derive.derived.solution import Solution
 from derive.errors import DeriveError
 from derive.model.backprop import Derivation
@@ -106,10 +107,6 @@ class _Comparer:
         # matrix form computes its products at PRECISION digits
         return self.given or min((digits(v) for v in self._values if v.is_Float), default=self.work)
 
-    @cached_property
-    def largest(self) -> Expr:
-        return max(abs(v) for v in self._values)          # the magnitude a whole-batch formula is made of
-
     def same(self, formula: str, ours: Expr, engine: Expr, inputs: Expr = sp.S.One) -> None:
         """One evaluation of a scalar formula; ``inputs`` as in ``_entry``."""
         self.count += 1
@@ -123,6 +120,30 @@ class _Comparer:
         self.count += 1
         for x, y in zip(ours, engine):
             self._entry(formula, x, y, inputs)
+
+    def same_numbers(self, formula: str, ours: Grid, engine: Grid, inputs: Expr = sp.S.One) -> None:
+        """``same_matrix`` of matrices already in numbers, at the precision ``digits`` (the caller's context)."""
+        shapes = [(len(m), len(m[0])) for m in (ours, engine)]
+        if shapes[0] != shapes[1]:
+            raise FormulaError(f"internal error: {self.what} formula {formula} has shape {shapes[0]}, "
+                               f"expected {shapes[1]}")
+        self.count += 1
+        absolute = self._magnitude(inputs) / self._scales[1]
+        for x, y in zip((x for row in ours for x in row), (y for row in engine for y in row)):
+            if not self._agree(x, y, absolute):       # ``_entry`` decides in SymPy's numbers, as before
+                self._entry(formula, _sympy(x), _sympy(y), inputs)
+
+    def _agree(self, x: arithmetic.Number, y: arithmetic.Number, absolute: mpmath.mpf) -> bool:
+        """The test of ``_close``, |x − y| ≤ max(|x|, |y|)/10^agree + absolute; its relative part (a division)
+        only where the absolute part alone is not enough, which decides the same."""
+        if isinstance(x, Fraction) and isinstance(y, Fraction) and x == y:
+            return True
+        a, b = arithmetic.as_mpf(x), arithmetic.as_mpf(y)
+        difference = abs(a - b)
+        if difference <= absolute:      # false where either is ∞ or nan
+            return True
+        finite = mpmath.isfinite(a) and mpmath.isfinite(b)
+        return bool(finite and difference <= max(abs(a), abs(b)) / self._scales[0] + absolute)
 
     def _entry(self, formula: str, ours: Expr, engine: Expr, inputs: Expr) -> None:
         """``inputs``: the largest magnitude the formula was evaluated from; a difference of nearly equal
@@ -149,7 +170,7 @@ class _Comparer:
             x, y, largest = arithmetic.number(ours), arithmetic.number(engine), self._magnitude(inputs)
         except arithmetic.Unsupported:
             return False
-        with mpmath.workdps(2 * self.work):
+        with mpmath.workdps(self.digits):
             x, y = arithmetic.as_mpf(x), arithmetic.as_mpf(y)
             if not (mpmath.isfinite(x) and mpmath.isfinite(y)):
                 return False
@@ -157,11 +178,16 @@ class _Comparer:
             tolerance = max(abs(x), abs(y)) / relative + largest / absolute
             return bool(abs(x - y) <= tolerance)
 
+    @cached_property
+    def digits(self) -> int:
+        """The working digits of ``_close``: twice the values' own."""
+        return 2 * self.work
+
     # the same numbers at the same precision for every entry: made once (a tenth of the general formulas' checks)
     @cached_property
     def _scales(self) -> tuple[mpmath.mpf, mpmath.mpf]:
         """10^agree and 10^(inputs − 5) at the working digits of ``_close``."""
-        with mpmath.workdps(2 * self.work):
+        with mpmath.workdps(self.digits):
             return mpmath.mpf(10) ** self.agree, mpmath.mpf(10) ** (self.inputs - 5)
 
     def _magnitude(self, inputs: Expr) -> mpmath.mpf:
@@ -169,7 +195,7 @@ class _Comparer:
         key = (type(inputs), inputs)
         if key not in self._magnitudes:
             value = arithmetic.number(abs(inputs))
-            with mpmath.workdps(2 * self.work):
+            with mpmath.workdps(self.digits):
                 self._magnitudes[key] = arithmetic.as_mpf(value)
         return self._magnitudes[key]
 
@@ -229,36 +255,36 @@ def _engine_matrices(form: formulas.MatrixForm, net: Network, d: Derivation, ste
 def check_general(equations: Iterable[GeneralEquation], net: Network, d: Derivation, step: Step) -> Tally:
     """Each general equation, every form of it, at every layer it stands for and every sample."""
     compare, count = _Comparer(step, "general"), 0
-    constants = {formulas.N: sp.Integer(net.spec.samples), formulas.J: sp.Integer(net.spec.layers[-1])}
+    constants = Point({formulas.N: sp.Integer(net.spec.samples), formulas.J: sp.Integer(net.spec.layers[-1])})
     values = _Values(net, d, step)
-    for eq in equations:
-        count += len(general.written(eq, net)[1]) - 1      # the forms printed, once for every layer
-        for l in eq.concrete_layers(net.spec.depth):
-            _check_equation(eq, l, values, constants, compare)
+    with mpmath.workdps(compare.digits):        # the precision the comparisons work at
+        for eq in equations:
+            count += len(general.written(eq, net)[1]) - 1      # the forms printed, once for every layer
+            for l in eq.concrete_layers(net.spec.depth):
+                _check_equation(eq, l, values, constants, compare)
     return Tally(count, compare.count, compare.unevaluable)
 
 
-def _check_equation(eq: GeneralEquation, l: int, values: "_Values", constants: Mapping[Symbol, Expr],
-                    compare: _Comparer) -> None:
+def _check_equation(eq: GeneralEquation, l: int, values: "_Values", constants: Point, compare: _Comparer) -> None:
     """One equation at layer l; the batch sum once, the others at every sample."""
     writer = Writer(values.net, concrete=True)      # the forms are the same for every sample: written once
-    forms = [f.xreplace(constants) for f in eq.at(writer, sp.Integer(l))]
+    forms = eq.at(writer, sp.Integer(l))
 
-    def evaluate(n: int) -> list[ImmutableMatrix]:
+    def evaluate(n: int) -> list[Grid]:
         table = {m: values(family, layer, n) for m, (family, layer) in writer.where.items()}
-        return [explicit(f, table) for f in forms]
+        return [explicit(f, table, constants) for f in forms]
 
-    largest, name = compare.largest, f"{eq.meaning} (layer {l})"
+    largest, name = values.largest, f"{eq.meaning} (layer {l})"
     samples = range(len(values.step.samples))
     if eq.key == "batch":
         sums = [evaluate(n) for n in samples]
-        total = sum((f[1] for f in sums[1:]), sums[0][1])
-        compare.same_matrix(name, total, sums[0][0], largest)
+        total = reduce(general.add, (f[1] for f in sums[1:]), sums[0][1])
+        compare.same_numbers(name, total, sums[0][0], largest)
         return
     for n in samples:
         lhs, *rhs = evaluate(n)
         for form in rhs:
-            compare.same_matrix(name, form, lhs, largest)
+            compare.same_numbers(name, form, lhs, largest)
 
 
 class _Values:
@@ -267,29 +293,68 @@ class _Values:
     def __init__(self, net: Network, d: Derivation, step: Step):
         self.net, self.d, self.step = net, d, step
         self.points = [Point(env) for env in step.samples]
-        self.made: dict[tuple[general.Family, int, int], ImmutableMatrix] = {}
+        self.made: dict[tuple[general.Family, int, int], Grid] = {}
+        self.parameters: dict[tuple[bool, int], list[list[Symbol]]] = {}
 
-    def __call__(self, family: general.Family, l: int, n: int) -> ImmutableMatrix:
+    @cached_property
+    def largest(self) -> Expr:
+        """The magnitude a whole-batch formula is made of, the largest |v| of every sample's values: found among the
+        exact ones and among the floats, as the points hold them (SymPy's abs and max cost a tenth of the check)."""
+        # a point holds its sample's values in the sample's order
+        values = [pair for env, point in zip(self.step.samples, self.points)
+                  for pair in zip(point.values.values(), env.values())]
+        winners = [max(kind, key=lambda v: abs(v[0])) for kind in (
+            [v for v in values if isinstance(v[0], Fraction)], [v for v in values if not isinstance(v[0], Fraction)])
+            if kind]
+        return abs(max(winners, key=lambda v: abs(arithmetic.as_mpf(v[0])))[1])
+
+    def symbols(self, family: general.Family, l: int) -> list[list[Symbol]]:
+        """The parameters of layer l laid out as ``family`` is, made once for the weights and the biases."""
+        key = (family.weights, l)
+        if key not in self.parameters:
+            self.parameters[key] = _parameter_symbols(family, self.net, l).tolist()
+        return self.parameters[key]
+
+    def __call__(self, family: general.Family, l: int, n: int) -> Grid:
         # the parameters and the batch's gradient are the same for every sample
         key = (family, l, n if family in _PER_SAMPLE or not (family.weights or family.bias) else -1)
         if key not in self.made:
-            self.made[key] = _value(family, l, self.net, self.d, self.step, self.step.samples[n], self.points[n])
+            self.made[key] = self._numbers(family, l, n)
         return self.made[key]
+
+    def _numbers(self, family: general.Family, l: int, n: int) -> Grid:
+        """``_value`` as Fractions and mpmath numbers, each converted once from SymPy."""
+        env = self.step.samples[n]
+        if family.weights or family.bias:
+            table = _parameter_values(family, self.d, self.step, env)
+            return [[arithmetic.number(table(p)) for p in row] for row in self.symbols(family, l)]
+        entries = [arithmetic.number(e) for e in _entries(family, l, self.net, self.d, env, self.points[n])]
+        return [entries] if self.net.spec.convention.rows else [[e] for e in entries]
 
 
 def _value(family: general.Family, l: int, net: Network, d: Derivation, step: Step,
            env: Mapping[Symbol, Expr], point: Point | None = None) -> ImmutableMatrix:
     """The numbers of one quantity of layer l for one sample, laid out as the writer shaped it."""
     if family.weights or family.bias:
-        table = ((lambda p: env[d.adjoint[p]]) if family in _PER_SAMPLE
-                 else step.gradient.__getitem__ if family is general.DW_BATCH else step.parameters.__getitem__)
-        matrix = formulas.weight_matrix(net, l) if family.weights else formulas.bias_matrix(net, l)
-        if matrix is None:
-            raise AssertionError(f"a bias of layer {l} in a network without biases")
-        return matrix.applyfunc(table)
+        return _parameter_symbols(family, net, l).applyfunc(_parameter_values(family, d, step, env))
     entries = _entries(family, l, net, d, env, point)
     column = ImmutableMatrix(entries)
     return column.T if net.spec.convention.rows else column
+
+
+def _parameter_values(family: general.Family, d: Derivation, step: Step,
+                      env: Mapping[Symbol, Expr]) -> Callable[[Symbol], Expr]:
+    """The value of each parameter: its own, one sample's derivative or the batch's."""
+    if family in _PER_SAMPLE:
+        return lambda p: env[d.adjoint[p]]
+    return step.gradient.__getitem__ if family is general.DW_BATCH else step.parameters.__getitem__
+
+
+def _parameter_symbols(family: general.Family, net: Network, l: int) -> ImmutableMatrix:
+    matrix = formulas.weight_matrix(net, l) if family.weights else formulas.bias_matrix(net, l)
+    if matrix is None:
+        raise AssertionError(f"a bias of layer {l} in a network without biases")
+    return matrix
 
 
 def _entries(family: general.Family, l: int, net: Network, d: Derivation, env: Mapping[Symbol, Expr],
@@ -308,6 +373,15 @@ def _entries(family: general.Family, l: int, net: Network, d: Derivation, env: M
 
 
 _PER_SAMPLE = (general.DW, general.DB, general.SHARED_DB)    # one sample's derivatives, shaped like the parameters
+
+
+def _sympy(x: arithmetic.Number) -> Expr:
+    """A number of ``explicit`` as SymPy's arithmetic would have made it: Rational, Float, or zoo and nan for ∞."""
+    if isinstance(x, Fraction):
+        return sp.Rational(x.numerator, x.denominator)
+    if mpmath.isnan(x):
+        return sp.nan
+    return sp.zoo if mpmath.isinf(x) else sp.Float._new(x._mpf_, mpmath.mp.prec)
 
 
 def check_formulas(solution: Solution, layers, form: formulas.MatrixForm | None,

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from functools import reduce
+from fractions import Fraction
+from functools import lru_cache, reduce
 from typing import Any, Callable, Mapping, Sequence
 from weakref import WeakKeyDictionary
 
+import mpmath
 import sympy as sp
-from sympy import Basic, Expr, HadamardPower, HadamardProduct, ImmutableMatrix, MatAdd, MatMul, MatrixSymbol, Symbol
+from sympy import Basic, Expr, HadamardPower, HadamardProduct, MatAdd, MatMul, MatrixSymbol, Symbol
 from sympy.matrices.expressions import MatrixExpr, Transpose
 from sympy.matrices.expressions.diagonal import DiagMatrix
 
 from derive.derived.formulas import as_by_hand, entrywise, loss_slope, short_output_delta, used, weight_gradient
 from derive.model.network import Network
+from derive.numeric.arithmetic import Number, Point, walk
 
 L = Symbol("L", integer=True, positive=True)        # the output layer
 LAYER = Symbol("l", integer=True, positive=True)
@@ -144,11 +148,14 @@ class Writer:
         elif family is TARGET:          # shaped like the layer's activations, one vector (not one per layer)
             symbol, latex = MatrixSymbol("y", *self.shape(A, l)), r"\mathbf{y}"
         else:
-            symbol, latex = MatrixSymbol(f"{family.plain}({l})", *self.shape(family, l)), self.latex(family, l)
+            label = int(l) if self.concrete else l      # the same name, without SymPy's printer
+            symbol, latex = MatrixSymbol(f"{family.plain}({label})", *self.shape(family, l)), ""
+        if self.concrete:       # checked in numbers, never printed: no LaTeX (a tenth of the time to write it)
+            self.where[symbol] = (family, int(l))
+            return symbol
+        latex = latex or self.latex(family, l)
         self.names[symbol] = latex
         self.used.setdefault(latex, family)
-        if self.concrete:
-            self.where[symbol] = (family, int(l))
         return symbol
 
     def latex(self, family: Family, l: Expr) -> str:
@@ -173,8 +180,12 @@ class Writer:
         return bool(meant) and all(self.net.activation(i).identity for i in meant)      # the registry's own fact
 
     def times(self, left: MatrixExpr, right: MatrixExpr) -> MatrixExpr:
-        """left · right in the column convention; right · left in the row one (every product transposed)."""
-        return right * left if self.row else left * right
+        """left · right in the column convention; right · left in the row one (every product transposed).
+
+        The printed product is SymPy's, simplified by doit; the checked one is the same product as it stands (doit
+        asks SymPy's assumptions whether each diag(f′) is diagonal: most of the time the check took to write it)."""
+        factors = (right, left) if self.row else (left, right)
+        return MatMul(*factors) if self.concrete else factors[0] * factors[1]
 
     def weights(self, l: Expr) -> MatrixExpr:
         """W^(l) as the column convention's formulas use it: W^(l)ᵀ where it is stored input × output."""
@@ -247,39 +258,89 @@ _WRITTEN: WeakKeyDictionary = WeakKeyDictionary()
 
 # -- a concrete equation in numbers -------------------------------------------------------------
 
-def explicit(expr: MatrixExpr, table: Mapping[MatrixSymbol, ImmutableMatrix]) -> ImmutableMatrix:
-    """A concrete layer's matrix expression at the numbers of ``table``, by SymPy's arithmetic of its entries.
+Grid = list[list[Number]]       # a matrix of numbers, row by row: exact Fractions or mpmath floats
 
-    Products are taken from the end that holds a vector (the closed form's chain is matrix times vector at every
-    layer, n² each, where SymPy's doit multiplies the chain's matrices, n³ each) and a diagonal matrix scales
-    rows or columns; anything else is left to SymPy's doit.
+
+def explicit(expr: MatrixExpr, table: Mapping[MatrixSymbol, Grid], scalars: Point) -> Grid:
+    """A concrete layer's matrix expression at the numbers of ``table`` (its scalars, 1/N, at ``scalars``'), in
+    Fractions where every number it is made of is exact and in mpmath at the caller's working precision otherwise.
+
+    Each entry is worked out as SymPy's arithmetic of the entries would (the check did that with SymPy's matrices,
+    most of its time): 0 · ∞ is nan, 1/0 is ∞ (a formula a saturated unit leaves undefined, which the check counts
+    as unevaluable). Products are taken from the end that holds a vector (the closed form's chain is matrix times
+    vector at every layer, n² each) and a diagonal matrix scales rows or columns.
     """
-    if expr in table:
+    if isinstance(expr, MatrixSymbol):
         return table[expr]
     rule = _EXPLICIT.get(type(expr))
     if rule is None:
-        return ImmutableMatrix(expr.xreplace(dict(table)).doit().as_explicit())
-    return rule(expr, table)
+        raise AssertionError(f"no rule to evaluate a {type(expr).__name__} in numbers")
+    return rule(expr, table, scalars)
 
 
-def _product(expr: MatMul, table: Mapping[MatrixSymbol, ImmutableMatrix]) -> ImmutableMatrix:
-    scalar, factors = sp.S.One, []
+def _add(x: Number, y: Number) -> Number:
+    if isinstance(x, Fraction) and isinstance(y, Fraction):
+        return x + y
+    return _real(x) + _real(y)
+
+
+def _times(x: Number, y: Number) -> Number:
+    if isinstance(x, Fraction) and isinstance(y, Fraction):
+        return x * y
+    return _real(x) * _real(y)          # mpmath's 0 · ∞ is nan, as SymPy's Mul
+
+
+def _real(x: Number) -> mpmath.mpf:
+    """``as_mpf``, each exact number (a weight, an input) converted once at each precision."""
+    return _converted(x.numerator, x.denominator, mpmath.mp.prec) if isinstance(x, Fraction) else x
+
+
+@lru_cache(maxsize=4096)
+def _converted(p: int, q: int, prec: int) -> mpmath.mpf:
+    with mpmath.workprec(prec):
+        return mpmath.mpf(p) / q
+
+
+def _power(x: Number, k: int) -> Number:
+    if x == 0 and k < 0:
+        return mpmath.inf               # SymPy's 1/0 is zoo, which no check compares
+    return x ** k
+
+
+def _matmul(left: Grid, right: Grid) -> Grid:
+    """Exact where both matrices are; else each entry mpmath's dot product, rounded once (its 0 · ∞ is nan too)."""
+    if len(left[0]) != len(right):
+        raise AssertionError(f"a product of {len(left)}×{len(left[0])} and {len(right)}×{len(right[0])} matrices")
+    columns = list(zip(*right))
+    if _exact(left) and _exact(right):
+        return [[sum(map(operator.mul, row, column), Fraction(0)) for column in columns] for row in left]
+    rows, columns = [list(map(_real, row)) for row in left], [list(map(_real, column)) for column in columns]
+    return [[mpmath.fdot(row, column) for column in columns] for row in rows]
+
+
+def _exact(m: Grid) -> bool:
+    return all(isinstance(x, Fraction) for row in m for x in row)
+
+
+def _product(expr: MatMul, table: Mapping[MatrixSymbol, Grid], scalars: Point) -> Grid:
+    scalar: Number = Fraction(1)
+    factors = []
     for arg in _factors(expr):
         if arg.is_Matrix:
             factors.append(arg)
         else:
-            scalar *= arg
-    values = [(explicit(m.args[0], table), True) if isinstance(m, DiagMatrix) else (explicit(m, table), False)
-              for m in factors]
+            scalar = _times(scalar, walk(arg, scalars))
+    values = [(explicit(m.args[0], table, scalars), True) if isinstance(m, DiagMatrix)
+              else (explicit(m, table, scalars), False) for m in factors]
     if factors[-1].shape[1] == 1 or factors[0].shape[0] != 1:      # a column vector last, or no row vector first
         out = _dense(*values[-1])
         for m, diagonal in reversed(values[:-1]):
-            out = _scaled(out, m, rows=True) if diagonal else m * out
+            out = _scaled(out, m, rows=True) if diagonal else _matmul(m, out)
     else:
         out = _dense(*values[0])
         for m, diagonal in values[1:]:
-            out = _scaled(out, m, rows=False) if diagonal else out * m
-    return out if scalar == 1 else scalar * out
+            out = _scaled(out, m, rows=False) if diagonal else _matmul(out, m)
+    return out if scalar == 1 else [[_times(scalar, x) for x in row] for row in out]
 
 
 def _factors(expr: MatMul) -> list[Expr]:
@@ -287,29 +348,50 @@ def _factors(expr: MatMul) -> list[Expr]:
     return [f for arg in expr.args for f in (_factors(arg) if isinstance(arg, MatMul) else [arg])]
 
 
-def _dense(m: ImmutableMatrix, diagonal: bool) -> ImmutableMatrix:
-    return ImmutableMatrix.diag(*m) if diagonal else m
+def _flat(m: Grid) -> list[Number]:
+    return [x for row in m for x in row]
 
 
-def _scaled(m: ImmutableMatrix, by: ImmutableMatrix, rows: bool) -> ImmutableMatrix:
+def _dense(m: Grid, diagonal: bool) -> Grid:
+    return _diagonal(m) if diagonal else m
+
+
+def _diagonal(m: Grid) -> Grid:
+    """diag of a row or column vector, with exact zeros off the diagonal."""
+    entries = _flat(m)
+    return [[x if i == j else Fraction(0) for j in range(len(entries))] for i, x in enumerate(entries)]
+
+
+def _scaled(m: Grid, by: Grid, rows: bool) -> Grid:
     """diag(by) · m (``rows``) or m · diag(by): each row (column) of m times its entry of ``by``."""
-    return ImmutableMatrix(m.rows, m.cols, lambda i, j: by[i] * m[i, j] if rows else m[i, j] * by[j])
+    scale = _flat(by)
+    if rows:
+        return [[_times(s, x) for x in row] for s, row in zip(scale, m)]
+    return [[_times(x, s) for x, s in zip(row, scale)] for row in m]
 
 
-def _entrywise_product(matrices: Sequence[ImmutableMatrix]) -> ImmutableMatrix:
-    """The entrywise product, each entry by SymPy's Mul: 0 · ∞ is nan there (a formula a saturated unit leaves
-    undefined, which the check counts as unevaluable), where Matrix.multiply_elementwise skips a 0 and gives 0."""
-    first = matrices[0]
-    return ImmutableMatrix(first.rows, first.cols, lambda i, j: sp.Mul(*(m[i, j] for m in matrices)))
+def _entrywise_product(matrices: Sequence[Grid]) -> Grid:
+    """The entrywise product, each entry the product of its factors in order: 0 · ∞ is nan, as in SymPy's Mul
+    (where Matrix.multiply_elementwise skips a 0 and gives 0)."""
+    return [[reduce(_times, entries) for entries in zip(*rows)] for rows in zip(*matrices)]
 
 
-_EXPLICIT: dict[type, Callable[[Any, Mapping[MatrixSymbol, ImmutableMatrix]], ImmutableMatrix]] = {
+def _sum(matrices: Sequence[Grid]) -> Grid:
+    return [[reduce(_add, entries) for entries in zip(*rows)] for rows in zip(*matrices)]
+
+
+def add(x: Grid, y: Grid) -> Grid:
+    """The sum of two matrices of numbers, entry by entry."""
+    return _sum([x, y])
+
+
+_EXPLICIT: dict[type, Callable[[Any, Mapping[MatrixSymbol, Grid], Point], Grid]] = {
     MatMul: _product,
-    MatAdd: lambda e, t: reduce(lambda a, b: a + b, (explicit(a, t) for a in e.args)),
-    HadamardProduct: lambda e, t: _entrywise_product([explicit(a, t) for a in e.args]),
-    HadamardPower: lambda e, t: explicit(e.base, t).applyfunc(lambda x: x ** e.exp),
-    Transpose: lambda e, t: explicit(e.arg, t).T,
-    DiagMatrix: lambda e, t: ImmutableMatrix.diag(*explicit(e.args[0], t)),
+    MatAdd: lambda e, t, s: _sum([explicit(a, t, s) for a in e.args]),
+    HadamardProduct: lambda e, t, s: _entrywise_product([explicit(a, t, s) for a in e.args]),
+    HadamardPower: lambda e, t, s: [[_power(x, int(e.exp)) for x in row] for row in explicit(e.base, t, s)],
+    Transpose: lambda e, t, s: [list(column) for column in zip(*explicit(e.arg, t, s))],
+    DiagMatrix: lambda e, t, s: _diagonal(explicit(e.args[0], t, s)),
 }
 
 
@@ -363,7 +445,12 @@ def _entrywise(w: Writer, e: Expr, o: Symbol, y: Symbol) -> MatrixExpr:
 
 def _upstream(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
     scalar, o, y = loss_slope(w.net)
-    return w.output(DEDA), _entrywise(w, as_by_hand(scalar, o), o, y)
+    if w.net not in _BY_HAND:       # SymPy's factor, once per network: for the printed form and the checked one
+        _BY_HAND[w.net] = as_by_hand(scalar, o)
+    return w.output(DEDA), _entrywise(w, _BY_HAND[w.net], o, y)
+
+
+_BY_HAND: WeakKeyDictionary = WeakKeyDictionary()
 
 
 def _output_delta(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
