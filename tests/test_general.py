@@ -378,3 +378,18 @@ def test_the_full_matrix_form_of_a_linear_layer_has_no_slope_factor():
     mixed = render_solution(m, "md", doc=build(m, view=View(detail="full")))
     matrices = mixed.split("### Any number of layers")[0]
     assert r"\tanh'\left(Z^{(1)}\right)" in matrices and r"\operatorname{id}" not in matrices
+
+
+@pytest.mark.parametrize("by", [2, 1 + sp.Rational(1, 10 ** 25)])
+def test_a_wrong_formula_is_refused_beside_a_saturated_unit(monkeypatch, by):
+    """The saturated bce's ∂e/∂a is 10^16860 at the second sample: a tolerance from the largest value of the whole
+    batch let a gradient twice too large pass there. The check's allowance for a difference of nearly equal
+    numbers is now each entry's own magnitude (the formula at the absolute values of what it is made of)."""
+    raw = tomllib.loads(example_text("bce-221"))
+    raw["init"]["W2"] = [[500000.0, -400000.0]]
+    raw["data"]["y"] = [[1e-06], [0.0]]
+    s = solve(raw)
+    real = general._weight_gradient
+    monkeypatch.setattr(general, "_weight_gradient", lambda w, l: (real(w, l)[0], sp.MatMul(by, real(w, l)[1])))
+    with pytest.raises(checked.FormulaError, match="general formula the weights' gradient"):
+        checked.check_general(general_equations(s.network), s.network, s.derivation, s.exact_first)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cached_property, reduce
+from functools import cached_property, partial, reduce
 from typing import Callable, Iterable, Mapping
 
 import mpmath
 import sympy as sp
-from sympy import Expr, ImmutableMatrix, Symbol
+from sympy import Expr, ImmutableMatrix, MatrixSymbol, Symbol
 
 from derive.derived import formulas, general
 from derive.derived.general import GeneralEquation, Grid, Writer, explicit
@@ -121,29 +121,35 @@ class _Comparer:
         for x, y in zip(ours, engine):
             self._entry(formula, x, y, inputs)
 
-    def same_numbers(self, formula: str, ours: Grid, engine: Grid, inputs: Expr = sp.S.One) -> None:
-        """``same_matrix`` of matrices already in numbers, at the precision ``digits`` (the caller's context)."""
+    def same_numbers(self, formula: str, ours: Grid, engine: Grid, scale: Callable[[], Grid]) -> None:
+        """``same_matrix`` of matrices already in numbers, at the precision ``digits`` (the caller's context).
+
+        ``scale()``: each entry's magnitude (``general.absolute``), made only where an entry differs by more than
+        the relative tolerance: a difference of nearly equal numbers is as exact as the numbers it is made of. (The
+        largest value of the whole batch, the allowance before, is 10^16860 beside a saturated unit: a formula
+        twice too large passed there.)"""
         shapes = [(len(m), len(m[0])) for m in (ours, engine)]
         if shapes[0] != shapes[1]:
             raise FormulaError(f"internal error: {self.what} formula {formula} has shape {shapes[0]}, "
                                f"expected {shapes[1]}")
         self.count += 1
-        absolute = self._magnitude(inputs) / self._scales[1]
-        for x, y in zip((x for row in ours for x in row), (y for row in engine for y in row)):
-            if not self._agree(x, y, absolute):       # ``_entry`` decides in SymPy's numbers, as before
-                self._entry(formula, _sympy(x), _sympy(y), inputs)
+        scales: list[arithmetic.Number] = []
+        for k, (x, y) in enumerate(zip(general.flat(ours), general.flat(engine))):
+            if self._agree(x, y, None):
+                continue
+            scales = scales or general.flat(scale())
+            inputs = scales[k] if mpmath.isfinite(arithmetic.as_mpf(scales[k])) else Fraction(0)
+            if not self._agree(x, y, arithmetic.as_mpf(inputs) / self._scales[1]):
+                self._entry(formula, _sympy(x), _sympy(y), _sympy(inputs))   # decides in SymPy's numbers
 
-    def _agree(self, x: arithmetic.Number, y: arithmetic.Number, absolute: mpmath.mpf) -> bool:
-        """The test of ``_close``, |x − y| ≤ max(|x|, |y|)/10^agree + absolute; its relative part (a division)
-        only where the absolute part alone is not enough, which decides the same."""
+    def _agree(self, x: arithmetic.Number, y: arithmetic.Number, absolute: mpmath.mpf | None) -> bool:
+        """The test of ``_close``, |x − y| ≤ max(|x|, |y|)/10^agree + absolute (None: the relative part alone)."""
         if isinstance(x, Fraction) and isinstance(y, Fraction) and x == y:
             return True
         a, b = arithmetic.as_mpf(x), arithmetic.as_mpf(y)
-        difference = abs(a - b)
-        if difference <= absolute:      # false where either is ∞ or nan
-            return True
-        finite = mpmath.isfinite(a) and mpmath.isfinite(b)
-        return bool(finite and difference <= max(abs(a), abs(b)) / self._scales[0] + absolute)
+        if not (mpmath.isfinite(a) and mpmath.isfinite(b)):
+            return False
+        return bool(abs(a - b) <= max(abs(a), abs(b)) / self._scales[0] + (absolute or 0))
 
     def _entry(self, formula: str, ours: Expr, engine: Expr, inputs: Expr) -> None:
         """``inputs``: the largest magnitude the formula was evaluated from; a difference of nearly equal
@@ -270,21 +276,25 @@ def _check_equation(eq: GeneralEquation, l: int, values: "_Values", constants: P
     writer = Writer(values.net, concrete=True)      # the forms are the same for every sample: written once
     forms = eq.at(writer, sp.Integer(l))
 
-    def evaluate(n: int) -> list[Grid]:
-        table = {m: values(family, layer, n) for m, (family, layer) in writer.where.items()}
-        return [explicit(f, table, constants) for f in forms]
+    def table(n: int) -> dict[MatrixSymbol, Grid]:
+        return {m: values(family, layer, n) for m, (family, layer) in writer.where.items()}
 
-    largest, name = values.largest, f"{eq.meaning} (layer {l})"
-    samples = range(len(values.step.samples))
+    def scale(n: int, k: int) -> Grid:
+        """The magnitude of form k's entries and of the left side's, at sample n (see ``same_numbers``)."""
+        sizes = {m: general.magnitudes(v) for m, v in table(n).items()}
+        return general.add(explicit(general.absolute(forms[k]), sizes, constants),
+                           explicit(general.absolute(forms[0]), sizes, constants))
+
+    name, samples = f"{eq.meaning} (layer {l})", range(len(values.step.samples))
     if eq.key == "batch":
-        sums = [evaluate(n) for n in samples]
+        sums = [[explicit(f, table(n), constants) for f in forms] for n in samples]
         total = reduce(general.add, (f[1] for f in sums[1:]), sums[0][1])
-        compare.same_numbers(name, total, sums[0][0], largest)
+        compare.same_numbers(name, total, sums[0][0], lambda: reduce(general.add, (scale(n, 1) for n in samples)))
         return
     for n in samples:
-        lhs, *rhs = evaluate(n)
-        for form in rhs:
-            compare.same_numbers(name, form, lhs, largest)
+        lhs, *rhs = (explicit(f, table(n), constants) for f in forms)
+        for k, form in enumerate(rhs, 1):
+            compare.same_numbers(name, form, lhs, partial(scale, n, k))
 
 
 class _Values:
@@ -295,18 +305,6 @@ class _Values:
         self.points = [Point(env) for env in step.samples]
         self.made: dict[tuple[general.Family, int, int], Grid] = {}
         self.parameters: dict[tuple[bool, int], list[list[Symbol]]] = {}
-
-    @cached_property
-    def largest(self) -> Expr:
-        """The magnitude a whole-batch formula is made of, the largest |v| of every sample's values: found among the
-        exact ones and among the floats, as the points hold them (SymPy's abs and max cost a tenth of the check)."""
-        # a point holds its sample's values in the sample's order
-        values = [pair for env, point in zip(self.step.samples, self.points)
-                  for pair in zip(point.values.values(), env.values())]
-        winners = [max(kind, key=lambda v: abs(v[0])) for kind in (
-            [v for v in values if isinstance(v[0], Fraction)], [v for v in values if not isinstance(v[0], Fraction)])
-            if kind]
-        return abs(max(winners, key=lambda v: abs(arithmetic.as_mpf(v[0])))[1])
 
     def symbols(self, family: general.Family, l: int) -> list[list[Symbol]]:
         """The parameters of layer l laid out as ``family`` is, made once for the weights and the biases."""

@@ -278,6 +278,22 @@ def explicit(expr: MatrixExpr, table: Mapping[MatrixSymbol, Grid], scalars: Poin
     return rule(expr, table, scalars)
 
 
+def absolute(expr: MatrixExpr) -> MatrixExpr:
+    """The formula with every scalar coefficient made nonnegative (1 − a as 1 + a, −W as W; powers kept). At the
+    absolute values of its matrices it is, entry by entry, the sum of the magnitudes of the terms the entry is made
+    of: the scale its inputs' rounding errors reach it at, where nearly equal terms cancel."""
+    if isinstance(expr, MatrixSymbol):
+        return expr
+    if isinstance(expr, HadamardPower):
+        return HadamardPower(absolute(expr.base), expr.exp)
+    return expr.func(*[absolute(a) if a.is_Matrix else abs(a) for a in expr.args])
+
+
+def magnitudes(m: Grid) -> Grid:
+    """|x| entry by entry."""
+    return [[abs(x) for x in row] for row in m]
+
+
 def _add(x: Number, y: Number) -> Number:
     if isinstance(x, Fraction) and isinstance(y, Fraction):
         return x + y
@@ -348,7 +364,8 @@ def _factors(expr: MatMul) -> list[Expr]:
     return [f for arg in expr.args for f in (_factors(arg) if isinstance(arg, MatMul) else [arg])]
 
 
-def _flat(m: Grid) -> list[Number]:
+def flat(m: Grid) -> list[Number]:
+    """The entries row by row."""
     return [x for row in m for x in row]
 
 
@@ -358,13 +375,13 @@ def _dense(m: Grid, diagonal: bool) -> Grid:
 
 def _diagonal(m: Grid) -> Grid:
     """diag of a row or column vector, with exact zeros off the diagonal."""
-    entries = _flat(m)
+    entries = flat(m)
     return [[x if i == j else Fraction(0) for j in range(len(entries))] for i, x in enumerate(entries)]
 
 
 def _scaled(m: Grid, by: Grid, rows: bool) -> Grid:
     """diag(by) · m (``rows``) or m · diag(by): each row (column) of m times its entry of ``by``."""
-    scale = _flat(by)
+    scale = flat(by)
     if rows:
         return [[_times(s, x) for x in row] for s, row in zip(scale, m)]
     return [[_times(x, s) for x, s in zip(row, scale)] for row in m]
