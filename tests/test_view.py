@@ -492,3 +492,21 @@ def test_a_template_that_overrides_the_title_keeps_the_description_and_the_round
     text = render_solution(s, fmt, template_dir=tmp_path)
     assert title in text and "hmkcode" in text and "half away from zero" in text
     assert heading not in text                        # the built-in heading is replaced, not added to
+
+
+def test_a_wrong_table_row_beside_a_saturated_unit_stops_the_document(monkeypatch):
+    """sigmoid-222 with inputs × 10⁴: the hidden units saturate and their δ are about 10^−300, so every row of its table is a tiny
+    number. A rule whose value is off by a factor of 2 was measured against 1 (within 10^−25 of it: any tiny
+    number); it is now measured against its own magnitude and stops the document."""
+    raw = _raw("sigmoid-222")
+    raw["data"]["x"] = [[v * 10 ** 4 for v in row] for row in raw["data"]["x"]]
+    s = solve(raw)
+    assert render_solution(s, "md")         # the true rules hold
+    real = grads.terms
+
+    def doubled(d, p):
+        rule = real(d, p)
+        return rule + rule if rule and p.name in ("w2", "w3", "w4") else rule
+    monkeypatch.setattr(grads, "terms", doubled)
+    with pytest.raises(FormulaError):
+        render_solution(solve(raw), "md")

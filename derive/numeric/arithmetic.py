@@ -46,23 +46,24 @@ def number(value: Expr) -> Number:
     raise Unsupported(f"not a number: {type(value).__name__}")
 
 
-def within(a: Expr, b: Expr, digits: int) -> bool:
-    """|a − b| ≤ max(|a|, |b|, 1)/10^digits for two SymPy numbers: in Fractions where both are exact, else in
+def within(a: Expr, b: Expr, digits: int, scale: Number = Fraction(1)) -> bool:
+    """|a − b| ≤ max(|a|, |b|, scale)/10^digits for two SymPy numbers: in Fractions where both are exact, else in
     mpmath at the finer one's precision and GUARD bits more, as SymPy's arithmetic decides it without its cost.
     Unsupported for anything but a rational or a finite float."""
     with mpmath.workprec(max(getattr(a, "_prec", 0), getattr(b, "_prec", 0), 53) + GUARD):
-        return close(number(a), number(b), digits)
+        return close(number(a), number(b), digits, scale)
 
 
-def close(x: Number, y: Number, digits: int) -> bool:
+def close(x: Number, y: Number, digits: int, scale: Number = Fraction(1)) -> bool:
     """``within`` for numbers already converted (a Point's), in mpmath at the caller's working precision: a check of
-    hundreds of values at one sample converts none of them again."""
-    if isinstance(x, Fraction) and isinstance(y, Fraction):
-        return abs(x - y) <= max(abs(x), abs(y), Fraction(1)) / 10 ** digits
+    hundreds of values at one sample converts none of them again. ``scale``: the magnitude below which a difference
+    is measured absolutely (where nearly equal terms cancel); 1 unless the caller knows the terms."""
+    if isinstance(x, Fraction) and isinstance(y, Fraction) and isinstance(scale, Fraction):
+        return abs(x - y) <= max(abs(x), abs(y), scale) / 10 ** digits
     x, y = as_mpf(x), as_mpf(y)
     if not (mpmath.isfinite(x) and mpmath.isfinite(y)):
         raise Unsupported("not a finite number")
-    return abs(x - y) <= max(abs(x), abs(y), mpmath.mpf(1)) / mpmath.mpf(10) ** digits
+    return abs(x - y) <= max(abs(x), abs(y), as_mpf(scale)) / mpmath.mpf(10) ** digits
 
 
 def total(products: list[list[Number]]) -> Number:

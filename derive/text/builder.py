@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from fractions import Fraction
 from functools import cached_property
 from typing import Mapping, NamedTuple, Sequence
 
@@ -14,6 +15,7 @@ from derive.derived.checked import FormulaError
 from derive.derived.solution import Solution
 from derive.model.backprop import Edge
 from derive.numeric.rounding import Number, Rounding, number
+from derive.numeric import arithmetic
 from derive.numeric.arithmetic import Point, Unsupported, within
 from derive.numeric.values import PRECISION, Step, exact, frozen, value
 from derive.text.chains import (
@@ -493,21 +495,24 @@ class Builder:
                 return
         except Unsupported:
             pass
+        point = self.point(env)
         for p, rule in rules.items():
-            self.check_line(p, gradients.expression(rule), env)
+            self.check_line(p, gradients.expression(rule), env, scale=gradients.magnitude(rule, point))
 
     @property
     def check_digits(self) -> int:
         """The digits a printed rule must agree to: the carried rounding's less one, else 25."""
         return self.s.carry.n - 1 if self.s.carry is not None else 25
 
-    def check_line(self, v: Symbol, rule: Expr, env: Mapping, what: str = "the line for") -> None:
+    def check_line(self, v: Symbol, rule: Expr, env: Mapping, what: str = "the line for",
+                   scale: arithmetic.Number = Fraction(1)) -> None:
         """A formula for ∂E/∂v that the document prints gives the chain rule's value (to the carried rounding's
-        last digit where values are rounded as they go), or the document is not written."""
+        last digit where values are rounded as they go), or the document is not written; ``scale`` as in
+        ``arithmetic.close`` (a table row's Σ |δ a|)."""
         ours, engine = value(rule, env, PRECISION, self.point(env)), exact(env[self.d.adjoint[v]])
         digits = self.check_digits
         try:
-            holds = within(ours, engine, digits)
+            holds = within(ours, engine, digits, scale)
         except Unsupported:         # not a finite number: SymPy's arithmetic says what it says
             holds = not abs(ours - engine) > max(abs(ours), abs(engine), sp.Integer(1)) / sp.Integer(10) ** digits
         if not holds:

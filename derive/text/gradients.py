@@ -10,6 +10,7 @@ from mpmath import libmp
 from sympy import Expr, Symbol
 
 from derive.model.backprop import Derivation
+from derive.numeric import arithmetic
 from derive.numeric.arithmetic import GUARD, Point, close, total
 from derive.numeric.rounding import Number
 from derive.numeric.values import PRECISION
@@ -53,10 +54,22 @@ def numbers_tex(rule: Sequence[Term], shown: Mapping[Symbol, Number]) -> tuple[s
     return (used[0].tex if alone else text), all(n.exact for n in used)
 
 
+def products(rule: Sequence[Term], point: Point) -> list[list[arithmetic.Number]]:
+    """The rule's terms at the point's numbers, each a list of its factors."""
+    return [[point[t.delta]] + ([] if t.times is None else [point[t.times]]) for t in rule]
+
+
+def magnitude(rule: Sequence[Term], point: Point) -> arithmetic.Number:
+    """Σ |δ a| over the rule's terms: the scale a difference is measured at where the terms cancel (a shared bias's
+    δ sum); for one product it is the value itself, so a tiny value (beside a saturated unit, 10^−16854) is still
+    compared to its own digits, not to 1."""
+    return total([[abs(f) for f in factors] for factors in products(rule, point)])
+
+
 def hold(rules: Mapping[Symbol, Sequence[Term]], adjoint: Mapping[Symbol, Symbol], point: Point, digits: int) -> bool:
-    """Whether every parameter's rule, at the point's numbers, is the chain rule's value (within ``digits``): a
-    layer's rules at once, each number converted once for the sample. Unsupported where a value is no finite
-    number (the caller checks those rules one by one, in SymPy)."""
+    """Whether every parameter's rule, at the point's numbers, is the chain rule's value (within ``digits`` of its
+    magnitude): a layer's rules at once, each number converted once for the sample. Unsupported where a value is
+    no finite number (the caller checks those rules one by one, in SymPy)."""
     with mpmath.workprec(libmp.dps_to_prec(PRECISION) + GUARD):
-        return all(close(total([[point[t.delta]] + ([] if t.times is None else [point[t.times]]) for t in rule]),
-                         point[adjoint[p]], digits) for p, rule in rules.items())
+        return all(close(total(products(rule, point)), point[adjoint[p]], digits, magnitude(rule, point))
+                   for p, rule in rules.items())
