@@ -510,3 +510,18 @@ def test_a_wrong_table_row_beside_a_saturated_unit_stops_the_document(monkeypatc
     monkeypatch.setattr(grads, "terms", doubled)
     with pytest.raises(FormulaError):
         render_solution(solve(raw), "md")
+
+
+def test_a_wrong_full_line_beside_a_saturated_unit_stops_the_document():
+    """--detail full prints each parameter's line ∂E/∂w₂ = δ_{h₁} x₂ ≈ …; beside a saturated unit its value is about
+    10^−118, and a rule twice too large is refused there as in the short document's table."""
+    raw = _raw("sigmoid-222")
+    raw["data"]["x"] = [[v * 10 ** 4 for v in row] for row in raw["data"]["x"]]
+    s = solve(raw)
+    b, env = Builder(s, 6, full=True), s.training.first.samples[0]
+    w2 = s.symbol("w2")
+    b.gradient_line(w2, env, 1)                 # the true rule holds
+    real = b.rule_formula
+    b.rule_formula = lambda p: 2 * real(p)      # type: ignore[method-assign]
+    with pytest.raises(FormulaError):
+        b.gradient_line(w2, env, 1)

@@ -449,8 +449,8 @@ class Builder:
 
         The rule is the sum over the derivation's edges from p, δ of the child times its local derivative; it is
         checked against the chain rule's value before it is printed."""
-        rule = self.rule_formula(p)
-        self.check_line(p, rule, env)
+        rule, terms = self.rule_formula(p), gradients.terms(self.d, p)
+        self.check_line(p, rule, env, scale=gradients.magnitude(terms, self.point(env)) if terms else Fraction(1))
         numbers, exact_inputs = self.substituted(rule, env, keep_order=True)
         lhs = self.adjoint_tex(p, n)
         views = [("=", self.tex(rule, keep_order=True)), ("=" if exact_inputs else r"\approx", numbers)]
