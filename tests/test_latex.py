@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from fractions import Fraction
 
 import mpmath
@@ -14,7 +16,12 @@ from derive.model.plain import plain
 from derive.model.registry import ReLU, Sigmoid, Softplus
 from derive.numeric.rounding import number
 from derive.text.escape import escape_latex, escape_markdown, escape_xml
-from derive.text.printer import tex
+from derive import solve
+from derive.text import printer
+from derive.text.chains import LINE, row_pieces
+from derive.text.document import Document, View, build
+from derive.text.model import Equation
+from derive.text.printer import joined_width, tex, width
 
 z, w, x = sp.symbols("z_h1 w1 x1", real=True)
 NAMES = {z: "z_{h_{1}}", w: "w_{1}", x: "x_{1}"}
@@ -201,3 +208,48 @@ def test_each_function_prints_under_its_own_name():
     assert [plain(f(z)) for f in (sp.exp, Sigmoid, ReLU, Softplus, sp.tanh)] == \
         ["exp(z)", "sigmoid(z)", "relu(z)", "softplus(z)", "tanh(z)"]
     assert tex(sp.exp(z)) == "e^{z}"
+
+
+# -- how wide a formula prints ---------------------------------------------------------------------
+
+def _measured_whole(latex: str, limit: float = math.inf) -> float:
+    """printer.width as it was before it kept each piece's items: the whole text measured token by token."""
+    if not printer._MARKUP.search(latex):
+        return float(len(latex) - sum(c.isspace() for c in latex))
+    return printer._measure(printer._TOKEN.findall(printer._MATRIX.sub(printer._matrix_stand_in, latex)), 0,
+                            limit=limit)[0]
+
+
+def _equations(doc: Document) -> list[Equation]:
+    found: list[Equation] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, Equation):
+            found.append(node)
+        elif dataclasses.is_dataclass(node):
+            for field in dataclasses.fields(node):
+                walk(getattr(node, field.name))
+        elif isinstance(node, tuple):
+            for item in node:
+                walk(item)
+    walk(doc)
+    return found
+
+
+@pytest.mark.parametrize("name", ["sigmoid-451-batch", "softmax-233"])
+def test_joined_width_is_the_width_of_the_joined_text_to_the_last_bit(name):
+    """Every derivation on one line, and every row cut into pieces anywhere (inside a command, a group, a
+    matrix): the same float as the whole text measured at once, with and without a limit."""
+    equations = _equations(build(solve(name), view=View(detail="full")))
+    rows = [row.tex for eq in equations for row in eq.rows]
+    assert rows
+    for eq in equations:
+        pieces = [eq.lhs, *row_pieces(eq.rows)]
+        for limit in (math.inf, LINE):
+            assert joined_width(pieces, limit) == _measured_whole("".join(pieces), limit)
+    for k, text in enumerate(rows):
+        cuts = sorted({(k * 7 + 3 * j) % len(text) for j in range(3)} - {0}) if len(text) > 1 else []
+        pieces = [text[i:j] for i, j in zip([0, *cuts], [*cuts, len(text)])]
+        for limit in (math.inf, 12):
+            assert joined_width(pieces, limit) == _measured_whole(text, limit), pieces
+            assert width(text, limit) == _measured_whole(text, limit)

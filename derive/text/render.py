@@ -22,13 +22,13 @@ from derive.derived.solution import Solution
 from derive.errors import RenderError
 from derive.io import write_files
 from derive.numeric.rounding import DEFAULT_PRECISION, Rounding, check_precision
-from derive.text.chains import LINE
+from derive.text.chains import LINE, row_pieces
 from derive.text.document import Document, View, build
 from derive.text.escape import escape_latex, escape_markdown, escape_xml, markdown_chars
 from derive.text.mathml import mathml
 from derive.text.model import Equation, Row
 from derive.text.layout import MARGIN, RADIUS
-from derive.text.printer import width
+from derive.text.printer import joined_width, width
 
 TEMPLATES = {"md": "solution.md.j2", "tex": "solution.tex.j2", "html": "solution.html.j2"}
 # characters of a formula (printer.width) in one printed line of an HTML page: 610 px at 10.5 pt; wider than
@@ -172,7 +172,7 @@ def _room(eq: Equation) -> float:
 
 def _line_width(rows: Sequence[Row]) -> float:
     indent = "" if rows[0].relation else "\\qquad "
-    return width(indent + " ".join(f"{r.relation} {r.tex}" for r in rows))
+    return joined_width([indent, *row_pieces(rows)])
 
 
 def render_template(env: jinja2.Environment, name: str, **context) -> str:
