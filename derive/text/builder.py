@@ -143,10 +143,10 @@ class Builder:
     def net_formula(self, l: int, j: int) -> Expr:
         """z = Σ_k w_jk a_k + b, in the network's order (weights by source unit, bias last)."""
         below = self.net.layer_input(l)
-        with sp.evaluate(False):
-            terms = [sp.Mul(w, a) for w, a in zip(self.net.weights[l][j], below)]
-            terms += list(self.net.biases[l][j:j + 1])
-            return sp.Add(*terms) if len(terms) > 1 else terms[0]
+        # evaluate=False a call at a time: sp.evaluate(False) empties SymPy's cache on the way in and out
+        terms = [sp.Mul(w, a, evaluate=False) for w, a in zip(self.net.weights[l][j], below)]
+        terms += list(self.net.biases[l][j:j + 1])
+        return sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
 
     def activation_formula(self, l: int, j: int) -> Expr:
         written = self.net.activation(l).written
