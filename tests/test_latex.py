@@ -253,3 +253,17 @@ def test_joined_width_is_the_width_of_the_joined_text_to_the_last_bit(name):
         for limit in (math.inf, 12):
             assert joined_width(pieces, limit) == _measured_whole(text, limit), pieces
             assert width(text, limit) == _measured_whole(text, limit)
+
+
+@pytest.mark.parametrize("rows, cols", [(1, 1), (1, 4), (4, 1), (3, 5)])
+def test_a_matrix_of_named_symbols_is_written_as_the_printer_writes_it(rows, cols):
+    """named_matrix composes the printer's bmatrix (names, then numbers with a sign); anything else is left to it."""
+    W = sp.Matrix(rows, cols, lambda i, j: sp.Symbol(f"w{i}{j}"))
+    for names in ({s: f"w^{{(1)}}_{{{s.name[1:]}}}" for s in W}, {s: f"-0.{k}5" for k, s in enumerate(W)}):
+        assert printer.named_matrix(W, names) == tex(W, names)
+        assert printer.named_matrix(W.T, names) == tex(W.T, names)
+    slots = sp.Matrix(rows, cols, lambda i, j: sp.Dummy())       # the general section's placeholders
+    numbers = {s: f"0.{k}" for k, s in enumerate(slots)}
+    assert printer.named_matrix(slots, numbers) == tex(slots, numbers)
+    assert printer.named_matrix(W, {}) is None
+    assert printer.named_matrix(sp.Matrix([[x, 0]]), {x: "x_{1}"}) is None

@@ -42,7 +42,7 @@ from derive.text.model import (
     SampleTable,
     ValueRow,
 )
-from derive.text.printer import tex, width
+from derive.text.printer import named_matrix, tex, width
 
 MAX_PATH_TERMS = 3      # a chain with a longer sum is written in the δ form instead
 SHORT_UPDATES = 12      # more parameters than this: the short update writes one per layer group, then the matrices
@@ -753,9 +753,10 @@ class Builder:
 
     def matrix_tex(self, M: sp.Matrix, values: Mapping[Symbol, Expr] | None = None) -> tuple[str, bool]:
         if values is None:
-            return self.tex(M), True
+            return named_matrix(M, self.names) or self.tex(M), True
         shown = {s: self.num(values[s]) for s in M.free_symbols}
-        return tex(M, {s: v.tex for s, v in shown.items()}), all(v.exact for v in shown.values())
+        names = {s: v.tex for s, v in shown.items()}
+        return named_matrix(M, names) or tex(M, names), all(v.exact for v in shown.values())
 
     def matrix_name(self, l: int, kind: str) -> str:
         return "W" if kind == "W" else "b"

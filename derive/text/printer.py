@@ -173,6 +173,24 @@ def tex(expr: Basic, names: Mapping[Basic, str] | None = None, *, numbers: bool 
 _printers: dict[tuple[bool, bool], Printer] = {}     # building a printer costs more than printing
 
 
+_NAMED = (sp.Symbol, sp.Dummy)     # printed by LatexPrinter._print_Symbol: the name it is given
+
+
+def named_matrix(M: sp.MatrixBase, names: Mapping[Basic, str]) -> str | None:
+    """``tex(M, names)`` for a matrix whose every entry is a plain symbol with a name (a weight matrix, its
+    numbers), written as the printer writes it (bmatrix, no delimiters); None for any other matrix. The setup
+    and the update print a wide network's matrices a dozen times, the printer an entry at a time.
+
+    >>> w, x = sp.symbols("w x")
+    >>> named_matrix(sp.Matrix([[w, x]]), {w: "0.5", x: "-1"}) == tex(sp.Matrix([[w, x]]), {w: "0.5", x: "-1"})
+    True
+    """
+    rows = M.tolist()
+    if not rows or not all(type(entry) in _NAMED and entry in names for row in rows for entry in row):
+        return None
+    return r"\begin{bmatrix}" + r"\\".join(" & ".join(names[entry] for entry in row) for row in rows) + r"\end{bmatrix}"
+
+
 # -- how wide a formula prints -------------------------------------------------------------------
 
 _ZERO_WIDTH = {r"\left", r"\right", r"\bigl", r"\bigr", r"\Bigl", r"\Bigr", r"\displaystyle", r"\,", r"\!",
