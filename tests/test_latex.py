@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from fractions import Fraction
 
 import mpmath
@@ -17,7 +18,7 @@ from derive.model.registry import ReLU, Sigmoid, Softplus
 from derive.numeric.rounding import number
 from derive.text.escape import escape_latex, escape_markdown, escape_xml
 from derive import solve
-from derive.text import printer
+from derive.text import escape, printer
 from derive.text.chains import LINE, row_pieces
 from derive.text.document import Document, View, build
 from derive.text.model import Equation
@@ -267,3 +268,14 @@ def test_a_matrix_of_named_symbols_is_written_as_the_printer_writes_it(rows, col
     assert printer.named_matrix(slots, numbers) == tex(slots, numbers)
     assert printer.named_matrix(W, {}) is None
     assert printer.named_matrix(sp.Matrix([[x, 0]]), {x: "x_{1}"}) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from([chr(i) for i in range(0x20, 0x7f)] + list('\n\t"−αé\u00a0')), max_size=20))
+def test_latex_escape_returns_text_it_need_not_change_as_it_is(text):
+    """The shortcut for text without a character to write otherwise gives what the character-by-character
+    escape gives."""
+    parts = re.sub(r"[ \t]*\n\s*\n\s*", "\n\n", text).split('"')
+    expected = "".join(("``" if k % 2 else "''") * (k > 0) + "".join(escape._latex_char(c) for c in part)
+                       for k, part in enumerate(parts))
+    assert escape_latex(text) == expected
