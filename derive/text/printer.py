@@ -263,9 +263,13 @@ def _items(latex: str) -> tuple[float, ...] | None:
     tokens = _TOKEN.findall(plain) + [_END]
     end, i, items = len(tokens) - 1, 0, []
     while i < end:
-        if tokens[i] == "}":
+        token = tokens[i]
+        if token == "}":
             return None
-        part, i = _item(tokens, i, 1.0)
+        if token in _STRUCTURE:
+            part, i = _item(tokens, i, 1.0)
+        else:           # _item's last lines, without a call: most tokens are a character or a command
+            part, i = 0.0 if token in _ZERO_WIDTH or token.isspace() else _WIDE.get(token, 1.0), i + 1
         items.append(part)
     return tuple(items) if i == end else None
 
@@ -301,11 +305,17 @@ def _measure(tokens: list[str], i: int, scale: float = 1.0, limit: float = math.
         token = tokens[i]
         if token == "}":
             return total, i + 1
-        part, i = _item(tokens, i, scale)
+        if token in _STRUCTURE:
+            part, i = _item(tokens, i, scale)
+        else:           # _item's last lines, without a call: most tokens are a character or a command
+            part, i = 0.0 if token in _ZERO_WIDTH or token.isspace() else _WIDE.get(token, 1.0) * scale, i + 1
         total += part
         if total > limit:
             return total, i
     return total, i
+
+
+_STRUCTURE = frozenset({"{", "_", "^", r"\frac", r"\dfrac", r"\tfrac", r"\underbrace"})    # _item's items of items
 
 
 def _item(tokens: list[str], i: int, scale: float) -> tuple[float, int]:
