@@ -230,13 +230,16 @@ def joined_width(pieces: Sequence[str], limit: float = math.inf) -> float:
     whole = "".join(pieces)
     if not _MARKUP.search(whole):
         return float(len(whole) - sum(c.isspace() for c in whole))
-    items: list[float] = []
+    total = 0.0
     for k, piece in enumerate(pieces):
         own = _items(piece)
         if own is None or (k and _joins(pieces[k - 1], piece)):
             return width(whole, limit)
-        items += own
-    return _added(items, limit)
+        for part in own:
+            total += part
+            if total > limit:       # the pieces after it are not measured (unless one changes how this one ends)
+                return total if k + 1 == len(pieces) or not _joins(piece, pieces[k + 1]) else width(whole, limit)
+    return total
 
 
 def _added(items: Sequence[float], limit: float) -> float:
