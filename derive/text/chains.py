@@ -99,6 +99,8 @@ def sum_width(node: Chain) -> int:
 
 def only_argument(expr: Expr, s: Symbol) -> bool:
     """Whether s only appears as the one argument of a function: σ(−0.4) needs no (−0.4) bracket."""
+    if not isinstance(expr, sp.Function) and all(a.is_Symbol for a in expr.args):
+        return False        # w a, w + b, a symbol: no function has s for its argument (the forward pass's terms)
     parents = [node for node in sp.preorder_traversal(expr) if s in node.args]
     return bool(parents) and all(isinstance(node, sp.Function) and len(node.args) == 1 for node in parents)
 

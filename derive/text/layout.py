@@ -64,15 +64,19 @@ class Piece:
     shift: int          # 0 on the line, 1 raised, -1 lowered
 
 
+_RUN = re.compile(r"([_^])\{((?:[^{}]|\{[^{}]*\})*)\}|([_^])(.)|([^_^]+)")     # a script's group, a script, a run
+_MARKS = re.compile(r"[{}_^]")
+
+
 def pieces(tex: str) -> tuple[Piece, ...]:
     """A name of the one printer (w^{(1)}_{11}, h_{1}, z_{h_{1}}) as text runs for an SVG label."""
     out, rest = [], tex
     while rest:
-        found = re.match(r"([_^])\{((?:[^{}]|\{[^{}]*\})*)\}|([_^])(.)|([^_^]+)", rest)
+        found = _RUN.match(rest)
         if found is None:
             break
         mark, body = (found[1], found[2]) if found[1] else (found[3], found[4]) if found[3] else ("", found[5])
-        text = re.sub(r"[{}_^]", "", body).replace("\\", "")
+        text = _MARKS.sub("", body).replace("\\", "")
         out.append(Piece(text, {"": 0, "^": 1, "_": -1}[mark]))
         rest = rest[found.end():]
     return tuple(out)
