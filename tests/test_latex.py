@@ -22,7 +22,7 @@ from derive.text import escape, printer
 from derive.text.chains import LINE, row_pieces
 from derive.text.document import Document, View, build
 from derive.text.model import Equation
-from derive.text.printer import joined_width, tex, width
+from derive.text.printer import Printer, joined_width, tex, width
 
 z, w, x = sp.symbols("z_h1 w1 x1", real=True)
 NAMES = {z: "z_{h_{1}}", w: "w_{1}", x: "x_{1}"}
@@ -279,3 +279,19 @@ def test_latex_escape_returns_text_it_need_not_change_as_it_is(text):
     expected = "".join(("``" if k % 2 else "''") * (k > 0) + "".join(escape._latex_char(c) for c in part)
                        for k, part in enumerate(parts))
     assert escape_latex(text) == expected
+
+
+@pytest.mark.parametrize("numbers", [False, True])
+def test_a_named_symbol_and_a_product_of_them_print_as_the_printer_prints_them(numbers):
+    """tex's shortcut for a symbol and for a product of symbols in its own order gives the printer's own text:
+    names, numbers (a digit beside a digit gets \\cdot), a name missing from the table left to the printer."""
+    a, b, c = sp.symbols("a b c")
+    texts = ["w^{(1)}_{11}", r"\delta_{2}", "0.5", "-0.25", "2", "x_{1}", r"\left(-3\right)"]
+    for first in texts:
+        for second in texts:
+            names = {a: first, b: second, c: "7"}
+            for expr in (a, sp.Mul(a, b, evaluate=False), sp.Mul(b, a, c, evaluate=False)):
+                printer = Printer(numbers=numbers, keep_order=True)
+                printer.use(names)
+                assert tex(expr, names, numbers=numbers, keep_order=True) == printer.doprint(expr)
+    assert tex(sp.Mul(a, b, evaluate=False), {a: "a_{1}"}, keep_order=True) == "a_{1} b"

@@ -92,9 +92,14 @@ class Printer(LatexPrinter):
     def _product_of_names(self, e: sp.Mul) -> str:
         """A product of symbols (δ a, w x, or their numbers) as SymPy's _print_Mul writes it, without its tests for
         a sign, a fraction and brackets, which such a product never needs: they cost a fifth of a document."""
+        return self.product([self._print(term) for term in
+                             (e.as_ordered_factors() if self.order not in ("old", "none") else e.args)])
+
+    def product(self, texts: Sequence[str]) -> str:
+        """Printed factors joined as SymPy's _print_Mul joins them: a space, or \\cdot between two numbers (always
+        \\cdot with ``numbers``)."""
         text = last = ""
-        for term in e.as_ordered_factors() if self.order not in ("old", "none") else e.args:
-            term_tex = self._print(term)
+        for term_tex in texts:
             if _between_two_numbers_p[0].search(last) and _between_two_numbers_p[1].match(term_tex):
                 text += self._settings["mul_symbol_latex_numbers"]
             elif text:
@@ -166,6 +171,13 @@ def tex(expr: Basic, names: Mapping[Basic, str] | None = None, *, numbers: bool 
     printer = _printers.get((numbers, keep_order))
     if printer is None:
         printer = _printers[numbers, keep_order] = Printer(numbers=numbers, keep_order=keep_order)
+    # a named symbol, or a product of them in its own order (w a, δ a, their numbers), as the printer writes it
+    # (_print_Symbol gives the name, _print_Mul joins the names), without SymPy's dispatch: a forward pass prints
+    # two such a weight
+    if names and type(expr) is sp.Symbol and expr in names:
+        return names[expr]
+    if names and keep_order and type(expr) is sp.Mul and all(type(a) is sp.Symbol and a in names for a in expr.args):
+        return printer.product([names[a] for a in expr.args])
     printer.use(names)
     return printer.doprint(expr)
 
