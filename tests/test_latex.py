@@ -10,6 +10,7 @@ from fractions import Fraction
 import mpmath
 import pytest
 import sympy as sp
+from sympy.printing.latex import LatexPrinter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -295,3 +296,14 @@ def test_a_named_symbol_and_a_product_of_them_print_as_the_printer_prints_them(n
                 printer.use(names)
                 assert tex(expr, names, numbers=numbers, keep_order=True) == printer.doprint(expr)
     assert tex(sp.Mul(a, b, evaluate=False), {a: "a_{1}"}, keep_order=True) == "a_{1} b"
+
+
+def test_a_matrix_product_prints_as_sympys_printer_prints_it():
+    """_print_MatMul's shortcut (no sign to take out unless the first factor is a negative number) gives the text
+    of SymPy's own _print_MatMul, which negates the product to find out."""
+    A, B, C = (sp.MatrixSymbol(n, 3, 3) for n in "ABC")
+    products = [A * B, A * B.T * C, 2 * A * B, -A * B, sp.Rational(-1, 2) * A * (B + C), sp.Symbol("eta") * A * B,
+                A * sp.HadamardProduct(B, C), (A + B) * C, sp.MatMul(A, sp.MatMul(B, C), evaluate=False)]
+    for product in products:
+        printer = Printer()
+        assert printer.doprint(product) == LatexPrinter._print_MatMul(printer, product), product

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 import sympy as sp
 from sympy import Basic, Expr
 from sympy.printing.latex import LatexPrinter, _between_two_numbers_p
-from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.precedence import PRECEDENCE, precedence_traditional
 
 from derive.model.registry import function_entry
 
@@ -106,6 +106,16 @@ class Printer(LatexPrinter):
                 text += self._settings["mul_symbol_latex"]
             text, last = text + term_tex, term_tex
         return text
+
+    def _print_MatMul(self, e):
+        first = e.args[0]
+        if first.is_Number and first.is_extended_negative:
+            return super()._print_MatMul(e)
+        # SymPy's _print_MatMul asks could_extract_minus_sign, which negates and evaluates the whole product first
+        # (a DiagMatrix asks SymPy's assumptions): most of the general section's time. Its answer is False unless
+        # the first factor is a negative number, and SymPy then writes the factors as here
+        return " ".join(self._print(a) if isinstance(a, sp.Mul) and not isinstance(a, sp.MatMul)
+                        else self.parenthesize(a, precedence_traditional(e), False) for a in e.args)
 
     def _print_Heaviside(self, e, exp=None):
         # ReLU' as an indicator: 1 where z > 0, else 0 (H(0) = 0, the contract's choice)
