@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import re
 from fractions import Fraction
 
 import mpmath
 import pytest
 import sympy as sp
+from sympy.printing.latex import LatexPrinter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,7 +18,12 @@ from derive.model.plain import plain
 from derive.model.registry import ReLU, Sigmoid, Softplus
 from derive.numeric.rounding import number
 from derive.text.escape import escape_latex, escape_markdown, escape_xml
-from derive.text.printer import tex
+from derive import solve
+from derive.text import escape, printer
+from derive.text.chains import LINE, row_pieces
+from derive.text.document import Document, View, build
+from derive.text.model import Equation
+from derive.text.printer import Printer, joined_width, tex, width
 
 z, w, x = sp.symbols("z_h1 w1 x1", real=True)
 NAMES = {z: "z_{h_{1}}", w: "w_{1}", x: "x_{1}"}
@@ -201,3 +210,100 @@ def test_each_function_prints_under_its_own_name():
     assert [plain(f(z)) for f in (sp.exp, Sigmoid, ReLU, Softplus, sp.tanh)] == \
         ["exp(z)", "sigmoid(z)", "relu(z)", "softplus(z)", "tanh(z)"]
     assert tex(sp.exp(z)) == "e^{z}"
+
+
+# -- how wide a formula prints ---------------------------------------------------------------------
+
+def _measured_whole(latex: str, limit: float = math.inf) -> float:
+    """printer.width as it was before it kept each piece's items: the whole text measured token by token."""
+    if not printer._MARKUP.search(latex):
+        return float(len(latex) - sum(c.isspace() for c in latex))
+    return printer._measure(printer._TOKEN.findall(printer._MATRIX.sub(printer._matrix_stand_in, latex)), 0,
+                            limit=limit)[0]
+
+
+def _equations(doc: Document) -> list[Equation]:
+    found: list[Equation] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, Equation):
+            found.append(node)
+        elif dataclasses.is_dataclass(node):
+            for field in dataclasses.fields(node):
+                walk(getattr(node, field.name))
+        elif isinstance(node, tuple):
+            for item in node:
+                walk(item)
+    walk(doc)
+    return found
+
+
+@pytest.mark.parametrize("name", ["sigmoid-451-batch", "softmax-233"])
+def test_joined_width_is_the_width_of_the_joined_text_to_the_last_bit(name):
+    """Every derivation on one line, and every row cut into pieces anywhere (inside a command, a group, a
+    matrix): the same float as the whole text measured at once, with and without a limit."""
+    equations = _equations(build(solve(name), view=View(detail="full")))
+    rows = [row.tex for eq in equations for row in eq.rows]
+    assert rows
+    for eq in equations:
+        pieces = [eq.lhs, *row_pieces(eq.rows)]
+        for limit in (math.inf, LINE):
+            assert joined_width(pieces, limit) == _measured_whole("".join(pieces), limit)
+    for k, text in enumerate(rows):
+        cuts = sorted({(k * 7 + 3 * j) % len(text) for j in range(3)} - {0}) if len(text) > 1 else []
+        pieces = [text[i:j] for i, j in zip([0, *cuts], [*cuts, len(text)])]
+        for limit in (math.inf, 12):
+            assert joined_width(pieces, limit) == _measured_whole(text, limit), pieces
+            assert width(text, limit) == _measured_whole(text, limit)
+
+
+@pytest.mark.parametrize("rows, cols", [(1, 1), (1, 4), (4, 1), (3, 5)])
+def test_a_matrix_of_named_symbols_is_written_as_the_printer_writes_it(rows, cols):
+    """named_matrix composes the printer's bmatrix (names, then numbers with a sign); anything else is left to it."""
+    W = sp.Matrix(rows, cols, lambda i, j: sp.Symbol(f"w{i}{j}"))
+    for names in ({s: f"w^{{(1)}}_{{{s.name[1:]}}}" for s in W}, {s: f"-0.{k}5" for k, s in enumerate(W)}):
+        assert printer.named_matrix(W, names) == tex(W, names)
+        assert printer.named_matrix(W.T, names) == tex(W.T, names)
+    slots = sp.Matrix(rows, cols, lambda i, j: sp.Dummy())       # the general section's placeholders
+    numbers = {s: f"0.{k}" for k, s in enumerate(slots)}
+    assert printer.named_matrix(slots, numbers) == tex(slots, numbers)
+    assert printer.named_matrix(W, {}) is None
+    assert printer.named_matrix(sp.Matrix([[x, 0]]), {x: "x_{1}"}) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from([chr(i) for i in range(0x20, 0x7f)] + list('\n\t"−αé\u00a0')), max_size=20))
+def test_latex_escape_returns_text_it_need_not_change_as_it_is(text):
+    """The shortcut for text without a character to write otherwise gives what the character-by-character
+    escape gives."""
+    parts = re.sub(r"[ \t]*\n\s*\n\s*", "\n\n", text).split('"')
+    expected = "".join(("``" if k % 2 else "''") * (k > 0) + "".join(escape._latex_char(c) for c in part)
+                       for k, part in enumerate(parts))
+    assert escape_latex(text) == expected
+
+
+@pytest.mark.parametrize("numbers", [False, True])
+def test_a_named_symbol_and_a_product_of_them_print_as_the_printer_prints_them(numbers):
+    """tex's shortcut for a symbol and for a product of symbols in its own order gives the printer's own text:
+    names, numbers (a digit beside a digit gets \\cdot), a name missing from the table left to the printer."""
+    a, b, c = sp.symbols("a b c")
+    texts = ["w^{(1)}_{11}", r"\delta_{2}", "0.5", "-0.25", "2", "x_{1}", r"\left(-3\right)"]
+    for first in texts:
+        for second in texts:
+            names = {a: first, b: second, c: "7"}
+            for expr in (a, sp.Mul(a, b, evaluate=False), sp.Mul(b, a, c, evaluate=False)):
+                printer = Printer(numbers=numbers, keep_order=True)
+                printer.use(names)
+                assert tex(expr, names, numbers=numbers, keep_order=True) == printer.doprint(expr)
+    assert tex(sp.Mul(a, b, evaluate=False), {a: "a_{1}"}, keep_order=True) == "a_{1} b"
+
+
+def test_a_matrix_product_prints_as_sympys_printer_prints_it():
+    """_print_MatMul's shortcut (no sign to take out unless the first factor is a negative number) gives the text
+    of SymPy's own _print_MatMul, which negates the product to find out."""
+    A, B, C = (sp.MatrixSymbol(n, 3, 3) for n in "ABC")
+    products = [A * B, A * B.T * C, 2 * A * B, -A * B, sp.Rational(-1, 2) * A * (B + C), sp.Symbol("eta") * A * B,
+                A * sp.HadamardProduct(B, C), (A + B) * C, sp.MatMul(A, sp.MatMul(B, C), evaluate=False)]
+    for product in products:
+        printer = Printer()
+        assert printer.doprint(product) == LatexPrinter._print_MatMul(printer, product), product

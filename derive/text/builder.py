@@ -44,7 +44,7 @@ from derive.text.model import (
     SampleTable,
     ValueRow,
 )
-from derive.text.printer import tex, width
+from derive.text.printer import named_matrix, tex, width
 
 MAX_PATH_TERMS = 3      # a chain with a longer sum is written in the δ form instead
 SHORT_UPDATES = 12      # more parameters than this: the short update writes one per layer group, then the matrices
@@ -145,10 +145,10 @@ class Builder:
     def net_formula(self, l: int, j: int) -> Expr:
         """z = Σ_k w_jk a_k + b, in the network's order (weights by source unit, bias last)."""
         below = self.net.layer_input(l)
-        with sp.evaluate(False):
-            terms = [sp.Mul(w, a) for w, a in zip(self.net.weights[l][j], below)]
-            terms += list(self.net.biases[l][j:j + 1])
-            return sp.Add(*terms) if len(terms) > 1 else terms[0]
+        # evaluate=False a call at a time: sp.evaluate(False) empties SymPy's cache on the way in and out
+        terms = [sp.Mul(w, a, evaluate=False) for w, a in zip(self.net.weights[l][j], below)]
+        terms += list(self.net.biases[l][j:j + 1])
+        return sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
 
     def activation_formula(self, l: int, j: int) -> Expr:
         written = self.net.activation(l).written
@@ -758,9 +758,10 @@ class Builder:
 
     def matrix_tex(self, M: sp.Matrix, values: Mapping[Symbol, Expr] | None = None) -> tuple[str, bool]:
         if values is None:
-            return self.tex(M), True
+            return named_matrix(M, self.names) or self.tex(M), True
         shown = {s: self.num(values[s]) for s in M.free_symbols}
-        return tex(M, {s: v.tex for s, v in shown.items()}), all(v.exact for v in shown.values())
+        names = {s: v.tex for s, v in shown.items()}
+        return named_matrix(M, names) or tex(M, names), all(v.exact for v in shown.values())
 
     def matrix_name(self, l: int, kind: str) -> str:
         return "W" if kind == "W" else "b"

@@ -9,7 +9,7 @@ from sympy import Expr, Symbol
 
 from derive.numeric.rounding import Number
 from derive.text.model import Row
-from derive.text.printer import width
+from derive.text.printer import joined_width
 
 BREAK = "\x00"          # where a long sum may wrap onto a continuation line
 TERMS_PER_LINE = 3      # terms of a sum on one line before it wraps
@@ -66,11 +66,26 @@ def sum_lines(terms: Sequence[str]) -> list[str]:
     through a shared bias, each under its brace)."""
     lines: list[list[str]] = []
     for term in terms:
-        if lines and len(lines[-1]) < TERMS_PER_LINE and width(" + ".join([*lines[-1], term])) <= SUM_LINE:
+        if lines and len(lines[-1]) < TERMS_PER_LINE and joined_width(_between([*lines[-1], term], " + ")) <= SUM_LINE:
             lines[-1].append(term)
         else:
             lines.append([term])
     return [" + ".join(line) for line in lines]
+
+
+def _between(items: Sequence[str], joiner: str) -> list[str]:
+    """``items`` with ``joiner`` between each two: the pieces of ``joiner.join(items)``."""
+    out = [joiner] * (2 * len(items) - 1)
+    out[::2] = items
+    return out
+
+
+def row_pieces(rows: Sequence[Row]) -> list[str]:
+    """The pieces of rows written on one line, ``" ".join(f"{r.relation} {r.tex}" for r in rows)``, for joined_width."""
+    pieces: list[str] = []
+    for row in rows:
+        pieces += [" ", row.relation, " ", row.tex] if pieces else [row.relation, " ", row.tex]
+    return pieces
 
 
 def sum_width(node: Chain) -> int:
@@ -84,6 +99,8 @@ def sum_width(node: Chain) -> int:
 
 def only_argument(expr: Expr, s: Symbol) -> bool:
     """Whether s only appears as the one argument of a function: σ(−0.4) needs no (−0.4) bracket."""
+    if not isinstance(expr, sp.Function) and all(a.is_Symbol for a in expr.args):
+        return False        # w a, w + b, a symbol: no function has s for its argument (the forward pass's terms)
     parents = [node for node in sp.preorder_traversal(expr) if s in node.args]
     return bool(parents) and all(isinstance(node, sp.Function) and len(node.args) == 1 for node in parents)
 

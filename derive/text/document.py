@@ -12,7 +12,7 @@ from derive.derived.verification import verify
 from derive.errors import RenderError
 from derive.numeric.rounding import DEFAULT_PRECISION, Rounding
 from derive.text.builder import Builder
-from derive.text.chains import LINE
+from derive.text.chains import LINE, row_pieces
 from derive.text.model import (
     DETAILS,
     SECTIONS,
@@ -26,7 +26,7 @@ from derive.text.model import (
     Part,
     View,
 )
-from derive.text.printer import width
+from derive.text.printer import joined_width
 from derive.text.sections import (
     checked_sections,
     general_notation_rows,
@@ -114,7 +114,7 @@ def _on_lines(doc: Document) -> Document:
 def _on_one_line(eq: Equation) -> Equation:
     """A derivation whose rows fit on one line, written on one (a row without a relation continues the one
     before it: − η times the gradient matrix)."""
-    return replace(eq, inline=width(eq.lhs + " ".join(f"{r.relation} {r.tex}" for r in eq.rows), LINE) <= LINE)
+    return replace(eq, inline=joined_width([eq.lhs, *row_pieces(eq.rows)], LINE) <= LINE)
 
 
 def _focus(solution: "Solution", names: Sequence[str]) -> tuple[Symbol, ...]:

@@ -55,12 +55,19 @@ def _latex_char(c: str) -> str:
     return rf"\texttt{{[U+{ord(c):04X}]}}"                  # anything else is named, never passed to TeX
 
 
+# a character _latex_char writes otherwise, a quote, a line's end (paragraphs): what escape_latex has to work on
+_LATEX_ESCAPED = re.compile("[^" + re.escape("".join(sorted(
+    {chr(i) for i in range(ord(" "), ord("~") + 1)} - set(_LATEX_SPECIAL) - {'"'}))) + "]")
+
+
 def escape_latex(text: str) -> str:
     """User text as LaTeX text: every character prints as itself, nothing runs.
 
     >>> escape_latex(r"\\input{/etc/passwd} $x$ & 50%")
     '\\\\textbackslash{}input\\\\{/etc/passwd\\\\} \\\\$x\\\\$ \\\\& 50\\\\%'
     """
+    if not _LATEX_ESCAPED.search(text):     # most text (a name, a number, a sentence): every character as itself
+        return text
     text = re.sub(r"[ \t]*\n\s*\n\s*", "\n\n", text)     # keep paragraphs, drop stray blank lines
     out, opened = [], False
     for c in text:

@@ -64,15 +64,19 @@ class Piece:
     shift: int          # 0 on the line, 1 raised, -1 lowered
 
 
+_RUN = re.compile(r"([_^])\{((?:[^{}]|\{[^{}]*\})*)\}|([_^])(.)|([^_^]+)")     # a script's group, a script, a run
+_MARKS = re.compile(r"[{}_^]")
+
+
 def pieces(tex: str) -> tuple[Piece, ...]:
     """A name of the one printer (w^{(1)}_{11}, h_{1}, z_{h_{1}}) as text runs for an SVG label."""
     out, rest = [], tex
     while rest:
-        found = re.match(r"([_^])\{((?:[^{}]|\{[^{}]*\})*)\}|([_^])(.)|([^_^]+)", rest)
+        found = _RUN.match(rest)
         if found is None:
             break
         mark, body = (found[1], found[2]) if found[1] else (found[3], found[4]) if found[3] else ("", found[5])
-        text = re.sub(r"[{}_^]", "", body).replace("\\", "")
+        text = _MARKS.sub("", body).replace("\\", "")
         out.append(Piece(text, {"": 0, "^": 1, "_": -1}[mark]))
         rest = rest[found.end():]
     return tuple(out)
@@ -174,11 +178,17 @@ def place(edges: Sequence[Segment], widths: Sequence[float], units: Sequence[tup
     placed = _Filed()
     positions = []
     points = _Filed([Segment(x, y, x, y) for x, y in units])
+    # each edge's ends, to leave the edge itself out of the others by: a dataclass's == was a third of the time
+    ends = [(e.x1, e.y1, e.x2, e.y2) for e in drawn] if strict and drawn is not None else []
     for i, (edge, width) in enumerate(zip(edges, widths)):
         if edge.length < width + 2 * RADIUS:
             return None
-        others = [e for j, e in enumerate(edges) if j != i] if drawn is None else [e for e in drawn if e != edge]
-        others = others if strict else []
+        others: list[Segment] = []
+        if strict and drawn is None:
+            others = [e for j, e in enumerate(edges) if j != i]
+        elif strict and drawn is not None:
+            own = (edge.x1, edge.y1, edge.x2, edge.y2)
+            others = [e for e, at in zip(drawn, ends) if at != own]
         for t in POSITIONS:
             axis = label_axis(edge, t, width)
             if clear(axis, placed.near(axis), points.near(axis), others):

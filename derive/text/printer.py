@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Mapping
+from functools import lru_cache
+from typing import Mapping, Sequence
 
 import sympy as sp
 from sympy import Basic, Expr
 from sympy.printing.latex import LatexPrinter, _between_two_numbers_p
-from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.precedence import PRECEDENCE, precedence_traditional
 
 from derive.model.registry import function_entry
 
@@ -91,15 +92,30 @@ class Printer(LatexPrinter):
     def _product_of_names(self, e: sp.Mul) -> str:
         """A product of symbols (δ a, w x, or their numbers) as SymPy's _print_Mul writes it, without its tests for
         a sign, a fraction and brackets, which such a product never needs: they cost a fifth of a document."""
+        return self.product([self._print(term) for term in
+                             (e.as_ordered_factors() if self.order not in ("old", "none") else e.args)])
+
+    def product(self, texts: Sequence[str]) -> str:
+        """Printed factors joined as SymPy's _print_Mul joins them: a space, or \\cdot between two numbers (always
+        \\cdot with ``numbers``)."""
         text = last = ""
-        for term in e.as_ordered_factors() if self.order not in ("old", "none") else e.args:
-            term_tex = self._print(term)
+        for term_tex in texts:
             if _between_two_numbers_p[0].search(last) and _between_two_numbers_p[1].match(term_tex):
                 text += self._settings["mul_symbol_latex_numbers"]
             elif text:
                 text += self._settings["mul_symbol_latex"]
             text, last = text + term_tex, term_tex
         return text
+
+    def _print_MatMul(self, e):
+        first = e.args[0]
+        if first.is_Number and first.is_extended_negative:
+            return super()._print_MatMul(e)
+        # SymPy's _print_MatMul asks could_extract_minus_sign, which negates and evaluates the whole product first
+        # (a DiagMatrix asks SymPy's assumptions): most of the general section's time. Its answer is False unless
+        # the first factor is a negative number, and SymPy then writes the factors as here
+        return " ".join(self._print(a) if isinstance(a, sp.Mul) and not isinstance(a, sp.MatMul)
+                        else self.parenthesize(a, precedence_traditional(e), False) for a in e.args)
 
     def _print_Heaviside(self, e, exp=None):
         # ReLU' as an indicator: 1 where z > 0, else 0 (H(0) = 0, the contract's choice)
@@ -165,11 +181,36 @@ def tex(expr: Basic, names: Mapping[Basic, str] | None = None, *, numbers: bool 
     printer = _printers.get((numbers, keep_order))
     if printer is None:
         printer = _printers[numbers, keep_order] = Printer(numbers=numbers, keep_order=keep_order)
+    # a named symbol, or a product of them in its own order (w a, δ a, their numbers), as the printer writes it
+    # (_print_Symbol gives the name, _print_Mul joins the names), without SymPy's dispatch: a forward pass prints
+    # two such a weight
+    if names and type(expr) is sp.Symbol and expr in names:
+        return names[expr]
+    if names and keep_order and type(expr) is sp.Mul and all(type(a) is sp.Symbol and a in names for a in expr.args):
+        return printer.product([names[a] for a in expr.args])
     printer.use(names)
     return printer.doprint(expr)
 
 
 _printers: dict[tuple[bool, bool], Printer] = {}     # building a printer costs more than printing
+
+
+_NAMED = (sp.Symbol, sp.Dummy)     # printed by LatexPrinter._print_Symbol: the name it is given
+
+
+def named_matrix(M: sp.MatrixBase, names: Mapping[Basic, str]) -> str | None:
+    """``tex(M, names)`` for a matrix whose every entry is a plain symbol with a name (a weight matrix, its
+    numbers), written as the printer writes it (bmatrix, no delimiters); None for any other matrix. The setup
+    and the update print a wide network's matrices a dozen times, the printer an entry at a time.
+
+    >>> w, x = sp.symbols("w x")
+    >>> named_matrix(sp.Matrix([[w, x]]), {w: "0.5", x: "-1"}) == tex(sp.Matrix([[w, x]]), {w: "0.5", x: "-1"})
+    True
+    """
+    rows = M.tolist()
+    if not rows or not all(type(entry) in _NAMED and entry in names for row in rows for entry in row):
+        return None
+    return r"\begin{bmatrix}" + r"\\".join(" & ".join(names[entry] for entry in row) for row in rows) + r"\end{bmatrix}"
 
 
 # -- how wide a formula prints -------------------------------------------------------------------
@@ -192,7 +233,80 @@ def width(latex: str, limit: float = math.inf) -> float:
     """
     if not _MARKUP.search(latex):      # plain characters (a number in a matrix's cell): one each, a space none
         return float(len(latex) - sum(c.isspace() for c in latex))
-    return _measure(_TOKEN.findall(_MATRIX.sub(_matrix_stand_in, latex)), 0, limit=limit)[0]
+    items = _items(latex)
+    if items is None:
+        return _measure(_TOKEN.findall(_MATRIX.sub(_matrix_stand_in, latex)), 0, limit=limit)[0]
+    return _added(items, limit)
+
+
+def joined_width(pieces: Sequence[str], limit: float = math.inf) -> float:
+    """``width("".join(pieces), limit)``, from each piece's items as width measured them once: a derivation's rows
+    are measured alone, on a line with others and beside their left-hand side, a sum's terms one more at a time.
+    The items are added in the order width adds them, so the float is the same; where a piece does not close
+    (an open brace, a script at its end, a command its neighbour would lengthen) the whole is measured.
+
+    >>> joined_width([r"\\frac{a + b}{c}", " = ", "x_{1}"]) == width(r"\\frac{a + b}{c} = x_{1}")
+    True
+    """
+    pieces = [piece for piece in pieces if piece]        # a neighbour is the next piece with text
+    whole = "".join(pieces)
+    if not _MARKUP.search(whole):
+        return float(len(whole) - sum(c.isspace() for c in whole))
+    total = 0.0
+    for k, piece in enumerate(pieces):
+        own = _items(piece)
+        if own is None or (k and _joins(pieces[k - 1], piece)):
+            return width(whole, limit)
+        for part in own:
+            total += part
+            if total > limit:       # the pieces after it are not measured (unless one changes how this one ends)
+                return total if k + 1 == len(pieces) or not _joins(piece, pieces[k + 1]) else width(whole, limit)
+    return total
+
+
+def _added(items: Sequence[float], limit: float) -> float:
+    """The items' widths added one by one from the left, as _measure adds them, until the sum passes ``limit``."""
+    total = 0.0
+    for part in items:
+        total += part
+        if total > limit:
+            return total
+    return total
+
+
+_END = "\x01"          # a token after a piece's own: an item that reads it reaches past the piece's end
+_OPEN_COMMAND = re.compile(r"(?<!\\)(?:\\\\)*\\([A-Za-z]*)\Z")       # a command a following letter would continue
+
+
+@lru_cache(maxsize=1 << 16)         # a document measures its rows again and again (16-16-16-16: 7,600 times)
+def _items(latex: str) -> tuple[float, ...] | None:
+    """The widths of ``latex``'s top-level items, in order (their sum is its width); None where an item reaches
+    past its end, a brace closes that it did not open, or a matrix is left open."""
+    plain = _MATRIX.sub(_matrix_stand_in, latex)
+    if r"\begin" in plain or r"\end" in plain:      # a matrix left open (or nested), which text after it may close
+        return None
+    tokens = _TOKEN.findall(plain) + [_END]
+    end, i, items = len(tokens) - 1, 0, []
+    while i < end:
+        token = tokens[i]
+        if token == "}":
+            return None
+        if token in _STRUCTURE:
+            part, i = _item(tokens, i, 1.0)
+        else:           # _item's last lines, without a call: most tokens are a character or a command
+            part, i = 0.0 if token in _ZERO_WIDTH or token.isspace() else _WIDE.get(token, 1.0), i + 1
+        items.append(part)
+    return tuple(items) if i == end else None
+
+
+def _joins(before: str, after: str) -> bool:
+    """Whether ``after`` would change how the end of ``before`` is read: a command's name continued by a letter,
+    a lone backslash escaping a character, a script that \\underbrace takes as its label."""
+    command = _OPEN_COMMAND.search(before)
+    # a matrix is measured as the letters that stand in for it (M…M), which a command's name would continue
+    if command is not None and (not command[1] or after[:1].isalpha() or after.startswith("\\begin{")):
+        return True
+    return after[:1] in ("_", "^")
 
 
 _MARKUP = re.compile(r"[\\{}_^]")
@@ -216,11 +330,17 @@ def _measure(tokens: list[str], i: int, scale: float = 1.0, limit: float = math.
         token = tokens[i]
         if token == "}":
             return total, i + 1
-        part, i = _item(tokens, i, scale)
+        if token in _STRUCTURE:
+            part, i = _item(tokens, i, scale)
+        else:           # _item's last lines, without a call: most tokens are a character or a command
+            part, i = 0.0 if token in _ZERO_WIDTH or token.isspace() else _WIDE.get(token, 1.0) * scale, i + 1
         total += part
         if total > limit:
             return total, i
     return total, i
+
+
+_STRUCTURE = frozenset({"{", "_", "^", r"\frac", r"\dfrac", r"\tfrac", r"\underbrace"})    # _item's items of items
 
 
 def _item(tokens: list[str], i: int, scale: float) -> tuple[float, int]:

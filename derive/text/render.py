@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import types
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -22,13 +23,13 @@ from derive.derived.solution import Solution
 from derive.errors import RenderError
 from derive.io import write_files
 from derive.numeric.rounding import DEFAULT_PRECISION, Rounding, check_precision
-from derive.text.chains import LINE
+from derive.text.chains import LINE, row_pieces
 from derive.text.document import Document, View, build
 from derive.text.escape import escape_latex, escape_markdown, escape_xml, markdown_chars
 from derive.text.mathml import mathml
 from derive.text.model import Equation, Row
 from derive.text.layout import MARGIN, RADIUS
-from derive.text.printer import width
+from derive.text.printer import joined_width, width
 
 TEMPLATES = {"md": "solution.md.j2", "tex": "solution.tex.j2", "html": "solution.html.j2"}
 # characters of a formula (printer.width) in one printed line of an HTML page: 610 px at 10.5 pt; wider than
@@ -88,6 +89,28 @@ def _text(fmt: str) -> Callable[[str], str]:
     return escape_xml
 
 
+# the objects whose attributes jinja2.sandbox.is_internal_attribute looks into beyond a leading "__"
+_INTERNAL = (types.FunctionType, types.MethodType, type, types.CodeType, types.TracebackType, types.FrameType,
+             types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)
+
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox, deciding once per type whether an object can have internal attributes: a page reads
+    25,000 attributes of the document's records, and the sandbox tested each against nine kinds of object."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._plain: dict[type, bool] = {}
+
+    def is_safe_attribute(self, obj, attr: str, value) -> bool:
+        kind = type(obj)
+        plain = self._plain.get(kind)
+        if plain is None:
+            plain = self._plain[kind] = not issubclass(kind, _INTERNAL)
+        # for any other object is_internal_attribute says attr.startswith("__"), which "_" covers
+        return not attr.startswith("_") if plain else super().is_safe_attribute(obj, attr, value)
+
+
 def environment(fmt: str, template_dir: str | Path | None = None) -> jinja2.Environment:
     """The Jinja environment for ``fmt`` ("md", "tex", "xml", "svg", …): strict, sandboxed, with our filters.
 
@@ -108,7 +131,7 @@ def environment(fmt: str, template_dir: str | Path | None = None) -> jinja2.Envi
         loaders.append(jinja2.FileSystemLoader(str(template_dir)))
     loaders += [built_in, jinja2.PrefixLoader({"default": built_in})]
     options = dict(LATEX_DELIMITERS) if fmt == "tex" else {}
-    env = SandboxedEnvironment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
+    env = _Sandbox(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
                                autoescape=False, trim_blocks=True, lstrip_blocks=True,
                                keep_trailing_newline=True, **options)
     env.filters.update(text=_text(fmt), prose=_prose(fmt), md=escape_markdown, latex=escape_latex, xml=escape_xml,
@@ -172,7 +195,7 @@ def _room(eq: Equation) -> float:
 
 def _line_width(rows: Sequence[Row]) -> float:
     indent = "" if rows[0].relation else "\\qquad "
-    return width(indent + " ".join(f"{r.relation} {r.tex}" for r in rows))
+    return joined_width([indent, *row_pieces(rows)])
 
 
 def render_template(env: jinja2.Environment, name: str, **context) -> str:
