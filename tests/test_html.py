@@ -120,6 +120,14 @@ def test_a_sign_after_a_bracket_or_an_operator_is_set_as_a_sign():
         assert 'form="prefix">&#x02212;' not in mathml(binary), binary
 
 
+def test_a_slash_is_set_close_as_tex_sets_it():
+    """∂E/∂w₆ in a table's row: TeX's / is an ordinary symbol; MathML's operator default would space it (∂E / ∂w)."""
+    out = mathml(r"\partial E/\partial w_{6}")
+    assert '<mi>E</mi><mo lspace="0" rspace="0">&#x0002F;</mo><mo>&#x02202;</mo>' in out
+    page = render_solution(solve("sigmoid-222"), "html")
+    assert "<mo>&#x0002F;</mo>" not in page and page.count('rspace="0">&#x0002F;</mo>') >= 6
+
+
 def test_a_user_template_overrides_one_block(tmp_path):
     (tmp_path / "solution.html.j2").write_text(
         '{% extends "default/solution.html.j2" %}{% block title %}<h1>Week 5</h1>{% endblock %}', encoding="utf-8")

@@ -16,6 +16,7 @@ BOLD_DIGITS = {str(d): chr(0x1D7CE + d) for d in range(10)}
 _BOLD_MN = re.compile(r'<mn mathvariant="bold">([0-9]+)</mn>')
 # an operator element whole, or any other tag or text
 _TOKEN = re.compile(r'<mo\b[^>]*?(?:/>|>[^<]*</mo>)|<[^>]+>|[^<]+')
+_SLASH = "<mo>&#x0002F;</mo>"
 _SIGNS = {"<mo>&#x02212;</mo>", "<mo>&#x0002B;</mo>", "<mo>+</mo>"}
 _TALL = ("<mfrac", "<mtable", "<munder", "<mover")     # what a \\left( … \\right) must grow around
 _CLOSING = {"&#x00029;", ")", "]", "&#x0005D;", "&#x0007D;", "&#x0007C;", "|", "&#x02016;"}
@@ -35,6 +36,8 @@ def mathml(latex: str, display: bool = False) -> str:
         out = out.replace('fence="true"', 'fence="true" lspace="0" rspace="0"')
         tokens = [t[0] for t in _TOKEN.finditer(out)]
         out = "".join(_signs_as_prefix(_plain_fences(tokens) if fenced else tokens))
+    if _SLASH in out:       # ∂E/∂w set close, as TeX sets its ordinary /, not as a binary operator: ∂E / ∂w
+        out = out.replace(_SLASH, '<mo lspace="0" rspace="0">&#x0002F;</mo>')
     if 'mathvariant="bold"' in out:
         out = _BOLD_MN.sub(lambda m: "<mn>" + "".join(BOLD_DIGITS[c] for c in m[1]) + "</mn>", out)
     alt = html.escape(" ".join(latex.split()), quote=True)
