@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import random
 import re
 import tomllib
 from dataclasses import replace
@@ -13,9 +14,11 @@ import pytest
 import sympy as sp
 
 from derive.derived.solution import solve
+from derive.derived import verification
 from derive.derived.verification import _compiled_definitions, _direct_difference, verify
 from derive.exam.sheets import training_text
 from derive.model.examples import example_text
+from derive.model.registry import ACTIVATIONS, NUMERIC
 from derive.text.document import Document, Equation, View, build
 from derive.text.render import render_solution
 
@@ -500,3 +503,32 @@ def test_a_matrix_that_plain_arithmetic_cannot_evaluate_is_printed_without_value
     assert "(no values: a saturated unit makes an entry infinite or 0/0" in upstream
     assert upstream.count("&=") == 1 and r"\begin{bmatrix}" not in upstream       # the formula alone
     assert "zoo" not in text and "nan" not in text.lower().replace("nano", "")
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_the_finite_differences_compute_each_unit_as_its_definition(activation):
+    """The verification computes a net input as one dot product and an activation of one net input by its mpmath
+    form, printing no code for them: at random 60-digit values each gives what SymPy's lambdify of the unit's own
+    definition gives (to the last digits), for every activation of the registry (softmax and the loss: printed)."""
+    output = "softmax" if activation == "softmax" else "sigmoid"
+    hidden = "sigmoid" if activation == "softmax" else activation
+    raw = {"network": {"layers": [3, 2, 2], "activation": [hidden, output], "bias": "neuron",
+                       "loss": "cross_entropy" if output == "softmax" else "mse"},
+           "data": {"x": [[0.5, -0.25, 1]], "y": [[1, 0]]}, "init": {"seed": 5}}
+    net = solve(raw).network
+    rng = random.Random(activation)
+    direct = 0
+    with mpmath.workdps(60):
+        for s in net.order:
+            expr = net.definitions[s]
+            found = verification._direct(expr)
+            if found is None:
+                continue
+            direct += 1
+            args, f = found
+            values = {a: mpmath.mpf(rng.uniform(-3, 3)) for a in expr.free_symbols}
+            modules = [{name: form.mp for name, form in NUMERIC.items()}, "mpmath"]
+            reference = sp.lambdify(sorted(values, key=str), expr, modules=modules)(
+                *[values[a] for a in sorted(values, key=str)])
+            assert abs(f(*[values[a] for a in args]) - reference) <= mpmath.mpf(10) ** -55 * max(1, abs(reference))
+    assert direct >= 4          # the net inputs of both layers, at least

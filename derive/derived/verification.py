@@ -19,6 +19,7 @@ from sympy.printing.pycode import MpmathPrinter
 from derive.derived.solution import Solution
 from derive.model.network import Network
 from derive.model.registry import NUMERIC
+from derive.numeric.arithmetic import mpmath_form
 from derive.numeric.rounding import Number, number
 from derive.numeric.values import Step, digits, exact, saturation_digits
 
@@ -119,6 +120,10 @@ def _compiled_definitions(definitions: tuple[tuple[Symbol, Expr], ...]) -> tuple
     out: list[tuple[list[Symbol], Any]] = []     # a function, or the name of one in the source
     source = []
     for i, (s, expr) in enumerate(definitions):
+        direct = _direct(expr)
+        if direct is not None:
+            out.append(direct)
+            continue
         args = sorted(expr.free_symbols, key=lambda x: x.name)
         if all(_plain(a, printer) for a in args):
             code = printer.doprint(expr)
@@ -131,6 +136,27 @@ def _compiled_definitions(definitions: tuple[tuple[Symbol, Expr], ...]) -> tuple
     for k in (k for mod, keys in printer.module_imports.items() for k in keys):      # as lambdify imports them
         namespace.setdefault(k, getattr(mpmath, k))
     return tuple((args, namespace[f] if isinstance(f, str) else f) for args, f in out)
+
+
+def _direct(expr: Expr) -> tuple[list[Symbol], Any] | None:
+    """A unit's definition computed without printing code for it (the printer ordered the terms of every sum, most
+    of a wide network's first document): a net input Σ w a + b as one dot product, rounded once; an activation of
+    one net input as its mpmath function. None for anything else (a softmax, the loss), which is printed."""
+    if isinstance(expr, sp.Add) and all(_weighted(t) or t.is_Symbol for t in expr.args):
+        pairs = [t.args for t in expr.args if not t.is_Symbol]
+        alone = [t for t in expr.args if t.is_Symbol]
+        k = len(pairs)
+        return [a for pair in pairs for a in pair] + alone, lambda *v: mpmath.fdot(v[0:2 * k:2], v[1:2 * k:2]) + \
+            mpmath.fsum(v[2 * k:])
+    function = mpmath_form(expr) if isinstance(expr, sp.Function) else None
+    if function is not None and len(expr.args) == 1 and expr.args[0].is_Symbol:
+        return [expr.args[0]], function
+    return None
+
+
+def _weighted(term: Expr) -> bool:
+    """w·a: a product of two symbols (a weight and what it multiplies)."""
+    return isinstance(term, sp.Mul) and len(term.args) == 2 and all(a.is_Symbol for a in term.args)
 
 
 def _plain(symbol: Symbol, printer: MpmathPrinter) -> bool:

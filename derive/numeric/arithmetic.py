@@ -203,10 +203,15 @@ _MPMATH: dict[type, Callable[..., Any]] = {sp.exp: mpmath.exp, sp.log: mpmath.lo
                                            sp.cosh: mpmath.cosh, sp.sinh: mpmath.sinh}
 
 
+def mpmath_form(expr: Expr) -> Callable[..., Any] | None:
+    """The mpmath function a function node computes (SymPy's own, or the registry's form of derive's); None."""
+    return _MPMATH.get(type(expr)) or (NUMERIC[type(expr).__name__].mp if type(expr).__name__ in NUMERIC else None)
+
+
 def _function(expr: Expr, args: list[Number]) -> Number:
     """A function of numbers: SymPy decides at exact arguments whether the value is exact (σ(0) = ½, e^{7/20} is
     not), mpmath computes every value that is not."""
-    form = _MPMATH.get(type(expr)) or (NUMERIC[type(expr).__name__].mp if type(expr).__name__ in NUMERIC else None)
+    form = mpmath_form(expr)
     if form is None:
         raise Unsupported(f"a function {type(expr).__name__}")
     if all(isinstance(a, Fraction) for a in args):
