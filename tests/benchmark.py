@@ -8,6 +8,7 @@ Times are the best of a few runs of wall-clock time on this machine, not asserti
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -56,10 +57,12 @@ def benchmark(fn: Callable[[], list[Row]]) -> Callable[[], list[Row]]:
 
 
 def best(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
-    """The shortest wall-clock time of ``repeat`` runs, each with SymPy's cache emptied, and the last result."""
+    """The shortest wall-clock time of ``repeat`` runs, each with SymPy's cache emptied and the garbage of the
+    runs before collected (so that no run pays for another's), and the last result."""
     times, result = [], None
     for _ in range(repeat):
         clear_cache()
+        gc.collect()
         start = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - start)
@@ -209,14 +212,14 @@ def render_growth() -> list[Row]:
     for width in (8, 12, 16):
         raw = sigmoid_net([width] * 4)
         n = size(raw)
-        json_s, _ = best(lambda: solve_json(raw), repeat=3)
+        json_s, _ = best(lambda: solve_json(raw), repeat=5)
         # the first document of a network in a process also prints the verification's code (kept after that for
-        # the other formats, the gallery's and an exam's variants): its own row, then each format's best of 3
+        # the other formats, the gallery's and an exam's variants): its own row, then each format's best of 5
         first, _ = best(lambda: render_solution(solve(raw), "md"), repeat=1)
         rows.append(Row("derive solve --format md (in-process, short, the network's first document)", shape(raw),
                         n, first, "", f"{first / json_s:.1f}× its JSON ({json_s:.2f} s)"))
         for fmt in ("md", "tex", "html"):
-            seconds, _ = best(lambda: render_solution(solve(raw), fmt), repeat=3)
+            seconds, _ = best(lambda: render_solution(solve(raw), fmt), repeat=5)
             default = width == 16 and fmt == "md"          # the default document of a 16-16-16-16 network
             target = "≤ 2× its JSON" + ("; < 3 s" if default else "")
             ratio = seconds / json_s
