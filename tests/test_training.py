@@ -12,6 +12,9 @@ itself is checked on its own below.
 from __future__ import annotations
 
 import json
+import math
+import subprocess
+import sys
 
 import random
 
@@ -572,3 +575,44 @@ def test_the_second_online_update_with_momentum_by_hand():
     rows = [(r.relation, r.tex) for r in later.update.equations[0].rows]
     assert rows[1:] == [("=", r"0.65 + 0.5 \cdot 0.15 - 0.1 \cdot 0.6"), ("=", "0.665")], rows
     assert later.title == "Update 2: sample 2"
+
+
+SOFTMAX_AFTER_HUGE_RATE = """
+[network]
+layers = [2, 3, 3]
+activation = ["softplus", "softmax"]
+loss = "cross_entropy"
+bias = "neuron"
+
+[data]
+x = [[0.0005, -0.001]]
+y = [[0, 1, 0]]
+
+[init]
+W1 = [[0.1, 0.3], [-0.2, 0.2], [0.4, -0.1]]
+b1 = [0, 0.1, -0.1]
+W2 = [[0.2, -0.3, 0.1], [0.5, 0.1, -0.2], [-0.1, 0.4, 0.3]]
+b2 = [0, 0, 0]
+
+[train]
+learning_rate = 10000000.0
+steps = 3
+"""
+
+
+def test_a_softmax_output_of_e_to_the_minus_a_billion_does_not_stop_the_process(tmp_path):
+    """After one step at a learning rate of 10⁷ a softmax output is about e^−10⁹. Testing whether it shares digits
+    with 1 took 1 − a exactly, a shift of 10⁹ bits: GMP aborted the process (exit 134, no message; found by
+    fuzzing). Run in a process of its own, so that a regression cannot stop the test run."""
+    spec = tmp_path / "rate.toml"
+    spec.write_text(SOFTMAX_AFTER_HUGE_RATE, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "derive", "solve", str(spec), "--format", "json"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-500:]
+    history = json.loads(done.stdout)["history"]
+    # the initial loss by hand in doubles: softplus hidden units, softmax outputs, −ln of the target's output
+    x, W1, b1 = [0.0005, -0.001], [[0.1, 0.3], [-0.2, 0.2], [0.4, -0.1]], [0, 0.1, -0.1]
+    W2 = [[0.2, -0.3, 0.1], [0.5, 0.1, -0.2], [-0.1, 0.4, 0.3]]
+    h = [math.log1p(math.exp(sum(w * v for w, v in zip(row, x)) + b)) for row, b in zip(W1, b1)]
+    z = [sum(w * v for w, v in zip(row, h)) for row in W2]
+    assert len(history) == 4 and history[0] == pytest.approx(-(z[1] - math.log(sum(map(math.exp, z)))), rel=1e-12)

@@ -263,12 +263,20 @@ def saturation_digits(net: Network, env: dict[Symbol, Expr]) -> float:
         for a in (arithmetic.number(env[a]) for a in layer):
             if act.positive and a != 0:
                 shared = max(shared, _shared_digits(abs(a)))
-            if act.bounded and not isinstance(a, Fraction):
+            if act.bounded and not isinstance(a, Fraction) and _near_one(a):
                 # 1 − |a| exactly: mpmath's abs and − round to the working precision (53 bits here), and the
                 # distance may lie thousands of digits below it
                 distance = libmp.mpf_sub(libmp.fone, libmp.mpf_abs(a._mpf_))
                 shared = max(shared, _shared_digits(mpmath.mpf(distance)))
     return shared
+
+
+def _near_one(a: mpmath.mpf) -> bool:
+    """|a| in [1/2, 2): the only place where 1 − |a| can share digits with 1. Elsewhere the exact difference is
+    not needed, and is not taken: for a = e^−10⁹ (a softmax output after a learning rate of 10⁷) it needs
+    a shift of 10⁹ bits, which stopped the process in GMP ("overflow in mpz type")."""
+    _, mantissa, exponent, bits = a._mpf_
+    return bool(mantissa) and exponent + bits in (0, 1)
 
 
 def _shared_digits(distance: arithmetic.Number) -> float:
