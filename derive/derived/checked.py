@@ -10,6 +10,7 @@ from typing import Callable, Iterable, Mapping
 import mpmath
 import sympy as sp
 from sympy import Expr, ImmutableMatrix, MatrixSymbol, Symbol
+from sympy.matrices.expressions import MatrixExpr
 
 from derive.derived import formulas, general
 from derive.derived.general import GeneralEquation, Grid, Writer, explicit
@@ -112,14 +113,14 @@ class _Comparer:
         self.count += 1
         self._entry(formula, ours, engine, inputs)
 
-    def same_matrix(self, formula: str, ours: ImmutableMatrix, engine: ImmutableMatrix, inputs: Expr = sp.S.One) -> None:
+    def same_matrix(self, formula: str, ours: ImmutableMatrix, engine: ImmutableMatrix) -> None:
         """One evaluation of a matrix formula, entry by entry."""
         if ours.shape != engine.shape:
             raise FormulaError(f"internal error: {self.what} formula {formula} has shape {ours.shape}, "
                                f"expected {engine.shape}")
         self.count += 1
         for x, y in zip(ours, engine):
-            self._entry(formula, x, y, inputs)
+            self._entry(formula, x, y, sp.S.One)
 
     def same_numbers(self, formula: str, ours: Grid, engine: Grid, scale: Callable[[], Grid]) -> None:
         """``same_matrix`` of matrices already in numbers, at the precision ``digits`` (the caller's context).
@@ -152,8 +153,9 @@ class _Comparer:
         return bool(abs(a - b) <= max(abs(a), abs(b)) / self._scales[0] + (absolute or 0))
 
     def _entry(self, formula: str, ours: Expr, engine: Expr, inputs: Expr) -> None:
-        """``inputs``: the largest magnitude the formula was evaluated from; a difference of nearly equal
-        numbers (o − y with o = 1 − 10⁻⁷⁸³) is as exact as they are, not as its result."""
+        """``inputs``: the magnitude the entry was evaluated from (the largest value it used, or for the general
+        formulas the sum of its terms' magnitudes); a difference of nearly equal numbers (o − y with
+        o = 1 − 10⁻⁷⁸³) is as exact as they are, not as its result."""
         if self._close(ours, engine, inputs):
             return
         ours, engine = exact(ours, self.work), exact(engine, self.work)
@@ -177,12 +179,7 @@ class _Comparer:
         except arithmetic.Unsupported:
             return False
         with mpmath.workdps(self.digits):
-            x, y = arithmetic.as_mpf(x), arithmetic.as_mpf(y)
-            if not (mpmath.isfinite(x) and mpmath.isfinite(y)):
-                return False
-            relative, absolute = self._scales
-            tolerance = max(abs(x), abs(y)) / relative + largest / absolute
-            return bool(abs(x - y) <= tolerance)
+            return self._agree(x, y, largest / self._scales[1])
 
     @cached_property
     def digits(self) -> int:
@@ -276,14 +273,20 @@ def _check_equation(eq: GeneralEquation, l: int, values: "_Values", constants: P
     writer = Writer(values.net, concrete=True)      # the forms are the same for every sample: written once
     forms = eq.at(writer, sp.Integer(l))
 
+    absolutes: dict[int, MatrixExpr] = {}      # made where an entry first needs its magnitude (rarely)
+
     def table(n: int) -> dict[MatrixSymbol, Grid]:
         return {m: values(family, layer, n) for m, (family, layer) in writer.where.items()}
+
+    def absolute(k: int) -> MatrixExpr:
+        if k not in absolutes:
+            absolutes[k] = general.absolute(forms[k])
+        return absolutes[k]
 
     def scale(n: int, k: int) -> Grid:
         """The magnitude of form k's entries and of the left side's, at sample n (see ``same_numbers``)."""
         sizes = {m: general.magnitudes(v) for m, v in table(n).items()}
-        return general.add(explicit(general.absolute(forms[k]), sizes, constants),
-                           explicit(general.absolute(forms[0]), sizes, constants))
+        return general.add(explicit(absolute(k), sizes, constants), explicit(absolute(0), sizes, constants))
 
     name, samples = f"{eq.meaning} (layer {l})", range(len(values.step.samples))
     if eq.key == "batch":

@@ -122,6 +122,18 @@ def loss_slope(net: Network) -> tuple[Expr, Symbol, Symbol]:
 _SLOPE: WeakKeyDictionary = WeakKeyDictionary()
 
 
+def slope_by_hand(net: Network) -> Expr:
+    """``loss_slope``'s ∂e/∂o as a hand derivation writes it (``as_by_hand``: SymPy's factor), once per network: the
+    short δ and the general equations' printed and checked forms ask for it."""
+    if net not in _BY_HAND:
+        scalar, o, _ = loss_slope(net)
+        _BY_HAND[net] = as_by_hand(scalar, o)
+    return _BY_HAND[net]
+
+
+_BY_HAND: WeakKeyDictionary = WeakKeyDictionary()
+
+
 def _loss_slope(net: Network) -> tuple[Expr, Symbol, Symbol]:
     o, y = Symbol("o"), Symbol("y")
     rule = net.spec.rule
@@ -151,11 +163,12 @@ def _short_output_delta(net: Network) -> tuple[Expr, Symbol, Symbol] | None:
     if act.elementwise:
         z = Symbol("z")
         # written in a alone (σ′ = a(1 − a)), δ shows where the loss's constant goes; under BCE σ′ cancels
-        written = as_by_hand(scalar, o) * act.df(z, o)
+        by_hand = slope_by_hand(net)
+        written = by_hand * act.df(z, o)
         cancelled = sp.factor_terms(sp.cancel(written))
         # in reading order, ∂e/∂a first: 2/(N J) (a − y) ⊙ a ⊙ (1 − a)
         fused = cancelled if sp.count_ops(cancelled) < sp.count_ops(written) else _ordered_flat(
-            as_by_hand(scalar, o), act.df(z, o))
+            by_hand, act.df(z, o))
         return (fused, o, y) if z not in fused.free_symbols and fused != scalar else None
     if not (act.sums_to_one and targets_sum_to_one(net)):
         return None

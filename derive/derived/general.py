@@ -16,7 +16,7 @@ from sympy import Basic, Expr, HadamardPower, HadamardProduct, MatAdd, MatMul, M
 from sympy.matrices.expressions import MatrixExpr, Transpose
 from sympy.matrices.expressions.diagonal import DiagMatrix
 
-from derive.derived.formulas import as_by_hand, entrywise, loss_slope, short_output_delta, used, weight_gradient
+from derive.derived.formulas import entrywise, loss_slope, short_output_delta, slope_by_hand, used, weight_gradient
 from derive.model.network import Network
 from derive.numeric.arithmetic import Number, Point, walk
 
@@ -461,13 +461,8 @@ def _entrywise(w: Writer, e: Expr, o: Symbol, y: Symbol) -> MatrixExpr:
 
 
 def _upstream(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:
-    scalar, o, y = loss_slope(w.net)
-    if w.net not in _BY_HAND:       # SymPy's factor, once per network: for the printed form and the checked one
-        _BY_HAND[w.net] = as_by_hand(scalar, o)
-    return w.output(DEDA), _entrywise(w, _BY_HAND[w.net], o, y)
-
-
-_BY_HAND: WeakKeyDictionary = WeakKeyDictionary()
+    _, o, y = loss_slope(w.net)
+    return w.output(DEDA), _entrywise(w, slope_by_hand(w.net), o, y)
 
 
 def _output_delta(w: Writer, l: Expr) -> tuple[MatrixExpr, ...]:

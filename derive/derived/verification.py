@@ -106,9 +106,10 @@ def _compiled(net: Network) -> tuple[tuple[list[Symbol], Any], ...]:
 
 @lru_cache(maxsize=16)
 def _compiled_definitions(definitions: tuple[tuple[Symbol, Expr], ...]) -> tuple[tuple[list[Symbol], Any], ...]:
-    """Each definition as the function ``sp.lambdify(args, expr, modules=[our functions, "mpmath"])`` makes:
-    the same printer, the same code, so the same arithmetic, but compiled in one piece (lambdify's own work around
-    the code, made again for every unit, was three quarters of its time).
+    """Each definition as a function of its arguments: a net input or an activation of one net input directly in
+    mpmath (``_direct``), anything else (a softmax, the loss) as the function
+    ``sp.lambdify(args, expr, modules=[our functions, "mpmath"])`` makes, the same printer and code, compiled in
+    one piece (lambdify's own work around the code, made again for every unit, was three quarters of its time).
 
     Kept for networks of the same definitions (the same layers and activations whatever the numbers): a document's
     other formats and an exam's variants need not print the code again, a tenth of a wide network's document.
@@ -140,8 +141,9 @@ def _compiled_definitions(definitions: tuple[tuple[Symbol, Expr], ...]) -> tuple
 
 def _direct(expr: Expr) -> tuple[list[Symbol], Any] | None:
     """A unit's definition computed without printing code for it (the printer ordered the terms of every sum, most
-    of a wide network's first document): a net input Σ w a + b as one dot product, rounded once; an activation of
-    one net input as its mpmath function. None for anything else (a softmax, the loss), which is printed."""
+    of a wide network's first document): a net input Σ w a + b as the dot product Σ w a, rounded once, plus the
+    bias; an activation of one net input as its mpmath function. None for anything else (a softmax, the loss),
+    which is printed."""
     if isinstance(expr, sp.Add) and all(_weighted(t) or t.is_Symbol for t in expr.args):
         pairs = [t.args for t in expr.args if not t.is_Symbol]
         alone = [t for t in expr.args if t.is_Symbol]

@@ -459,9 +459,7 @@ class Builder:
     def rule_formula(self, p: Symbol) -> Expr:
         """Σ over p's edges of the child's δ times its local derivative, δ first as the chain reads (SymPy's own
         order would put a before δ)."""
-        terms = [sp.Mul(self.d.adjoint[e.child], e.local, evaluate=False) if e.local != 1 else self.d.adjoint[e.child]
-                 for e in self.d.edges[p]]
-        return sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+        return gradients.expression(gradients.edge_terms(self.d, p))
 
     def gradient_table(self, parameters: Sequence[Symbol], env: Mapping, n: int) -> GradientTable | None:
         """A layer's other parameters (one sample, short), a row each from its δ; every row's rule checked at the

@@ -17,21 +17,23 @@ from derive.numeric.values import PRECISION
 
 
 class Term(NamedTuple):
-    """δ of a unit the parameter feeds, times what the parameter multiplies there (None: 1, a bias)."""
+    """δ of a unit the parameter feeds, times what the parameter multiplies there (None: 1, a bias): a symbol in
+    the rules ``terms`` makes, any local derivative in ``edge_terms``."""
 
     delta: Symbol
-    times: Symbol | None
+    times: Expr | None
+
+
+def edge_terms(d: Derivation, p: Symbol) -> tuple[Term, ...]:
+    """The rule Σ δ_child · ∂child/∂p, one term per edge from p, whatever its local derivative."""
+    return tuple(Term(d.adjoint[e.child], None if e.local == 1 else e.local) for e in d.edges[p])
 
 
 def terms(d: Derivation, p: Symbol) -> tuple[Term, ...] | None:
-    """The rule Σ δ_child · ∂child/∂p as terms, from the derivation's edges; None where a local derivative is
-    neither 1 nor one symbol (the caller prints that rule with SymPy)."""
-    out = []
-    for e in d.edges[p]:
-        if e.local != 1 and not e.local.is_Symbol:
-            return None
-        out.append(Term(d.adjoint[e.child], None if e.local == 1 else e.local))
-    return tuple(out)
+    """``edge_terms`` where every local derivative is 1 or one symbol; None otherwise (the caller prints that rule
+    with SymPy)."""
+    rule = edge_terms(d, p)
+    return rule if all(t.times is None or t.times.is_Symbol for t in rule) else None
 
 
 def expression(rule: Sequence[Term]) -> Expr:
@@ -63,7 +65,11 @@ def magnitude(rule: Sequence[Term], point: Point) -> arithmetic.Number:
     """Σ |δ a| over the rule's terms: the scale a difference is measured at where the terms cancel (a shared bias's
     δ sum); for one product it is the value itself, so a tiny value (beside a saturated unit, 10^−16854) is still
     compared to its own digits, not to 1."""
-    return total([[abs(f) for f in factors] for factors in products(rule, point)])
+    return _size(products(rule, point))
+
+
+def _size(terms: list[list[arithmetic.Number]]) -> arithmetic.Number:
+    return total([[abs(f) for f in factors] for factors in terms])
 
 
 def hold(rules: Mapping[Symbol, Sequence[Term]], adjoint: Mapping[Symbol, Symbol], point: Point, digits: int) -> bool:
@@ -71,5 +77,8 @@ def hold(rules: Mapping[Symbol, Sequence[Term]], adjoint: Mapping[Symbol, Symbol
     magnitude): a layer's rules at once, each number converted once for the sample. Unsupported where a value is
     no finite number (the caller checks those rules one by one, in SymPy)."""
     with mpmath.workprec(libmp.dps_to_prec(PRECISION) + GUARD):
-        return all(close(total(products(rule, point)), point[adjoint[p]], digits, magnitude(rule, point))
-                   for p, rule in rules.items())
+        for p, rule in rules.items():
+            terms = products(rule, point)
+            if not close(total(terms), point[adjoint[p]], digits, _size(terms)):
+                return False
+        return True

@@ -166,8 +166,9 @@ class _Filed:
 
 def _cells(s: Segment, d: float) -> list[tuple[int, int]]:
     """The squares the box around a segment, widened by d, covers."""
-    x0, x1 = math.floor((min(s.x1, s.x2) - d) / CELL), math.floor((max(s.x1, s.x2) + d) / CELL)
-    y0, y1 = math.floor((min(s.y1, s.y2) - d) / CELL), math.floor((max(s.y1, s.y2) + d) / CELL)
+    left, right, low, high = s.box
+    x0, x1 = math.floor((left - d) / CELL), math.floor((right + d) / CELL)
+    y0, y1 = math.floor((low - d) / CELL), math.floor((high + d) / CELL)
     return [(i, j) for i in range(x0, x1 + 1) for j in range(y0, y1 + 1)]
 
 
