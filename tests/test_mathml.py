@@ -170,6 +170,9 @@ def test_anything_outside_the_grammar_falls_back(latex, outside, at):
     while cut < len(latex) and latex[cut - 1:cut + 1].isalpha():    # not inside a command's name
         cut += 1
     odd = f"{latex[:cut]} {outside} {latex[cut:]}"
+    if outside in ("&", r"\\") and latex.rfind(r"\begin{bmatrix}", 0, cut) > latex.rfind(r"\end{bmatrix}", 0, cut):
+        agrees(odd)         # a column or a row more inside a matrix: still the printer's grammar, as latex2mathml
+        return
     assert fast_convert(odd) is None, odd
 
 
