@@ -514,3 +514,40 @@ def test_wide_matrices_stay_within_the_margins(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:]
     log = (tmp_path / "wide.log").read_text(encoding="utf-8", errors="replace")
     assert "Overfull \\hbox" not in log, [line for line in log.splitlines() if "Overfull" in line]
+
+
+# -- compiled templates kept between processes ---------------------------------------------------
+
+def test_a_template_cache_that_cannot_be_written_or_read_only_means_compiling_again(tmp_path):
+    """A folder that is a file (no home, a read-only disk) or a cache file cut short must not stop a document."""
+    from derive.text.render import TEMPLATES, _QuietCache, environment
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    expected = render_solution(solve("linear-221"), "md")
+    for folder in (blocked, broken):
+        cache = _QuietCache(str(folder))
+        env = environment("md")
+        env.bytecode_cache = cache
+        env.get_template(TEMPLATES["md"])           # compiled, and written where it can be
+        for written in broken.iterdir():
+            written.write_bytes(written.read_bytes()[:20])     # every cache file cut short
+        again = environment("md")
+        again.bytecode_cache = cache
+        assert again.get_template(TEMPLATES["md"]).filename.endswith(TEMPLATES["md"])
+    assert render_solution(solve("linear-221"), "md") == expected
+
+
+def test_an_edited_template_is_compiled_afresh_not_taken_from_the_cache(tmp_path):
+    from derive.text.render import _QuietCache, environment
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    cache = _QuietCache(str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    page = folder / "page.md.j2"
+    for text in ("first {{ 1 + 1 }}", "second {{ 2 + 2 }}"):
+        page.write_text(text, encoding="utf-8")
+        env = environment("md", folder)
+        env.bytecode_cache = cache
+        assert env.get_template("page.md.j2").render() == text.split()[0] + (" 2" if "1 + 1" in text else " 4")

@@ -133,12 +133,46 @@ def environment(fmt: str, template_dir: str | Path | None = None) -> jinja2.Envi
     options = dict(LATEX_DELIMITERS) if fmt == "tex" else {}
     env = _Sandbox(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
                                autoescape=False, trim_blocks=True, lstrip_blocks=True,
-                               keep_trailing_newline=True, **options)
+                               keep_trailing_newline=True, bytecode_cache=_compiled_templates(), **options)
     env.filters.update(text=_text(fmt), prose=_prose(fmt), md=escape_markdown, latex=escape_latex, xml=escape_xml,
                        coord=lambda v: format(float(v), ".8g"), math=lambda t: _inline_math(str(t)), width=width,
                        printed=_printed_scale, lines=_lines, overflows=_overflows)
     env.globals.update(chart=chart)
     return env
+
+
+class _QuietCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's compiled templates kept between processes, by each template's checksum (an edited template is
+    compiled afresh): compiling a document's templates was a tenth of a small network's ``derive solve``. A cache
+    that cannot be read or written only means compiling again."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:       # a cache file cut short or spoilt (pickle and marshal raise many kinds): as if absent
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+@lru_cache(maxsize=None)
+def _compiled_templates() -> jinja2.BytecodeCache | None:
+    """The cache of compiled templates in the user's cache folder ($XDG_CACHE_HOME or ~/.cache, then
+    derive/templates; DERIVE_TEMPLATE_CACHE names another, or "off"), None where it cannot be made."""
+    chosen = os.environ.get("DERIVE_TEMPLATE_CACHE", "")
+    if chosen == "off":
+        return None
+    folder = Path(chosen) if chosen else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
+        "derive" / "templates"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except (OSError, RuntimeError):         # no home, a read-only disk: compile every time
+        return None
+    return _QuietCache(str(folder))
 
 
 def kept_environment(fmt: str, template_dir: str | Path | None = None) -> jinja2.Environment:
