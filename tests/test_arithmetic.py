@@ -20,7 +20,8 @@ from derive.derived.solution import Solution
 from derive.model.registry import ReLU, Sigmoid, Softplus
 from derive.model.examples import example_text
 from derive.model.spec import load, parse
-from derive.numeric.arithmetic import Point, Unsupported, value_at
+from derive.numeric import arithmetic
+from derive.numeric.arithmetic import Point, Unsupported, propagated, value_at
 from derive.numeric.values import PRECISION, exact, saturation_digits, value
 
 SYMBOLS = sp.symbols("u v w")
@@ -163,3 +164,49 @@ def test_the_saturation_test_sees_a_distance_far_below_double_precision():
         expected = max(mpmath.log10(1 + mpmath.exp(mpmath.mpf(sp.Float(env[z], 600)._mpf_)))
                        for layer in net.nets for z in layer)
     assert 100 < expected and abs(saturation_digits(net, env) - float(expected)) < 1e-6
+
+
+# -- the magnitude a formula's numbers carry to its value (propagated) ----------------------------
+
+_o, _y, _z, _w = sp.symbols("o y z w", real=True)
+
+
+def _sensitivity(expr: sp.Expr, at: dict) -> mpmath.mpf:
+    """Σ_x |∂expr/∂x|·|x| at ``at`` by sympy.diff, evaluated at 200 digits: the first-order movement of expr when
+    every number moves by one part in 10^d (in units of 10^−d), which ``propagated`` must not be below."""
+    return sum(abs(mpmath.mpf(sp.N(sp.diff(expr, s).subs(at), 200))) * abs(mpmath.mpf(sp.N(v, 200)))
+               for s, v in at.items() if s in expr.free_symbols)
+
+
+FORMULAS = [(_o - _y) * _o * (1 - _o), (_o - _y) / (_o * (1 - _o)), _w * _o * (1 - _o) + _y, 1 / sp.cosh(_z) ** 2,
+            Sigmoid(-_z) * (_o - _y), sp.exp(_z) * _w - _o, (_o - _y) ** 2 / 2, 2 * (_o - _y) / 3]
+
+
+@pytest.mark.parametrize("expr", FORMULAS, ids=str)
+@given(o=st.floats(-3, 3), y=st.floats(-3, 3), z=st.floats(-20, 20), w=st.floats(-5, 5))
+@settings(max_examples=25, deadline=None)
+def test_propagated_is_at_least_the_first_order_movement_and_the_value(expr, o, y, z, w):
+    at = {_o: sp.Float(o, 60), _y: sp.Float(y, 60), _z: sp.Float(z, 60), _w: sp.Float(w, 60)}
+    try:
+        with mpmath.workdps(200):
+            bound = propagated(expr, Point(at))
+    except Unsupported:         # a power of 0: no bound, the caller falls back
+        return
+    with mpmath.workdps(200):
+        value = mpmath.mpf(sp.N(expr.subs(at), 200))
+        slack = mpmath.mpf(10) ** -50 * (bound + 1)      # the sides are worked from 60-digit numbers
+        assert bound + slack >= _sensitivity(expr, at)
+        assert bound + slack >= abs(value)
+
+
+def test_a_difference_of_nearly_equal_numbers_is_as_exact_as_they_are():
+    """o = 1 − 10⁻⁸⁰⁰ at 1,000 digits: δ = (o − y) o (1 − o) is about 10⁻¹⁶⁰⁰, and a value twice that is refused where
+    an allowance of 1 (or of the value's inputs' size) would have let it pass; the true value agrees."""
+    o = sp.Float(1, 1000) - sp.Float(10, 1000) ** -800
+    at = {_o: o, _y: sp.Integer(1)}
+    form = (_o - _y) * _o * (1 - _o)
+    truth = sp.Float((o - 1) * o * (1 - o), 1000)
+    assert arithmetic.agrees(truth * (1 + sp.Float(10, 1000) ** -40), truth, 25, form, Point(at), 1000)
+    assert not arithmetic.agrees(2 * truth, truth, 25, form, Point(at), 1000)
+    # known to 60 digits only, o − y is 0 ± 10⁻⁶⁰: the numbers cannot tell the two apart, and the check says so
+    assert arithmetic.agrees(2 * truth, truth, 25, form, Point(at), 60)

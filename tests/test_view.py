@@ -3,6 +3,7 @@ backward pass and the update follow, with only what their gradients need."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import mpmath
 import pytest
+import sympy as sp
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -525,3 +527,47 @@ def test_a_wrong_full_line_beside_a_saturated_unit_stops_the_document():
     b.rule_formula = lambda p: 2 * real(p)      # type: ignore[method-assign]
     with pytest.raises(FormulaError):
         b.gradient_line(w2, env, 1)
+
+
+def _saturated_bce() -> dict:
+    """bce-221 with its output driven to about 1 − 10^−800 and targets 1: δ = (o − y)/N is about −10^−800, within
+    the digits the engine carries for it."""
+    raw = tomllib.loads(example_text("bce-221"))
+    raw["init"]["W2"] = [[2000.0, 1500.0]]
+    raw["data"]["y"] = [[1.0] for _ in raw["data"]["y"]]
+    return raw
+
+
+def test_a_wrong_short_output_delta_beside_a_saturated_unit_stops_the_document(monkeypatch):
+    """The backward pass prints a saturated output's δ in its short form, (o − y)/N. Its check measured the
+    difference against 1 (within 10^−25 of it: any tiny number), so a form twice too large passed; it is now measured
+    against what the form's numbers carry (``arithmetic.propagated``) and stops the document."""
+    from derive.derived import formulas
+    raw = _saturated_bce()
+    s = solve(raw)
+    delta = s.exact_first.samples[0][s.derivation.adjoint[s.network.nets[-1][0]]]
+    assert sp.Float("1e-3000") < abs(delta) < sp.Float("1e-100")
+    assert r"\frac{1}{2}" in render_solution(s, "md")         # the true form holds
+    real = formulas.unit_short_delta
+    monkeypatch.setattr(formulas, "unit_short_delta", lambda net, j: 2 * real(net, j))
+    with pytest.raises(FormulaError, match="the short form of"):
+        render_solution(solve(raw), "md")
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+@pytest.mark.parametrize("field", ["rule", "recursion"])
+def test_a_wrong_recursion_form_beside_a_saturated_unit_stops_the_document(layer, field):
+    """--detail full prints the layer-wise recursion. In the saturated bce (∂e/∂o is 10^16860 at the second sample)
+    its forms were measured against the sample's largest value: every δ form twice too large passed. The allowance
+    is now what the form's own numbers carry (``arithmetic.propagated``)."""
+    from derive.derived import checked, formulas
+    raw = tomllib.loads(example_text("bce-221"))
+    raw["init"]["W2"] = [[500000.0, -400000.0]]
+    raw["data"]["y"] = [[1e-06], [0.0]]
+    s = solve(raw)
+    layers = list(formulas.layer_recursion(s.derivation))
+    checked.check_recursion(s.derivation, s.exact_first, layers)       # the true forms hold
+    layers[layer] = dataclasses.replace(layers[layer], units=tuple(
+        dataclasses.replace(u, **{field: 2 * getattr(u, field)}) for u in layers[layer].units))
+    with pytest.raises(FormulaError, match="recursion formula"):
+        checked.check_recursion(s.derivation, s.exact_first, layers)

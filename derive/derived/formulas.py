@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
-from weakref import WeakKeyDictionary
 
 import sympy as sp
 from sympy import (
@@ -24,7 +23,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix
 
 from derive.model.backprop import Derivation
 from derive.model.convention import Convention
-from derive.model.network import Network
+from derive.model.network import Network, per_kind
 from derive.model.notation import Name
 from derive.model.registry import ACTIVATIONS, LOSSES, softmax
 from derive.model.registry import activation as activation_entry
@@ -111,48 +110,27 @@ def _layer_recursion(d: Derivation, l: int) -> LayerRecursion:
 J = Symbol("J", integer=True, positive=True)        # outputs
 
 
+@per_kind
 def loss_slope(net: Network) -> tuple[Expr, Symbol, Symbol]:
-    """∂e/∂o of one output for one sample, with N and J symbolic: 2(o − y)/(N J) for MSE; once per network (the
-    backward pass, the short δ and every general equation of the output layer ask for it)."""
-    if net not in _SLOPE:
-        _SLOPE[net] = _loss_slope(net)
-    return _SLOPE[net]
-
-
-_SLOPE: WeakKeyDictionary = WeakKeyDictionary()
-
-
-def slope_by_hand(net: Network) -> Expr:
-    """``loss_slope``'s ∂e/∂o as a hand derivation writes it (``as_by_hand``: SymPy's factor), once per network: the
-    short δ and the general equations' printed and checked forms ask for it."""
-    if net not in _BY_HAND:
-        scalar, o, _ = loss_slope(net)
-        _BY_HAND[net] = as_by_hand(scalar, o)
-    return _BY_HAND[net]
-
-
-_BY_HAND: WeakKeyDictionary = WeakKeyDictionary()
-
-
-def _loss_slope(net: Network) -> tuple[Expr, Symbol, Symbol]:
+    """∂e/∂o of one output for one sample, with N and J symbolic: 2(o − y)/(N J) for MSE; once per kind of network
+    (the backward pass, the short δ and every general equation of the output layer ask for it)."""
     o, y = Symbol("o"), Symbol("y")
     rule = net.spec.rule
     return sp.factor_terms(sp.cancel(sp.diff(rule.scale(N, J) * rule.term(o, y), o))), o, y
 
 
+@per_kind
+def slope_by_hand(net: Network) -> Expr:
+    """``loss_slope``'s ∂e/∂o as a hand derivation writes it (``as_by_hand``: SymPy's factor), once per kind: the
+    short δ and the general equations' printed and checked forms ask for it."""
+    scalar, o, _ = loss_slope(net)
+    return as_by_hand(scalar, o)
+
+
+@per_kind
 def short_output_delta(net: Network) -> tuple[Expr, Symbol, Symbol] | None:
-    """δ^(L) of one unit in its own o and y alone, where the loss and the activation allow it; once per network
-    (every output unit, the recursion, the backward pass and the general equations ask for it)."""
-    if net not in _SHORT:
-        _SHORT[net] = _short_output_delta(net)
-    return _SHORT[net]
-
-
-_SHORT: WeakKeyDictionary = WeakKeyDictionary()
-
-
-def _short_output_delta(net: Network) -> tuple[Expr, Symbol, Symbol] | None:
-    """δ^(L) of one unit in its own o and y alone, where the loss and the activation allow it.
+    """δ^(L) of one unit in its own o and y alone, where the loss and the activation allow it; once per kind of
+    network (every output unit, the recursion, the backward pass and the general equations ask for it).
 
     A sigmoid: 2(o − y) o(1 − o)/(N J) under MSE; under BCE σ′ cancels, (o − y)/(N J). A softmax
     under cross-entropy when every sample's targets sum to 1: (o − y)/N, the Jacobian's
@@ -198,7 +176,7 @@ def unit_short_delta(net: Network, j: int) -> Expr | None:
 
 def targets_sum_to_one(net: Network) -> bool:
     """Every sample's targets sum to exactly 1 (one-hot rows, or probabilities)."""
-    return all(sum(row) == 1 for row in net.spec.y)
+    return net.kind.targets_sum_to_one
 
 
 def _softmax_unit(scalar: Expr, o: Symbol, y: Symbol, width: int) -> Expr | None:

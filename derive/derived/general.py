@@ -8,7 +8,6 @@ from enum import Enum
 from fractions import Fraction
 from functools import lru_cache, reduce
 from typing import Any, Callable, Mapping, Sequence
-from weakref import WeakKeyDictionary
 
 import mpmath
 import sympy as sp
@@ -17,7 +16,7 @@ from sympy.matrices.expressions import MatrixExpr, Transpose
 from sympy.matrices.expressions.diagonal import DiagMatrix
 
 from derive.derived.formulas import entrywise, loss_slope, short_output_delta, slope_by_hand, used, weight_gradient
-from derive.model.network import Network
+from derive.model.network import Network, per_kind
 from derive.numeric.arithmetic import Number, Point, walk
 
 L = Symbol("L", integer=True, positive=True)        # the output layer
@@ -182,10 +181,13 @@ class Writer:
     def times(self, left: MatrixExpr, right: MatrixExpr) -> MatrixExpr:
         """left · right in the column convention; right · left in the row one (every product transposed).
 
-        The printed product is SymPy's, simplified by doit; the checked one is the same product as it stands (doit
-        asks SymPy's assumptions whether each diag(f′) is diagonal: most of the time the check took to write it)."""
+        The printed product is SymPy's, made canonical at its own level (nested products flattened, scalars in
+        front); the checked one is the same product as it stands. Neither goes into the factors (doit's deep
+        walk asked SymPy's assumptions whether each diag(f′) is diagonal: loading their handlers was a fifth of
+        a small network's first document, and the printed text is the same).
+        """
         factors = (right, left) if self.row else (left, right)
-        return MatMul(*factors) if self.concrete else factors[0] * factors[1]
+        return MatMul(*factors) if self.concrete else MatMul(*factors).doit(deep=False)
 
     def weights(self, l: Expr) -> MatrixExpr:
         """W^(l) as the column convention's formulas use it: W^(l)ᵀ where it is stored input × output."""
@@ -243,17 +245,12 @@ def linear_slopes(net: Network) -> tuple[bool, bool]:
     return writer.linear(LAYER), writer.linear(L)
 
 
-def written(eq: GeneralEquation, net: Network) -> tuple[Writer, tuple[MatrixExpr, ...]]:
-    """``eq`` at a symbolic layer and the writer that named its matrices, once per network: the general section
-    prints it, the notation table lists its symbols and the checks count its forms."""
-    table = _WRITTEN.setdefault(net, {})
-    if eq not in table:
-        writer = Writer(net, concrete=False)
-        table[eq] = (writer, eq.at(writer))
-    return table[eq]
-
-
-_WRITTEN: WeakKeyDictionary = WeakKeyDictionary()
+@per_kind
+def written(net: Network, eq: GeneralEquation) -> tuple[Writer, tuple[MatrixExpr, ...]]:
+    """``eq`` at a symbolic layer and the writer that named its matrices, once per kind of network: the general
+    section prints it, the notation table lists its symbols and the checks count its forms."""
+    writer = Writer(net, concrete=False)
+    return writer, eq.at(writer)
 
 
 # -- a concrete equation in numbers -------------------------------------------------------------

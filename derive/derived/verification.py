@@ -8,7 +8,7 @@ import math
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Collection, Iterator, Mapping, Sequence
 
 import mpmath
@@ -17,7 +17,7 @@ from sympy import Expr, Symbol
 from sympy.printing.pycode import MpmathPrinter
 
 from derive.derived.solution import Solution
-from derive.model.network import Network
+from derive.model.network import Network, per_kind
 from derive.model.registry import NUMERIC
 from derive.numeric.arithmetic import mpmath_form
 from derive.numeric.rounding import Number, number
@@ -192,7 +192,8 @@ def verify(solution: "Solution") -> Verification:
         base = {p: _mp(step.parameters[p]) for p in params}
         loss = _loss_function(solution, base)
         gradient = {p: _mp(step.gradient[p]) for p in params}
-        differences = [_directional(loss, base, gradient, v) for v in [{p: 1} for p in singles] + directions]
+        alongs = [{p: mpmath.mpf(1)} for p in singles] + [{p: _mp(vp) for p, vp in v.items()} for v in directions]
+        differences = [_directional(loss, base, gradient, v) for v in alongs]
         # a saturated unit's loss can be ±∞ or 0/0 at every precision there is: such a difference is no evidence
         unevaluable = sum(1 for d in differences if not mpmath.isfinite(d))
         worst = max([d for d in differences if mpmath.isfinite(d)], default=mpmath.mpf(0))
@@ -273,44 +274,62 @@ def _probes(params: Sequence[Symbol]) -> tuple[list[Symbol], list[dict[Symbol, s
     return list(spread), directions
 
 
-def _directional(loss, base: Mapping[Symbol, object], gradient: Mapping[Symbol, object],
-                 v: Mapping[Symbol, object]):
-    """|(E(p + hv) − E(p − hv))/(2h) − ∇E·v| at mpmath's working precision."""
+def _directional(loss, base: Mapping[Symbol, Any], gradient: Mapping[Symbol, Any], along: Mapping[Symbol, Any]):
+    """|(E(p + hv) − E(p − hv))/(2h) − ∇E·v| at mpmath's working precision, v = ``along`` (mpmath numbers)."""
     h = mpmath.mpf(10) ** -FD_STEP
-    up, down = dict(base), dict(base)
-    along = {p: _mp(vp) for p, vp in v.items()}
-    for p, vp in along.items():
-        step = h * vp
-        up[p] += step
-        down[p] -= step
-    estimate = (loss(up, v.keys()) - loss(down, v.keys())) / (2 * h)
+    up = {p: base[p] + h * vp for p, vp in along.items()}      # the loss reads only the moved parameters
+    down = {p: base[p] - h * vp for p, vp in along.items()}
+    estimate = (loss(up, along.keys()) - loss(down, along.keys())) / (2 * h)
     return abs(estimate - mpmath.fsum(gradient[p] * vp for p, vp in along.items()))
 
 
-def _direct_difference(solution: "Solution", step: Step, work: int) -> Expr:
-    """max |derived − sympy.diff(expanded loss)| over the parameters, at the initial parameters.
+@dataclass
+class _Derivatives:
+    """One sample's loss written out in the parameters, inputs and targets alone (every z and a substituted, no
+    named intermediates) and its derivative for each parameter by sympy.diff; once per kind of network."""
 
-    Derivatives that are rational at rational parameters (linear and ReLU networks) are exact.
-    Otherwise the derivatives are evaluated at ``work`` digits in mpmath, their common
-    subexpressions once: SymPy's evalf of each whole derivative took 12 s where a saturated
-    unit needs thousands of digits (every e^z of the expansion again in every derivative).
+    net: Network
+    loss: Expr
+    derivatives: tuple[Expr, ...]
+
+    @cached_property
+    def compiled(self) -> Any:
+        """The derivatives as one mpmath function of the parameters, inputs and targets, their common
+        subexpressions once (SymPy's evalf of each whole derivative took 12 s where a saturated unit needs
+        thousands of digits: every e^z of the expansion again in every derivative)."""
+        net = self.net
+        functions = {name: form.mp for name, form in NUMERIC.items()}
+        return sp.lambdify([*net.parameters, *net.inputs, *net.targets], list(self.derivatives),
+                           modules=[functions, "mpmath"], cse=True)
+
+
+@per_kind
+def _loss_derivatives(net: Network) -> _Derivatives:
+    expr = net.definitions[net.loss]
+    for s in reversed(net.order[:-1]):
+        expr = expr.xreplace({s: net.definitions[s]})
+    return _Derivatives(net, expr, tuple(sp.diff(expr, p) for p in net.parameters))
+
+
+def _direct_difference(solution: "Solution", step: Step, work: int) -> Expr:
+    """max |derived − sympy.diff(expanded loss)| over the parameters, at the initial parameters: each sample's
+    derivatives summed over the batch.
+
+    Derivatives that are rational at rational parameters (linear and ReLU networks) are exact; the others are
+    evaluated at ``work`` digits in mpmath (``_Derivatives.compiled``).
     """
     net = solution.network
-    total = sp.S.Zero
-    for x, y in zip(solution.spec.x, solution.spec.y):
-        expr = net.definitions[net.loss]
-        for s in reversed(net.order[:-1]):
-            expr = expr.xreplace({s: net.definitions[s]})
-        total += expr.xreplace({**dict(zip(net.inputs, x)), **dict(zip(net.targets, y))})
-    params = list(net.parameters)
-    derivatives = [sp.diff(total, p) for p in params]
-    if total.xreplace(step.parameters).is_Rational:         # no e^z: a linear or ReLU network
-        at = [d.xreplace(step.parameters) for d in derivatives]
-        if all(v.is_Rational for v in at):
-            return max((abs(v - step.gradient[p]) for v, p in zip(at, params)), default=sp.S.Zero)
-    functions = {name: form.mp for name, form in NUMERIC.items()}
-    evaluate = sp.lambdify(params, derivatives, modules=[functions, "mpmath"], cse=True)
+    found = _loss_derivatives(net)
+    params = net.parameters
+    samples = [{**step.parameters, **dict(zip(net.inputs, x)), **dict(zip(net.targets, y))}
+               for x, y in zip(solution.spec.x, solution.spec.y)]
+    if all(found.loss.xreplace(at).is_Rational for at in samples):         # no e^z: a linear or ReLU network
+        exact_ = [sp.Add(*(d.xreplace(at) for at in samples)) for d in found.derivatives]
+        if all(v.is_Rational for v in exact_):
+            return max((abs(v - step.gradient[p]) for v, p in zip(exact_, params)), default=sp.S.Zero)
+    order = [*params, *net.inputs, *net.targets]
     with mpmath.workdps(work):
-        direct = evaluate(*(_mp(step.parameters[p]) for p in params))
+        each = [found.compiled(*(_mp(at[s]) for s in order)) for at in samples]
+        direct = [mpmath.fsum(column) for column in zip(*each)]
         worst = max(abs(d - _mp(step.gradient[p])) for d, p in zip(direct, params))
         return sp.Float(worst, work)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
+from collections import OrderedDict
+from dataclasses import dataclass, fields
+from functools import cached_property, wraps
+from typing import Any, Callable, Hashable, TypeVar
 
 import sympy as sp
 from sympy import Expr, Symbol
@@ -13,6 +15,59 @@ from derive.model.registry import Activation, activation
 from derive.model.spec import Spec
 
 Layered = tuple[tuple[Symbol, ...], ...]
+T = TypeVar("T")
+
+# The spec's fields that hold its numbers (data, initial values, training) or only name it: a network's symbols and
+# formulas are the same whatever they are, so its kind leaves them out. A field not listed is part of the kind.
+NUMBERS = frozenset({"source", "title", "description", "x", "y", "weights", "biases", "learning_rate", "steps",
+                     "optimizer", "raw"})
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a network's symbolic formulas depend on: every field of its spec but its numbers, the number of samples
+    (the loss's 1/N, the batch's sums) and whether every sample's targets sum to 1 (a softmax's δ = a − y)."""
+
+    fields: tuple[tuple[str, Hashable], ...]
+    samples: int
+    targets_sum_to_one: bool
+
+
+def kind(spec: Spec) -> Kind:
+    return Kind(tuple((f.name, getattr(spec, f.name)) for f in fields(spec) if f.name not in NUMBERS), spec.samples,
+                all(sum(row) == 1 for row in spec.y))
+
+
+KINDS = 64      # the kinds whose formulas a process keeps (an exam's variants are one kind; the gallery's, eight)
+_KEPT: list[OrderedDict] = []       # every per_kind memo, for ``forget_kinds``
+
+
+def per_kind(work: Callable[..., T]) -> Callable[..., T]:
+    """``work(net, *args)`` done once for each kind of network and arguments, and kept for the last KINDS of them.
+
+    The symbolic formulas (general equations, a loss's slope, the short δ) are the same for every network of a kind
+    whatever its numbers: an exam's variants, a gallery and a notebook's cells write them once. Every number printed
+    is still checked against each network's own values."""
+    kept: OrderedDict[tuple[Any, ...], T] = OrderedDict()
+    _KEPT.append(kept)
+
+    @wraps(work)
+    def once(net: "Network", *args: Hashable) -> T:
+        key = (net.kind, *args)
+        if key in kept:
+            kept.move_to_end(key)
+            return kept[key]
+        value = kept[key] = work(net, *args)
+        if len(kept) > KINDS:
+            kept.popitem(last=False)
+        return value
+    return once
+
+
+def forget_kinds() -> None:
+    """Empty every per_kind memo (a test that a network's formulas do not depend on what was written before)."""
+    for kept in _KEPT:
+        kept.clear()
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,6 +89,10 @@ class Network:
     loss: Symbol
     definitions: dict[Symbol, Expr]
     names: dict[Symbol, Name]
+
+    @cached_property
+    def kind(self) -> Kind:
+        return kind(self.spec)
 
     @cached_property
     def parameters(self) -> tuple[Symbol, ...]:

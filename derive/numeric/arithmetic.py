@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, Iterable, Mapping, Union
 
 import mpmath
 import sympy as sp
@@ -222,3 +222,92 @@ def _function(expr: Expr, args: list[Number]) -> Number:
     if isinstance(result, int):              # an mpmath form's exact 0 (a ReLU below its kink)
         return Fraction(result)
     return result
+
+
+def propagated(expr: Expr, point: Point) -> mpmath.mpf:
+    """How far ``expr``'s value moves, to first order, when each number it is made of moves by one part in 10^d,
+    in units of 10^−d: Σ over its inputs x of |∂expr/∂x|·|x|, node by node (a sum adds its terms', a product weighs
+    each factor's by the others' magnitudes, b^k is |k b^(k−1)| times its base's, f(a) is |f′(a)| times its
+    argument's), and never less than a node's own magnitude, which its own rounding moves by as much.
+
+    The allowance of a formula's check where nearly equal numbers cancel: o − y with o = 1 − 10⁻⁸⁰⁰ is known to
+    the digits o is known to, not to its own; a product with such a difference stays as small as it is (1 would
+    let a formula twice too large pass), and a division by one grows as the quotient does (bce's 1/(o(1 − o))).
+    In mpmath at the caller's working precision; Unsupported for a node it does not know."""
+    return _propagated(expr, point)[1]
+
+
+def _propagated(expr: Expr, point: Point) -> tuple[mpmath.mpf, mpmath.mpf]:
+    """(value, propagated magnitude) of one node."""
+    if expr.is_Symbol or expr.is_Number:
+        value = as_mpf(point[expr] if expr.is_Symbol else number(expr))
+        return value, abs(value)
+    if isinstance(expr, sp.Piecewise):
+        for branch, condition in expr.args:
+            if condition is sp.true or _holds(condition, point):
+                return _propagated(branch, point)
+        raise Unsupported("no branch of a Piecewise holds")
+    if isinstance(expr, sp.Heaviside):          # a step: exact wherever its argument is not 0
+        value = as_mpf(walk(expr, point))
+        return value, abs(value)
+    parts = [_propagated(a, point) for a in expr.args]
+    rule = _PROPAGATE.get(type(expr))
+    if rule is not None:
+        return rule(parts)
+    return _propagated_function(expr, point, parts)
+
+
+def _propagated_add(parts: list[tuple[mpmath.mpf, mpmath.mpf]]) -> tuple[mpmath.mpf, mpmath.mpf]:
+    return mpmath.fsum(v for v, _ in parts), mpmath.fsum(m for _, m in parts)
+
+
+def _propagated_mul(parts: list[tuple[mpmath.mpf, mpmath.mpf]]) -> tuple[mpmath.mpf, mpmath.mpf]:
+    sizes = [abs(v) for v, _ in parts]
+    spread = mpmath.fsum(m * mpmath.fprod(sizes[:i] + sizes[i + 1:]) for i, (_, m) in enumerate(parts))
+    return mpmath.fprod(v for v, _ in parts), spread
+
+
+def _propagated_pow(parts: list[tuple[mpmath.mpf, mpmath.mpf]]) -> tuple[mpmath.mpf, mpmath.mpf]:
+    (base, spread), (k, _) = parts
+    if base == 0:
+        raise Unsupported("a power of 0")
+    value = base ** k
+    return value, max(abs(value), abs(k * value / base) * spread)
+
+
+def _propagated_function(expr: Expr, point: Point,
+                         parts: list[tuple[mpmath.mpf, mpmath.mpf]]) -> tuple[mpmath.mpf, mpmath.mpf]:
+    """f(a): |f′(a)| times a's, by the function's own derivative (SymPy's fdiff, the registry's for derive's)."""
+    if len(parts) != 1:
+        raise Unsupported(f"a function {type(expr).__name__} of {len(parts)} arguments")
+    value = as_mpf(walk(expr, point))
+    slope = as_mpf(walk(expr.fdiff(1), point))
+    return value, max(abs(value), abs(slope) * parts[0][1])
+
+
+_PROPAGATE: dict[type, Callable[[list[tuple[mpmath.mpf, mpmath.mpf]]], tuple[mpmath.mpf, mpmath.mpf]]] = {
+    sp.Add: _propagated_add, sp.Mul: _propagated_mul, sp.Pow: _propagated_pow,
+    sp.Abs: lambda parts: (abs(parts[0][0]), parts[0][1]),
+}
+
+
+def known_digits(values: Iterable[Expr]) -> int:
+    """The decimal digits the least precise of these SymPy numbers is known to (exact ones are known to all)."""
+    return min((libmp.prec_to_dps(v._prec) for v in values if v.is_Float), default=10 ** 6)
+
+
+def agrees(a: Expr, b: Expr, digits: int, expr: Expr, point: Point, known: int) -> bool:
+    """``expr``'s value ``a`` against ``b``: |a − b| ≤ max(|a|, |b|)/10^digits + propagated(expr)/10^(known − 5),
+    ``known`` the digits the least precise number of ``expr`` is known to (taken as no fewer than ``digits`` + 5):
+    a difference of nearly equal numbers is as exact as they are. In mpmath at the finest precision there and GUARD
+    bits more; Unsupported as ``within``."""
+    finest = max(getattr(a, "_prec", 0), getattr(b, "_prec", 0), 53, libmp.dps_to_prec(known))
+    with mpmath.workprec(finest + GUARD):
+        x, y = as_mpf(number(a)), as_mpf(number(b))
+        if not (mpmath.isfinite(x) and mpmath.isfinite(y)):
+            raise Unsupported("not a finite number")
+        allowance = max(abs(x), abs(y)) / mpmath.mpf(10) ** digits
+        if abs(x - y) <= allowance:         # the relative test alone, most of the time: no magnitude to work out
+            return True
+        spread = propagated(expr, point)
+        return bool(abs(x - y) <= allowance + spread / mpmath.mpf(10) ** (max(digits + 5, known) - 5))

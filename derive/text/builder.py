@@ -16,7 +16,7 @@ from derive.derived.solution import Solution
 from derive.model.backprop import Edge
 from derive.numeric.rounding import Number, Rounding, number
 from derive.numeric import arithmetic
-from derive.numeric.arithmetic import Point, Unsupported, within
+from derive.numeric.arithmetic import Point, Unsupported, agrees, within
 from derive.numeric.values import PRECISION, Step, exact, frozen, value
 from derive.text.chains import (
     BREAK,
@@ -503,14 +503,20 @@ class Builder:
         return self.s.carry.n - 1 if self.s.carry is not None else 25
 
     def check_line(self, v: Symbol, rule: Expr, env: Mapping, what: str = "the line for",
-                   scale: arithmetic.Number = Fraction(1)) -> None:
+                   scale: arithmetic.Number | None = None) -> None:
         """A formula for ∂E/∂v that the document prints gives the chain rule's value (to the carried rounding's
-        last digit where values are rounded as they go), or the document is not written; ``scale`` as in
-        ``arithmetic.close`` (a table row's Σ |δ a|)."""
-        ours, engine = value(rule, env, PRECISION, self.point(env)), exact(env[self.d.adjoint[v]])
+        last digit where values are rounded as they go), or the document is not written. ``scale`` as in
+        ``arithmetic.close`` (a table row's Σ |δ a|); None: the formula's own ``propagated`` magnitude, at the
+        digits its numbers are known to (a short δ beside a saturated unit is 10⁻⁸⁰⁰ where 1 was the allowance)."""
+        point = self.point(env)
+        ours, engine = value(rule, env, PRECISION, point), exact(env[self.d.adjoint[v]])
         digits = self.check_digits
         try:
-            holds = within(ours, engine, digits, scale)
+            if scale is None:
+                known = arithmetic.known_digits(env[s] for s in rule.free_symbols)
+                holds = agrees(ours, engine, digits, rule, point, known)
+            else:
+                holds = within(ours, engine, digits, scale)
         except Unsupported:         # not a finite number: SymPy's arithmetic says what it says
             holds = not abs(ours - engine) > max(abs(ours), abs(engine), sp.Integer(1)) / sp.Integer(10) ** digits
         if not holds:

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 import sympy as sp
 from sympy import Basic, Expr
 from sympy.printing.latex import LatexPrinter, _between_two_numbers_p
-from sympy.printing.precedence import PRECEDENCE, precedence_traditional
+from sympy.printing.precedence import PRECEDENCE
 
 from derive.model.registry import function_entry
 
@@ -113,9 +113,10 @@ class Printer(LatexPrinter):
             return super()._print_MatMul(e)
         # SymPy's _print_MatMul asks could_extract_minus_sign, which negates and evaluates the whole product first
         # (a DiagMatrix asks SymPy's assumptions): most of the general section's time. Its answer is False unless
-        # the first factor is a negative number, and SymPy then writes the factors as here
+        # the first factor is a negative number, and SymPy then writes the factors as here, at a product's
+        # precedence (precedence_traditional would ask could_extract_minus_sign again, for the same False)
         return " ".join(self._print(a) if isinstance(a, sp.Mul) and not isinstance(a, sp.MatMul)
-                        else self.parenthesize(a, precedence_traditional(e), False) for a in e.args)
+                        else self.parenthesize(a, PRECEDENCE["Mul"], False) for a in e.args)
 
     def _print_Heaviside(self, e, exp=None):
         # ReLU' as an indicator: 1 where z > 0, else 0 (H(0) = 0, the contract's choice)

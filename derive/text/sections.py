@@ -12,7 +12,7 @@ from derive.derived import formulas, general
 from derive.derived.checked import FormulaChecks, check_formulas
 from derive.derived.solution import Solution
 from derive.model.convention import Convention
-from derive.model.network import Network
+from derive.model.network import Network, per_kind
 from derive.model.spec import Optimizer, Spec
 from derive.numeric.rounding import Number
 from derive.numeric.values import forward, frozen
@@ -393,7 +393,7 @@ def general_section(b: Builder, sections: _Sections) -> General:
                    f"equation lists them. Each equation ends with its matrix of values, computed by matrix algebra "
                    f"alone and compared with the chain rule's, entry by entry, before it is printed.")
 
-    any_depth, any_depth_note = _any_depth(b, sections.general)
+    any_depth, any_depth_note = _any_depth(b.net, sections.general, b.full)
     return General(recursion_note, tuple(groups), matrix_note, matrix, any_depth_note, any_depth)
 
 
@@ -434,29 +434,31 @@ def _matrix_numbers(b: Builder, matrices: Sequence[sp.ImmutableMatrix]) -> tuple
     return (Row("=" if exact_ else r"\approx", text),)
 
 
-def _any_depth(b: Builder, equations: Sequence[general.GeneralEquation]) -> tuple[tuple[Formula, ...], str]:
-    """The general formulas in layer notation for a network of this kind at any depth, and their note."""
-    spec = b.spec
+@per_kind
+def _any_depth(net: Network, equations: tuple[general.GeneralEquation, ...], full: bool) -> tuple[tuple[Formula, ...], str]:
+    """The general formulas in layer notation for a network of this kind at any depth, and their note (once per
+    kind: an exam's variants and the gallery print them alike)."""
+    spec = net.spec
     formulas_ = []
     for eq in equations:
-        writer, (lhs, *forms) = general.written(eq, b.net)
+        writer, (lhs, *forms) = general.written(net, eq)
         rows = tuple(Row("=", tex(f, writer.names, keep_order=True)) for f in forms)
         where = _WHERE[eq.layers] if not eq.only else f"here layer{'s' if len(eq.only) > 1 else ''} ${_listing(eq.only)}$"
         formulas_.append(Formula(Equation(tex(lhs, writer.names), rows), _sentence(eq.meaning) + f" ({where})"))
     each = "row vector" if spec.convention.rows else "column vector"
     note = (f"The same recursion for a network of any depth $L$ with layers like these, one sample at a time: "
-            f"every quantity of a layer is a {each}{', as in the matrix form' if b.full else ''}, $n_l$ is the width of layer $l$, and "
+            f"every quantity of a layer is a {each}{', as in the matrix form' if full else ''}, $n_l$ is the width of layer $l$, and "
             rf"$\mathbf{{a}}^{{(l)}} = f_l(\mathbf{{z}}^{{(l)}})$ with $\mathbf{{a}}^{{(0)}} = \mathbf{{x}}$. The "
             rf"layer is written on top ($W^{{(l)}}$, $\boldsymbol{{\delta}}^{{(l)}}$), so it cannot be mistaken "
             rf"for one unit's name; $e$ is one sample's loss and $E = \sum_n e_n$.")
     if spec.convention.uses_transpose:
         note += (r" $W^{(l)}$ is $n_{l-1} \times n_l$, one row per unit of the layer below, as this network stores "
                  r"it, so the net inputs take its transpose and $\partial e / \partial W^{(l)}$ has its shape.")
-    hidden, output = general.linear_slopes(b.net)
-    note += _linear_words(hidden, output, b.net.activation(0 if hidden else spec.depth - 1).latex)
+    hidden, output = general.linear_slopes(net)
+    note += _linear_words(hidden, output, net.activation(0 if hidden else spec.depth - 1).latex)
     acts = spec.activations
     if len(set(acts[:-1])) > 1:
-        note += " " + ", ".join(f"$f_{{{l}}} = {b.net.activation(l - 1).latex}$" for l in range(1, len(acts)))
+        note += " " + ", ".join(f"$f_{{{l}}} = {net.activation(l - 1).latex}$" for l in range(1, len(acts)))
         note += " are the activations of the hidden layers."
     return tuple(formulas_), note
 
@@ -493,7 +495,7 @@ def general_notation_rows(net: Network, sections: _Sections, matrix: bool) -> tu
             rows.append(NameRow(n.latex, n.plain, n.meaning))
     used: dict[str, general.Family] = {}        # in the order the equations write them
     for eq in sections.general:
-        for latex, family in general.written(eq, net)[0].used.items():
+        for latex, family in general.written(net, eq)[0].used.items():
             used.setdefault(latex, family)
     writer = general.Writer(net, concrete=False)
     for family in dict.fromkeys(used.values()):     # each family once, at layer l (the outputs at L)
