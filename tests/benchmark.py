@@ -13,6 +13,7 @@ import json
 import math
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -233,6 +234,40 @@ def render_growth() -> list[Row]:
     exponent = math.log(t1 / t0) / math.log(n1 / n0)
     rows.append(Row("growth: Markdown, fitted exponent t ∝ n^k", f"{shape(sigmoid_net([8] * 4))} … "
                     f"{shape(sigmoid_net([16] * 4))}", n1, t1, "about linear (k ≈ 1)", f"k = {exponent:.2f}"))
+    return rows
+
+
+@benchmark
+def render_process() -> list[Row]:
+    """The issue's own measure: the CPU time of a whole ``derive solve`` process (its imports, the network's first
+    document, its templates) for each format against the JSON's, from a 2-2-1 network up. A new process pays for
+    what the in-process rows find kept: small networks are mostly this."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+    def cpu(*argv: str) -> float:
+        command = [sys.executable, "-m", "derive", "solve", *argv]
+        subprocess.run(command, check=True, capture_output=True, env=env)     # bytecode and templates compiled
+        times = []
+        for _ in range(5):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run(command, check=True, capture_output=True, env=env)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            times.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        return min(times)
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for layers in ([2, 2, 1], [8] * 4, [16] * 4):
+            raw = sigmoid_net(layers)
+            path = Path(tmp) / "net.toml"
+            path.write_text(to_toml(raw), encoding="utf-8")
+            json_s = cpu(str(path), "--format", "json")
+            for fmt in ("md", "tex", "html"):
+                seconds = cpu(str(path), "--format", fmt)
+                ratio = seconds / json_s
+                rows.append(Row(f"derive solve --format {fmt} (new process, CPU)", shape(raw), size(raw), seconds,
+                                "≤ 2× its JSON", f"{ratio:.1f}× its JSON ({json_s:.2f} s): "
+                                f"{'met' if ratio <= 2 else 'not met yet'}"))
     return rows
 
 

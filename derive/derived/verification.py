@@ -285,8 +285,8 @@ def _directional(loss, base: Mapping[Symbol, Any], gradient: Mapping[Symbol, Any
 
 @dataclass
 class _Derivatives:
-    """One sample's loss written out in the parameters, inputs and targets alone (every z and a substituted, no
-    named intermediates) and its derivative for each parameter by sympy.diff; once per kind of network."""
+    """One sample's loss written out in the parameters and the inputs alone (every z and a substituted, no named
+    intermediates), at the sample's targets, and its derivative for each parameter by sympy.diff."""
 
     net: Network
     loss: Expr
@@ -294,20 +294,23 @@ class _Derivatives:
 
     @cached_property
     def compiled(self) -> Any:
-        """The derivatives as one mpmath function of the parameters, inputs and targets, their common
-        subexpressions once (SymPy's evalf of each whole derivative took 12 s where a saturated unit needs
-        thousands of digits: every e^z of the expansion again in every derivative)."""
-        net = self.net
+        """The derivatives as one mpmath function of the parameters and the inputs, their common subexpressions
+        once (SymPy's evalf of each whole derivative took 12 s where a saturated unit needs thousands of digits:
+        every e^z of the expansion again in every derivative)."""
         functions = {name: form.mp for name, form in NUMERIC.items()}
-        return sp.lambdify([*net.parameters, *net.inputs, *net.targets], list(self.derivatives),
+        return sp.lambdify([*self.net.parameters, *self.net.inputs], list(self.derivatives),
                            modules=[functions, "mpmath"], cse=True)
 
 
 @per_kind
-def _loss_derivatives(net: Network) -> _Derivatives:
+def _loss_derivatives(net: Network, targets: tuple[Expr, ...]) -> _Derivatives:
+    """Once per kind of network and row of targets: the targets are numbers (a one-hot row drops the terms its
+    zeros multiply: a softmax's derivatives were ten times longer with symbols there), the inputs symbols (numbers
+    there made no shorter derivatives, and a kind's networks mostly differ in them)."""
     expr = net.definitions[net.loss]
     for s in reversed(net.order[:-1]):
         expr = expr.xreplace({s: net.definitions[s]})
+    expr = expr.xreplace(dict(zip(net.targets, targets)))
     return _Derivatives(net, expr, tuple(sp.diff(expr, p) for p in net.parameters))
 
 
@@ -319,17 +322,16 @@ def _direct_difference(solution: "Solution", step: Step, work: int) -> Expr:
     evaluated at ``work`` digits in mpmath (``_Derivatives.compiled``).
     """
     net = solution.network
-    found = _loss_derivatives(net)
     params = net.parameters
-    samples = [{**step.parameters, **dict(zip(net.inputs, x)), **dict(zip(net.targets, y))}
+    samples = [(_loss_derivatives(net, tuple(y)), {**step.parameters, **dict(zip(net.inputs, x))})
                for x, y in zip(solution.spec.x, solution.spec.y)]
-    if all(found.loss.xreplace(at).is_Rational for at in samples):         # no e^z: a linear or ReLU network
-        exact_ = [sp.Add(*(d.xreplace(at) for at in samples)) for d in found.derivatives]
+    if all(found.loss.xreplace(at).is_Rational for found, at in samples):     # no e^z: a linear or ReLU network
+        exact_ = [sp.Add(*(found.derivatives[i].xreplace(at) for found, at in samples)) for i in range(len(params))]
         if all(v.is_Rational for v in exact_):
             return max((abs(v - step.gradient[p]) for v, p in zip(exact_, params)), default=sp.S.Zero)
-    order = [*params, *net.inputs, *net.targets]
+    order = [*params, *net.inputs]
     with mpmath.workdps(work):
-        each = [found.compiled(*(_mp(at[s]) for s in order)) for at in samples]
+        each = [found.compiled(*(_mp(at[s]) for s in order)) for found, at in samples]
         direct = [mpmath.fsum(column) for column in zip(*each)]
         worst = max(abs(d - _mp(step.gradient[p])) for d, p in zip(direct, params))
         return sp.Float(worst, work)
