@@ -393,3 +393,26 @@ def test_a_wrong_formula_is_refused_beside_a_saturated_unit(monkeypatch, by):
     monkeypatch.setattr(general, "_weight_gradient", lambda w, l: (real(w, l)[0], sp.MatMul(by, real(w, l)[1])))
     with pytest.raises(checked.FormulaError, match="general formula the weights' gradient"):
         checked.check_general(general_equations(s.network), s.network, s.derivation, s.exact_first)
+
+
+@pytest.mark.parametrize("weight, known", [(8800.0, True), (8830.0, False)])
+def test_a_true_division_beside_a_saturated_unit_is_not_refused(monkeypatch, weight, known):
+    """bce's ∂e/∂a = (a − y)/(a(1 − a))/N with a = 1 − e^−8800: the engine's 3,840 digits know 1 − a to a few digits
+    only, and the quotient (10^3821) as well. The allowance was the formula at the absolute values of its terms,
+    about 1, and refused the true formula ("internal error", no document); it is now what the numbers carry through
+    the division (``general.spread``). At 8800 a form twice too large is still refused; at 8830 the numbers know
+    1 − a to less than a digit and cannot tell the two apart, so neither is refused."""
+    raw = tomllib.loads(example_text("bce-221"))
+    raw["init"]["W2"] = [[weight, weight]]
+    raw["data"]["y"] = [[0.0], [0.0]]
+    s = solve(raw)
+    for detail in ("short", "full"):
+        assert "Direct differentiation" in render_solution(s, "md", doc=build(s, view=View(detail=detail)))
+    real = general._upstream
+    monkeypatch.setattr(general, "_upstream", lambda w, l: (real(w, l)[0], sp.MatMul(2, real(w, l)[1])))
+    equations = general_equations(s.network)
+    if known:
+        with pytest.raises(checked.FormulaError, match="general formula the derivative of one sample's loss"):
+            checked.check_general(equations, s.network, s.derivation, s.exact_first)
+    else:
+        checked.check_general(equations, s.network, s.derivation, s.exact_first)

@@ -10,7 +10,6 @@ from typing import Callable, Iterable, Mapping
 import mpmath
 import sympy as sp
 from sympy import Expr, ImmutableMatrix, MatrixSymbol, Symbol
-from sympy.matrices.expressions import MatrixExpr
 
 from derive.derived import formulas, general
 from derive.derived.general import GeneralEquation, Grid, Writer, explicit
@@ -304,20 +303,14 @@ def _check_equation(eq: GeneralEquation, l: int, values: "_Values", constants: P
     writer = Writer(values.net, concrete=True)      # the forms are the same for every sample: written once
     forms = eq.at(writer, sp.Integer(l))
 
-    absolutes: dict[int, MatrixExpr] = {}      # made where an entry first needs its magnitude (rarely)
-
     def table(n: int) -> dict[MatrixSymbol, Grid]:
         return {m: values(family, layer, n) for m, (family, layer) in writer.where.items()}
 
-    def absolute(k: int) -> MatrixExpr:
-        if k not in absolutes:
-            absolutes[k] = general.absolute(forms[k])
-        return absolutes[k]
-
     def scale(n: int, k: int) -> Grid:
-        """The magnitude of form k's entries and of the left side's, at sample n (see ``same_numbers``)."""
-        sizes = {m: general.magnitudes(v) for m, v in table(n).items()}
-        return general.add(explicit(absolute(k), sizes, constants), explicit(absolute(0), sizes, constants))
+        """How far form k's entries and the left side's move with their numbers, at sample n (see ``same_numbers``;
+        made only where an entry misses the relative test)."""
+        at = table(n)
+        return general.add(general.spread(forms[k], at, constants), general.spread(forms[0], at, constants))
 
     name, samples = f"{eq.meaning} (layer {l})", range(len(values.step.samples))
     if eq.key == "batch":

@@ -275,15 +275,58 @@ def explicit(expr: MatrixExpr, table: Mapping[MatrixSymbol, Grid], scalars: Poin
     return rule(expr, table, scalars)
 
 
-def absolute(expr: MatrixExpr) -> MatrixExpr:
-    """The formula with every scalar coefficient made nonnegative (1 − a as 1 + a, −W as W; powers kept). At the
-    absolute values of its matrices it is, entry by entry, the sum of the magnitudes of the terms the entry is made
-    of: the scale its inputs' rounding errors reach it at, where nearly equal terms cancel."""
+def spread(expr: MatrixExpr, table: Mapping[MatrixSymbol, Grid], scalars: Point) -> Grid:
+    """``arithmetic.propagated`` for a matrix expression, entry by entry: how far each entry moves, to first order,
+    when every number it is made of moves by one part in 10^d (in units of 10^−d), and never less than the entry.
+
+    A sum adds its terms' spreads (where nearly equal terms cancel, the scale their inputs' rounding reaches the
+    entry at); a product weighs each factor's by the others' magnitudes; an entrywise power b^k is |k b^(k−1)| times
+    its base's, so that a division by a difference of nearly equal numbers (bce's 1/(a(1 − a)) beside a saturated
+    unit) grows as the quotient does: the absolute values of its terms, the measure before, made it 1 and refused a
+    true formula there. Made only where an entry misses the relative test."""
     if isinstance(expr, MatrixSymbol):
-        return expr
-    if isinstance(expr, HadamardPower):
-        return HadamardPower(absolute(expr.base), expr.exp)
-    return expr.func(*[absolute(a) if a.is_Matrix else abs(a) for a in expr.args])
+        return magnitudes(table[expr])
+    rule = _SPREAD.get(type(expr))
+    if rule is None:
+        raise AssertionError(f"no rule for the spread of a {type(expr).__name__}")
+    return rule(expr, table, scalars)
+
+
+def _spread_product(factors: Sequence[tuple[Grid, Grid]], multiply: Callable[[Grid, Grid], Grid]) -> Grid:
+    """Σ_i |F_1| ⋯ spread(F_i) ⋯ |F_n| for factors given as (magnitude, spread), ``multiply`` the product."""
+    terms = []
+    for i in range(len(factors)):
+        grids = [m for _, m in factors[:i]] + [factors[i][1]] + [m for m, _ in factors[i + 1:]]
+        terms.append(reduce(multiply, grids))
+    return _sum(terms)
+
+
+def _spread_matmul(expr: MatMul, table: Mapping[MatrixSymbol, Grid], scalars: Point) -> Grid:
+    scale: Number = Fraction(1)
+    factors = []
+    for arg in _factors(expr):
+        if arg.is_Matrix:
+            factors.append((magnitudes(explicit(arg, table, scalars)), spread(arg, table, scalars)))
+        else:
+            scale = _times(scale, abs(walk(arg, scalars)))      # an exact scalar (1/N): no spread of its own
+    out = _spread_product(factors, _matmul)
+    return out if scale == 1 else [[_times(scale, x) for x in row] for row in out]
+
+
+def _spread_entrywise(expr: HadamardProduct, table: Mapping[MatrixSymbol, Grid], scalars: Point) -> Grid:
+    factors = [(magnitudes(explicit(a, table, scalars)), spread(a, table, scalars)) for a in expr.args]
+    return _spread_product(factors, lambda x, y: _entrywise_product([x, y]))
+
+
+def _spread_power(expr: HadamardPower, table: Mapping[MatrixSymbol, Grid], scalars: Point) -> Grid:
+    k = int(expr.exp)
+    base, moved = explicit(expr.base, table, scalars), spread(expr.base, table, scalars)
+    return [[max(abs(_power(b, k)), _times(abs(k) * abs(_power(b, k - 1)), m)) for b, m in zip(row, spreads)]
+            for row, spreads in zip(base, moved)]
+
+
+def _transposed(m: Grid) -> Grid:
+    return [list(column) for column in zip(*m)]
 
 
 def magnitudes(m: Grid) -> Grid:
@@ -404,8 +447,17 @@ _EXPLICIT: dict[type, Callable[[Any, Mapping[MatrixSymbol, Grid], Point], Grid]]
     MatAdd: lambda e, t, s: _sum([explicit(a, t, s) for a in e.args]),
     HadamardProduct: lambda e, t, s: _entrywise_product([explicit(a, t, s) for a in e.args]),
     HadamardPower: lambda e, t, s: [[_power(x, int(e.exp)) for x in row] for row in explicit(e.base, t, s)],
-    Transpose: lambda e, t, s: [list(column) for column in zip(*explicit(e.arg, t, s))],
+    Transpose: lambda e, t, s: _transposed(explicit(e.arg, t, s)),
     DiagMatrix: lambda e, t, s: _diagonal(explicit(e.args[0], t, s)),
+}
+
+_SPREAD: dict[type, Callable[[Any, Mapping[MatrixSymbol, Grid], Point], Grid]] = {
+    MatMul: _spread_matmul,
+    MatAdd: lambda e, t, s: _sum([spread(a, t, s) for a in e.args]),
+    HadamardProduct: _spread_entrywise,
+    HadamardPower: _spread_power,
+    Transpose: lambda e, t, s: _transposed(spread(e.arg, t, s)),
+    DiagMatrix: lambda e, t, s: _diagonal(spread(e.args[0], t, s)),
 }
 
 

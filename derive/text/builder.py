@@ -507,12 +507,17 @@ class Builder:
         """A formula for ∂E/∂v that the document prints gives the chain rule's value (to the carried rounding's
         last digit where values are rounded as they go), or the document is not written. ``scale`` as in
         ``arithmetic.close`` (a table row's Σ |δ a|); None: the formula's own ``propagated`` magnitude, at the
-        digits its numbers are known to (a short δ beside a saturated unit is 10⁻⁸⁰⁰ where 1 was the allowance)."""
+        digits its numbers are known to (a short δ beside a saturated unit is 10⁻⁸⁰⁰ where 1 was the allowance).
+        Carried rounding to n decimal places is measured in its absolute unit (a row δ·a of 2-place numbers is
+        −0.0236 before its own rounding to −0.02: relative to 0.02 that refused the document)."""
         point = self.point(env)
         ours, engine = value(rule, env, PRECISION, point), exact(env[self.d.adjoint[v]])
         digits = self.check_digits
+        carry = self.s.carry
         try:
-            if scale is None:
+            if carry is not None:       # the carried rounding's unit decides: n decimal places are an absolute one
+                holds = within(ours, engine, digits, Fraction(1) if carry.decimals or scale is None else scale)
+            elif scale is None:
                 known = arithmetic.known_digits(env[s] for s in rule.free_symbols)
                 holds = agrees(ours, engine, digits, rule, point, known)
             else:
