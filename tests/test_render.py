@@ -551,3 +551,16 @@ def test_an_edited_template_is_compiled_afresh_not_taken_from_the_cache(tmp_path
         env = environment("md", folder)
         env.bytecode_cache = cache
         assert env.get_template("page.md.j2").render() == text.split()[0] + (" 2" if "1 + 1" in text else " 4")
+
+
+def test_the_template_cache_is_in_the_users_cache_folder_or_off(tmp_path):
+    """Without DERIVE_TEMPLATE_CACHE the compiled templates go to $XDG_CACHE_HOME/derive/templates; with "off",
+    nowhere. The document is the same either way."""
+    env = {k: v for k, v in os.environ.items() if k != "DERIVE_TEMPLATE_CACHE"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "kept")
+    command = [sys.executable, "-m", "derive", "solve", "linear-221"]
+    kept = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
+    assert any((tmp_path / "kept" / "derive" / "templates").iterdir())
+    env.update(XDG_CACHE_HOME=str(tmp_path / "none"), DERIVE_TEMPLATE_CACHE="off")
+    assert subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout == kept
+    assert not (tmp_path / "none").exists()
