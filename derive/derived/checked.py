@@ -215,12 +215,12 @@ def check_recursion(d: Derivation, step: Step, layers: Iterable[formulas.LayerRe
         pairs = [(form, u.delta) for u in layer.units for form in dict.fromkeys(u.forms)]
         pairs += [(g.rule, g.gradient) for g in layer.weights + layer.biases]
         count += len(pairs)
+        safe = [(str(form), d.safe(form), symbol) for form, symbol in pairs]      # the same at every sample
         for env in step.samples:
             values = {**step.parameters, **env}
             spread = _Spread(values, compare.digits)
-            for form, symbol in pairs:
-                safe = d.safe(form)
-                compare.same(str(form), safe.xreplace(values), env[symbol], partial(spread, safe))
+            for name, form, symbol in safe:
+                compare.same(name, form.xreplace(values), env[symbol], partial(spread, form))
     return Tally(count, compare.count, compare.unevaluable)
 
 

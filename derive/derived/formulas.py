@@ -148,7 +148,7 @@ def short_output_delta(net: Network) -> tuple[Expr, Symbol, Symbol] | None:
         fused = cancelled if sp.count_ops(cancelled) < sp.count_ops(written) else _ordered_flat(
             by_hand, act.df(z, o))
         return (fused, o, y) if z not in fused.free_symbols and fused != scalar else None
-    if not (act.sums_to_one and targets_sum_to_one(net)):
+    if not (act.sums_to_one and net.kind.targets_sum_to_one):     # one-hot rows, or probabilities
         return None
     fused = _softmax_unit(scalar, o, y, net.spec.layers[-1])
     return (fused.xreplace({Symbol("o1"): o, Symbol("y1"): y}), o, y) if fused is not None else None
@@ -172,11 +172,6 @@ def unit_short_delta(net: Network, j: int) -> Expr | None:
     scalar, o, y = short
     numbers = {N: sp.Integer(net.spec.samples), J: sp.Integer(net.spec.layers[-1])}
     return sp.factor_terms(scalar.xreplace({o: net.outputs[j], y: net.targets[j], **numbers}))   # (o − y)/2
-
-
-def targets_sum_to_one(net: Network) -> bool:
-    """Every sample's targets sum to exactly 1 (one-hot rows, or probabilities)."""
-    return net.kind.targets_sum_to_one
 
 
 def _softmax_unit(scalar: Expr, o: Symbol, y: Symbol, width: int) -> Expr | None:
